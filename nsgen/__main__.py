@@ -1,0 +1,5 @@
+"""`python -m nsgen` runs the CLI."""
+
+from nsgen.cli import main
+
+main()

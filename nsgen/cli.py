@@ -1,0 +1,193 @@
+"""The `nsgen` command line: init, validate, render, up, down, verify, demo, presets, schema."""
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+from nsgen import __version__, presets, rendering, running, sources, topology_file
+from nsgen.problems import Problem, TopologyError
+from nsgen.schema import SCHEMA
+
+app = typer.Typer(
+    help="Turn a network-namespace topology into standalone, reviewable bash scripts, and run them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+File = Annotated[Optional[Path], typer.Argument(help="Topology YAML file.", show_default=False)]
+Preset = Annotated[Optional[str], typer.Option("--preset", "-p", help="Built-in lab (see `nsgen presets`).")]
+Prefix = Annotated[
+    Optional[str], typer.Option(help="Prepended to every namespace and root-namespace device name.")
+]
+WorkDir = Annotated[
+    Optional[Path], typer.Option("--workdir", help="Render the scripts here and keep them (default: a temp dir).")
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_problems(command: F) -> F:
+    """Print a TopologyError as one line per problem on stderr and exit 2, without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except TopologyError as error:
+            for problem in error.problems:
+                typer.echo(str(problem), err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(file: Path | None, preset: str | None, prefix: str | None = None) -> sources.LoadedLab:
+    if file is not None and preset is not None:
+        raise TopologyError([Problem(str(file), "", "give a topology file or --preset, not both")])
+    return sources.load(file, preset, prefix)
+
+
+def _announce(text: str) -> None:
+    typer.echo(text)
+    sys.stdout.flush()
+
+
+@app.command("presets")
+def presets_command() -> None:
+    """List the built-in labs, one line each."""
+    for preset in presets.PRESETS.values():
+        typer.echo(f"{preset.name:<10} {preset.summary}")
+
+
+@app.command()
+@reports_problems
+def init(
+    preset: Annotated[str, typer.Option("--preset", "-p", help="Built-in lab to start from.")] = presets.DEFAULT_PRESET,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a preset as an editable YAML topology."""
+    text = (
+        f"# nsgen topology, from the preset '{preset}'. Check it with `nsgen validate FILE`;\n"
+        "# the format is described by `nsgen schema`.\n" + topology_file.dump(presets.get(preset).build())
+    )
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    if output.exists() and not force:
+        raise TopologyError([Problem(str(output), "", "exists already (use --force to overwrite it)")])
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
+@reports_problems
+def validate(file: Annotated[Path, typer.Argument(help="Topology YAML file.")]) -> None:
+    """Check a topology: exit 0, or one line per problem and exit 2."""
+    lab = sources.load(file).lab
+    typer.echo(f"{file}: ok: lab '{lab.name}', {len(lab.namespaces)} namespaces, {len(lab.links)} links")
+
+
+@app.command()
+@reports_problems
+def render(
+    file: File = None,
+    preset: Preset = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Directory to write (default: generated/LAB).")
+    ] = None,
+    prefix: Prefix = None,
+    check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if the directory differs.")] = False,
+) -> None:
+    """Render the lab's scripts (default: the `pair` preset into generated/pair/)."""
+    loaded = _load(file, preset, prefix)
+    out_dir = output or Path("generated") / loaded.lab.name
+    files = rendering.render(loaded)
+    if check:
+        stale = rendering.differences(files, out_dir)
+        if stale:
+            typer.echo(f"{out_dir}: differs from what nsgen renders: {', '.join(stale)}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out_dir}: up to date")
+        return
+    rendering.write(files, out_dir)
+    typer.echo(f"rendered lab '{loaded.lab.name}' into {out_dir}/: {', '.join(files)}")
+
+
+def _run(script: str, file: Path | None, preset: str | None, prefix: str | None, workdir: Path | None) -> None:
+    loaded = _load(file, preset, prefix)
+    with running.rendered(loaded, workdir) as lab_dir:
+        status = running.run_script(lab_dir, script)
+    raise typer.Exit(status)
+
+
+@app.command()
+@reports_problems
+def up(file: File = None, preset: Preset = None, prefix: Prefix = None, workdir: WorkDir = None) -> None:
+    """Render the lab and run its setup.sh."""
+    _run("setup.sh", file, preset, prefix, workdir)
+
+
+@app.command()
+@reports_problems
+def down(file: File = None, preset: Preset = None, prefix: Prefix = None, workdir: WorkDir = None) -> None:
+    """Render the lab and run its teardown.sh."""
+    _run("teardown.sh", file, preset, prefix, workdir)
+
+
+@app.command()
+@reports_problems
+def verify(file: File = None, preset: Preset = None, prefix: Prefix = None, workdir: WorkDir = None) -> None:
+    """Render the lab and run its verify.sh."""
+    _run("verify.sh", file, preset, prefix, workdir)
+
+
+@app.command()
+@reports_problems
+def demo(file: File = None, preset: Preset = None, prefix: Prefix = None, workdir: WorkDir = None) -> None:
+    """Render the lab, set it up, show its links and addresses, verify it, tear it down."""
+    loaded = _load(file, preset, prefix)
+    lab = loaded.lab
+    _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
+    with running.rendered(loaded, workdir) as lab_dir:
+        _announce(f"\n== [1/5] render: setup.sh, verify.sh, teardown.sh, helpers.sh written to {lab_dir}")
+        status = 0
+        try:
+            _announce("\n== [2/5] set up: ./setup.sh")
+            status = running.run_script(lab_dir, "setup.sh")
+            if status == 0:
+                _announce("\n== [3/5] show links and addresses: source helpers.sh; displayLinks; displayAddr")
+                status = running.run_helper(lab_dir, "displayLinks") or running.run_helper(lab_dir, "displayAddr")
+            if status == 0:
+                _announce("\n== [4/5] verify: ./verify.sh")
+                status = running.run_script(lab_dir, "verify.sh")
+        finally:
+            _announce("\n== [5/5] tear down: ./teardown.sh")
+            down_status = running.run_script(lab_dir, "teardown.sh")
+    status = status or down_status
+    _announce(f"\n== demo {'passed' if status == 0 else 'FAILED'}")
+    raise typer.Exit(status)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the topology format."""
+    typer.echo(json.dumps(SCHEMA, indent=2))
+
+
+@app.command()
+def version() -> None:
+    """Print nsgen's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
