@@ -75,7 +75,7 @@ SCHEMA: dict[str, Any] = {
             "minProperties": 1,
             "propertyNames": _NETNS,
             "additionalProperties": {
-                "type": "object",
+                "type": ["object", "null"],
                 "title": "namespace",
                 "additionalProperties": False,
                 "properties": {

@@ -19,6 +19,13 @@ class LoadedLab:
 def load(path: Path | None = None, preset: str | None = None, prefix: str | None = None) -> LoadedLab:
     """Load and validate the lab from `path`, else from `preset` (default: the `pair` preset)."""
     if path is not None:
-        return LoadedLab(build_lab(topology_file.read(path), path.name, prefix), path.name)
+        # The origin goes into comments of the scripts: a file name must not be able to end a comment line.
+        origin = path.name if path.name.isprintable() else ascii(path.name)
+        return from_document(topology_file.read(path), path.name, origin, prefix)
     name = preset or presets.DEFAULT_PRESET
-    return LoadedLab(build_lab(presets.get(name).build(), f"preset {name}", prefix), f"preset '{name}'")
+    return from_document(presets.get(name).build(), f"preset {name}", f"preset '{name}'", prefix)
+
+
+def from_document(document: object, source: str, origin: str, prefix: str | None = None) -> LoadedLab:
+    """Validate a parsed topology; `source` names it in problems, `origin` in generated headers."""
+    return LoadedLab(build_lab(document, source, prefix), origin)

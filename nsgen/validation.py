@@ -51,10 +51,10 @@ _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "
 
 
 def _schema_problems(source: str, error: ValidationError) -> list[Problem]:
-    path = list(error.absolute_path)
+    path: list[Any] = list(error.absolute_path)
     schema, value, keyword = error.schema, error.instance, error.validator
     if "propertyNames" in error.absolute_schema_path:
-        return [Problem(source, field_path([*path, str(value)]), f"invalid {schema['title']}: {schema['description']}")]
+        path.append(value)  # the offending key itself: report it where it stands
     if keyword == "additionalProperties":
         allowed = schema.get("properties", {})
         return [
@@ -67,16 +67,18 @@ def _schema_problems(source: str, error: ValidationError) -> list[Problem]:
     if keyword == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         expected = " or ".join(_TYPE_NAMES.get(kind, kind) for kind in wanted)
-        return [Problem(source, field_path(path), f"expected {expected}, got {_describe(value)}")]
+        hint = " (YAML reads yes/no/on/off as booleans: quote the value)" if isinstance(value, bool) else ""
+        return [Problem(source, field_path(path), f"expected {expected}, got {_describe(value)}{hint}")]
     title = schema.get("title", "value")
+    count = len(value) if isinstance(value, (list, dict, str)) else 0
     messages = {
         "pattern": f"invalid {title} {value!r}: {schema.get('description', '')}",
         "maxLength": f"{title} {value!r} is longer than {error.validator_value} characters"
-        + (f" ({schema['description']})" if "description" in schema else ""),
+        + (" (kernel IFNAMSIZ)" if error.validator_value == IFNAME_MAX else ""),
         "minLength": f"{title} must not be empty",
-        "minItems": f"a {title} needs {error.validator_value} entries, got {len(value) if isinstance(value, list) else 0}",
-        "maxItems": f"a {title} has {error.validator_value} entries, got {len(value) if isinstance(value, list) else 0}",
-        "minProperties": f"declare at least {error.validator_value} entry in {title}",
+        "minItems": f"a {title} has {error.validator_value} entries, got {count}",
+        "maxItems": f"a {title} has {error.validator_value} entries, got {count}",
+        "minProperties": f"{title} must not be empty",
     }
     return [Problem(source, field_path(path), messages.get(keyword, error.message))]
 
@@ -107,8 +109,9 @@ class _LabBuilder:
     def build(self) -> Lab:
         namespaces = self.doc["namespaces"]
         self._check_prefix(namespaces)
-        links = self._links(namespaces)
-        linked = [(end.namespace, end.interface) for link in links for end in (link.a, link.b)]
+        links, linked = self._links(namespaces)
+        # A broken link leaves its interfaces unlinked: say so only when the links themselves are sound.
+        self.check_unlinked = not self.problems
         built = tuple(self._namespace(index, name, spec or {}, linked) for index, (name, spec) in enumerate(namespaces.items()))
         self._check_aliases(namespaces, built)
         if self.problems:
@@ -132,7 +135,7 @@ class _LabBuilder:
         declared = spec.get("interfaces") or {}
         interfaces = []
         for ifname, ifspec in declared.items():
-            if (name, ifname) not in linked:
+            if self.check_unlinked and (name, ifname) not in linked:
                 self.problem([*path, "interfaces", ifname], "not on any link (add it to links, or remove it)")
             interfaces.append(Interface(ifname, self._addresses([*path, "interfaces", ifname], name, ifname, ifspec or {})))
         for node, ifname in linked:
@@ -211,7 +214,8 @@ class _LabBuilder:
                 self.problem([*path, "routes"], f"two routes to {route.to}")
             seen.add(route.to)
 
-    def _links(self, namespaces: dict[str, Any]) -> list[VethLink]:
+    def _links(self, namespaces: dict[str, Any]) -> tuple[list[VethLink], list[tuple[str, str]]]:
+        """The valid links, and every (namespace, interface) a link names, valid or not."""
         used: dict[tuple[str, str], int] = {}
         links = []
         for index, ends in enumerate(self.doc.get("links") or []):
@@ -230,7 +234,7 @@ class _LabBuilder:
                     endpoints.append(Endpoint(node, ifname))
             if len(endpoints) == 2:
                 links.append(VethLink(*endpoints))
-        return links
+        return links, list(used)
 
     def _check_aliases(self, namespaces: dict[str, Any], built: tuple[Namespace, ...]) -> None:
         owners: dict[str, str] = {}

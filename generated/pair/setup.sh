@@ -42,18 +42,22 @@ if (( ${#taken[@]} > 0 )); then
 fi
 
 # --- on a failed step or a signal, delete the lab's namespaces again (none existed when we
-# started, so all of them are ours) and stop; deleting a namespace deletes its devices too
+# started, so all of them are ours) and stop; deleting a namespace deletes its devices too.
+# undo STATUS WHAT: names the step of this script that was running, read from the script itself.
 undo() {
+  local line=${BASH_LINENO[-2]} step='' n=0
   trap - ERR INT TERM HUP
-  echo "${0##*/}: $2; deleting what this run created" >&2
+  while IFS= read -r step && (( ++n < line )); do :; done <"$0" || true
+  echo "${0##*/}: $2 at line ${line}: ${step}" >&2
+  echo "${0##*/}: deleting what this run created" >&2
   for ns in "${lab_netns[@]}"; do
     if [[ -e /run/netns/${ns} ]]; then ip netns del "${ns}" || true; fi
   done
   exit "$1"
 }
-trap 'undo "$?" "failed at line ${LINENO}: ${BASH_COMMAND}"' ERR
-trap 'undo 130 "interrupted"' INT
-trap 'undo 143 "terminated"' TERM
+trap 'undo "$?" failed' ERR
+trap 'undo 130 interrupted' INT
+trap 'undo 143 terminated' TERM
 trap 'undo 129 "hung up"' HUP
 
 # --- ip0, ip1: run `ip` inside a namespace, like the guide's aliases

@@ -1,0 +1,76 @@
+"""Shared fixtures: unique lab prefixes that are always cleaned up, and readers of kernel state."""
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from nsgen import rendering, sources
+
+REPO = Path(__file__).resolve().parent.parent
+GENERATED_PAIR = REPO / "generated" / "pair"
+
+
+def ip_json(*args: str, netns: str | None = None) -> list[dict]:
+    """`ip -j ARGS` (inside `netns` when given), parsed."""
+    command = ["ip", "-j", *(["-n", netns] if netns else []), *args]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def netns_names() -> set[str]:
+    """The kernel's named network namespaces."""
+    return {entry["name"] for entry in ip_json("netns", "list")}
+
+
+def root_link_names() -> set[str]:
+    """The devices of the root namespace."""
+    return {entry["ifname"] for entry in ip_json("link", "show")}
+
+
+def leftovers(prefix: str) -> set[str]:
+    """Namespaces and root-namespace devices whose name starts with `prefix`."""
+    return {name for name in netns_names() | root_link_names() if name.startswith(prefix)}
+
+
+def run(*command: str | Path, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run a command with stdin closed, capturing its output as text."""
+    return subprocess.run(
+        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=check
+    )
+
+
+def nsgen(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real CLI, as a user runs it."""
+    return run(sys.executable, "-m", "nsgen", *args, cwd=cwd)
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A unique name prefix for one test's lab; whatever carries it is deleted afterwards, pass or fail."""
+    unique = f"t{uuid.uuid4().hex[:5]}-"
+    yield unique
+    for name in sorted(netns_names()):
+        if name.startswith(unique):
+            subprocess.run(["ip", "netns", "del", name], check=False)
+    for name in sorted(root_link_names()):
+        if name.startswith(unique):
+            subprocess.run(["ip", "link", "del", name], check=False)
+
+
+@pytest.fixture
+def pair_dir(tmp_path: Path, prefix: str) -> Path:
+    """The `pair` preset rendered with the test's prefix."""
+    lab_dir = tmp_path / "pair"
+    rendering.write(rendering.render(sources.load(preset="pair", prefix=prefix)), lab_dir)
+    return lab_dir
+
+
+def render_document(document: dict, tmp_path: Path, prefix: str) -> Path:
+    """Render a topology document (as parsed YAML) with `prefix` into a fresh directory."""
+    lab_dir = tmp_path / document["name"]
+    rendering.write(rendering.render(sources.from_document(document, "test", "test", prefix)), lab_dir)
+    return lab_dir

@@ -1,0 +1,99 @@
+"""The CLI as users run it: exit codes, init -> validate -> render, up/verify/down, demo, schema."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+from conftest import GENERATED_PAIR, leftovers, netns_names, nsgen
+
+from nsgen import presets
+
+
+def test_presets_lists_one_line_each() -> None:
+    result = nsgen("presets")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(presets.PRESETS)
+    assert lines[0].startswith("pair ")
+
+
+def test_init_validate_render_round_trip(tmp_path: Path) -> None:
+    topology = tmp_path / "lab.yaml"
+    assert nsgen("init", "--preset", "pair", "-o", topology).returncode == 0
+    assert topology.read_text().startswith("# nsgen topology")
+    refused = nsgen("init", "-o", topology)
+    assert refused.returncode == 2 and "exists already" in refused.stderr
+    valid = nsgen("validate", topology)
+    assert valid.returncode == 0, valid.stderr
+    assert "ok: lab 'pair', 2 namespaces, 1 links" in valid.stdout
+    assert nsgen("render", topology, "-o", tmp_path / "out").returncode == 0
+    for name in ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh", "topology.yaml"):
+        rendered = (tmp_path / "out" / name).read_text()
+        committed = (GENERATED_PAIR / name).read_text()
+        assert rendered == committed.replace("from preset 'pair'.", "from lab.yaml.")
+
+
+def test_normalised_topology_renders_the_same_lab(tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    assert nsgen("render", GENERATED_PAIR / "topology.yaml", "-o", again).returncode == 0
+    assert (again / "topology.yaml").read_text() == (GENERATED_PAIR / "topology.yaml").read_text()
+
+
+def test_schema_is_valid_and_accepts_every_preset() -> None:
+    result = nsgen("schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for preset in presets.PRESETS.values():
+        jsonschema.validate(preset.build(), schema)
+    normalised = yaml.safe_load((GENERATED_PAIR / "topology.yaml").read_text())
+    jsonschema.validate(normalised, schema)
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert nsgen("render", "--preset", "nope").returncode == 2
+    assert "unknown preset 'nope' (known: pair)" in nsgen("render", "--preset", "nope").stderr
+    both = nsgen("up", GENERATED_PAIR / "topology.yaml", "--preset", "pair")
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert nsgen("render", "--no-such-option").returncode == 2
+    long_prefix = nsgen("render", "--prefix", "x" * 15, "-o", tmp_path / "out")
+    assert long_prefix.returncode == 2 and "prefix" in long_prefix.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_up_verify_down_pass_on_exit_status(prefix: str) -> None:
+    assert nsgen("verify", "--prefix", prefix).returncode == 1  # nothing is up yet
+    up = nsgen("up", "--prefix", prefix)
+    assert up.returncode == 0, up.stderr
+    assert f"lab pair is up: {prefix}ns-0 {prefix}ns-1" in up.stdout
+    assert nsgen("up", "--prefix", prefix).returncode == 2  # names taken
+    verify = nsgen("verify", "--preset", "pair", "--prefix", prefix)
+    assert verify.returncode == 0 and "2 passed, 0 failed" in verify.stdout
+    down = nsgen("down", "--prefix", prefix)
+    assert down.returncode == 0 and "is down" in down.stdout
+    assert leftovers(prefix) == set()
+
+
+def test_demo_runs_every_phase_and_leaves_nothing(prefix: str, tmp_path: Path) -> None:
+    before = netns_names()
+    result = nsgen("demo", "--prefix", prefix, "--workdir", tmp_path / "kept")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    phases = ["[1/5] render", "[2/5] set up", "[3/5] show links", "[4/5] verify", "[5/5] tear down", "demo passed"]
+    assert [out.index(phase) for phase in phases] == sorted(out.index(phase) for phase in phases)
+    assert f"--- netns {prefix}ns-0 ---" in out and "inet 172.16.0.3/32" in out
+    assert f"ok    {prefix}ns-0 -> 172.16.0.3" in out and f"ok    {prefix}ns-1 -> 172.16.0.2" in out
+    assert (tmp_path / "kept" / "setup.sh").exists()
+    assert leftovers(prefix) == set() and netns_names() == before
+
+
+def test_demo_fails_and_still_tears_down_when_setup_fails(prefix: str, tmp_path: Path) -> None:
+    document = presets.pair()
+    document["namespaces"]["ns-1"]["routes"].append({"to": "10.9.0.0/16", "via": "192.0.2.1", "dev": "veth-1"})
+    topology = tmp_path / "broken.yaml"
+    topology.write_text(yaml.safe_dump(document))
+    result = nsgen("demo", topology, "--prefix", prefix)
+    assert result.returncode != 0
+    assert "[5/5] tear down" in result.stdout and "demo FAILED" in result.stdout
+    assert leftovers(prefix) == set()

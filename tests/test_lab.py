@@ -1,0 +1,96 @@
+"""The pair lab built for real: kernel state after setup, pings, teardown, re-runs and failures."""
+
+import shutil
+from pathlib import Path
+
+from conftest import ip_json, leftovers, netns_names, render_document, run
+
+from nsgen import presets
+
+
+def test_setup_builds_the_guides_part_one_lab(pair_dir: Path, prefix: str) -> None:
+    setup = run("bash", pair_dir / "setup.sh")
+    assert setup.returncode == 0, setup.stderr
+    assert {f"{prefix}ns-0", f"{prefix}ns-1"} <= netns_names()
+    for index, peer in ((0, 1), (1, 0)):
+        netns = f"{prefix}ns-{index}"
+        links = {link["ifname"]: link for link in ip_json("link", "show", netns=netns)}
+        assert set(links) == {"lo", f"veth-{index}"}
+        veth = links[f"veth-{index}"]
+        assert veth["operstate"] == "UP" and veth["link_netnsid"] is not None
+        addresses = [
+            (info["local"], info["prefixlen"])
+            for entry in ip_json("addr", "show", "dev", f"veth-{index}", netns=netns)
+            for info in entry["addr_info"]
+            if info["family"] == "inet"
+        ]
+        assert addresses == [(f"172.16.0.{index + 2}", 32)]
+        routes = [(r["dst"], r["dev"]) for r in ip_json("route", "show", netns=netns)]
+        assert routes == [("172.16.0.0/16", f"veth-{index}")]
+        assert f"veth-{peer}" not in links  # the peer end lives in the other namespace
+    assert not {f"veth-0", "veth-1"} & {link["ifname"] for link in ip_json("link", "show")}
+
+    verify = run("bash", pair_dir / "verify.sh")
+    assert verify.returncode == 0, verify.stdout
+    assert f"ok    {prefix}ns-0 -> 172.16.0.3 (ns-1:veth-1)" in verify.stdout
+    assert f"ok    {prefix}ns-1 -> 172.16.0.2 (ns-0:veth-0)" in verify.stdout
+
+    shown = run("bash", "-c", "source ./helpers.sh && displayLinks && displayAddr && displayRoutes", cwd=pair_dir)
+    assert shown.returncode == 0, shown.stderr
+    assert f"--- netns {prefix}ns-0 ---" in shown.stdout and f"--- netns {prefix}ns-1 ---" in shown.stdout
+    assert "veth-0@" in shown.stdout and "veth-1@" in shown.stdout
+    assert "inet 172.16.0.2/32" in shown.stdout and "172.16.0.0/16 dev veth-1" in shown.stdout
+
+    teardown = run("bash", pair_dir / "teardown.sh")
+    assert teardown.returncode == 0, teardown.stderr
+    assert leftovers(prefix) == set()
+
+
+def test_each_script_runs_copied_alone(pair_dir: Path, tmp_path: Path, prefix: str) -> None:
+    for script in ("setup.sh", "verify.sh", "teardown.sh"):
+        alone = tmp_path / f"alone-{script}"
+        alone.mkdir()
+        shutil.copy(pair_dir / script, alone / script)
+        result = run("bash", f"./{script}", cwd=alone)
+        assert result.returncode == 0, (script, result.stdout, result.stderr)
+        assert sorted(p.name for p in alone.iterdir()) == [script]
+    assert leftovers(prefix) == set()
+
+
+def test_verify_fails_when_the_lab_is_broken_or_down(pair_dir: Path, prefix: str) -> None:
+    down = run("bash", pair_dir / "verify.sh")
+    assert down.returncode == 1 and "namespace(s) missing" in down.stdout
+    assert run("bash", pair_dir / "setup.sh").returncode == 0
+    run("ip", "-n", f"{prefix}ns-1", "route", "del", "172.16.0.0/16", check=True)
+    broken = run("bash", pair_dir / "verify.sh")
+    assert broken.returncode == 1
+    assert f"FAIL  {prefix}ns-0 -> 172.16.0.3 (ns-1:veth-1)" in broken.stdout  # the reply has no route back
+    assert "0 passed, 2 failed" in broken.stdout
+    assert run("bash", pair_dir / "teardown.sh").returncode == 0
+    assert leftovers(prefix) == set()
+
+
+def test_setup_refuses_a_lab_already_up_and_teardown_is_idempotent(pair_dir: Path, prefix: str) -> None:
+    assert run("bash", pair_dir / "setup.sh").returncode == 0
+    again = run("bash", pair_dir / "setup.sh")
+    assert again.returncode == 2
+    assert f"already present: {prefix}ns-0 {prefix}ns-1" in again.stderr
+    assert run("bash", pair_dir / "verify.sh").returncode == 0  # the second run changed nothing
+    run("ip", "netns", "del", f"{prefix}ns-0", check=True)  # half the lab deleted by hand
+    partial = run("bash", pair_dir / "teardown.sh")
+    assert partial.returncode == 0 and f"deleted {prefix}ns-1" in partial.stdout
+    twice = run("bash", pair_dir / "teardown.sh")
+    assert twice.returncode == 0 and "nothing to delete" in twice.stdout
+    assert leftovers(prefix) == set()
+
+
+def test_a_failing_step_removes_what_setup_created(tmp_path: Path, prefix: str) -> None:
+    document = presets.pair()
+    # The kernel refuses a gateway no connected route reaches: the last step of setup fails.
+    document["namespaces"]["ns-1"]["routes"].append({"to": "10.9.0.0/16", "via": "192.0.2.1", "dev": "veth-1"})
+    lab_dir = render_document(document, tmp_path, prefix)
+    result = run("bash", lab_dir / "setup.sh")
+    assert result.returncode != 0
+    assert "failed at line " in result.stderr
+    assert "ip1 route add 10.9.0.0/16 via 192.0.2.1 dev veth-1" in result.stderr
+    assert leftovers(prefix) == set()

@@ -1,0 +1,115 @@
+"""Validation completes the model; the normalised topology round-trips; reachability follows the routes."""
+
+import ipaddress
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nsgen import presets, reachability, rendering, sources, topology_file
+from nsgen.model import Endpoint, Interface, Route
+from nsgen.problems import TopologyError
+from nsgen.validation import build_lab
+
+
+def test_pair_is_completed_with_defaults() -> None:
+    document = presets.pair()
+    del document["namespaces"]["ns-1"]["alias"]
+    lab = build_lab(document, "t")
+    ns0, ns1 = lab.namespaces
+    assert (ns0.alias, ns1.alias) == ("ip0", "ip1")  # default: ip<index> in declaration order
+    assert ns0.interfaces == (Interface("veth-0", (ipaddress.ip_interface("172.16.0.2/32"),)),)
+    assert ns1.routes == (Route(ipaddress.ip_network("172.16.0.0/16"), dev="veth-1"),)
+    assert (lab.links[0].a, lab.links[0].b) == (Endpoint("ns-0", "veth-0"), Endpoint("ns-1", "veth-1"))
+
+
+def test_prefix_renames_namespaces_only() -> None:
+    lab = build_lab(presets.pair(), "t", prefix="p1-")
+    assert [ns.netns for ns in lab.namespaces] == ["p1-ns-0", "p1-ns-1"]
+    assert [ns.name for ns in lab.namespaces] == ["ns-0", "ns-1"]
+    assert [iface.name for ns in lab.namespaces for iface in ns.interfaces] == ["veth-0", "veth-1"]
+
+
+def test_a_link_end_declares_its_interface() -> None:
+    document = presets.pair()
+    document["namespaces"]["ns-1"] = None
+    lab = build_lab(document, "t")
+    assert lab.namespace("ns-1").interfaces == (Interface("veth-1"),)
+
+
+def test_a_gateway_route_and_ipv6() -> None:
+    document = {
+        "name": "v6",
+        "namespaces": {
+            "a": {"interfaces": {"e0": {"addresses": ["2001:db8::1/64", "10.0.0.1/24"]}}},
+            "b": {
+                "interfaces": {"e0": {"addresses": ["2001:db8::2/64", "10.0.0.2/24"]}},
+                "routes": [{"to": "default", "via": "2001:db8::1"}, {"to": "192.168.0.0/16", "via": "10.0.0.1"}],
+            },
+        },
+        "links": [["a:e0", "b:e0"]],
+    }
+    lab = build_lab(document, "t")
+    assert [r.destination for r in lab.namespace("b").routes] == ["default", "192.168.0.0/16"]
+    assert lab.namespace("b").routes[0].to == ipaddress.ip_network("::/0")
+    found = {(c.source.name, str(c.address)) for c in reachability.checks(lab)}
+    assert found == {("a", "2001:db8::2"), ("a", "10.0.0.2"), ("b", "2001:db8::1"), ("b", "10.0.0.1")}
+    assert reachability.egress(lab.namespace("b"), ipaddress.ip_address("192.168.3.4")) == "e0"
+    assert reachability.egress(lab.namespace("a"), ipaddress.ip_address("192.168.3.4")) is None
+
+
+def test_reachability_needs_a_route_both_ways() -> None:
+    document = presets.pair()
+    assert len(reachability.checks(build_lab(document, "t"))) == 2
+    document["namespaces"]["ns-1"]["routes"] = []  # the guide's "we forgot to set the routes"
+    assert reachability.checks(build_lab(document, "t")) == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    document = presets.pair()
+    document["namespaces"]["ns-0"]["routes"][0]["dev"] = "veth-9"
+    document["links"][0][1] = "ns-7:veth-1"
+    with pytest.raises(TopologyError) as caught:
+        build_lab(document, "lab.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "lab.yaml: links[0][1]: unknown namespace 'ns-7' (known: ns-0, ns-1)",
+        "lab.yaml: namespaces.ns-0.routes[0].dev: unknown device 'veth-9' in this namespace (did you mean 'veth-0'? known: veth-0)",
+    ]
+
+
+names = st.from_regex(r"[a-z][a-z0-9-]{0,6}", fullmatch=True)
+
+
+@st.composite
+def topologies(draw: Any) -> dict[str, Any]:
+    """Valid topologies: a chain of namespaces, each link a /30 of 10.x, some routes, some aliases."""
+    ns_names = draw(st.lists(names, min_size=2, max_size=6, unique=True))
+    namespaces: dict[str, Any] = {name: {"interfaces": {}, "routes": []} for name in ns_names}
+    links = []
+    for index, (left, right) in enumerate(zip(ns_names, ns_names[1:])):
+        net = ipaddress.ip_network(f"10.{index}.0.0/30")
+        hosts = list(net.hosts())
+        for side, (node, host) in enumerate(((left, hosts[0]), (right, hosts[1]))):
+            ifname = f"l{index}s{side}"
+            bare = draw(st.booleans())
+            namespaces[node]["interfaces"][ifname] = {"addresses": [str(host) if bare else f"{host}/30"]}
+            if bare or draw(st.booleans()):
+                namespaces[node]["routes"].append({"to": str(net), "dev": ifname})
+        links.append([f"{left}:l{index}s0", f"{right}:l{index}s1"])
+    if draw(st.booleans()):
+        namespaces[ns_names[0]]["alias"] = "first"
+    return {"name": draw(names), "description": draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=40)),
+            "namespaces": namespaces, "links": links}
+
+
+@settings(max_examples=60, deadline=None)
+@given(topologies())
+def test_normalised_topology_round_trips(document: dict[str, Any]) -> None:
+    lab = build_lab(document, "t")
+    text = topology_file.dump(topology_file.document(lab))
+    again = build_lab(topology_file.parse(text, "normalised"), "normalised")
+    assert again == lab
+    assert topology_file.dump(topology_file.document(again)) == text
+    loaded = sources.LoadedLab(lab, "test")
+    assert rendering.render(loaded) == rendering.render(loaded)
