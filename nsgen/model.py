@@ -1,28 +1,42 @@
-"""The lab as a plain graph: namespaces with interfaces and routes, joined by veth links.
+"""The lab as a plain graph: namespaces and root-namespace bridges and devices, joined by veth links.
 
-Objects here are validated and complete (defaults filled in, prefix applied): templates read them and
-decide nothing. Building a `Lab` is `validation`'s job; turning it into scripts is `rendering`'s.
+Objects here are validated and complete (defaults filled in, addresses handed out, prefix applied):
+templates read them and decide nothing. Building a `Lab` is `validation`'s job; turning it into
+scripts is `rendering`'s.
 """
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
+from typing import Literal
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
 IPNetwork = IPv4Network | IPv6Network
 
+#: The node name of the root namespace in link ends (`host:veth-h`).
+HOST = "host"
+
+#: The sysctls that make a namespace forward packets, by IP version.
+FORWARDING_SYSCTLS = {
+    4: ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding"),
+    6: ("net.ipv6.conf.all.forwarding",),
+}
+
 
 @dataclass(frozen=True)
 class Interface:
-    """A network device inside a namespace, with the addresses given to it."""
+    """A network device: `name` as in the topology, `device` as the kernel names it (prefixed in the root)."""
 
     name: str
+    device: str
     addresses: tuple[IPInterface, ...] = ()
+    mtu: int | None = None
+    mac: str | None = None
 
 
 @dataclass(frozen=True)
 class Route:
-    """A route in a namespace: to a network (prefix length 0 for `default`), out a device and/or via a gateway."""
+    """A route in a namespace: to a network, out a device and/or via a gateway."""
 
     to: IPNetwork
     dev: str | None = None
@@ -30,8 +44,8 @@ class Route:
 
     @property
     def destination(self) -> str:
-        """As `ip route` and the topology write it: `default` or a CIDR."""
-        return "default" if self.to.prefixlen == 0 else str(self.to)
+        """As the topology and `ip route` write it: `default` for IPv4's 0.0.0.0/0, else the CIDR."""
+        return "default" if self.to == IPv4Network("0.0.0.0/0") else str(self.to)
 
 
 @dataclass(frozen=True)
@@ -43,28 +57,63 @@ class Namespace:
     alias: str
     interfaces: tuple[Interface, ...]
     routes: tuple[Route, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()
 
     def interface(self, name: str) -> Interface:
         return next(iface for iface in self.interfaces if iface.name == name)
 
+    def forwards(self, version: int) -> bool:
+        """Whether its sysctls turn on forwarding for IP `version`."""
+        return any(key in FORWARDING_SYSCTLS[version] and value == "1" for key, value in self.sysctls)
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A Linux bridge in the root namespace; its addresses make the root namespace a member (the gateway)."""
+
+    name: str
+    device: str
+    addresses: tuple[IPInterface, ...] = ()
+    mtu: int | None = None
+    subnets: tuple[IPNetwork, ...] = ()
+
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One end of a link: an interface of a namespace."""
+    """One end of a veth link. `netns` is None for a root-namespace end; `bridge` names the port's bridge."""
 
-    namespace: str
+    node: str
     interface: str
+    kind: Literal["namespace", "bridge", "host"]
+    device: str
+    netns: str | None = None
+    bridge: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.namespace}:{self.interface}"
+        return f"{self.node}:{self.interface}"
 
 
 @dataclass(frozen=True)
 class VethLink:
-    """A veth pair, each end created directly in its namespace."""
+    """A veth pair, each end created directly where it lives; `subnets` hand addresses to its ends."""
 
     a: Endpoint
     b: Endpoint
+    subnets: tuple[IPNetwork, ...] = ()
+
+    @property
+    def creation_order(self) -> tuple[Endpoint, Endpoint]:
+        """The root-namespace end first: `ip link add` gives `master` and `up` to the first device only."""
+        return (self.b, self.a) if self.a.netns is not None and self.b.netns is None else (self.a, self.b)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """An explicit reachability check from the topology's `expect:` list."""
+
+    source: str
+    address: IPAddress
+    reachable: bool
 
 
 @dataclass(frozen=True)
@@ -76,6 +125,24 @@ class Lab:
     prefix: str
     namespaces: tuple[Namespace, ...]
     links: tuple[VethLink, ...] = ()
+    bridges: tuple[Bridge, ...] = ()
+    host: tuple[Interface, ...] = ()
+    expect: tuple[Expectation, ...] = ()
 
     def namespace(self, name: str) -> Namespace:
         return next(ns for ns in self.namespaces if ns.name == name)
+
+    def bridge(self, name: str) -> Bridge:
+        return next(br for br in self.bridges if br.name == name)
+
+    def interface_of(self, end: Endpoint) -> Interface | None:
+        """The interface a link end is: a namespace's or the host's; None for a bridge port."""
+        if end.kind == "namespace":
+            return self.namespace(end.node).interface(end.interface)
+        return next((iface for iface in self.host if iface.name == end.interface), None)
+
+    @property
+    def root_devices(self) -> tuple[str, ...]:
+        """Every device the lab makes in the root namespace: bridges, bridge ports, host ends."""
+        ends = [end.device for link in self.links for end in (link.a, link.b) if end.netns is None]
+        return (*(br.device for br in self.bridges), *ends)

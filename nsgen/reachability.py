@@ -1,72 +1,135 @@
-"""Which namespace should reach which address, computed from the model alone.
+"""Which namespace should reach which address, computed from the topology's intent.
 
-A namespace reaches an address on the other end of one of its links when its routes send the packet
-out of that link and the other side's routes send the reply back the same way, as the kernel decides
-by longest-prefix match over its connected and configured routes. `verify.sh` pings exactly this set.
+A namespace should reach every address on the L2 segments it is attached to (a veth link, or a
+bridge with its ports' far ends and the bridge's own gateway addresses), and, through a route whose
+gateway is a namespace with forwarding on, whatever that namespace reaches inside the route's
+destination. Routes do not limit this set: a missing or wrong route makes `verify.sh` fail instead
+of quietly checking less. The topology's `expect:` list adds checks, including negative ones.
+
+Large segments are sampled so the checks grow linearly: each member pings the next few members
+and every root-namespace address of the segment, and so every member is pinged at least once.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nsgen.model import Endpoint, IPAddress, Lab, Namespace, Route
+from nsgen.model import HOST, Interface, IPAddress, Lab, Namespace
+
+#: Segments with more members than this are sampled (see the module's docstring).
+FULL_SEGMENT_MAX = 16
+#: How many following members each member of a sampled segment pings.
+SAMPLED_PEERS = 2
 
 
 @dataclass(frozen=True)
 class Check:
-    """`source` should reach `address`, which `target` holds."""
+    """`source` pings `address`, held by `target` (`ns-1:veth-1`, `bridge v-net-0`); it should succeed or not."""
 
     source: Namespace
     address: IPAddress
-    target: Endpoint
+    target: str
+    reachable: bool = True
 
     @property
     def family(self) -> int:
         return self.address.version
 
 
-def _routes(ns: Namespace) -> list[Route]:
-    """The namespace's routing table: a connected route per addressed subnet, then the configured ones."""
-    connected = [
-        Route(to=address.network, dev=iface.name)
-        for iface in ns.interfaces
-        for address in iface.addresses
-        if address.network.prefixlen < address.max_prefixlen
-    ]
-    return connected + list(ns.routes)
+@dataclass(frozen=True)
+class _Member:
+    """An interface on a segment: `node` is a namespace's name, or HOST for the root namespace."""
+
+    node: str
+    label: str
+    interface: Interface
 
 
-def _best(routes: list[Route], destination: IPAddress) -> Route | None:
-    matches = [r for r in routes if r.to.version == destination.version and destination in r.to]
-    return max(matches, key=lambda r: r.to.prefixlen, default=None)
+def _segments(lab: Lab) -> list[list[_Member]]:
+    by_bridge = {br.name: [_Member(HOST, f"bridge {br.name}", Interface(br.name, br.device, br.addresses))] for br in lab.bridges}
+    segments = list(by_bridge.values())
+    for link in lab.links:
+        members = []
+        for end in (link.a, link.b):
+            if end.kind == "namespace":
+                members.append(_Member(end.node, str(end), lab.namespace(end.node).interface(end.interface)))
+            elif end.kind == "host":
+                members.append(_Member(HOST, str(end), next(i for i in lab.host if i.name == end.interface)))
+        if len(members) == 1 and link.a.kind != link.b.kind:
+            bridge = link.a.node if link.a.kind == "bridge" else link.b.node
+            by_bridge[bridge].append(members[0])
+        else:
+            segments.append(members)
+    return segments
 
 
-def egress(ns: Namespace, destination: IPAddress) -> str | None:
-    """The device a packet from `ns` to `destination` leaves by, or None when no route matches."""
-    routes = _routes(ns)
-    best = _best(routes, destination)
-    if best is None or best.dev is not None:
-        return best.dev if best else None
-    # A gateway-only route leaves by the device of the route that reaches the gateway itself.
-    on_link = _best([r for r in routes if r.dev is not None], best.via) if best.via is not None else None
-    return on_link.dev if on_link else None
+class _Intent:
+    """The reachability intent of one lab."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.segments = _segments(lab)
+        self.attached: dict[str, list[tuple[list[_Member], int]]] = {}
+        for segment in self.segments:
+            for position, member in enumerate(segment):
+                self.attached.setdefault(member.node, []).append((segment, position))
+
+    def _peers(self, segment: list[_Member], position: int) -> Iterator[_Member]:
+        """The members a member should ping: all of them, or on a large segment a sample."""
+        if len(segment) <= FULL_SEGMENT_MAX:
+            yield from (m for i, m in enumerate(segment) if i != position)
+            return
+        following = {(position + step) % len(segment) for step in range(1, SAMPLED_PEERS + 1)}
+        yield from (m for i, m in enumerate(segment) if i != position and (i in following or m.node == HOST))
+
+    def reach(self, node: str, seen: frozenset[str] = frozenset()) -> dict[IPAddress, str]:
+        """Addresses `node` should reach, with who holds them, in discovery order."""
+        found: dict[IPAddress, str] = {}
+        for segment, position in self.attached.get(node, []):
+            for peer in self._peers(segment, position):
+                if peer.node != node:
+                    found.update((a.ip, peer.label) for a in peer.interface.addresses)
+        if node == HOST:
+            return found
+        ns = self.lab.namespace(node)
+        for route in ns.routes:
+            gateway = self._forwarder(node, route.via) if route.via is not None else None
+            if gateway is None or gateway in seen:
+                continue
+            forwarder = self.lab.namespace(gateway)
+            held = {a.ip: f"{gateway}:{iface.name}" for iface in forwarder.interfaces for a in iface.addresses}
+            for address, holder in {**held, **self.reach(gateway, seen | {node})}.items():
+                if address in route.to:
+                    found.setdefault(address, holder)
+        return found
+
+    def _forwarder(self, node: str, gateway: IPAddress) -> str | None:
+        """The namespace holding `gateway` on a segment `node` is on, if it forwards that IP version."""
+        for segment, _ in self.attached.get(node, []):
+            for member in segment:
+                if member.node not in (node, HOST) and any(a.ip == gateway for a in member.interface.addresses):
+                    return member.node if self.lab.namespace(member.node).forwards(gateway.version) else None
+        return None
 
 
-def _source_address(ns: Namespace, dev: str, version: int) -> IPAddress | None:
-    """The address the kernel picks as source: the device's first of the family, else any of the namespace's."""
-    candidates = [a.ip for a in ns.interface(dev).addresses if a.version == version]
-    candidates += [a.ip for iface in ns.interfaces for a in iface.addresses if a.version == version]
-    return candidates[0] if candidates else None
+def sampled(lab: Lab) -> bool:
+    """Whether some segment is large enough for its checks to be sampled."""
+    return any(len(segment) > FULL_SEGMENT_MAX for segment in _segments(lab))
 
 
 def checks(lab: Lab) -> list[Check]:
-    """Every (namespace, address) pair that a ping should succeed for, in declaration order."""
+    """Every ping verify.sh makes, in declaration order: the intent, then the topology's `expect:` entries."""
+    intent = _Intent(lab)
+    expected = {(e.source, e.address): e.reachable for e in lab.expect}
     result = []
-    for link in lab.links:
-        for near, far in ((link.a, link.b), (link.b, link.a)):
-            src_ns, dst_ns = lab.namespace(near.namespace), lab.namespace(far.namespace)
-            for address in dst_ns.interface(far.interface).addresses:
-                if egress(src_ns, address.ip) != near.interface:
-                    continue
-                reply_to = _source_address(src_ns, near.interface, address.version)
-                if reply_to is not None and egress(dst_ns, reply_to) == far.interface:
-                    result.append(Check(src_ns, address.ip, far))
+    for ns in lab.namespaces:
+        own = {a.ip for iface in ns.interfaces for a in iface.addresses}
+        families = {a.version for a in own}
+        for address, holder in intent.reach(ns.name).items():
+            if address not in own and address.version in families and expected.get((ns.name, address), True):
+                result.append(Check(ns, address, holder))
+    listed = {(c.source.name, c.address) for c in result}
+    for expectation in lab.expect:
+        if not expectation.reachable or (expectation.source, expectation.address) not in listed:
+            holder = "expect" if expectation.reachable else "expect: unreachable"
+            result.append(Check(lab.namespace(expectation.source), expectation.address, holder, expectation.reachable))
     return result

@@ -5,18 +5,21 @@ import os
 import shlex
 import shutil
 import tempfile
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from nsgen import __version__, reachability, topology_file
-from nsgen.model import IPInterface
+from nsgen.model import IPInterface, Lab
 from nsgen.sources import LoadedLab
 
 #: Artifacts rendered from templates of the same name plus `.j2`; the executable ones are scripts.
 SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh")
 ARTIFACTS = (*SCRIPTS, "helpers.sh", "README.md")
+GRAPH_FORMATS = ("mermaid", "dot")
 TOPOLOGY = "topology.yaml"
 
 
@@ -34,6 +37,25 @@ def _address(address: IPInterface) -> str:
     return str(address.ip) if address.network.prefixlen == address.max_prefixlen else address.with_prefixlen
 
 
+def _address_flags(address: IPInterface) -> str:
+    """`ip addr add` flags: IPv6 addresses skip duplicate address detection (validation made them unique)."""
+    return " nodad" if address.version == 6 else ""
+
+
+def _facts(lab: Lab) -> dict[str, Any]:
+    """What templates need to know about the lab as a whole, decided here rather than in Jinja."""
+    interfaces = [(ns, iface) for ns in lab.namespaces for iface in ns.interfaces] + [(None, i) for i in lab.host]
+    addresses = [a for _, iface in interfaces for a in iface.addresses]
+    return {
+        "has_sysctls": any(ns.sysctls for ns in lab.namespaces),
+        "addressed": bool(addresses),
+        "has_ipv6": any(a.version == 6 for a in addresses),
+        "tuned": [(ns, iface) for ns, iface in interfaces if iface.mtu is not None or iface.mac is not None],
+        "sampled": reachability.sampled(lab),
+        "sampled_peers": reachability.SAMPLED_PEERS,
+    }
+
+
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -49,7 +71,14 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["q"] = lambda value: shlex.quote(str(value))
     env.filters["address"] = _address
+    env.filters["address_flags"] = _address_flags
+    env.filters["node_id"] = lambda name: "n_" + name.encode().hex()  # Mermaid ids: letters and digits only
     return env
+
+
+def template(name: str) -> jinja2.Template:
+    """A template by its path under templates/, with nsgen's filters (`q` quotes for the shell)."""
+    return _environment().get_template(name)
 
 
 def render(loaded: LoadedLab) -> dict[str, str]:
@@ -61,6 +90,7 @@ def render(loaded: LoadedLab) -> dict[str, str]:
         "version": __version__,
         "digest": hashlib.sha256(topology.encode()).hexdigest(),
         "checks": reachability.checks(loaded.lab),
+        **_facts(loaded.lab),
     }
     env = _environment()
     files = {name: env.get_template(f"{name}.j2").render(context, script=name) for name in ARTIFACTS}
@@ -68,24 +98,26 @@ def render(loaded: LoadedLab) -> dict[str, str]:
     return files
 
 
-def _mode(name: str) -> int:
-    return 0o755 if name in SCRIPTS else 0o644
+def graph(loaded: LoadedLab, fmt: str) -> str:
+    """The lab's topology as a Mermaid or Graphviz DOT diagram (`fmt` is one of GRAPH_FORMATS)."""
+    return template(f"graph.{fmt}.j2").render(lab=loaded.lab)
 
 
 def _is_executable(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o100)
 
 
-def write(files: dict[str, str], out_dir: Path) -> None:
-    """Write `files` as the whole content of `out_dir`, replacing it only once everything is written."""
+def write(files: dict[str, str], out_dir: Path, executables: Collection[str] = SCRIPTS) -> None:
+    """Write `files` (relative paths) as the whole content of `out_dir`, replacing it only once all are written."""
     out_dir = out_dir.absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         for name, text in files.items():
             path = staging / name
+            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-            path.chmod(_mode(name))
+            path.chmod(0o755 if name in executables else 0o644)
         staging.chmod(0o755)
         if out_dir.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
@@ -98,14 +130,15 @@ def write(files: dict[str, str], out_dir: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def differences(files: dict[str, str], out_dir: Path) -> list[str]:
-    """Names of the files in `out_dir` that differ from `files`: changed, missing or extra."""
-    present = {p.name for p in out_dir.iterdir()} if out_dir.is_dir() else set()
+def differences(files: dict[str, str], out_dir: Path, executables: Collection[str] = SCRIPTS) -> list[str]:
+    """Relative paths of the files in `out_dir` that differ from `files`: changed, missing or extra."""
+    files_there = out_dir.rglob("*") if out_dir.is_dir() else ()
+    present = {path.relative_to(out_dir).as_posix() for path in files_there if path.is_file()}
     changed = [
         name
         for name, text in files.items()
         if name not in present
         or (out_dir / name).read_text(encoding="utf-8") != text
-        or _is_executable(out_dir / name) != (name in SCRIPTS)
+        or _is_executable(out_dir / name) != (name in executables)
     ]
     return sorted(changed + sorted(present - files.keys()))

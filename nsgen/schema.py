@@ -33,16 +33,53 @@ _IFNAME = _string(
     IFNAME_MAX,
     "1-15 characters (kernel IFNAMSIZ): letters, digits, '_', '.', '-', not starting with '.', '_' or '-'",
 )
+_MAC = _string(
+    "mac",
+    r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$",
+    17,
+    "six hex pairs separated by ':', e.g. 02:00:00:00:00:01 (a unicast address)",
+)
 _NETNS = _string(
     "namespace name",
     NETNS_NAME,
     NETNS_MAX,
     "letters, digits, '_', '.', '-', starting with a letter or digit (a file name under /run/netns)",
 )
+_SUBNETS = {
+    "type": ["string", "array"],
+    "title": "subnet",
+    "items": {"type": "string"},
+    "maxItems": 2,
+    "description": "a CIDR (or one per IP version) whose addresses go, in declaration order, to the segment's "
+    "interfaces that declare none",
+}
+_MTU = {"type": "integer", "title": "mtu", "minimum": 68, "maximum": 65535}
 _ADDRESS = {
     "type": "string",
     "title": "address",
     "description": "an IPv4 or IPv6 address, bare (/32, /128, as `ip addr add` takes it) or with /prefix",
+}
+
+_INTERFACES = {
+    "type": "object",
+    "title": "interfaces",
+    "propertyNames": _IFNAME,
+    "additionalProperties": {
+        "type": ["object", "null"],
+        "title": "interface",
+        "additionalProperties": False,
+        "properties": {
+            "addresses": {"type": "array", "title": "addresses", "items": _ADDRESS},
+            "mtu": _MTU,
+            "mac": _MAC,
+        },
+    },
+}
+_LINK_END = {
+    "type": "string",
+    "title": "link end",
+    "pattern": rf"{NETNS_NAME[:-1]}:{IFNAME[1:]}",
+    "description": "written node:interface, e.g. ns-0:veth-0 (node: a namespace, a bridge, or host)",
 }
 
 SCHEMA: dict[str, Any] = {
@@ -85,17 +122,20 @@ SCHEMA: dict[str, Any] = {
                         64,
                         "a shell function name: letters, digits and '_', not starting with a digit",
                     ),
-                    "interfaces": {
+                    "interfaces": _INTERFACES,
+                    "sysctls": {
                         "type": "object",
-                        "title": "interfaces",
-                        "propertyNames": _IFNAME,
+                        "title": "sysctls",
+                        "description": "network sysctls set inside the namespace, e.g. net.ipv4.ip_forward: 1",
+                        "propertyNames": _string(
+                            "sysctl", r"^net(\.[A-Za-z0-9_-]+)+$", 128, "a network sysctl such as net.ipv4.ip_forward"
+                        ),
                         "additionalProperties": {
-                            "type": ["object", "null"],
-                            "title": "interface",
-                            "additionalProperties": False,
-                            "properties": {
-                                "addresses": {"type": "array", "title": "addresses", "items": _ADDRESS},
-                            },
+                            "type": ["integer", "string"],
+                            "title": "sysctl value",
+                            "pattern": r"^[A-Za-z0-9_.:-]*$",
+                            "maxLength": 64,
+                            "description": "a number, or letters, digits, '_', '.', ':', '-'",
                         },
                     },
                     "routes": {
@@ -120,20 +160,60 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "bridges": {
+            "type": "object",
+            "title": "bridges",
+            "description": "Linux bridges in the root namespace; a link end BRIDGE:ifname is a port of it",
+            "propertyNames": {**_IFNAME, "title": "bridge name"},
+            "additionalProperties": {
+                "type": ["object", "null"],
+                "title": "bridge",
+                "additionalProperties": False,
+                "properties": {
+                    "addresses": {"type": "array", "title": "addresses", "items": _ADDRESS},
+                    "subnet": _SUBNETS,
+                    "mtu": _MTU,
+                },
+            },
+        },
+        "host": {
+            "type": "object",
+            "title": "host",
+            "description": "the root namespace's plain veth ends (link ends host:ifname) and their addresses",
+            "additionalProperties": False,
+            "properties": {"interfaces": _INTERFACES},
+        },
         "links": {
             "type": "array",
             "title": "links",
-            "description": "veth pairs, each written [node:interface, node:interface]",
+            "description": "veth pairs: [end, end], or {endpoints: [end, end], subnet: CIDR}",
             "items": {
-                "type": "array",
+                "type": ["array", "object"],
                 "title": "link",
                 "minItems": 2,
                 "maxItems": 2,
-                "items": {
-                    "type": "string",
-                    "title": "link end",
-                    "pattern": rf"{NETNS_NAME[:-1]}:{IFNAME[1:]}",
-                    "description": "written node:interface, e.g. ns-0:veth-0",
+                "items": _LINK_END,
+                "additionalProperties": False,
+                "required": ["endpoints"],
+                "properties": {
+                    "endpoints": {"type": "array", "title": "link", "minItems": 2, "maxItems": 2, "items": _LINK_END},
+                    "subnet": _SUBNETS,
+                },
+            },
+        },
+        "expect": {
+            "type": "array",
+            "title": "expect",
+            "description": "explicit checks for verify.sh, e.g. {from: ns-0, to: 10.0.1.2, reachable: false}",
+            "items": {
+                "type": "object",
+                "title": "expectation",
+                "additionalProperties": False,
+                "required": ["from", "to", "reachable"],
+                "properties": {
+                    "from": {**_NETNS, "title": "namespace"},
+                    "to": {**_ADDRESS, "title": "address"},
+                    "reachable": {"type": "boolean", "title": "reachable"},
                 },
             },
         },

@@ -16,14 +16,17 @@ class LoadedLab:
     origin: str
 
 
-def load(path: Path | None = None, preset: str | None = None, prefix: str | None = None) -> LoadedLab:
-    """Load and validate the lab from `path`, else from `preset` (default: the `pair` preset)."""
+def load(
+    path: Path | None = None, preset: str | None = None, prefix: str | None = None, count: int | None = None
+) -> LoadedLab:
+    """Load and validate the lab from `path`, else from `preset` (default: `pair`) at size `count`."""
     if path is not None:
         # The origin goes into comments of the scripts: a file name must not be able to end a comment line.
         origin = path.name if path.name.isprintable() else ascii(path.name)
         return from_document(topology_file.read(path), path.name, origin, prefix)
     name = preset or presets.DEFAULT_PRESET
-    return from_document(presets.get(name).build(), f"preset {name}", f"preset '{name}'", prefix)
+    sized = f" --count {count}" if count is not None else ""
+    return from_document(presets.build(name, count), f"preset {name}", f"preset '{name}'{sized}", prefix)
 
 
 def from_document(document: object, source: str, origin: str, prefix: str | None = None) -> LoadedLab:

@@ -5,7 +5,7 @@ from typing import Any
 
 import yaml
 
-from nsgen.model import Lab, Route
+from nsgen.model import Bridge, Interface, IPNetwork, Lab, Namespace, Route, VethLink
 from nsgen.problems import Problem, TopologyError
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
@@ -81,22 +81,57 @@ def dump(document: dict[str, Any]) -> str:
 
 
 def document(lab: Lab) -> dict[str, Any]:
-    """The normalised topology of `lab`: every default filled in, loadable again as it is."""
+    """The normalised topology of `lab`: every default filled in, every address handed out, loadable as it is."""
     doc: dict[str, Any] = {"name": lab.name, "description": lab.description}
     if lab.prefix:
         doc["prefix"] = lab.prefix
-    doc["namespaces"] = {
-        ns.name: {
-            "alias": ns.alias,
-            "interfaces": {
-                iface.name: {"addresses": [a.with_prefixlen for a in iface.addresses]} for iface in ns.interfaces
-            },
-            "routes": [_route(route) for route in ns.routes],
-        }
-        for ns in lab.namespaces
-    }
-    doc["links"] = [[str(link.a), str(link.b)] for link in lab.links]
+    doc["namespaces"] = {ns.name: _namespace(ns) for ns in lab.namespaces}
+    if lab.bridges:
+        doc["bridges"] = {br.name: _bridge(br) for br in lab.bridges}
+    if lab.host:
+        doc["host"] = {"interfaces": {iface.name: _interface(iface) for iface in lab.host}}
+    doc["links"] = [_link(link) for link in lab.links]
+    if lab.expect:
+        doc["expect"] = [{"from": e.source, "to": str(e.address), "reachable": e.reachable} for e in lab.expect]
     return doc
+
+
+def _namespace(ns: Namespace) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "alias": ns.alias,
+        "interfaces": {iface.name: _interface(iface) for iface in ns.interfaces},
+        "routes": [_route(route) for route in ns.routes],
+    }
+    if ns.sysctls:
+        entry["sysctls"] = dict(ns.sysctls)
+    return entry
+
+
+def _interface(iface: Interface) -> dict[str, Any]:
+    entry: dict[str, Any] = {"addresses": [a.with_prefixlen for a in iface.addresses]}
+    if iface.mtu is not None:
+        entry["mtu"] = iface.mtu
+    if iface.mac is not None:
+        entry["mac"] = iface.mac
+    return entry
+
+
+def _subnet(subnets: tuple[IPNetwork, ...]) -> str | list[str]:
+    return str(subnets[0]) if len(subnets) == 1 else [str(net) for net in subnets]
+
+
+def _bridge(bridge: Bridge) -> dict[str, Any]:
+    entry: dict[str, Any] = {"addresses": [a.with_prefixlen for a in bridge.addresses]}
+    if bridge.subnets:
+        entry["subnet"] = _subnet(bridge.subnets)
+    if bridge.mtu is not None:
+        entry["mtu"] = bridge.mtu
+    return entry
+
+
+def _link(link: VethLink) -> list[str] | dict[str, Any]:
+    ends = [str(link.a), str(link.b)]
+    return {"endpoints": ends, "subnet": _subnet(link.subnets)} if link.subnets else ends
 
 
 def _route(route: Route) -> dict[str, str]:

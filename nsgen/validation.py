@@ -1,19 +1,34 @@
 """Turning a parsed topology document into a complete `Lab`, or every problem with it.
 
-Two passes: the JSON Schema (structure, types, name syntax), then the rules a schema cannot say
-(references, duplicates, addresses, kernel limits after the prefix). Each problem names the file,
-the field path and what is wrong, with a "did you mean" where a close name exists.
+Two passes: the JSON Schema (structure, types, name syntax), then the rules a schema cannot say:
+references, duplicates, addresses and subnets, kernel limits after the prefix. The second pass also
+completes the model: default aliases, interfaces named only by links, and addresses handed out from
+a segment's `subnet`. Each problem names the file, the field path and what is wrong.
 """
 
 import difflib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from nsgen.model import Endpoint, Interface, IPInterface, Lab, Namespace, Route, VethLink
+from nsgen.model import (
+    HOST,
+    Bridge,
+    Endpoint,
+    Expectation,
+    Interface,
+    IPAddress,
+    IPInterface,
+    IPNetwork,
+    Lab,
+    Namespace,
+    Route,
+    VethLink,
+)
 from nsgen.problems import Problem, TopologyError, field_path
 from nsgen.schema import IFNAME_MAX, NETNS_MAX, SCHEMA
 
@@ -28,6 +43,8 @@ RESERVED_ALIASES = frozenset(
     times trap true type typeset ulimit umask unalias unset wait
     bash env ip ping sudo displayLinks displayAddr displayRoutes""".split()
 )
+
+Path = list[Any]
 
 
 def _known(word: str, choices: Iterable[str]) -> str:
@@ -47,11 +64,18 @@ def _describe(value: Any) -> str:
     return f"{kinds.get(type(value), type(value).__name__)} {value!r}"
 
 
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number", "null": "nothing"}
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
 
 
 def _schema_problems(source: str, error: ValidationError) -> list[Problem]:
-    path: list[Any] = list(error.absolute_path)
+    path: Path = list(error.absolute_path)
     schema, value, keyword = error.schema, error.instance, error.validator
     if "propertyNames" in error.absolute_schema_path:
         path.append(value)  # the offending key itself: report it where it stands
@@ -63,7 +87,11 @@ def _schema_problems(source: str, error: ValidationError) -> list[Problem]:
             if key not in allowed
         ]
     if keyword == "required":
-        return [Problem(source, field_path(path), f"missing required key '{key}'") for key in error.validator_value if key not in value]
+        return [
+            Problem(source, field_path(path), f"missing required key '{key}'")
+            for key in error.validator_value
+            if key not in value
+        ]
     if keyword == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         expected = " or ".join(_TYPE_NAMES.get(kind, kind) for kind in wanted)
@@ -71,14 +99,17 @@ def _schema_problems(source: str, error: ValidationError) -> list[Problem]:
         return [Problem(source, field_path(path), f"expected {expected}, got {_describe(value)}{hint}")]
     title = schema.get("title", "value")
     count = len(value) if isinstance(value, (list, dict, str)) else 0
+    limit = error.validator_value
     messages = {
         "pattern": f"invalid {title} {value!r}: {schema.get('description', '')}",
-        "maxLength": f"{title} {value!r} is longer than {error.validator_value} characters"
-        + (" (kernel IFNAMSIZ)" if error.validator_value == IFNAME_MAX else ""),
+        "maxLength": f"{title} {value!r} is longer than {limit} characters"
+        + (" (kernel IFNAMSIZ)" if limit == IFNAME_MAX else ""),
         "minLength": f"{title} must not be empty",
-        "minItems": f"a {title} has {error.validator_value} entries, got {count}",
-        "maxItems": f"a {title} has {error.validator_value} entries, got {count}",
+        "minItems": f"a {title} has {limit} entries, got {count}",
+        "maxItems": f"a {title} has at most {limit} entries, got {count}",
         "minProperties": f"{title} must not be empty",
+        "minimum": f"{title} {value!r} is below {limit}",
+        "maximum": f"{title} {value!r} is above {limit}",
     }
     return [Problem(source, field_path(path), messages.get(keyword, error.message))]
 
@@ -93,70 +124,101 @@ def check_schema(document: Any, source: str) -> None:
         raise TopologyError(sorted(set(problems), key=lambda p: (p.field, p.message)))
 
 
+@dataclass
+class _Port:
+    """An interface (or a bridge's own device) as validation sees it, before it becomes a model object."""
+
+    node: str
+    name: str
+    path: Path
+    addresses: list[IPInterface] = field(default_factory=list)
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Segment:
+    """An L2 segment: a veth link, or a bridge with its own device and the far ends of its ports."""
+
+    path: Path
+    label: str
+    members: list[_Port]
+    subnets: list[IPNetwork]
+
+
 class _LabBuilder:
     """The checks a schema cannot express, collecting problems while completing the model."""
 
     def __init__(self, document: dict[str, Any], source: str):
         self.doc = document
         self.source = source
-        self.prefix = document.get("prefix", "")
+        self.prefix: str = document.get("prefix", "")
         self.problems: list[Problem] = []
-        self.address_owner: dict[Any, str] = {}
+        self.namespaces: dict[str, Any] = {name: spec or {} for name, spec in document["namespaces"].items()}
+        self.bridges: dict[str, Any] = {name: spec or {} for name, spec in (document.get("bridges") or {}).items()}
+        self.ports: dict[tuple[str, str], _Port] = {}
+        self.bridge_ports: dict[str, _Port] = {}
+        self.owners: dict[IPAddress, str] = {}
+        self.subnets: dict[tuple[Any, ...], list[IPNetwork]] = {}  # by the path of their bridge or link
 
-    def problem(self, path: list[Any], message: str) -> None:
+    def problem(self, path: Path, message: str) -> None:
         self.problems.append(Problem(self.source, field_path(path), message))
 
     def build(self) -> Lab:
-        namespaces = self.doc["namespaces"]
-        self._check_prefix(namespaces)
-        links, linked = self._links(namespaces)
-        # A broken link leaves its interfaces unlinked: say so only when the links themselves are sound.
-        self.check_unlinked = not self.problems
-        built = tuple(self._namespace(index, name, spec or {}, linked) for index, (name, spec) in enumerate(namespaces.items()))
-        self._check_aliases(namespaces, built)
+        self._check_node_names()
+        self._declare_ports()
+        links = self._links()
+        if not self.problems:  # a broken link leaves its interfaces unlinked: say so only when links are sound
+            self._check_linked(links)
+        segments = self._segments(links)
+        self._check_subnets(segments)
+        sound = not self.problems  # later checks would only repeat earlier problems in other words
+        if sound:
+            self._assign_addresses(segments)
+        namespaces = tuple(self._namespace(index, name, sound) for index, name in enumerate(self.namespaces))
+        self._check_aliases(namespaces)
+        lab_links = tuple(self._veth_link(link) for link in links)
+        self._check_root_devices(lab_links)
+        expect = self._expectations()
         if self.problems:
             raise TopologyError(self.problems)
         return Lab(
             name=self.doc["name"],
             description=self.doc.get("description", ""),
             prefix=self.prefix,
-            namespaces=built,
-            links=tuple(links),
+            namespaces=namespaces,
+            links=lab_links,
+            bridges=tuple(self._bridge(name) for name in self.bridges),
+            host=tuple(self._interface(port, self.prefix + port.name) for (node, _), port in self.ports.items() if node == HOST),
+            expect=expect,
         )
 
-    def _check_prefix(self, namespaces: dict[str, Any]) -> None:
-        for name in namespaces:
-            full = self.prefix + name
-            if len(full) > NETNS_MAX:
+    # --- names --------------------------------------------------------------------------------
+
+    def _check_node_names(self) -> None:
+        if HOST in self.namespaces:
+            self.problem(["namespaces", HOST], f"'{HOST}' names the root namespace in links: choose another name")
+        for name in self.bridges:
+            if name in self.namespaces or name == HOST:
+                self.problem(["bridges", name], f"'{name}' is also a namespace name: link ends would be ambiguous")
+        for name in self.namespaces:
+            if len(self.prefix + name) > NETNS_MAX:
                 self.problem(["namespaces", name], f"namespace name with prefix is longer than {NETNS_MAX} characters")
 
-    def _namespace(self, index: int, name: str, spec: dict[str, Any], linked: list[tuple[str, str]]) -> Namespace:
-        path: list[Any] = ["namespaces", name]
-        declared = spec.get("interfaces") or {}
-        interfaces = []
-        for ifname, ifspec in declared.items():
-            if self.check_unlinked and (name, ifname) not in linked:
-                self.problem([*path, "interfaces", ifname], "not on any link (add it to links, or remove it)")
-            interfaces.append(Interface(ifname, self._addresses([*path, "interfaces", ifname], name, ifname, ifspec or {})))
-        for node, ifname in linked:
-            if node == name and ifname not in declared:
-                interfaces.append(Interface(ifname))
-        ifnames = [iface.name for iface in interfaces]
-        routes = tuple(
-            route
-            for route_index, route_spec in enumerate(spec.get("routes") or [])
-            if (route := self._route([*path, "routes", route_index], route_spec, ifnames)) is not None
-        )
-        self._check_duplicate_routes(path, routes)
-        return Namespace(
-            name=name,
-            netns=self.prefix + name,
-            alias=spec.get("alias") or f"ip{index}",
-            interfaces=tuple(interfaces),
-            routes=routes,
-        )
+    def _declare_ports(self) -> None:
+        """Every declared interface (namespaces' and the host's) and every bridge's own device."""
+        host_interfaces = (self.doc.get("host") or {}).get("interfaces") or {}
+        declared = [(name, ["namespaces", name], spec.get("interfaces") or {}) for name, spec in self.namespaces.items()]
+        for node, path, interfaces in [*declared, (HOST, ["host"], host_interfaces)]:
+            for ifname, spec in interfaces.items():
+                port = _Port(node, ifname, [*path, "interfaces", ifname], spec=spec or {})
+                port.addresses = self._addresses(port.path, f"{node}:{ifname}", port.spec)
+                self.ports[(node, ifname)] = port
+        for name, spec in self.bridges.items():
+            port = _Port(name, name, ["bridges", name], spec=spec)
+            port.addresses = self._addresses(port.path, f"bridge {name}", spec)
+            self.bridge_ports[name] = port
 
-    def _addresses(self, path: list[Any], node: str, ifname: str, spec: dict[str, Any]) -> tuple[IPInterface, ...]:
+    def _addresses(self, path: Path, owner: str, spec: dict[str, Any]) -> list[IPInterface]:
         result = []
         for index, text in enumerate(spec.get("addresses") or []):
             try:
@@ -164,17 +226,188 @@ class _LabBuilder:
             except ValueError:
                 self.problem([*path, "addresses", index], f"invalid address '{text}' (expected e.g. 172.16.0.2 or 10.0.0.1/24)")
                 continue
-            owner = self.address_owner.get(address.ip)
-            if owner:
-                self.problem([*path, "addresses", index], f"address {address.ip} is already given to {owner}")
-                continue
-            self.address_owner[address.ip] = f"{node}:{ifname}"
-            result.append(address)
-        return tuple(result)
+            if self._claim(address.ip, owner, [*path, "addresses", index]):
+                result.append(address)
+        return result
 
-    def _route(self, path: list[Any], spec: dict[str, Any], ifnames: list[str]) -> Route | None:
+    def _claim(self, address: IPAddress, owner: str, path: Path) -> bool:
+        if address in self.owners:
+            self.problem(path, f"address {address} is already given to {self.owners[address]}")
+            return False
+        self.owners[address] = owner
+        return True
+
+    # --- links and segments -------------------------------------------------------------------
+
+    def _links(self) -> list[tuple[Path, list[_Port], dict[str, Any]]]:
+        """Each link's path, its two ends as ports (created for ends that declare no interface), its spec."""
+        used: dict[tuple[str, str], int] = {}
+        links = []
+        for index, raw in enumerate(self.doc.get("links") or []):
+            spec = raw if isinstance(raw, dict) else {"endpoints": raw}
+            path: Path = ["links", index]
+            ends_path = [*path, "endpoints"] if isinstance(raw, dict) else path
+            ends = [self._end([*ends_path, side], text, used, index) for side, text in enumerate(spec["endpoints"])]
+            if None in ends:
+                continue
+            if all(end.node not in self.namespaces for end in ends):
+                self.problem(path, "a link needs at least one namespace end")
+                continue
+            links.append((path, ends, spec))
+        return links
+
+    def _is_bridge(self, node: str) -> bool:
+        """Whether a link end's node is a bridge (a namespace of the same name wins, and is reported)."""
+        return node in self.bridges and node not in self.namespaces
+
+    def _end(self, path: Path, text: str, used: dict[tuple[str, str], int], index: int) -> _Port | None:
+        node, ifname = text.split(":")
+        if node not in self.namespaces and node not in self.bridges and node != HOST:
+            known = [*self.namespaces, *self.bridges, *([HOST] if self.doc.get("host") else [])]
+            self.problem(path, f"unknown namespace '{node}'{_known(node, known)}")
+            return None
+        if (node, ifname) in used:
+            self.problem(path, f"interface {node}:{ifname} is already on links[{used[(node, ifname)]}]")
+            return None
+        used[(node, ifname)] = index
+        if len(ifname) > IFNAME_MAX:
+            self.problem(path, f"interface name '{ifname}' is longer than {IFNAME_MAX} characters (kernel IFNAMSIZ)")
+        if self._is_bridge(node):
+            return _Port(node, ifname, path)  # a bridge port: L2 only, never addressed
+        return self.ports.setdefault((node, ifname), _Port(node, ifname, path))
+
+    def _check_linked(self, links: list[tuple[Path, list[_Port], dict[str, Any]]]) -> None:
+        linked = {id(end) for _, ends, _ in links for end in ends}
+        for port in self.ports.values():
+            if id(port) not in linked:
+                self.problem(port.path, "not on any link (add it to links, or remove it)")
+
+    def _subnets(self, path: Path, spec: dict[str, Any]) -> list[IPNetwork]:
+        """The parsed `subnet` of a bridge or link, remembered for the model."""
+        raw = spec.get("subnet")
+        texts = [raw] if isinstance(raw, str) else raw or []
+        result = []
+        for index, text in enumerate(texts):
+            where = [*path, "subnet", *([index] if isinstance(raw, list) else [])]
+            network = self._network(where, text)
+            if network is not None:
+                if any(net.version == network.version for net in result):
+                    self.problem(where, f"a second IPv{network.version} subnet: give at most one per IP version")
+                result.append(network)
+        self.subnets[tuple(path)] = result
+        return result
+
+    def _network(self, path: Path, text: str) -> IPNetwork | None:
+        try:
+            return ipaddress.ip_network(text, strict=True)
+        except ValueError:
+            try:
+                hint = f"did you mean '{ipaddress.ip_network(text, strict=False)}'?"
+                self.problem(path, f"'{text}' has host bits set ({hint})")
+            except ValueError:
+                self.problem(path, f"invalid network '{text}' (expected a CIDR such as 172.16.0.0/16)")
+            return None
+
+    def _segments(self, links: list[tuple[Path, list[_Port], dict[str, Any]]]) -> list[_Segment]:
+        """L2 segments in declaration order: bridges first (their own device, then ports' far ends), then links."""
+        segments = {
+            name: _Segment(["bridges", name], f"bridge {name}", [self.bridge_ports[name]], self._subnets(["bridges", name], spec))
+            for name, spec in self.bridges.items()
+        }
+        plain = []
+        for path, ends, spec in links:
+            bridged = [end for end in ends if self._is_bridge(end.node)]
+            if bridged:
+                far = next(end for end in ends if all(end is not b for b in bridged))
+                segments[bridged[0].node].members.append(far)
+                if spec.get("subnet") is not None:
+                    self.problem([*path, "subnet"], "a link to a bridge takes its subnet from the bridge")
+            else:
+                plain.append(_Segment(path, field_path(path), list(ends), self._subnets(path, spec)))
+        return [*segments.values(), *plain]
+
+    def _check_subnets(self, segments: list[_Segment]) -> None:
+        """Addresses inside their segment's subnet; no subnet shared or overlapped by two segments."""
+        networks: list[tuple[IPNetwork, _Segment]] = []
+        for segment in segments:
+            own = {net: None for net in segment.subnets}
+            for port in segment.members:
+                for index, address in enumerate(port.addresses):
+                    declared = [net for net in segment.subnets if net.version == address.version]
+                    if declared and address.ip not in declared[0]:
+                        self.problem([*port.path, "addresses", index], f"{address.ip} is outside the segment's subnet {declared[0]}")
+                    elif not declared and address.network.prefixlen < address.max_prefixlen:
+                        own.setdefault(address.network, None)
+            networks += [(net, segment) for net in own]
+        networks.sort(key=lambda item: (item[0].version, item[0].network_address, item[0].prefixlen))  # wider first
+        widest: tuple[IPNetwork, _Segment] | None = None
+        for net, segment in networks:
+            if widest is not None and widest[0].version == net.version and net.subnet_of(widest[0]):  # type: ignore
+                if widest[1] is not segment:
+                    relation = "is also the subnet" if net == widest[0] else f"overlaps {widest[0]}"
+                    self.problem(segment.path, f"subnet {net} {relation} of {widest[1].label}")
+                continue
+            widest = (net, segment)
+
+    def _assign_addresses(self, segments: list[_Segment]) -> None:
+        """Hand each member that declares no address of a subnet's family the next free one, in order."""
+        for segment in segments:
+            for subnet in segment.subnets:
+                pool = (ip for ip in self._hosts(subnet) if ip not in self.owners)
+                for port in segment.members:
+                    if port is segment.members[0] and segment.path[0] == "bridges":
+                        continue  # a bridge's own device takes only declared addresses (the gateway)
+                    if any(a.version == subnet.version for a in port.addresses):
+                        continue
+                    ip = next(pool, None)
+                    if ip is None:
+                        self.problem([*segment.path, "subnet"], f"subnet {subnet} has no address left for {port.node}:{port.name}")
+                        break
+                    self.owners[ip] = f"{port.node}:{port.name}"
+                    port.addresses.append(ipaddress.ip_interface(f"{ip}/{subnet.prefixlen}"))
+
+    @staticmethod
+    def _hosts(subnet: IPNetwork) -> Iterator[IPAddress]:
+        return iter(subnet.hosts()) if subnet.num_addresses > 1 else iter([subnet.network_address])
+
+    # --- namespaces ---------------------------------------------------------------------------
+
+    def _interface(self, port: _Port, device: str) -> Interface:
+        return Interface(port.name, device, tuple(port.addresses), port.spec.get("mtu"), port.spec.get("mac"))
+
+    def _namespace(self, index: int, name: str, check_gateways: bool) -> Namespace:
+        spec = self.namespaces[name]
+        path: Path = ["namespaces", name]
+        interfaces = tuple(self._interface(port, port.name) for (node, _), port in self.ports.items() if node == name)
+        connected = [a.network for iface in interfaces for a in iface.addresses if a.network.prefixlen < a.max_prefixlen]
+        routes: list[Route] = []
+        for route_index, route_spec in enumerate(spec.get("routes") or []):
+            route = self._route([*path, "routes", route_index], route_spec, [i.name for i in interfaces])
+            if route is None:
+                continue
+            if route.to in {r.to for r in routes}:
+                self.problem([*path, "routes", route_index, "to"], f"a second route to {route.to}")
+            routes.append(route)
+        onlink = connected + [r.to for r in routes if r.via is None]
+        for route_index, route in enumerate(routes if check_gateways else ()):
+            if route.via is None or (route.via.is_link_local and route.dev is not None):
+                continue  # a link-local gateway is reached through the route's own device
+            if not any(route.via in net for net in onlink if net.version == route.via.version):
+                self.problem(
+                    [*path, "routes", route_index, "via"],
+                    f"gateway {route.via} is on no connected subnet of this namespace",
+                )
+        return Namespace(
+            name=name,
+            netns=self.prefix + name,
+            alias=spec.get("alias") or f"ip{index}",
+            interfaces=interfaces,
+            routes=tuple(routes),
+            sysctls=tuple((key, str(value)) for key, value in (spec.get("sysctls") or {}).items()),
+        )
+
+    def _route(self, path: Path, spec: dict[str, Any], ifnames: list[str]) -> Route | None:
         ok = True
-        to_text = spec["to"]
         dev = spec.get("dev")
         via = None
         if dev is not None and dev not in ifnames:
@@ -189,62 +422,72 @@ class _LabBuilder:
         if dev is None and "via" not in spec:
             self.problem(path, "a route needs 'dev', 'via' or both")
             ok = False
-        if to_text == "default":
-            to = ipaddress.ip_network("::/0" if via is not None and via.version == 6 else "0.0.0.0/0")
+        if spec["to"] == "default":
+            to: IPNetwork | None = ipaddress.ip_network("::/0" if via is not None and via.version == 6 else "0.0.0.0/0")
         else:
-            try:
-                to = ipaddress.ip_network(to_text, strict=True)
-            except ValueError:
-                try:
-                    hint = f" (did you mean '{ipaddress.ip_network(to_text, strict=False)}'?)"
-                    problem = f"'{to_text}' has host bits set{hint}"
-                except ValueError:
-                    problem = f"invalid destination '{to_text}' (expected a CIDR such as 172.16.0.0/16, or 'default')"
-                self.problem([*path, "to"], problem)
+            to = self._network([*path, "to"], spec["to"])
+            if to is None:
                 return None
         if via is not None and via.version != to.version:
             self.problem([*path, "via"], f"gateway {via} is IPv{via.version} but the destination is IPv{to.version}")
             ok = False
         return Route(to=to, dev=dev, via=via) if ok else None
 
-    def _check_duplicate_routes(self, path: list[Any], routes: tuple[Route, ...]) -> None:
-        seen = set()
-        for route in routes:
-            if route.to in seen:
-                self.problem([*path, "routes"], f"two routes to {route.to}")
-            seen.add(route.to)
-
-    def _links(self, namespaces: dict[str, Any]) -> tuple[list[VethLink], list[tuple[str, str]]]:
-        """The valid links, and every (namespace, interface) a link names, valid or not."""
-        used: dict[tuple[str, str], int] = {}
-        links = []
-        for index, ends in enumerate(self.doc.get("links") or []):
-            endpoints = []
-            for side, text in enumerate(ends):
-                node, ifname = text.split(":")
-                path = ["links", index, side]
-                if node not in namespaces:
-                    self.problem(path, f"unknown namespace '{node}'{_known(node, namespaces)}")
-                elif (node, ifname) in used:
-                    self.problem(path, f"interface {node}:{ifname} is already on links[{used[(node, ifname)]}]")
-                else:
-                    used[(node, ifname)] = index
-                    if len(ifname) > IFNAME_MAX:
-                        self.problem(path, f"interface name '{ifname}' is longer than {IFNAME_MAX} characters (kernel IFNAMSIZ)")
-                    endpoints.append(Endpoint(node, ifname))
-            if len(endpoints) == 2:
-                links.append(VethLink(*endpoints))
-        return links, list(used)
-
-    def _check_aliases(self, namespaces: dict[str, Any], built: tuple[Namespace, ...]) -> None:
+    def _check_aliases(self, namespaces: tuple[Namespace, ...]) -> None:
         owners: dict[str, str] = {}
-        for ns in built:
+        for ns in namespaces:
             path = ["namespaces", ns.name, "alias"]
             if ns.alias in RESERVED_ALIASES:
                 self.problem(path, f"alias '{ns.alias}' would hide the shell's or the scripts' own '{ns.alias}'")
             elif ns.alias in owners:
                 self.problem(path, f"alias '{ns.alias}' is already the alias of namespace '{owners[ns.alias]}'")
             owners.setdefault(ns.alias, ns.name)
+
+    # --- root namespace -----------------------------------------------------------------------
+
+    def _bridge(self, name: str) -> Bridge:
+        addresses = tuple(self.bridge_ports[name].addresses)
+        subnets = tuple(self.subnets[("bridges", name)])
+        return Bridge(name, self.prefix + name, addresses, self.bridges[name].get("mtu"), subnets)
+
+    def _endpoint(self, port: _Port) -> Endpoint:
+        if self._is_bridge(port.node):
+            return Endpoint(port.node, port.name, "bridge", self.prefix + port.name, bridge=self.prefix + port.node)
+        if port.node == HOST:
+            return Endpoint(port.node, port.name, "host", self.prefix + port.name)
+        return Endpoint(port.node, port.name, "namespace", port.name, netns=self.prefix + port.node)
+
+    def _veth_link(self, link: tuple[Path, list[_Port], dict[str, Any]]) -> VethLink:
+        path, (a, b), _ = link
+        return VethLink(self._endpoint(a), self._endpoint(b), tuple(self.subnets.get(tuple(path), ())))
+
+    def _check_root_devices(self, links: tuple[VethLink, ...]) -> None:
+        """Root-namespace names fit IFNAMSIZ with the prefix, and no two lab objects share one."""
+        owners: dict[str, str] = {}
+        named = [(["bridges", name], self.prefix + name, f"bridge {name}") for name in self.bridges]
+        for index, link in enumerate(links):
+            named += [(["links", index], end.device, f"link end {end}") for end in (link.a, link.b) if end.netns is None]
+        for path, device, what in named:
+            if len(device) > IFNAME_MAX:
+                self.problem(path, f"root-namespace device '{device}' (with prefix) is longer than {IFNAME_MAX} characters")
+            elif device in owners:
+                self.problem(path, f"root-namespace device '{device}' of {what} clashes with {owners[device]}")
+            owners.setdefault(device, what)
+
+    def _expectations(self) -> tuple[Expectation, ...]:
+        result = []
+        for index, spec in enumerate(self.doc.get("expect") or []):
+            path: Path = ["expect", index]
+            if spec["from"] not in self.namespaces:
+                self.problem([*path, "from"], f"unknown namespace '{spec['from']}'{_known(spec['from'], self.namespaces)}")
+                continue
+            try:
+                address = ipaddress.ip_address(spec["to"])
+            except ValueError:
+                self.problem([*path, "to"], f"invalid address '{spec['to']}'")
+                continue
+            result.append(Expectation(spec["from"], address, spec["reachable"]))
+        return tuple(result)
 
 
 def build_lab(document: Any, source: str, prefix: str | None = None) -> Lab:

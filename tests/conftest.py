@@ -36,10 +36,18 @@ def leftovers(prefix: str) -> set[str]:
     return {name for name in netns_names() | root_link_names() if name.startswith(prefix)}
 
 
-def run(*command: str | Path, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
+def run(
+    *command: str | Path, cwd: Path | None = None, check: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run a command with stdin closed, capturing its output as text."""
     return subprocess.run(
-        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=check
+        [str(part) for part in command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=check,
+        env=env,
     )
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import jsonschema
 import yaml
-from conftest import GENERATED_PAIR, leftovers, netns_names, nsgen
+from conftest import GENERATED_PAIR, leftovers, netns_names, nsgen, run
 
 from nsgen import presets
 
@@ -53,7 +53,7 @@ def test_schema_is_valid_and_accepts_every_preset() -> None:
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert nsgen("render", "--preset", "nope").returncode == 2
-    assert "unknown preset 'nope' (known: pair)" in nsgen("render", "--preset", "nope").stderr
+    assert "unknown preset 'nope' (known: pair, bridge, mesh, router, host)" in nsgen("render", "--preset", "nope").stderr
     both = nsgen("up", GENERATED_PAIR / "topology.yaml", "--preset", "pair")
     assert both.returncode == 2 and "not both" in both.stderr
     assert nsgen("render", "--no-such-option").returncode == 2
@@ -66,7 +66,7 @@ def test_up_verify_down_pass_on_exit_status(prefix: str) -> None:
     assert nsgen("verify", "--prefix", prefix).returncode == 1  # nothing is up yet
     up = nsgen("up", "--prefix", prefix)
     assert up.returncode == 0, up.stderr
-    assert f"lab pair is up: {prefix}ns-0 {prefix}ns-1" in up.stdout
+    assert "lab pair is up: 2 namespace(s), 0 root-namespace device(s)" in up.stdout
     assert nsgen("up", "--prefix", prefix).returncode == 2  # names taken
     verify = nsgen("verify", "--preset", "pair", "--prefix", prefix)
     assert verify.returncode == 0 and "2 passed, 0 failed" in verify.stdout
@@ -89,11 +89,10 @@ def test_demo_runs_every_phase_and_leaves_nothing(prefix: str, tmp_path: Path) -
 
 
 def test_demo_fails_and_still_tears_down_when_setup_fails(prefix: str, tmp_path: Path) -> None:
-    document = presets.pair()
-    document["namespaces"]["ns-1"]["routes"].append({"to": "10.9.0.0/16", "via": "192.0.2.1", "dev": "veth-1"})
-    topology = tmp_path / "broken.yaml"
-    topology.write_text(yaml.safe_dump(document))
-    result = nsgen("demo", topology, "--prefix", prefix)
+    blocker = f"{prefix}ns-1"  # an object of the lab that exists already: setup stops before any change
+    run("ip", "netns", "add", blocker, check=True)
+    result = nsgen("demo", "--prefix", prefix)
     assert result.returncode != 0
+    assert "already present: namespace " + blocker in result.stderr
     assert "[5/5] tear down" in result.stdout and "demo FAILED" in result.stdout
     assert leftovers(prefix) == set()

@@ -3,9 +3,8 @@
 import shutil
 from pathlib import Path
 
-from conftest import ip_json, leftovers, netns_names, render_document, run
-
-from nsgen import presets
+import faults
+from conftest import ip_json, leftovers, netns_names, run
 
 
 def test_setup_builds_the_guides_part_one_lab(pair_dir: Path, prefix: str) -> None:
@@ -59,7 +58,7 @@ def test_each_script_runs_copied_alone(pair_dir: Path, tmp_path: Path, prefix: s
 
 def test_verify_fails_when_the_lab_is_broken_or_down(pair_dir: Path, prefix: str) -> None:
     down = run("bash", pair_dir / "verify.sh")
-    assert down.returncode == 1 and "namespace(s) missing" in down.stdout
+    assert down.returncode == 1 and f"missing namespace {prefix}ns-0" in down.stdout
     assert run("bash", pair_dir / "setup.sh").returncode == 0
     run("ip", "-n", f"{prefix}ns-1", "route", "del", "172.16.0.0/16", check=True)
     broken = run("bash", pair_dir / "verify.sh")
@@ -74,23 +73,31 @@ def test_setup_refuses_a_lab_already_up_and_teardown_is_idempotent(pair_dir: Pat
     assert run("bash", pair_dir / "setup.sh").returncode == 0
     again = run("bash", pair_dir / "setup.sh")
     assert again.returncode == 2
-    assert f"already present: {prefix}ns-0 {prefix}ns-1" in again.stderr
+    assert f"already present: namespace {prefix}ns-0 namespace {prefix}ns-1" in again.stderr
     assert run("bash", pair_dir / "verify.sh").returncode == 0  # the second run changed nothing
     run("ip", "netns", "del", f"{prefix}ns-0", check=True)  # half the lab deleted by hand
     partial = run("bash", pair_dir / "teardown.sh")
-    assert partial.returncode == 0 and f"deleted {prefix}ns-1" in partial.stdout
+    assert partial.returncode == 0 and "deleted 1 namespace(s)" in partial.stdout
     twice = run("bash", pair_dir / "teardown.sh")
     assert twice.returncode == 0 and "nothing to delete" in twice.stdout
     assert leftovers(prefix) == set()
 
 
-def test_a_failing_step_removes_what_setup_created(tmp_path: Path, prefix: str) -> None:
-    document = presets.pair()
-    # The kernel refuses a gateway no connected route reaches: the last step of setup fails.
-    document["namespaces"]["ns-1"]["routes"].append({"to": "10.9.0.0/16", "via": "192.0.2.1", "dev": "veth-1"})
-    lab_dir = render_document(document, tmp_path, prefix)
-    result = run("bash", lab_dir / "setup.sh")
+def test_a_failing_step_removes_what_setup_created(pair_dir: Path, tmp_path: Path, prefix: str) -> None:
+    counted = run("bash", pair_dir / "setup.sh", env=faults.environment(tmp_path, 0, ":"))
+    assert counted.returncode == 0 and faults.steps_run(tmp_path) == 9
+    assert run("bash", pair_dir / "teardown.sh").returncode == 0
+    # Right before `ip1 addr add`, ns-1 disappears: the step fails for real, in the kernel.
+    env = faults.environment(tmp_path, 5, f"ip netns del {prefix}ns-1")
+    result = run("bash", pair_dir / "setup.sh", env=env)
     assert result.returncode != 0
-    assert "failed at line " in result.stderr
-    assert "ip1 route add 10.9.0.0/16 via 192.0.2.1 dev veth-1" in result.stderr
+    assert "setup.sh: failed at line " in result.stderr
+    assert ": ip1 addr add 172.16.0.3 dev veth-1\n" in result.stderr
+    assert leftovers(prefix) == set()
+
+
+def test_a_signal_during_setup_removes_what_it_created(pair_dir: Path, tmp_path: Path, prefix: str) -> None:
+    result = run("bash", pair_dir / "setup.sh", env=faults.environment(tmp_path, 4, "kill -TERM $$"))
+    assert result.returncode == 143
+    assert "setup.sh: terminated at line" in result.stderr
     assert leftovers(prefix) == set()

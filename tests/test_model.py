@@ -19,9 +19,12 @@ def test_pair_is_completed_with_defaults() -> None:
     lab = build_lab(document, "t")
     ns0, ns1 = lab.namespaces
     assert (ns0.alias, ns1.alias) == ("ip0", "ip1")  # default: ip<index> in declaration order
-    assert ns0.interfaces == (Interface("veth-0", (ipaddress.ip_interface("172.16.0.2/32"),)),)
+    assert ns0.interfaces == (Interface("veth-0", "veth-0", (ipaddress.ip_interface("172.16.0.2/32"),)),)
     assert ns1.routes == (Route(ipaddress.ip_network("172.16.0.0/16"), dev="veth-1"),)
-    assert (lab.links[0].a, lab.links[0].b) == (Endpoint("ns-0", "veth-0"), Endpoint("ns-1", "veth-1"))
+    assert (lab.links[0].a, lab.links[0].b) == (
+        Endpoint("ns-0", "veth-0", "namespace", "veth-0", netns="ns-0"),
+        Endpoint("ns-1", "veth-1", "namespace", "veth-1", netns="ns-1"),
+    )
 
 
 def test_prefix_renames_namespaces_only() -> None:
@@ -35,7 +38,7 @@ def test_a_link_end_declares_its_interface() -> None:
     document = presets.pair()
     document["namespaces"]["ns-1"] = None
     lab = build_lab(document, "t")
-    assert lab.namespace("ns-1").interfaces == (Interface("veth-1"),)
+    assert lab.namespace("ns-1").interfaces == (Interface("veth-1", "veth-1"),)
 
 
 def test_a_gateway_route_and_ipv6() -> None:
@@ -51,19 +54,26 @@ def test_a_gateway_route_and_ipv6() -> None:
         "links": [["a:e0", "b:e0"]],
     }
     lab = build_lab(document, "t")
-    assert [r.destination for r in lab.namespace("b").routes] == ["default", "192.168.0.0/16"]
+    assert [r.destination for r in lab.namespace("b").routes] == ["::/0", "192.168.0.0/16"]
     assert lab.namespace("b").routes[0].to == ipaddress.ip_network("::/0")
     found = {(c.source.name, str(c.address)) for c in reachability.checks(lab)}
     assert found == {("a", "2001:db8::2"), ("a", "10.0.0.2"), ("b", "2001:db8::1"), ("b", "10.0.0.1")}
-    assert reachability.egress(lab.namespace("b"), ipaddress.ip_address("192.168.3.4")) == "e0"
-    assert reachability.egress(lab.namespace("a"), ipaddress.ip_address("192.168.3.4")) is None
 
 
-def test_reachability_needs_a_route_both_ways() -> None:
+def test_reachability_is_the_intent_whatever_the_routes() -> None:
     document = presets.pair()
     assert len(reachability.checks(build_lab(document, "t"))) == 2
-    document["namespaces"]["ns-1"]["routes"] = []  # the guide's "we forgot to set the routes"
-    assert reachability.checks(build_lab(document, "t")) == []
+    document["namespaces"]["ns-1"]["routes"] = []  # the guide's "we forgot to set the routes": verify must fail
+    assert len(reachability.checks(build_lab(document, "t"))) == 2
+
+
+def test_large_segments_are_sampled_linearly() -> None:
+    small = build_lab(presets.bridge(15), "t")  # 16 members with the bridge: all pairs
+    assert len(reachability.checks(small)) == 15 * 15  # every other namespace, and the gateway
+    large = build_lab(presets.bridge(200), "t")
+    found = reachability.checks(large)
+    assert 200 * reachability.SAMPLED_PEERS <= len(found) <= 200 * (reachability.SAMPLED_PEERS + 1)
+    assert {str(c.address) for c in found} >= {str(a.ip) for ns in large.namespaces for i in ns.interfaces for a in i.addresses}
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -99,7 +109,7 @@ def topologies(draw: Any) -> dict[str, Any]:
         links.append([f"{left}:l{index}s0", f"{right}:l{index}s1"])
     if draw(st.booleans()):
         namespaces[ns_names[0]]["alias"] = "first"
-    return {"name": draw(names), "description": draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=40)),
+    return {"name": draw(names), "description": draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="\x7f"), max_size=40)),
             "namespaces": namespaces, "links": links}
 
 

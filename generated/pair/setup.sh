@@ -24,25 +24,31 @@ if ! command -v ip >/dev/null 2>&1; then
   exit 2
 fi
 
-# --- the lab's name and its namespaces, as the kernel names them
+# --- the lab's name, its namespaces and its root-namespace devices, as the kernel names them
 lab_name=pair
 lab_netns=(
   ns-0
   ns-1
 )
+lab_devices=(
+)
 
-# --- preflight: every namespace of the lab must be free before we change anything
+# --- preflight: every name of the lab must be free before we change anything
+# (/run/netns holds the named namespaces, /sys/class/net the root namespace's devices)
 taken=()
 for ns in "${lab_netns[@]}"; do
-  if [[ -e /run/netns/${ns} ]]; then taken+=("${ns}"); fi
+  if [[ -e /run/netns/${ns} ]]; then taken+=("namespace ${ns}"); fi
+done
+for dev in "${lab_devices[@]}"; do
+  if [[ -e /sys/class/net/${dev} ]]; then taken+=("device ${dev}"); fi
 done
 if (( ${#taken[@]} > 0 )); then
-  echo "${0##*/}: namespace(s) already present: ${taken[*]} (is the lab up? run teardown.sh first)" >&2
+  echo "${0##*/}: already present: ${taken[*]} (is the lab up? run teardown.sh first)" >&2
   exit 2
 fi
 
-# --- on a failed step or a signal, delete the lab's namespaces again (none existed when we
-# started, so all of them are ours) and stop; deleting a namespace deletes its devices too.
+# --- on a failed step or a signal, delete the lab's namespaces and devices again (none existed
+# when we started, so all of them are ours) and stop; a namespace takes its devices with it.
 # undo STATUS WHAT: names the step of this script that was running, read from the script itself.
 undo() {
   local line=${BASH_LINENO[-2]} step='' n=0
@@ -52,6 +58,9 @@ undo() {
   echo "${0##*/}: deleting what this run created" >&2
   for ns in "${lab_netns[@]}"; do
     if [[ -e /run/netns/${ns} ]]; then ip netns del "${ns}" || true; fi
+  done
+  for dev in "${lab_devices[@]}"; do
+    if [[ -e /sys/class/net/${dev} ]]; then ip link del "${dev}" 2>/dev/null || true; fi
   done
   exit "$1"
 }
@@ -68,11 +77,11 @@ ip1() { ip netns exec ns-1 ip "$@"; }
 ip netns add ns-0
 ip netns add ns-1
 
-# --- create 2 peered veth, each end directly in its namespace.
+# --- create 2 peered veth, each end directly where it lives.
 # The guide creates a pair in the root namespace (`ip link add veth-0 type veth peer veth-1`),
 # then moves each end (`ip link set veth-0 netns ns-0`). Creating the ends in place means a
 # name inside a namespace (say eth0) never clashes with a root-namespace device, and no
-# half-moved pair can be left behind.
+# half-moved pair can be left behind. A bridge port is plugged in and up as it is created.
 ip link add veth-0 netns ns-0 type veth peer veth-1 netns ns-1
 
 # --- give those devices an ip addr
@@ -83,10 +92,10 @@ ip1 addr add 172.16.0.3 dev veth-1
 ip0 link set veth-0 up
 ip1 link set veth-1 up
 
-# --- route the traffic: without routes the namespaces cannot reach each other
+# --- route the traffic: without routes the namespaces reach only their own subnets
 ip0 route add 172.16.0.0/16 dev veth-0
 ip1 route add 172.16.0.0/16 dev veth-1
 
 trap - ERR INT TERM HUP
-echo "lab ${lab_name} is up: ${lab_netns[*]}"
+echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 echo "next: ./verify.sh; source helpers.sh && displayAddr; ./teardown.sh"

@@ -28,34 +28,42 @@ if ! command -v ping >/dev/null 2>&1; then
   exit 2
 fi
 
-# --- the lab's name and its namespaces, as the kernel names them
+# --- the lab's name, its namespaces and its root-namespace devices, as the kernel names them
 lab_name=pair
 lab_netns=(
   ns-0
   ns-1
 )
+lab_devices=(
+)
 
-# --- every namespace of the lab must be there
+# --- every namespace and root-namespace device of the lab must be there
 missing=()
 for ns in "${lab_netns[@]}"; do
-  if [[ ! -e /run/netns/${ns} ]]; then missing+=("${ns}"); fi
+  if [[ ! -e /run/netns/${ns} ]]; then missing+=("namespace ${ns}"); fi
+done
+for dev in "${lab_devices[@]}"; do
+  if [[ ! -e /sys/class/net/${dev} ]]; then missing+=("device ${dev}"); fi
 done
 if (( ${#missing[@]} > 0 )); then
-  echo "FAIL  lab ${lab_name}: namespace(s) missing: ${missing[*]} (run setup.sh)"
+  echo "FAIL  lab ${lab_name}: missing ${missing[*]} (run setup.sh)"
   exit 1
 fi
 
-# --- check NETNS FAMILY ADDRESS HOLDER: one ping from NETNS to ADDRESS, one line of result
+# --- report RESULT NETNS ADDRESS HOLDER: one line per check, counted
 passed=0
 failed=0
+report() {
+  printf '%-5s %s -> %s (%s)\n' "$1" "$2" "$3" "$4"
+  if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+# --- check NETNS FAMILY ADDRESS HOLDER: one ping from NETNS to ADDRESS must get an answer
 check() {
-  if ip netns exec "$1" ping -"$2" -c 1 -W 2 "$3" >/dev/null 2>&1; then
-    printf 'ok    %s -> %s (%s)\n' "$1" "$3" "$4"
-    passed=$((passed + 1))
-  else
-    printf 'FAIL  %s -> %s (%s)\n' "$1" "$3" "$4"
-    failed=$((failed + 1))
-  fi
+  if ip netns exec "$1" ping -"$2" -c 1 -W 2 "$3" >/dev/null 2>&1; then report ok "$1" "$3" "$4"; else report FAIL "$1" "$3" "$4"; fi
+}
+# --- check_unreachable NETNS FAMILY ADDRESS HOLDER: one ping must get no answer within 1 s
+check_unreachable() {
+  if ip netns exec "$1" ping -"$2" -c 1 -W 1 "$3" >/dev/null 2>&1; then report FAIL "$1" "$3" "$4"; else report ok "$1" "$3" "$4"; fi
 }
 
 # --- ping every address each namespace should reach
