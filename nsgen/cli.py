@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from nsgen import __version__, presets, rendering, running, sources, topology_file
+from nsgen import __version__, cni, inspection, presets, rendering, running, sources, topology_file
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 
@@ -25,6 +25,9 @@ File = Annotated[Optional[Path], typer.Argument(help="Topology YAML file.", show
 Preset = Annotated[Optional[str], typer.Option("--preset", "-p", help="Built-in lab (see `nsgen presets`).")]
 Prefix = Annotated[
     Optional[str], typer.Option(help="Prepended to every namespace and root-namespace device name.")
+]
+Count = Annotated[
+    Optional[int], typer.Option("--count", "-n", help="Size of a preset that has one (namespaces, hosts a side).")
 ]
 WorkDir = Annotated[
     Optional[Path], typer.Option("--workdir", help="Render the scripts here and keep them (default: a temp dir).")
@@ -48,10 +51,12 @@ def reports_problems(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _load(file: Path | None, preset: str | None, prefix: str | None = None) -> sources.LoadedLab:
-    if file is not None and preset is not None:
-        raise TopologyError([Problem(str(file), "", "give a topology file or --preset, not both")])
-    return sources.load(file, preset, prefix)
+def _load(
+    file: Path | None, preset: str | None, prefix: str | None = None, count: int | None = None
+) -> sources.LoadedLab:
+    if file is not None and (preset is not None or count is not None):
+        raise TopologyError([Problem(str(file), "", "give a topology file, or --preset (with --count), not both")])
+    return sources.load(file, preset, prefix, count)
 
 
 def _announce(text: str) -> None:
@@ -63,20 +68,22 @@ def _announce(text: str) -> None:
 def presets_command() -> None:
     """List the built-in labs, one line each."""
     for preset in presets.PRESETS.values():
-        typer.echo(f"{preset.name:<10} {preset.summary}")
+        size = f"(--count, default {preset.default_count})" if preset.default_count else ""
+        typer.echo(f"{preset.name:<8} {preset.summary} {size}".rstrip())
 
 
 @app.command()
 @reports_problems
 def init(
     preset: Annotated[str, typer.Option("--preset", "-p", help="Built-in lab to start from.")] = presets.DEFAULT_PRESET,
+    count: Count = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a preset as an editable YAML topology."""
     text = (
         f"# nsgen topology, from the preset '{preset}'. Check it with `nsgen validate FILE`;\n"
-        "# the format is described by `nsgen schema`.\n" + topology_file.dump(presets.get(preset).build())
+        "# the format is described by `nsgen schema`.\n" + topology_file.dump(presets.build(preset, count))
     )
     if output is None:
         typer.echo(text, nl=False)
@@ -104,10 +111,11 @@ def render(
         Optional[Path], typer.Option("--output", "-o", help="Directory to write (default: generated/LAB).")
     ] = None,
     prefix: Prefix = None,
+    count: Count = None,
     check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if the directory differs.")] = False,
 ) -> None:
     """Render the lab's scripts (default: the `pair` preset into generated/pair/)."""
-    loaded = _load(file, preset, prefix)
+    loaded = _load(file, preset, prefix, count)
     out_dir = output or Path("generated") / loaded.lab.name
     files = rendering.render(loaded)
     if check:
@@ -121,8 +129,8 @@ def render(
     typer.echo(f"rendered lab '{loaded.lab.name}' into {out_dir}/: {', '.join(files)}")
 
 
-def _run(script: str, file: Path | None, preset: str | None, prefix: str | None, workdir: Path | None) -> None:
-    loaded = _load(file, preset, prefix)
+def _run(script: str, file: Path | None, preset: str | None, prefix: str | None, count: int | None, workdir: Path | None) -> None:
+    loaded = _load(file, preset, prefix, count)
     with running.rendered(loaded, workdir) as lab_dir:
         status = running.run_script(lab_dir, script)
     raise typer.Exit(status)
@@ -130,30 +138,38 @@ def _run(script: str, file: Path | None, preset: str | None, prefix: str | None,
 
 @app.command()
 @reports_problems
-def up(file: File = None, preset: Preset = None, prefix: Prefix = None, workdir: WorkDir = None) -> None:
+def up(
+    file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None, workdir: WorkDir = None
+) -> None:
     """Render the lab and run its setup.sh."""
-    _run("setup.sh", file, preset, prefix, workdir)
+    _run("setup.sh", file, preset, prefix, count, workdir)
 
 
 @app.command()
 @reports_problems
-def down(file: File = None, preset: Preset = None, prefix: Prefix = None, workdir: WorkDir = None) -> None:
+def down(
+    file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None, workdir: WorkDir = None
+) -> None:
     """Render the lab and run its teardown.sh."""
-    _run("teardown.sh", file, preset, prefix, workdir)
+    _run("teardown.sh", file, preset, prefix, count, workdir)
 
 
 @app.command()
 @reports_problems
-def verify(file: File = None, preset: Preset = None, prefix: Prefix = None, workdir: WorkDir = None) -> None:
+def verify(
+    file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None, workdir: WorkDir = None
+) -> None:
     """Render the lab and run its verify.sh."""
-    _run("verify.sh", file, preset, prefix, workdir)
+    _run("verify.sh", file, preset, prefix, count, workdir)
 
 
 @app.command()
 @reports_problems
-def demo(file: File = None, preset: Preset = None, prefix: Prefix = None, workdir: WorkDir = None) -> None:
+def demo(
+    file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None, workdir: WorkDir = None
+) -> None:
     """Render the lab, set it up, show its links and addresses, verify it, tear it down."""
-    loaded = _load(file, preset, prefix)
+    loaded = _load(file, preset, prefix, count)
     lab = loaded.lab
     _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
     with running.rendered(loaded, workdir) as lab_dir:
@@ -174,6 +190,65 @@ def demo(file: File = None, preset: Preset = None, prefix: Prefix = None, workdi
     status = status or down_status
     _announce(f"\n== demo {'passed' if status == 0 else 'FAILED'}")
     raise typer.Exit(status)
+
+
+@app.command()
+@reports_problems
+def graph(
+    file: File = None,
+    preset: Preset = None,
+    count: Count = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="mermaid or dot.")] = "mermaid",
+) -> None:
+    """Print the lab's topology as a Mermaid or Graphviz DOT diagram."""
+    if fmt not in rendering.GRAPH_FORMATS:
+        raise TopologyError([Problem("--format", "", f"unknown format '{fmt}' (known: {', '.join(rendering.GRAPH_FORMATS)})")])
+    typer.echo(rendering.graph(_load(file, preset, None, count), fmt), nl=False)
+
+
+@app.command()
+@reports_problems
+def status(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
+    """Read the kernel and show which of the lab's namespaces and devices are there; exit 0 only when fully up."""
+    report = inspection.inspect(_load(file, preset, prefix, count).lab)
+    typer.echo(inspection.table(report))
+    raise typer.Exit(0 if report.fully_up else 1)
+
+
+@app.command("cni")
+@reports_problems
+def cni_command(
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Directory to write (default: generated/cni).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="CNI network name.")] = cni.CniOptions.name,
+    bridge: Annotated[str, typer.Option(help="Linux bridge on the host (at most 15 characters).")] = cni.CniOptions.bridge,
+    subnet: Annotated[str, typer.Option(help="IPv4 subnet of the network (CIDR).")] = cni.CniOptions.subnet,
+    gateway: Annotated[
+        str, typer.Option(help="The bridge's address, the containers' default gateway.")
+    ] = cni.CniOptions.gateway,
+    range_: Annotated[str, typer.Option("--range", help="Addresses to give out, as FIRST-LAST.")] = cni.CniOptions.range,
+    cni_version: Annotated[
+        str, typer.Option(help="cniVersion of the config (results follow it).")
+    ] = cni.CniOptions.cni_version,
+    portmap: Annotated[
+        bool, typer.Option(help="Chain the reference portmap plugin after nsgen-bridge.")
+    ] = cni.CniOptions.portmap,
+    check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if the directory differs.")] = False,
+) -> None:
+    """Render a CNI network: the dummy and nsgen-bridge plugins, its conflist, install.sh, containerd/."""
+    options = cni.CniOptions(name, bridge, subnet, gateway, range_, cni_version, portmap)
+    out_dir = output or Path("generated") / "cni"
+    files = cni.render_cni(options)
+    if check:
+        stale = rendering.differences(files, out_dir, cni.EXECUTABLES)
+        if stale:
+            typer.echo(f"{out_dir}: differs from what nsgen renders: {', '.join(stale)}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out_dir}: up to date")
+        return
+    rendering.write(files, out_dir, cni.EXECUTABLES)
+    typer.echo(f"rendered CNI network '{options.name}' into {out_dir}/: {', '.join(files)}")
 
 
 @app.command()

@@ -1,0 +1,479 @@
+"""nsgen cni: the generated plugins against the CNI spec, the reference bridge + host-local, and containerd.
+
+Plugins run in a network namespace the test makes (its "host"), so bridges, veths and sysctls never touch
+the machine's own namespace; the conformance table of every scenario x plugin is printed by the last test.
+"""
+
+import concurrent.futures
+import fcntl
+import json
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from cni_harness import (
+    REFERENCE_DIR,
+    Flavour,
+    Net,
+    busybox_oci_archive,
+    call,
+    containerd_config,
+    macs,
+    MOUNT_NAMESPACE_SCRIPT,
+    processes_mentioning,
+    shape,
+    stop,
+)
+from conftest import REPO, ip_json, netns_names, root_link_names, run
+
+from nsgen import __version__, cni, rendering
+from nsgen.problems import TopologyError
+
+GENERATED_CNI = REPO / "generated" / "cni"
+SHELL_SCRIPTS = sorted(cni.EXECUTABLES)
+FLAVOURS = ("nsgen-bridge", "reference")
+#: scenario -> plugin -> outcome, filled as the scenarios run, printed by test_conformance_table (the last test)
+CONFORMANCE: dict[str, dict[str, str]] = {}
+
+
+@contextmanager
+def scenario(name: str, flavour: str) -> Iterator[list[str]]:
+    """Record a scenario's outcome for the table: FAIL unless the block completes; notes go beside `pass`."""
+    notes: list[str] = []
+    CONFORMANCE.setdefault(name, {})[flavour] = "FAIL"
+    yield notes
+    CONFORMANCE[name][flavour] = "pass" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default `cni` preset rendered into a temp dir."""
+    out = tmp_path_factory.mktemp("cni") / "out"
+    rendering.write(cni.render_cni(cni.CniOptions()), out, cni.EXECUTABLES)
+    return out
+
+
+def _flavour(name: str, rendered: Path) -> Flavour:
+    if name == "nsgen-bridge":
+        return Flavour(name, rendered / "nsgen-bridge", "/opt/cni/bin")
+    return Flavour(name, REFERENCE_DIR / "bridge", str(REFERENCE_DIR))
+
+
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: pytest.FixtureRequest, rendered: Path) -> Flavour:
+    return _flavour(request.param, rendered)
+
+
+class Lab:
+    """One test's namespaces, all named with a unique prefix: hosts for the plugins, and containers."""
+
+    def __init__(self, prefix: str, work: Path):
+        self.prefix, self.work = prefix, work
+
+    def netns(self, name: str) -> str:
+        full = f"{self.prefix}{name}"
+        subprocess.run(["ip", "netns", "add", full], check=True)
+        return full
+
+    def net(self, tag: str = "n", **addresses: str) -> Net:
+        """A network with its own host netns, bridge and address store."""
+        return Net(f"{self.prefix}{tag}", f"{self.prefix}{tag}br", self.netns(f"{tag}-host"), self.work / tag, **addresses)
+
+    def destroy(self) -> None:
+        for name in sorted(netns_names()):
+            if name.startswith(self.prefix):
+                subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """Namespaces deleted afterwards, pass or fail; nothing of the test may be left in the root namespace.
+
+    (Plugins only ever run inside the lab's host namespaces, so their devices go with them.)
+    """
+    lab = Lab(f"tc{uuid.uuid4().hex[:6]}-", tmp_path / "ipam")
+    try:
+        yield lab
+    finally:
+        lab.destroy()
+    assert not any(name.startswith(lab.prefix) for name in netns_names() | root_link_names())
+
+
+def _address(netns: str, ifname: str = "eth0") -> str | None:
+    """The IPv4 address (with prefix) of a device in a netns, or None when it has none or is missing."""
+    found = subprocess.run(["ip", "-j", "-n", netns, "-4", "addr", "show", "dev", ifname], capture_output=True, text=True)
+    infos = [info for link in (json.loads(found.stdout or "[]")) for info in link["addr_info"]]
+    return f"{infos[0]['local']}/{infos[0]['prefixlen']}" if infos else None
+
+
+def _add(flavour: Flavour, net: Net, netns: str, **kwargs: object) -> dict:
+    reply = call(flavour, net, "ADD", f"{netns}-id", netns, **kwargs)
+    assert reply.returncode == 0, reply.stdout + reply.stderr
+    return reply.result
+
+
+def _owners(net: Net) -> str:
+    """Everything the address store of a network says (file names and contents)."""
+    store = net.data_dir / net.name
+    if not store.is_dir():
+        return ""
+    return "\n".join(f"{p.name}: {p.read_text()}" for p in sorted(store.iterdir()) if p.name[0].isdigit())
+
+
+# --- spec conformance, each scenario against both plugins ---------------------------------------
+
+
+@pytest.mark.parametrize("version", ["0.3.1", "0.4.0", "1.0.0"])
+def test_add_result_matches_the_reference_field_by_field(lab: Lab, rendered: Path, version: str) -> None:
+    shapes = {}
+    for name in FLAVOURS:
+        with scenario(f"ADD result {version}: fields, MACs, address", name):
+            flavour = _flavour(name, rendered)
+            net = lab.net(name[:3])
+            netns = lab.netns(f"{name[:3]}-c")
+            result = _add(flavour, net, netns, config=flavour.config(net, version))
+            assert result["cniVersion"] == version
+            bridge, host_end, container = result["interfaces"]
+            host_macs = macs(net.host)
+            assert bridge == {"name": net.bridge, "mac": host_macs[net.bridge]}
+            assert host_end == {"name": host_end["name"], "mac": host_macs[host_end["name"]]}
+            assert container == {"name": "eth0", "mac": macs(netns)["eth0"], "sandbox": f"/run/netns/{netns}"}
+            (ip,) = result["ips"]
+            assert ip["interface"] == 2 and ip["gateway"] == net.gateway
+            assert ("version" in ip) == (version != "1.0.0")
+            assert ip["address"] == _address(netns) == f"{net.range_start}/24"
+            assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": net.gateway}]
+            assert result["dns"] == {}
+            shapes[name] = shape(result)
+    assert shapes["nsgen-bridge"] == shapes["reference"]
+    CONFORMANCE[f"ADD result {version}: same shape as reference"] = {"nsgen-bridge": "pass", "reference": "pass"}
+
+
+def test_two_namespaces_ping_each_other(lab: Lab, flavour: Flavour) -> None:
+    with scenario("two netns ping each other", flavour.name):
+        net = lab.net()
+        a, b = lab.netns("a"), lab.netns("b")
+        addresses = {ns: _add(flavour, net, ns)["ips"][0]["address"].split("/")[0] for ns in (a, b)}
+        for source, target in ((a, b), (b, a)):
+            ping = run("ip", "netns", "exec", source, "ping", "-c", "1", "-W", "2", addresses[target])
+            assert ping.returncode == 0, ping.stdout + ping.stderr
+
+
+def test_check_with_prev_result(lab: Lab, flavour: Flavour) -> None:
+    with scenario("CHECK with prevResult; then a flushed address", flavour.name) as notes:
+        net = lab.net()
+        netns = lab.netns("c")
+        result = _add(flavour, net, netns)
+        config = {**flavour.config(net), "prevResult": result}
+        check = call(flavour, net, "CHECK", f"{netns}-id", netns, config=config)
+        assert (check.returncode, check.stdout) == (0, ""), check.stdout + check.stderr
+        subprocess.run(["ip", "-n", netns, "addr", "flush", "dev", "eth0"], check=True)
+        broken = call(flavour, net, "CHECK", f"{netns}-id", netns, config=config)
+        assert broken.returncode == 1 and broken.result["code"], broken.stdout
+        notes.append(f"code {broken.result['code']} after flush")
+
+
+def test_del_twice(lab: Lab, flavour: Flavour) -> None:
+    with scenario("DEL, then DEL again", flavour.name):
+        net = lab.net()
+        netns = lab.netns("c")
+        _add(flavour, net, netns)
+        assert f"{netns}-id" in _owners(net)
+        for _ in range(2):
+            reply = call(flavour, net, "DEL", f"{netns}-id", netns)
+            assert (reply.returncode, reply.stdout) == (0, ""), reply.stdout + reply.stderr
+        assert "eth0" not in macs(netns)
+        assert f"{netns}-id" not in _owners(net)
+
+
+def test_del_after_the_netns_is_gone(lab: Lab, flavour: Flavour) -> None:
+    with scenario("DEL after netns gone; DEL with empty CNI_NETNS", flavour.name):
+        net = lab.net()
+        netns = lab.netns("c")
+        _add(flavour, net, netns)
+        subprocess.run(["ip", "netns", "del", netns], check=True)
+        gone = call(flavour, net, "DEL", f"{netns}-id", netns)
+        assert (gone.returncode, gone.stdout) == (0, ""), gone.stdout + gone.stderr
+        empty = call(flavour, net, "DEL", f"{netns}-id", None)
+        assert (empty.returncode, empty.stdout) == (0, ""), empty.stdout + empty.stderr
+        assert f"{netns}-id" not in _owners(net)
+
+
+ERRORS = {
+    "bad JSON on stdin": ({"config": "{not json"}, 6),
+    "unsupported cniVersion 9.9.9": ({"version": "9.9.9"}, 1),
+    "missing CNI_IFNAME": ({"ifname": None}, 4),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_errors_have_the_spec_code(lab: Lab, flavour: Flavour, case: str) -> None:
+    change, code = ERRORS[case]
+    with scenario(f"error: {case} -> code {code}", flavour.name):
+        net = lab.net()
+        netns = lab.netns("c")
+        config = change.get("config") or flavour.config(net, change.get("version", "1.0.0"))
+        reply = call(flavour, net, "ADD", f"{netns}-id", netns, ifname=change.get("ifname", "eth0"), config=config)
+        assert reply.returncode == 1
+        assert reply.result["code"] == code and reply.result["msg"], reply.stdout
+        if flavour.name == "nsgen-bridge":
+            assert set(reply.result) <= {"cniVersion", "code", "msg", "details"} and reply.result["cniVersion"]
+        assert "eth0" not in macs(netns) and not _owners(net)
+
+
+def test_twenty_concurrent_adds_get_twenty_addresses(lab: Lab, flavour: Flavour) -> None:
+    with scenario("20 concurrent ADDs: 20 distinct addresses", flavour.name) as notes:
+        net = lab.net()
+        namespaces = [lab.netns(f"c{i}") for i in range(20)]
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(len(namespaces)) as pool:
+            replies = list(pool.map(lambda ns: call(flavour, net, "ADD", f"{ns}-id", ns), namespaces))
+        notes.append(f"{time.monotonic() - started:.1f} s")
+        assert [r.returncode for r in replies] == [0] * 20, [r.stdout for r in replies if r.returncode]
+        addresses = [r.result["ips"][0]["address"] for r in replies]
+        assert len(set(addresses)) == 20
+        assert addresses == [_address(ns) for ns in namespaces]
+
+
+def test_range_exhaustion_is_a_clear_error(lab: Lab, flavour: Flavour) -> None:
+    with scenario("range of 2 exhausted: 3rd ADD fails", flavour.name) as notes:
+        net = lab.net(range_start="10.201.0.10", range_end="10.201.0.11")
+        first, second, third = (lab.netns(f"c{i}") for i in range(3))
+        _add(flavour, net, first)
+        _add(flavour, net, second)
+        reply = call(flavour, net, "ADD", f"{third}-id", third)
+        assert reply.returncode == 1 and reply.result["code"], reply.stdout
+        notes.append(f"code {reply.result['code']}: {reply.result['msg'][:60]}")
+        if flavour.name == "nsgen-bridge":
+            assert "no free address left in 10.201.0.10-10.201.0.11" in reply.result["msg"]
+            assert "eth0" not in macs(third)  # the failed ADD undid its steps
+        elif "eth0" in macs(third):
+            notes.append("left eth0 in the netns")
+        # as the spec asks of runtimes: DEL after a failed ADD; then free an address and ADD again
+        call(flavour, net, "DEL", f"{third}-id", third)
+        call(flavour, net, "DEL", f"{first}-id", first)
+        assert _add(flavour, net, third)["ips"][0]["address"] == "10.201.0.10/24"
+
+
+def test_fixed_address_from_cni_args(lab: Lab, flavour: Flavour) -> None:
+    with scenario("CNI_ARGS IP=10.201.0.42", flavour.name):
+        net = lab.net()
+        netns = lab.netns("c")
+        result = _add(flavour, net, netns, cni_args="IgnoreUnknown=1;IP=10.201.0.42")
+        assert result["ips"][0]["address"] == _address(netns) == "10.201.0.42/24"
+
+
+def test_version_lists_the_supported_versions(lab: Lab, flavour: Flavour) -> None:
+    with scenario("VERSION: 0.3.1, 0.4.0, 1.0.0 supported", flavour.name):
+        reply = call(flavour, lab.net(), "VERSION", config={"cniVersion": "1.0.0"})
+        assert reply.returncode == 0
+        assert {"0.3.1", "0.4.0", "1.0.0"} <= set(reply.result["supportedVersions"])
+
+
+def test_a_busy_store_says_try_again_later(lab: Lab, rendered: Path) -> None:
+    CONFORMANCE.setdefault("store lock held: code 11", {})["reference"] = "n/a"
+    with scenario("store lock held: code 11", "nsgen-bridge"):
+        flavour = _flavour("nsgen-bridge", rendered)
+        net = lab.net()
+        netns = lab.netns("c")
+        (net.data_dir / net.name).mkdir(parents=True)
+        with open(net.data_dir / net.name / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            reply = call(flavour, net, "ADD", f"{netns}-id", netns, env={"NSGEN_CNI_LOCK_WAIT": "1"})
+        assert reply.returncode == 1 and reply.result["code"] == 11, reply.stdout
+
+
+def test_only_the_container_end_enters_the_netns_as_eth0(lab: Lab, rendered: Path) -> None:
+    flavour = _flavour("nsgen-bridge", rendered)
+    net = lab.net()
+    netns = lab.netns("c")
+    result = _add(flavour, net, netns)
+    host_end = cni.host_interface(f"{netns}-id", "eth0")
+    assert result["interfaces"][1]["name"] == host_end
+    assert set(macs(net.host)) == {"lo", net.bridge, host_end}
+    assert set(macs(netns)) == {"lo", "eth0"}
+    assert ip_json("link", "show", "dev", "lo", netns=netns)[0]["operstate"] == "UNKNOWN"  # lo is up
+
+
+# --- the other generated files ---------------------------------------------------------------------
+
+
+def test_dummy_logs_what_the_runtime_sends(tmp_path: Path, rendered: Path) -> None:
+    log = tmp_path / "dummy.log"
+    base = {"PATH": "/usr/bin:/bin", "NSGEN_CNI_DUMMY_LOG": str(log), "CNI_CONTAINERID": "demo", "CNI_IFNAME": "eth0"}
+    config = json.dumps({"cniVersion": "0.4.0", "name": "demo", "type": "dummy"})
+    replies = {
+        command: subprocess.run([rendered / "dummy"], input=config, env={**base, "CNI_COMMAND": command},
+                                capture_output=True, text=True)
+        for command in ("ADD", "DEL", "VERSION")
+    }
+    assert all(reply.returncode == 0 for reply in replies.values())
+    assert json.loads(replies["ADD"].stdout) == {"cniVersion": "0.4.0", "interfaces": [], "ips": [], "dns": {}}
+    assert replies["DEL"].stdout == ""
+    assert "1.0.0" in json.loads(replies["VERSION"].stdout)["supportedVersions"]
+    text = log.read_text()
+    assert text.count("CNI_CONTAINERID=demo\n") == 3 and "CNI_COMMAND=DEL\n" in text and config in text
+
+
+def test_install_sh_installs_under_a_prefix(tmp_path: Path, rendered: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc/cni/net.d").mkdir(parents=True)
+    (root / "etc/cni/net.d/00-other.conflist").write_text("{}")
+    result = run(rendered / "install.sh", "--prefix", root)
+    assert result.returncode == 0, result.stderr
+    plugin = root / "opt/cni/bin/nsgen-bridge"
+    assert plugin.read_bytes() == (rendered / "nsgen-bridge").read_bytes() and plugin.stat().st_mode & 0o777 == 0o755
+    assert (root / "etc/cni/net.d/10-nsgen-net.conflist").read_text() == (rendered / "nsgen-net.conflist").read_text()
+    assert "00-other.conflist sorts first" in result.stderr
+
+
+def test_committed_generated_cni_is_current() -> None:
+    stale = rendering.differences(cni.render_cni(cni.CniOptions()), GENERATED_CNI, cni.EXECUTABLES)
+    assert not stale, f"generated/cni is stale ({', '.join(stale)}): run `nsgen cni -o generated/cni`"
+
+
+def test_output_is_byte_identical_and_headed() -> None:
+    files = cni.render_cni(cni.CniOptions())
+    assert files == cni.render_cni(cni.CniOptions())
+    assert sorted(files) == [
+        "containerd/config.toml", "containerd/run-container.sh", "dummy", "install.sh", "nsgen-bridge",
+        "nsgen-net.conflist",
+    ]
+    for name in SHELL_SCRIPTS:
+        lines = files[name].splitlines()
+        assert lines[0] == "#!/usr/bin/env bash"
+        assert f"# Generated by nsgen {__version__} for the CNI network 'nsgen-net', by" in lines
+        assert f"#   {cni.CniOptions().command_line()}" in lines
+        assert "set -Eeuo pipefail" in lines
+    assert json.loads(files["nsgen-net.conflist"])["plugins"][0]["type"] == "nsgen-bridge"
+
+
+OTHER = cni.CniOptions("lab.net_2", "br-x", "172.20.0.0/16", "172.20.0.1", "172.20.1.0-172.20.1.255", "0.4.0", True)
+
+
+@pytest.mark.parametrize("options", [cni.CniOptions(), OTHER], ids=["default", "other"])
+def test_every_script_passes_shellcheck(tmp_path: Path, options: cni.CniOptions) -> None:
+    rendering.write(cni.render_cni(options), tmp_path / "out", cni.EXECUTABLES)
+    result = run("shellcheck", "--severity=style", *(tmp_path / "out" / name for name in SHELL_SCRIPTS))
+    assert result.returncode == 0, result.stdout
+    conflist = json.loads((tmp_path / "out" / "lab.net_2.conflist").read_text()) if options is OTHER else None
+    if conflist:
+        assert [plugin["type"] for plugin in conflist["plugins"]] == ["nsgen-bridge", "portmap"]
+
+
+BAD_OPTIONS = {
+    "--name": {"name": "$(reboot)"},
+    "--bridge": {"bridge": "a-very-long-bridge"},
+    "--subnet": {"subnet": "10.0.0.1/24"},
+    "--gateway": {"gateway": "10.244.1.1"},
+    "--range": {"range": "10.244.0.20-10.244.0.10"},
+    "--cni-version": {"cni_version": "0.2.0"},
+}
+
+
+@pytest.mark.parametrize("field", BAD_OPTIONS)
+def test_bad_options_are_one_problem_each(field: str) -> None:
+    with pytest.raises(TopologyError) as error:
+        cni.validate(cni.CniOptions(**BAD_OPTIONS[field]))
+    assert [(p.source, p.field) for p in error.value.problems] == [("nsgen cni", field)]
+
+
+def test_gateway_inside_the_range_is_refused() -> None:
+    with pytest.raises(TopologyError, match="--gateway: 10.244.0.20 is inside the range"):
+        cni.validate(cni.CniOptions(gateway="10.244.0.20"))
+
+
+# --- containerd end to end -------------------------------------------------------------------------
+
+
+def test_containerd_runs_two_containers_on_the_network(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> None:
+    work = tmp_path_factory.mktemp("containerd")
+    options = cni.CniOptions(f"{lab.prefix}net", f"{lab.prefix}br", "10.203.0.0/24", "10.203.0.1",
+                             "10.203.0.10-10.203.0.30", "1.0.0", portmap=True)
+    rendering.write(cni.render_cni(options), work / "cni", cni.EXECUTABLES)
+    (work / "containerd.toml").write_text(containerd_config(work))
+    image = "docker.io/nsgen/busybox:test"
+    busybox_oci_archive(work / "busybox.tar", image)
+    host = lab.netns("host")
+    namespace = lab.prefix.rstrip("-")  # containerd's namespace: also names its cgroups
+    transcript: list[str] = []
+    with open(work / "containerd.log", "w") as log:
+        daemon = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{host}", "unshare", "-m", "--propagation", "private",
+             "bash", "-c", MOUNT_NAMESPACE_SCRIPT, "containerd-in-private-mounts", str(work)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CONTAINERD_ADDRESS": str(work / "containerd.sock"),
+           "CONTAINERD_NAMESPACE": namespace, "NSGEN_CNI_DATA_DIR": str(work / "ipam")}
+    inside = ["nsenter", "-t", str(daemon.pid), "-m", "-n", "env", *(f"{k}={v}" for k, v in env.items())]
+    run_container = [*inside, "bash", work / "cni/containerd/run-container.sh", "--image", image]
+
+    def step(*command: str | Path, timeout: float = 60) -> subprocess.CompletedProcess:
+        result = subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=timeout)
+        shown = " ".join(str(c) for c in command[len(inside):])
+        transcript.append(f"$ {shown}\n{result.stdout}{result.stderr}(exit {result.returncode})")
+        return result
+
+    first = None
+    try:
+        deadline = time.monotonic() + 30
+        while not (work / "containerd.sock").exists():
+            assert daemon.poll() is None and time.monotonic() < deadline, (work / "containerd.log").read_text()
+            time.sleep(0.1)
+        assert step(*inside, "ctr", "image", "import", work / "busybox.tar").returncode == 0, transcript[-1]
+        first = subprocess.Popen(
+            [str(c) for c in [*run_container, "--id", "first", "--", "sh", "-c",
+                              "ip -4 -o addr show dev eth0; ip route; sleep 120"]],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        first_lines = [first.stdout.readline()]
+        match = re.search(r"inet (10\.203\.0\.\d+)/24", first_lines[0])
+        assert match, first_lines[0] + first.stdout.read()
+        first_lines.append(first.stdout.readline())
+        second = step(*run_container, "--id", "second", "--", "sh", "-c",
+                      f"ip -4 -o addr show dev eth0; ping -c 3 -W 2 {match.group(1)}")
+        assert second.returncode == 0 and " 0% packet loss" in second.stdout, transcript[-1]
+        step(*inside, "ctr", "task", "kill", "-s", "SIGKILL", "first")
+        first.wait(timeout=30)
+        transcript.insert(1, f"$ run-container.sh --image {image} --id first -- sh -c 'ip -4 -o addr show dev eth0;"
+                             f" ip route; sleep 120'   (in the background)\n{''.join(first_lines)}"
+                             f"(killed with ctr task kill -s SIGKILL first; exit {first.returncode})")
+        # DEL ran for both: no container, no address, no veth left; the bridge stays, as with the reference
+        assert step(*inside, "ctr", "containers", "ls", "-q").stdout == ""
+        assert [p.name for p in (work / "ipam" / options.name).iterdir()] == ["lock"]
+        assert set(macs(host)) == {"lo", options.bridge}
+    finally:
+        if first is not None and first.poll() is None:
+            first.kill()
+        stop(daemon.pid)
+        for pid in processes_mentioning(str(work)):  # shims of this daemon, if any survived it
+            stop(pid)
+        for cgroup in Path("/sys/fs/cgroup").glob(f"*/{namespace}"):
+            for child in sorted(cgroup.glob("*/"), reverse=True):
+                child.rmdir()
+            cgroup.rmdir()
+        shutil.rmtree(work, ignore_errors=True)
+        (tmp_path_factory.getbasetemp() / "containerd-run.txt").write_text("\n\n".join(transcript) + "\n")
+    assert not processes_mentioning(str(work))
+    CONFORMANCE["containerd: ctr run --rm --cni, ping, DEL"] = {"nsgen-bridge": "pass", "reference": "not run"}
+
+
+def test_conformance_table(tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture) -> None:
+    """Runs last: the outcome of every scenario above, per plugin, printed and kept in the pytest temp dir."""
+    width = max([len("scenario"), *map(len, CONFORMANCE)])
+    columns = {name: max([len(name), *(len(row.get(name, "")) for row in CONFORMANCE.values())]) for name in FLAVOURS}
+    lines = [f"{'scenario':<{width}} | " + " | ".join(f"{name:<{columns[name]}}" for name in FLAVOURS)]
+    lines.append("-" * len(lines[0]))
+    for name, row in CONFORMANCE.items():
+        lines.append(f"{name:<{width}} | " + " | ".join(f"{row.get(f, 'not run'):<{columns[f]}}" for f in FLAVOURS))
+    table = "\n".join(lines) + "\n"
+    path = tmp_path_factory.getbasetemp() / "cni-conformance.txt"
+    path.write_text(table)
+    with capsys.disabled():
+        print(f"\n\nCNI conformance (also in {path}):\n{table}")
