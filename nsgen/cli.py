@@ -29,6 +29,9 @@ Prefix = Annotated[
 Count = Annotated[
     Optional[int], typer.Option("--count", "-n", help="Size of a preset that has one (namespaces, hosts a side).")
 ]
+Style = Annotated[
+    str, typer.Option(help="setup.sh as `batched` (fast at any size) or `tutorial` (the guide's command per line).")
+]
 WorkDir = Annotated[
     Optional[Path], typer.Option("--workdir", help="Render the scripts here and keep them (default: a temp dir).")
 ]
@@ -57,6 +60,12 @@ def _load(
     if file is not None and (preset is not None or count is not None):
         raise TopologyError([Problem(str(file), "", "give a topology file, or --preset (with --count), not both")])
     return sources.load(file, preset, prefix, count)
+
+
+def _style(style: str) -> str:
+    if style not in rendering.STYLES:
+        raise TopologyError([Problem("--style", "", f"unknown style '{style}' (known: {', '.join(rendering.STYLES)})")])
+    return style
 
 
 def _announce(text: str) -> None:
@@ -112,12 +121,13 @@ def render(
     ] = None,
     prefix: Prefix = None,
     count: Count = None,
+    style: Style = rendering.STYLES[0],
     check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if the directory differs.")] = False,
 ) -> None:
     """Render the lab's scripts (default: the `pair` preset into generated/pair/)."""
     loaded = _load(file, preset, prefix, count)
     out_dir = output or Path("generated") / loaded.lab.name
-    files = rendering.render(loaded)
+    files = rendering.render(loaded, _style(style))
     if check:
         stale = rendering.differences(files, out_dir)
         if stale:
@@ -129,50 +139,75 @@ def render(
     typer.echo(f"rendered lab '{loaded.lab.name}' into {out_dir}/: {', '.join(files)}")
 
 
-def _run(script: str, file: Path | None, preset: str | None, prefix: str | None, count: int | None, workdir: Path | None) -> None:
-    loaded = _load(file, preset, prefix, count)
-    with running.rendered(loaded, workdir) as lab_dir:
-        status = running.run_script(lab_dir, script)
+def _run(script: str, loaded: sources.LoadedLab, style: str, workdir: Path | None, dry_run: bool) -> None:
+    with running.rendered(loaded, _style(style), workdir) as lab_dir:
+        status = running.run_script(lab_dir, script, ["--dry-run"] if dry_run else [], progress=sys.stderr.isatty())
     raise typer.Exit(status)
+
+
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands the script would run; change nothing.")]
 
 
 @app.command()
 @reports_problems
 def up(
-    file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None, workdir: WorkDir = None
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    style: Style = rendering.STYLES[0],
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
 ) -> None:
     """Render the lab and run its setup.sh."""
-    _run("setup.sh", file, preset, prefix, count, workdir)
+    _run("setup.sh", _load(file, preset, prefix, count), style, workdir, dry_run)
 
 
 @app.command()
 @reports_problems
 def down(
-    file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None, workdir: WorkDir = None
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    style: Style = rendering.STYLES[0],
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
 ) -> None:
     """Render the lab and run its teardown.sh."""
-    _run("teardown.sh", file, preset, prefix, count, workdir)
+    _run("teardown.sh", _load(file, preset, prefix, count), style, workdir, dry_run)
 
 
 @app.command()
 @reports_problems
 def verify(
-    file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None, workdir: WorkDir = None
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    style: Style = rendering.STYLES[0],
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
 ) -> None:
     """Render the lab and run its verify.sh."""
-    _run("verify.sh", file, preset, prefix, count, workdir)
+    _run("verify.sh", _load(file, preset, prefix, count), style, workdir, dry_run)
 
 
 @app.command()
 @reports_problems
 def demo(
-    file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None, workdir: WorkDir = None
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    style: Style = "tutorial",
+    workdir: WorkDir = None,
 ) -> None:
     """Render the lab, set it up, show its links and addresses, verify it, tear it down."""
     loaded = _load(file, preset, prefix, count)
     lab = loaded.lab
     _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
-    with running.rendered(loaded, workdir) as lab_dir:
+    with running.rendered(loaded, _style(style), workdir) as lab_dir:
         _announce(f"\n== [1/5] render: setup.sh, verify.sh, teardown.sh, helpers.sh written to {lab_dir}")
         status = 0
         try:

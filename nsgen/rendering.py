@@ -42,14 +42,31 @@ def _address_flags(address: IPInterface) -> str:
     return " nodad" if address.version == 6 else ""
 
 
+#: Labs with more namespaces than this print progress while they are set up.
+PROGRESS_MIN = 50
+
+
+def _progress_marks(count: int) -> dict[int, int]:
+    """The namespace indexes (1-based) at which setup reports progress: each 10 % step, once."""
+    if count <= PROGRESS_MIN:
+        return {}
+    return {max(1, count * percent // 100): percent for percent in range(10, 101, 10)}
+
+
 def _facts(lab: Lab) -> dict[str, Any]:
     """What templates need to know about the lab as a whole, decided here rather than in Jinja."""
     interfaces = [(ns, iface) for ns in lab.namespaces for iface in ns.interfaces] + [(None, i) for i in lab.host]
     addresses = [a for _, iface in interfaces for a in iface.addresses]
+    root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.host for a in i.addresses]
+    marks = _progress_marks(len(lab.namespaces))
     return {
         "has_sysctls": any(ns.sysctls for ns in lab.namespaces),
         "addressed": bool(addresses),
-        "has_ipv6": any(a.version == 6 for a in addresses),
+        "ipv4_only": not any(a.version == 6 for a in addresses + root_addresses),
+        "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
+        "root_veths": [end.device for link in lab.links for end in link.creation_order if end.netns is None],
+        "has_progress": bool(marks),
+        "progress_marks": marks,
         "tuned": [(ns, iface) for ns, iface in interfaces if iface.mtu is not None or iface.mac is not None],
         "sampled": reachability.sampled(lab),
         "sampled_peers": reachability.SAMPLED_PEERS,
@@ -81,8 +98,12 @@ def template(name: str) -> jinja2.Template:
     return _environment().get_template(name)
 
 
-def render(loaded: LoadedLab) -> dict[str, str]:
-    """Every file of the lab, by name. The same lab always gives the same bytes."""
+#: How setup.sh is written: `batched` (fast at any size) or `tutorial` (the guide's command per line).
+STYLES = ("batched", "tutorial")
+
+
+def render(loaded: LoadedLab, style: str = STYLES[0]) -> dict[str, str]:
+    """Every file of the lab, by name. The same lab and style always give the same bytes."""
     topology = topology_file.dump(topology_file.document(loaded.lab))
     context = {
         "lab": loaded.lab,
@@ -90,6 +111,7 @@ def render(loaded: LoadedLab) -> dict[str, str]:
         "version": __version__,
         "digest": hashlib.sha256(topology.encode()).hexdigest(),
         "checks": reachability.checks(loaded.lab),
+        "style": style,
         **_facts(loaded.lab),
     }
     env = _environment()

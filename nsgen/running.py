@@ -1,9 +1,11 @@
 """Running a rendered lab's scripts, streaming their output and passing on their exit status."""
 
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,24 +14,48 @@ from nsgen.sources import LoadedLab
 
 
 @contextmanager
-def rendered(loaded: LoadedLab, keep: Path | None = None) -> Iterator[Path]:
+def rendered(loaded: LoadedLab, style: str = rendering.STYLES[0], keep: Path | None = None) -> Iterator[Path]:
     """The lab's scripts in `keep` (left there), or in a temporary directory removed afterwards."""
     if keep is not None:
-        rendering.write(rendering.render(loaded), keep)
+        rendering.write(rendering.render(loaded, style), keep)
         yield keep
         return
     scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{loaded.lab.name}-"))
     try:
         lab_dir = scratch / loaded.lab.name
-        rendering.write(rendering.render(loaded), lab_dir)
+        rendering.write(rendering.render(loaded, style), lab_dir)
         yield lab_dir
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_script(lab_dir: Path, script: str) -> int:
-    """Run one of the lab's scripts with bash; its output goes straight to ours."""
-    return subprocess.run(["bash", str(lab_dir / script)], cwd=lab_dir, check=False).returncode
+#: A line setup.sh prints on large labs: `progress: 30 % (300/1000 namespaces)`.
+PROGRESS = re.compile(r"^progress: (\d+) % \((\d+)/(\d+) namespaces\)$")
+BAR_WIDTH = 30
+
+
+def run_script(lab_dir: Path, script: str, args: Sequence[str] = (), progress: bool = False) -> int:
+    """Run one of the lab's scripts with bash, its output streamed to ours.
+
+    With `progress`, the script's progress lines become a bar redrawn in place on stderr.
+    """
+    command = ["bash", str(lab_dir / script), *args]
+    if not progress:
+        return subprocess.run(command, cwd=lab_dir, check=False).returncode
+    with subprocess.Popen(command, cwd=lab_dir, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            match = PROGRESS.match(line.rstrip("\n"))
+            if match:
+                percent, done, total = map(int, match.groups())
+                bar = "#" * (BAR_WIDTH * percent // 100)
+                sys.stderr.write(f"\r[{bar:<{BAR_WIDTH}}] {percent:3d} % ({done}/{total} namespaces)")
+                sys.stderr.write("\n" if percent == 100 else "")
+                sys.stderr.flush()
+            else:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    return process.returncode
 
 
 def run_helper(lab_dir: Path, function: str) -> int:

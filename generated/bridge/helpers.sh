@@ -33,10 +33,10 @@ displayLinks() {
   echo '--- netns ns-2 ---'
   ip2 link
   echo '--- root namespace: the lab devices ---'
-  local dev
-  for dev in v-net-0 veth-0 veth-1 veth-2; do
-    _nsgen_as_root ip link show dev "${dev}"
-  done
+  _nsgen_as_root ip link show dev v-net-0
+  _nsgen_as_root ip link show dev veth-0
+  _nsgen_as_root ip link show dev veth-1
+  _nsgen_as_root ip link show dev veth-2
 }
 
 # --- display the ip addresses of every namespace, then of the lab's root-namespace devices
@@ -48,10 +48,10 @@ displayAddr() {
   echo '--- netns ns-2 ---'
   ip2 a
   echo '--- root namespace: the lab devices ---'
-  local dev
-  for dev in v-net-0 veth-0 veth-1 veth-2; do
-    _nsgen_as_root ip a show dev "${dev}"
-  done
+  _nsgen_as_root ip a show dev v-net-0
+  _nsgen_as_root ip a show dev veth-0
+  _nsgen_as_root ip a show dev veth-1
+  _nsgen_as_root ip a show dev veth-2
 }
 
 # --- display the routes of every namespace

@@ -25,10 +25,7 @@ displayLinks() {
   echo '--- netns ns-0 ---'
   ip0 link
   echo '--- root namespace: the lab devices ---'
-  local dev
-  for dev in veth-h0; do
-    _nsgen_as_root ip link show dev "${dev}"
-  done
+  _nsgen_as_root ip link show dev veth-h0
 }
 
 # --- display the ip addresses of every namespace, then of the lab's root-namespace devices
@@ -36,10 +33,7 @@ displayAddr() {
   echo '--- netns ns-0 ---'
   ip0 a
   echo '--- root namespace: the lab devices ---'
-  local dev
-  for dev in veth-h0; do
-    _nsgen_as_root ip a show dev "${dev}"
-  done
+  _nsgen_as_root ip a show dev veth-h0
 }
 
 # --- display the routes of every namespace

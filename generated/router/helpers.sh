@@ -41,10 +41,14 @@ displayLinks() {
   echo '--- netns right-1 ---'
   ip4 link
   echo '--- root namespace: the lab devices ---'
-  local dev
-  for dev in br-left br-right r-left r-right l-0 l-1 r-0 r-1; do
-    _nsgen_as_root ip link show dev "${dev}"
-  done
+  _nsgen_as_root ip link show dev br-left
+  _nsgen_as_root ip link show dev br-right
+  _nsgen_as_root ip link show dev r-left
+  _nsgen_as_root ip link show dev r-right
+  _nsgen_as_root ip link show dev l-0
+  _nsgen_as_root ip link show dev l-1
+  _nsgen_as_root ip link show dev r-0
+  _nsgen_as_root ip link show dev r-1
 }
 
 # --- display the ip addresses of every namespace, then of the lab's root-namespace devices
@@ -60,10 +64,14 @@ displayAddr() {
   echo '--- netns right-1 ---'
   ip4 a
   echo '--- root namespace: the lab devices ---'
-  local dev
-  for dev in br-left br-right r-left r-right l-0 l-1 r-0 r-1; do
-    _nsgen_as_root ip a show dev "${dev}"
-  done
+  _nsgen_as_root ip a show dev br-left
+  _nsgen_as_root ip a show dev br-right
+  _nsgen_as_root ip a show dev r-left
+  _nsgen_as_root ip a show dev r-right
+  _nsgen_as_root ip a show dev l-0
+  _nsgen_as_root ip a show dev l-1
+  _nsgen_as_root ip a show dev r-0
+  _nsgen_as_root ip a show dev r-1
 }
 
 # --- display the routes of every namespace

@@ -11,8 +11,17 @@
 # per check, ok or FAIL; exits 1 if any check fails. Needs bash, iproute2 and ping.
 set -Eeuo pipefail
 
+# --- options: --dry-run prints the commands this script would run, and changes nothing
+dry_run=0
+for arg in "$@"; do
+  case ${arg} in
+    --dry-run) dry_run=1 ;;
+    *) echo "${0##*/}: unknown option '${arg}' (known: --dry-run)" >&2; exit 2 ;;
+  esac
+done
+
 # --- run as root (network namespaces need it): re-run through sudo when we are not
-if [[ ${EUID} -ne 0 ]]; then
+if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
   if ! command -v sudo >/dev/null 2>&1; then
     echo "${0##*/}: must run as root, and sudo was not found" >&2
     exit 1
@@ -22,6 +31,20 @@ fi
 if ! command -v ip >/dev/null 2>&1; then
   echo "${0##*/}: 'ip' was not found: install iproute2" >&2
   exit 2
+fi
+
+# --- in a dry run, `ip` prints itself (with what a batch feeds it) instead of running: every
+# change this script makes goes through `ip`; what only reads the kernel says `command ip`
+if (( dry_run )); then
+  ip() {
+    local line
+    printf 'ip'
+    printf ' %q' "$@"
+    printf '\n'
+    if [[ " $* " == *" -batch - "* ]]; then
+      while IFS= read -r line; do printf '    %s\n' "${line}"; done
+    fi
+  }
 fi
 if ! command -v ping >/dev/null 2>&1; then
   echo "${0##*/}: 'ping' was not found: install iputils-ping" >&2
@@ -56,7 +79,7 @@ done
 for dev in "${lab_devices[@]}"; do
   if [[ ! -e /sys/class/net/${dev} ]]; then missing+=("device ${dev}"); fi
 done
-if (( ${#missing[@]} > 0 )); then
+if (( ! dry_run && ${#missing[@]} > 0 )); then
   echo "FAIL  lab ${lab_name}: missing ${missing[*]} (run setup.sh)"
   exit 1
 fi
@@ -70,10 +93,12 @@ report() {
 }
 # --- check NETNS FAMILY ADDRESS HOLDER: one ping from NETNS to ADDRESS must get an answer
 check() {
+  if (( dry_run )); then ip netns exec "$1" ping -"$2" -c 1 -W 2 "$3"; return; fi
   if ip netns exec "$1" ping -"$2" -c 1 -W 2 "$3" >/dev/null 2>&1; then report ok "$1" "$3" "$4"; else report FAIL "$1" "$3" "$4"; fi
 }
 # --- check_unreachable NETNS FAMILY ADDRESS HOLDER: one ping must get no answer within 1 s
 check_unreachable() {
+  if (( dry_run )); then ip netns exec "$1" ping -"$2" -c 1 -W 1 "$3"; return; fi
   if ip netns exec "$1" ping -"$2" -c 1 -W 1 "$3" >/dev/null 2>&1; then report FAIL "$1" "$3" "$4"; else report ok "$1" "$3" "$4"; fi
 }
 
