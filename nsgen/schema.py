@@ -45,10 +45,15 @@ _NETNS = _string(
     NETNS_MAX,
     "letters, digits, '_', '.', '-', starting with a letter or digit (a file name under /run/netns)",
 )
+#: Digits, hex letters, ':' and '.', with an optional /prefix: no IPv6 zone (`%eth0`), no spaces.
+ADDRESS_TEXT = r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$"
+CIDR_TEXT = r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$"
+_CIDR = {"type": "string", "title": "subnet", "pattern": CIDR_TEXT, "description": "a CIDR such as 10.0.0.0/24"}
 _SUBNETS = {
     "type": ["string", "array"],
     "title": "subnet",
-    "items": {"type": "string"},
+    "pattern": CIDR_TEXT,
+    "items": _CIDR,
     "maxItems": 2,
     "description": "a CIDR (or one per IP version) whose addresses go, in declaration order, to the segment's "
     "interfaces that declare none",
@@ -57,6 +62,7 @@ _MTU = {"type": "integer", "title": "mtu", "minimum": 68, "maximum": 65535}
 _ADDRESS = {
     "type": "string",
     "title": "address",
+    "pattern": ADDRESS_TEXT,
     "description": "an IPv4 or IPv6 address, bare (/32, /128, as `ip addr add` takes it) or with /prefix",
 }
 
@@ -150,6 +156,7 @@ SCHEMA: dict[str, Any] = {
                                 "to": {
                                     "type": "string",
                                     "title": "destination",
+                                    "pattern": rf"^default$|{CIDR_TEXT}",
                                     "description": "a CIDR such as 172.16.0.0/16, or 'default'",
                                 },
                                 "dev": _IFNAME,

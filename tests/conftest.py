@@ -67,6 +67,8 @@ def prefix() -> str:
     for name in sorted(root_link_names()):
         if name.startswith(unique):
             subprocess.run(["ip", "link", "del", name], check=False)
+    for lock in Path("/run").glob(f"nsgen-{unique}*.lock"):
+        lock.unlink()
 
 
 @pytest.fixture
@@ -77,8 +79,25 @@ def pair_dir(tmp_path: Path, prefix: str) -> Path:
     return lab_dir
 
 
+@pytest.fixture
+def tutorial_pair_dir(tmp_path: Path, prefix: str) -> Path:
+    """The `pair` preset rendered in the tutorial style (the guide's command per line) with the test's prefix."""
+    lab_dir = tmp_path / "pair-tutorial"
+    rendering.write(rendering.render(sources.load(preset="pair", prefix=prefix), "tutorial"), lab_dir)
+    return lab_dir
+
+
 def render_document(document: dict, tmp_path: Path, prefix: str) -> Path:
     """Render a topology document (as parsed YAML) with `prefix` into a fresh directory."""
     lab_dir = tmp_path / document["name"]
     rendering.write(rendering.render(sources.from_document(document, "test", "test", prefix)), lab_dir)
     return lab_dir
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault matrix's totals, printed whether or not output is captured."""
+    from test_reliability import MATRIX_TOTALS
+
+    if MATRIX_TOTALS["faults injected"]:
+        totals = ", ".join(f"{key}: {value}" for key, value in MATRIX_TOTALS.items())
+        terminalreporter.write_line(f"fault matrix: {totals}")

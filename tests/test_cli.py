@@ -94,6 +94,6 @@ def test_demo_fails_and_still_tears_down_when_setup_fails(prefix: str, tmp_path:
     run("ip", "netns", "add", blocker, check=True)
     result = nsgen("demo", "--prefix", prefix)
     assert result.returncode != 0
-    assert "already present: namespace " + blocker in result.stderr
+    assert "partly there: namespace " + blocker in result.stderr
     assert "[5/5] tear down" in result.stdout and "demo FAILED" in result.stdout
     assert leftovers(prefix) == set()

@@ -69,13 +69,14 @@ def test_verify_fails_when_the_lab_is_broken_or_down(pair_dir: Path, prefix: str
     assert leftovers(prefix) == set()
 
 
-def test_setup_refuses_a_lab_already_up_and_teardown_is_idempotent(pair_dir: Path, prefix: str) -> None:
+def test_setup_and_teardown_are_idempotent(pair_dir: Path, prefix: str) -> None:
     assert run("bash", pair_dir / "setup.sh").returncode == 0
     again = run("bash", pair_dir / "setup.sh")
-    assert again.returncode == 2
-    assert f"already present: namespace {prefix}ns-0 namespace {prefix}ns-1" in again.stderr
+    assert again.returncode == 0 and "already up: nothing to do" in again.stdout
     assert run("bash", pair_dir / "verify.sh").returncode == 0  # the second run changed nothing
     run("ip", "netns", "del", f"{prefix}ns-0", check=True)  # half the lab deleted by hand
+    refused = run("bash", pair_dir / "setup.sh")
+    assert refused.returncode == 2 and f"partly there: namespace {prefix}ns-1 (run teardown.sh first)" in refused.stderr
     partial = run("bash", pair_dir / "teardown.sh")
     assert partial.returncode == 0 and "deleted 1 namespace(s)" in partial.stdout
     twice = run("bash", pair_dir / "teardown.sh")
@@ -83,21 +84,21 @@ def test_setup_refuses_a_lab_already_up_and_teardown_is_idempotent(pair_dir: Pat
     assert leftovers(prefix) == set()
 
 
-def test_a_failing_step_removes_what_setup_created(pair_dir: Path, tmp_path: Path, prefix: str) -> None:
-    counted = run("bash", pair_dir / "setup.sh", env=faults.environment(tmp_path, 0, ":"))
-    assert counted.returncode == 0 and faults.steps_run(tmp_path) == 9
-    assert run("bash", pair_dir / "teardown.sh").returncode == 0
+def test_a_failing_step_removes_what_setup_created(tutorial_pair_dir: Path, tmp_path: Path, prefix: str) -> None:
+    counted = run("bash", tutorial_pair_dir / "setup.sh", env=faults.environment(tmp_path, 0, ":"))
+    assert counted.returncode == 0 and faults.steps_run(tmp_path) == 11
+    assert run("bash", tutorial_pair_dir / "teardown.sh").returncode == 0
     # Right before `ip1 addr add`, ns-1 disappears: the step fails for real, in the kernel.
-    env = faults.environment(tmp_path, 5, f"ip netns del {prefix}ns-1")
-    result = run("bash", pair_dir / "setup.sh", env=env)
+    env = faults.environment(tmp_path, 5, f"command ip netns del {prefix}ns-1")
+    result = run("bash", tutorial_pair_dir / "setup.sh", env=env)
     assert result.returncode != 0
     assert "setup.sh: failed at line " in result.stderr
     assert ": ip1 addr add 172.16.0.3 dev veth-1\n" in result.stderr
     assert leftovers(prefix) == set()
 
 
-def test_a_signal_during_setup_removes_what_it_created(pair_dir: Path, tmp_path: Path, prefix: str) -> None:
-    result = run("bash", pair_dir / "setup.sh", env=faults.environment(tmp_path, 4, "kill -TERM $$"))
+def test_a_signal_during_setup_removes_what_it_created(tutorial_pair_dir: Path, tmp_path: Path, prefix: str) -> None:
+    result = run("bash", tutorial_pair_dir / "setup.sh", env=faults.environment(tmp_path, 4, "kill -TERM $$"))
     assert result.returncode == 143
     assert "setup.sh: terminated at line" in result.stderr
     assert leftovers(prefix) == set()

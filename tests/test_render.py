@@ -63,12 +63,13 @@ def test_header_names_generator_origin_and_topology_digest() -> None:
     assert "\nset -" not in files["helpers.sh"]  # it is sourced into the user's shell: no shell options
 
 
-def test_setup_follows_the_guide_step_by_step() -> None:
-    setup = (GENERATED / "pair" / "setup.sh").read_text()
+def test_tutorial_setup_follows_the_guide_step_by_step() -> None:
+    setup = rendering.render(sources.load(preset="pair"), "tutorial")["setup.sh"]
     steps = [
         "ip netns add ns-0\nip netns add ns-1\n",
         "ip link add veth-0 netns ns-0 type veth peer veth-1 netns ns-1\n",
         "ip0 addr add 172.16.0.2 dev veth-0\nip1 addr add 172.16.0.3 dev veth-1\n",
+        "ip0 link set veth-0 addrgenmode none\nip1 link set veth-1 addrgenmode none\n",
         "ip0 link set veth-0 up\nip1 link set veth-1 up\n",
         "ip0 route add 172.16.0.0/16 dev veth-0\nip1 route add 172.16.0.0/16 dev veth-1\n",
     ]

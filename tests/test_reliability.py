@@ -1,0 +1,219 @@
+"""Rollback, locking, dry runs, preflight and hostile input, against the real kernel.
+
+The fault matrix: for `pair` and `bridge`, in both styles, and for every step k of setup.sh,
+(a) SIGTERM at step k, (b) step k made to fail for real (its name taken by someone else, or what
+it changes deleted). Afterwards no object of the lab may remain, and a name taken by "someone
+else" must still be there. The totals go to the terminal summary.
+"""
+
+import fcntl
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+
+import faults
+import pytest
+from conftest import leftovers, netns_names, root_link_names, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nsgen import presets, rendering, sources
+from nsgen.problems import TopologyError
+
+MATRIX_TOTALS = {"faults injected": 0, "survived": 0, "objects leaked": 0}
+
+
+def _render(tmp_path: Path, preset: str, prefix: str, style: str, count: int | None = None) -> Path:
+    lab_dir = tmp_path / f"{preset}-{style}"
+    rendering.write(rendering.render(sources.load(preset=preset, prefix=prefix, count=count), style), lab_dir)
+    return lab_dir
+
+
+def _exists(kind: str, name: str) -> bool:
+    return name in (netns_names() if kind == "netns" else root_link_names())
+
+
+def _remove(kind: str, name: str) -> None:
+    subprocess.run(["ip", "netns", "del", name] if kind == "netns" else ["ip", "link", "del", name], check=False)
+
+
+@pytest.mark.parametrize("style", ["tutorial", "batched"])
+@pytest.mark.parametrize("preset", ["pair", "bridge"])
+def test_fault_matrix(tmp_path: Path, prefix: str, preset: str, style: str) -> None:
+    lab_dir = _render(tmp_path, preset, prefix, style)
+    setup = lab_dir / "setup.sh"
+    clean = run("bash", setup, env=faults.environment(tmp_path, 0, ":"))
+    assert clean.returncode == 0, clean.stderr
+    steps = faults.steps_run(tmp_path)
+    assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    batch_plant = ("link", f"{prefix}veth-2") if preset == "bridge" else ("netns", f"{prefix}ns-1")
+    failures = []
+    for step in range(1, steps + 1):
+        for action in ("kill -TERM $$", "__fault_break"):
+            result = run("bash", setup, env=faults.environment(tmp_path, step, action, batch_plant))
+            MATRIX_TOTALS["faults injected"] += 1
+            taken = faults.planted(tmp_path)
+            left = leftovers(prefix) - ({taken[1]} if taken else set())
+            intact = taken is None or _exists(*taken)
+            if result.returncode != 0 and not left and intact:
+                MATRIX_TOTALS["survived"] += 1
+            else:
+                MATRIX_TOTALS["objects leaked"] += len(left)
+                failures.append((step, action, result.returncode, sorted(left), taken, intact, result.stderr[-300:]))
+            if taken:
+                _remove(*taken)
+            assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert not failures, failures
+    assert leftovers(prefix) == set()
+
+
+def test_teardown_twice_and_after_a_namespace_was_deleted_by_hand(tmp_path: Path, prefix: str) -> None:
+    lab_dir = _render(tmp_path, "bridge", prefix, "batched")
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    run("ip", "netns", "del", f"{prefix}ns-1", check=True)
+    first = run("bash", lab_dir / "teardown.sh")
+    assert first.returncode == 0 and "deleted 2 namespace(s)" in first.stdout
+    second = run("bash", lab_dir / "teardown.sh")
+    assert second.returncode == 0 and "nothing to delete" in second.stdout
+    assert leftovers(prefix) == set()
+
+
+def test_a_second_setup_fails_fast_while_the_lock_is_held(tmp_path: Path, prefix: str) -> None:
+    lab_dir = _render(tmp_path, "pair", prefix, "batched")
+    lock = Path(f"/run/nsgen-{prefix}pair.lock")
+    holder = lock.open("w")
+    fcntl.flock(holder, fcntl.LOCK_EX)  # as a setup.sh of this lab in progress holds it
+    try:
+        for script in ("setup.sh", "teardown.sh"):
+            busy = subprocess.run(["timeout", "5", "bash", str(lab_dir / script)], capture_output=True, text=True)
+            assert busy.returncode == 3, busy.stderr
+            assert f"lab pair is busy: another setup or teardown holds {lock}" in busy.stderr
+        assert leftovers(prefix) == set()
+    finally:
+        holder.close()
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert leftovers(prefix) == set()
+
+
+def test_two_labs_in_parallel_ten_times(tmp_path: Path, prefix: str) -> None:
+    other = prefix[:-1] + "p-"
+    moved = presets.bridge(3)
+    moved["bridges"]["v-net-0"] = {"addresses": ["172.19.0.1/16"], "subnet": "172.19.0.0/16"}
+    moved["namespaces"] = {name: {"routes": [{"to": "default", "via": "172.19.0.1"}]} for name in moved["namespaces"]}
+    dirs = [_render(tmp_path / "a", "bridge", prefix, "batched")]
+    dirs.append(tmp_path / "b" / "bridge")
+    rendering.write(rendering.render(sources.from_document(moved, "t", "t", other)), dirs[1])
+    errors: list[str] = []
+
+    def cycle(lab_dir: Path) -> None:
+        for _ in range(10):
+            for script in ("setup.sh", "verify.sh", "teardown.sh"):
+                result = run("bash", lab_dir / script)
+                if result.returncode != 0:
+                    errors.append(f"{lab_dir} {script}: {result.stdout}{result.stderr}")
+
+    try:
+        threads = [threading.Thread(target=cycle, args=(d,)) for d in dirs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for name in sorted(leftovers(other)):
+            _remove("netns", name)
+            _remove("link", name)
+        for stale in Path("/run").glob(f"nsgen-{other}*.lock"):
+            stale.unlink()
+    assert errors == []
+    assert leftovers(prefix) == leftovers(other) == set()
+
+
+def test_dry_run_changes_nothing_and_prints_every_command(tmp_path: Path, prefix: str) -> None:
+    for style in ("batched", "tutorial"):
+        lab_dir = _render(tmp_path, "bridge", prefix, style)
+        for script in ("setup.sh", "verify.sh", "teardown.sh"):
+            result = run("bash", lab_dir / script, "--dry-run")
+            assert result.returncode == 0, result.stderr
+            assert leftovers(prefix) == set()
+        dry = run("bash", lab_dir / "setup.sh", "--dry-run").stdout
+        assert f"netns add {prefix}ns-0" in dry and "dry run: nothing was changed" in dry
+        assert "route add default via 172.16.0.1" in dry
+
+
+def test_preflight_refuses_a_subnet_overlapping_a_root_route(tmp_path: Path, prefix: str) -> None:
+    blocker, peer = f"{prefix}x", f"{prefix}y"
+    run("ip", "link", "add", blocker, "type", "veth", "peer", peer, check=True)
+    try:
+        run("ip", "addr", "add", "172.16.5.1/24", "dev", blocker, check=True)
+        run("ip", "link", "set", blocker, "up", check=True)  # a route 172.16.5.0/24 inside the lab's /16
+        lab_dir = _render(tmp_path, "bridge", prefix, "batched")
+        refused = run("bash", lab_dir / "setup.sh")
+        assert refused.returncode == 2
+        assert "172.16.0.0/16 overlaps the route 172.16.5.0/24 (use --force" in refused.stderr
+        assert leftovers(prefix) == {blocker, peer}
+        forced = run("bash", lab_dir / "setup.sh", "--force")
+        assert forced.returncode == 0, forced.stderr
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    finally:
+        run("ip", "link", "del", blocker)
+    assert leftovers(prefix) == set()
+
+
+def test_unknown_option_is_refused(tmp_path: Path, prefix: str) -> None:
+    lab_dir = _render(tmp_path, "pair", prefix, "batched")
+    result = run("bash", lab_dir / "setup.sh", "--fast")
+    assert result.returncode == 2 and "unknown option '--fast'" in result.stderr
+    assert leftovers(prefix) == set()
+
+
+HOSTILE = st.sampled_from(
+    ["'", '"', "$(touch CANARY)", "`touch CANARY`", "; touch CANARY", "\n", "-rf", "--help", "é", "🙂", "a" * 300,
+     "%eth0", "\\", "${HOME}", "*", "#", "\t", "|", "&&", "\x00", "\x7f", " "]
+)
+hostile_text = st.lists(st.one_of(HOSTILE, st.text(max_size=5)), min_size=1, max_size=4).map("".join)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["name", "description", "namespace", "alias", "interface", "address", "route", "prefix"]),
+       value=hostile_text)
+def test_hostile_values_are_refused_or_harmless(tmp_path_factory: pytest.TempPathFactory, field: str, value: str) -> None:
+    work = tmp_path_factory.mktemp("hostile")
+    document = presets.pair()
+    ns0 = document["namespaces"]["ns-0"]
+    prefix = f"h{uuid.uuid4().hex[:5]}-"
+    if field == "name":
+        document["name"] = value
+    elif field == "description":
+        document["description"] = value
+    elif field == "namespace":
+        document["namespaces"][value] = document["namespaces"].pop("ns-1")
+        document["links"][0][1] = f"{value}:veth-1"
+    elif field == "alias":
+        ns0["alias"] = value
+    elif field == "interface":
+        ns0["interfaces"] = {value: ns0["interfaces"]["veth-0"]}
+        document["links"][0][0] = f"ns-0:{value}"
+    elif field == "address":
+        ns0["interfaces"]["veth-0"]["addresses"] = [value]
+    elif field == "route":
+        ns0["routes"] = [{"to": value, "dev": "veth-0"}]
+    else:
+        prefix = value
+    try:
+        loaded = sources.from_document(document, "hostile.yaml", "hostile.yaml", prefix)
+    except TopologyError as error:
+        assert error.problems and all("\n" not in str(p) and str(p).startswith("hostile.yaml") for p in error.problems)
+        return
+    lab_dir = work / "lab"
+    rendering.write(rendering.render(loaded), lab_dir)
+    scripts = [lab_dir / name for name in ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh")]
+    assert run("shellcheck", *scripts).returncode == 0
+    for script in scripts[:3]:
+        dry = run("bash", script.name, "--dry-run", cwd=lab_dir)
+        assert dry.returncode == 0, dry.stderr
+        for line in dry.stdout.splitlines():
+            assert line.startswith(("ip ", "    ", "lab ", "dry run", "next: ", "progress: ")), line
+    assert not (lab_dir / "CANARY").exists() and not Path("CANARY").exists()
+    assert leftovers(prefix) == set()
