@@ -6,6 +6,7 @@ scripts is `rendering`'s.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 from typing import Literal
 
@@ -129,8 +130,12 @@ class Lab:
     host: tuple[Interface, ...] = ()
     expect: tuple[Expectation, ...] = ()
 
+    @cached_property
+    def _namespaces_by_name(self) -> dict[str, Namespace]:
+        return {ns.name: ns for ns in self.namespaces}
+
     def namespace(self, name: str) -> Namespace:
-        return next(ns for ns in self.namespaces if ns.name == name)
+        return self._namespaces_by_name[name]
 
     def bridge(self, name: str) -> Bridge:
         return next(br for br in self.bridges if br.name == name)

@@ -69,17 +69,21 @@ class _Intent:
         self.lab = lab
         self.segments = _segments(lab)
         self.attached: dict[str, list[tuple[list[_Member], int]]] = {}
-        for segment in self.segments:
+        self.holders: dict[IPAddress, tuple[str, int]] = {}  # address -> (node, segment index)
+        self.root_positions = {id(s): [i for i, m in enumerate(s) if m.node == HOST] for s in self.segments}
+        for index, segment in enumerate(self.segments):
             for position, member in enumerate(segment):
                 self.attached.setdefault(member.node, []).append((segment, position))
+                self.holders.update((a.ip, (member.node, index)) for a in member.interface.addresses)
 
     def _peers(self, segment: list[_Member], position: int) -> Iterator[_Member]:
         """The members a member should ping: all of them, or on a large segment a sample."""
         if len(segment) <= FULL_SEGMENT_MAX:
             yield from (m for i, m in enumerate(segment) if i != position)
             return
-        following = {(position + step) % len(segment) for step in range(1, SAMPLED_PEERS + 1)}
-        yield from (m for i, m in enumerate(segment) if i != position and (i in following or m.node == HOST))
+        picked = {(position + step) % len(segment) for step in range(1, SAMPLED_PEERS + 1)}
+        picked.update(self.root_positions[id(segment)])
+        yield from (segment[i] for i in sorted(picked - {position}))
 
     def reach(self, node: str, seen: frozenset[str] = frozenset()) -> dict[IPAddress, str]:
         """Addresses `node` should reach, with who holds them, in discovery order."""
@@ -104,11 +108,11 @@ class _Intent:
 
     def _forwarder(self, node: str, gateway: IPAddress) -> str | None:
         """The namespace holding `gateway` on a segment `node` is on, if it forwards that IP version."""
-        for segment, _ in self.attached.get(node, []):
-            for member in segment:
-                if member.node not in (node, HOST) and any(a.ip == gateway for a in member.interface.addresses):
-                    return member.node if self.lab.namespace(member.node).forwards(gateway.version) else None
-        return None
+        holder, index = self.holders.get(gateway, (HOST, -1))
+        shares_segment = any(segment is self.segments[index] for segment, _ in self.attached.get(node, []))
+        if holder in (node, HOST) or not shares_segment:
+            return None
+        return holder if self.lab.namespace(holder).forwards(gateway.version) else None
 
 
 def sampled(lab: Lab) -> bool:

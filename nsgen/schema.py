@@ -8,7 +8,7 @@ LAB_NAME = r"^[a-z0-9][a-z0-9-]*$"
 NETNS_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 IFNAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 ALIAS = r"^[A-Za-z_][A-Za-z0-9_]*$"
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PRINTABLE = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*$"  # no control characters, no line separators
 
 #: Longest interface name the kernel takes (IFNAMSIZ 16 minus the NUL byte).
 IFNAME_MAX = 15

@@ -1,5 +1,8 @@
 """Reading topology files (strict YAML) and writing normalised ones."""
 
+import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,6 @@ from nsgen.problems import Problem, TopologyError
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
@@ -75,9 +77,57 @@ def read(path: Path) -> Any:
     return parse(text, source)
 
 
+#: Strings YAML reads back as the same string when written bare; the rest are written JSON-quoted.
+_PLAIN = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_.-]*|[0-9]+(?:\.[0-9]+){3}(?:/[0-9]+)?)$")
+_SPECIAL = frozenset("y n yes no on off true false null".split())
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    return text if _PLAIN.match(text) and text.lower() not in _SPECIAL else json.dumps(text, ensure_ascii=False)
+
+
+def _flow(value: Any) -> str:
+    """A list or mapping of scalars on one line, as `[a, b]` or `{k: v}`."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_scalar(k)}: {_scalar(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(_scalar(item) for item in value) + "]"
+
+
+def _is_leaf(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return not any(isinstance(item, (dict, list)) for item in items)
+
+
+def _block(value: Any, indent: str) -> Iterator[str]:
+    """Lines of a mapping or list in block style; collections of scalars go in flow style."""
+    for key, item in value.items() if isinstance(value, dict) else ((None, v) for v in value):
+        head = f"{indent}{_scalar(key)}:" if key is not None else f"{indent}-"
+        if isinstance(item, (dict, list)) and item and not _is_leaf(item):
+            if key is None:  # a list item that is itself a block: its first line follows the dash
+                lines = list(_block(item, indent + "  "))
+                yield f"{head} {lines[0].lstrip()}"
+                yield from lines[1:]
+            else:
+                yield head
+                yield from _block(item, indent + ("" if isinstance(item, list) else "  "))
+        else:
+            yield f"{head} {_flow(item) if isinstance(item, (dict, list)) else _scalar(item)}"
+
+
 def dump(document: dict[str, Any]) -> str:
-    """YAML for a normalised topology document: keys in the order given, block style."""
-    return yaml.dump(document, Dumper=_BaseDumper, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    """YAML for a topology document: keys in the order given, block style, scalars' lists on one line.
+
+    Hand-written for the shapes topologies have (PyYAML's representer took most of the render time
+    of large labs); every output is read back with the strict loader in the tests.
+    """
+    return "".join(line + "\n" for line in _block(document, ""))
 
 
 def document(lab: Lab) -> dict[str, Any]:
@@ -103,7 +153,7 @@ def _namespace(ns: Namespace) -> dict[str, Any]:
         "routes": [_route(route) for route in ns.routes],
     }
     if ns.sysctls:
-        entry["sysctls"] = dict(ns.sysctls)
+        entry["sysctls"] = {key: int(value) if value.isdigit() else value for key, value in ns.sysctls}
     return entry
 
 

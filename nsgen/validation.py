@@ -12,8 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+import fastjsonschema
 
 from nsgen.model import (
     HOST,
@@ -32,7 +31,9 @@ from nsgen.model import (
 from nsgen.problems import Problem, TopologyError, field_path
 from nsgen.schema import IFNAME_MAX, NETNS_MAX, SCHEMA
 
-_VALIDATOR = Draft202012Validator(SCHEMA)
+#: The schema compiled to Python: a valid topology (the common case) is checked in milliseconds;
+#: an invalid one is checked again by jsonschema, which names every problem.
+_FAST_CHECK = fastjsonschema.compile(SCHEMA)
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
@@ -74,7 +75,8 @@ _TYPE_NAMES = {
 }
 
 
-def _schema_problems(source: str, error: ValidationError) -> list[Problem]:
+def _schema_problems(source: str, error: Any) -> list[Problem]:
+    """The problems one jsonschema ValidationError stands for, in nsgen's words."""
     path: Path = list(error.absolute_path)
     schema, value, keyword = error.schema, error.instance, error.validator
     if "propertyNames" in error.absolute_schema_path:
@@ -119,9 +121,16 @@ def check_schema(document: Any, source: str) -> None:
     if not isinstance(document, dict):
         what = "the file is empty" if document is None else f"the top level is {_describe(document)}"
         raise TopologyError([Problem(source, "", f"{what}; expected a mapping with name, namespaces and links")])
-    problems = [p for e in _VALIDATOR.iter_errors(document) for p in _schema_problems(source, e)]
-    if problems:
-        raise TopologyError(sorted(set(problems), key=lambda p: (p.field, p.message)))
+    try:
+        _FAST_CHECK(document)
+        return
+    except fastjsonschema.JsonSchemaException as fast_error:
+        from jsonschema import Draft202012Validator  # only invalid topologies pay for its import
+
+        problems = [p for e in Draft202012Validator(SCHEMA).iter_errors(document) for p in _schema_problems(source, e)]
+        if not problems:  # the two validators disagree: still refuse, with what the fast one saw
+            problems = [Problem(source, "", str(fast_error.message))]
+        raise TopologyError(sorted(set(problems), key=lambda p: (p.field, p.message))) from None
 
 
 @dataclass
@@ -174,6 +183,9 @@ class _LabBuilder:
         sound = not self.problems  # later checks would only repeat earlier problems in other words
         if sound:
             self._assign_addresses(segments)
+        self.ports_of: dict[str, list[_Port]] = {}
+        for (node, _), port in self.ports.items():
+            self.ports_of.setdefault(node, []).append(port)
         namespaces = tuple(self._namespace(index, name, sound) for index, name in enumerate(self.namespaces))
         self._check_aliases(namespaces)
         lab_links = tuple(self._veth_link(link) for link in links)
@@ -188,7 +200,7 @@ class _LabBuilder:
             namespaces=namespaces,
             links=lab_links,
             bridges=tuple(self._bridge(name) for name in self.bridges),
-            host=tuple(self._interface(port, self.prefix + port.name) for (node, _), port in self.ports.items() if node == HOST),
+            host=tuple(self._interface(port, self.prefix + port.name) for port in self.ports_of.get(HOST, [])),
             expect=expect,
         )
 
@@ -378,7 +390,7 @@ class _LabBuilder:
     def _namespace(self, index: int, name: str, check_gateways: bool) -> Namespace:
         spec = self.namespaces[name]
         path: Path = ["namespaces", name]
-        interfaces = tuple(self._interface(port, port.name) for (node, _), port in self.ports.items() if node == name)
+        interfaces = tuple(self._interface(port, port.name) for port in self.ports_of.get(name, []))
         connected = [a.network for iface in interfaces for a in iface.addresses if a.network.prefixlen < a.max_prefixlen]
         routes: list[Route] = []
         for route_index, route_spec in enumerate(spec.get("routes") or []):

@@ -1,7 +1,8 @@
 """Fault injection into generated scripts, with bash's own hooks: no script is edited, no command mocked.
 
 `BASH_ENV` makes bash source a file before the script; that file sets a DEBUG trap that counts the
-script's steps (its top-level `ip …`, `ipN …`, `set_sysctl …` commands and its root-namespace batch)
+script's steps (its top-level `ip …`, `ipN …`, `set_sysctl …` commands, its root-namespace batch and
+its namespaces' batches)
 and, right before step `at`, runs `action`. Actions: `kill -TERM $$` (a signal at that step), or
 `__fault_break` (change the kernel so that the step fails for real: take the name it is about to
 create, which must survive the script's rollback, or delete what it is about to change).
@@ -14,7 +15,7 @@ HOOK = r"""
 __fault_steps=0
 __fault_hook() {
   case ${BASH_COMMAND} in
-    "ip "* | ip[0-9]*" "* | "set_sysctl "* | "batch_errors="*) ;;
+    "ip "* | ip[0-9]*" "* | "set_sysctl "* | "batch_errors="* | "netns_batch "*) ;;
     *) return 0 ;;
   esac
   __fault_steps=$((__fault_steps + 1))
@@ -33,7 +34,7 @@ __fault_break() {
     "ip link add "*" netns "*" type veth peer "*) command ip netns del "${words[5]}" ;;
     "ip link add "*) __fault_plant link "${words[3]}" ;;
     "batch_errors="*) __fault_plant "${NSGEN_FAULT_BATCH_KIND}" "${NSGEN_FAULT_BATCH_NAME}" ;;
-    "ip -n "*) command ip netns del "${words[2]}" ;;
+    "netns_batch "*) command ip netns del "${words[1]}" ;;
     "set_sysctl "*) command ip netns del "${words[1]}" ;;
     "ip link set "* | "ip addr add "*) command ip link del "${words[-1]}" 2>/dev/null || command ip link del "${words[3]}" ;;
     ip[0-9]*)

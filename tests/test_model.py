@@ -109,7 +109,7 @@ def topologies(draw: Any) -> dict[str, Any]:
         links.append([f"{left}:l{index}s0", f"{right}:l{index}s1"])
     if draw(st.booleans()):
         namespaces[ns_names[0]]["alias"] = "first"
-    return {"name": draw(names), "description": draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="\x7f"), max_size=40)),
+    return {"name": draw(names), "description": draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="".join(map(chr, range(0x7F, 0xA0)))), max_size=40)),
             "namespaces": namespaces, "links": links}
 
 
