@@ -1,4 +1,5 @@
-"""The `nsgen` command line: init, validate, render, up, down, verify, demo, presets, schema."""
+"""The `nsgen` command line: presets, init, validate, render, up, down, verify, demo, status, graph,
+record, play, docs, cni, schema."""
 
 import functools
 import json
@@ -9,7 +10,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from nsgen import __version__, cni, inspection, presets, rendering, running, sources, topology_file
+from nsgen import __version__, cni, docs_page, inspection, presets, recording, rendering, running, sources, topology_file
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 
@@ -225,6 +226,73 @@ def demo(
     status = status or down_status
     _announce(f"\n== demo {'passed' if status == 0 else 'FAILED'}")
     raise typer.Exit(status)
+
+
+@app.command()
+@reports_problems
+def record(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Cast to write (default: LAB.cast).")] = None,
+    cols: Annotated[int, typer.Option(min=20, help="Terminal width.")] = recording.CastOptions.cols,
+    rows: Annotated[int, typer.Option(min=5, help="Terminal height.")] = recording.CastOptions.rows,
+    title: Annotated[Optional[str], typer.Option(help="The cast's title.")] = None,
+    typing_speed: Annotated[
+        float, typer.Option(min=0, help="Seconds per typed character (0: each command at once).")
+    ] = recording.CastOptions.typing_speed,
+    idle_time_limit: Annotated[
+        Optional[float], typer.Option(min=0, help="Players shorten pauses longer than this many seconds.")
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Keep the real timings (demo.sh types for real).")] = False,
+    gif: Annotated[Optional[Path], typer.Option(help="Also render the cast as an animated GIF (needs agg).")] = None,
+) -> None:
+    """Record the lab's demo.sh, run for real, as a reproducible asciinema cast (and a GIF)."""
+    loaded = _load(file, preset, prefix, count)
+    renderer = recording.agg()
+    if gif is not None and renderer is None:
+        raise TopologyError([Problem("--gif", "", recording.AGG_MISSING)])
+    cast = output or Path(f"{loaded.lab.name}.cast")
+    options = recording.CastOptions(cols, rows, title, typing_speed, idle_time_limit, raw)
+    with running.rendered(loaded) as lab_dir:
+        status = recording.record(lab_dir, cast, options)
+    if status != 0:
+        typer.echo(f"nsgen record: demo.sh failed with exit status {status}", err=True)
+        raise typer.Exit(status)
+    if gif is not None and renderer is not None:
+        status = recording.make_gif(cast, gif, renderer, idle_time_limit)
+    typer.echo(f"recorded lab '{loaded.lab.name}' into {cast}{f' and {gif}' if gif else ''}")
+    raise typer.Exit(status)
+
+
+@app.command()
+def play(cast: Annotated[Path, typer.Argument(help="An asciinema cast.", exists=True, dir_okay=False)]) -> None:
+    """Replay a cast in this terminal (asciinema play)."""
+    raise typer.Exit(recording.play(cast))
+
+
+@app.command()
+@reports_problems
+def docs(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the page into.")],
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    cast: Annotated[Optional[Path], typer.Option(help="Show this cast instead of recording the demo now.")] = None,
+) -> None:
+    """Write the lab's static HTML page (offline): its demo in a player, its topology, its scripts."""
+    loaded = _load(file, preset, prefix, count)
+    with running.rendered(loaded) as lab_dir:
+        if cast is None:
+            cast = lab_dir / f"{loaded.lab.name}.cast"
+            status = recording.record(lab_dir, cast)
+            if status != 0:
+                typer.echo(f"nsgen docs: demo.sh failed with exit status {status}", err=True)
+                raise typer.Exit(status)
+        written = docs_page.write(loaded, cast, output)
+    typer.echo(f"wrote the page of lab '{loaded.lab.name}' into {output}/: {', '.join(written)}")
 
 
 @app.command()

@@ -17,7 +17,7 @@ from nsgen.model import IPInterface, Lab
 from nsgen.sources import LoadedLab
 
 #: Artifacts rendered from templates of the same name plus `.j2`; the executable ones are scripts.
-SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh")
+SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "demo.sh")
 ARTIFACTS = (*SCRIPTS, "helpers.sh", "README.md")
 GRAPH_FORMATS = ("mermaid", "dot")
 TOPOLOGY = "topology.yaml"

@@ -1,0 +1,63 @@
+"""A lab's static HTML page, working offline from file://: its demo's cast in asciinema-player (vendored
+beside the page, the cast inlined), its topology diagram, and its scripts with line numbers."""
+
+import json
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from nsgen import __version__, recording, rendering
+from nsgen.sources import LoadedLab
+
+#: The rendered files the page shows, in order.
+SHOWN = (rendering.TOPOLOGY, "setup.sh", "verify.sh", "teardown.sh", "helpers.sh", "demo.sh")
+#: The player's files, copied beside the page (its licence under a name of its own).
+PLAYER = {"asciinema-player.min.js": "asciinema-player.min.js", "asciinema-player.css": "asciinema-player.css",
+          "LICENSE": "asciinema-player.LICENSE"}
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(rendering.templates_dir())
+    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def first_command_end(cast_text: str) -> float:
+    """When the cast's first typed command has been entered (0 if it has none): the player's poster."""
+    typing = False
+    for line in cast_text.splitlines()[1:]:
+        time, kind, data = json.loads(line)
+        typing = typing or (kind == "o" and data.startswith(recording.PROMPT))
+        if typing and "\n" in data:
+            return time
+    return 0
+
+
+def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
+    """The page's HTML: the same lab and cast always give the same bytes."""
+    files = rendering.render(loaded)
+    return _environment().get_template("docs/lab.html.j2").render(
+        lab=loaded.lab,
+        origin=loaded.origin,
+        version=__version__,
+        cast=cast_text,
+        cast_name=cast_name,
+        poster=first_command_end(cast_text),
+        diagram=rendering.graph(loaded, "mermaid"),
+        scripts=[(name, files[name]) for name in SHOWN],
+    )
+
+
+def write(loaded: LoadedLab, cast: Path, out_dir: Path) -> list[str]:
+    """Write the page (index.html), the cast and the player into `out_dir`; the names written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cast_text = cast.read_text(encoding="utf-8")
+    cast_name = f"{loaded.lab.name}.cast"
+    player = rendering.templates_dir() / "vendor" / "asciinema-player"
+    contents = {name: (player / source).read_text(encoding="utf-8") for source, name in PLAYER.items()}
+    contents |= {cast_name: cast_text, "index.html": page(loaded, cast_text, cast_name)}
+    for name, text in contents.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+    return list(contents)

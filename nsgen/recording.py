@@ -1,0 +1,122 @@
+"""Recording a lab's demo.sh as an asciinema cast, made reproducible, and turning a cast into a GIF.
+
+`asciinema rec` records the demo for real, in a pseudo-terminal of a given size. Its event boundaries
+and timings differ from run to run, so unless `raw`, the demo runs with no typing delay and the cast
+is rebuilt from its joined output: commands typed at `typing_speed`, output lines at fixed gaps, no
+timestamp, a pinned `env`. Two recordings of a lab then differ only in what the kernel picks.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: What demo.sh prints on a terminal before each command it types, and each comment line it shows
+#: (see templates/demo.sh.j2).
+PROMPT, COMMENT = "\x1b[1;32m$\x1b[0m ", "\x1b[36m#"
+#: The `env` of every rebuilt cast's header.
+ENV = {"SHELL": "/bin/bash", "TERM": "xterm-256color"}
+#: The rebuilt timeline, in microseconds: a pause before each prompt, before the Enter that ends a
+#: typed command, the gap between output lines, and the time to read a comment line.
+PROMPT_PAUSE, ENTER_PAUSE, LINE_GAP, READING = 600_000, 300_000, 30_000, 1_000_000
+AGG_MISSING = "making a GIF needs agg: install nsgen's `gif` extra (pip install 'nsgen[gif]')"
+
+
+@dataclass(frozen=True)
+class CastOptions:
+    """How to record: the terminal's size, the cast's title, the typing delay per character in seconds
+    (0: commands appear at once), the players' cap on pauses, and whether to keep the real timings."""
+
+    cols: int = 120
+    rows: int = 30
+    title: str | None = None
+    typing_speed: float = 0.04
+    idle_time_limit: float | None = None
+    raw: bool = False
+
+
+def record(lab_dir: Path, cast: Path, options: CastOptions = CastOptions()) -> int:
+    """Record `lab_dir`/demo.sh into `cast`; returns demo.sh's exit status (non-zero if it never ran).
+
+    The cast is written even when the demo fails, so that what went wrong can be replayed.
+    """
+    with tempfile.TemporaryDirectory(prefix="nsgen-record-") as private:
+        raw_cast, status_file = Path(private) / "raw.cast", Path(private) / "status"
+        delay = options.typing_speed if options.raw else 0
+        inner = f"NSGEN_TYPING_DELAY={delay:.6f} bash ./demo.sh; echo $? >{shlex.quote(str(status_file))}"
+        command = ["asciinema", "rec", "--quiet", "--overwrite", "-c", inner]
+        command += ["--cols", str(options.cols), "--rows", str(options.rows)]
+        command += ["--title", options.title] if options.title else []
+        command += ["--idle-time-limit", str(options.idle_time_limit)] if options.idle_time_limit else []
+        env = {**os.environ, **ENV, "HOME": private, "ASCIINEMA_CONFIG_HOME": private}
+        try:
+            done = subprocess.run([*command, str(raw_cast)], cwd=lab_dir, stdin=subprocess.DEVNULL, env=env)
+        except KeyboardInterrupt:  # asciinema is gone: the demo, hung up, deletes what it created
+            return 130
+        if not raw_cast.exists():
+            return done.returncode or 1
+        text = raw_cast.read_text(encoding="utf-8")
+        cast.parent.mkdir(parents=True, exist_ok=True)
+        cast.write_text(text if options.raw else rebuild(text, options), encoding="utf-8")
+        status = status_file.read_text().strip() if status_file.exists() else ""
+        return int(status) if status.isdigit() else done.returncode or 1
+
+
+def rebuild(cast_text: str, options: CastOptions) -> str:
+    """A recorded cast, rebuilt from its joined output on nsgen's fixed timeline (see the module)."""
+    header, *lines = cast_text.splitlines()
+    output = "".join(event[2] for event in map(json.loads, lines) if event[1] == "o")
+    fields = json.loads(header)
+    kept = {key: fields[key] for key in ("version", "width", "height", "idle_time_limit", "title") if key in fields}
+    events = [{**kept, "env": ENV}] + [[round(time / 1e6, 6), "o", data] for time, data in _timeline(output, options)]
+    return "".join(json.dumps(event, ensure_ascii=False) + "\n" for event in events)
+
+
+def _timeline(output: str, options: CastOptions) -> Iterator[tuple[int, str]]:
+    """(microseconds, data) of each event: a typed command char by char, any other line at once."""
+    typing = round(options.typing_speed * 1e6)
+    time = 0
+    for line in output.splitlines(keepends=True):
+        if not line.startswith(PROMPT):
+            time += LINE_GAP
+            yield time, line
+            time += READING if line.startswith(COMMENT) else 0
+            continue
+        typed = line[len(PROMPT) :].rstrip("\r\n")
+        time += PROMPT_PAUSE
+        yield time, PROMPT
+        for char in typed if typing else [typed]:
+            time += typing
+            yield time, char
+        time += ENTER_PAUSE
+        yield time, line[len(PROMPT) + len(typed) :]
+
+
+def play(cast: Path) -> int:
+    """Replay a cast in this terminal with `asciinema play`; its exit status."""
+    with tempfile.TemporaryDirectory(prefix="nsgen-play-") as private:
+        env = {**os.environ, "HOME": private, "ASCIINEMA_CONFIG_HOME": private}
+        return subprocess.run(["asciinema", "play", str(cast)], env=env, check=False).returncode
+
+
+def agg() -> str | None:
+    """The `agg` GIF renderer (from the `gif` extra): on PATH, or beside this Python; None if missing."""
+    beside = Path(sys.executable).parent / "agg"
+    return shutil.which("agg") or (str(beside) if beside.is_file() else None)
+
+
+def make_gif(cast: Path, gif: Path, renderer: str, idle_time_limit: float | None = None) -> int:
+    """Render `cast` as an animated GIF with agg (15 frames a second at most, which keeps it small);
+    agg's exit status, and its output on stderr only if it failed (it draws a progress bar)."""
+    command = [renderer, "--font-size", "14", "--fps-cap", "15", "--last-frame-duration", "5"]
+    command += ["--idle-time-limit", str(idle_time_limit)] if idle_time_limit else []
+    done = subprocess.run([*command, str(cast), str(gif)], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr or done.stdout)
+    return done.returncode
