@@ -149,49 +149,25 @@ def _run(script: str, loaded: sources.LoadedLab, style: str, workdir: Path | Non
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands the script would run; change nothing.")]
 
 
-@app.command()
-@reports_problems
-def up(
-    file: File = None,
-    preset: Preset = None,
-    prefix: Prefix = None,
-    count: Count = None,
-    style: Style = rendering.STYLES[0],
-    workdir: WorkDir = None,
-    dry_run: DryRun = False,
-) -> None:
-    """Render the lab and run its setup.sh."""
-    _run("setup.sh", _load(file, preset, prefix, count), style, workdir, dry_run)
+def _script_command(verb: str, script: str) -> None:
+    """Register `nsgen VERB`: render the lab into a work dir and run its SCRIPT, passing on its exit status."""
+
+    @app.command(verb, help=f"Render the lab and run its {script}.")
+    @reports_problems
+    def command(
+        file: File = None,
+        preset: Preset = None,
+        prefix: Prefix = None,
+        count: Count = None,
+        style: Style = rendering.STYLES[0],
+        workdir: WorkDir = None,
+        dry_run: DryRun = False,
+    ) -> None:
+        _run(script, _load(file, preset, prefix, count), style, workdir, dry_run)
 
 
-@app.command()
-@reports_problems
-def down(
-    file: File = None,
-    preset: Preset = None,
-    prefix: Prefix = None,
-    count: Count = None,
-    style: Style = rendering.STYLES[0],
-    workdir: WorkDir = None,
-    dry_run: DryRun = False,
-) -> None:
-    """Render the lab and run its teardown.sh."""
-    _run("teardown.sh", _load(file, preset, prefix, count), style, workdir, dry_run)
-
-
-@app.command()
-@reports_problems
-def verify(
-    file: File = None,
-    preset: Preset = None,
-    prefix: Prefix = None,
-    count: Count = None,
-    style: Style = rendering.STYLES[0],
-    workdir: WorkDir = None,
-    dry_run: DryRun = False,
-) -> None:
-    """Render the lab and run its verify.sh."""
-    _run("verify.sh", _load(file, preset, prefix, count), style, workdir, dry_run)
+for _verb, _script in (("up", "setup.sh"), ("down", "teardown.sh"), ("verify", "verify.sh")):
+    _script_command(_verb, _script)
 
 
 @app.command()

@@ -107,5 +107,9 @@ check ns-3 4 10.100.0.9 ns-0:to-3
 check ns-3 4 10.100.0.17 ns-1:to-3
 check ns-3 4 10.100.0.21 ns-2:to-3
 
+if (( dry_run )); then
+  echo "dry run: nothing was pinged"
+  exit 0
+fi
 echo "lab ${lab_name}: ${passed} passed, ${failed} failed"
 (( failed == 0 ))

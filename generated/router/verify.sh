@@ -152,5 +152,9 @@ check right-1 6 fd00:1::1 router:eth-left
 check right-1 6 fd00:1::2 left-0:eth0
 check right-1 6 fd00:1::3 left-1:eth0
 
+if (( dry_run )); then
+  echo "dry run: nothing was pinged"
+  exit 0
+fi
 echo "lab ${lab_name}: ${passed} passed, ${failed} failed"
 (( failed == 0 ))
