@@ -185,7 +185,7 @@ def demo(
     lab = loaded.lab
     _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
     with running.rendered(loaded, _style(style), workdir) as lab_dir:
-        _announce(f"\n== [1/5] render: setup.sh, verify.sh, teardown.sh, helpers.sh written to {lab_dir}")
+        _announce(f"\n== [1/5] render: the lab's scripts written to {lab_dir} ({style} style)")
         status = 0
         try:
             _announce("\n== [2/5] set up: ./setup.sh")
@@ -196,9 +196,11 @@ def demo(
             if status == 0:
                 _announce("\n== [4/5] verify: ./verify.sh")
                 status = running.run_script(lab_dir, "verify.sh")
-        finally:
-            _announce("\n== [5/5] tear down: ./teardown.sh")
-            down_status = running.run_script(lab_dir, "teardown.sh")
+        finally:  # the lab comes down even when our output is gone (a closed pipe) or the user interrupts
+            try:
+                _announce("\n== [5/5] tear down: ./teardown.sh")
+            finally:
+                down_status = running.run_script(lab_dir, "teardown.sh")
     status = status or down_status
     _announce(f"\n== demo {'passed' if status == 0 else 'FAILED'}")
     raise typer.Exit(status)

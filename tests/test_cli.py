@@ -1,6 +1,8 @@
 """The CLI as users run it: exit codes, init -> validate -> render, up/verify/down, demo, schema."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -96,4 +98,14 @@ def test_demo_fails_and_still_tears_down_when_setup_fails(prefix: str, tmp_path:
     assert result.returncode != 0
     assert "partly there: namespace " + blocker in result.stderr
     assert "[5/5] tear down" in result.stdout and "demo FAILED" in result.stdout
+    assert leftovers(prefix) == set()
+
+
+def test_demo_tears_down_even_when_its_output_is_closed(prefix: str) -> None:
+    reader = subprocess.Popen([sys.executable, "-m", "nsgen", "demo", "--prefix", prefix], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    assert reader.stdout is not None
+    reader.stdout.readline()
+    reader.stdout.close()  # like `nsgen demo | head -1`
+    reader.wait(timeout=60)
     assert leftovers(prefix) == set()
