@@ -1,6 +1,7 @@
 """The pair lab built for real: kernel state after setup, pings, teardown, re-runs and failures."""
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import faults
@@ -101,4 +102,25 @@ def test_a_signal_during_setup_removes_what_it_created(tutorial_pair_dir: Path, 
     result = run("bash", tutorial_pair_dir / "setup.sh", env=faults.environment(tmp_path, 4, "kill -TERM $$"))
     assert result.returncode == 143
     assert "setup.sh: terminated at line" in result.stderr
+    assert leftovers(prefix) == set()
+
+
+def test_a_user_without_root_or_sudo_gets_one_clear_line(pair_dir: Path, tmp_path: Path, prefix: str) -> None:
+    public = Path(tempfile.mkdtemp(prefix="nsgen-noroot-"))
+    try:
+        (public / "bin").mkdir()
+        for tool in ("bash", "ip"):  # a PATH with no sudo on it
+            (public / "bin" / tool).symlink_to(shutil.which(tool))
+        shutil.copy(pair_dir / "setup.sh", public / "setup.sh")
+        public.chmod(0o755)
+        (public / "setup.sh").chmod(0o755)
+        result = run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", f"PATH={public / 'bin'}",
+                     "bash", public / "setup.sh")
+        assert result.returncode == 1
+        assert result.stderr == "setup.sh: must run as root, and sudo was not found\n"
+        dry = run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", f"PATH={public / 'bin'}",
+                  "bash", public / "setup.sh", "--dry-run")
+        assert dry.returncode == 0 and f"netns add {prefix}ns-0" in dry.stdout  # a dry run needs no root
+    finally:
+        shutil.rmtree(public)
     assert leftovers(prefix) == set()
