@@ -28,7 +28,7 @@ def test_setup_builds_the_guides_part_one_lab(pair_dir: Path, prefix: str) -> No
         routes = [(r["dst"], r["dev"]) for r in ip_json("route", "show", netns=netns)]
         assert routes == [("172.16.0.0/16", f"veth-{index}")]
         assert f"veth-{peer}" not in links  # the peer end lives in the other namespace
-    assert not {f"veth-0", "veth-1"} & {link["ifname"] for link in ip_json("link", "show")}
+    assert not {"veth-0", "veth-1"} & {link["ifname"] for link in ip_json("link", "show")}
 
     verify = run("bash", pair_dir / "verify.sh")
     assert verify.returncode == 0, verify.stdout

@@ -73,8 +73,9 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- preflight: the lab is either all there (nothing to do) or not there at all
-# (/run/netns holds the named namespaces, /sys/class/net the root namespace's devices)
+# --- what of the lab is there already, and which of its root-namespace subnets overlap a route of
+# the root namespace (a route inside them, or around them other than the default: traffic would go
+# astray). /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
 present=()
 for ns in "${lab_netns[@]}"; do
   if [[ -e /run/netns/${ns} ]]; then present+=("namespace ${ns}"); fi
@@ -82,6 +83,16 @@ done
 for dev in "${lab_devices[@]}"; do
   if [[ -e /sys/class/net/${dev} ]]; then present+=("device ${dev}"); fi
 done
+root_networks=(172.16.100.0/30)
+overlaps=()
+for net in "${root_networks[@]}"; do
+  while read -r dst _; do
+    if [[ ${dst} != default ]]; then overlaps+=("${net} overlaps the route ${dst}"); fi
+  done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
+done
+
+# --- preflight: the lab is either all there (nothing to do) or not there at all, and its subnets
+# overlap no route of the root namespace (unless --force)
 if (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )); then
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
@@ -90,16 +101,6 @@ if (( ${#present[@]} > 0 )); then
   echo "${0##*/}: lab ${lab_name} is partly there: ${present[*]} (run teardown.sh first)" >&2
   exit 2
 fi
-
-# --- preflight: the lab's root-namespace subnets must not overlap a route of the root namespace
-# (a route inside them, or around them other than the default): traffic would go astray
-root_networks=(172.16.100.0/30)
-overlaps=()
-for net in "${root_networks[@]}"; do
-  while read -r dst _; do
-    if [[ ${dst} != default ]]; then overlaps+=("${net} overlaps the route ${dst}"); fi
-  done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
-done
 if (( ${#overlaps[@]} > 0 && ! force )); then
   echo "${0##*/}: ${overlaps[*]} (use --force to set the lab up anyway)" >&2
   exit 2

@@ -68,8 +68,9 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- preflight: nothing of the lab may be there, and its root-namespace subnets must not overlap a
-# route of the root namespace (setup.sh explains both, and sets a lab up over an overlap with --force)
+# --- what of the lab is there already, and which of its root-namespace subnets overlap a route of
+# the root namespace (a route inside them, or around them other than the default: traffic would go
+# astray). /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
 present=()
 for ns in "${lab_netns[@]}"; do
   if [[ -e /run/netns/${ns} ]]; then present+=("namespace ${ns}"); fi
@@ -77,19 +78,24 @@ done
 for dev in "${lab_devices[@]}"; do
   if [[ -e /sys/class/net/${dev} ]]; then present+=("device ${dev}"); fi
 done
+root_networks=()
+overlaps=()
+for net in "${root_networks[@]}"; do
+  while read -r dst _; do
+    if [[ ${dst} != default ]]; then overlaps+=("${net} overlaps the route ${dst}"); fi
+  done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
+done
+
+# --- preflight: nothing of the lab may be there, and its subnets overlap no route of the root
+# namespace (setup.sh sets a lab up over an overlap with --force)
 if (( ${#present[@]} > 0 )); then
   echo "${0##*/}: lab ${lab_name} is already there: ${present[*]} (run teardown.sh first)" >&2
   exit 2
 fi
-root_networks=()
-for net in "${root_networks[@]}"; do
-  while read -r dst _; do
-    if [[ ${dst} != default ]]; then
-      echo "${0##*/}: ${net} overlaps the route ${dst} of the root namespace" >&2
-      exit 2
-    fi
-  done < <(ip -o route show root "${net}"; ip -o route show match "${net}")
-done
+if (( ${#overlaps[@]} > 0 )); then
+  echo "${0##*/}: ${overlaps[0]} of the root namespace" >&2
+  exit 2
+fi
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
 exec {pause_fd}<> <(:)

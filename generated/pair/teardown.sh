@@ -91,9 +91,10 @@ if (( ${#devices_there[@]} > 0 )); then
 fi
 
 # --- wait (10 s at most) until every device is gone: `ip netns del` returns before the kernel
-# has destroyed the namespace's devices, and a new setup.sh needs their names free.
-# pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-pause() { read -rt "$1" <> <(:) || true; }
+# has destroyed the namespace's devices, and a new setup.sh needs their names free
+# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
+exec {pause_fd}<> <(:)
+pause() { read -rt "$1" -u "${pause_fd}" || true; }
 remaining=()
 for _ in {1..100}; do
   remaining=()
