@@ -5,14 +5,17 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
+from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
 from nsgen import __version__, cni, docs_page, inspection, presets, recording, rendering, running, sources, topology_file
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
+from nsgen.styles import Style
 
 app = typer.Typer(
     help="Turn a network-namespace topology into standalone, reviewable bash scripts, and run them.",
@@ -30,8 +33,8 @@ Prefix = Annotated[
 Count = Annotated[
     Optional[int], typer.Option("--count", "-n", help="Size of a preset that has one (namespaces, hosts a side).")
 ]
-Style = Annotated[
-    str, typer.Option(help="setup.sh as `batched` (fast at any size) or `tutorial` (the guide's command per line).")
+StyleOption = Annotated[
+    Style, typer.Option(help="setup.sh as `batched` (fast at any size) or `tutorial` (the guide's command per line).")
 ]
 WorkDir = Annotated[
     Optional[Path], typer.Option("--workdir", help="Render the scripts here and keep them (default: a temp dir).")
@@ -61,12 +64,6 @@ def _load(
     if file is not None and (preset is not None or count is not None):
         raise TopologyError([Problem(str(file), "", "give a topology file, or --preset (with --count), not both")])
     return sources.load(file, preset, prefix, count)
-
-
-def _style(style: str) -> str:
-    if style not in rendering.STYLES:
-        raise TopologyError([Problem("--style", "", f"unknown style '{style}' (known: {', '.join(rendering.STYLES)})")])
-    return style
 
 
 def _announce(text: str) -> None:
@@ -122,13 +119,13 @@ def render(
     ] = None,
     prefix: Prefix = None,
     count: Count = None,
-    style: Style = rendering.STYLES[0],
+    style: StyleOption = Style.batched,
     check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if the directory differs.")] = False,
 ) -> None:
     """Render the lab's scripts (default: the `pair` preset into generated/pair/)."""
     loaded = _load(file, preset, prefix, count)
     out_dir = output or Path("generated") / loaded.lab.name
-    files = rendering.render(loaded, _style(style))
+    files = rendering.render(loaded, style)
     if check:
         stale = rendering.differences(files, out_dir)
         if stale:
@@ -140,34 +137,57 @@ def render(
     typer.echo(f"rendered lab '{loaded.lab.name}' into {out_dir}/: {', '.join(files)}")
 
 
-def _run(script: str, loaded: sources.LoadedLab, style: str, workdir: Path | None, dry_run: bool) -> None:
-    with running.rendered(loaded, _style(style), workdir) as lab_dir:
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands the script would run; change nothing.")]
+
+
+def _run(script: str, loaded: sources.LoadedLab, style: Style, workdir: Path | None, dry_run: bool) -> None:
+    """Render the lab into a work dir and run its `script`, passing on its exit status."""
+    with running.rendered(loaded, style, workdir) as lab_dir:
         status = running.run_script(lab_dir, script, ["--dry-run"] if dry_run else [], progress=sys.stderr.isatty())
     raise typer.Exit(status)
 
 
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands the script would run; change nothing.")]
+@app.command()
+@reports_problems
+def up(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    style: StyleOption = Style.batched,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Render the lab and run its setup.sh."""
+    _run("setup.sh", _load(file, preset, prefix, count), style, workdir, dry_run)
 
 
-def _script_command(verb: str, script: str) -> None:
-    """Register `nsgen VERB`: render the lab into a work dir and run its SCRIPT, passing on its exit status."""
-
-    @app.command(verb, help=f"Render the lab and run its {script}.")
-    @reports_problems
-    def command(
-        file: File = None,
-        preset: Preset = None,
-        prefix: Prefix = None,
-        count: Count = None,
-        style: Style = rendering.STYLES[0],
-        workdir: WorkDir = None,
-        dry_run: DryRun = False,
-    ) -> None:
-        _run(script, _load(file, preset, prefix, count), style, workdir, dry_run)
+@app.command()
+@reports_problems
+def down(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Render the lab and run its teardown.sh."""
+    _run("teardown.sh", _load(file, preset, prefix, count), Style.batched, workdir, dry_run)
 
 
-for _verb, _script in (("up", "setup.sh"), ("down", "teardown.sh"), ("verify", "verify.sh")):
-    _script_command(_verb, _script)
+@app.command()
+@reports_problems
+def verify(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Render the lab and run its verify.sh."""
+    _run("verify.sh", _load(file, preset, prefix, count), Style.batched, workdir, dry_run)
 
 
 @app.command()
@@ -177,15 +197,15 @@ def demo(
     preset: Preset = None,
     prefix: Prefix = None,
     count: Count = None,
-    style: Style = "tutorial",
+    style: StyleOption = Style.tutorial,
     workdir: WorkDir = None,
 ) -> None:
     """Render the lab, set it up, show its links and addresses, verify it, tear it down."""
     loaded = _load(file, preset, prefix, count)
     lab = loaded.lab
     _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
-    with running.rendered(loaded, _style(style), workdir) as lab_dir:
-        _announce(f"\n== [1/5] render: the lab's scripts written to {lab_dir} ({style} style)")
+    with running.rendered(loaded, style, workdir) as lab_dir:
+        _announce(f"\n== [1/5] render: the lab's scripts written to {lab_dir} ({style.value} style)")
         status = 0
         try:
             _announce("\n== [2/5] set up: ./setup.sh")
@@ -279,11 +299,11 @@ def graph(
     file: File = None,
     preset: Preset = None,
     count: Count = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="mermaid or dot.")] = "mermaid",
+    fmt: Annotated[rendering.GraphFormat, typer.Option("--format", "-f", help="The diagram's language.")] = (
+        rendering.GraphFormat.mermaid
+    ),
 ) -> None:
     """Print the lab's topology as a Mermaid or Graphviz DOT diagram."""
-    if fmt not in rendering.GRAPH_FORMATS:
-        raise TopologyError([Problem("--format", "", f"unknown format '{fmt}' (known: {', '.join(rendering.GRAPH_FORMATS)})")])
     typer.echo(rendering.graph(_load(file, preset, None, count), fmt), nl=False)
 
 
@@ -332,6 +352,29 @@ def cni_command(
     typer.echo(f"rendered CNI network '{options.name}' into {out_dir}/: {', '.join(files)}")
 
 
+class RuntimeScript(str, Enum):
+    """The scripts whose runtime section is the same in every lab."""
+
+    setup = "setup.sh"
+    teardown = "teardown.sh"
+    verify = "verify.sh"
+    demo = "demo.sh"
+
+
+@app.command()
+def runtime(
+    script: Annotated[Optional[RuntimeScript], typer.Argument(help="Print this script's runtime section.")] = None,
+) -> None:
+    """Print a script's runtime section (its marker line holds the sha256 of the rest), or every
+    script's runtime sha256, to check against the marker lines of rendered scripts."""
+    if script is not None:
+        typer.echo(rendering.runtime(script.value), nl=False)
+        return
+    for kind in RuntimeScript:
+        marker = rendering.runtime(kind.value).split("\n", 1)[0]
+        typer.echo(f"{marker.split()[5]}  {kind.value}")
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the topology format."""
@@ -345,5 +388,13 @@ def version() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a usage error (a bad option or value) is one line and exit 2."""
+    try:
+        status = app(standalone_mode=False)
+    except UsageError as error:
+        where = error.ctx.command_path if error.ctx is not None else "nsgen"
+        typer.echo(f"{where}: {' '.join(error.format_message().split())} (see {where} --help)", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -5,21 +5,22 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Collection
+from enum import Enum
+from collections.abc import Collection, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from nsgen import __version__, reachability, topology_file
-from nsgen.model import IPInterface, Lab
+from nsgen import __version__, plan, reachability, styles, topology_file
+from nsgen.model import Lab
 from nsgen.sources import LoadedLab
+from nsgen.styles import Style
 
 #: Artifacts rendered from templates of the same name plus `.j2`; the executable ones are scripts.
 SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "demo.sh")
 ARTIFACTS = (*SCRIPTS, "helpers.sh", "README.md")
-GRAPH_FORMATS = ("mermaid", "dot")
 TOPOLOGY = "topology.yaml"
 
 
@@ -32,44 +33,26 @@ def templates_dir() -> Path:
     raise FileNotFoundError(f"nsgen templates not found next to {package}")
 
 
-def _address(address: IPInterface) -> str:
-    """An address as the guide writes it: bare for a single host (/32, /128), else with its prefix."""
-    return str(address.ip) if address.network.prefixlen == address.max_prefixlen else address.with_prefixlen
+#: Arrays of names in the scripts wrap at this width.
+ARRAY_WIDTH = 100
 
 
-def _address_flags(address: IPInterface) -> str:
-    """`ip addr add` flags: IPv6 addresses skip duplicate address detection (validation made them unique)."""
-    return " nodad" if address.version == 6 else ""
-
-
-#: Labs with more namespaces than this print progress while they are set up.
-PROGRESS_MIN = 50
-
-
-def _progress_marks(count: int) -> dict[int, int]:
-    """The namespace indexes (1-based) at which setup reports progress: each 10 % step, once."""
-    if count <= PROGRESS_MIN:
-        return {}
-    return {max(1, count * percent // 100): percent for percent in range(10, 101, 10)}
+def _array(words: Iterable[str]) -> str:
+    """Words quoted for a bash array, wrapped onto indented lines when they are many."""
+    lines: list[str] = []
+    for word in map(shlex.quote, words):
+        if lines and len(lines[-1]) + len(word) < ARRAY_WIDTH:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines[0] if len(lines) == 1 else "".join(f"\n  {line}" for line in lines) + "\n" if lines else ""
 
 
 def _facts(lab: Lab) -> dict[str, Any]:
     """What templates need to know about the lab as a whole, decided here rather than in Jinja."""
-    interfaces = [(ns, iface) for ns in lab.namespaces for iface in ns.interfaces] + [(None, i) for i in lab.host]
-    addresses = [a for _, iface in interfaces for a in iface.addresses]
     root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.host for a in i.addresses]
-    marks = _progress_marks(len(lab.namespaces))
     return {
-        "has_sysctls": any(ns.sysctls for ns in lab.namespaces),
-        "addressed": bool(addresses),
-        "ipv4_only": not any(a.version == 6 for a in addresses + root_addresses),
         "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
-        "root_veths": [end.device for link in lab.links for end in link.creation_order if end.netns is None],
-        "has_progress": bool(marks),
-        "progress_marks": marks,
-        "tuned": [(ns, iface) for ns, iface in interfaces if iface.mtu is not None or iface.mac is not None],
-        "sampled": reachability.sampled(lab),
-        "sampled_peers": reachability.SAMPLED_PEERS,
     }
 
 
@@ -87,8 +70,9 @@ def _environment() -> jinja2.Environment:
         comment_end_string="##}",
     )
     env.filters["q"] = lambda value: shlex.quote(str(value))
-    env.filters["address"] = _address
-    env.filters["address_flags"] = _address_flags
+    env.filters["sh"] = shlex.join
+    env.filters["array"] = _array
+    env.filters["address"] = lambda address: plan.address_words(address)[0]
     env.filters["node_id"] = lambda name: "n_" + name.encode().hex()  # Mermaid ids: letters and digits only
     return env
 
@@ -98,11 +82,38 @@ def template(name: str) -> jinja2.Template:
     return _environment().get_template(name)
 
 
-#: How setup.sh is written: `batched` (fast at any size) or `tutorial` (the guide's command per line).
-STYLES = ("batched", "tutorial")
+#: The marker line that opens a script's runtime section.
+RUNTIME_MARKER = "# === nsgen runtime: sha256 {} ==="
 
 
-def render(loaded: LoadedLab, style: str = STYLES[0]) -> dict[str, str]:
+@cache
+def runtime(script: str) -> str:
+    """The runtime section of `script`, marker line included: the same bytes in every lab."""
+    body = template(f"runtime/{script}.j2").render()
+    return RUNTIME_MARKER.format(hashlib.sha256(body.encode()).hexdigest()) + "\n" + body
+
+
+def _script_context(lab: Lab, script: str, style: Style) -> dict[str, Any]:
+    """What one script prints of the plans: blocks of commands, or batches."""
+    if script == "setup.sh":
+        setup = plan.setup(lab)
+        return {"blocks": styles.tutorial(lab, setup), "batches": styles.batched(lab, setup)}
+    if script == "teardown.sh":
+        return {"batches": styles.batched(lab, plan.teardown(lab))}
+    if script == "verify.sh":
+        return {"blocks": styles.tutorial(lab, plan.verify(lab))}
+    if script == "demo.sh":
+        setup = plan.setup(lab)
+        return {
+            "blocks": styles.demo(lab, (*setup, *plan.verify(lab), *plan.teardown(lab))),
+            "setup_steps": len(setup),
+        }
+    if script == "README.md":
+        return {"blocks": styles.tutorial(lab, plan.setup(lab), styles.README_COMMANDS_PER_STEP)}
+    return {}
+
+
+def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
     """Every file of the lab, by name. The same lab and style always give the same bytes."""
     topology = topology_file.dump(topology_file.document(loaded.lab))
     context = {
@@ -111,18 +122,30 @@ def render(loaded: LoadedLab, style: str = STYLES[0]) -> dict[str, str]:
         "version": __version__,
         "digest": hashlib.sha256(topology.encode()).hexdigest(),
         "checks": reachability.checks(loaded.lab),
-        "style": style,
+        "style": Style(style).value,
         **_facts(loaded.lab),
     }
     env = _environment()
-    files = {name: env.get_template(f"{name}.j2").render(context, script=name) for name in ARTIFACTS}
+    files = {}
+    for name in ARTIFACTS:
+        extra = _script_context(loaded.lab, name, Style(style))
+        if name in SCRIPTS:
+            extra["runtime"] = runtime(name)
+        files[name] = env.get_template(f"{name}.j2").render(context, script=name, **extra)
     files[TOPOLOGY] = topology
     return files
 
 
-def graph(loaded: LoadedLab, fmt: str) -> str:
-    """The lab's topology as a Mermaid or Graphviz DOT diagram (`fmt` is one of GRAPH_FORMATS)."""
-    return template(f"graph.{fmt}.j2").render(lab=loaded.lab)
+class GraphFormat(str, Enum):
+    """The diagram languages of `nsgen graph`."""
+
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+def graph(loaded: LoadedLab, fmt: GraphFormat) -> str:
+    """The lab's topology as a Mermaid or Graphviz DOT diagram."""
+    return template(f"graph.{GraphFormat(fmt).value}.j2").render(lab=loaded.lab)
 
 
 def _is_executable(path: Path) -> bool:

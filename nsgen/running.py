@@ -11,10 +11,11 @@ from pathlib import Path
 
 from nsgen import rendering
 from nsgen.sources import LoadedLab
+from nsgen.styles import Style
 
 
 @contextmanager
-def rendered(loaded: LoadedLab, style: str = rendering.STYLES[0], keep: Path | None = None) -> Iterator[Path]:
+def rendered(loaded: LoadedLab, style: Style = Style.batched, keep: Path | None = None) -> Iterator[Path]:
     """The lab's scripts in `keep` (left there), or in a temporary directory removed afterwards."""
     if keep is not None:
         rendering.write(rendering.render(loaded, style), keep)

@@ -1,9 +1,9 @@
 """Fault injection into generated scripts, with bash's own hooks: no script is edited, no command mocked.
 
-`BASH_ENV` makes bash source a file before the script; that file sets a DEBUG trap that counts the
-script's steps (its top-level `ip …`, `ipN …`, `set_sysctl …` commands, its root-namespace batch and
-its namespaces' batches)
-and, right before step `at`, runs `action`. Actions: `kill -TERM $$` (a signal at that step), or
+`BASH_ENV` makes bash source a file before the script; that file sets a DEBUG trap (inherited by
+functions: `set -T`) that counts the script's steps, the commands of its `lab_steps` (`ip …`, `ipN …`,
+`set_sysctl …`, its root-namespace batch and its namespaces' batches), and, right before step `at`,
+runs `action`. Actions: `kill -TERM $$` (a signal at that step), or
 `__fault_break` (change the kernel so that the step fails for real: take the name it is about to
 create, which must survive the script's rollback, or delete what it is about to change).
 """
@@ -14,8 +14,9 @@ from pathlib import Path
 HOOK = r"""
 __fault_steps=0
 __fault_hook() {
+  [[ ${FUNCNAME[1]-} == lab_steps ]] || return 0
   case ${BASH_COMMAND} in
-    "ip "* | ip[0-9]*" "* | "set_sysctl "* | "batch_errors="* | "netns_batch "*) ;;
+    "ip "* | ip[0-9]*" "* | "set_sysctl "* | "root_batch"* | "netns_batch "*) ;;
     *) return 0 ;;
   esac
   __fault_steps=$((__fault_steps + 1))
@@ -31,12 +32,13 @@ __fault_break() {
   read -ra words <<<"${BASH_COMMAND}"
   case ${BASH_COMMAND} in
     "ip netns add "*) __fault_plant netns "${words[3]}" ;;
-    "ip link add "*" netns "*" type veth peer "*) command ip netns del "${words[5]}" ;;
-    "ip link add "*) __fault_plant link "${words[3]}" ;;
-    "batch_errors="*) __fault_plant "${NSGEN_FAULT_BATCH_KIND}" "${NSGEN_FAULT_BATCH_NAME}" ;;
+    "ip link add name "*" netns "*" type veth peer "*) command ip netns del "${words[6]}" ;;
+    "ip link add name "*) __fault_plant link "${words[4]}" ;;
+    "root_batch"*) __fault_plant "${NSGEN_FAULT_BATCH_KIND}" "${NSGEN_FAULT_BATCH_NAME}" ;;
     "netns_batch "*) command ip netns del "${words[1]}" ;;
     "set_sysctl "*) command ip netns del "${words[1]}" ;;
-    "ip link set "* | "ip addr add "*) command ip link del "${words[-1]}" 2>/dev/null || command ip link del "${words[3]}" ;;
+    "ip link set dev "*) command ip link del "${words[4]}" ;;
+    "ip addr add "*) command ip link del "${words[-1]}" ;;
     ip[0-9]*)
       netns=$(declare -f "${words[0]}")
       netns=${netns#*ip netns exec }
@@ -44,6 +46,7 @@ __fault_break() {
       ;;
   esac
 }
+set -T
 trap __fault_hook DEBUG
 trap 'echo "${__fault_steps}" >"${NSGEN_FAULT_COUNT}"' EXIT
 """

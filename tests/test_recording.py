@@ -49,8 +49,8 @@ def test_demo_shows_setups_tutorial_commands_and_passes_shellcheck(preset: str, 
     loaded = sources.load(preset=preset, prefix="t-")
     demo = rendering.render(loaded)["demo.sh"]
     setup = rendering.render(loaded, "tutorial")["setup.sh"]
-    commands = [line for line in setup.splitlines() if re.match(r"(ip|ip\d+|set_sysctl) ", line)]
-    assert commands and all(f"\nrun {command}\n" in demo for command in commands)
+    commands = [line.strip() for line in setup.splitlines() if re.match(r"  (ip|ip\d+|set_sysctl) ", line)]
+    assert commands and all(f"\n  run {command}\n" in demo for command in commands)
     rendering.write({"demo.sh": demo}, tmp_path / "lab")
     assert (tmp_path / "lab" / "demo.sh").stat().st_mode & 0o777 == 0o755
     result = run("shellcheck", "--severity=style", tmp_path / "lab" / "demo.sh")
@@ -80,7 +80,7 @@ def test_demo_runs_live_typing_and_leaves_nothing(tmp_path: Path, prefix: str) -
 def test_demo_deletes_what_it_created_when_a_step_fails_or_a_signal_comes(tmp_path: Path, prefix: str) -> None:
     hook = tmp_path / "hook.bash"
     # right before `ip1 addr add`, ns-1 disappears: the step fails for real, in the kernel
-    hook.write_text('trap \'if [[ ${BASH_COMMAND} == "run ip1 addr add"* ]]; then eval "${FAULT}"; fi\' DEBUG\n')
+    hook.write_text('set -T\ntrap \'if [[ -z ${fired-} && ${BASH_COMMAND} == "run ip1 addr add"* ]]; then fired=1; eval "${FAULT}"; fi\' DEBUG\n')
     demo = lab_dir(tmp_path, prefix) / "demo.sh"
     failed = run("bash", demo, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "BASH_ENV": str(hook),
                                     "NSGEN_TYPING_DELAY": "0", "FAULT": f"ip netns del {prefix}ns-1"})  # fmt: skip
@@ -110,7 +110,7 @@ def test_record_makes_a_valid_cast_that_is_the_same_twice(tmp_path: Path, prefix
     text = cast_text(casts[0])
     for expected in (
         f"$ ip netns add {prefix}ns-0\n",
-        f"$ ip link add veth-0 netns {prefix}ns-0 type veth peer veth-1 netns {prefix}ns-1\n",
+        f"$ ip link add name veth-0 netns {prefix}ns-0 type veth peer name veth-1 netns {prefix}ns-1\n",
         "$ ip1 route add 172.16.0.0/16 dev veth-1\n",
         "$ displayAddr\n",
         "inet 172.16.0.2/32 scope global veth-0",

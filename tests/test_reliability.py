@@ -88,7 +88,7 @@ def test_a_second_setup_fails_fast_while_the_lock_is_held(tmp_path: Path, prefix
         for script in ("setup.sh", "teardown.sh"):
             busy = subprocess.run(["timeout", "5", "bash", str(lab_dir / script)], capture_output=True, text=True)
             assert busy.returncode == 3, busy.stderr
-            assert f"lab pair is busy: another setup or teardown holds {lock}" in busy.stderr
+            assert f"lab pair is busy: another run holds {lock}" in busy.stderr
         assert leftovers(prefix) == set()
     finally:
         holder.close()

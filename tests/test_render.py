@@ -65,13 +65,14 @@ def test_header_names_generator_origin_and_topology_digest() -> None:
 
 def test_tutorial_setup_follows_the_guide_step_by_step() -> None:
     setup = rendering.render(sources.load(preset="pair"), "tutorial")["setup.sh"]
+    # the guide's commands, each operand named by its keyword (`name`, `peer name`, `dev`)
     steps = [
-        "ip netns add ns-0\nip netns add ns-1\n",
-        "ip link add veth-0 netns ns-0 type veth peer veth-1 netns ns-1\n",
-        "ip0 addr add 172.16.0.2 dev veth-0\nip1 addr add 172.16.0.3 dev veth-1\n",
-        "ip0 link set veth-0 addrgenmode none\nip1 link set veth-1 addrgenmode none\n",
-        "ip0 link set veth-0 up\nip1 link set veth-1 up\n",
-        "ip0 route add 172.16.0.0/16 dev veth-0\nip1 route add 172.16.0.0/16 dev veth-1\n",
+        "  # --- create new namespaces\n  ip netns add ns-0\n  ip netns add ns-1\n",
+        "  ip link add name veth-0 netns ns-0 type veth peer name veth-1 netns ns-1\n",
+        "  ip0 addr add 172.16.0.2 dev veth-0\n  ip1 addr add 172.16.0.3 dev veth-1\n",
+        "  ip0 link set dev veth-0 addrgenmode none\n  ip1 link set dev veth-1 addrgenmode none\n",
+        "  ip0 link set dev veth-0 up\n  ip1 link set dev veth-1 up\n",
+        "  ip0 route add 172.16.0.0/16 dev veth-0\n  ip1 route add 172.16.0.0/16 dev veth-1\n",
     ]
     positions = [setup.index(step) for step in steps]
     assert positions == sorted(positions)

@@ -1,0 +1,164 @@
+"""A lab's scripts as typed plans: ordered steps, each a comment and the commands it runs.
+
+A command is an argv and where it runs (the root namespace, or inside a named namespace): `ip`
+commands name every operand with its keyword (`link add name A`, `dev X`, `peer name B`), so no
+name that validation accepts can be read by iproute2 as a keyword or an abbreviation of one. Every
+style, the demo, the rendered README and `--dry-run` print these plans; no template writes a command.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from nsgen import reachability
+from nsgen.model import Interface, IPInterface, Lab
+
+Tool = Literal["ip", "sysctl", "ping"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
+
+    `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `ping` (FAMILY ADDRESS HOLDER
+    EXPECTED) is one reachability check, EXPECTED `reachable` or `unreachable`.
+    """
+
+    argv: tuple[str, ...]
+    netns: str | None = None
+    tool: Tool = "ip"
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a reader sees as one step of the guide: a comment (one or more lines) and its commands."""
+
+    comment: str
+    commands: tuple[Command, ...]
+
+
+Plan = tuple[Step, ...]
+
+
+def address_words(address: IPInterface) -> tuple[str, ...]:
+    """An address as the guide writes it (bare for a single host), IPv6 with `nodad`: the lab's are unique."""
+    text = str(address.ip) if address.network.prefixlen == address.max_prefixlen else address.with_prefixlen
+    return (text, "nodad") if address.version == 6 else (text,)
+
+
+def _addr_add(address: IPInterface, device: str, netns: str | None) -> Command:
+    return Command(("addr", "add", *address_words(address), "dev", device), netns)
+
+
+def _tuning(iface: Interface) -> tuple[str, ...]:
+    return (*(("mtu", str(iface.mtu)) if iface.mtu else ()), *(("address", iface.mac) if iface.mac else ()))
+
+
+def ipv4_only(lab: Lab) -> bool:
+    """No IPv6 address anywhere: the lab turns off IPv6 link-local addresses (addrgenmode none)."""
+    interfaces = [*(i for ns in lab.namespaces for i in ns.interfaces), *lab.host]
+    owners = [*interfaces, *lab.bridges]
+    return not any(a.version == 6 for owner in owners for a in owner.addresses)
+
+
+def _step(comment: str, commands: list[Command]) -> list[Step]:
+    return [Step(comment, tuple(commands))] if commands else []
+
+
+def setup(lab: Lab) -> Plan:
+    """The steps that build `lab`, in the guide's order: namespaces, bridges, veths, sysctls,
+    addresses, MTUs and MACs, link-local off, up, routes. Root-namespace commands never depend on a
+    namespace's, so a runner may run the root's first and each namespace's on its own."""
+    v4 = ipv4_only(lab)
+    root_veths = [end.device for link in lab.links for end in link.creation_order if end.netns is None]
+    bridges = []
+    for br in lab.bridges:
+        bridges += [Command(("link", "add", "name", br.device, "type", "bridge"))]
+        bridges += [_addr_add(address, br.device, None) for address in br.addresses]
+        bridges += [Command(("link", "set", "dev", br.device, "mtu", str(br.mtu)))] if br.mtu else []
+        bridges += [Command(("link", "set", "dev", br.device, "addrgenmode", "none"))] if v4 else []
+        bridges += [Command(("link", "set", "dev", br.device, "up"))]
+    veths = []
+    for link in lab.links:
+        first, second = link.creation_order
+        words = ["link", "add", "name", first.device]
+        words += ["netns", first.netns] if first.netns else []
+        words += ["master", first.bridge] if first.bridge else []
+        words += ["type", "veth", "peer", "name", second.device, "netns", second.netns or ""]
+        veths.append(Command(tuple(words)))
+    namespaced = [(ns.netns, iface) for ns in lab.namespaces for iface in ns.interfaces]
+    every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.host)]
+    tuned = [Command(("link", "set", "dev", dev, *_tuning(i)), ns) for ns, dev, i in every if _tuning(i)]
+    local_off = [Command(("link", "set", "dev", i.name, "addrgenmode", "none"), ns) for ns, i in namespaced]
+    local_off += [Command(("link", "set", "dev", device, "addrgenmode", "none")) for device in root_veths]
+    ups = [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
+    ups += [Command(("link", "set", "dev", device, "up")) for device in root_veths]
+    routes = []
+    for ns in lab.namespaces:
+        for route in ns.routes:
+            words = ["route", "add", route.destination]
+            words += ["via", str(route.via)] if route.via else []
+            words += ["dev", route.dev] if route.dev else []
+            routes.append(Command(tuple(words), ns.netns))
+    return (
+        *_step("create new namespaces", [Command(("netns", "add", ns.netns)) for ns in lab.namespaces]),
+        *_step("create the bridges in the root namespace; the namespaces' veths plug into them", bridges),
+        *_step(
+            f"create {2 * len(lab.links)} peered veth, each end directly where it lives. The guide makes a pair in\n"
+            "the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end\n"
+            "(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes\n"
+            "with the root's, and no half-moved pair is left behind."
+            + ("\nA bridge port is plugged in as it is made." if lab.bridges else ""),
+            veths,
+        ),
+        *_step(
+            "set the namespaces' sysctls (forwarding turns a namespace into a router)",
+            [Command((key, value), ns.netns, "sysctl") for ns in lab.namespaces for key, value in ns.sysctls],
+        ),
+        *_step(
+            "give those devices an ip addr",
+            [_addr_add(a, dev, ns) for ns, dev, i in every for a in i.addresses],
+        ),
+        *_step("set MTUs and MAC addresses", tuned),
+        *_step(
+            "an IPv4-only lab: no IPv6 link-local addresses (addrgenmode none), sparing the kernel\n"
+            "generating them and flooding multicast to every bridge port",
+            local_off if v4 and lab.links else [],
+        ),
+        *_step("set the interfaces up", ups if lab.links else []),
+        *_step("route the traffic: without routes a namespace reaches only its own subnets", routes),
+    )
+
+
+def teardown(lab: Lab) -> Plan:
+    """The steps that remove `lab`: its namespaces (their devices go with them, and so does every
+    root-namespace veth end: each has its peer in a namespace), then its bridges."""
+    return (
+        *_step(
+            "delete the namespaces: their devices go with them, and so do the veth peers of those",
+            [Command(("netns", "del", ns.netns)) for ns in lab.namespaces],
+        ),
+        *_step(
+            "delete the bridges",
+            [Command(("link", "del", "dev", bridge.device)) for bridge in lab.bridges],
+        ),
+    )
+
+
+def verify(lab: Lab) -> Plan:
+    """One ping per check of the topology's intent and its `expect:` list."""
+    pings = [
+        Command(
+            (str(c.family), str(c.address), c.target, "reachable" if c.reachable else "unreachable"),
+            c.source.netns,
+            "ping",
+        )
+        for c in reachability.checks(lab)
+    ]
+    sampled = reachability.sampled(lab)
+    comment = "ping every address each namespace should reach" + (
+        f" (large segments sampled: each member pings\nthe next {reachability.SAMPLED_PEERS} members "
+        "and the segment's root-namespace addresses)"
+        if sampled
+        else ""
+    )
+    return tuple(_step(comment, pings))
