@@ -52,7 +52,7 @@ def capture_argv(lab: Lab, target: str, write: Path | None = None, count: int | 
     if device is None:
         known = ", ".join(iface.name for iface in ns.interfaces)
         raise TopologyError([Problem(target, "", f"node '{node}' has no interface '{ifname}' (its interfaces: {known})")])
-    tcpdump = shutil.which("tcpdump") or shutil.which("tcpdump", path="/usr/sbin:/sbin")
+    tcpdump = shutil.which("tcpdump")
     if tcpdump is None:
         raise TopologyError([Problem("tcpdump", "", "not installed (it is the Debian package tcpdump)")])
     namespace(lab, node)

@@ -46,6 +46,12 @@ def test_a_bad_capture_target_is_one_line(target: str, message: str) -> None:
     assert (result.returncode, result.stderr) == (2, message + "\n")
 
 
+def test_capture_without_tcpdump_names_its_package() -> None:
+    result = run(sys.executable, "-m", "nsgen", "capture", "ns-0:veth-0", env={**os.environ, "PATH": "/nonexistent"})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "tcpdump: not installed (it is the Debian package tcpdump)\n"
+
+
 @pytest.mark.kernel
 def test_exec_runs_in_the_namespace_and_passes_on_its_status(pair_up: str) -> None:
     shown = nsgen("exec", "--prefix", pair_up, "ns-0", "--", "ip", "-br", "addr", "show", "veth-0")
