@@ -365,14 +365,14 @@ Node = Annotated[str, typer.Argument(help="A namespace of the lab, named as in i
 @reports_problems
 def exec_command(
     node: Node,
-    command: Annotated[list[str], typer.Argument(help="The command and its arguments, after `--`.")],
+    command: Annotated[Optional[list[str]], typer.Argument(help="The command and its arguments, after `--`.")] = None,
     file: LabFile = None,
     preset: Preset = None,
     prefix: Prefix = None,
     count: Count = None,
 ) -> None:
     """Run a command in a lab namespace (nsgen exec ns-0 -- ip addr); exit with its status."""
-    argv = node_access.exec_argv(_load(file, preset, prefix, count).lab, node, command)
+    argv = node_access.exec_argv(_load(file, preset, prefix, count).lab, node, command or [])
     os.execvp(argv[0], argv)
 
 

@@ -37,6 +37,11 @@ def test_a_lab_that_is_not_up_is_one_line(command: list[str], prefix: str) -> No
     assert result.stderr == f"ns-0: namespace '{prefix}ns-0' does not exist: is the lab up (`nsgen up`)?\n"
 
 
+def test_exec_without_a_command_is_one_line() -> None:
+    result = nsgen("exec", "ns-0")
+    assert (result.returncode, result.stderr) == (2, "ns-0: no command given (nsgen exec NODE -- COMMAND...)\n")
+
+
 @pytest.mark.parametrize(("target", "message"), [
     ("ns-0", "ns-0: give the interface as NODE:IFACE, e.g. ns-0:veth-0"),
     ("ns-0:eth9", "ns-0:eth9: node 'ns-0' has no interface 'eth9' (its interfaces: veth-0)"),
