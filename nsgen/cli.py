@@ -1,8 +1,9 @@
 """The `nsgen` command line: presets, init, validate, render, up, down, verify, demo, status, graph,
-record, play, docs, cni, schema."""
+record, play, docs, cni, schema, exec, shell, capture."""
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -12,7 +13,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
-from nsgen import __version__, cni, docs_page, inspection, presets, recording, rendering, running, sources, topology_file
+from nsgen import __version__, cni, docs_page, inspection, node_access, presets, recording, rendering, running, sources, topology_file
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 from nsgen.styles import Style
@@ -20,13 +21,23 @@ from nsgen.styles import Style
 app = typer.Typer(
     help="Turn a network-namespace topology into standalone, reviewable bash scripts, and run them.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
+
+
+def _preset_names(incomplete: str) -> list[str]:
+    """Shell completion of --preset."""
+    return [name for name in presets.PRESETS if name.startswith(incomplete)]
+
+
 File = Annotated[Optional[Path], typer.Argument(help="Topology YAML file.", show_default=False)]
-Preset = Annotated[Optional[str], typer.Option("--preset", "-p", help="Built-in lab (see `nsgen presets`).")]
+Preset = Annotated[
+    Optional[str],
+    typer.Option("--preset", "-p", help="Built-in lab (see `nsgen presets`).", autocompletion=_preset_names),
+]
 Prefix = Annotated[
     Optional[str], typer.Option(help="Prepended to every namespace and root-namespace device name.")
 ]
@@ -82,7 +93,9 @@ def presets_command() -> None:
 @app.command()
 @reports_problems
 def init(
-    preset: Annotated[str, typer.Option("--preset", "-p", help="Built-in lab to start from.")] = presets.DEFAULT_PRESET,
+    preset: Annotated[
+        str, typer.Option("--preset", "-p", help="Built-in lab to start from.", autocompletion=_preset_names)
+    ] = presets.DEFAULT_PRESET,
     count: Count = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
@@ -385,6 +398,49 @@ def schema() -> None:
 def version() -> None:
     """Print nsgen's version."""
     typer.echo(__version__)
+
+
+LabFile = Annotated[Optional[Path], typer.Option("--file", help="Topology YAML file (default: --preset).")]
+Node = Annotated[str, typer.Argument(help="A namespace of the lab, named as in its topology (e.g. ns-0).")]
+
+
+@app.command("exec")
+@reports_problems
+def exec_command(
+    node: Node,
+    command: Annotated[Optional[list[str]], typer.Argument(help="The command and its arguments, after `--`.")] = None,
+    file: LabFile = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+) -> None:
+    """Run a command in a lab namespace (nsgen exec ns-0 -- ip addr); exit with its status."""
+    argv = node_access.exec_argv(_load(file, preset, prefix, count).lab, node, command or [])
+    os.execvp(argv[0], argv)
+
+
+@app.command()
+@reports_problems
+def shell(node: Node, file: LabFile = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
+    """Open an interactive bash in a lab namespace; its prompt names the namespace."""
+    argv, env = node_access.shell_argv(_load(file, preset, prefix, count).lab, node)
+    os.execvpe(argv[0], argv, {**os.environ, **env})
+
+
+@app.command()
+@reports_problems
+def capture(
+    target: Annotated[str, typer.Argument(help="NODE:IFACE, e.g. ns-0:veth-0.")],
+    write: Annotated[Optional[Path], typer.Option("--write", "-w", help="Write the packets to this pcap file.")] = None,
+    packets: Annotated[Optional[int], typer.Option("--packets", "-c", min=1, help="Stop after this many packets.")] = None,
+    file: LabFile = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+) -> None:
+    """Capture packets on a lab interface with tcpdump, inside its namespace."""
+    argv = node_access.capture_argv(_load(file, preset, prefix, count).lab, target, write, packets)
+    os.execvp(argv[0], argv)
 
 
 def main() -> None:

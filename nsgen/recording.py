@@ -50,7 +50,7 @@ def record(lab_dir: Path, cast: Path, options: CastOptions = CastOptions()) -> i
         raw_cast, status_file = Path(private) / "raw.cast", Path(private) / "status"
         delay = options.typing_speed if options.raw else 0
         inner = f"NSGEN_TYPING_DELAY={delay:.6f} bash ./demo.sh; echo $? >{shlex.quote(str(status_file))}"
-        command = ["asciinema", "rec", "--quiet", "--overwrite", "-c", inner]
+        command = [sys.executable, "-m", "asciinema", "rec", "--quiet", "--overwrite", "-c", inner]
         command += ["--cols", str(options.cols), "--rows", str(options.rows)]
         command += ["--title", options.title] if options.title else []
         command += ["--idle-time-limit", str(options.idle_time_limit)] if options.idle_time_limit else []
@@ -102,7 +102,7 @@ def play(cast: Path) -> int:
     """Replay a cast in this terminal with `asciinema play`; its exit status."""
     with tempfile.TemporaryDirectory(prefix="nsgen-play-") as private:
         env = {**os.environ, "HOME": private, "ASCIINEMA_CONFIG_HOME": private}
-        return subprocess.run(["asciinema", "play", str(cast)], env=env, check=False).returncode
+        return subprocess.run([sys.executable, "-m", "asciinema", "play", str(cast)], env=env, check=False).returncode
 
 
 def agg() -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import fastjsonschema
 
+from nsgen import kernel_limits
 from nsgen.model import (
     HOST,
     Bridge,
@@ -507,4 +508,7 @@ def build_lab(document: Any, source: str, prefix: str | None = None) -> Lab:
     if prefix is not None and isinstance(document, dict):
         document = {**document, "prefix": prefix}
     check_schema(document, source)
-    return _LabBuilder(document, source).build()
+    lab = _LabBuilder(document, source).build()
+    if limits := kernel_limits.problems(lab, source):
+        raise TopologyError(limits)
+    return lab

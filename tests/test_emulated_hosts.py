@@ -1,0 +1,63 @@
+"""Emulated hosts: private namespaces lists and firewalls, an underlay between them, nothing left after teardown."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import leftovers, netns_names, run
+
+from nsgen import emulated_hosts
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def hosts(prefix: str) -> Iterator[list[emulated_hosts.Host]]:
+    """Two emulated hosts named with the test's prefix; destroyed afterwards, pass or fail."""
+    made = emulated_hosts.create(prefix, 2)
+    try:
+        yield made
+    finally:
+        emulated_hosts.destroy(prefix)
+
+
+def test_a_namespace_made_in_a_host_is_its_own(hosts: list[emulated_hosts.Host]) -> None:
+    one, two = hosts
+    assert emulated_hosts.run(one, ["ip", "netns", "add", "inner"]).returncode == 0
+    assert emulated_hosts.run(one, ["ip", "netns", "list"]).stdout.split() == ["inner"]
+    assert emulated_hosts.run(two, ["ip", "netns", "list"]).stdout == ""
+    assert "inner" not in netns_names()
+
+
+def test_hosts_ping_each_other_over_the_underlay(hosts: list[emulated_hosts.Host]) -> None:
+    one, two = hosts
+    assert str(one.address) == "192.0.2.1/24" and str(two.address) == "192.0.2.2/24"
+    for source, target in ((one, two), (two, one)):
+        ping = emulated_hosts.run(source, ["ping", "-c", "1", "-W", "2", str(target.address.ip)])
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+
+
+@pytest.mark.skipif(shutil.which("iptables") is None, reason="needs iptables (Debian package iptables)")
+def test_a_hosts_firewall_is_not_the_machines(hosts: list[emulated_hosts.Host]) -> None:
+    machine_before = run("iptables", "-S", "FORWARD", check=True).stdout
+    assert emulated_hosts.run(hosts[0], ["iptables", "-P", "FORWARD", "DROP"]).returncode == 0
+    assert "-P FORWARD DROP" in emulated_hosts.run(hosts[0], ["iptables", "-S", "FORWARD"]).stdout
+    assert "-P FORWARD ACCEPT" in emulated_hosts.run(hosts[1], ["iptables", "-S", "FORWARD"]).stdout
+    assert run("iptables", "-S", "FORWARD", check=True).stdout == machine_before
+
+
+def test_destroy_leaves_nothing(prefix: str) -> None:
+    made = emulated_hosts.create(prefix, 2)
+    assert emulated_hosts.run(made[0], ["ip", "netns", "add", "inner"]).returncode == 0
+    assert {f"{prefix}h1", f"{prefix}h2", f"{prefix}sw"} <= netns_names()
+    emulated_hosts.destroy(prefix)
+    assert leftovers(prefix) == set()
+    assert emulated_hosts.names(prefix) == []
+    assert not any(Path(f"/proc/{host.holder}").exists() for host in made)
+
+
+def test_a_bad_count_is_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="0 is not between 1 and 254"):
+        emulated_hosts.create(prefix, 0)
+    assert leftovers(prefix) == set()
