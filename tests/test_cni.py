@@ -30,7 +30,7 @@ from cni_harness import (
     shape,
     stop,
 )
-from conftest import REPO, ip_json, netns_names, root_link_names, run
+from conftest import REPO, ip_json, netns_names, nsgen, root_link_names, run
 
 from nsgen import __version__, cni, rendering
 from nsgen.problems import TopologyError
@@ -354,7 +354,8 @@ def test_output_is_byte_identical_and_headed() -> None:
     assert json.loads(files["nsgen-net.conflist"])["plugins"][0]["type"] == "nsgen-bridge"
 
 
-OTHER = cni.CniOptions("lab.net_2", "br-x", "172.20.0.0/16", "172.20.0.1", "172.20.1.0-172.20.1.255", "0.4.0", True)
+OTHER = cni.CniOptions("lab.net_2", "br-x", "172.20.0.0/16", "172.20.0.1", "172.20.1.0-172.20.1.255", "0.4.0", True,
+                       subnet6="fd00:20::/64")
 
 
 @pytest.mark.parametrize("options", [cni.CniOptions(), OTHER], ids=["default", "other"])
@@ -386,7 +387,53 @@ def test_bad_options_are_one_problem_each(field: str) -> None:
 
 def test_gateway_inside_the_range_is_refused() -> None:
     with pytest.raises(TopologyError, match="--gateway: 10.244.0.20 is inside the range"):
-        cni.validate(cni.CniOptions(gateway="10.244.0.20"))
+        cni.validate(cni.CniOptions(gateway="10.244.0.20", range="10.244.0.10-10.244.0.250"))
+
+
+def _family(family: cni.Family | None) -> tuple[str, ...] | None:
+    return family and tuple(map(str, (family.subnet, family.gateway, family.range_start, family.range_end)))
+
+
+DEFAULTS = {
+    "subnet only": ({"subnet": "10.86.0.0/24"}, ("10.86.0.0/24", "10.86.0.1", "10.86.0.2", "10.86.0.254")),
+    "gateway last": ({"subnet": "10.86.0.0/30", "gateway": "10.86.0.2"}, ("10.86.0.0/30", "10.86.0.2", "10.86.0.1", "10.86.0.1")),
+    "subnet6 only": ({"subnet6": "fd00:86::/64"}, ("fd00:86::/64", "fd00:86::1", "fd00:86::2", "fd00:86::ffff:ffff:ffff:ffff")),
+    "range6 given": ({"subnet6": "fd00:86::/120", "range6": "fd00:86::10-fd00:86::20"},
+                     ("fd00:86::/120", "fd00:86::1", "fd00:86::10", "fd00:86::20")),
+}
+
+
+@pytest.mark.parametrize("case", DEFAULTS)
+def test_gateway_and_range_follow_the_subnet(case: str) -> None:
+    options, expected = DEFAULTS[case]
+    network = cni.validate(cni.CniOptions(**options))
+    assert expected in (_family(network.ipv4), _family(network.ipv6))
+
+
+def test_subnet_alone_renders_a_network_of_that_subnet(tmp_path: Path) -> None:
+    result = nsgen("cni", "--subnet", "10.86.0.0/24", "--subnet6", "fd00:86::/64", "-o", tmp_path / "cni")
+    assert result.returncode == 0, result.stderr
+    (plugin,) = json.loads((tmp_path / "cni" / "nsgen-net.conflist").read_text())["plugins"]
+    assert (plugin["gateway"], plugin["rangeStart"], plugin["rangeEnd"]) == ("10.86.0.1", "10.86.0.2", "10.86.0.254")
+    assert (plugin["subnet6"], plugin["gateway6"], plugin["rangeStart6"]) == ("fd00:86::/64", "fd00:86::1", "fd00:86::2")
+
+
+DEPENDENT_OPTIONS = {
+    "--gateway": ["--subnet", "10.86.0.0/24", "--gateway", "10.244.0.1"],
+    "--range": ["--subnet", "10.86.0.0/24", "--range", "10.244.0.10-10.244.0.250"],
+    "--range ": ["--range", "10.244.0.1-10.244.0.9"],  # holds the default gateway
+    "--subnet6": ["--subnet6", "10.86.0.0/24"],
+    "--gateway6": ["--gateway6", "fd00:86::1"],  # without --subnet6
+    "--gateway6 ": ["--subnet6", "fd00:86::/64", "--gateway6", "fd00:87::1"],
+    "--range6": ["--subnet6", "fd00:86::/64", "--range6", "fd00:86::9-fd00:86::2"],
+}
+
+
+@pytest.mark.parametrize("case", DEPENDENT_OPTIONS)
+def test_an_option_at_odds_with_another_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
+    result = nsgen("cni", *DEPENDENT_OPTIONS[case], "-o", tmp_path / "cni")
+    assert result.returncode == 2 and not (tmp_path / "cni").exists()
+    assert result.stderr.startswith(f"nsgen cni: {case.strip()}: ") and result.stderr.count("\n") == 1, result.stderr
 
 
 # --- containerd end to end -------------------------------------------------------------------------
