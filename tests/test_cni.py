@@ -105,9 +105,10 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     assert not any(name.startswith(lab.prefix) for name in netns_names() | root_link_names())
 
 
-def _address(netns: str, ifname: str = "eth0") -> str | None:
-    """The IPv4 address (with prefix) of a device in a netns, or None when it has none or is missing."""
-    found = subprocess.run(["ip", "-j", "-n", netns, "-4", "addr", "show", "dev", ifname], capture_output=True, text=True)
+def _address(netns: str, ifname: str = "eth0", family: str = "-4") -> str | None:
+    """The IPv4 (or, with "-6", global IPv6) address with prefix of a device in a netns, or None when it has none."""
+    command = ["ip", "-j", "-n", netns, family, "addr", "show", "dev", ifname, "scope", "global"]
+    found = subprocess.run(command, capture_output=True, text=True)
     infos = [info for link in (json.loads(found.stdout or "[]")) for info in link["addr_info"]]
     return f"{infos[0]['local']}/{infos[0]['prefixlen']}" if infos else None
 
@@ -123,7 +124,8 @@ def _owners(net: Net) -> str:
     store = net.data_dir / net.name
     if not store.is_dir():
         return ""
-    return "\n".join(f"{p.name}: {p.read_text()}" for p in sorted(store.iterdir()) if p.name[0].isdigit())
+    addresses = (p for p in sorted(store.iterdir()) if p.name[0].isdigit() or ":" in p.name)  # IPv4, IPv6
+    return "\n".join(f"{p.name}: {p.read_text()}" for p in addresses)
 
 
 # --- spec conformance, each scenario against both plugins ---------------------------------------
@@ -301,6 +303,37 @@ def test_only_the_container_end_enters_the_netns_as_eth0(lab: Lab, rendered: Pat
     assert ip_json("link", "show", "dev", "lo", netns=netns)[0]["operstate"] == "UNKNOWN"  # lo is up
 
 
+# --- dual-stack ------------------------------------------------------------------------------------
+
+DUAL_STACK = {"subnet6": "fd00:201::/64", "gateway6": "fd00:201::1", "range_start6": "fd00:201::10",
+              "range_end6": "fd00:201::60"}
+
+
+def _ping(source: str, address: str) -> subprocess.CompletedProcess:
+    return run("ip", "netns", "exec", source, "ping", "-c", "1", "-W", "2", address.split("/")[0])
+
+
+@pytest.mark.kernel
+def test_dual_stack_gives_both_families(lab: Lab, flavour: Flavour) -> None:
+    with scenario("dual-stack: ADD lists both, ping -4/-6, CHECK, DEL", flavour.name):
+        net = lab.net(**DUAL_STACK)
+        a, b = lab.netns("a"), lab.netns("b")
+        results = {ns: _add(flavour, net, ns) for ns in (a, b)}
+        for ns, result in results.items():
+            ip4, ip6 = result["ips"]
+            assert ip4["address"] == _address(ns) and ip6["address"] == _address(ns, family="-6")
+            assert (ip6["interface"], ip6["gateway"]) == (2, net.gateway6) and ip6["address"].endswith("/64")
+            assert {"dst": "::/0", "gw": net.gateway6} in result["routes"]
+        for source, target in ((a, b), (b, a)):
+            for ip in results[target]["ips"]:
+                ping = _ping(source, ip["address"])
+                assert ping.returncode == 0, ping.stdout + ping.stderr
+        check = call(flavour, net, "CHECK", f"{a}-id", a, config={**flavour.config(net), "prevResult": results[a]})
+        assert (check.returncode, check.stdout) == (0, ""), check.stdout + check.stderr
+        assert call(flavour, net, "DEL", f"{a}-id", a).returncode == 0
+        assert f"{a}-id" not in _owners(net) and _owners(net).count(f"{b}-id") == 2
+
+
 # --- the other generated files ---------------------------------------------------------------------
 
 
@@ -439,10 +472,12 @@ def test_an_option_at_odds_with_another_is_one_line_and_exit_2(tmp_path: Path, c
 # --- containerd end to end -------------------------------------------------------------------------
 
 
+@pytest.mark.kernel
+@pytest.mark.containerd
 def test_containerd_runs_two_containers_on_the_network(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> None:
     work = tmp_path_factory.mktemp("containerd")
     options = cni.CniOptions(f"{lab.prefix}net", f"{lab.prefix}br", "10.203.0.0/24", "10.203.0.1",
-                             "10.203.0.10-10.203.0.30", "1.0.0", portmap=True)
+                             "10.203.0.10-10.203.0.30", "1.0.0", portmap=True, subnet6="fd00:203::/64")
     rendering.write(cni.render_cni(options), work / "cni", cni.EXECUTABLES)
     (work / "containerd.toml").write_text(containerd_config(work))
     image = "docker.io/nsgen/busybox:test"
@@ -476,20 +511,20 @@ def test_containerd_runs_two_containers_on_the_network(tmp_path_factory: pytest.
         assert step(*inside, "ctr", "image", "import", work / "busybox.tar").returncode == 0, transcript[-1]
         first = subprocess.Popen(
             [str(c) for c in [*run_container, "--id", "first", "--", "sh", "-c",
-                              "ip -4 -o addr show dev eth0; ip route; sleep 120"]],
+                              "ip -o addr show dev eth0 scope global; ip route; sleep 120"]],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        first_lines = [first.stdout.readline()]
-        match = re.search(r"inet (10\.203\.0\.\d+)/24", first_lines[0])
-        assert match, first_lines[0] + first.stdout.read()
+        first_lines = [first.stdout.readline(), first.stdout.readline()]
+        addresses = re.findall(r"inet6? (10\.203\.0\.\d+|fd00:203::[0-9a-f]+)/(?:24|64)", "".join(first_lines))
+        assert len(addresses) == 2, "".join(first_lines) + first.stdout.read()
         first_lines.append(first.stdout.readline())
         second = step(*run_container, "--id", "second", "--", "sh", "-c",
-                      f"ip -4 -o addr show dev eth0; ping -c 3 -W 2 {match.group(1)}")
-        assert second.returncode == 0 and " 0% packet loss" in second.stdout, transcript[-1]
+                      "ip -o addr show dev eth0 scope global" + "".join(f"; ping -c 3 -W 2 {a}" for a in addresses))
+        assert second.returncode == 0 and second.stdout.count(" 0% packet loss") == 2, transcript[-1]
         step(*inside, "ctr", "task", "kill", "-s", "SIGKILL", "first")
         first.wait(timeout=30)
-        transcript.insert(1, f"$ run-container.sh --image {image} --id first -- sh -c 'ip -4 -o addr show dev eth0;"
-                             f" ip route; sleep 120'   (in the background)\n{''.join(first_lines)}"
+        transcript.insert(1, f"$ run-container.sh --image {image} --id first -- sh -c 'ip -o addr show dev eth0"
+                             f" scope global; ip route; sleep 120'   (in the background)\n{''.join(first_lines)}"
                              f"(killed with ctr task kill -s SIGKILL first; exit {first.returncode})")
         # DEL ran for both: no container, no address, no veth left; the bridge stays, as with the reference
         assert step(*inside, "ctr", "containers", "ls", "-q").stdout == ""
@@ -508,7 +543,7 @@ def test_containerd_runs_two_containers_on_the_network(tmp_path_factory: pytest.
         shutil.rmtree(work, ignore_errors=True)
         (tmp_path_factory.getbasetemp() / "containerd-run.txt").write_text("\n\n".join(transcript) + "\n")
     assert not processes_mentioning(str(work))
-    CONFORMANCE["containerd: ctr run --rm --cni, ping, DEL"] = {"nsgen-bridge": "pass", "reference": "not run"}
+    CONFORMANCE["containerd: ctr run --rm --cni, ping -4/-6, DEL"] = {"nsgen-bridge": "pass", "reference": "not run"}
 
 
 def test_conformance_table(tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture) -> None:
