@@ -312,7 +312,7 @@ def cni_command(
         Optional[str], typer.Option("--range", help="Addresses to give out, as FIRST-LAST [default: the hosts after it].")
     ] = None,
     cni_version: Annotated[
-        str, typer.Option(help="cniVersion of the config (results follow it).")
+        str, typer.Option(help="cniVersion of the config (results follow it); 1.1.0 adds STATUS and GC.")
     ] = cni.CniOptions.cni_version,
     portmap: Annotated[
         bool, typer.Option(help="Chain the reference portmap plugin after nsgen-bridge.")

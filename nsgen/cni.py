@@ -10,7 +10,10 @@ from nsgen import __version__, rendering
 from nsgen.problems import Problem, TopologyError
 
 #: The spec versions nsgen-bridge speaks; results are shaped for the one the config asks for.
-SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0")
+SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+#: What a conflist of a version lists as `cniVersions`: older runtimes, which read only `cniVersion`, get
+#: the first; runtimes that know 1.1.0 (its STATUS and GC) pick the highest they speak.
+CNI_VERSIONS = {"1.1.0": ("1.0.0", "1.1.0")}
 #: Rendered files that are programs; everything else is written 0644.
 EXECUTABLES = frozenset({"dummy", "nsgen-bridge", "install.sh", "containerd/run-container.sh"})
 #: Where problems with the options are reported from.
@@ -70,6 +73,16 @@ class Network:
     options: CniOptions
     ipv4: Family
     ipv6: Family | None
+
+    @property
+    def cni_versions(self) -> tuple[str, ...]:
+        """The conflist's `cniVersions`, or () when `cniVersion` alone says it all."""
+        return CNI_VERSIONS.get(self.options.cni_version, ())
+
+    @property
+    def cni_version(self) -> str:
+        """The conflist's `cniVersion`: the oldest of `cniVersions`, for runtimes that read only this."""
+        return (self.cni_versions or (self.options.cni_version,))[0]
 
     @property
     def conflist_name(self) -> str:
@@ -206,7 +219,10 @@ _TEMPLATES = {
 def render_cni(options: CniOptions) -> dict[str, str]:
     """Every file of the network, by relative path (EXECUTABLES are programs). Same options, same bytes."""
     network = validate(options)
-    context = {"net": network, "options": options, "version": __version__, "command": options.command_line()}
+    context = {
+        "net": network, "options": options, "version": __version__, "command": options.command_line(),
+        "supported_versions": SUPPORTED_VERSIONS,
+    }
     files = {path: rendering.template(f"cni/{name}").render(context, script=path) for path, name in _TEMPLATES.items()}
     files[network.conflist_name] = rendering.template("cni/network.conflist.j2").render(context)
     return dict(sorted(files.items()))

@@ -21,6 +21,7 @@ from cni_harness import (
     REFERENCE_DIR,
     Flavour,
     Net,
+    Reply,
     busybox_oci_archive,
     call,
     containerd_config,
@@ -303,7 +304,7 @@ def test_only_the_container_end_enters_the_netns_as_eth0(lab: Lab, rendered: Pat
     assert ip_json("link", "show", "dev", "lo", netns=netns)[0]["operstate"] == "UNKNOWN"  # lo is up
 
 
-# --- dual-stack ------------------------------------------------------------------------------------
+# --- spec 1.1.0 (STATUS, GC) and dual-stack --------------------------------------------------------
 
 DUAL_STACK = {"subnet6": "fd00:201::/64", "gateway6": "fd00:201::1", "range_start6": "fd00:201::10",
               "range_end6": "fd00:201::60"}
@@ -332,6 +333,101 @@ def test_dual_stack_gives_both_families(lab: Lab, flavour: Flavour) -> None:
         assert (check.returncode, check.stdout) == (0, ""), check.stdout + check.stderr
         assert call(flavour, net, "DEL", f"{a}-id", a).returncode == 0
         assert f"{a}-id" not in _owners(net) and _owners(net).count(f"{b}-id") == 2
+
+
+def _nsgen_only(name: str, rendered: Path) -> Flavour:
+    """nsgen-bridge, for a scenario the reference plugins (spec 1.0.0) cannot run: its row says so."""
+    CONFORMANCE.setdefault(name, {})["reference"] = "n/a (no 1.1.0)"
+    return _flavour("nsgen-bridge", rendered)
+
+
+def _gc(flavour: Flavour, net: Net, valid: list[str] | None, **config: object) -> None:
+    """GC with these netns as the valid attachments (no key at all for None); it must succeed silently."""
+    if valid is not None:
+        config["cni.dev/valid-attachments"] = [{"containerID": f"{ns}-id", "ifname": "eth0"} for ns in valid]
+    reply = call(flavour, net, "GC", ifname=None, config={**flavour.config(net, "1.1.0"), **config})
+    assert (reply.returncode, reply.stdout) == (0, ""), reply.stdout + reply.stderr
+
+
+@pytest.mark.kernel
+def test_gc_removes_what_is_not_valid_and_nothing_else(lab: Lab, rendered: Path) -> None:
+    name = "GC: keeps the valid, frees the rest; idempotent; per network"
+    with scenario(name, "nsgen-bridge"):
+        flavour = _nsgen_only(name, rendered)
+        net = lab.net(**DUAL_STACK)
+        valid, stale = lab.netns("valid"), lab.netns("stale")
+        kept = _add(flavour, net, valid, config=flavour.config(net, "1.1.0"))
+        _add(flavour, net, stale, config=flavour.config(net, "1.1.0"))
+        _gc(flavour, net, [valid])
+        assert f"{stale}-id" not in _owners(net) and _owners(net).count(f"{valid}-id") == 2
+        assert cni.host_interface(f"{stale}-id", "eth0") not in macs(net.host) and "eth0" not in macs(stale)
+        for ip in kept["ips"]:
+            assert _ping(net.host, ip["address"]).returncode == 0
+        state = (_owners(net), macs(net.host))
+        _gc(flavour, net, [valid])  # again: nothing left to do
+        _gc(flavour, net, None, name=f"{lab.prefix}other")  # another network's GC, with none valid
+        _gc(flavour, net, None, disableGC=True)
+        assert (_owners(net), macs(net.host)) == state
+        _gc(flavour, net, None)  # no cni.dev/valid-attachments: none is valid
+        assert not _owners(net) and set(macs(net.host)) == {"lo", net.bridge} and "eth0" not in macs(valid)
+
+
+@pytest.mark.kernel
+def test_gc_goes_on_past_a_failure_and_reports_it(lab: Lab, rendered: Path) -> None:
+    name = "GC: one reservation it cannot release -> code 999, the rest done"
+    with scenario(name, "nsgen-bridge"):
+        flavour = _nsgen_only(name, rendered)
+        net = lab.net()
+        stuck, other = lab.netns("stuck"), lab.netns("other")
+        stuck_address = _add(flavour, net, stuck)["ips"][0]["address"].split("/")[0]
+        _add(flavour, net, other)
+        stuck_file = net.data_dir / net.name / stuck_address
+        if run("chattr", "+i", stuck_file).returncode != 0:
+            pytest.skip(f"no immutable files on the file system of {stuck_file}")
+        try:
+            reply = call(flavour, net, "GC", ifname=None, config=flavour.config(net, "1.1.0"))
+        finally:
+            run("chattr", "-i", stuck_file)
+        assert reply.returncode == 1 and reply.result["code"] == 999, reply.stdout
+        assert reply.result["msg"] == f"GC left 1 stale resources of the network {net.name}"
+        assert reply.result["details"] == f"could not release {stuck_file}"
+        assert _owners(net) == f"{stuck_address}: {stuck}-id\neth0\n" and set(macs(net.host)) == {"lo", net.bridge}
+
+
+@pytest.mark.kernel
+def test_status_says_whether_an_add_can_succeed(lab: Lab, rendered: Path) -> None:
+    name = "STATUS: ready; full range, taken bridge -> 50 (51 if attached)"
+    with scenario(name, "nsgen-bridge") as notes:
+        flavour = _nsgen_only(name, rendered)
+        net = lab.net(range_start="10.201.0.10", range_end="10.201.0.11")
+        config = flavour.config(net, "1.1.0")
+
+        def status(network: Net = net, **changes: object) -> Reply:
+            return call(flavour, network, "STATUS", ifname=None, config={**config, **changes})
+
+        ready = status()
+        assert (ready.returncode, ready.stdout) == (0, ""), ready.stdout + ready.stderr
+        for ns in (lab.netns("c0"), lab.netns("c1")):
+            _add(flavour, net, ns, config=config)
+        full = status()
+        assert full.returncode == 1 and full.result["code"] == 50, full.stdout
+        assert full.result["msg"] == f"no free address left in 10.201.0.10-10.201.0.11 of the network {net.name}"
+        notes.append(full.result["msg"][:40])
+        for tag, code in (("t", 50), ("u", 51)):  # 51: containers are attached, and their bridge is gone
+            taken = lab.net(tag)
+            taken_config = {**config, "name": taken.name, "bridge": taken.bridge}
+            if code == 51:
+                _add(flavour, taken, lab.netns(f"{tag}-c"), config=taken_config)
+                subprocess.run(["ip", "-n", taken.host, "link", "del", taken.bridge], check=True)
+            subprocess.run(["ip", "-n", taken.host, "link", "add", taken.bridge, "type", "veth", "peer", "name", "tp"],
+                           check=True)
+            not_bridge = status(taken, **taken_config)
+            assert not_bridge.result["code"] == code, not_bridge.stdout
+            assert not_bridge.result["msg"] == f"{taken.bridge} exists and is not a bridge"
+        old = status(cniVersion="1.0.0")
+        assert old.result["code"] == 1 and "STATUS needs cniVersion 1.1.0" in old.result["details"]
+        version = call(flavour, net, "VERSION", config={"cniVersion": "1.1.0"})
+        assert "1.1.0" in version.result["supportedVersions"]
 
 
 # --- the other generated files ---------------------------------------------------------------------
@@ -467,6 +563,15 @@ def test_an_option_at_odds_with_another_is_one_line_and_exit_2(tmp_path: Path, c
     result = nsgen("cni", *DEPENDENT_OPTIONS[case], "-o", tmp_path / "cni")
     assert result.returncode == 2 and not (tmp_path / "cni").exists()
     assert result.stderr.startswith(f"nsgen cni: {case.strip()}: ") and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize("version", cni.SUPPORTED_VERSIONS)
+def test_the_conflist_declares_its_versions(version: str) -> None:
+    conflist = json.loads(cni.render_cni(cni.CniOptions(cni_version=version))["nsgen-net.conflist"])
+    if version == "1.1.0":  # runtimes before 1.1.0 read cniVersion alone; the others pick from cniVersions
+        assert (conflist["cniVersion"], conflist["cniVersions"]) == ("1.0.0", ["1.0.0", "1.1.0"])
+    else:
+        assert conflist["cniVersion"] == version and "cniVersions" not in conflist
 
 
 # --- containerd end to end -------------------------------------------------------------------------
