@@ -339,19 +339,24 @@ def cni_command(
     bridge: Annotated[str, typer.Option(help="Linux bridge on the host (at most 15 characters).")] = cni.CniOptions.bridge,
     subnet: Annotated[str, typer.Option(help="IPv4 subnet of the network (CIDR).")] = cni.CniOptions.subnet,
     gateway: Annotated[
-        str, typer.Option(help="The bridge's address, the containers' default gateway.")
-    ] = cni.CniOptions.gateway,
-    range_: Annotated[str, typer.Option("--range", help="Addresses to give out, as FIRST-LAST.")] = cni.CniOptions.range,
+        Optional[str], typer.Option(help="The bridge's address, the containers' gateway [default: the first host].")
+    ] = None,
+    range_: Annotated[
+        Optional[str], typer.Option("--range", help="Addresses to give out, as FIRST-LAST [default: the hosts after it].")
+    ] = None,
     cni_version: Annotated[
-        str, typer.Option(help="cniVersion of the config (results follow it).")
+        str, typer.Option(help="cniVersion of the config (results follow it); 1.1.0 adds STATUS and GC.")
     ] = cni.CniOptions.cni_version,
     portmap: Annotated[
         bool, typer.Option(help="Chain the reference portmap plugin after nsgen-bridge.")
     ] = cni.CniOptions.portmap,
+    subnet6: Annotated[Optional[str], typer.Option(help="IPv6 subnet (CIDR): containers get IPv6 too.")] = None,
+    gateway6: Annotated[Optional[str], typer.Option(help="IPv6 gateway [default: the subnet6's first host].")] = None,
+    range6: Annotated[Optional[str], typer.Option(help="IPv6 addresses to give out [default: the hosts after it].")] = None,
     check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if the directory differs.")] = False,
 ) -> None:
     """Render a CNI network: the dummy and nsgen-bridge plugins, its conflist, install.sh, containerd/."""
-    options = cni.CniOptions(name, bridge, subnet, gateway, range_, cni_version, portmap)
+    options = cni.CniOptions(name, bridge, subnet, gateway, range_, cni_version, portmap, subnet6, gateway6, range6)
     out_dir = output or Path("generated") / "cni"
     files = cni.render_cni(options)
     if check:

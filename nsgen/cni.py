@@ -4,16 +4,23 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from nsgen import __version__, rendering
 from nsgen.problems import Problem, TopologyError
 
 #: The spec versions nsgen-bridge speaks; results are shaped for the one the config asks for.
-SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0")
+SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+#: What a conflist of a version lists as `cniVersions`: older runtimes, which read only `cniVersion`, get
+#: the first; runtimes that know 1.1.0 (its STATUS and GC) pick the highest they speak.
+CNI_VERSIONS = {"1.1.0": ("1.0.0", "1.1.0")}
 #: Rendered files that are programs; everything else is written 0644.
 EXECUTABLES = frozenset({"dummy", "nsgen-bridge", "install.sh", "containerd/run-container.sh"})
 #: Where problems with the options are reported from.
 SOURCE = "nsgen cni"
+
+IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # A CNI network name (also a file name) and a Linux interface name (at most 15 bytes).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -27,18 +34,36 @@ class CniOptions:
     name: str = "nsgen-net"
     bridge: str = "cni-nsgen0"
     subnet: str = "10.244.0.0/24"
-    gateway: str = "10.244.0.1"
-    range: str = "10.244.0.10-10.244.0.250"
+    gateway: str | None = None  # None: the subnet's first host address
+    range: str | None = None  # None: the subnet's hosts after the gateway
     cni_version: str = "1.0.0"
     portmap: bool = False
+    subnet6: str | None = None  # None: IPv4 only
+    gateway6: str | None = None
+    range6: str | None = None
 
     def command_line(self) -> str:
         """The `nsgen cni` command that renders exactly these options (named in every generated header)."""
+        given = {
+            "--gateway": self.gateway, "--range": self.range, "--subnet6": self.subnet6,
+            "--gateway6": self.gateway6, "--range6": self.range6,
+        }
+        optional = "".join(f" {flag} {value}" for flag, value in given.items() if value is not None)
         portmap = "--portmap" if self.portmap else "--no-portmap"
         return (
-            f"nsgen cni --name {self.name} --bridge {self.bridge} --subnet {self.subnet} --gateway {self.gateway}"
-            f" --range {self.range} --cni-version {self.cni_version} {portmap}"
+            f"nsgen cni --name {self.name} --bridge {self.bridge} --subnet {self.subnet}{optional}"
+            f" --cni-version {self.cni_version} {portmap}"
         )
+
+
+@dataclass(frozen=True)
+class Family:
+    """The addresses of one IP family: the subnet, its gateway (the bridge's address) and the range to give out."""
+
+    subnet: IPNetwork
+    gateway: IPAddress
+    range_start: IPAddress
+    range_end: IPAddress
 
 
 @dataclass(frozen=True)
@@ -46,10 +71,18 @@ class Network:
     """Validated options with the values the templates need, computed once here."""
 
     options: CniOptions
-    subnet: ipaddress.IPv4Network
-    gateway: ipaddress.IPv4Address
-    range_start: ipaddress.IPv4Address
-    range_end: ipaddress.IPv4Address
+    ipv4: Family
+    ipv6: Family | None
+
+    @property
+    def cni_versions(self) -> tuple[str, ...]:
+        """The conflist's `cniVersions`, or () when `cniVersion` alone says it all."""
+        return CNI_VERSIONS.get(self.options.cni_version, ())
+
+    @property
+    def cni_version(self) -> str:
+        """The conflist's `cniVersion`: the oldest of `cniVersions`, for runtimes that read only this."""
+        return (self.cni_versions or (self.options.cni_version,))[0]
 
     @property
     def conflist_name(self) -> str:
@@ -65,23 +98,87 @@ def _problem(field: str, message: str) -> Problem:
     return Problem(SOURCE, field, message)
 
 
-def _address(
-    field: str, text: str, subnet: ipaddress.IPv4Network | None, problems: list[Problem]
-) -> ipaddress.IPv4Address | None:
-    """`text` as an IPv4 address that is a usable host of `subnet`, or None (with a problem recorded)."""
+def _is_host(address: IPAddress, subnet: IPNetwork) -> bool:
+    """Whether `address` may be a host's: in `subnet`, not its network address nor (IPv4) its broadcast."""
+    reserved = {subnet.network_address, subnet.broadcast_address if subnet.version == 4 else None}
+    return address in subnet and address not in reserved
+
+
+def _address(field: str, text: str, subnet: IPNetwork | None, problems: list[Problem]) -> IPAddress | None:
+    """`text` as a host address of `subnet` (an IPv4 one while `subnet` is None), or None with a problem recorded."""
+    version = subnet.version if subnet else 4
     try:
-        address = ipaddress.IPv4Address(text)
+        address = ipaddress.ip_address(text)
+        if address.version != version:
+            raise ValueError
     except ValueError:
-        problems.append(_problem(field, f"{text!r} is not an IPv4 address"))
+        problems.append(_problem(field, f"{text!r} is not an IPv{version} address"))
         return None
-    if subnet is not None and (address not in subnet or address in (subnet.network_address, subnet.broadcast_address)):
+    if subnet is not None and not _is_host(address, subnet):
         problems.append(_problem(field, f"{address} is not a host address of the subnet {subnet}"))
         return None
     return address
 
 
+def _subnet(field: str, text: str, version: int, problems: list[Problem]) -> IPNetwork | None:
+    """`text` as an IPv4 (/1-/30) or IPv6 (/1-/126) CIDR with room for a gateway and a range, or None."""
+    try:
+        subnet = ipaddress.ip_network(text)
+        if subnet.version != version:
+            raise ValueError("wrong family")
+    except ValueError as error:
+        problems.append(_problem(field, f"{text!r} is not an IPv{version} CIDR ({error})"))
+        return None
+    longest = subnet.max_prefixlen - 2
+    if not 1 <= subnet.prefixlen <= longest:
+        problems.append(_problem(field, f"{subnet}: use a prefix of /1 to /{longest}"))
+        return None
+    return subnet
+
+
+def _family(
+    subnet_text: str, gateway_text: str | None, range_text: str | None, version: int, problems: list[Problem]
+) -> Family | None:
+    """One family's addresses; a gateway or range not given follows the subnet, as host-local's defaults do."""
+    suffix = "" if version == 4 else "6"
+    subnet = _subnet(f"--subnet{suffix}", subnet_text, version, problems)
+    if subnet is None:
+        return None
+    first_host = subnet.network_address + 1
+    last_host = subnet.broadcast_address - (1 if version == 4 else 0)
+    if gateway_text is None:
+        gateway = first_host
+    else:
+        gateway = _address(f"--gateway{suffix}", gateway_text, subnet, problems)
+    if range_text is None:
+        if gateway is None:
+            return None
+        # the hosts after the gateway, or before it when it is the last host
+        start, end = (gateway + 1, last_host) if gateway < last_host else (first_host, gateway - 1)
+        return Family(subnet, gateway, start, end)
+    start_text, dash, end_text = range_text.partition("-")
+    if not dash:
+        problems.append(_problem(f"--range{suffix}", f"{range_text!r}: write the first and last address as A-B"))
+        return None
+    start = _address(f"--range{suffix}", start_text, subnet, problems)
+    end = start and _address(f"--range{suffix}", end_text, subnet, problems)  # one problem per option
+    if start is None or end is None or gateway is None:
+        return None
+    if start > end:
+        problems.append(_problem(f"--range{suffix}", f"{range_text}: the first address is after the last"))
+    elif start <= gateway <= end and gateway_text is None:
+        problems.append(_problem(
+            f"--range{suffix}", f"{range_text} holds the default gateway {gateway}: give --gateway{suffix} outside it"
+        ))
+    elif start <= gateway <= end:
+        problems.append(_problem(f"--gateway{suffix}", f"{gateway} is inside the range {range_text}"))
+    else:
+        return Family(subnet, gateway, start, end)
+    return None
+
+
 def validate(options: CniOptions) -> Network:
-    """The network of `options`, or a TopologyError listing every problem found."""
+    """The network of `options`, or a TopologyError listing every problem found (one per option)."""
     problems: list[Problem] = []
     if not _NAME.fullmatch(options.name):
         problems.append(_problem("--name", f"{options.name!r}: use 1-64 of [A-Za-z0-9_.-], starting alphanumeric"))
@@ -91,30 +188,17 @@ def validate(options: CniOptions) -> Network:
         problems.append(
             _problem("--cni-version", f"{options.cni_version!r}: supported are {', '.join(SUPPORTED_VERSIONS)}")
         )
-    subnet = None
-    try:
-        subnet = ipaddress.IPv4Network(options.subnet)
-        if subnet.prefixlen > 30:
-            problems.append(_problem("--subnet", f"{subnet} is too small: use a prefix of /30 or shorter"))
-            subnet = None
-    except ValueError as error:
-        problems.append(_problem("--subnet", f"{options.subnet!r} is not an IPv4 CIDR ({error})"))
-    gateway = _address("--gateway", options.gateway, subnet, problems)
-    start_text, dash, end_text = options.range.partition("-")
-    start = end = None
-    if not dash:
-        problems.append(_problem("--range", f"{options.range!r}: write the first and last address as A-B"))
+    ipv4 = _family(options.subnet, options.gateway, options.range, 4, problems)
+    ipv6 = None
+    if options.subnet6 is not None:
+        ipv6 = _family(options.subnet6, options.gateway6, options.range6, 6, problems)
     else:
-        start = _address("--range", start_text, subnet, problems)
-        end = _address("--range", end_text, subnet, problems)
-    if start is not None and end is not None:
-        if start > end:
-            problems.append(_problem("--range", f"{options.range}: the first address is after the last"))
-        elif gateway is not None and start <= gateway <= end:
-            problems.append(_problem("--gateway", f"{gateway} is inside the range {options.range}"))
+        for flag, value in (("--gateway6", options.gateway6), ("--range6", options.range6)):
+            if value is not None:
+                problems.append(_problem(flag, f"{value}: needs --subnet6"))
     if problems:
         raise TopologyError(problems)
-    return Network(options, subnet, gateway, start, end)
+    return Network(options, ipv4, ipv6)
 
 
 def host_interface(container_id: str, ifname: str) -> str:
@@ -135,7 +219,10 @@ _TEMPLATES = {
 def render_cni(options: CniOptions) -> dict[str, str]:
     """Every file of the network, by relative path (EXECUTABLES are programs). Same options, same bytes."""
     network = validate(options)
-    context = {"net": network, "options": options, "version": __version__, "command": options.command_line()}
+    context = {
+        "net": network, "options": options, "version": __version__, "command": options.command_line(),
+        "supported_versions": SUPPORTED_VERSIONS,
+    }
     files = {path: rendering.template(f"cni/{name}").render(context, script=path) for path, name in _TEMPLATES.items()}
     files[network.conflist_name] = rendering.template("cni/network.conflist.j2").render(context)
     return dict(sorted(files.items()))

@@ -16,7 +16,8 @@ REFERENCE_DIR = Path("/usr/lib/cni")
 
 @dataclass(frozen=True)
 class Net:
-    """One test network: a bridge in `host` (a netns of the test, never the root one) and a range to give out."""
+    """One test network: a bridge in `host` (a netns of the test, never the root one) and a range to give out;
+    and an IPv6 one too when `subnet6` is set."""
 
     name: str
     bridge: str
@@ -26,6 +27,10 @@ class Net:
     gateway: str = "10.201.0.1"
     range_start: str = "10.201.0.10"
     range_end: str = "10.201.0.60"
+    subnet6: str = ""
+    gateway6: str = ""
+    range_start6: str = ""
+    range_end6: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,16 @@ class Flavour:
         common = {"cniVersion": version, "name": net.name, "bridge": net.bridge}
         if self.name == "nsgen-bridge":
             addresses = {"subnet": net.subnet, "gateway": net.gateway}
+            if net.subnet6:
+                addresses |= {"subnet6": net.subnet6, "gateway6": net.gateway6, "rangeStart6": net.range_start6,
+                              "rangeEnd6": net.range_end6}
             return {**common, "type": "nsgen-bridge", **addresses, "rangeStart": net.range_start,
                     "rangeEnd": net.range_end}
         ranges = [[{"subnet": net.subnet, "gateway": net.gateway, "rangeStart": net.range_start,
                     "rangeEnd": net.range_end}]]
+        if net.subnet6:
+            ranges.append([{"subnet": net.subnet6, "gateway": net.gateway6, "rangeStart": net.range_start6,
+                            "rangeEnd": net.range_end6}])
         ipam = {"type": "host-local", "dataDir": str(net.data_dir), "ranges": ranges}
         return {**common, "type": "bridge", "isGateway": True, "isDefaultGateway": True, "ipam": ipam}
 
