@@ -4,7 +4,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 
-from nsgen.model import Interface, Lab
+from nsgen.model import BridgePort, Interface, Lab
 
 #: Row states that mean the lab is fully up.
 GOOD = frozenset({"present"})
@@ -73,7 +73,7 @@ def inspect(lab: Lab) -> Report:
     for link in lab.links:
         for end in (link.a, link.b):
             if end.netns is None:
-                kind = "bridge port" if end.kind == "bridge" else "host end"
+                kind = "bridge port" if isinstance(end, BridgePort) else "host end"
                 rows.append(_interface_row(kind, end.device, hosts.get(end.device), root.get(end.device)))
     if lab.prefix:  # what carries the lab's prefix but is not the lab's
         ours = {ns.netns for ns in lab.namespaces} | set(lab.root_devices)

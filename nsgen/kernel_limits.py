@@ -11,7 +11,7 @@ elsewhere, by the schema and the validator):
   namespace has: writing one for another name fails with "No such file or directory".
 """
 
-from nsgen.model import IPInterface, Lab
+from nsgen.model import BridgePort, IPInterface, Lab
 from nsgen.problems import Problem, field_path
 
 BRIDGE_MAX_PORTS = 1023
@@ -30,8 +30,8 @@ def _findings(lab: Lab) -> list[tuple[tuple[str, ...], str]]:
     ports: dict[str, int] = {}
     for link in lab.links:
         for end in (link.a, link.b):
-            if end.kind == "bridge" and end.bridge is not None:
-                ports[end.bridge] = ports.get(end.bridge, 0) + 1
+            if isinstance(end, BridgePort):
+                ports[end.node] = ports.get(end.node, 0) + 1
     for bridge in lab.bridges:
         count = ports.get(bridge.name, 0)
         if count > BRIDGE_MAX_PORTS:

@@ -8,7 +8,6 @@ scripts is `rendering`'s.
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
-from typing import Literal
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
@@ -80,18 +79,66 @@ class Bridge:
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """One end of a veth link. `netns` is None for a root-namespace end; `bridge` names the port's bridge."""
+class NamespaceEnd:
+    """A veth end inside a lab namespace: its device keeps the topology's name; the namespace is prefixed."""
 
     node: str
     interface: str
-    kind: Literal["namespace", "bridge", "host"]
-    device: str
-    netns: str | None = None
-    bridge: str | None = None
+    prefix: str = ""
+    bridge = None
+
+    @property
+    def netns(self) -> str:
+        return self.prefix + self.node
+
+    @property
+    def device(self) -> str:
+        return self.interface
 
     def __str__(self) -> str:
         return f"{self.node}:{self.interface}"
+
+
+@dataclass(frozen=True)
+class BridgePort:
+    """A veth end in the root namespace plugged into the bridge `node`: device and bridge are prefixed."""
+
+    node: str
+    interface: str
+    prefix: str = ""
+    netns = None
+
+    @property
+    def device(self) -> str:
+        return self.prefix + self.interface
+
+    @property
+    def bridge(self) -> str:
+        return self.prefix + self.node
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.interface}"
+
+
+@dataclass(frozen=True)
+class HostEnd:
+    """A veth end in the root namespace itself (`host:IFNAME`), addressed under `host:`; prefixed."""
+
+    interface: str
+    prefix: str = ""
+    node = HOST
+    netns = None
+    bridge = None
+
+    @property
+    def device(self) -> str:
+        return self.prefix + self.interface
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.interface}"
+
+
+Endpoint = NamespaceEnd | BridgePort | HostEnd
 
 
 @dataclass(frozen=True)
@@ -106,6 +153,24 @@ class VethLink:
     def creation_order(self) -> tuple[Endpoint, Endpoint]:
         """The root-namespace end first: `ip link add` gives `master` and `up` to the first device only."""
         return (self.b, self.a) if self.a.netns is not None and self.b.netns is None else (self.a, self.b)
+
+
+@dataclass(frozen=True)
+class Member:
+    """An addressable interface on an L2 segment: `node` is a namespace's name, or HOST for the root."""
+
+    node: str
+    label: str
+    interface: Interface
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An L2 segment: a veth link's two ends, or a bridge's own device and the far ends of its ports.
+    Computed once by validation; reachability reads it."""
+
+    label: str
+    members: tuple[Member, ...]
 
 
 @dataclass(frozen=True)
@@ -129,6 +194,7 @@ class Lab:
     bridges: tuple[Bridge, ...] = ()
     host: tuple[Interface, ...] = ()
     expect: tuple[Expectation, ...] = ()
+    segments: tuple[Segment, ...] = ()
 
     @cached_property
     def _namespaces_by_name(self) -> dict[str, Namespace]:
@@ -142,7 +208,7 @@ class Lab:
 
     def interface_of(self, end: Endpoint) -> Interface | None:
         """The interface a link end is: a namespace's or the host's; None for a bridge port."""
-        if end.kind == "namespace":
+        if isinstance(end, NamespaceEnd):
             return self.namespace(end.node).interface(end.interface)
         return next((iface for iface in self.host if iface.name == end.interface), None)
 

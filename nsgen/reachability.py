@@ -13,7 +13,7 @@ and every root-namespace address of the segment, and so every member is pinged a
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nsgen.model import HOST, Interface, IPAddress, Lab, Namespace
+from nsgen.model import HOST, IPAddress, Lab, Member, Namespace
 
 #: Segments with more members than this are sampled (see the module's docstring).
 FULL_SEGMENT_MAX = 16
@@ -35,40 +35,13 @@ class Check:
         return self.address.version
 
 
-@dataclass(frozen=True)
-class _Member:
-    """An interface on a segment: `node` is a namespace's name, or HOST for the root namespace."""
-
-    node: str
-    label: str
-    interface: Interface
-
-
-def _segments(lab: Lab) -> list[list[_Member]]:
-    by_bridge = {br.name: [_Member(HOST, f"bridge {br.name}", Interface(br.name, br.device, br.addresses))] for br in lab.bridges}
-    segments = list(by_bridge.values())
-    for link in lab.links:
-        members = []
-        for end in (link.a, link.b):
-            if end.kind == "namespace":
-                members.append(_Member(end.node, str(end), lab.namespace(end.node).interface(end.interface)))
-            elif end.kind == "host":
-                members.append(_Member(HOST, str(end), next(i for i in lab.host if i.name == end.interface)))
-        if len(members) == 1 and link.a.kind != link.b.kind:
-            bridge = link.a.node if link.a.kind == "bridge" else link.b.node
-            by_bridge[bridge].append(members[0])
-        else:
-            segments.append(members)
-    return segments
-
-
 class _Intent:
     """The reachability intent of one lab."""
 
     def __init__(self, lab: Lab):
         self.lab = lab
-        self.segments = _segments(lab)
-        self.attached: dict[str, list[tuple[list[_Member], int]]] = {}
+        self.segments = [segment.members for segment in lab.segments]
+        self.attached: dict[str, list[tuple[tuple[Member, ...], int]]] = {}
         self.holders: dict[IPAddress, tuple[str, int]] = {}  # address -> (node, segment index)
         self.root_positions = {id(s): [i for i, m in enumerate(s) if m.node == HOST] for s in self.segments}
         for index, segment in enumerate(self.segments):
@@ -76,7 +49,7 @@ class _Intent:
                 self.attached.setdefault(member.node, []).append((segment, position))
                 self.holders.update((a.ip, (member.node, index)) for a in member.interface.addresses)
 
-    def _peers(self, segment: list[_Member], position: int) -> Iterator[_Member]:
+    def _peers(self, segment: tuple[Member, ...], position: int) -> Iterator[Member]:
         """The members a member should ping: all of them, or on a large segment a sample."""
         if len(segment) <= FULL_SEGMENT_MAX:
             yield from (m for i, m in enumerate(segment) if i != position)
@@ -117,7 +90,7 @@ class _Intent:
 
 def sampled(lab: Lab) -> bool:
     """Whether some segment is large enough for its checks to be sampled."""
-    return any(len(segment) > FULL_SEGMENT_MAX for segment in _segments(lab))
+    return any(len(segment.members) > FULL_SEGMENT_MAX for segment in lab.segments)
 
 
 def checks(lab: Lab) -> list[Check]:

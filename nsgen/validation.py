@@ -1,14 +1,17 @@
 """Turning a parsed topology document into a complete `Lab`, or every problem with it.
 
-Two passes: the JSON Schema (structure, types, name syntax), then the rules a schema cannot say:
-references, duplicates, addresses and subnets, kernel limits after the prefix. The second pass also
-completes the model: default aliases, interfaces named only by links, and addresses handed out from
-a segment's `subnet`. Each problem names the file, the field path and what is wrong.
+The JSON Schema first (structure, types, name syntax): the one checkpoint that stops everything,
+since the rules after it read the document's structure. Then the named phases of `PHASES`, in
+order, each checking one kind of rule and completing the model (default aliases, interfaces named
+only by links, addresses handed out from a segment's `subnet`). A phase never skips a check because
+an unrelated problem was found: an object another phase found broken (a link with an unknown end,
+a segment with a bad subnet) is marked, and only checks that read that object pass over it. So
+every independent problem is reported in one run, each naming the file, the field and what is wrong.
 """
 
 import difflib
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +21,12 @@ from nsgen import kernel_limits
 from nsgen.model import (
     HOST,
     Bridge,
+    BridgePort,
     Endpoint,
+    HostEnd,
+    Member,
+    NamespaceEnd,
+    Segment,
     Expectation,
     Interface,
     IPAddress,
@@ -36,6 +44,10 @@ from nsgen.schema import IFNAME_MAX, NETNS_MAX, SCHEMA
 #: an invalid one is checked again by jsonschema, which names every problem.
 _FAST_CHECK = fastjsonschema.compile(SCHEMA)
 
+#: The functions the scripts' runtime sections define (a test keeps this list whole).
+RUNTIME_FUNCTIONS = """await_batch await_batches check check_unreachable delete_lab display finish foreign_name
+    netns_batch pause report root_batch run say script_line set_sysctl stop_batches undo""".split()
+
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
     """if then else elif fi case esac for select while until do done in function time coproc
@@ -43,8 +55,14 @@ RESERVED_ALIASES = frozenset(
     echo enable eval exec exit export false fc fg getopts hash help history jobs kill let local logout
     mapfile popd printf pushd pwd read readarray readonly return set shift shopt source suspend test
     times trap true type typeset ulimit umask unalias unset wait
-    bash env ip ping sudo displayLinks displayAddr displayRoutes""".split()
+    bash env ip ping sudo nsenter getconf flock iptables nft sysctl tcpdump
+    displayLinks displayAddr displayRoutes lab_steps""".split()
+    + RUNTIME_FUNCTIONS
 )
+
+#: Device names the kernel keeps for itself: every namespace has `lo`; `all` and `default` name the
+#: per-device sysctl directories, and the kernel refuses a device of either name.
+KERNEL_DEVICE_NAMES = ("lo", "all", "default")
 
 Path = list[Any]
 
@@ -153,10 +171,11 @@ class _Segment:
     label: str
     members: list[_Port]
     subnets: list[IPNetwork]
+    broken: bool = False
 
 
 class _LabBuilder:
-    """The checks a schema cannot express, collecting problems while completing the model."""
+    """The state the phases share: the document, what they have built of the model, and problems."""
 
     def __init__(self, document: dict[str, Any], source: str):
         self.doc = document
@@ -169,40 +188,34 @@ class _LabBuilder:
         self.bridge_ports: dict[str, _Port] = {}
         self.owners: dict[IPAddress, str] = {}
         self.subnets: dict[tuple[Any, ...], list[IPNetwork]] = {}  # by the path of their bridge or link
+        self.links: list[tuple[Path, list[_Port], dict[str, Any]]] = []
+        self.mentioned: set[tuple[str, str]] = set()  # every node:interface a link names, even a broken link
+        self.unknown_ends: set[str] = set()  # interface names of link ends on unknown nodes
+        self.segments: list[_Segment] = []
+        self.bad_subnets: set[tuple[Any, ...]] = set()  # paths of bridges and links with an unusable subnet
+        self.incomplete: set[str] = set()  # nodes whose interfaces a broken link or segment may leave unaddressed
+        self.lab_namespaces: tuple[Namespace, ...] = ()
+        self.lab_links: tuple[VethLink, ...] = ()
+        self.lab_expect: tuple[Expectation, ...] = ()
 
     def problem(self, path: Path, message: str) -> None:
         self.problems.append(Problem(self.source, field_path(path), message))
 
-    def build(self) -> Lab:
-        self._check_node_names()
-        self._declare_ports()
-        links = self._links()
-        if not self.problems:  # a broken link leaves its interfaces unlinked: say so only when links are sound
-            self._check_linked(links)
-        segments = self._segments(links)
-        self._check_subnets(segments)
-        sound = not self.problems  # later checks would only repeat earlier problems in other words
-        if sound:
-            self._assign_addresses(segments)
-        self.ports_of: dict[str, list[_Port]] = {}
+    def lab(self) -> Lab:
+        """The model as far as the phases built it (complete when there is no problem)."""
+        ports_of: dict[str, list[_Port]] = {}
         for (node, _), port in self.ports.items():
-            self.ports_of.setdefault(node, []).append(port)
-        namespaces = tuple(self._namespace(index, name, sound) for index, name in enumerate(self.namespaces))
-        self._check_aliases(namespaces)
-        lab_links = tuple(self._veth_link(link) for link in links)
-        self._check_root_devices(lab_links)
-        expect = self._expectations()
-        if self.problems:
-            raise TopologyError(self.problems)
+            ports_of.setdefault(node, []).append(port)
         return Lab(
             name=self.doc["name"],
             description=self.doc.get("description", ""),
             prefix=self.prefix,
-            namespaces=namespaces,
-            links=lab_links,
+            namespaces=self.lab_namespaces,
+            links=self.lab_links,
             bridges=tuple(self._bridge(name) for name in self.bridges),
-            host=tuple(self._interface(port, self.prefix + port.name) for port in self.ports_of.get(HOST, [])),
-            expect=expect,
+            host=tuple(self._interface(port, self.prefix + port.name) for port in ports_of.get(HOST, [])),
+            expect=self.lab_expect,
+            segments=tuple(self._model_segment(segment) for segment in self.segments),
         )
 
     # --- names --------------------------------------------------------------------------------
@@ -217,6 +230,11 @@ class _LabBuilder:
             if len(self.prefix + name) > NETNS_MAX:
                 self.problem(["namespaces", name], f"namespace name with prefix is longer than {NETNS_MAX} characters")
 
+    def _check_device_name(self, path: Path, device: str) -> None:
+        """A device name the kernel keeps for itself cannot be a lab's (`lo`, `all`, `default`)."""
+        if device in KERNEL_DEVICE_NAMES:
+            self.problem(path, f"'{device}' is a name the kernel keeps ({', '.join(KERNEL_DEVICE_NAMES)}): choose another")
+
     def _declare_ports(self) -> None:
         """Every declared interface (namespaces' and the host's) and every bridge's own device."""
         host_interfaces = (self.doc.get("host") or {}).get("interfaces") or {}
@@ -224,20 +242,23 @@ class _LabBuilder:
         for node, path, interfaces in [*declared, (HOST, ["host"], host_interfaces)]:
             for ifname, spec in interfaces.items():
                 port = _Port(node, ifname, [*path, "interfaces", ifname], spec=spec or {})
-                port.addresses = self._addresses(port.path, f"{node}:{ifname}", port.spec)
+                if node != HOST:  # root-namespace names are checked with their prefix, as root devices
+                    self._check_device_name(port.path, ifname)
+                port.addresses = self._addresses(port.path, node, f"{node}:{ifname}", port.spec)
                 self.ports[(node, ifname)] = port
         for name, spec in self.bridges.items():
             port = _Port(name, name, ["bridges", name], spec=spec)
-            port.addresses = self._addresses(port.path, f"bridge {name}", spec)
+            port.addresses = self._addresses(port.path, name, f"bridge {name}", spec)
             self.bridge_ports[name] = port
 
-    def _addresses(self, path: Path, owner: str, spec: dict[str, Any]) -> list[IPInterface]:
+    def _addresses(self, path: Path, node: str, owner: str, spec: dict[str, Any]) -> list[IPInterface]:
         result = []
         for index, text in enumerate(spec.get("addresses") or []):
             try:
                 address = ipaddress.ip_interface(text)
             except ValueError:
                 self.problem([*path, "addresses", index], f"invalid address '{text}' (expected e.g. 172.16.0.2 or 10.0.0.1/24)")
+                self.incomplete.add(node)
                 continue
             if self._claim(address.ip, owner, [*path, "addresses", index]):
                 result.append(address)
@@ -252,22 +273,25 @@ class _LabBuilder:
 
     # --- links and segments -------------------------------------------------------------------
 
-    def _links(self) -> list[tuple[Path, list[_Port], dict[str, Any]]]:
-        """Each link's path, its two ends as ports (created for ends that declare no interface), its spec."""
+    def _links(self) -> None:
+        """Each link's path, its two ends as ports (created for ends that declare no interface), its spec.
+        A link with a bad end is left out, and the nodes of its good ends are marked incomplete."""
         used: dict[tuple[str, str], int] = {}
-        links = []
         for index, raw in enumerate(self.doc.get("links") or []):
             spec = raw if isinstance(raw, dict) else {"endpoints": raw}
             path: Path = ["links", index]
             ends_path = [*path, "endpoints"] if isinstance(raw, dict) else path
+            self.mentioned.update(tuple(text.split(":")) for text in spec["endpoints"])
             ends = [self._end([*ends_path, side], text, used, index) for side, text in enumerate(spec["endpoints"])]
-            if None in ends:
-                continue
+            if None in ends or any(end.node in self.namespaces and end.node in self.bridges for end in ends):
+                # a bad or ambiguous end: the nodes of the others may lack what this link would give them
+                self.incomplete.update(end.node for end in ends if end is not None)
+                if None in ends:
+                    continue
             if all(end.node not in self.namespaces for end in ends):
                 self.problem(path, "a link needs at least one namespace end")
                 continue
-            links.append((path, ends, spec))
-        return links
+            self.links.append((path, ends, spec))
 
     def _is_bridge(self, node: str) -> bool:
         """Whether a link end's node is a bridge (a namespace of the same name wins, and is reported)."""
@@ -278,6 +302,7 @@ class _LabBuilder:
         if node not in self.namespaces and node not in self.bridges and node != HOST:
             known = [*self.namespaces, *self.bridges, *([HOST] if self.doc.get("host") else [])]
             self.problem(path, f"unknown namespace '{node}'{_known(node, known)}")
+            self.unknown_ends.add(ifname)
             return None
         if (node, ifname) in used:
             self.problem(path, f"interface {node}:{ifname} is already on links[{used[(node, ifname)]}]")
@@ -285,14 +310,17 @@ class _LabBuilder:
         used[(node, ifname)] = index
         if len(ifname) > IFNAME_MAX:
             self.problem(path, f"interface name '{ifname}' is longer than {IFNAME_MAX} characters (kernel IFNAMSIZ)")
+        elif node in self.namespaces and (node, ifname) not in self.ports:
+            self._check_device_name(path, ifname)
         if self._is_bridge(node):
             return _Port(node, ifname, path)  # a bridge port: L2 only, never addressed
         return self.ports.setdefault((node, ifname), _Port(node, ifname, path))
 
-    def _check_linked(self, links: list[tuple[Path, list[_Port], dict[str, Any]]]) -> None:
-        linked = {id(end) for _, ends, _ in links for end in ends}
-        for port in self.ports.values():
-            if id(port) not in linked:
+    def _check_linked(self) -> None:
+        """Every declared interface is named by a link (a broken one too: its problem is reported
+        already), or may be what an end on an unknown node meant (a typo of the node's name)."""
+        for (node, name), port in self.ports.items():
+            if (node, name) not in self.mentioned and name not in self.unknown_ends:
                 self.problem(port.path, "not on any link (add it to links, or remove it)")
 
     def _subnets(self, path: Path, spec: dict[str, Any]) -> list[IPNetwork]:
@@ -303,9 +331,12 @@ class _LabBuilder:
         for index, text in enumerate(texts):
             where = [*path, "subnet", *([index] if isinstance(raw, list) else [])]
             network = self._network(where, text)
-            if network is not None:
-                if any(net.version == network.version for net in result):
-                    self.problem(where, f"a second IPv{network.version} subnet: give at most one per IP version")
+            if network is None:
+                self.bad_subnets.add(tuple(path))
+            elif any(net.version == network.version for net in result):
+                self.problem(where, f"a second IPv{network.version} subnet: give at most one per IP version")
+                self.bad_subnets.add(tuple(path))
+            else:
                 result.append(network)
         self.subnets[tuple(path)] = result
         return result
@@ -321,14 +352,14 @@ class _LabBuilder:
                 self.problem(path, f"invalid network '{text}' (expected a CIDR such as 172.16.0.0/16)")
             return None
 
-    def _segments(self, links: list[tuple[Path, list[_Port], dict[str, Any]]]) -> list[_Segment]:
+    def _segments(self) -> None:
         """L2 segments in declaration order: bridges first (their own device, then ports' far ends), then links."""
         segments = {
             name: _Segment(["bridges", name], f"bridge {name}", [self.bridge_ports[name]], self._subnets(["bridges", name], spec))
             for name, spec in self.bridges.items()
         }
         plain = []
-        for path, ends, spec in links:
+        for path, ends, spec in self.links:
             bridged = [end for end in ends if self._is_bridge(end.node)]
             if bridged:
                 far = next(end for end in ends if all(end is not b for b in bridged))
@@ -337,18 +368,28 @@ class _LabBuilder:
                     self.problem([*path, "subnet"], "a link to a bridge takes its subnet from the bridge")
             else:
                 plain.append(_Segment(path, field_path(path), list(ends), self._subnets(path, spec)))
-        return [*segments.values(), *plain]
+        self.segments = [*segments.values(), *plain]
+        for segment in self.segments:
+            if tuple(segment.path) in self.bad_subnets:
+                segment.broken = True
+                self.incomplete.update(port.node for port in segment.members)
 
-    def _check_subnets(self, segments: list[_Segment]) -> None:
+    def _broken(self, segment: _Segment, path: Path, message: str) -> None:
+        """A problem of `segment`: addresses are not handed out there, nor gateways checked by its members."""
+        self.problem(path, message)
+        segment.broken = True
+        self.incomplete.update(port.node for port in segment.members)
+
+    def _check_subnets(self) -> None:
         """Addresses inside their segment's subnet; no subnet shared or overlapped by two segments."""
         networks: list[tuple[IPNetwork, _Segment]] = []
-        for segment in segments:
+        for segment in self.segments:
             own = {net: None for net in segment.subnets}
             for port in segment.members:
                 for index, address in enumerate(port.addresses):
                     declared = [net for net in segment.subnets if net.version == address.version]
                     if declared and address.ip not in declared[0]:
-                        self.problem([*port.path, "addresses", index], f"{address.ip} is outside the segment's subnet {declared[0]}")
+                        self._broken(segment, [*port.path, "addresses", index], f"{address.ip} is outside the segment's subnet {declared[0]}")
                     elif not declared and address.network.prefixlen < address.max_prefixlen:
                         own.setdefault(address.network, None)
             networks += [(net, segment) for net in own]
@@ -358,14 +399,15 @@ class _LabBuilder:
             if widest is not None and widest[0].version == net.version and net.subnet_of(widest[0]):  # type: ignore
                 if widest[1] is not segment:
                     relation = "is also the subnet" if net == widest[0] else f"overlaps {widest[0]}"
-                    self.problem(segment.path, f"subnet {net} {relation} of {widest[1].label}")
+                    self._broken(segment, segment.path, f"subnet {net} {relation} of {widest[1].label}")
                 continue
             widest = (net, segment)
 
-    def _assign_addresses(self, segments: list[_Segment]) -> None:
-        """Hand each member that declares no address of a subnet's family the next free one, in order."""
-        for segment in segments:
-            for subnet in segment.subnets:
+    def _assign_addresses(self) -> None:
+        """Hand each member that declares no address of a subnet's family the next free one, in order
+        (not on a broken segment)."""
+        for segment in self.segments:
+            for subnet in segment.subnets if not segment.broken else ():
                 pool = (ip for ip in self._hosts(subnet) if ip not in self.owners)
                 for port in segment.members:
                     if port is segment.members[0] and segment.path[0] == "bridges":
@@ -374,7 +416,7 @@ class _LabBuilder:
                         continue
                     ip = next(pool, None)
                     if ip is None:
-                        self.problem([*segment.path, "subnet"], f"subnet {subnet} has no address left for {port.node}:{port.name}")
+                        self._broken(segment, [*segment.path, "subnet"], f"subnet {subnet} has no address left for {port.node}:{port.name}")
                         break
                     self.owners[ip] = f"{port.node}:{port.name}"
                     port.addresses.append(ipaddress.ip_interface(f"{ip}/{subnet.prefixlen}"))
@@ -388,21 +430,31 @@ class _LabBuilder:
     def _interface(self, port: _Port, device: str) -> Interface:
         return Interface(port.name, device, tuple(port.addresses), port.spec.get("mtu"), port.spec.get("mac"))
 
-    def _namespace(self, index: int, name: str, check_gateways: bool) -> Namespace:
+    def _namespaces(self) -> None:
+        """The namespaces of the model: interfaces, routes (checked), sysctls, default aliases."""
+        ports_of: dict[str, list[_Port]] = {}
+        for (node, _), port in self.ports.items():
+            ports_of.setdefault(node, []).append(port)
+        self.lab_namespaces = tuple(
+            self._namespace(index, name, ports_of.get(name, [])) for index, name in enumerate(self.namespaces)
+        )
+
+    def _namespace(self, index: int, name: str, ports: list[_Port]) -> Namespace:
         spec = self.namespaces[name]
         path: Path = ["namespaces", name]
-        interfaces = tuple(self._interface(port, port.name) for port in self.ports_of.get(name, []))
+        interfaces = tuple(self._interface(port, port.name) for port in ports)
         connected = [a.network for iface in interfaces for a in iface.addresses if a.network.prefixlen < a.max_prefixlen]
-        routes: list[Route] = []
+        routes: list[tuple[int, Route]] = []
         for route_index, route_spec in enumerate(spec.get("routes") or []):
             route = self._route([*path, "routes", route_index], route_spec, [i.name for i in interfaces])
             if route is None:
                 continue
-            if route.to in {r.to for r in routes}:
+            if route.to in {r.to for _, r in routes}:
                 self.problem([*path, "routes", route_index, "to"], f"a second route to {route.to}")
-            routes.append(route)
-        onlink = connected + [r.to for r in routes if r.via is None]
-        for route_index, route in enumerate(routes if check_gateways else ()):
+            routes.append((route_index, route))
+        onlink = connected + [r.to for _, r in routes if r.via is None]
+        # a namespace whose addresses a broken link or segment left incomplete: its gateways are not judged
+        for route_index, route in routes if name not in self.incomplete else ():
             if route.via is None or (route.via.is_link_local and route.dev is not None):
                 continue  # a link-local gateway is reached through the route's own device
             if not any(route.via in net for net in onlink if net.version == route.via.version):
@@ -415,7 +467,7 @@ class _LabBuilder:
             netns=self.prefix + name,
             alias=spec.get("alias") or f"ip{index}",
             interfaces=interfaces,
-            routes=tuple(routes),
+            routes=tuple(route for _, route in routes),
             sysctls=tuple((key, str(value)) for key, value in (spec.get("sysctls") or {}).items()),
         )
 
@@ -446,15 +498,28 @@ class _LabBuilder:
             ok = False
         return Route(to=to, dev=dev, via=via) if ok else None
 
-    def _check_aliases(self, namespaces: tuple[Namespace, ...]) -> None:
+    def _check_aliases(self) -> None:
         owners: dict[str, str] = {}
-        for ns in namespaces:
+        for ns in self.lab_namespaces:
             path = ["namespaces", ns.name, "alias"]
             if ns.alias in RESERVED_ALIASES:
                 self.problem(path, f"alias '{ns.alias}' would hide the shell's or the scripts' own '{ns.alias}'")
             elif ns.alias in owners:
                 self.problem(path, f"alias '{ns.alias}' is already the alias of namespace '{owners[ns.alias]}'")
             owners.setdefault(ns.alias, ns.name)
+
+    def _model_segment(self, segment: _Segment) -> Segment:
+        """A segment of the model: its members' interfaces, a bridge's own device as the root's member."""
+        members = []
+        for port in segment.members:
+            if segment.path[0] == "bridges" and port is self.bridge_ports.get(port.node):
+                bridge = self._bridge(port.node)
+                interface = Interface(bridge.name, bridge.device, bridge.addresses)
+                members.append(Member(HOST, f"bridge {port.node}", interface))
+            else:
+                device = self.prefix + port.name if port.node == HOST else port.name
+                members.append(Member(port.node, f"{port.node}:{port.name}", self._interface(port, device)))
+        return Segment(segment.label, tuple(members))
 
     # --- root namespace -----------------------------------------------------------------------
 
@@ -465,27 +530,35 @@ class _LabBuilder:
 
     def _endpoint(self, port: _Port) -> Endpoint:
         if self._is_bridge(port.node):
-            return Endpoint(port.node, port.name, "bridge", self.prefix + port.name, bridge=self.prefix + port.node)
+            return BridgePort(port.node, port.name, self.prefix)
         if port.node == HOST:
-            return Endpoint(port.node, port.name, "host", self.prefix + port.name)
-        return Endpoint(port.node, port.name, "namespace", port.name, netns=self.prefix + port.node)
+            return HostEnd(port.name, self.prefix)
+        return NamespaceEnd(port.node, port.name, self.prefix)
 
-    def _veth_link(self, link: tuple[Path, list[_Port], dict[str, Any]]) -> VethLink:
-        path, (a, b), _ = link
-        return VethLink(self._endpoint(a), self._endpoint(b), tuple(self.subnets.get(tuple(path), ())))
+    def _veth_links(self) -> None:
+        """The veth links of the model, each end typed (namespace end, bridge port, host end)."""
+        self.lab_links = tuple(
+            VethLink(self._endpoint(a), self._endpoint(b), tuple(self.subnets.get(tuple(path), ())))
+            for path, (a, b), _ in self.links
+        )
 
-    def _check_root_devices(self, links: tuple[VethLink, ...]) -> None:
+    def _check_root_devices(self) -> None:
         """Root-namespace names fit IFNAMSIZ with the prefix, and no two lab objects share one."""
         owners: dict[str, str] = {}
         named = [(["bridges", name], self.prefix + name, f"bridge {name}") for name in self.bridges]
-        for index, link in enumerate(links):
-            named += [(["links", index], end.device, f"link end {end}") for end in (link.a, link.b) if end.netns is None]
+        for (path, _, _), link in zip(self.links, self.lab_links):
+            named += [(path, end.device, f"link end {end}") for end in (link.a, link.b) if end.netns is None]
         for path, device, what in named:
-            if len(device) > IFNAME_MAX:
+            if device in KERNEL_DEVICE_NAMES:
+                self._check_device_name(path, device)
+            elif len(device) > IFNAME_MAX:
                 self.problem(path, f"root-namespace device '{device}' (with prefix) is longer than {IFNAME_MAX} characters")
             elif device in owners:
                 self.problem(path, f"root-namespace device '{device}' of {what} clashes with {owners[device]}")
             owners.setdefault(device, what)
+
+    def _check_expectations(self) -> None:
+        self.lab_expect = self._expectations()
 
     def _expectations(self) -> tuple[Expectation, ...]:
         result = []
@@ -503,12 +576,37 @@ class _LabBuilder:
         return tuple(result)
 
 
+#: The phases after the schema, in order: each checks one kind of rule and completes the model.
+PHASES: tuple[tuple[str, Callable[[_LabBuilder], None]], ...] = (
+    ("names", _LabBuilder._check_node_names),  # namespaces and bridges: reserved, clashing, too long
+    ("interfaces", _LabBuilder._declare_ports),  # declared interfaces and bridges, their addresses
+    ("links", _LabBuilder._links),  # each link's ends resolved; a broken link marks its nodes
+    ("unlinked", _LabBuilder._check_linked),  # no declared interface left off every link
+    ("segments", _LabBuilder._segments),  # L2 segments: bridges with their ports' far ends, links
+    ("subnets", _LabBuilder._check_subnets),  # addresses inside their subnet, no subnet overlap
+    ("addresses", _LabBuilder._assign_addresses),  # `subnet` hands addresses out (sound segments)
+    ("namespaces", _LabBuilder._namespaces),  # routes and gateways, sysctls, default aliases
+    ("aliases", _LabBuilder._check_aliases),  # the guide's helper names: unique, not the shell's
+    ("veth links", _LabBuilder._veth_links),  # typed link ends
+    ("root devices", _LabBuilder._check_root_devices),  # root-namespace names: fit, no clash
+    ("expectations", _LabBuilder._check_expectations),  # the `expect:` list
+)
+
+
 def build_lab(document: Any, source: str, prefix: str | None = None) -> Lab:
-    """Validate `document` (parsed YAML) and return the complete lab; `prefix` overrides the file's."""
+    """Validate `document` (parsed YAML) and return the complete lab; `prefix` overrides the file's.
+
+    The schema is the checkpoint: a document of the wrong structure stops there. Then every phase
+    runs, and the kernel's limits are checked on the model they built; all problems are raised at once.
+    """
     if prefix is not None and isinstance(document, dict):
         document = {**document, "prefix": prefix}
     check_schema(document, source)
-    lab = _LabBuilder(document, source).build()
-    if limits := kernel_limits.problems(lab, source):
-        raise TopologyError(limits)
+    builder = _LabBuilder(document, source)
+    for _, phase in PHASES:
+        phase(builder)
+    lab = builder.lab()
+    problems = builder.problems + kernel_limits.problems(lab, source)
+    if problems:
+        raise TopologyError(problems)
     return lab

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 from conftest import GENERATED_PAIR, leftovers, netns_names, nsgen, run
 
@@ -64,6 +65,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.kernel
 def test_up_verify_down_pass_on_exit_status(prefix: str) -> None:
     assert nsgen("verify", "--prefix", prefix).returncode == 1  # nothing is up yet
     up = nsgen("up", "--prefix", prefix)
@@ -78,6 +80,7 @@ def test_up_verify_down_pass_on_exit_status(prefix: str) -> None:
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_demo_runs_every_phase_and_leaves_nothing(prefix: str, tmp_path: Path) -> None:
     before = netns_names()
     result = nsgen("demo", "--prefix", prefix, "--workdir", tmp_path / "kept")
@@ -91,6 +94,7 @@ def test_demo_runs_every_phase_and_leaves_nothing(prefix: str, tmp_path: Path) -
     assert leftovers(prefix) == set() and netns_names() == before
 
 
+@pytest.mark.kernel
 def test_demo_fails_and_still_tears_down_when_setup_fails(prefix: str, tmp_path: Path) -> None:
     blocker = f"{prefix}ns-1"  # an object of the lab that exists already: setup stops before any change
     run("ip", "netns", "add", blocker, check=True)
@@ -101,6 +105,7 @@ def test_demo_fails_and_still_tears_down_when_setup_fails(prefix: str, tmp_path:
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_demo_tears_down_even_when_its_output_is_closed(prefix: str) -> None:
     reader = subprocess.Popen([sys.executable, "-m", "nsgen", "demo", "--prefix", prefix], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)

@@ -132,6 +132,7 @@ def _owners(net: Net) -> str:
 # --- spec conformance, each scenario against both plugins ---------------------------------------
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("version", ["0.3.1", "0.4.0", "1.0.0"])
 def test_add_result_matches_the_reference_field_by_field(lab: Lab, rendered: Path, version: str) -> None:
     shapes = {}
@@ -158,6 +159,7 @@ def test_add_result_matches_the_reference_field_by_field(lab: Lab, rendered: Pat
     CONFORMANCE[f"ADD result {version}: same shape as reference"] = {"nsgen-bridge": "pass", "reference": "pass"}
 
 
+@pytest.mark.kernel
 def test_two_namespaces_ping_each_other(lab: Lab, flavour: Flavour) -> None:
     with scenario("two netns ping each other", flavour.name):
         net = lab.net()
@@ -168,6 +170,7 @@ def test_two_namespaces_ping_each_other(lab: Lab, flavour: Flavour) -> None:
             assert ping.returncode == 0, ping.stdout + ping.stderr
 
 
+@pytest.mark.kernel
 def test_check_with_prev_result(lab: Lab, flavour: Flavour) -> None:
     with scenario("CHECK with prevResult; then a flushed address", flavour.name) as notes:
         net = lab.net()
@@ -182,6 +185,7 @@ def test_check_with_prev_result(lab: Lab, flavour: Flavour) -> None:
         notes.append(f"code {broken.result['code']} after flush")
 
 
+@pytest.mark.kernel
 def test_del_twice(lab: Lab, flavour: Flavour) -> None:
     with scenario("DEL, then DEL again", flavour.name):
         net = lab.net()
@@ -195,6 +199,7 @@ def test_del_twice(lab: Lab, flavour: Flavour) -> None:
         assert f"{netns}-id" not in _owners(net)
 
 
+@pytest.mark.kernel
 def test_del_after_the_netns_is_gone(lab: Lab, flavour: Flavour) -> None:
     with scenario("DEL after netns gone; DEL with empty CNI_NETNS", flavour.name):
         net = lab.net()
@@ -215,6 +220,7 @@ ERRORS = {
 }
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("case", ERRORS)
 def test_errors_have_the_spec_code(lab: Lab, flavour: Flavour, case: str) -> None:
     change, code = ERRORS[case]
@@ -230,6 +236,7 @@ def test_errors_have_the_spec_code(lab: Lab, flavour: Flavour, case: str) -> Non
         assert "eth0" not in macs(netns) and not _owners(net)
 
 
+@pytest.mark.kernel
 def test_twenty_concurrent_adds_get_twenty_addresses(lab: Lab, flavour: Flavour) -> None:
     with scenario("20 concurrent ADDs: 20 distinct addresses", flavour.name) as notes:
         net = lab.net()
@@ -244,6 +251,7 @@ def test_twenty_concurrent_adds_get_twenty_addresses(lab: Lab, flavour: Flavour)
         assert addresses == [_address(ns) for ns in namespaces]
 
 
+@pytest.mark.kernel
 def test_range_exhaustion_is_a_clear_error(lab: Lab, flavour: Flavour) -> None:
     with scenario("range of 2 exhausted: 3rd ADD fails", flavour.name) as notes:
         net = lab.net(range_start="10.201.0.10", range_end="10.201.0.11")
@@ -264,6 +272,7 @@ def test_range_exhaustion_is_a_clear_error(lab: Lab, flavour: Flavour) -> None:
         assert _add(flavour, net, third)["ips"][0]["address"] == "10.201.0.10/24"
 
 
+@pytest.mark.kernel
 def test_fixed_address_from_cni_args(lab: Lab, flavour: Flavour) -> None:
     with scenario("CNI_ARGS IP=10.201.0.42", flavour.name):
         net = lab.net()
@@ -272,6 +281,7 @@ def test_fixed_address_from_cni_args(lab: Lab, flavour: Flavour) -> None:
         assert result["ips"][0]["address"] == _address(netns) == "10.201.0.42/24"
 
 
+@pytest.mark.kernel
 def test_version_lists_the_supported_versions(lab: Lab, flavour: Flavour) -> None:
     with scenario("VERSION: 0.3.1, 0.4.0, 1.0.0 supported", flavour.name):
         reply = call(flavour, lab.net(), "VERSION", config={"cniVersion": "1.0.0"})
@@ -279,6 +289,7 @@ def test_version_lists_the_supported_versions(lab: Lab, flavour: Flavour) -> Non
         assert {"0.3.1", "0.4.0", "1.0.0"} <= set(reply.result["supportedVersions"])
 
 
+@pytest.mark.kernel
 def test_a_busy_store_says_try_again_later(lab: Lab, rendered: Path) -> None:
     CONFORMANCE.setdefault("store lock held: code 11", {})["reference"] = "n/a"
     with scenario("store lock held: code 11", "nsgen-bridge"):
@@ -292,6 +303,7 @@ def test_a_busy_store_says_try_again_later(lab: Lab, rendered: Path) -> None:
         assert reply.returncode == 1 and reply.result["code"] == 11, reply.stdout
 
 
+@pytest.mark.kernel
 def test_only_the_container_end_enters_the_netns_as_eth0(lab: Lab, rendered: Path) -> None:
     flavour = _flavour("nsgen-bridge", rendered)
     net = lab.net()

@@ -32,7 +32,7 @@ def test_a_namespace_made_in_a_host_is_its_own(hosts: list[emulated_hosts.Host])
 
 def test_hosts_ping_each_other_over_the_underlay(hosts: list[emulated_hosts.Host]) -> None:
     one, two = hosts
-    assert str(one.address) == "192.0.2.1/24" and str(two.address) == "192.0.2.2/24"
+    assert str(one.address) == "198.51.100.1/24" and str(two.address) == "198.51.100.2/24"
     for source, target in ((one, two), (two, one)):
         ping = emulated_hosts.run(source, ["ping", "-c", "1", "-W", "2", str(target.address.ip)])
         assert ping.returncode == 0, ping.stdout + ping.stderr

@@ -5,7 +5,10 @@ import tempfile
 from pathlib import Path
 
 import faults
+import pytest
 from conftest import ip_json, leftovers, netns_names, run
+
+pytestmark = pytest.mark.kernel
 
 
 def test_setup_builds_the_guides_part_one_lab(pair_dir: Path, prefix: str) -> None:

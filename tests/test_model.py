@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nsgen import presets, reachability, rendering, sources, topology_file
-from nsgen.model import Endpoint, Interface, Route
+from nsgen.model import NamespaceEnd, Interface, Route
 from nsgen.problems import TopologyError
 from nsgen.validation import build_lab
 
@@ -22,8 +22,8 @@ def test_pair_is_completed_with_defaults() -> None:
     assert ns0.interfaces == (Interface("veth-0", "veth-0", (ipaddress.ip_interface("172.16.0.2/32"),)),)
     assert ns1.routes == (Route(ipaddress.ip_network("172.16.0.0/16"), dev="veth-1"),)
     assert (lab.links[0].a, lab.links[0].b) == (
-        Endpoint("ns-0", "veth-0", "namespace", "veth-0", netns="ns-0"),
-        Endpoint("ns-1", "veth-1", "namespace", "veth-1", netns="ns-1"),
+        NamespaceEnd("ns-0", "veth-0"),
+        NamespaceEnd("ns-1", "veth-1"),
     )
 
 
@@ -123,3 +123,22 @@ def test_normalised_topology_round_trips(document: dict[str, Any]) -> None:
     assert topology_file.dump(topology_file.document(again)) == text
     loaded = sources.LoadedLab(lab, "test")
     assert rendering.render(loaded) == rendering.render(loaded)
+
+
+def test_a_dangling_link_does_not_hide_a_bad_gateway_elsewhere() -> None:
+    document = presets.build("router")
+    document["links"][0][1] = "nowhere:eth0"  # a dangling link
+    document["namespaces"]["right-0"]["routes"] = [{"to": "default", "via": "10.9.9.9"}]  # a gateway off-subnet
+    with pytest.raises(TopologyError) as caught:
+        build_lab(document, "lab.yaml")
+    lines = [str(p) for p in caught.value.problems]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("lab.yaml: links[0][1]: unknown namespace 'nowhere'")
+    assert lines[1] == "lab.yaml: namespaces.right-0.routes[0].via: gateway 10.9.9.9 is on no connected subnet of this namespace"
+
+
+def test_validation_is_a_list_of_named_phases() -> None:
+    from nsgen.validation import PHASES
+
+    names = [name for name, _ in PHASES]
+    assert names[:3] == ["names", "interfaces", "links"] and len(set(names)) == len(names)

@@ -57,6 +57,7 @@ def test_demo_shows_setups_tutorial_commands_and_passes_shellcheck(preset: str, 
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.kernel
 def test_demo_runs_live_typing_and_leaves_nothing(tmp_path: Path, prefix: str) -> None:
     result = run("bash", lab_dir(tmp_path, prefix) / "demo.sh", "--delay", "0.001")
     assert result.returncode == 0, result.stderr
@@ -77,6 +78,7 @@ def test_demo_runs_live_typing_and_leaves_nothing(tmp_path: Path, prefix: str) -
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_demo_deletes_what_it_created_when_a_step_fails_or_a_signal_comes(tmp_path: Path, prefix: str) -> None:
     hook = tmp_path / "hook.bash"
     # right before `ip1 addr add`, ns-1 disappears: the step fails for real, in the kernel
@@ -93,6 +95,7 @@ def test_demo_deletes_what_it_created_when_a_step_fails_or_a_signal_comes(tmp_pa
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_record_makes_a_valid_cast_that_is_the_same_twice(tmp_path: Path, prefix: str) -> None:
     lab = lab_dir(tmp_path, prefix)
     options = recording.CastOptions(cols=100, rows=28, title="pair", typing_speed=0.02)
@@ -125,6 +128,7 @@ def test_record_makes_a_valid_cast_that_is_the_same_twice(tmp_path: Path, prefix
     assert masked[0] == masked[1]
 
 
+@pytest.mark.kernel
 def test_raw_keeps_real_timings(tmp_path: Path, prefix: str) -> None:
     cast = tmp_path / "raw.cast"
     assert recording.record(lab_dir(tmp_path, prefix), cast, recording.CastOptions(typing_speed=0.001, raw=True)) == 0
@@ -134,6 +138,7 @@ def test_raw_keeps_real_timings(tmp_path: Path, prefix: str) -> None:
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_a_failing_demo_fails_the_recording(tmp_path: Path, prefix: str) -> None:
     blocker = f"{prefix}ns-1"
     run("ip", "netns", "add", blocker, check=True)  # the lab is partly there: the demo stops at once
@@ -143,6 +148,7 @@ def test_a_failing_demo_fails_the_recording(tmp_path: Path, prefix: str) -> None
     assert leftovers(prefix) == {blocker}  # not the demo's to delete
 
 
+@pytest.mark.kernel
 def test_gif(tmp_path: Path, prefix: str) -> None:
     renderer = recording.agg()
     assert renderer is not None, recording.AGG_MISSING
@@ -152,6 +158,8 @@ def test_gif(tmp_path: Path, prefix: str) -> None:
     assert gif.read_bytes()[:6] == b"GIF89a" and gif.stat().st_size > 10_000
 
 
+@pytest.mark.browser
+@pytest.mark.kernel
 def test_docs_page_plays_offline_in_headless_chromium(tmp_path: Path, prefix: str) -> None:
     loaded = sources.load(preset="pair", prefix=prefix)
     cast = tmp_path / "pair.cast"
@@ -185,6 +193,7 @@ def test_docs_page_plays_offline_in_headless_chromium(tmp_path: Path, prefix: st
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_cli_record_passes_on_the_demos_exit_status_and_writes_the_docs(tmp_path: Path, prefix: str) -> None:
     cast, gif = tmp_path / "pair.cast", tmp_path / "pair.gif"
     ok = nsgen("record", "--prefix", prefix, "-o", cast, "--cols", "90", "--typing-speed", "0", "--gif", gif)

@@ -38,6 +38,7 @@ def _remove(kind: str, name: str) -> None:
     subprocess.run(["ip", "netns", "del", name] if kind == "netns" else ["ip", "link", "del", name], check=False)
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("style", ["tutorial", "batched"])
 @pytest.mark.parametrize("preset", ["pair", "bridge"])
 def test_fault_matrix(tmp_path: Path, prefix: str, preset: str, style: str) -> None:
@@ -68,6 +69,7 @@ def test_fault_matrix(tmp_path: Path, prefix: str, preset: str, style: str) -> N
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_teardown_twice_and_after_a_namespace_was_deleted_by_hand(tmp_path: Path, prefix: str) -> None:
     lab_dir = _render(tmp_path, "bridge", prefix, "batched")
     assert run("bash", lab_dir / "setup.sh").returncode == 0
@@ -79,6 +81,7 @@ def test_teardown_twice_and_after_a_namespace_was_deleted_by_hand(tmp_path: Path
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_a_second_setup_fails_fast_while_the_lock_is_held(tmp_path: Path, prefix: str) -> None:
     lab_dir = _render(tmp_path, "pair", prefix, "batched")
     lock = Path(f"/run/nsgen-{prefix}pair.lock")
@@ -97,6 +100,7 @@ def test_a_second_setup_fails_fast_while_the_lock_is_held(tmp_path: Path, prefix
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_two_labs_in_parallel_ten_times(tmp_path: Path, prefix: str) -> None:
     other = prefix[:-1] + "p-"
     moved = presets.bridge(3)
@@ -142,6 +146,7 @@ def test_dry_run_changes_nothing_and_prints_every_command(tmp_path: Path, prefix
         assert "route add default via 172.16.0.1" in dry
 
 
+@pytest.mark.kernel
 def test_preflight_refuses_a_subnet_overlapping_a_root_route(tmp_path: Path, prefix: str) -> None:
     blocker, peer = f"{prefix}x", f"{prefix}y"
     run("ip", "link", "add", blocker, "type", "veth", "peer", peer, check=True)

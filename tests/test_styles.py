@@ -11,6 +11,8 @@ from nsgen.styles import Style
 #: Flags the kernel sets a moment after setup: a veth's carrier follows its peer's state asynchronously.
 CARRIER_FLAGS = {"LOWER_UP", "NO-CARRIER"}
 
+pytestmark = pytest.mark.kernel
+
 
 def _kernel_state(prefix: str, netns: list[str], root_devices: tuple[str, ...]) -> dict:
     """What the lab is, as `ip -j` shows it, without what the kernel picks (MACs, indexes, link-local) or

@@ -34,6 +34,7 @@ def _render_preset(tmp_path: Path, name: str, count: int | None, prefix: str) ->
     ("name", "count"),
     [("bridge", 2), ("bridge", 5), ("mesh", 3), ("mesh", 5), ("router", 1), ("router", 3), ("host", None)],
 )
+@pytest.mark.kernel
 def test_preset_end_to_end(tmp_path: Path, prefix: str, name: str, count: int | None) -> None:
     lab_dir, expected = _render_preset(tmp_path, name, count, prefix)
     assert expected > 0
@@ -41,6 +42,7 @@ def test_preset_end_to_end(tmp_path: Path, prefix: str, name: str, count: int | 
     assert f"{expected} passed, 0 failed" in out
 
 
+@pytest.mark.kernel
 def test_bridge_kernel_state(tmp_path: Path, prefix: str) -> None:
     lab_dir, _ = _render_preset(tmp_path, "bridge", 4, prefix)
     assert run("bash", lab_dir / "setup.sh").returncode == 0
@@ -59,6 +61,7 @@ def test_bridge_kernel_state(tmp_path: Path, prefix: str) -> None:
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_mesh_has_n_n_minus_1_over_2_veth_pairs_in_the_kernel(tmp_path: Path, prefix: str) -> None:
     n = 5
     lab_dir, _ = _render_preset(tmp_path, "mesh", n, prefix)
@@ -73,6 +76,7 @@ def test_mesh_has_n_n_minus_1_over_2_veth_pairs_in_the_kernel(tmp_path: Path, pr
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_ipv6_reachability_through_the_router(tmp_path: Path, prefix: str) -> None:
     lab_dir, _ = _render_preset(tmp_path, "router", 1, prefix)
     out = _up_verify_down(lab_dir, prefix)
@@ -81,6 +85,7 @@ def test_ipv6_reachability_through_the_router(tmp_path: Path, prefix: str) -> No
     assert "-6 -c 1" not in out
 
 
+@pytest.mark.kernel
 def test_a_wrong_route_makes_verify_fail(tmp_path: Path, prefix: str) -> None:
     document = presets.pair()
     document["namespaces"]["ns-1"]["routes"] = [{"to": "172.17.0.0/16", "dev": "veth-1"}]  # a typo: 17, not 16
@@ -107,6 +112,7 @@ def _isolated_pair() -> dict:
     }
 
 
+@pytest.mark.kernel
 def test_expect_unreachable_holds_and_is_really_checked(tmp_path: Path, prefix: str) -> None:
     document = _isolated_pair()
     document["expect"] = [{"from": "a", "to": "10.60.2.2", "reachable": False}]  # c, behind b: b does not forward
@@ -124,6 +130,7 @@ def test_expect_unreachable_holds_and_is_really_checked(tmp_path: Path, prefix: 
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_two_copies_of_bridge_side_by_side(tmp_path: Path, prefix: str) -> None:
     first, second = prefix, prefix[:-1] + "b-"
     # Both gateways live in the root namespace, so the second copy moves to a subnet of its own.
@@ -153,6 +160,7 @@ def test_auto_addressing_golden(case: Path) -> None:
     assert normalised == case.with_suffix(".normalised").read_text()
 
 
+@pytest.mark.kernel
 def test_status_reports_missing_namespace_and_exit_code(tmp_path: Path, prefix: str) -> None:
     assert nsgen("status", "--preset", "bridge", "--prefix", prefix).returncode == 1
     assert nsgen("up", "--preset", "bridge", "--prefix", prefix).returncode == 0

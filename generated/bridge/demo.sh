@@ -282,4 +282,3 @@ lab_steps
 step=''
 echo
 echo "lab ${lab_name}: demo done"
-

@@ -244,4 +244,3 @@ lab_steps
 step=''
 echo
 echo "lab ${lab_name}: demo done"
-

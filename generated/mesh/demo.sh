@@ -302,4 +302,3 @@ lab_steps
 step=''
 echo
 echo "lab ${lab_name}: demo done"
-

@@ -135,4 +135,3 @@ if (( dry_run )); then
   exit 0
 fi
 echo "lab ${lab_name} is down: deleted ${netns_deleted} namespace(s), ${devices_deleted} root-namespace device(s)"
-

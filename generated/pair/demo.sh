@@ -252,4 +252,3 @@ lab_steps
 step=''
 echo
 echo "lab ${lab_name}: demo done"
-

@@ -106,4 +106,3 @@ if (( dry_run )); then
 fi
 echo "lab ${lab_name}: ${passed} passed, ${failed} failed"
 (( failed == 0 ))
-

@@ -349,4 +349,3 @@ lab_steps
 step=''
 echo
 echo "lab ${lab_name}: demo done"
-

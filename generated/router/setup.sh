@@ -329,4 +329,3 @@ if (( dry_run )); then
 fi
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 echo "next: ./verify.sh; source helpers.sh && displayAddr; ./teardown.sh"
-

@@ -1,0 +1,121 @@
+"""Plans as tables: topology in, the exact steps out (no root needed); the runtime section of every script."""
+
+import hashlib
+import re
+
+import pytest
+from conftest import nsgen
+
+from nsgen import plan, presets, rendering, sources, styles
+from nsgen.plan import Command
+from nsgen.validation import RESERVED_ALIASES, RUNTIME_FUNCTIONS, build_lab
+
+
+def _commands(steps: plan.Plan) -> list[tuple[str | None, str]]:
+    """Each command as (where, its words): `None` for the root namespace."""
+    return [(c.netns, " ".join(c.argv)) for step in steps for c in step.commands]
+
+
+SETUP_TABLE = [
+    (
+        presets.pair(),
+        [
+            (None, "netns add ns-0"),
+            (None, "netns add ns-1"),
+            (None, "link add name veth-0 netns ns-0 type veth peer name veth-1 netns ns-1"),
+            ("ns-0", "addr add 172.16.0.2 dev veth-0"),
+            ("ns-1", "addr add 172.16.0.3 dev veth-1"),
+            ("ns-0", "link set dev veth-0 addrgenmode none"),
+            ("ns-1", "link set dev veth-1 addrgenmode none"),
+            ("ns-0", "link set dev veth-0 up"),
+            ("ns-1", "link set dev veth-1 up"),
+            ("ns-0", "route add 172.16.0.0/16 dev veth-0"),
+            ("ns-1", "route add 172.16.0.0/16 dev veth-1"),
+        ],
+    ),
+    (
+        {
+            "name": "kw",
+            "namespaces": {"up": {"interfaces": {"dev": {"addresses": ["10.0.0.1/24", "fd00::1/64"], "mtu": 1400}}}},
+            "bridges": {"name": {"addresses": ["10.0.0.254/24"]}},
+            "links": [["up:dev", "name:peer"]],
+        },
+        [
+            (None, "netns add up"),
+            (None, "link add name name type bridge"),
+            (None, "addr add 10.0.0.254/24 dev name"),
+            (None, "link set dev name up"),
+            (None, "link add name peer master name type veth peer name dev netns up"),
+            ("up", "addr add 10.0.0.1/24 dev dev"),
+            ("up", "addr add fd00::1/64 nodad dev dev"),
+            ("up", "link set dev dev mtu 1400"),
+            ("up", "link set dev dev up"),
+            (None, "link set dev peer up"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("document, expected", SETUP_TABLE, ids=["pair", "keyword-names"])
+def test_setup_plan(document: dict, expected: list) -> None:
+    assert _commands(plan.setup(build_lab(document, "t"))) == expected
+
+
+def test_teardown_and_verify_plans() -> None:
+    lab = build_lab(presets.build("bridge", 2), "t", prefix="p-")
+    assert _commands(plan.teardown(lab)) == [
+        (None, "netns del p-ns-0"),
+        (None, "netns del p-ns-1"),
+        (None, "link del dev p-v-net-0"),
+    ]
+    pings = [c for step in plan.verify(lab) for c in step.commands]
+    assert pings[0] == Command(("4", "172.16.0.1", "bridge v-net-0", "reachable"), "p-ns-0", "ping")
+    assert {c.tool for c in pings} == {"ping"} and len(pings) == 4
+
+
+def test_every_style_prints_the_same_plan() -> None:
+    lab = build_lab(presets.build("router"), "t")
+    setup = plan.setup(lab)
+    commands = [(c.netns, c.argv) for step in setup for c in step.commands if c.tool == "ip"]
+    tutorial = [w for block in styles.tutorial(lab, setup) for w in block.lines]
+    aliases = {ns.alias: ns.netns for ns in lab.namespaces}
+    assert [(aliases.get(w[0]), tuple(w[1:])) for w in tutorial if w[0] != "set_sysctl"] == commands
+    batched = styles.batched(lab, setup)
+    root = [tuple(line.split()) for line in batched[0].lines if not line.startswith("#")]
+    assert root == [argv for netns, argv in commands if netns is None]
+    for batch in batched[1:]:
+        assert [tuple(line.split()) for line in batch.lines] == [argv for netns, argv in commands if netns == batch.netns]
+
+
+def _lab_part(script: str) -> str:
+    return script.split("\n# === the lab", 1)[1].split("\n# === nsgen runtime:", 1)[0]
+
+
+def test_the_pair_setup_shows_its_lab_on_one_screen() -> None:
+    setup = rendering.render(sources.load(preset="pair"))["setup.sh"]
+    assert len(_lab_part(setup).splitlines()) <= 40
+    assert setup.index("lab_steps() {") < setup.index("# === nsgen runtime:")
+
+
+@pytest.mark.parametrize("script", rendering.SCRIPTS)
+def test_the_runtime_is_the_same_in_every_lab_and_carries_its_sha256(script: str) -> None:
+    runtimes = set()
+    for preset in presets.PRESETS:
+        for style in styles.Style:
+            text = rendering.render(sources.load(preset=preset, prefix="x-"), style)[script]
+            marker, body = text.split("# === nsgen runtime: sha256 ", 1)[1].split("\n", 1)
+            assert marker == hashlib.sha256(body.encode()).hexdigest() + " ==="
+            runtimes.add(body)
+    assert len(runtimes) == 1
+    printed = nsgen("runtime", script)
+    assert printed.returncode == 0 and printed.stdout.split("\n", 1)[1] == runtimes.pop()
+    listed = nsgen("runtime").stdout
+    assert f"{marker.split()[0]}  {script}" in listed
+
+
+def test_no_alias_can_hide_a_runtime_function() -> None:
+    defined = set()
+    for script in rendering.SCRIPTS:
+        defined |= set(re.findall(r"^([a-zA-Z_]+)\(\) \{", rendering.runtime(script), re.M))
+    assert defined <= set(RUNTIME_FUNCTIONS) | {"displayLinks", "displayAddr", "ip"}
+    assert set(RUNTIME_FUNCTIONS) <= RESERVED_ALIASES and defined <= RESERVED_ALIASES
