@@ -45,7 +45,7 @@ class Route:
     @property
     def destination(self) -> str:
         """As the topology and `ip route` write it: `default` for IPv4's 0.0.0.0/0, else the CIDR."""
-        return "default" if self.to == IPv4Network("0.0.0.0/0") else str(self.to)
+        return "default" if self.to.version == 4 and self.to.prefixlen == 0 else str(self.to)
 
 
 @dataclass(frozen=True)

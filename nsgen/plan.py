@@ -20,12 +20,15 @@ class Command:
     """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
 
     `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `ping` (FAMILY ADDRESS HOLDER
-    EXPECTED) is one reachability check, EXPECTED `reachable` or `unreachable`.
+    EXPECTED) is one reachability check, EXPECTED `reachable` or `unreachable`. A root-namespace
+    command made for one namespace (creating it, its veth, the root end of that veth) names it in
+    `concerns`, so a runner may interleave the root's commands with that namespace's.
     """
 
     argv: tuple[str, ...]
     netns: str | None = None
     tool: Tool = "ip"
+    concerns: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ Plan = tuple[Step, ...]
 
 def address_words(address: IPInterface) -> tuple[str, ...]:
     """An address as the guide writes it (bare for a single host), IPv6 with `nodad`: the lab's are unique."""
-    text = str(address.ip) if address.network.prefixlen == address.max_prefixlen else address.with_prefixlen
+    text = str(address)  # ADDRESS/PREFIX; the bare address for a single host
+    text = text.partition("/")[0] if address.network.prefixlen == address.max_prefixlen else text
     return (text, "nodad") if address.version == 6 else (text,)
 
 
@@ -69,7 +73,13 @@ def setup(lab: Lab) -> Plan:
     addresses, MTUs and MACs, link-local off, up, routes. Root-namespace commands never depend on a
     namespace's, so a runner may run the root's first and each namespace's on its own."""
     v4 = ipv4_only(lab)
-    root_veths = [end.device for link in lab.links for end in link.creation_order if end.netns is None]
+    # each root-namespace veth end, and the namespace its peer is in
+    root_veths = [
+        (first.device, second.netns) if first.netns is None else (second.device, first.netns)
+        for link in lab.links
+        for first, second in [link.creation_order]
+        if first.netns is None or second.netns is None
+    ]
     bridges = []
     for br in lab.bridges:
         bridges += [Command(("link", "add", "name", br.device, "type", "bridge"))]
@@ -84,14 +94,14 @@ def setup(lab: Lab) -> Plan:
         words += ["netns", first.netns] if first.netns else []
         words += ["master", first.bridge] if first.bridge else []
         words += ["type", "veth", "peer", "name", second.device, "netns", second.netns or ""]
-        veths.append(Command(tuple(words)))
+        veths.append(Command(tuple(words), concerns=second.netns))
     namespaced = [(ns.netns, iface) for ns in lab.namespaces for iface in ns.interfaces]
     every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.host)]
     tuned = [Command(("link", "set", "dev", dev, *_tuning(i)), ns) for ns, dev, i in every if _tuning(i)]
     local_off = [Command(("link", "set", "dev", i.name, "addrgenmode", "none"), ns) for ns, i in namespaced]
-    local_off += [Command(("link", "set", "dev", device, "addrgenmode", "none")) for device in root_veths]
+    local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), concerns=ns) for dev, ns in root_veths]
     ups = [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
-    ups += [Command(("link", "set", "dev", device, "up")) for device in root_veths]
+    ups += [Command(("link", "set", "dev", dev, "up"), concerns=ns) for dev, ns in root_veths]
     routes = []
     for ns in lab.namespaces:
         for route in ns.routes:
@@ -100,7 +110,7 @@ def setup(lab: Lab) -> Plan:
             words += ["dev", route.dev] if route.dev else []
             routes.append(Command(tuple(words), ns.netns))
     return (
-        *_step("create new namespaces", [Command(("netns", "add", ns.netns)) for ns in lab.namespaces]),
+        *_step("create new namespaces", [Command(("netns", "add", ns.netns), concerns=ns.netns) for ns in lab.namespaces]),
         *_step("create the bridges in the root namespace; the namespaces' veths plug into them", bridges),
         *_step(
             f"create {2 * len(lab.links)} peered veth, each end directly where it lives. The guide makes a pair in\n"
@@ -144,15 +154,15 @@ def teardown(lab: Lab) -> Plan:
     )
 
 
-def verify(lab: Lab) -> Plan:
-    """One ping per check of the topology's intent and its `expect:` list."""
+def verify(lab: Lab, checks: list[reachability.Check] | None = None) -> Plan:
+    """One ping per check of the topology's intent and its `expect:` list (`checks`, if computed already)."""
     pings = [
         Command(
             (str(c.family), str(c.address), c.target, "reachable" if c.reachable else "unreachable"),
             c.source.netns,
             "ping",
         )
-        for c in reachability.checks(lab)
+        for c in (reachability.checks(lab) if checks is None else checks)
     ]
     sampled = reachability.sampled(lab)
     comment = "ping every address each namespace should reach" + (

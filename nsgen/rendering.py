@@ -5,6 +5,7 @@ import os
 import shlex
 import shutil
 import tempfile
+from dataclasses import dataclass
 from enum import Enum
 from collections.abc import Collection, Iterable
 from functools import cache
@@ -37,10 +38,14 @@ def templates_dir() -> Path:
 ARRAY_WIDTH = 100
 
 
+#: shlex.quote, remembered: a lab's scripts quote the same few words thousands of times.
+_quoted = cache(shlex.quote)
+
+
 def _array(words: Iterable[str]) -> str:
     """Words quoted for a bash array, wrapped onto indented lines when they are many."""
     lines: list[str] = []
-    for word in map(shlex.quote, words):
+    for word in map(_quoted, words):
         if lines and len(lines[-1]) + len(word) < ARRAY_WIDTH:
             lines[-1] += " " + word
         else:
@@ -70,7 +75,7 @@ def _environment() -> jinja2.Environment:
         comment_end_string="##}",
     )
     env.filters["q"] = lambda value: shlex.quote(str(value))
-    env.filters["sh"] = shlex.join
+    env.filters["sh"] = lambda words: " ".join(map(_quoted, words))
     env.filters["array"] = _array
     env.filters["address"] = lambda address: plan.address_words(address)[0]
     env.filters["node_id"] = lambda name: "n_" + name.encode().hex()  # Mermaid ids: letters and digits only
@@ -93,42 +98,51 @@ def runtime(script: str) -> str:
     return RUNTIME_MARKER.format(hashlib.sha256(body.encode()).hexdigest()) + "\n" + body
 
 
-def _script_context(lab: Lab, script: str, style: Style) -> dict[str, Any]:
-    """What one script prints of the plans: blocks of commands, or batches."""
+@dataclass(frozen=True)
+class _Plans:
+    """The lab's plans, computed once for every file that prints them."""
+
+    setup: plan.Plan
+    teardown: plan.Plan
+    verify: plan.Plan
+
+
+def _script_context(lab: Lab, script: str, plans: _Plans) -> dict[str, Any]:
+    """What one file prints of the plans: blocks of commands, or batches."""
     if script == "setup.sh":
-        setup = plan.setup(lab)
-        return {"blocks": styles.tutorial(lab, setup), "batches": styles.batched(lab, setup)}
+        return {"blocks": styles.tutorial(lab, plans.setup), "batches": styles.batched(lab, plans.setup)}
     if script == "teardown.sh":
-        return {"batches": styles.batched(lab, plan.teardown(lab))}
+        return {"batches": styles.batched(lab, plans.teardown)}
     if script == "verify.sh":
-        return {"blocks": styles.tutorial(lab, plan.verify(lab))}
+        return {"blocks": styles.tutorial(lab, plans.verify)}
     if script == "demo.sh":
-        setup = plan.setup(lab)
         return {
-            "blocks": styles.demo(lab, (*setup, *plan.verify(lab), *plan.teardown(lab))),
-            "setup_steps": len(setup),
+            "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.teardown)),
+            "setup_steps": len(plans.setup),
         }
     if script == "README.md":
-        return {"blocks": styles.tutorial(lab, plan.setup(lab), styles.README_COMMANDS_PER_STEP)}
+        return {"blocks": styles.tutorial(lab, plans.setup, styles.README_COMMANDS_PER_STEP)}
     return {}
 
 
 def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
     """Every file of the lab, by name. The same lab and style always give the same bytes."""
     topology = topology_file.dump(topology_file.document(loaded.lab))
+    checks = reachability.checks(loaded.lab)
+    plans = _Plans(plan.setup(loaded.lab), plan.teardown(loaded.lab), plan.verify(loaded.lab, checks))
     context = {
         "lab": loaded.lab,
         "origin": loaded.origin,
         "version": __version__,
         "digest": hashlib.sha256(topology.encode()).hexdigest(),
-        "checks": reachability.checks(loaded.lab),
+        "checks": checks,
         "style": Style(style).value,
         **_facts(loaded.lab),
     }
     env = _environment()
     files = {}
     for name in ARTIFACTS:
-        extra = _script_context(loaded.lab, name, Style(style))
+        extra = _script_context(loaded.lab, name, plans)
         if name in SCRIPTS:
             extra["runtime"] = runtime(name)
         files[name] = env.get_template(f"{name}.j2").render(context, script=name, **extra)

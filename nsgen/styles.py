@@ -89,39 +89,78 @@ def demo(lab: Lab, plan: Plan) -> list[Block]:
     return [Block(_comment(s.comment), tuple(demo_words(c, names) for c in s.commands)) for s in plan]
 
 
-_NAMESPACE_PARTS = (
-    (("addr", "add"), "addresses"),
-    (("link", "set", "mtu"), "MTUs and MACs"),
-    (("link", "set", "address"), "MTUs and MACs"),
-    (("link", "set", "addrgenmode"), "no IPv6 link-local"),
-    (("link", "set", "up"), "interfaces up"),
-    (("route", "add"), "routes"),
-)
+#: What a namespace's batch line does, by its first word or a setting, in the words of its comment.
+_NAMESPACE_PARTS = {
+    "addr": "addresses",
+    "mtu": "MTUs and MACs",
+    "address": "MTUs and MACs",
+    "addrgenmode": "no IPv6 link-local",
+    "up": "interfaces up",
+    "route": "routes",
+}
 
 
-def _parts(words: tuple[str, ...]) -> list[str]:
-    """What a namespace's batch line does, in the words of its comment."""
-    return [part for keys, part in _NAMESPACE_PARTS if all(key in words for key in keys)]
+def _parts(lines: list[list[str]]) -> list[str]:
+    """What a namespace's batch does, each part once, in the order of _NAMESPACE_PARTS."""
+    seen = {lines[0] for lines in lines} | {word for words in lines if words[0] == "link" for word in words[4:]}
+    return list(dict.fromkeys(part for key, part in _NAMESPACE_PARTS.items() if key in seen))
+
+
+#: The root namespace's batch is cut after the commands of every so many namespaces, and their own
+#: batches start while the next part of the root's is made: the root's `ip` and theirs share the CPUs.
+ROOT_CHUNK = 50
+
+
+def _joined(lines: list[list[str]]) -> list[str]:
+    """A batch's lines, each device's `link set dev D …` settings joined onto its first such line
+    (settings only ever move earlier: every later command still finds them made)."""
+    first: dict[str, list[str]] = {}
+    kept = []
+    for words in lines:
+        if words[:3] == ["link", "set", "dev"] and len(words) > 4:
+            if words[3] in first:
+                first[words[3]] += words[4:]
+                continue
+            first[words[3]] = words
+        kept.append(words)
+    return [" ".join(words) for words in kept]
 
 
 def batched(lab: Lab, plan: Plan) -> list[Batch]:
-    """The root namespace's commands in one batch (each step's comment kept in it as `#` lines,
-    which `ip -batch` skips), then each namespace's, in the plan's order."""
-    root = Batch("the root namespace, in one batch", None)
-    by_netns = {ns.netns: Batch(ns.name, ns.netns) for ns in lab.namespaces}
-    parts: dict[str, list[str]] = {ns.netns: [] for ns in lab.namespaces}
+    """The plan grouped by where it runs: the root namespace's commands in batches of ROOT_CHUNK
+    namespaces (each step's comment kept as `#` lines, which `ip -batch` skips), each followed by
+    those namespaces' own batches; a device's `link set` settings joined on one line."""
+    index = {ns.netns: i // ROOT_CHUNK for i, ns in enumerate(lab.namespaces)}
+    chunks = max(index.values(), default=0) + 1
+    root_lines: list[list[list[str]]] = [[] for _ in range(chunks)]
+    last_step: list[object] = [None] * chunks
+    lines: dict[str, list[list[str]]] = {ns.netns: [] for ns in lab.namespaces}
+    sysctls: dict[str, list[tuple[str, ...]]] = {ns.netns: [] for ns in lab.namespaces}
     for step in plan:
-        if any(command.netns is None for command in step.commands):
-            root.lines += [f"# {line}" for line in step.comment.split("\n")]
         for command in step.commands:
-            batch = root if command.netns is None else by_netns[command.netns]
             if command.tool == "sysctl":
-                batch.sysctls.append(tutorial_words(command, {}))
-                continue
-            batch.lines.append(" ".join(command.argv))
-            if command.netns is not None:
-                parts[command.netns] += [p for p in _parts(command.argv) if p not in parts[command.netns]]
-    for netns, batch in by_netns.items():
-        sysctls = "its sysctls, then " if batch.sysctls else ""
-        batch.comment = f"{batch.comment}: {sysctls}{', '.join(parts[netns])}, in one batch inside it"
-    return [b for b in (root, *by_netns.values()) if b.lines or b.sysctls]
+                sysctls[command.netns or ""].append(tutorial_words(command, {}))
+            elif command.netns is not None:
+                lines[command.netns].append(list(command.argv))
+            else:
+                chunk = index[command.concerns] if command.concerns else 0
+                if last_step[chunk] is not step:
+                    root_lines[chunk] += [["#", line] for line in step.comment.split("\n")]
+                    last_step[chunk] = step
+                root_lines[chunk].append(list(command.argv))
+    batches = []
+    for chunk in range(chunks):
+        members = lab.namespaces[chunk * ROOT_CHUNK : (chunk + 1) * ROOT_CHUNK]
+        comment = "the root namespace, in one batch" if chunks == 1 else (
+            f"the root namespace, for {members[0].name} … {members[-1].name}" + (" and the lab's own devices" if chunk == 0 else "")
+        )
+        if root_lines[chunk]:
+            batches.append(Batch(comment, None, lines=_joined(root_lines[chunk])))
+        for ns in members:
+            words = lines[ns.netns]
+            parts = _parts(words)
+            prefix = "its sysctls, then " if sysctls[ns.netns] else ""
+            comment = f"{ns.name}: {prefix}{', '.join(parts)}, in one batch inside it"
+            if words or sysctls[ns.netns]:
+                batches.append(Batch(comment, ns.netns, sysctls[ns.netns], _joined(words)))
+    return batches

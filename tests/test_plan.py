@@ -73,18 +73,44 @@ def test_teardown_and_verify_plans() -> None:
     assert {c.tool for c in pings} == {"ping"} and len(pings) == 4
 
 
-def test_every_style_prints_the_same_plan() -> None:
-    lab = build_lab(presets.build("router"), "t")
+def _joined_settings(argvs: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Commands as the batched style prints them: a device's `link set` settings on its first line."""
+    first: dict[str, int] = {}
+    result: list[tuple[str, ...]] = []
+    for argv in argvs:
+        if argv[:3] == ("link", "set", "dev") and argv[3] in first:
+            result[first[argv[3]]] += argv[4:]
+            continue
+        if argv[:3] == ("link", "set", "dev"):
+            first[argv[3]] = len(result)
+        result.append(argv)
+    return result
+
+
+@pytest.mark.parametrize("preset, count", [("router", None), ("bridge", 120)])
+def test_every_style_prints_the_same_plan(preset: str, count: int | None) -> None:
+    lab = build_lab(presets.build(preset, count), "t")
     setup = plan.setup(lab)
-    commands = [(c.netns, c.argv) for step in setup for c in step.commands if c.tool == "ip"]
+    commands = [c for step in setup for c in step.commands if c.tool == "ip"]
     tutorial = [w for block in styles.tutorial(lab, setup) for w in block.lines]
     aliases = {ns.alias: ns.netns for ns in lab.namespaces}
-    assert [(aliases.get(w[0]), tuple(w[1:])) for w in tutorial if w[0] != "set_sysctl"] == commands
-    batched = styles.batched(lab, setup)
-    root = [tuple(line.split()) for line in batched[0].lines if not line.startswith("#")]
-    assert root == [argv for netns, argv in commands if netns is None]
-    for batch in batched[1:]:
-        assert [tuple(line.split()) for line in batch.lines] == [argv for netns, argv in commands if netns == batch.netns]
+    assert [(aliases.get(w[0]), tuple(w[1:])) for w in tutorial if w[0] != "set_sysctl"] == [
+        (c.netns, c.argv) for c in commands
+    ]
+    batches = styles.batched(lab, setup)
+    roots = [b for b in batches if b.netns is None]
+    assert len(roots) == -(-len(lab.namespaces) // styles.ROOT_CHUNK)
+    printed_root = [tuple(line.split()) for b in roots for line in b.lines if not line.startswith("#")]
+    chunk = {ns.netns: i // styles.ROOT_CHUNK for i, ns in enumerate(lab.namespaces)}
+    by_chunk = sorted((chunk[c.concerns] if c.concerns else 0, i) for i, c in enumerate(commands) if c.netns is None)
+    expected_root = []
+    for part in range(len(roots)):
+        expected_root += _joined_settings([commands[i].argv for p, i in by_chunk if p == part])
+    assert printed_root == expected_root
+    for batch in batches:
+        if batch.netns is not None:
+            inside = [c.argv for c in commands if c.netns == batch.netns]
+            assert [tuple(line.split()) for line in batch.lines] == _joined_settings(inside)
 
 
 def _lab_part(script: str) -> str:

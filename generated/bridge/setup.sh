@@ -30,8 +30,7 @@ netns add ns-2
 # create the bridges in the root namespace; the namespaces' veths plug into them
 link add name v-net-0 type bridge
 addr add 172.16.0.1/16 dev v-net-0
-link set dev v-net-0 addrgenmode none
-link set dev v-net-0 up
+link set dev v-net-0 addrgenmode none up
 # create 6 peered veth, each end directly where it lives. The guide makes a pair in
 # the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end
 # (`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes
@@ -42,36 +41,30 @@ link add name veth-1 master v-net-0 type veth peer name eth0 netns ns-1
 link add name veth-2 master v-net-0 type veth peer name eth0 netns ns-2
 # an IPv4-only lab: no IPv6 link-local addresses (addrgenmode none), sparing the kernel
 # generating them and flooding multicast to every bridge port
-link set dev veth-0 addrgenmode none
-link set dev veth-1 addrgenmode none
-link set dev veth-2 addrgenmode none
+link set dev veth-0 addrgenmode none up
+link set dev veth-1 addrgenmode none up
+link set dev veth-2 addrgenmode none up
 # set the interfaces up
-link set dev veth-0 up
-link set dev veth-1 up
-link set dev veth-2 up
 NSGEN
 
   # --- ns-0: addresses, no IPv6 link-local, interfaces up, routes, in one batch inside it
   netns_batch ns-0 <<'NSGEN'
 addr add 172.16.0.2/16 dev eth0
-link set dev eth0 addrgenmode none
-link set dev eth0 up
+link set dev eth0 addrgenmode none up
 route add default via 172.16.0.1
 NSGEN
 
   # --- ns-1: addresses, no IPv6 link-local, interfaces up, routes, in one batch inside it
   netns_batch ns-1 <<'NSGEN'
 addr add 172.16.0.3/16 dev eth0
-link set dev eth0 addrgenmode none
-link set dev eth0 up
+link set dev eth0 addrgenmode none up
 route add default via 172.16.0.1
 NSGEN
 
   # --- ns-2: addresses, no IPv6 link-local, interfaces up, routes, in one batch inside it
   netns_batch ns-2 <<'NSGEN'
 addr add 172.16.0.4/16 dev eth0
-link set dev eth0 addrgenmode none
-link set dev eth0 up
+link set dev eth0 addrgenmode none up
 route add default via 172.16.0.1
 NSGEN
 }

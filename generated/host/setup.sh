@@ -34,16 +34,14 @@ link add name veth-h0 type veth peer name eth0 netns ns-0
 addr add 172.16.100.1/30 dev veth-h0
 # an IPv4-only lab: no IPv6 link-local addresses (addrgenmode none), sparing the kernel
 # generating them and flooding multicast to every bridge port
-link set dev veth-h0 addrgenmode none
+link set dev veth-h0 addrgenmode none up
 # set the interfaces up
-link set dev veth-h0 up
 NSGEN
 
   # --- ns-0: addresses, no IPv6 link-local, interfaces up, in one batch inside it
   netns_batch ns-0 <<'NSGEN'
 addr add 172.16.100.2/30 dev eth0
-link set dev eth0 addrgenmode none
-link set dev eth0 up
+link set dev eth0 addrgenmode none up
 NSGEN
 }
 

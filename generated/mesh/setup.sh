@@ -45,12 +45,9 @@ NSGEN
 addr add 10.100.0.1/30 dev to-1
 addr add 10.100.0.5/30 dev to-2
 addr add 10.100.0.9/30 dev to-3
-link set dev to-1 addrgenmode none
-link set dev to-2 addrgenmode none
-link set dev to-3 addrgenmode none
-link set dev to-1 up
-link set dev to-2 up
-link set dev to-3 up
+link set dev to-1 addrgenmode none up
+link set dev to-2 addrgenmode none up
+link set dev to-3 addrgenmode none up
 NSGEN
 
   # --- ns-1: addresses, no IPv6 link-local, interfaces up, in one batch inside it
@@ -58,12 +55,9 @@ NSGEN
 addr add 10.100.0.2/30 dev to-0
 addr add 10.100.0.13/30 dev to-2
 addr add 10.100.0.17/30 dev to-3
-link set dev to-0 addrgenmode none
-link set dev to-2 addrgenmode none
-link set dev to-3 addrgenmode none
-link set dev to-0 up
-link set dev to-2 up
-link set dev to-3 up
+link set dev to-0 addrgenmode none up
+link set dev to-2 addrgenmode none up
+link set dev to-3 addrgenmode none up
 NSGEN
 
   # --- ns-2: addresses, no IPv6 link-local, interfaces up, in one batch inside it
@@ -71,12 +65,9 @@ NSGEN
 addr add 10.100.0.6/30 dev to-0
 addr add 10.100.0.14/30 dev to-1
 addr add 10.100.0.21/30 dev to-3
-link set dev to-0 addrgenmode none
-link set dev to-1 addrgenmode none
-link set dev to-3 addrgenmode none
-link set dev to-0 up
-link set dev to-1 up
-link set dev to-3 up
+link set dev to-0 addrgenmode none up
+link set dev to-1 addrgenmode none up
+link set dev to-3 addrgenmode none up
 NSGEN
 
   # --- ns-3: addresses, no IPv6 link-local, interfaces up, in one batch inside it
@@ -84,12 +75,9 @@ NSGEN
 addr add 10.100.0.10/30 dev to-0
 addr add 10.100.0.18/30 dev to-1
 addr add 10.100.0.22/30 dev to-2
-link set dev to-0 addrgenmode none
-link set dev to-1 addrgenmode none
-link set dev to-2 addrgenmode none
-link set dev to-0 up
-link set dev to-1 up
-link set dev to-2 up
+link set dev to-0 addrgenmode none up
+link set dev to-1 addrgenmode none up
+link set dev to-2 addrgenmode none up
 NSGEN
 }
 

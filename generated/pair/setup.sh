@@ -36,16 +36,14 @@ NSGEN
   # --- ns-0: addresses, no IPv6 link-local, interfaces up, routes, in one batch inside it
   netns_batch ns-0 <<'NSGEN'
 addr add 172.16.0.2 dev veth-0
-link set dev veth-0 addrgenmode none
-link set dev veth-0 up
+link set dev veth-0 addrgenmode none up
 route add 172.16.0.0/16 dev veth-0
 NSGEN
 
   # --- ns-1: addresses, no IPv6 link-local, interfaces up, routes, in one batch inside it
   netns_batch ns-1 <<'NSGEN'
 addr add 172.16.0.3 dev veth-1
-link set dev veth-1 addrgenmode none
-link set dev veth-1 up
+link set dev veth-1 addrgenmode none up
 route add 172.16.0.0/16 dev veth-1
 NSGEN
 }
