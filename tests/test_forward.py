@@ -7,13 +7,15 @@ one rule per bridge and verify passes; teardown deletes exactly those rules; `--
 and verify fails (the DROP is real).
 """
 
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import faults
 import pytest
-from conftest import root_link_names
+from conftest import REPO, root_link_names
 
 from nsgen import emulated_hosts, rendering, sources
 from nsgen.emulated_hosts import Host
@@ -195,3 +197,16 @@ def test_without_iptables_nft_tells_and_allow_forward_leaves_it_to_the_user(
     assert _in(host, "bash", lab_dir / "verify.sh", env=env).returncode == 1
     assert _in(host, "bash", lab_dir / "teardown.sh", env=env).returncode == 0
     assert _inside(host) == ([], [])
+
+
+def test_nsgen_up_passes_allow_forward_on(host: Host, prefix: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's nsgen, whatever is installed
+    lab = ["--preset", "bridge", "--prefix", prefix]
+    refused = _in(host, sys.executable, "-m", "nsgen", "up", *lab, env=env)
+    assert refused.returncode == 2 and "--allow-forward" in refused.stderr
+    up = _in(host, sys.executable, "-m", "nsgen", "up", *lab, "--allow-forward", env=env)
+    assert up.returncode == 0, up.stderr
+    assert len(_forward_rules(host)) == 2
+    assert _in(host, sys.executable, "-m", "nsgen", "verify", *lab, env=env).returncode == 0
+    assert _in(host, sys.executable, "-m", "nsgen", "down", *lab, env=env).returncode == 0
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
