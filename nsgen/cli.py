@@ -153,10 +153,13 @@ def render(
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands the script would run; change nothing.")]
 
 
-def _run(script: str, loaded: sources.LoadedLab, style: Style, workdir: Path | None, dry_run: bool) -> None:
-    """Render the lab into a work dir and run its `script`, passing on its exit status."""
+def _run(
+    script: str, loaded: sources.LoadedLab, style: Style, workdir: Path | None, dry_run: bool, *options: str
+) -> None:
+    """Render the lab into a work dir and run its `script` with `options`, passing on its exit status."""
+    args = [*(["--dry-run"] if dry_run else []), *options]
     with running.rendered(loaded, style, workdir) as lab_dir:
-        status = running.run_script(lab_dir, script, ["--dry-run"] if dry_run else [], progress=sys.stderr.isatty())
+        status = running.run_script(lab_dir, script, args, progress=sys.stderr.isatty())
     raise typer.Exit(status)
 
 
@@ -170,9 +173,18 @@ def up(
     style: StyleOption = Style.batched,
     workdir: WorkDir = None,
     dry_run: DryRun = False,
+    allow_forward: Annotated[
+        bool,
+        typer.Option(
+            "--allow-forward",
+            help="Where the FORWARD chain drops bridged traffic (Docker's DROP policy), accept the lab's bridges' "
+            "own traffic (iptables rules that `nsgen down` deletes).",
+        ),
+    ] = False,
 ) -> None:
     """Render the lab and run its setup.sh."""
-    _run("setup.sh", _load(file, preset, prefix, count), style, workdir, dry_run)
+    options = ["--allow-forward"] if allow_forward else []
+    _run("setup.sh", _load(file, preset, prefix, count), style, workdir, dry_run, *options)
 
 
 @app.command()

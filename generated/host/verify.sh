@@ -21,12 +21,14 @@ lab_steps() {
   check ns-0 4 172.16.100.1 host:veth-h0
 }
 
-# === nsgen runtime: sha256 524cb641f2bc43478392bee7de9ef35876e3832e38a958c443e9a369e65a71dc ===
+# === nsgen runtime: sha256 414dec5e2f33d8f662b45b4a84d0fa1111afb31c7b8a33cd40cbc112661c3bee ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then runs its checks (lab_steps above),
 # one line each, ok or FAIL, and exits 1 if any fails.
 
-# --- options: --dry-run prints the commands this script would run, and changes nothing
+# --- options
+#   --dry-run: print the commands this script would run, and change nothing
+
 script_args=("$@")
 dry_run=0
 while (( $# > 0 )); do

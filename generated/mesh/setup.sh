@@ -10,7 +10,7 @@
 # setup.sh of this nsgen version: `nsgen runtime setup.sh` prints it, with its sha256.
 # Style: batched (one `ip -batch` for the root namespace, then one per namespace, run side by
 # side; `nsgen render --style tutorial` writes the guide's one command per line).
-# Needs only bash and iproute2; options: --dry-run, --force.
+# Needs only bash and iproute2; options: --dry-run, --force, --allow-forward.
 set -Eeuo pipefail
 
 # === the lab 'mesh': its names, as the kernel knows them, then its steps ===
@@ -19,6 +19,7 @@ lab_key=mesh
 lab_netns=(ns-0 ns-1 ns-2 ns-3)
 lab_devices=()
 lab_root_networks=()
+lab_bridges=()
 
 lab_steps() {
   # --- the root namespace, in one batch
@@ -81,21 +82,27 @@ link set dev to-2 addrgenmode none up
 NSGEN
 }
 
-# === nsgen runtime: sha256 1d051c2c517f770915951bfb3f69fe4c75753a8beccf016a9116f5229112e8ad ===
+# === nsgen runtime: sha256 82ae3810aee590287b63190dca3966270af7361da525b8d63abdefb2b37fb49c ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
 
-# --- options: --dry-run prints the commands this script would run, and changes nothing;
-# --force sets the lab up even where its subnets overlap routes of the root namespace
+# --- options
+#   --dry-run: print the commands this script would run, and change nothing
+#   --force: set the lab up even where its subnets overlap routes of the root namespace, or where
+#     the FORWARD chain drops bridged traffic
+#   --allow-forward: where the FORWARD chain drops bridged traffic, accept the lab's (one rule per bridge)
+
 script_args=("$@")
 dry_run=0
 force=0
+allow_forward=0
 while (( $# > 0 )); do
   case $1 in
     --dry-run) dry_run=1 ;;
     --force) force=1 ;;
-    *) echo "${0##*/}: unknown option '$1' (known: --dry-run, --force)" >&2; exit 2 ;;
+    --allow-forward) allow_forward=1 ;;
+    *) echo "${0##*/}: unknown option '$1' (known: --dry-run, --force, --allow-forward)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -169,6 +176,100 @@ if (( ${#overlaps[@]} > 0 && ! force )); then
   exit 2
 fi
 
+# --- bridged traffic and the FORWARD policy. With bridge netfilter on
+# (net.bridge.bridge-nf-call-iptables=1), frames between two ports of a bridge pass the FORWARD
+# chain; where its policy is DROP (Docker sets it), a lab on a bridge comes up and its namespaces
+# cannot reach each other. forward_drop says what drops them, as `iptables -S FORWARD` shows it
+# (iptables-nft or legacy, whichever `iptables` is), else, without iptables, `nft list ruleset` (a
+# chain on the forward hook with policy drop); empty when nothing drops them, the lab has no
+# bridge, or neither tool is here to tell.
+forward_comment="nsgen:${lab_key}"
+forward_drop=''
+forward_added=()
+bridge_nf=0
+if (( ${#lab_bridges[@]} > 0 )) && [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+  read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
+fi
+if [[ ${bridge_nf} == 1 ]]; then
+  if command -v iptables >/dev/null 2>&1; then
+    forward_policy=''
+    read -r forward_policy < <(command iptables -w -S FORWARD 2>/dev/null) || true
+    if [[ ${forward_policy} == '-P FORWARD DROP' ]]; then
+      forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
+    fi
+  elif command -v nft >/dev/null 2>&1; then
+    nft_table='' nft_chain=''
+    while read -r nft_line; do
+      case ${nft_line} in
+        'table '*) nft_table=${nft_line#table }; nft_table=${nft_table% \{} ;;
+        'chain '*) nft_chain=${nft_line#chain }; nft_chain=${nft_chain% \{} ;;
+        *'hook forward '*'policy drop;'*)
+          if [[ ${nft_table} == ip\ * || ${nft_table} == inet\ * ]]; then
+            forward_drop="the chain ${nft_chain} of the nft table ${nft_table} (hook forward) has policy drop (nft list ruleset)"
+            break
+          fi ;;
+      esac
+    done < <(command nft list ruleset 2>/dev/null)
+  fi
+fi
+
+# --- forward_explain: why the lab's bridged traffic would be dropped, and the ways out
+forward_explain() {
+  local bridges=${lab_bridges[*]}
+  {
+    echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${bridges}) would be dropped."
+    echo "  Bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1): frames between two ports of a bridge"
+    echo "  pass the FORWARD chain, and here ${forward_drop}: Docker sets it so, as do some firewalls."
+    echo "  The lab would come up, and its pings would go unanswered. Nothing was changed. Ways out:"
+    echo "    --allow-forward  insert per lab bridge BR: iptables -I FORWARD -i BR -o BR -m comment --comment ${forward_comment} -j ACCEPT"
+    echo "                     (teardown.sh deletes exactly the rules carrying that comment)"
+    echo "    --force          set the lab up as it is, its bridged traffic dropped"
+  } >&2
+}
+
+# --- allow_forward: with --allow-forward, where FORWARD drops bridged traffic, one ACCEPT rule per
+# lab bridge for frames between its ports, first in the chain; forward_added lists the bridges this
+# run added a rule for (a rule already there is left alone)
+allow_forward() {
+  local br rule
+  if (( ! allow_forward )) || [[ -z ${forward_drop} ]]; then return; fi
+  for br in "${lab_bridges[@]}"; do
+    rule=(FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT)
+    if (( dry_run )); then
+      printf 'iptables -w -I'
+      printf ' %q' "${rule[@]}"
+      printf '\n'
+    elif ! command iptables -w -C "${rule[@]}" 2>/dev/null; then
+      command iptables -w -I "${rule[@]}"
+      forward_added+=("${br}")
+    fi
+  done
+}
+# --- forget_forward: delete the rules this run added
+forget_forward() {
+  local br
+  for br in "${forward_added[@]}"; do
+    command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT 2>/dev/null || true
+  done
+  forward_added=()
+}
+
+# --- preflight: bridged traffic must pass (unless --allow-forward or --force); a dry run
+# explains and goes on. --allow-forward's rules are iptables rules: without iptables they are yours to add.
+if [[ -n ${forward_drop} ]]; then
+  if (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
+    echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found:" >&2
+    echo "  accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept)," >&2
+    echo "  then set the lab up with --force" >&2
+    exit 2
+  fi
+  if (( ! allow_forward && ! force )); then
+    forward_explain
+    if (( ! dry_run )); then exit 2; fi
+    echo "dry run: a real run would stop here" >&2
+  fi
+fi
+
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
@@ -205,7 +306,7 @@ script_line() {
 
 # --- undo STATUS WHAT LINE [COMMAND]: name the step that was running (the line of lab_steps, else
 # LINE of this script), end the batches still running, delete what this run created (not what
-# COMMAND could not make), and stop
+# COMMAND could not make, and the FORWARD rules it added), and stop
 undo() {
   local foreign='' line=$3 i
   trap - ERR INT TERM HUP
@@ -218,6 +319,7 @@ undo() {
   foreign=$(foreign_name "${4-}")
   echo "${0##*/}: deleting what this run created" >&2
   delete_lab "${foreign}"
+  forget_forward
   exit "$1"
 }
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
@@ -297,7 +399,9 @@ stop_batches() {
 # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
 set_sysctl() { ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"; }
 
-# --- the lab's steps, then the batches still running
+# --- with --allow-forward, the FORWARD rules first (the lab's traffic passes once it is up); then
+# the lab's steps, then the batches still running
+allow_forward
 lab_steps
 await_batches
 trap - ERR INT TERM HUP
@@ -306,4 +410,9 @@ if (( dry_run )); then
   exit 0
 fi
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
+if (( ${#forward_added[@]} > 0 )); then
+  echo "FORWARD accepts the traffic of ${forward_added[*]} (iptables rules with the comment ${forward_comment}; teardown.sh deletes them)"
+elif [[ -n ${forward_drop} ]] && (( ! allow_forward )); then
+  echo "${0##*/}: set up with --force: ${forward_drop}, and it drops the traffic between the lab's namespaces on a bridge" >&2
+fi
 echo "next: ./verify.sh; source helpers.sh && displayAddr; ./teardown.sh"

@@ -10,7 +10,7 @@
 # demo.sh of this nsgen version: `nsgen runtime demo.sh` prints it, with its sha256.
 # A guided demo, to run live or to record (`nsgen record`): it sets the lab up with setup.sh's
 # steps in the tutorial style, shows its links and addresses, pings what each namespace should
-# reach, and tears it down. Needs bash, iproute2 and ping; option: --delay SECONDS.
+# reach, and tears it down. Needs bash, iproute2 and ping; options: --delay SECONDS, --allow-forward.
 # shellcheck disable=SC2016  # the comments `say` shows quote commands in backquotes, not to run them
 set -Eeuo pipefail
 
@@ -20,6 +20,7 @@ lab_key=router
 lab_netns=(router left-0 left-1 right-0 right-1)
 lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 lab_root_networks=()
+lab_bridges=(br-left br-right)
 
 lab_steps() {
   say 'nsgen demo of the lab '"'"'router'"'"': 2 hosts on each of two bridges, IPv4 and IPv6, routed through a forwarding namespace'
@@ -153,22 +154,26 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 711bcc996b39af6f1b5bdd43120a754058ae124ee07a3a1e074718621052a7c8 ===
+# === nsgen runtime: sha256 df4a80b49c83d595c3fc21a0911299b5914815624f7e2c2d17f4e5dfedb44124 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
 # changing anything; whenever it ends, on a failed step or a signal too, it deletes what it created.
 
-# --- options: --delay SECONDS,
-# the typing delay per character (default: $NSGEN_TYPING_DELAY, else 0.04; 0 types at once)
+# --- options
+#   --allow-forward: where the FORWARD chain drops bridged traffic, accept the lab's (one rule per bridge)
+#   --delay SECONDS: the typing delay per character (default: $NSGEN_TYPING_DELAY, else 0.04; 0 types at once)
+
 script_args=("$@")
 dry_run=0
+allow_forward=0
 delay=${NSGEN_TYPING_DELAY:-0.04}
 while (( $# > 0 )); do
   case $1 in
+    --allow-forward) allow_forward=1 ;;
     --delay=*) delay=${1#*=} ;;
     --delay) if (( $# > 1 )); then delay=$2; shift; else delay=''; fi ;;
-    *) echo "${0##*/}: unknown option '$1' (known: --delay)" >&2; exit 2 ;;
+    *) echo "${0##*/}: unknown option '$1' (known: --delay, --allow-forward)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -229,6 +234,99 @@ if (( ${#overlaps[@]} > 0 )); then
   exit 2
 fi
 
+# --- bridged traffic and the FORWARD policy. With bridge netfilter on
+# (net.bridge.bridge-nf-call-iptables=1), frames between two ports of a bridge pass the FORWARD
+# chain; where its policy is DROP (Docker sets it), a lab on a bridge comes up and its namespaces
+# cannot reach each other. forward_drop says what drops them, as `iptables -S FORWARD` shows it
+# (iptables-nft or legacy, whichever `iptables` is), else, without iptables, `nft list ruleset` (a
+# chain on the forward hook with policy drop); empty when nothing drops them, the lab has no
+# bridge, or neither tool is here to tell.
+forward_comment="nsgen:${lab_key}"
+forward_drop=''
+forward_added=()
+bridge_nf=0
+if (( ${#lab_bridges[@]} > 0 )) && [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+  read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
+fi
+if [[ ${bridge_nf} == 1 ]]; then
+  if command -v iptables >/dev/null 2>&1; then
+    forward_policy=''
+    read -r forward_policy < <(command iptables -w -S FORWARD 2>/dev/null) || true
+    if [[ ${forward_policy} == '-P FORWARD DROP' ]]; then
+      forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
+    fi
+  elif command -v nft >/dev/null 2>&1; then
+    nft_table='' nft_chain=''
+    while read -r nft_line; do
+      case ${nft_line} in
+        'table '*) nft_table=${nft_line#table }; nft_table=${nft_table% \{} ;;
+        'chain '*) nft_chain=${nft_line#chain }; nft_chain=${nft_chain% \{} ;;
+        *'hook forward '*'policy drop;'*)
+          if [[ ${nft_table} == ip\ * || ${nft_table} == inet\ * ]]; then
+            forward_drop="the chain ${nft_chain} of the nft table ${nft_table} (hook forward) has policy drop (nft list ruleset)"
+            break
+          fi ;;
+      esac
+    done < <(command nft list ruleset 2>/dev/null)
+  fi
+fi
+
+# --- forward_explain: why the lab's bridged traffic would be dropped, and the ways out
+forward_explain() {
+  local bridges=${lab_bridges[*]}
+  {
+    echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${bridges}) would be dropped."
+    echo "  Bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1): frames between two ports of a bridge"
+    echo "  pass the FORWARD chain, and here ${forward_drop}: Docker sets it so, as do some firewalls."
+    echo "  The lab would come up, and its pings would go unanswered. Nothing was changed. Ways out:"
+    echo "    --allow-forward  insert per lab bridge BR: iptables -I FORWARD -i BR -o BR -m comment --comment ${forward_comment} -j ACCEPT"
+    echo "                     (teardown.sh deletes exactly the rules carrying that comment)"
+  } >&2
+}
+
+# --- allow_forward: with --allow-forward, where FORWARD drops bridged traffic, one ACCEPT rule per
+# lab bridge for frames between its ports, first in the chain; forward_added lists the bridges this
+# run added a rule for (a rule already there is left alone)
+allow_forward() {
+  local br rule
+  if (( ! allow_forward )) || [[ -z ${forward_drop} ]]; then return; fi
+  for br in "${lab_bridges[@]}"; do
+    rule=(FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT)
+    if (( dry_run )); then
+      printf 'iptables -w -I'
+      printf ' %q' "${rule[@]}"
+      printf '\n'
+    elif ! command iptables -w -C "${rule[@]}" 2>/dev/null; then
+      command iptables -w -I "${rule[@]}"
+      forward_added+=("${br}")
+    fi
+  done
+}
+# --- forget_forward: delete the rules this run added
+forget_forward() {
+  local br
+  for br in "${forward_added[@]}"; do
+    command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT 2>/dev/null || true
+  done
+  forward_added=()
+}
+
+# --- preflight: bridged traffic must pass (unless --allow-forward); a dry run
+# explains and goes on. --allow-forward's rules are iptables rules: without iptables they are yours to add.
+if [[ -n ${forward_drop} ]]; then
+  if (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
+    echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found:" >&2
+    echo "  accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept)," >&2
+    echo "  then set the lab up with setup.sh --force" >&2
+    exit 2
+  fi
+  if (( ! allow_forward )); then
+    forward_explain
+    if (( ! dry_run )); then exit 2; fi
+    echo "dry run: a real run would stop here" >&2
+  fi
+fi
+
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
@@ -264,7 +362,7 @@ script_line() {
 }
 
 # --- finish STATUS WHAT: whenever the demo ends, on a failed step or a signal too, name the step
-# that failed and delete what of the lab is left
+# that failed and delete what of the lab is left, and the FORWARD rules it added
 step=''
 finish() {
   local foreign=''
@@ -275,6 +373,7 @@ finish() {
     foreign=$(foreign_name "${step}")
   fi
   delete_lab "${foreign}"
+  forget_forward
   exit "$1"
 }
 trap 'finish "$?" failed' ERR
@@ -345,6 +444,7 @@ display() {
 displayLinks() { display link; }
 displayAddr() { display addr; }
 
+allow_forward
 lab_steps
 step=''
 echo

@@ -31,12 +31,15 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 25ae3db15112fd7fb9798c41dabe4a301148e9831858c525f40e3ff6a50d6080 ===
+# === nsgen runtime: sha256 36373765629438cca935e9a632d0cac50de8cc5e59cc8befdd8d425daa0d6b6a ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
-# above (lab_steps) for what of the lab is there, then waits until the kernel has let go of it.
+# above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
+# --allow-forward added for it, then waits until the kernel has let go of the lab.
 
-# --- options: --dry-run prints the commands this script would run, and changes nothing
+# --- options
+#   --dry-run: print the commands this script would run, and change nothing
+
 script_args=("$@")
 dry_run=0
 while (( $# > 0 )); do
@@ -113,8 +116,35 @@ root_batch() {
   devices_deleted=$((devices_deleted + ${#device_lines[@]}))
 }
 
+# --- delete_forward: the FORWARD rules carrying the lab's comment (setup.sh --allow-forward's), and
+# only those: each rule `iptables -S FORWARD` prints with it, deleted by the same words (iptables-nft
+# prints the comment in double quotes, legacy iptables bare)
+forward_deleted=0
+delete_forward() {
+  local words i ours
+  if ! command -v iptables >/dev/null 2>&1; then return; fi
+  while read -ra words; do
+    ours=0
+    for (( i = 1; i < ${#words[@]}; i++ )); do
+      if [[ ${words[i]} == '"'*'"' ]]; then words[i]=${words[i]:1:-1}; fi
+      if [[ ${words[i - 1]} == --comment && ${words[i]} == "nsgen:${lab_key}" ]]; then ours=1; fi
+    done
+    if [[ ${words[0]-} != -A ]] || (( ! ours )); then continue; fi
+    words[0]=-D
+    if (( dry_run )); then
+      printf 'iptables -w'
+      printf ' %q' "${words[@]}"
+      printf '\n'
+    else
+      command iptables -w "${words[@]}"
+    fi
+    forward_deleted=$((forward_deleted + 1))
+  done < <(command iptables -w -S FORWARD 2>/dev/null)
+}
+
 lab_steps
-if (( netns_deleted + devices_deleted == 0 )); then
+delete_forward
+if (( netns_deleted + devices_deleted + forward_deleted == 0 )); then
   echo "lab ${lab_name} was not up: nothing to delete"
   exit 0
 fi
@@ -138,4 +168,6 @@ if (( dry_run )); then
   echo "dry run: nothing was changed"
   exit 0
 fi
-echo "lab ${lab_name} is down: deleted ${netns_deleted} namespace(s), ${devices_deleted} root-namespace device(s)"
+forward_rules=''
+if (( forward_deleted > 0 )); then forward_rules=", ${forward_deleted} FORWARD rule(s)"; fi
+echo "lab ${lab_name} is down: deleted ${netns_deleted} namespace(s), ${devices_deleted} root-namespace device(s)${forward_rules}"

@@ -1,0 +1,212 @@
+"""Bridged traffic and a FORWARD policy of DROP (Docker's), inside an emulated host: never the machine's firewall.
+
+iptables state is per network namespace, so each test makes one emulated host (a network namespace and a
+mount namespace with a private /run, see nsgen.emulated_hosts), sets `iptables -P FORWARD DROP` there, and
+runs a bridge lab's scripts inside it: setup stops and explains; `--allow-forward` brings the lab up with
+one rule per bridge and verify passes; teardown deletes exactly those rules; `--force` sets it up as it is,
+and verify fails (the DROP is real).
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import faults
+import pytest
+from conftest import REPO, root_link_names
+
+from nsgen import emulated_hosts, rendering, sources
+from nsgen.emulated_hosts import Host
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def host(prefix: str) -> Iterator[Host]:
+    """One emulated host whose FORWARD policy is DROP; destroyed afterwards, pass or fail.
+
+    The host also gets its own /sys (sysfs mounted from inside its network namespace): the scripts look
+    for the lab's devices in /sys/class/net, which otherwise shows the machine's.
+    """
+    try:
+        (made,) = emulated_hosts.create(prefix, 1)
+        for command in (["mount", "-t", "sysfs", "sysfs", "/sys"], ["iptables", "-P", "FORWARD", "DROP"]):
+            result = emulated_hosts.run(made, command)
+            assert result.returncode == 0, result.stderr
+        yield made
+    finally:
+        emulated_hosts.destroy(prefix)
+
+
+def _lab(tmp_path: Path, prefix: str, preset: str = "bridge") -> Path:
+    lab_dir = tmp_path / preset
+    rendering.write(rendering.render(sources.load(preset=preset, prefix=prefix)), lab_dir)
+    return lab_dir
+
+
+def _in(host: Host, *command: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        emulated_hosts.argv(host, [str(word) for word in command]),
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False, env=env,
+    )
+
+
+def _forward_rules(host: Host) -> list[str]:
+    """`iptables -S FORWARD` inside the host, a line each: the policy first."""
+    listed = _in(host, "iptables", "-S", "FORWARD")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.splitlines()
+
+
+def _inside(host: Host) -> tuple[list[str], list[str]]:
+    """The host's named namespaces and its bridges."""
+    netns = _in(host, "ip", "netns", "list").stdout.split()
+    bridges = _in(host, "ip", "-o", "link", "show", "type", "bridge").stdout.split()
+    return netns, bridges
+
+
+def test_setup_stops_and_explains_where_forward_drops_bridged_traffic(host: Host, tmp_path: Path, prefix: str) -> None:
+    lab_dir = _lab(tmp_path, prefix)
+    setup = _in(host, "bash", lab_dir / "setup.sh")
+    assert setup.returncode == 2
+    assert f"lab bridge: traffic between the namespaces on its bridges ({prefix}v-net-0) would be dropped" in setup.stderr
+    assert "net.bridge.bridge-nf-call-iptables=1" in setup.stderr
+    assert "the FORWARD chain's policy is DROP" in setup.stderr
+    assert "Nothing was changed" in setup.stderr and "--allow-forward" in setup.stderr and "--force" in setup.stderr
+    assert setup.stdout == ""
+    assert _inside(host) == ([], [])
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
+
+    dry = _in(host, "bash", lab_dir / "setup.sh", "--dry-run")
+    assert dry.returncode == 0 and "a real run would stop here" in dry.stderr
+    assert _inside(host) == ([], [])
+
+
+def test_allow_forward_then_verify_passes_and_teardown_leaves_no_rule(host: Host, tmp_path: Path, prefix: str) -> None:
+    lab_dir = _lab(tmp_path, prefix)
+    comment = f"nsgen:{prefix}bridge"
+    rule = f'-A FORWARD -i {prefix}v-net-0 -o {prefix}v-net-0 -m comment --comment "{comment}" -j ACCEPT'
+
+    dry = _in(host, "bash", lab_dir / "setup.sh", "--dry-run", "--allow-forward")
+    assert dry.returncode == 0, dry.stderr
+    assert f"iptables -w -I FORWARD -i {prefix}v-net-0 -o {prefix}v-net-0 -m comment --comment {comment} -j ACCEPT" in dry.stdout
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
+
+    setup = _in(host, "bash", lab_dir / "setup.sh", "--allow-forward")
+    assert setup.returncode == 0, setup.stderr
+    assert f"FORWARD accepts the traffic of {prefix}v-net-0" in setup.stdout
+    assert _forward_rules(host) == ["-P FORWARD DROP", rule]
+    assert f"{prefix}v-net-0" not in root_link_names()  # all of it inside the host
+
+    verify = _in(host, "bash", lab_dir / "verify.sh")
+    assert verify.returncode == 0, verify.stdout
+    assert f"ok    {prefix}ns-0 -> 172.16.0.3 (ns-1:eth0)" in verify.stdout
+    assert "9 passed, 0 failed" in verify.stdout
+
+    teardown = _in(host, "bash", lab_dir / "teardown.sh")
+    assert teardown.returncode == 0, teardown.stderr
+    assert "deleted 3 namespace(s), 1 root-namespace device(s), 1 FORWARD rule(s)" in teardown.stdout
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
+    assert _inside(host) == ([], [])
+    again = _in(host, "bash", lab_dir / "teardown.sh")
+    assert again.returncode == 0 and "was not up: nothing to delete" in again.stdout
+
+
+def test_teardown_deletes_only_the_rules_of_its_lab(host: Host, tmp_path: Path, prefix: str) -> None:
+    other = ["FORWARD", "-i", "br9", "-o", "br9", "-m", "comment", "--comment", f"nsgen:{prefix}bridgex", "-j", "ACCEPT"]
+    assert _in(host, "iptables", "-A", *other).returncode == 0
+    lab_dir = _lab(tmp_path, prefix)
+    assert _in(host, "bash", lab_dir / "setup.sh", "--allow-forward").returncode == 0
+    assert len(_forward_rules(host)) == 3
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+    assert _forward_rules(host) == ["-P FORWARD DROP", '-A FORWARD -i br9 -o br9 -m comment --comment "nsgen:' + prefix + 'bridgex" -j ACCEPT']
+
+
+def test_a_failed_setup_removes_the_rules_it_added(host: Host, tmp_path: Path, prefix: str) -> None:
+    lab_dir = _lab(tmp_path, prefix)
+    env = faults.environment(tmp_path, 1, "kill -TERM $$")  # SIGTERM at the lab's first step
+    setup = _in(host, "bash", lab_dir / "setup.sh", "--allow-forward", env=env)
+    assert setup.returncode == 143, setup.stderr
+    assert "deleting what this run created" in setup.stderr
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
+    assert _inside(host) == ([], [])
+
+
+def test_force_sets_the_lab_up_and_the_drop_is_real(host: Host, tmp_path: Path, prefix: str) -> None:
+    lab_dir = _lab(tmp_path, prefix)
+    setup = _in(host, "bash", lab_dir / "setup.sh", "--force")
+    assert setup.returncode == 0, setup.stderr
+    assert "set up with --force" in setup.stderr
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
+    verify = _in(host, "bash", lab_dir / "verify.sh")
+    assert verify.returncode == 1
+    assert f"FAIL  {prefix}ns-0 -> 172.16.0.3 (ns-1:eth0)" in verify.stdout
+    assert f"ok    {prefix}ns-0 -> 172.16.0.1 (bridge v-net-0)" in verify.stdout  # to the bridge itself: INPUT, not FORWARD
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+    assert _inside(host) == ([], [])
+
+
+def test_a_lab_without_bridges_is_not_checked(host: Host, tmp_path: Path, prefix: str) -> None:
+    lab_dir = _lab(tmp_path, prefix, "pair")
+    setup = _in(host, "bash", lab_dir / "setup.sh", "--allow-forward")
+    assert setup.returncode == 0, setup.stderr
+    assert setup.stderr == "" and "FORWARD" not in setup.stdout
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
+    assert _in(host, "bash", lab_dir / "verify.sh").returncode == 0
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+
+
+def test_the_demo_stops_with_the_same_explanation(host: Host, tmp_path: Path, prefix: str) -> None:
+    lab_dir = _lab(tmp_path, prefix)
+    demo = _in(host, "bash", lab_dir / "demo.sh", "--delay", "0")
+    assert demo.returncode == 2
+    assert "would be dropped" in demo.stderr and "--allow-forward" in demo.stderr and "--force" not in demo.stderr
+    assert _inside(host) == ([], [])
+    allowed = _in(host, "bash", lab_dir / "demo.sh", "--delay", "0", "--allow-forward")
+    assert allowed.returncode == 0, allowed.stdout[-500:] + allowed.stderr
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
+    assert _inside(host) == ([], [])
+
+
+def test_without_iptables_nft_tells_and_allow_forward_leaves_it_to_the_user(
+    host: Host, tmp_path: Path, prefix: str
+) -> None:
+    bin_dir = tmp_path / "bin"  # every command of the machine but iptables
+    bin_dir.mkdir()
+    for directory in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        for tool in Path(directory).glob("*"):
+            if not tool.name.startswith(("iptables", "ip6tables")) and not (bin_dir / tool.name).exists():
+                (bin_dir / tool.name).symlink_to(tool)
+    env = {"PATH": str(bin_dir)}
+    assert _in(host, "nft", "add", "table", "inet", "fw").returncode == 0
+    chain = "{ type filter hook forward priority 0; policy drop; }"
+    assert _in(host, "nft", "add", "chain", "inet", "fw", "hostfw", chain).returncode == 0
+    assert _in(host, "iptables", "-P", "FORWARD", "ACCEPT").returncode == 0  # nft's chain alone drops
+    lab_dir = _lab(tmp_path, prefix)
+
+    setup = _in(host, "bash", lab_dir / "setup.sh", env=env)
+    assert setup.returncode == 2
+    assert "the chain hostfw of the nft table inet fw (hook forward) has policy drop" in setup.stderr
+    allowed = _in(host, "bash", lab_dir / "setup.sh", "--allow-forward", env=env)
+    assert allowed.returncode == 2 and "iptables was not found" in allowed.stderr
+    assert _inside(host) == ([], [])
+    forced = _in(host, "bash", lab_dir / "setup.sh", "--force", env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert _in(host, "bash", lab_dir / "verify.sh", env=env).returncode == 1
+    assert _in(host, "bash", lab_dir / "teardown.sh", env=env).returncode == 0
+    assert _inside(host) == ([], [])
+
+
+def test_nsgen_up_passes_allow_forward_on(host: Host, prefix: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's nsgen, whatever is installed
+    lab = ["--preset", "bridge", "--prefix", prefix]
+    refused = _in(host, sys.executable, "-m", "nsgen", "up", *lab, env=env)
+    assert refused.returncode == 2 and "--allow-forward" in refused.stderr
+    up = _in(host, sys.executable, "-m", "nsgen", "up", *lab, "--allow-forward", env=env)
+    assert up.returncode == 0, up.stderr
+    assert len(_forward_rules(host)) == 2
+    assert _in(host, sys.executable, "-m", "nsgen", "verify", *lab, env=env).returncode == 0
+    assert _in(host, sys.executable, "-m", "nsgen", "down", *lab, env=env).returncode == 0
+    assert _forward_rules(host) == ["-P FORWARD DROP"]
