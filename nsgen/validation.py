@@ -45,8 +45,9 @@ from nsgen.schema import IFNAME_MAX, NETNS_MAX, SCHEMA
 _FAST_CHECK = fastjsonschema.compile(SCHEMA)
 
 #: The functions the scripts' runtime sections define (a test keeps this list whole).
-RUNTIME_FUNCTIONS = """await_batch await_batches check check_unreachable delete_lab display finish foreign_name
-    netns_batch pause report root_batch run say script_line set_sysctl stop_batches undo""".split()
+RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check check_unreachable delete_forward delete_lab
+    display finish foreign_name forget_forward forward_explain netns_batch pause report root_batch run say
+    script_line set_sysctl stop_batches undo""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
