@@ -18,7 +18,7 @@ from mininet.topo import Topo
 class BridgeTopo(Topo):
     """N hosts, each with one link to the switch s1 (a Linux bridge)."""
 
-    def build(self, count: int = 3) -> None:  # noqa: D102 - Mininet's hook
+    def build(self, count: int = 3) -> None:
         switch = self.addSwitch("s1")
         for index in range(1, count + 1):
             self.addLink(self.addHost(f"h{index}"), switch)

@@ -13,7 +13,19 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
-from nsgen import __version__, cni, docs_page, inspection, node_access, presets, recording, rendering, running, sources, topology_file
+from nsgen import (
+    __version__,
+    cni,
+    docs_page,
+    inspection,
+    node_access,
+    presets,
+    recording,
+    rendering,
+    running,
+    sources,
+    topology_file,
+)
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 from nsgen.styles import Style

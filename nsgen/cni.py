@@ -146,10 +146,7 @@ def _family(
         return None
     first_host = subnet.network_address + 1
     last_host = subnet.broadcast_address - (1 if version == 4 else 0)
-    if gateway_text is None:
-        gateway = first_host
-    else:
-        gateway = _address(f"--gateway{suffix}", gateway_text, subnet, problems)
+    gateway = first_host if gateway_text is None else _address(f"--gateway{suffix}", gateway_text, subnet, problems)
     if range_text is None:
         if gateway is None:
             return None

@@ -4,7 +4,8 @@ A host `PREFIXhN` is a named network namespace plus a mount namespace in which a
 /run, so the host's `ip netns`, locks and daemons' files stay its own. A mount namespace lasts only while a
 process is in it: each host has a holder (`sleep infinity` started under `unshare --mount`), and commands
 enter the host with `nsenter --target HOLDER --net --mount`. The underlay is a bridge inside a namespace of
-its own, `PREFIXsw`, with a veth to each host's `eth0`; addresses come from 198.51.100.0/24 (TEST-NET-2; this machine's own eth0 sits in TEST-NET-1) and
+its own, `PREFIXsw`, with a veth to each host's `eth0`; addresses come from 198.51.100.0/24 (TEST-NET-2:
+the machine's own eth0 may sit in TEST-NET-1) and
 exist only inside these namespaces. Nothing is made in the machine's root namespace.
 """
 

@@ -68,7 +68,8 @@ def inspect(lab: Lab) -> Report:
         rows += [Row("interface", f"{ns.netns}:{name}", "extra") for name in sorted(devices.keys() - known)]
     root = _devices()
     for bridge in lab.bridges:
-        rows.append(_interface_row("bridge", bridge.device, Interface(bridge.name, bridge.device, bridge.addresses), root.get(bridge.device)))
+        own = Interface(bridge.name, bridge.device, bridge.addresses)
+        rows.append(_interface_row("bridge", bridge.device, own, root.get(bridge.device)))
     hosts = {iface.device: iface for iface in lab.host}
     for link in lab.links:
         for end in (link.a, link.b):

@@ -5,9 +5,9 @@ import os
 import shlex
 import shutil
 import tempfile
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from collections.abc import Collection, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,10 @@ def runtime(script: str) -> str:
     return RUNTIME_MARKER.format(hashlib.sha256(body.encode()).hexdigest()) + "\n" + body
 
 
+#: The README lists at most this many namespaces and links, and draws no diagram of more.
+README_ROWS = 100
+
+
 @dataclass(frozen=True)
 class _Plans:
     """The lab's plans, computed once for every file that prints them."""
@@ -121,7 +125,12 @@ def _script_context(lab: Lab, script: str, plans: _Plans) -> dict[str, Any]:
             "setup_steps": len(plans.setup),
         }
     if script == "README.md":
-        return {"blocks": styles.tutorial(lab, plans.setup, styles.README_COMMANDS_PER_STEP)}
+        aliases = [ns.alias for ns in lab.namespaces]
+        return {
+            "blocks": styles.tutorial(lab, plans.setup, styles.README_COMMANDS_PER_STEP),
+            "readme_rows": README_ROWS,
+            "aliases_summary": ", ".join(aliases) if len(aliases) <= 4 else f"{aliases[0]} … {aliases[-1]}",
+        }
     return {}
 
 

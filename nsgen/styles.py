@@ -151,9 +151,10 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     batches = []
     for chunk in range(chunks):
         members = lab.namespaces[chunk * ROOT_CHUNK : (chunk + 1) * ROOT_CHUNK]
-        comment = "the root namespace, in one batch" if chunks == 1 else (
-            f"the root namespace, for {members[0].name} … {members[-1].name}" + (" and the lab's own devices" if chunk == 0 else "")
-        )
+        comment = "the root namespace, in one batch"
+        if chunks > 1:
+            own = " and the lab's own devices" if chunk == 0 else ""
+            comment = f"the root namespace, for {members[0].name} … {members[-1].name}{own}"
         if root_lines[chunk]:
             batches.append(Batch(comment, None, lines=_joined(root_lines[chunk])))
         for ns in members:

@@ -79,7 +79,7 @@ def read(path: Path) -> Any:
 
 #: Strings YAML reads back as the same string when written bare; the rest are written JSON-quoted.
 _PLAIN = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_.-]*|[0-9]+(?:\.[0-9]+){3}(?:/[0-9]+)?)$")
-_SPECIAL = frozenset("y n yes no on off true false null".split())
+_SPECIAL = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null"])
 
 
 def _scalar(value: Any) -> str:

@@ -23,18 +23,18 @@ from nsgen.model import (
     Bridge,
     BridgePort,
     Endpoint,
-    HostEnd,
-    Member,
-    NamespaceEnd,
-    Segment,
     Expectation,
+    HostEnd,
     Interface,
     IPAddress,
     IPInterface,
     IPNetwork,
     Lab,
+    Member,
     Namespace,
+    NamespaceEnd,
     Route,
+    Segment,
     VethLink,
 )
 from nsgen.problems import Problem, TopologyError, field_path
@@ -390,7 +390,8 @@ class _LabBuilder:
                 for index, address in enumerate(port.addresses):
                     declared = [net for net in segment.subnets if net.version == address.version]
                     if declared and address.ip not in declared[0]:
-                        self._broken(segment, [*port.path, "addresses", index], f"{address.ip} is outside the segment's subnet {declared[0]}")
+                        where = [*port.path, "addresses", index]
+                        self._broken(segment, where, f"{address.ip} is outside the segment's subnet {declared[0]}")
                     elif not declared and address.network.prefixlen < address.max_prefixlen:
                         own.setdefault(address.network, None)
             networks += [(net, segment) for net in own]
@@ -417,7 +418,8 @@ class _LabBuilder:
                         continue
                     ip = next(pool, None)
                     if ip is None:
-                        self._broken(segment, [*segment.path, "subnet"], f"subnet {subnet} has no address left for {port.node}:{port.name}")
+                        message = f"subnet {subnet} has no address left for {port.node}:{port.name}"
+                        self._broken(segment, [*segment.path, "subnet"], message)
                         break
                     self.owners[ip] = f"{port.node}:{port.name}"
                     port.addresses.append(ipaddress.ip_interface(f"{ip}/{subnet.prefixlen}"))
@@ -547,7 +549,7 @@ class _LabBuilder:
         """Root-namespace names fit IFNAMSIZ with the prefix, and no two lab objects share one."""
         owners: dict[str, str] = {}
         named = [(["bridges", name], self.prefix + name, f"bridge {name}") for name in self.bridges]
-        for (path, _, _), link in zip(self.links, self.lab_links):
+        for (path, _, _), link in zip(self.links, self.lab_links, strict=True):
             named += [(path, end.device, f"link end {end}") for end in (link.a, link.b) if end.netns is None]
         for path, device, what in named:
             if device in KERNEL_DEVICE_NAMES:

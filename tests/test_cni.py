@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from cni_harness import (
+    MOUNT_NAMESPACE_SCRIPT,
     REFERENCE_DIR,
     Flavour,
     Net,
@@ -26,7 +27,6 @@ from cni_harness import (
     call,
     containerd_config,
     macs,
-    MOUNT_NAMESPACE_SCRIPT,
     processes_mentioning,
     shape,
     stop,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nsgen import presets, reachability, rendering, sources, topology_file
-from nsgen.model import NamespaceEnd, Interface, Route
+from nsgen.model import Interface, NamespaceEnd, Route
 from nsgen.problems import TopologyError
 from nsgen.validation import build_lab
 
