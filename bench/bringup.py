@@ -1,0 +1,165 @@
+"""Bring-up of the bridge lab at N = 1000 against the kernel-only floor, and `nsgen render` at N = 5000,
+each with a breakdown of where the time goes.
+
+    python3 bench/bringup.py [--count 1000] [--repeats 5] [--render-count 5000]
+
+In one run, interleaved (each repetition times every variant before the next repetition starts):
+- floor: every namespace and veth pair of the lab made by one `ip -batch` (what the kernel needs at least);
+- root part: nsgen's root-namespace commands alone, in one `ip -batch` (namespaces, bridge, veths, ports up);
+- namespace part: then nsgen's per-namespace batches alone, through nsenter, as many at once as CPUs;
+- setup.sh: the whole script (checks, lock, preflight, the same commands, rollback armed);
+- teardown.sh, timed until the kernel has removed every root-namespace device.
+Medians with ranges, and ratios to the floor. Then `nsgen render` of a 5000-namespace lab (five bridges of
+1000: a Linux bridge takes at most 1023 ports) as a whole process, and its phases in one process.
+Needs root and iproute2. Not a test: CI does not run it.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from nsgen import plan, reachability, rendering, sources, styles, topology_file
+
+PREFIX = "bu-"
+
+
+def _run(*argv: str, stdin: str | None = None) -> None:
+    subprocess.run(argv, input=stdin, text=True, check=True, stdout=subprocess.DEVNULL)
+
+
+def _gone(prefix: str) -> None:
+    """Wait until no root-namespace device or namespace of `prefix` is left."""
+    while any(n.startswith(prefix) for n in os.listdir("/sys/class/net")) or any(
+        n.startswith(prefix) for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else ())
+    ):
+        time.sleep(0.02)
+
+
+def _delete(lab_dir: Path) -> None:
+    _run("bash", str(lab_dir / "teardown.sh"))
+    _gone(PREFIX)
+
+
+def floor_batch(count: int) -> str:
+    lines = [f"netns add {PREFIX}f{i}" for i in range(count)]
+    lines += [f"link add name {PREFIX}v{i} type veth peer name eth0 netns {PREFIX}f{i}" for i in range(count)]
+    return "\n".join(lines) + "\n"
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def bring_up(count: int, repeats: int) -> dict[str, list[float]]:
+    loaded = sources.load(preset="bridge", count=count, prefix=PREFIX)
+    lab = loaded.lab
+    batches = styles.batched(lab, plan.setup(lab))
+    root = "\n".join(line for b in batches if b.netns is None for line in b.lines) + "\n"
+    inside = [(b.netns, "\n".join(b.lines) + "\n") for b in batches if b.netns is not None]
+    work = Path(tempfile.mkdtemp(prefix="nsgen-bench-"))
+    lab_dir = work / "lab"
+    rendering.write(rendering.render(loaded), lab_dir)
+    cpus = os.cpu_count() or 2
+    times: dict[str, list[float]] = {"floor": [], "root part": [], "namespace part": [], "setup.sh": [], "teardown.sh": []}
+    for _ in range(repeats):
+        times["floor"].append(timed(lambda: _run("ip", "-batch", "-", stdin=floor_batch(count))))
+        _run("ip", "-force", "-batch", "-", stdin="".join(f"netns del {PREFIX}f{i}\n" for i in range(count)))
+        _gone(PREFIX)
+        times["root part"].append(timed(lambda: _run("ip", "-batch", "-", stdin=root)))
+
+        def namespaces() -> None:
+            with ThreadPoolExecutor(cpus) as pool:
+                jobs = [pool.submit(_run, "nsenter", f"--net=/run/netns/{ns}", "ip", "-batch", "-", stdin=text)
+                        for ns, text in inside]  # fmt: skip
+                for job in jobs:
+                    job.result()
+
+        times["namespace part"].append(timed(namespaces))
+        _delete(lab_dir)
+        times["setup.sh"].append(timed(lambda: _run("bash", str(lab_dir / "setup.sh"))))
+        times["teardown.sh"].append(timed(lambda: _delete(lab_dir)))
+    return times
+
+
+def big_topology(count: int, per_bridge: int = 1000) -> dict:
+    """`count` namespaces on bridges of `per_bridge` ports, each bridge its namespaces' gateway."""
+    document: dict = {"name": "big", "bridges": {}, "namespaces": {}, "links": []}
+    for b in range(-(-count // per_bridge)):
+        document["bridges"][f"br{b}"] = {"addresses": [f"10.{b}.0.1/16"], "subnet": f"10.{b}.0.0/16"}
+    for i in range(count):
+        document["namespaces"][f"ns-{i}"] = {"routes": [{"to": "default", "via": f"10.{i // per_bridge}.0.1"}]}
+        document["links"].append([f"ns-{i}:eth0", f"br{i // per_bridge}:p{i}"])
+    return document
+
+
+def render_phases(path: Path) -> dict[str, float]:
+    """Where `nsgen render` spends its time, in one process (imports excluded: measured apart)."""
+    phases = {}
+    start = time.perf_counter()
+    document = topology_file.read(path)
+    phases["read YAML"] = time.perf_counter() - start
+    start = time.perf_counter()
+    loaded = sources.from_document(document, path.name, path.name)
+    phases["validate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    lab = loaded.lab
+    checks = reachability.checks(lab)
+    for make in (plan.setup, plan.teardown):
+        make(lab)
+    plan.verify(lab, checks)
+    phases["plans and checks"] = time.perf_counter() - start
+    start = time.perf_counter()
+    files = rendering.render(loaded)
+    phases["render (plans, styles, templates)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    rendering.write(files, Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "out")
+    phases["write"] = time.perf_counter() - start
+    return phases
+
+
+def render_whole(path: Path, repeats: int) -> tuple[list[float], float]:
+    out = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "out"
+    whole = [timed(lambda: _run(sys.executable, "-m", "nsgen", "render", str(path), "-o", str(out))) for _ in range(repeats)]
+    imports = min(timed(lambda: _run(sys.executable, "-c", "import nsgen.cli")) for _ in range(repeats))
+    return whole, imports
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}–{max(values):.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--render-count", type=int, default=5000)
+    args = parser.parse_args()
+    times = bring_up(args.count, args.repeats)
+    floor = statistics.median(times["floor"])
+    print(f"## bridge lab, N = {args.count}: medians of {args.repeats}, ratio to the kernel-only floor\n")
+    print("| what | time | × floor |\n|---|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {_median(values)} | ×{statistics.median(values) / floor:.1f} |")
+    path = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "big.yaml"
+    path.write_text(topology_file.dump(big_topology(args.render_count)))
+    whole, imports = render_whole(path, args.repeats)
+    print(f"\n## nsgen render, N = {args.render_count} (five bridges of 1000)\n")
+    print(f"whole process: {_median(whole)}; of which starting Python and importing nsgen: {imports:.2f} s\n")
+    print("| phase (one process) | time |\n|---|---|")
+    for name, value in render_phases(path).items():
+        print(f"| {name} | {value:.2f} s |")
+    iproute2 = " ".join(subprocess.run(["ip", "-V"], capture_output=True, text=True).stdout.split())
+    print(f"\nmachine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end; {iproute2}")
+
+
+if __name__ == "__main__":
+    main()
