@@ -406,9 +406,26 @@ class RuntimeScript(str, Enum):
 @app.command()
 def runtime(
     script: Annotated[Optional[RuntimeScript], typer.Argument(help="Print this script's runtime section.")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write every runtime section into this directory.")
+    ] = None,
+    check: Annotated[bool, typer.Option(help="With --output: write nothing; exit 1 if the directory differs.")] = False,
 ) -> None:
     """Print a script's runtime section (its marker line holds the sha256 of the rest), or every
-    script's runtime sha256, to check against the marker lines of rendered scripts."""
+    script's runtime sha256, to check against the marker lines of rendered scripts; with --output,
+    write them all (generated/runtime/ holds them, so a change to a runtime is reviewed once)."""
+    if output is not None:
+        files = {kind.value: rendering.runtime(kind.value) for kind in RuntimeScript}
+        if check:
+            stale = rendering.differences(files, output, executables=())
+            if stale:
+                typer.echo(f"{output}: differs from what nsgen renders: {', '.join(stale)}", err=True)
+                raise typer.Exit(1)
+            typer.echo(f"{output}: up to date")
+            return
+        rendering.write(files, output, executables=())
+        typer.echo(f"wrote the runtime sections into {output}/: {', '.join(files)}")
+        return
     if script is not None:
         typer.echo(rendering.runtime(script.value), nl=False)
         return

@@ -4,7 +4,7 @@ import hashlib
 import re
 
 import pytest
-from conftest import nsgen
+from conftest import REPO, nsgen
 
 from nsgen import plan, presets, rendering, sources, styles
 from nsgen.plan import Command
@@ -145,3 +145,8 @@ def test_no_alias_can_hide_a_runtime_function() -> None:
         defined |= set(re.findall(r"^([a-zA-Z_]+)\(\) \{", rendering.runtime(script), re.M))
     assert defined <= set(RUNTIME_FUNCTIONS) | {"displayLinks", "displayAddr", "ip"}
     assert set(RUNTIME_FUNCTIONS) <= RESERVED_ALIASES and defined <= RESERVED_ALIASES
+
+
+def test_committed_generated_runtime_is_current() -> None:
+    result = nsgen("runtime", "-o", REPO / "generated" / "runtime", "--check")
+    assert result.returncode == 0, f"generated/runtime is stale: run `nsgen runtime -o generated/runtime`\n{result.stderr}"

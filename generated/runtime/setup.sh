@@ -1,0 +1,335 @@
+# === nsgen runtime: sha256 def27e3d076e76d360ac86b720815bb99cbe0bd83d45203b83a0468efd0b5ffe ===
+# setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
+# setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
+# step or a signal deletes what this run created, and only that.
+
+# --- options
+#   --dry-run: print the commands this script would run, and change nothing
+#   --force: set the lab up even where its subnets overlap routes of the root namespace, or where
+#     the FORWARD chain drops bridged traffic
+#   --allow-forward: where the FORWARD chain drops bridged traffic, accept the lab's (one rule per bridge)
+
+script_args=("$@")
+dry_run=0
+force=0
+allow_forward=0
+while (( $# > 0 )); do
+  case $1 in
+    --dry-run) dry_run=1 ;;
+    --force) force=1 ;;
+    --allow-forward) allow_forward=1 ;;
+    *) echo "${0##*/}: unknown option '$1' (known: --dry-run, --force, --allow-forward)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# --- run as root (network namespaces need it): re-run through sudo when we are not (a dry
+# run needs no root)
+if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "${0##*/}: must run as root, and sudo was not found" >&2
+    exit 1
+  fi
+  exec sudo -- bash "$0" "${script_args[@]}"
+fi
+if ! command -v ip >/dev/null 2>&1; then
+  echo "${0##*/}: 'ip' was not found: install iproute2" >&2
+  exit 2
+fi
+
+# --- in a dry run, `ip` prints itself (with what a batch feeds it) instead of running: every
+# change this script makes goes through `ip`; what only reads the kernel says `command ip`
+if (( dry_run )); then
+  ip() {
+    local line
+    printf 'ip'
+    printf ' %q' "$@"
+    printf '\n'
+    if [[ " $* " == *" -batch - "* ]]; then
+      while IFS= read -r line; do printf '    %s\n' "${line}"; done
+    fi
+  }
+fi
+
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
+  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
+  if ! flock -n "${lock_fd}"; then
+    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
+    exit 3
+  fi
+fi
+
+# --- what of the lab is there already, and which of its root-namespace subnets overlap a route of
+# the root namespace (a route inside them, or around them other than the default: traffic would go
+# astray). /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
+present=()
+for ns in "${lab_netns[@]}"; do
+  if [[ -e /run/netns/${ns} ]]; then present+=("namespace ${ns}"); fi
+done
+for dev in "${lab_devices[@]}"; do
+  if [[ -e /sys/class/net/${dev} ]]; then present+=("device ${dev}"); fi
+done
+overlaps=()
+for net in "${lab_root_networks[@]}"; do
+  while read -r dst _; do
+    if [[ ${dst} != default ]]; then overlaps+=("${net} overlaps the route ${dst}"); fi
+  done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
+done
+
+# --- preflight: the lab is either all there (nothing to do) or not there at all, and its subnets
+# overlap no route of the root namespace (unless --force)
+if (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )); then
+  echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
+  exit 0
+fi
+if (( ${#present[@]} > 0 )); then
+  echo "${0##*/}: lab ${lab_name} is partly there: ${present[*]} (run teardown.sh first)" >&2
+  exit 2
+fi
+if (( ${#overlaps[@]} > 0 && ! force )); then
+  echo "${0##*/}: ${overlaps[*]} (use --force to set the lab up anyway)" >&2
+  exit 2
+fi
+
+# --- bridged traffic and the FORWARD policy. With bridge netfilter on
+# (net.bridge.bridge-nf-call-iptables=1), frames between two ports of a bridge pass the FORWARD
+# chain; where its policy is DROP (Docker sets it), a lab on a bridge comes up and its namespaces
+# cannot reach each other. forward_drop says what drops them, as `iptables -S FORWARD` shows it
+# (iptables-nft or legacy, whichever `iptables` is), else, without iptables, `nft list ruleset` (a
+# chain on the forward hook with policy drop); empty when nothing drops them, the lab has no
+# bridge, or neither tool is here to tell.
+forward_comment="nsgen:${lab_key}"
+forward_drop=''
+forward_added=()
+bridge_nf=0
+if (( ${#lab_bridges[@]} > 0 )) && [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+  read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
+fi
+if [[ ${bridge_nf} == 1 ]]; then
+  if command -v iptables >/dev/null 2>&1; then
+    forward_policy=''
+    read -r forward_policy < <(command iptables -w -S FORWARD 2>/dev/null) || true
+    if [[ ${forward_policy} == '-P FORWARD DROP' ]]; then
+      forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
+    fi
+  elif command -v nft >/dev/null 2>&1; then
+    nft_table='' nft_chain=''
+    while read -r nft_line; do
+      case ${nft_line} in
+        'table '*) nft_table=${nft_line#table }; nft_table=${nft_table% \{} ;;
+        'chain '*) nft_chain=${nft_line#chain }; nft_chain=${nft_chain% \{} ;;
+        *'hook forward '*'policy drop;'*)
+          if [[ ${nft_table} == ip\ * || ${nft_table} == inet\ * ]]; then
+            forward_drop="the chain ${nft_chain} of the nft table ${nft_table} (hook forward) has policy drop (nft list ruleset)"
+            break
+          fi ;;
+      esac
+    done < <(command nft list ruleset 2>/dev/null)
+  fi
+fi
+
+# --- forward_explain: why the lab's bridged traffic would be dropped, and the ways out
+forward_explain() {
+  local bridges=${lab_bridges[*]}
+  {
+    echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${bridges}) would be dropped."
+    echo "  Bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1): frames between two ports of a bridge"
+    echo "  pass the FORWARD chain, and here ${forward_drop}: Docker sets it so, as do some firewalls."
+    echo "  The lab would come up, and its pings would go unanswered. Nothing was changed. Ways out:"
+    echo "    --allow-forward  insert per lab bridge BR: iptables -I FORWARD -i BR -o BR -m comment --comment ${forward_comment} -j ACCEPT"
+    echo "                     (teardown.sh deletes exactly the rules carrying that comment)"
+    echo "    --force          set the lab up as it is, its bridged traffic dropped"
+  } >&2
+}
+
+# --- allow_forward: with --allow-forward, where FORWARD drops bridged traffic, one ACCEPT rule per
+# lab bridge for frames between its ports, first in the chain; forward_added lists the bridges this
+# run added a rule for (a rule already there is left alone)
+allow_forward() {
+  local br rule
+  if (( ! allow_forward )) || [[ -z ${forward_drop} ]]; then return; fi
+  for br in "${lab_bridges[@]}"; do
+    rule=(FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT)
+    if (( dry_run )); then
+      printf 'iptables -w -I'
+      printf ' %q' "${rule[@]}"
+      printf '\n'
+    elif ! command iptables -w -C "${rule[@]}" 2>/dev/null; then
+      command iptables -w -I "${rule[@]}"
+      forward_added+=("${br}")
+    fi
+  done
+}
+# --- forget_forward: delete the rules this run added
+forget_forward() {
+  local br
+  for br in "${forward_added[@]}"; do
+    command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT 2>/dev/null || true
+  done
+  forward_added=()
+}
+
+# --- preflight: bridged traffic must pass (unless --allow-forward or --force); a dry run
+# explains and goes on. --allow-forward's rules are iptables rules: without iptables they are yours to add.
+if [[ -n ${forward_drop} ]]; then
+  if (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
+    echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found:" >&2
+    echo "  accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept)," >&2
+    echo "  then set the lab up with --force" >&2
+    exit 2
+  fi
+  if (( ! allow_forward && ! force )); then
+    forward_explain
+    if (( ! dry_run )); then exit 2; fi
+    echo "dry run: a real run would stop here" >&2
+  fi
+fi
+
+# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
+exec {pause_fd}<> <(:)
+pause() { read -rt "$1" -u "${pause_fd}" || true; }
+
+# --- delete_lab [FOREIGN]: delete what of the lab is there, but FOREIGN, and wait (10 s at most)
+# until the kernel has let go of its devices (`ip netns del` returns before they are destroyed).
+# Preflight found nothing of the lab, so all of it is this run's, but the name a failing
+# `ip … add NAME` could not take from someone else: FOREIGN.
+delete_lab() {
+  local foreign=${1-} ns dev
+  for ns in "${lab_netns[@]}"; do
+    if [[ ${ns} != "${foreign}" && -e /run/netns/${ns} ]]; then command ip netns del "${ns}" || true; fi
+  done
+  for dev in "${lab_devices[@]}"; do
+    if [[ ${dev} != "${foreign}" && -e /sys/class/net/${dev} ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
+  done
+  for _ in {1..100}; do
+    for dev in "${lab_devices[@]}"; do
+      if [[ ${dev} != "${foreign}" && -e /sys/class/net/${dev} ]]; then pause 0.1; continue 2; fi
+    done
+    break
+  done
+}
+# --- foreign_name COMMAND: the name COMMAND makes, if it makes one (`netns add X`, `link add name X`)
+foreign_name() {
+  if [[ $1 =~ ^(ip\ )?(netns\ add|link\ add\ name)\ ([^ ]+) ]]; then echo "${BASH_REMATCH[3]}"; fi
+}
+# --- script_line N: line N of this script, to name the step that was running
+script_line() {
+  local step='' n=0
+  while IFS= read -r step && (( ++n < $1 )); do :; done <"$0" || true
+  echo "${step#"${step%%[![:space:]]*}"}"
+}
+
+# --- undo STATUS WHAT LINE [COMMAND]: name the step that was running (the line of lab_steps, else
+# LINE of this script), end the batches still running, delete what this run created (not what
+# COMMAND could not make, and the FORWARD rules it added), and stop
+undo() {
+  local foreign='' line=$3 i
+  trap - ERR INT TERM HUP
+  for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
+    if [[ ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
+  done
+  echo "${0##*/}: $2 at line ${line}: $(script_line "${line}")" >&2
+  if (( dry_run )); then exit "$1"; fi
+  stop_batches
+  foreign=$(foreign_name "${4-}")
+  echo "${0##*/}: deleting what this run created" >&2
+  delete_lab "${foreign}"
+  forget_forward
+  exit "$1"
+}
+trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
+trap 'undo 130 interrupted "${LINENO}"' INT
+trap 'undo 143 terminated "${LINENO}"' TERM
+trap 'undo 129 "hung up" "${LINENO}"' HUP
+
+# --- root_batch: the root namespace's commands (a here-doc) in one `ip -batch`. A failed line names
+# the object it could not make: that one may be someone else's.
+root_batch() {
+  local batch='' errors failed_line='' lines
+  IFS= read -r -d '' batch || true
+  if (( dry_run )); then ip -batch - <<<"${batch}"; return; fi
+  if ! { errors=$(command ip -batch - 2>&1 1>&3 <<<"${batch}"); } 3>&1; then
+    echo "${errors}" >&2
+    if [[ ${errors} =~ Command\ failed\ -:([0-9]+) ]]; then
+      mapfile -t lines <<<"${batch}"
+      failed_line=${lines[BASH_REMATCH[1] - 1]}
+    fi
+    undo 1 "the root namespace's batch failed (${failed_line})" "${BASH_LINENO[0]}" "${failed_line}"
+  fi
+}
+
+# --- netns_batch NETNS: a namespace's commands (a here-doc) in one `ip -batch` inside it, in the
+# background (in a dry run, in order). Up to 64 run at once, so the script goes on to the root
+# namespace's next batch while they run and the kernel keeps every CPU busy. It enters with nsenter
+# (util-linux) where it can: `ip -n` also copies the mount namespace to remount /sys, which costs
+# more with every namespace. Labs of over 50 namespaces say how far they are at every 10 % (`nsgen
+# up` draws a bar of it).
+batch_slots=64
+have_nsenter=0
+if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
+batch_pids=()
+batch_netns=()
+batch_lines=()
+batches_awaited=0
+progress_shown=0
+netns_batch() {
+  local tenths
+  if (( dry_run )); then ip -n "$1" -batch -; return; fi
+  if (( have_nsenter )); then
+    nsenter --net="/run/netns/$1" ip -batch - <&0 &
+  else
+    ip -n "$1" -batch - <&0 &
+  fi
+  batch_pids+=("$!")
+  batch_netns+=("$1")
+  batch_lines+=("${BASH_LINENO[0]}")
+  tenths=$((${#batch_pids[@]} * 10 / ${#lab_netns[@]}))
+  if (( ${#lab_netns[@]} > 50 && tenths > progress_shown )); then
+    progress_shown=${tenths}
+    echo "progress: $((tenths * 10)) % (${#batch_pids[@]}/${#lab_netns[@]} namespaces)"
+  fi
+  if (( ${#batch_pids[@]} - batches_awaited >= batch_slots )); then await_batch; fi
+}
+# --- await_batch: wait for the oldest running batch (bash keeps the status of one that has ended);
+# one that failed stops the run
+await_batch() {
+  local n=${batches_awaited}
+  batches_awaited=$((n + 1))
+  if ! wait "${batch_pids[n]}"; then
+    undo 1 "the batch inside ${batch_netns[n]} failed" "${batch_lines[n]}"
+  fi
+}
+await_batches() {
+  while (( batches_awaited < ${#batch_pids[@]} )); do await_batch; done
+}
+# --- stop_batches: end the batches still running (on a failure or a signal)
+stop_batches() {
+  local running=("${batch_pids[@]:batches_awaited}")
+  if (( ${#running[@]} > 0 )); then
+    kill "${running[@]}" 2>/dev/null || true
+    wait || true
+  fi
+}
+
+# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS, with bash alone
+# shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+set_sysctl() { ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"; }
+
+# --- with --allow-forward, the FORWARD rules first (the lab's traffic passes once it is up); then
+# the lab's steps, then the batches still running
+allow_forward
+lab_steps
+await_batches
+trap - ERR INT TERM HUP
+if (( dry_run )); then
+  echo "dry run: nothing was changed"
+  exit 0
+fi
+echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
+if (( ${#forward_added[@]} > 0 )); then
+  echo "FORWARD accepts the traffic of ${forward_added[*]} (iptables rules with the comment ${forward_comment}; teardown.sh deletes them)"
+elif [[ -n ${forward_drop} ]] && (( ! allow_forward )); then
+  echo "${0##*/}: set up with --force: ${forward_drop}, and it drops the traffic between the lab's namespaces on a bridge" >&2
+fi
+echo "next: ./verify.sh; source helpers.sh && displayAddr; ./teardown.sh"

@@ -1,0 +1,140 @@
+# === nsgen runtime: sha256 36373765629438cca935e9a632d0cac50de8cc5e59cc8befdd8d425daa0d6b6a ===
+# teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
+# teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
+# above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
+# --allow-forward added for it, then waits until the kernel has let go of the lab.
+
+# --- options
+#   --dry-run: print the commands this script would run, and change nothing
+
+script_args=("$@")
+dry_run=0
+while (( $# > 0 )); do
+  case $1 in
+    --dry-run) dry_run=1 ;;
+    *) echo "${0##*/}: unknown option '$1' (known: --dry-run)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# --- run as root (network namespaces need it): re-run through sudo when we are not (a dry
+# run needs no root)
+if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "${0##*/}: must run as root, and sudo was not found" >&2
+    exit 1
+  fi
+  exec sudo -- bash "$0" "${script_args[@]}"
+fi
+if ! command -v ip >/dev/null 2>&1; then
+  echo "${0##*/}: 'ip' was not found: install iproute2" >&2
+  exit 2
+fi
+
+# --- in a dry run, `ip` prints itself (with what a batch feeds it) instead of running: every
+# change this script makes goes through `ip`; what only reads the kernel says `command ip`
+if (( dry_run )); then
+  ip() {
+    local line
+    printf 'ip'
+    printf ' %q' "$@"
+    printf '\n'
+    if [[ " $* " == *" -batch - "* ]]; then
+      while IFS= read -r line; do printf '    %s\n' "${line}"; done
+    fi
+  }
+fi
+
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
+  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
+  if ! flock -n "${lock_fd}"; then
+    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
+    exit 3
+  fi
+fi
+
+# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
+exec {pause_fd}<> <(:)
+pause() { read -rt "$1" -u "${pause_fd}" || true; }
+
+# --- root_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
+# first, then the root-namespace devices (a veth end gone meanwhile with its peer is no error).
+# /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
+netns_deleted=0
+devices_deleted=0
+root_batch() {
+  local line netns_lines=() device_lines=()
+  while IFS= read -r line; do
+    case ${line} in
+      "netns del "*) if [[ -e /run/netns/${line#netns del } ]]; then netns_lines+=("${line}"); fi ;;
+      "link del dev "*) if [[ -e /sys/class/net/${line#link del dev } ]]; then device_lines+=("${line}"); fi ;;
+      "#"*) ;;
+      ?*) echo "${0##*/}: not a deletion: ${line}" >&2; exit 1 ;;
+    esac
+  done
+  if (( ${#netns_lines[@]} > 0 )); then
+    printf '%s\n' "${netns_lines[@]}" | ip -batch -
+  fi
+  if (( ${#device_lines[@]} > 0 )); then
+    printf '%s\n' "${device_lines[@]}" | ip -force -batch - 2>/dev/null || true
+  fi
+  netns_deleted=$((netns_deleted + ${#netns_lines[@]}))
+  devices_deleted=$((devices_deleted + ${#device_lines[@]}))
+}
+
+# --- delete_forward: the FORWARD rules carrying the lab's comment (setup.sh --allow-forward's), and
+# only those: each rule `iptables -S FORWARD` prints with it, deleted by the same words (iptables-nft
+# prints the comment in double quotes, legacy iptables bare)
+forward_deleted=0
+delete_forward() {
+  local words i ours
+  if ! command -v iptables >/dev/null 2>&1; then return; fi
+  while read -ra words; do
+    ours=0
+    for (( i = 1; i < ${#words[@]}; i++ )); do
+      if [[ ${words[i]} == '"'*'"' ]]; then words[i]=${words[i]:1:-1}; fi
+      if [[ ${words[i - 1]} == --comment && ${words[i]} == "nsgen:${lab_key}" ]]; then ours=1; fi
+    done
+    if [[ ${words[0]-} != -A ]] || (( ! ours )); then continue; fi
+    words[0]=-D
+    if (( dry_run )); then
+      printf 'iptables -w'
+      printf ' %q' "${words[@]}"
+      printf '\n'
+    else
+      command iptables -w "${words[@]}"
+    fi
+    forward_deleted=$((forward_deleted + 1))
+  done < <(command iptables -w -S FORWARD 2>/dev/null)
+}
+
+lab_steps
+delete_forward
+if (( netns_deleted + devices_deleted + forward_deleted == 0 )); then
+  echo "lab ${lab_name} was not up: nothing to delete"
+  exit 0
+fi
+
+# --- wait (10 s at most) until every device is gone: `ip netns del` returns before the kernel
+# has destroyed the namespace's devices, and a new setup.sh needs their names free
+remaining=()
+for _ in {1..100}; do
+  remaining=()
+  for dev in "${lab_devices[@]}"; do
+    if [[ -e /sys/class/net/${dev} ]]; then remaining+=("${dev}"); fi
+  done
+  if (( dry_run || ${#remaining[@]} == 0 )); then break; fi
+  pause 0.1
+done
+if (( ! dry_run && ${#remaining[@]} > 0 )); then
+  echo "${0##*/}: still present after 10 s: ${remaining[*]}" >&2
+  exit 1
+fi
+if (( dry_run )); then
+  echo "dry run: nothing was changed"
+  exit 0
+fi
+forward_rules=''
+if (( forward_deleted > 0 )); then forward_rules=", ${forward_deleted} FORWARD rule(s)"; fi
+echo "lab ${lab_name} is down: deleted ${netns_deleted} namespace(s), ${devices_deleted} root-namespace device(s)${forward_rules}"
