@@ -114,3 +114,25 @@ def test_demo_tears_down_even_when_its_output_is_closed(prefix: str) -> None:
     reader.stdout.close()  # like `nsgen demo | head -1`
     reader.wait(timeout=60)
     assert leftovers(prefix) == set()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["render", "--no-such-option"], "No such option: --no-such-option"),
+        (["render", "--style", "fancy"], "Invalid value for '--style': 'fancy' is not one of 'batched', 'tutorial'."),
+        (["graph", "--format", "svg"], "'svg' is not one of 'mermaid', 'dot'."),
+        (["runtime", "nope.sh"], "is not one of 'setup.sh', 'teardown.sh', 'verify.sh', 'demo.sh'."),
+    ],
+)
+def test_a_bad_flag_is_one_usage_line_and_exit_2(args: list[str], message: str) -> None:
+    result = nsgen(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.rstrip().endswith("--help)")
+
+
+def test_help_lists_the_choices() -> None:
+    assert "--style <batched|tutorial>" in nsgen("up", "--help").stdout
+    assert "<mermaid|dot>" in nsgen("graph", "--help").stdout

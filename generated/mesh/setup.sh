@@ -82,7 +82,7 @@ link set dev to-2 addrgenmode none up
 NSGEN
 }
 
-# === nsgen runtime: sha256 82ae3810aee590287b63190dca3966270af7361da525b8d63abdefb2b37fb49c ===
+# === nsgen runtime: sha256 def27e3d076e76d360ac86b720815bb99cbe0bd83d45203b83a0468efd0b5ffe ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -344,11 +344,12 @@ root_batch() {
 }
 
 # --- netns_batch NETNS: a namespace's commands (a here-doc) in one `ip -batch` inside it, in the
-# background, as many at once as there are CPUs (in a dry run one at a time, so its output stays in
-# order). It enters with nsenter (util-linux) where it can: `ip -n` also copies the mount namespace
-# to remount /sys, which costs more with every namespace. Labs of over 50 namespaces say how far
-# they are at every 10 % (`nsgen up` draws a bar of it).
-batch_slots=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+# background (in a dry run, in order). Up to 64 run at once, so the script goes on to the root
+# namespace's next batch while they run and the kernel keeps every CPU busy. It enters with nsenter
+# (util-linux) where it can: `ip -n` also copies the mount namespace to remount /sys, which costs
+# more with every namespace. Labs of over 50 namespaces say how far they are at every 10 % (`nsgen
+# up` draws a bar of it).
+batch_slots=64
 have_nsenter=0
 if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
 batch_pids=()
