@@ -111,10 +111,12 @@ class _Plans:
     verify: plan.Plan
 
 
-def _script_context(lab: Lab, script: str, plans: _Plans) -> dict[str, Any]:
+def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[str, Any]:
     """What one file prints of the plans: blocks of commands, or batches."""
+    if script == "setup.sh" and style is Style.tutorial:
+        return {"blocks": styles.tutorial(lab, plans.setup)}
     if script == "setup.sh":
-        return {"blocks": styles.tutorial(lab, plans.setup), "batches": styles.batched(lab, plans.setup)}
+        return {"batches": styles.batched(lab, plans.setup)}
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plans.teardown)}
     if script == "verify.sh":
@@ -151,7 +153,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
     env = _environment()
     files = {}
     for name in ARTIFACTS:
-        extra = _script_context(loaded.lab, name, plans)
+        extra = _script_context(loaded.lab, name, plans, Style(style))
         if name in SCRIPTS:
             extra["runtime"] = runtime(name)
         files[name] = env.get_template(f"{name}.j2").render(context, script=name, **extra)

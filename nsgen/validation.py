@@ -422,7 +422,7 @@ class _LabBuilder:
                         self._broken(segment, [*segment.path, "subnet"], message)
                         break
                     self.owners[ip] = f"{port.node}:{port.name}"
-                    port.addresses.append(ipaddress.ip_interface(f"{ip}/{subnet.prefixlen}"))
+                    port.addresses.append(ipaddress.ip_interface((int(ip), subnet.prefixlen)))
 
     @staticmethod
     def _hosts(subnet: IPNetwork) -> Iterator[IPAddress]:
