@@ -422,7 +422,8 @@ class _LabBuilder:
                         self._broken(segment, [*segment.path, "subnet"], message)
                         break
                     self.owners[ip] = f"{port.node}:{port.name}"
-                    port.addresses.append(ipaddress.ip_interface((int(ip), subnet.prefixlen)))
+                    interface = ipaddress.IPv4Interface if subnet.version == 4 else ipaddress.IPv6Interface
+                    port.addresses.append(interface((int(ip), subnet.prefixlen)))
 
     @staticmethod
     def _hosts(subnet: IPNetwork) -> Iterator[IPAddress]:
