@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
-from nsgen import __version__, cni, docs_page, inspection, node_access, presets, recording, rendering, running, sources, topology_file
+from nsgen import __version__, cni, docs_page, drift, node_access, presets, recording, rendering, running, sources, topology_file
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 from nsgen.styles import Style
@@ -323,10 +323,14 @@ def graph(
 @app.command()
 @reports_problems
 def status(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
-    """Read the kernel and show which of the lab's namespaces and devices are there; exit 0 only when fully up."""
-    report = inspection.inspect(_load(file, preset, prefix, count).lab)
-    typer.echo(inspection.table(report))
-    raise typer.Exit(0 if report.fully_up else 1)
+    """Compare every object the lab declares with the kernel: one line per difference (missing,
+    extra, different); exit 0 only when there is none."""
+    lab = _load(file, preset, prefix, count).lab
+    lines = drift.differences(lab)
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"lab {lab.name}: {len(lines)} difference(s)" if lines else f"lab {lab.name}: no drift: the lab is fully up")
+    raise typer.Exit(1 if lines else 0)
 
 
 @app.command("cni")

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from nsgen import __version__, plan, reachability, styles, topology_file
+from nsgen import __version__, drift, plan, reachability, styles, topology_file
 from nsgen.model import Lab
 from nsgen.sources import LoadedLab
 from nsgen.styles import Style
@@ -101,7 +101,7 @@ def _script_context(lab: Lab, script: str, style: Style) -> dict[str, Any]:
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plan.teardown(lab))}
     if script == "verify.sh":
-        return {"blocks": styles.tutorial(lab, plan.verify(lab))}
+        return {"blocks": styles.tutorial(lab, plan.verify(lab)), "expect_lines": drift.shell_lines(drift.declared(lab))}
     if script == "demo.sh":
         setup = plan.setup(lab)
         return {
