@@ -54,10 +54,11 @@ def _interface(netns: str | None, node: str, device: str, iface: Interface | Non
     return facts
 
 
-def declared(lab: Lab, namespaces: Iterable[str] | None = None) -> list[Expect]:
-    """Every object `lab` declares (with `namespaces`, of those namespaces only, by kernel name, and
-    the root namespace's), grouped by where it lives: each namespace, then the root namespace."""
+def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterable[str] | None = None) -> list[Expect]:
+    """Every object `lab` declares, grouped by where it lives: each namespace, then the root
+    namespace; with `namespaces` (kernel names) and `devices` (the root's), of those only."""
     only = None if namespaces is None else set(namespaces)
+    only_devices = None if devices is None else set(devices)
     facts: list[Expect] = []
     hosts = {iface.name: iface for iface in lab.host}
     root: list[Expect] = []
@@ -82,20 +83,23 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None) -> list[Expect]:
         facts += ends.get(ns.netns, [])
         facts += [Expect(ns.netns, ns.name, "route", value=changes.route_text(r)) for r in ns.routes]
         facts += [Expect(ns.netns, ns.name, "sysctl", key, value) for key, value in ns.sysctls]
-    return facts + root
+    return facts + [f for f in root if only_devices is None or f.device in only_devices]
 
 
 _FUNCTIONS = {"address": "addr"}
 
 
-def shell_lines(facts: list[Expect]) -> list[tuple[str, ...]]:
-    """The facts as verify.sh's and apply.sh's lab part writes them (words for the shell)."""
+def shell_lines(facts: list[Expect], some_root_devices: bool = False) -> list[tuple[str, ...]]:
+    """The facts as verify.sh's and apply.sh's lab part writes them (words for the shell); with
+    `some_root_devices`, the root namespace is read for the devices of the facts only."""
     lines: list[tuple[str, ...]] = []
     where: object = object()
+    root_devices = tuple(dict.fromkeys(f.device for f in facts if f.netns is None and f.kind == "device"))
     for fact in facts:
         if fact.netns != where:
             where = fact.netns
-            lines.append(("expect_root",) if fact.netns is None else ("expect_netns", fact.netns, fact.node))
+            root = ("expect_root", *(root_devices if some_root_devices else ()))
+            lines.append(root if fact.netns is None else ("expect_netns", fact.netns, fact.node))
         if fact.kind == "namespace":
             continue
         if fact.kind in ("route",):

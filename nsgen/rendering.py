@@ -97,7 +97,7 @@ def _script_context(lab: Lab, script: str, style: Style) -> dict[str, Any]:
     """What one script prints of the plans: blocks of commands, or batches."""
     if script == "setup.sh":
         setup = plan.setup(lab)
-        return {"blocks": styles.tutorial(lab, setup), "batches": styles.batched(lab, setup)}
+        return {"blocks": styles.tutorial(lab, setup), "batches": styles.batched(lab, setup), "record_text": record_text(lab)}
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plan.teardown(lab))}
     if script == "verify.sh":
@@ -111,6 +111,11 @@ def _script_context(lab: Lab, script: str, style: Style) -> dict[str, Any]:
     if script == "README.md":
         return {"blocks": styles.tutorial(lab, plan.setup(lab), styles.README_COMMANDS_PER_STEP)}
     return {}
+
+
+def record_text(lab: Lab) -> str:
+    """What setup.sh and apply.sh record under /run/nsgen: the lab's normalised topology."""
+    return topology_file.dump(topology_file.document(lab))
 
 
 def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:

@@ -47,7 +47,30 @@ link set dev eth0 up
 NSGEN
 }
 
-# === nsgen runtime: sha256 1d051c2c517f770915951bfb3f69fe4c75753a8beccf016a9116f5229112e8ad ===
+# --- the normalised topology of this lab (topology.yaml), recorded under /run/nsgen once it is up
+lab_record() {
+  local text=''
+  IFS= read -r -d '' text <<'NSGEN_TOPOLOGY' || true
+name: host
+description: "One namespace joined to the root namespace by a veth pair, both ends addressed"
+namespaces:
+  ns-0:
+    alias: ip0
+    interfaces:
+      eth0:
+        addresses: [172.16.100.2/30]
+    routes: []
+host:
+  interfaces:
+    veth-h0:
+      addresses: [172.16.100.1/30]
+links:
+- ["ns-0:eth0", "host:veth-h0"]
+NSGEN_TOPOLOGY
+  printf '%s' "${text}"
+}
+
+# === nsgen runtime: sha256 46f02801eb7147f641947097f5ca05c43839fdf6546db01573f13eaadf75b2e4 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -263,7 +286,21 @@ stop_batches() {
 # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
 set_sysctl() { ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"; }
 
-# --- the lab's steps, then the batches still running
+# --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
+# from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
+# apply.sh write it when they are done (in one rename), teardown.sh removes it.
+record_file=/run/nsgen/${lab_key}.yaml
+record_write() {
+  if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
+  mkdir -p /run/nsgen
+  lab_record >"${record_file}.$$"
+  mv -f "${record_file}.$$" "${record_file}"
+}
+record_remove() {
+  if (( ! dry_run )); then rm -f "${record_file}"; fi
+}
+
+# --- the lab's steps, then the batches still running, then the record
 lab_steps
 await_batches
 trap - ERR INT TERM HUP
@@ -271,6 +308,7 @@ if (( dry_run )); then
   echo "dry run: nothing was changed"
   exit 0
 fi
+record_write
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 echo "next: ./verify.sh; source helpers.sh && displayAddr; ./teardown.sh"
 

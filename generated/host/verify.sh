@@ -34,7 +34,7 @@ lab_steps() {
   check ns-0 4 172.16.100.1 host:veth-h0
 }
 
-# === nsgen runtime: sha256 f56aec8336e2e6a10101b2603bfadebb7d6bf22879f137541ab6a4baea69a99d ===
+# === nsgen runtime: sha256 b80293d9fe59b00aba6c9b8a8f02f1852fd01f60e67ce617f609c362df9dcd57 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -94,7 +94,8 @@ if (( ! dry_run && ${#missing[@]} > 0 )); then
 fi
 
 # --- expect_*: the lab's declared state (lab_expect above), checked with `ip -o` alone.
-# `expect_netns NETNS NODE` (or `expect_root`) reads where the next lines look, once; each line then
+# `expect_netns NETNS NODE` (or `expect_root [DEV...]`) reads where the next lines look, once (the root
+# namespace: all of it, or DEV... only); each line then
 # checks one object. Each difference is one line in `drift` (`ns-0: route default via 10.0.0.1:
 # missing`); a missing namespace or device is one line, what it holds is not checked.
 drift=()
@@ -117,7 +118,13 @@ expect_read() {
     elif [[ -n ${line} ]]; then
       have_routes+=("${line}")
     fi
-  done < <(printf 'link show\naddr show\nroute show\n' | command ip ${expect_netns_name:+-n "${expect_netns_name}"} -o -batch - 2>/dev/null)
+  done < <(expect_commands "$@" | command ip ${expect_netns_name:+-n "${expect_netns_name}"} -o -force -batch - 2>/dev/null)
+}
+# what expect_read asks `ip -batch`: everything, or (DEV...) those devices only
+expect_commands() {
+  local dev
+  if (( $# == 0 )); then printf 'link show\naddr show\nroute show\n'; return 0; fi
+  for dev in "$@"; do printf 'link show dev %s\naddr show dev %s\n' "${dev}" "${dev}"; done
 }
 drift_report() { drift+=("$1: $2"); }
 expect_netns() {
@@ -131,7 +138,7 @@ expect_netns() {
 }
 expect_root() {
   expect_netns_name='' expect_node=host expect_skip=0
-  expect_read
+  expect_read "$@"
 }
 # --- expect_device DEV, expect_up DEV, expect_addr DEV CIDR, expect_mtu DEV MTU, expect_mac DEV MAC,
 # expect_master DEV BRIDGE, expect_route 'DEST [via GATEWAY] [dev DEV]', expect_sysctl KEY VALUE

@@ -25,7 +25,7 @@ netns del ns-1
 NSGEN
 }
 
-# === nsgen runtime: sha256 25ae3db15112fd7fb9798c41dabe4a301148e9831858c525f40e3ff6a50d6080 ===
+# === nsgen runtime: sha256 a6d4ba961e53c58f611ed9fbf5eb10ec1509e256d3944fc88e24688a36f26c8a ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, then waits until the kernel has let go of it.
@@ -107,7 +107,22 @@ root_batch() {
   devices_deleted=$((devices_deleted + ${#device_lines[@]}))
 }
 
+# --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
+# from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
+# apply.sh write it when they are done (in one rename), teardown.sh removes it.
+record_file=/run/nsgen/${lab_key}.yaml
+record_write() {
+  if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
+  mkdir -p /run/nsgen
+  lab_record >"${record_file}.$$"
+  mv -f "${record_file}.$$" "${record_file}"
+}
+record_remove() {
+  if (( ! dry_run )); then rm -f "${record_file}"; fi
+}
+
 lab_steps
+record_remove
 if (( netns_deleted + devices_deleted == 0 )); then
   echo "lab ${lab_name} was not up: nothing to delete"
   exit 0
