@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
-from nsgen import __version__, cni, docs_page, drift, node_access, presets, recording, rendering, running, sources, topology_file
+from nsgen import __version__, changes, cni, docs_page, drift, live, node_access, presets, recording, rendering, running, sources, topology_file
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 from nsgen.styles import Style
@@ -333,6 +333,74 @@ def status(file: File = None, preset: Preset = None, prefix: Prefix = None, coun
     raise typer.Exit(1 if lines else 0)
 
 
+From = Annotated[
+    Optional[Path],
+    typer.Option("--from", help="The running lab's topology (default: its record under /run/nsgen).", show_default=False),
+]
+
+
+def _change(file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None):
+    """The running lab (from --from, else its record) and the new one."""
+    new = _load(file, preset, prefix, count)
+    old = live.load_old(new.lab, old_file)
+    return old, new
+
+
+def _print_plan(old_lab, new) -> "changes.Diff":
+    forward = changes.diff(old_lab, new.lab)
+    for change in forward.changes:
+        typer.echo(str(change))
+    commands = sum(len(step.commands) for step in forward.plan)
+    typer.echo(f"plan: {len(forward.changes)} change(s), {commands} command(s)" if forward.plan else "plan: no change")
+    return forward
+
+
+@app.command("plan")
+@reports_problems
+def plan_command(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    old_file: From = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write apply.sh and the new lab's scripts here.")
+    ] = None,
+    style: StyleOption = Style.batched,
+) -> None:
+    """Print the change from the running lab to this topology; with -o, write its apply.sh."""
+    old, new = _change(file, preset, prefix, count, old_file)
+    _print_plan(old, new)
+    if output is not None:
+        rendering.write(rendering.render_apply(old, new, style), output)
+        typer.echo(f"wrote {output}/apply.sh (and the new lab's scripts): review it, then run it")
+
+
+@app.command("apply")
+@reports_problems
+def apply_command(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    old_file: From = None,
+    style: StyleOption = Style.batched,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+    force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
+) -> None:
+    """Print the change from the running lab to this topology, and run its apply.sh."""
+    old, new = _change(file, preset, prefix, count, old_file)
+    forward = _print_plan(old, new)
+    if not forward.plan:
+        raise typer.Exit(0)
+    sys.stdout.flush()
+    args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
+    with running.rendered_files(rendering.render_apply(old, new, style), new.lab.name, workdir) as lab_dir:
+        status = running.run_script(lab_dir, rendering.APPLY, args)
+    raise typer.Exit(status)
+
+
 @app.command("cni")
 @reports_problems
 def cni_command(
@@ -381,6 +449,7 @@ class RuntimeScript(str, Enum):
     teardown = "teardown.sh"
     verify = "verify.sh"
     demo = "demo.sh"
+    apply = "apply.sh"
 
 
 @app.command()

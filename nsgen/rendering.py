@@ -141,6 +141,35 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
     return files
 
 
+APPLY = "apply.sh"
+
+
+def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
+    """The new lab's files and its apply.sh: the change from the running `old` to it (nsgen.changes)."""
+    from nsgen import changes  # noqa: PLC0415 - changes imports styles, which imports nothing of ours
+
+    forward = changes.diff(old, loaded.lab)
+    files = render(loaded, style)
+    old_text = record_text(old)
+    old_facts = drift.declared(old, forward.touched, changes.touched_devices(forward.plan))
+    files[APPLY] = template(f"{APPLY}.j2").render(
+        lab=loaded.lab,
+        origin=loaded.origin,
+        version=__version__,
+        digest=hashlib.sha256(files[TOPOLOGY].encode()).hexdigest(),
+        script=APPLY,
+        runtime=runtime(APPLY),
+        changes=forward.changes,
+        blocks=changes.blocks(forward.plan),
+        undo_blocks=changes.blocks(changes.undo(forward).plan),
+        old_expect_lines=drift.shell_lines(old_facts, some_root_devices=True),
+        old_record_text=old_text,
+        old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
+        record_text=files[TOPOLOGY],
+    )
+    return files
+
+
 class GraphFormat(str, Enum):
     """The diagram languages of `nsgen graph`."""
 

@@ -34,7 +34,7 @@ lab_steps() {
   check ns-0 4 172.16.100.1 host:veth-h0
 }
 
-# === nsgen runtime: sha256 b80293d9fe59b00aba6c9b8a8f02f1852fd01f60e67ce617f609c362df9dcd57 ===
+# === nsgen runtime: sha256 427d575b2353f455d8dcc8c628ec1fb0592d500c7f49b84cc8e71f4e958c194f ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -123,8 +123,10 @@ expect_read() {
 # what expect_read asks `ip -batch`: everything, or (DEV...) those devices only
 expect_commands() {
   local dev
-  if (( $# == 0 )); then printf 'link show\naddr show\nroute show\n'; return 0; fi
-  for dev in "$@"; do printf 'link show dev %s\naddr show dev %s\n' "${dev}" "${dev}"; done
+  if (( $# == 0 )); then printf 'addr show\nroute show\nlink show\n'; return 0; fi
+  # every `addr show` first: in a batch, one after a `link show` shows links
+  for dev in "$@"; do printf 'addr show dev %s\n' "${dev}"; done
+  for dev in "$@"; do printf 'link show dev %s\n' "${dev}"; done
 }
 drift_report() { drift+=("$1: $2"); }
 expect_netns() {
