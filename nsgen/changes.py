@@ -248,11 +248,17 @@ def diff(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Diff:
     if v4_new:
         local += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), ns) for ns, dev in namespaced]
         local += [Command(("link", "set", "dev", dev, "addrgenmode", "none")) for dev in root_new]
+    flip = []
     if v4_old != v4_new:  # every kept device follows the lab's new IPv6 choice
         mode = "none" if v4_new else "eui64"
         kept_devices = [(e.netns, e.device) for _, link in kept_links for e in (link.a, link.b)]
         kept_devices += [(None, new_br[n].device) for n in new_br if n in old_br]
-        local += [Command(("link", "set", "dev", dev, "addrgenmode", mode), ns) for ns, dev in kept_devices]
+        for ns, dev in kept_devices:
+            # IPv6 off and on again (it has no IPv6 address yet, or no more) makes or drops the
+            # link-local address of the new mode without taking the device down
+            key = f"net.ipv6.conf.{dev}.disable_ipv6"
+            flip += [Command(("link", "set", "dev", dev, "addrgenmode", mode), ns)]
+            flip += [Command((key, "1"), ns, "sysctl"), Command((key, "0"), ns, "sysctl")]
     ups = [Command(("link", "set", "dev", dev, "up"), ns) for ns, dev in namespaced]
     ups += [Command(("link", "set", "dev", dev, "up")) for dev in root_new]
     route_add = []
@@ -273,10 +279,11 @@ def diff(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Diff:
         *plan._step("create the new namespaces", netns_add),
         *plan._step("create the new bridges", bridge_add),
         *plan._step("create the new veth pairs, each end directly where it lives", veth_add),
+        *plan._step("IPv6 link-local addresses on the devices that stay, as the new lab wants them", flip),
         *plan._step("set the sysctls that are new or change", sysctls),
         *plan._step("add the new addresses", addr_add),
         *plan._step("set the MTUs and MAC addresses that are new or change", tuning),
-        *plan._step("IPv6 link-local addresses (addrgenmode) as the new lab wants them", local),
+        *plan._step("an IPv4-only lab: no IPv6 link-local addresses on the new devices", local),
         *plan._step("set the new interfaces up", ups),
         *plan._step("add the new routes", route_add),
     )

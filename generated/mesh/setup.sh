@@ -157,7 +157,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 46f02801eb7147f641947097f5ca05c43839fdf6546db01573f13eaadf75b2e4 ===
+# === nsgen runtime: sha256 1f6b2afd3ed7a4df927c4340b58a17e4ca07c7bee6ce13ff9f3465ed8ad1e372 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -369,9 +369,16 @@ stop_batches() {
   fi
 }
 
-# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS, with bash alone
-# shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
-set_sysctl() { ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"; }
+# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
+# NETNS is empty), with bash alone
+set_sysctl() {
+  if [[ -z $1 ]]; then
+    if (( dry_run )); then echo "set_sysctl '' $2 $3"; else echo "$3" >"/proc/sys/${2//.//}"; fi
+    return
+  fi
+  # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+  ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
+}
 
 # --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
 # from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
