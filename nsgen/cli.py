@@ -396,7 +396,8 @@ def apply_command(
         raise typer.Exit(0)
     sys.stdout.flush()
     args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
-    with running.rendered_files(rendering.render_apply(old, new, style), new.lab.name, workdir) as lab_dir:
+    files = rendering.render_apply(old, new, style, lab_files=workdir is not None)
+    with running.rendered_files(files, new.lab.name, workdir) as lab_dir:
         status = running.run_script(lab_dir, rendering.APPLY, args)
     raise typer.Exit(status)
 

@@ -144,12 +144,13 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
 APPLY = "apply.sh"
 
 
-def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
-    """The new lab's files and its apply.sh: the change from the running `old` to it (nsgen.changes)."""
+def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True) -> dict[str, str]:
+    """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
+    change from the running `old` to it (nsgen.changes)."""
     from nsgen import changes  # noqa: PLC0415 - changes imports styles, which imports nothing of ours
 
     forward = changes.diff(old, loaded.lab)
-    files = render(loaded, style)
+    files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
     old_text = record_text(old)
     old_facts = drift.declared(old, forward.touched, changes.touched_devices(forward.plan))
     files[APPLY] = template(f"{APPLY}.j2").render(

@@ -19,6 +19,17 @@ from nsgen import changes, rendering
 pytestmark = pytest.mark.kernel
 
 
+def test_apply_sh_passes_shellcheck_and_quotes_what_it_records(tmp_path: Path) -> None:
+    doc = variant(VARIANTS["add-namespace"])
+    doc["description"] = "it's $(reboot) `now`; rm -rf /"
+    old, new = load(BASE, "q.x-"), load(doc, "q.x-")
+    files = rendering.render_apply(old.lab, new)
+    rendering.write(files, tmp_path / "lab")
+    result = run("shellcheck", "--severity=style", tmp_path / "lab" / "apply.sh")
+    assert result.returncode == 0, result.stdout
+    assert "\n#   + namespace ns-3\n" in files["apply.sh"]
+
+
 @pytest.mark.parametrize("kind", VARIANTS)
 def test_each_change_both_ways_matches_a_fresh_setup(tmp_path: Path, prefix: str, kind: str) -> None:
     old, new = load(BASE, prefix), load(variant(VARIANTS[kind]), prefix)
