@@ -31,7 +31,7 @@ def lab(count: int) -> sources.LoadedLab:
 
 def timed(*command: str | Path, cwd: Path | None = None) -> float:
     start = time.perf_counter()
-    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=cwd)
+    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=cwd, check=False)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"{command}: {result.returncode}\n{result.stdout}\n{result.stderr}")

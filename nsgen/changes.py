@@ -103,7 +103,7 @@ def _root_veths(links: list[VethLink]) -> list[str]:
     return [end.device for link in links for end in link.creation_order if end.netns is None]
 
 
-def diff(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Diff:  # noqa: C901 - one pass per kind, in plan order
+def diff(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Diff:
     """The change that turns the running lab `old` into `new`; the routes of the namespaces
     `redo_routes` (kernel names) are all deleted and added again (a rollback's)."""
     changes: list[Change] = []

@@ -14,6 +14,7 @@ import typer
 from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
 from nsgen import __version__, changes, cni, docs_page, drift, live, node_access, presets, recording, rendering, running, sources, topology_file
+from nsgen.model import Lab
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 from nsgen.styles import Style
@@ -339,14 +340,16 @@ From = Annotated[
 ]
 
 
-def _change(file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None):
+def _change(
+    file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None
+) -> tuple[Lab, sources.LoadedLab]:
     """The running lab (from --from, else its record) and the new one."""
     new = _load(file, preset, prefix, count)
     old = live.load_old(new.lab, old_file)
     return old, new
 
 
-def _print_plan(old_lab, new) -> "changes.Diff":
+def _print_plan(old_lab: Lab, new: sources.LoadedLab) -> changes.Diff:
     forward = changes.diff(old_lab, new.lab)
     for change in forward.changes:
         typer.echo(str(change))

@@ -4,7 +4,7 @@ setting up, applying and reading kernel state."""
 import copy
 import subprocess
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from conftest import ip_json, run
 from test_styles import _kernel_state

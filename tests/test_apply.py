@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from live_labs import BASE, VARIANTS, apply, ifindexes, load, record, setup, state, teardown, variant
 
-from nsgen import changes, rendering
+from nsgen import changes, rendering, sources
 
 pytestmark = pytest.mark.kernel
 
@@ -34,7 +34,6 @@ def test_plan_selects_the_lab_like_up_and_down(tmp_path: Path) -> None:
     (tmp_path / "old.yaml").write_text(rendering.record_text(load(BASE, "").lab))
     refused = nsgen("plan", "--preset", "bridge", "--count", "3", "--prefix", "p-", "--from", tmp_path / "old.yaml")
     assert refused.returncode == 2 and "a plan changes a lab, not its name" in refused.stderr
-    from nsgen import sources
     (tmp_path / "three.yaml").write_text(rendering.record_text(sources.load(preset="bridge", count=3, prefix="p-").lab))
     shown = nsgen("plan", "--preset", "bridge", "-n", "4", "--prefix", "p-", "--from", tmp_path / "three.yaml")
     assert shown.returncode == 0, shown.stderr

@@ -48,7 +48,7 @@ lab_steps() {
   run ip netns del ns-0
 }
 
-# === nsgen runtime: sha256 7cb3e89c5baefe26a0757ad3e28351dfc0f59c2ff6678e538c5a43f66bb382ca ===
+# === nsgen runtime: sha256 655c81089b3026060175e9ff24f828eed1a5c54e86e0f0c74838dfa81f118e66 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -223,12 +223,14 @@ run() {
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
 # NETNS is empty), with bash alone
 set_sysctl() {
-  if [[ -z $1 ]]; then
-    if (( dry_run )); then echo "set_sysctl '' $2 $3"; else echo "$3" >"/proc/sys/${2//.//}"; fi
-    return
+  if [[ -n $1 ]]; then
+    # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+    ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
+  elif (( dry_run )); then
+    echo "set_sysctl '' $2 $3"
+  else
+    echo "$3" >"/proc/sys/${2//.//}"
   fi
-  # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
-  ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
 }
 
 # --- displayLinks, displayAddr: every namespace's links (addresses), then the lab's root-namespace

@@ -157,7 +157,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 1f6b2afd3ed7a4df927c4340b58a17e4ca07c7bee6ce13ff9f3465ed8ad1e372 ===
+# === nsgen runtime: sha256 7178cf5ccdde30782b213a4a45454736f27f18859b6d8f2ab63e40fa544efc2b ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -372,12 +372,14 @@ stop_batches() {
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
 # NETNS is empty), with bash alone
 set_sysctl() {
-  if [[ -z $1 ]]; then
-    if (( dry_run )); then echo "set_sysctl '' $2 $3"; else echo "$3" >"/proc/sys/${2//.//}"; fi
-    return
+  if [[ -n $1 ]]; then
+    # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+    ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
+  elif (( dry_run )); then
+    echo "set_sysctl '' $2 $3"
+  else
+    echo "$3" >"/proc/sys/${2//.//}"
   fi
-  # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
-  ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
 }
 
 # --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
