@@ -186,8 +186,13 @@ def down(
     workdir: WorkDir = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Render the lab and run its teardown.sh."""
-    _run("teardown.sh", _load(file, preset, prefix, count), Style.batched, workdir, dry_run)
+    """Render the lab and run its teardown.sh (of the lab its record says is running, after an apply)."""
+    loaded = _load(file, preset, prefix, count)
+    running_lab = live.recorded(loaded.lab)
+    if running_lab is not None and running_lab.lab != loaded.lab:
+        typer.echo(f"nsgen down: tearing down the lab as {running_lab.origin} has it (changed by nsgen apply)", err=True)
+        loaded = running_lab
+    _run("teardown.sh", loaded, Style.batched, workdir, dry_run)
 
 
 @app.command()

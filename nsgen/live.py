@@ -14,6 +14,14 @@ def record_path(lab: Lab) -> Path:
     return RECORDS / f"{lab.prefix}{lab.name}.yaml"
 
 
+def recorded(lab: Lab) -> sources.LoadedLab | None:
+    """What the record of `lab` (same name and prefix) says is running, if there is a record."""
+    path = record_path(lab)
+    if not path.exists():
+        return None
+    return sources.from_document(topology_file.read(path), path.name, f"the record {path}")
+
+
 def load_old(new: Lab, old_file: Path | None = None) -> Lab:
     """The topology the lab of `new` runs: `old_file` (--from), else its record. Both must be the
     same lab (name and prefix): a plan changes a lab, it does not rename it."""

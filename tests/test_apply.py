@@ -99,6 +99,10 @@ def test_plan_and_apply_from_the_record_with_the_cli(tmp_path: Path, prefix: str
         assert nsgen("plan", tmp_path / "new.yaml").stdout.strip() == "plan: no change"
         back = nsgen("apply", "--from", tmp_path / "new.yaml", tmp_path / "a" / "topology.yaml")
         assert back.returncode == 0 and "- namespace ns-3" in back.stdout, back.stderr
+        assert nsgen("apply", tmp_path / "new.yaml").returncode == 0
+        down = nsgen("down", tmp_path / "a" / "topology.yaml")  # the old file: the record knows better
+        assert down.returncode == 0 and "as the record" in down.stderr, down.stderr
+        assert leftovers(prefix) == set()
     finally:
         teardown(tmp_path / "a")
     assert leftovers(prefix) == set() and record(old) is None
