@@ -15,9 +15,11 @@ from typer._click.exceptions import UsageError  # typer 0.28 carries its own cli
 
 from nsgen import (
     __version__,
+    changes,
     cni,
     docs_page,
-    inspection,
+    drift,
+    live,
     node_access,
     presets,
     recording,
@@ -26,6 +28,7 @@ from nsgen import (
     sources,
     topology_file,
 )
+from nsgen.model import Lab
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 from nsgen.styles import Style
@@ -209,8 +212,13 @@ def down(
     workdir: WorkDir = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Render the lab and run its teardown.sh."""
-    _run("teardown.sh", _load(file, preset, prefix, count), Style.batched, workdir, dry_run)
+    """Render the lab and run its teardown.sh (of the lab its record says is running, after an apply)."""
+    loaded = _load(file, preset, prefix, count)
+    running_lab = live.recorded(loaded.lab)
+    if running_lab is not None and running_lab.lab != loaded.lab:
+        typer.echo(f"nsgen down: tearing down the lab as {running_lab.origin} has it (changed by nsgen apply)", err=True)
+        loaded = running_lab
+    _run("teardown.sh", loaded, Style.batched, workdir, dry_run)
 
 
 @app.command()
@@ -347,10 +355,85 @@ def graph(
 @app.command()
 @reports_problems
 def status(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
-    """Read the kernel and show which of the lab's namespaces and devices are there; exit 0 only when fully up."""
-    report = inspection.inspect(_load(file, preset, prefix, count).lab)
-    typer.echo(inspection.table(report))
-    raise typer.Exit(0 if report.fully_up else 1)
+    """Compare every object the lab declares with the kernel: one line per difference (missing,
+    extra, different); exit 0 only when there is none."""
+    lab = _load(file, preset, prefix, count).lab
+    lines = drift.differences(lab)
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"lab {lab.name}: {len(lines)} difference(s)" if lines else f"lab {lab.name}: no drift: the lab is fully up")
+    raise typer.Exit(1 if lines else 0)
+
+
+From = Annotated[
+    Optional[Path],
+    typer.Option("--from", help="The running lab's topology (default: its record under /run/nsgen).", show_default=False),
+]
+
+
+def _change(
+    file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None
+) -> tuple[Lab, sources.LoadedLab]:
+    """The running lab (from --from, else its record) and the new one."""
+    new = _load(file, preset, prefix, count)
+    old = live.load_old(new.lab, old_file)
+    return old, new
+
+
+def _print_plan(old_lab: Lab, new: sources.LoadedLab) -> changes.Diff:
+    forward = changes.diff(old_lab, new.lab)
+    for change in forward.changes:
+        typer.echo(str(change))
+    commands = sum(len(step.commands) for step in forward.plan)
+    typer.echo(f"plan: {len(forward.changes)} change(s), {commands} command(s)" if forward.plan else "plan: no change")
+    return forward
+
+
+@app.command("plan")
+@reports_problems
+def plan_command(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    old_file: From = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write apply.sh and the new lab's scripts here.")
+    ] = None,
+    style: StyleOption = Style.batched,
+) -> None:
+    """Print the change from the running lab to this topology; with -o, write its apply.sh."""
+    old, new = _change(file, preset, prefix, count, old_file)
+    _print_plan(old, new)
+    if output is not None:
+        rendering.write(rendering.render_apply(old, new, style), output)
+        typer.echo(f"wrote {output}/apply.sh (and the new lab's scripts): review it, then run it")
+
+
+@app.command("apply")
+@reports_problems
+def apply_command(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    old_file: From = None,
+    style: StyleOption = Style.batched,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+    force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
+) -> None:
+    """Print the change from the running lab to this topology, and run its apply.sh."""
+    old, new = _change(file, preset, prefix, count, old_file)
+    forward = _print_plan(old, new)
+    if not forward.plan:
+        raise typer.Exit(0)
+    sys.stdout.flush()
+    args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
+    files = rendering.render_apply(old, new, style, lab_files=workdir is not None)
+    with running.rendered_files(files, new.lab.name, workdir) as lab_dir:
+        status = running.run_script(lab_dir, rendering.APPLY, args)
+    raise typer.Exit(status)
 
 
 @app.command("cni")
@@ -401,6 +484,7 @@ class RuntimeScript(str, Enum):
     teardown = "teardown.sh"
     verify = "verify.sh"
     demo = "demo.sh"
+    apply = "apply.sh"
 
 
 @app.command()

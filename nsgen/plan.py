@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from nsgen import reachability
-from nsgen.model import Interface, IPInterface, Lab
+from nsgen.model import Bridge, Interface, IPInterface, Lab, Route, VethLink
 
 Tool = Literal["ip", "sysctl", "ping"]
 
@@ -50,7 +50,7 @@ def address_words(address: IPInterface) -> tuple[str, ...]:
 
 
 def _addr_add(address: IPInterface, device: str, netns: str | None) -> Command:
-    return Command(("addr", "add", *address_words(address), "dev", device), netns)
+    return addr_command("add", address, device, netns)
 
 
 def _tuning(iface: Interface) -> tuple[str, ...]:
@@ -62,6 +62,39 @@ def ipv4_only(lab: Lab) -> bool:
     interfaces = [*(i for ns in lab.namespaces for i in ns.interfaces), *lab.host]
     owners = [*interfaces, *lab.bridges]
     return not any(a.version == 6 for owner in owners for a in owner.addresses)
+
+
+def bridge_add(br: Bridge, v4: bool) -> list[Command]:
+    """Make a bridge in the root namespace: its addresses, MTU, no link-local in an IPv4-only lab, up."""
+    commands = [Command(("link", "add", "name", br.device, "type", "bridge"))]
+    commands += [_addr_add(address, br.device, None) for address in br.addresses]
+    commands += [Command(("link", "set", "dev", br.device, "mtu", str(br.mtu)))] if br.mtu else []
+    commands += [Command(("link", "set", "dev", br.device, "addrgenmode", "none"))] if v4 else []
+    return [*commands, Command(("link", "set", "dev", br.device, "up"))]
+
+
+def veth_add(link: VethLink) -> Command:
+    """Make a veth pair, each end directly where it lives, a bridge port plugged in as it is made."""
+    first, second = link.creation_order
+    words = ["link", "add", "name", first.device]
+    words += ["netns", first.netns] if first.netns else []
+    words += ["master", first.bridge] if first.bridge else []
+    words += ["type", "veth", "peer", "name", second.device, "netns", second.netns or ""]
+    return Command(tuple(words), concerns=second.netns)
+
+
+def route_command(verb: Literal["add", "del"], route: Route, netns: str) -> Command:
+    """`route add|del DESTINATION [via GATEWAY] [dev DEVICE]` inside `netns`."""
+    words = ["route", verb, route.destination]
+    words += ["via", str(route.via)] if route.via else []
+    words += ["dev", route.dev] if route.dev else []
+    return Command(tuple(words), netns)
+
+
+def addr_command(verb: Literal["add", "del"], address: IPInterface, device: str, netns: str | None) -> Command:
+    """`addr add|del ADDRESS dev DEVICE` (in the root namespace when `netns` is None)."""
+    words = address_words(address) if verb == "add" else address_words(address)[:1]
+    return Command(("addr", verb, *words, "dev", device), netns)
 
 
 def _step(comment: str, commands: list[Command]) -> list[Step]:
@@ -80,21 +113,8 @@ def setup(lab: Lab) -> Plan:
         for first, second in [link.creation_order]
         if first.netns is None or second.netns is None
     ]
-    bridges = []
-    for br in lab.bridges:
-        bridges += [Command(("link", "add", "name", br.device, "type", "bridge"))]
-        bridges += [_addr_add(address, br.device, None) for address in br.addresses]
-        bridges += [Command(("link", "set", "dev", br.device, "mtu", str(br.mtu)))] if br.mtu else []
-        bridges += [Command(("link", "set", "dev", br.device, "addrgenmode", "none"))] if v4 else []
-        bridges += [Command(("link", "set", "dev", br.device, "up"))]
-    veths = []
-    for link in lab.links:
-        first, second = link.creation_order
-        words = ["link", "add", "name", first.device]
-        words += ["netns", first.netns] if first.netns else []
-        words += ["master", first.bridge] if first.bridge else []
-        words += ["type", "veth", "peer", "name", second.device, "netns", second.netns or ""]
-        veths.append(Command(tuple(words), concerns=second.netns))
+    bridges = [command for br in lab.bridges for command in bridge_add(br, v4)]
+    veths = [veth_add(link) for link in lab.links]
     namespaced = [(ns.netns, iface) for ns in lab.namespaces for iface in ns.interfaces]
     every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.host)]
     tuned = [Command(("link", "set", "dev", dev, *_tuning(i)), ns) for ns, dev, i in every if _tuning(i)]
@@ -102,13 +122,7 @@ def setup(lab: Lab) -> Plan:
     local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), concerns=ns) for dev, ns in root_veths]
     ups = [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
     ups += [Command(("link", "set", "dev", dev, "up"), concerns=ns) for dev, ns in root_veths]
-    routes = []
-    for ns in lab.namespaces:
-        for route in ns.routes:
-            words = ["route", "add", route.destination]
-            words += ["via", str(route.via)] if route.via else []
-            words += ["dev", route.dev] if route.dev else []
-            routes.append(Command(tuple(words), ns.netns))
+    routes = [route_command("add", route, ns.netns) for ns in lab.namespaces for route in ns.routes]
     return (
         *_step("create new namespaces", [Command(("netns", "add", ns.netns), concerns=ns.netns) for ns in lab.namespaces]),
         *_step("create the bridges in the root namespace; the namespaces' veths plug into them", bridges),

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from nsgen import __version__, plan, reachability, styles, topology_file
+from nsgen import __version__, drift, plan, reachability, styles, topology_file
 from nsgen.model import Lab
 from nsgen.sources import LoadedLab
 from nsgen.styles import Style
@@ -120,7 +120,7 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plans.teardown)}
     if script == "verify.sh":
-        return {"blocks": styles.tutorial(lab, plans.verify)}
+        return {"blocks": styles.tutorial(lab, plans.verify), "expect_lines": drift.shell_lines(drift.declared(lab))}
     if script == "demo.sh":
         return {
             "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.teardown)),
@@ -136,6 +136,11 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
     return {}
 
 
+def record_text(lab: Lab) -> str:
+    """What setup.sh and apply.sh record under /run/nsgen: the lab's normalised topology."""
+    return topology_file.dump(topology_file.document(lab))
+
+
 def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
     """Every file of the lab, by name. The same lab and style always give the same bytes."""
     topology = topology_file.dump(topology_file.document(loaded.lab))
@@ -146,6 +151,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
         "origin": loaded.origin,
         "version": __version__,
         "digest": hashlib.sha256(topology.encode()).hexdigest(),
+        "record_text": topology,  # what setup.sh records under /run/nsgen
         "checks": checks,
         "style": Style(style).value,
         **_facts(loaded.lab),
@@ -158,6 +164,36 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
             extra["runtime"] = runtime(name)
         files[name] = env.get_template(f"{name}.j2").render(context, script=name, **extra)
     files[TOPOLOGY] = topology
+    return files
+
+
+APPLY = "apply.sh"
+
+
+def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True) -> dict[str, str]:
+    """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
+    change from the running `old` to it (nsgen.changes)."""
+    from nsgen import changes  # changes imports styles, which imports nothing of ours
+
+    forward = changes.diff(old, loaded.lab)
+    files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
+    old_text = record_text(old)
+    old_facts = drift.declared(old, forward.touched, changes.touched_devices(forward.plan))
+    files[APPLY] = template(f"{APPLY}.j2").render(
+        lab=loaded.lab,
+        origin=loaded.origin,
+        version=__version__,
+        digest=hashlib.sha256(files[TOPOLOGY].encode()).hexdigest(),
+        script=APPLY,
+        runtime=runtime(APPLY),
+        changes=forward.changes,
+        blocks=changes.blocks(forward.plan),
+        undo_blocks=changes.blocks(changes.undo(forward).plan),
+        old_expect_lines=drift.shell_lines(old_facts, some_root_devices=True),
+        old_record_text=old_text,
+        old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
+        record_text=files[TOPOLOGY],
+    )
     return files
 
 

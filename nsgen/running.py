@@ -30,6 +30,21 @@ def rendered(loaded: LoadedLab, style: Style = Style.batched, keep: Path | None 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@contextmanager
+def rendered_files(files: dict[str, str], name: str, keep: Path | None = None) -> Iterator[Path]:
+    """Rendered `files` in `keep` (left there), or in a temporary directory removed afterwards."""
+    if keep is not None:
+        rendering.write(files, keep)
+        yield keep
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{name}-"))
+    try:
+        rendering.write(files, scratch / name)
+        yield scratch / name
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 #: A line setup.sh prints on large labs: `progress: 30 % (300/1000 namespaces)`.
 PROGRESS = re.compile(r"^progress: (\d+) % \((\d+)/(\d+) namespaces\)$")
 BAR_WIDTH = 30

@@ -172,9 +172,9 @@ def test_status_reports_missing_namespace_and_exit_code(tmp_path: Path, prefix: 
         partial = nsgen("status", "--preset", "bridge", "--prefix", prefix)
         assert partial.returncode == 1
         lines = partial.stdout.splitlines()
-        assert any(line.split()[:3] == ["namespace", f"{prefix}ns-1", "missing"] for line in lines), partial.stdout
-        assert any(line.split()[:3] == ["device", f"{prefix}stray", "extra"] for line in lines), partial.stdout
-        assert any(line.split()[:2] == ["namespace", f"{prefix}ns-0"] and "present" in line for line in lines)
+        assert "ns-1: namespace: missing" in lines, partial.stdout
+        assert f"host: device {prefix}stray: extra" in lines, partial.stdout
+        assert not any(line.startswith("ns-0:") for line in lines), partial.stdout
     finally:
         run("ip", "link", "del", f"{prefix}stray")
         assert nsgen("down", "--preset", "bridge", "--prefix", prefix).returncode == 0

@@ -49,7 +49,7 @@ lab_steps() {
   run ip netns del ns-0
 }
 
-# === nsgen runtime: sha256 df4a80b49c83d595c3fc21a0911299b5914815624f7e2c2d17f4e5dfedb44124 ===
+# === nsgen runtime: sha256 382ce74afcaa04fab1fe82cdb6fdb7ffe0ae935dfc011727eff6a570655a8c26 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -319,9 +319,18 @@ run() {
   fi
 }
 
-# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS, with bash alone
-# shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
-set_sysctl() { ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"; }
+# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
+# NETNS is empty), with bash alone
+set_sysctl() {
+  if [[ -n $1 ]]; then
+    # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+    ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
+  elif (( dry_run )); then
+    echo "set_sysctl '' $2 $3"
+  else
+    echo "$3" >"/proc/sys/${2//.//}"
+  fi
+}
 
 # --- displayLinks, displayAddr: every namespace's links (addresses), then the lab's root-namespace
 # devices' (helpers.sh defines them too, with the lab's aliases)

@@ -46,7 +46,30 @@ link set dev eth0 addrgenmode none up
 NSGEN
 }
 
-# === nsgen runtime: sha256 def27e3d076e76d360ac86b720815bb99cbe0bd83d45203b83a0468efd0b5ffe ===
+# --- the normalised topology of this lab (topology.yaml), recorded under /run/nsgen once it is up
+lab_record() {
+  local text=''
+  IFS= read -r -d '' text <<'NSGEN_TOPOLOGY' || true
+name: host
+description: "One namespace joined to the root namespace by a veth pair, both ends addressed"
+namespaces:
+  ns-0:
+    alias: ip0
+    interfaces:
+      eth0:
+        addresses: [172.16.100.2/30]
+    routes: []
+host:
+  interfaces:
+    veth-h0:
+      addresses: [172.16.100.1/30]
+links:
+- ["ns-0:eth0", "host:veth-h0"]
+NSGEN_TOPOLOGY
+  printf '%s' "${text}"
+}
+
+# === nsgen runtime: sha256 f0be593073905ad26a6b6ae174b966d0a0ea66ff9bdc3cdcc2347a30036a3fa4 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -360,12 +383,35 @@ stop_batches() {
   fi
 }
 
-# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS, with bash alone
-# shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
-set_sysctl() { ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"; }
+# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
+# NETNS is empty), with bash alone
+set_sysctl() {
+  if [[ -n $1 ]]; then
+    # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+    ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
+  elif (( dry_run )); then
+    echo "set_sysctl '' $2 $3"
+  else
+    echo "$3" >"/proc/sys/${2//.//}"
+  fi
+}
+
+# --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
+# from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
+# apply.sh write it when they are done (in one rename), teardown.sh removes it.
+record_file=/run/nsgen/${lab_key}.yaml
+record_write() {
+  if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
+  mkdir -p /run/nsgen
+  lab_record >"${record_file}.$$"
+  mv -f "${record_file}.$$" "${record_file}"
+}
+record_remove() {
+  if (( ! dry_run )); then rm -f "${record_file}"; fi
+}
 
 # --- with --allow-forward, the FORWARD rules first (the lab's traffic passes once it is up); then
-# the lab's steps, then the batches still running
+# the lab's steps, then the batches still running, then the record
 allow_forward
 lab_steps
 await_batches
@@ -374,6 +420,7 @@ if (( dry_run )); then
   echo "dry run: nothing was changed"
   exit 0
 fi
+record_write
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 if (( ${#forward_added[@]} > 0 )); then
   echo "FORWARD accepts the traffic of ${forward_added[*]} (iptables rules with the comment ${forward_comment}; teardown.sh deletes them)"

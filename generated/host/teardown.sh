@@ -24,7 +24,7 @@ netns del ns-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 36373765629438cca935e9a632d0cac50de8cc5e59cc8befdd8d425daa0d6b6a ===
+# === nsgen runtime: sha256 a12e72f6d5716062037d7d97e4659f4171fb4b5254f8db191ec8be5cc623db7f ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
@@ -135,8 +135,23 @@ delete_forward() {
   done < <(command iptables -w -S FORWARD 2>/dev/null)
 }
 
+# --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
+# from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
+# apply.sh write it when they are done (in one rename), teardown.sh removes it.
+record_file=/run/nsgen/${lab_key}.yaml
+record_write() {
+  if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
+  mkdir -p /run/nsgen
+  lab_record >"${record_file}.$$"
+  mv -f "${record_file}.$$" "${record_file}"
+}
+record_remove() {
+  if (( ! dry_run )); then rm -f "${record_file}"; fi
+}
+
 lab_steps
 delete_forward
+record_remove
 if (( netns_deleted + devices_deleted + forward_deleted == 0 )); then
   echo "lab ${lab_name} was not up: nothing to delete"
   exit 0

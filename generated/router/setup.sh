@@ -104,7 +104,73 @@ route add ::/0 via fd00:2::1
 NSGEN
 }
 
-# === nsgen runtime: sha256 def27e3d076e76d360ac86b720815bb99cbe0bd83d45203b83a0468efd0b5ffe ===
+# --- the normalised topology of this lab (topology.yaml), recorded under /run/nsgen once it is up
+lab_record() {
+  local text=''
+  IFS= read -r -d '' text <<'NSGEN_TOPOLOGY' || true
+name: router
+description: "2 hosts on each of two bridges, IPv4 and IPv6, routed through a forwarding namespace"
+namespaces:
+  router:
+    alias: ip0
+    interfaces:
+      eth-left:
+        addresses: [10.0.1.1/24, "fd00:1::1/64"]
+      eth-right:
+        addresses: [10.0.2.1/24, "fd00:2::1/64"]
+    routes: []
+    sysctls: {net.ipv4.ip_forward: 1, net.ipv6.conf.all.forwarding: 1}
+  left-0:
+    alias: ip1
+    interfaces:
+      eth0:
+        addresses: [10.0.1.2/24, "fd00:1::2/64"]
+    routes:
+    - {to: default, via: 10.0.1.1}
+    - {to: "::/0", via: "fd00:1::1"}
+  left-1:
+    alias: ip2
+    interfaces:
+      eth0:
+        addresses: [10.0.1.3/24, "fd00:1::3/64"]
+    routes:
+    - {to: default, via: 10.0.1.1}
+    - {to: "::/0", via: "fd00:1::1"}
+  right-0:
+    alias: ip3
+    interfaces:
+      eth0:
+        addresses: [10.0.2.2/24, "fd00:2::2/64"]
+    routes:
+    - {to: default, via: 10.0.2.1}
+    - {to: "::/0", via: "fd00:2::1"}
+  right-1:
+    alias: ip4
+    interfaces:
+      eth0:
+        addresses: [10.0.2.3/24, "fd00:2::3/64"]
+    routes:
+    - {to: default, via: 10.0.2.1}
+    - {to: "::/0", via: "fd00:2::1"}
+bridges:
+  br-left:
+    addresses: []
+    subnet: [10.0.1.0/24, "fd00:1::/64"]
+  br-right:
+    addresses: []
+    subnet: [10.0.2.0/24, "fd00:2::/64"]
+links:
+- ["router:eth-left", "br-left:r-left"]
+- ["router:eth-right", "br-right:r-right"]
+- ["left-0:eth0", "br-left:l-0"]
+- ["left-1:eth0", "br-left:l-1"]
+- ["right-0:eth0", "br-right:r-0"]
+- ["right-1:eth0", "br-right:r-1"]
+NSGEN_TOPOLOGY
+  printf '%s' "${text}"
+}
+
+# === nsgen runtime: sha256 f0be593073905ad26a6b6ae174b966d0a0ea66ff9bdc3cdcc2347a30036a3fa4 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -418,12 +484,35 @@ stop_batches() {
   fi
 }
 
-# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS, with bash alone
-# shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
-set_sysctl() { ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"; }
+# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
+# NETNS is empty), with bash alone
+set_sysctl() {
+  if [[ -n $1 ]]; then
+    # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+    ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
+  elif (( dry_run )); then
+    echo "set_sysctl '' $2 $3"
+  else
+    echo "$3" >"/proc/sys/${2//.//}"
+  fi
+}
+
+# --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
+# from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
+# apply.sh write it when they are done (in one rename), teardown.sh removes it.
+record_file=/run/nsgen/${lab_key}.yaml
+record_write() {
+  if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
+  mkdir -p /run/nsgen
+  lab_record >"${record_file}.$$"
+  mv -f "${record_file}.$$" "${record_file}"
+}
+record_remove() {
+  if (( ! dry_run )); then rm -f "${record_file}"; fi
+}
 
 # --- with --allow-forward, the FORWARD rules first (the lab's traffic passes once it is up); then
-# the lab's steps, then the batches still running
+# the lab's steps, then the batches still running, then the record
 allow_forward
 lab_steps
 await_batches
@@ -432,6 +521,7 @@ if (( dry_run )); then
   echo "dry run: nothing was changed"
   exit 0
 fi
+record_write
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 if (( ${#forward_added[@]} > 0 )); then
   echo "FORWARD accepts the traffic of ${forward_added[*]} (iptables rules with the comment ${forward_comment}; teardown.sh deletes them)"

@@ -16,6 +16,73 @@ lab_name=router
 lab_netns=(router left-0 left-1 right-0 right-1)
 lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 
+# --- the state the topology declares: namespaces, devices, up, addresses, MTUs, MACs, bridge
+# ports, routes, sysctls
+lab_expect() {
+  expect_netns router router
+  expect_device eth-left
+  expect_up eth-left
+  expect_addr eth-left 10.0.1.1/24
+  expect_addr eth-left fd00:1::1/64
+  expect_device eth-right
+  expect_up eth-right
+  expect_addr eth-right 10.0.2.1/24
+  expect_addr eth-right fd00:2::1/64
+  expect_sysctl net.ipv4.ip_forward 1
+  expect_sysctl net.ipv6.conf.all.forwarding 1
+  expect_netns left-0 left-0
+  expect_device eth0
+  expect_up eth0
+  expect_addr eth0 10.0.1.2/24
+  expect_addr eth0 fd00:1::2/64
+  expect_route 'default via 10.0.1.1'
+  expect_route 'default via fd00:1::1'
+  expect_netns left-1 left-1
+  expect_device eth0
+  expect_up eth0
+  expect_addr eth0 10.0.1.3/24
+  expect_addr eth0 fd00:1::3/64
+  expect_route 'default via 10.0.1.1'
+  expect_route 'default via fd00:1::1'
+  expect_netns right-0 right-0
+  expect_device eth0
+  expect_up eth0
+  expect_addr eth0 10.0.2.2/24
+  expect_addr eth0 fd00:2::2/64
+  expect_route 'default via 10.0.2.1'
+  expect_route 'default via fd00:2::1'
+  expect_netns right-1 right-1
+  expect_device eth0
+  expect_up eth0
+  expect_addr eth0 10.0.2.3/24
+  expect_addr eth0 fd00:2::3/64
+  expect_route 'default via 10.0.2.1'
+  expect_route 'default via fd00:2::1'
+  expect_root
+  expect_device br-left
+  expect_up br-left
+  expect_device br-right
+  expect_up br-right
+  expect_device r-left
+  expect_up r-left
+  expect_master r-left br-left
+  expect_device r-right
+  expect_up r-right
+  expect_master r-right br-right
+  expect_device l-0
+  expect_up l-0
+  expect_master l-0 br-left
+  expect_device l-1
+  expect_up l-1
+  expect_master l-1 br-left
+  expect_device r-0
+  expect_up r-0
+  expect_master r-0 br-right
+  expect_device r-1
+  expect_up r-1
+  expect_master r-1 br-right
+}
+
 lab_steps() {
   # --- ping every address each namespace should reach
   check router 4 10.0.1.2 left-0:eth0
@@ -68,10 +135,10 @@ lab_steps() {
   check right-1 6 fd00:1::3 left-1:eth0
 }
 
-# === nsgen runtime: sha256 414dec5e2f33d8f662b45b4a84d0fa1111afb31c7b8a33cd40cbc112661c3bee ===
+# === nsgen runtime: sha256 d5c4cc0ee05f9adde41f72a2787a0e200a7969e39fae4956dc2fe7c57568fca6 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
-# verify.sh` prints it): it checks that the lab is there, then runs its checks (lab_steps above),
-# one line each, ok or FAIL, and exits 1 if any fails.
+# verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
+# above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
 
 # --- options
 #   --dry-run: print the commands this script would run, and change nothing
@@ -124,6 +191,122 @@ done
 for dev in "${lab_devices[@]}"; do
   if [[ ! -e /sys/class/net/${dev} ]]; then missing+=("device ${dev}"); fi
 done
+
+# --- expect_*: the lab's declared state (lab_expect above), checked with `ip -o` alone.
+# `expect_netns NETNS NODE` (or `expect_root [DEV...]`) reads where the next lines look, once (the root
+# namespace: all of it, or DEV... only); each line then
+# checks one object. Each difference is one line in `drift` (`ns-0: route default via 10.0.0.1:
+# missing`); a missing namespace or device is one line, what it holds is not checked.
+drift=()
+expect_node='' expect_netns_name='' expect_skip=0 expect_routes6=0
+declare -A have_flags=() have_mtu=() have_master=() have_mac=() have_addr=() gone_dev=()
+have_routes=()
+expect_read() {
+  local line dev
+  have_flags=() have_mtu=() have_master=() have_mac=() have_addr=() gone_dev=() have_routes=()
+  expect_routes6=0
+  while IFS= read -r line; do
+    if [[ ${line} =~ ^[0-9]+:\ ([^:@\ ]+)(@[^:]*)?:\ \<([^>]*)\>\ mtu\ ([0-9]+) ]]; then
+      dev=${BASH_REMATCH[1]}
+      have_flags[${dev}]=",${BASH_REMATCH[3]},"
+      have_mtu[${dev}]=${BASH_REMATCH[4]}
+      if [[ ${line} =~ \ master\ ([^ ]+) ]]; then have_master[${dev}]=${BASH_REMATCH[1]}; fi
+      if [[ ${line} =~ link/ether\ ([0-9a-f:]+) ]]; then have_mac[${dev}]=${BASH_REMATCH[1]}; fi
+    elif [[ ${line} =~ ^[0-9]+:\ ([^\ ]+)\ +inet6?\ ([^\ ]+) ]]; then
+      have_addr["${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"]=1
+    elif [[ -n ${line} ]]; then
+      have_routes+=("${line}")
+    fi
+  done < <(expect_commands "$@" | command ip ${expect_netns_name:+-n "${expect_netns_name}"} -o -force -batch - 2>/dev/null)
+}
+# what expect_read asks `ip -batch`: everything, or (DEV...) those devices only
+expect_commands() {
+  local dev
+  if (( $# == 0 )); then printf 'addr show\nroute show\nlink show\n'; return 0; fi
+  # every `addr show` first: in a batch, one after a `link show` shows links
+  for dev in "$@"; do printf 'addr show dev %s\n' "${dev}"; done
+  for dev in "$@"; do printf 'link show dev %s\n' "${dev}"; done
+}
+drift_report() { drift+=("$1: $2"); }
+expect_netns() {
+  expect_netns_name=$1 expect_node=$2 expect_skip=0
+  if [[ ! -e /run/netns/$1 ]]; then
+    drift_report "$2: namespace" missing
+    expect_skip=1
+    return 0
+  fi
+  expect_read
+}
+expect_root() {
+  expect_netns_name='' expect_node=host expect_skip=0
+  expect_read "$@"
+}
+# --- expect_device DEV, expect_up DEV, expect_addr DEV CIDR, expect_mtu DEV MTU, expect_mac DEV MAC,
+# expect_master DEV BRIDGE, expect_route 'DEST [via GATEWAY] [dev DEV]', expect_sysctl KEY VALUE
+expect_device() {
+  if (( expect_skip )); then return 0; fi
+  if [[ -z ${have_mtu[$1]-} ]]; then drift_report "${expect_node}: device $1" missing; gone_dev[$1]=1; fi
+}
+expect_gone() { (( expect_skip )) || [[ -n ${gone_dev[$1]-} ]]; }
+expect_up() {
+  if expect_gone "$1"; then return 0; fi
+  if [[ ${have_flags[$1]-} != *,UP,* ]]; then drift_report "${expect_node}: $1 up" "different (down)"; fi
+}
+expect_addr() {
+  if expect_gone "$1"; then return 0; fi
+  if [[ -z ${have_addr["$1 $2"]-} ]]; then drift_report "${expect_node}: $1 address $2" missing; fi
+}
+expect_mtu() {
+  if expect_gone "$1"; then return 0; fi
+  if [[ ${have_mtu[$1]-} != "$2" ]]; then drift_report "${expect_node}: $1 mtu $2" "different (${have_mtu[$1]-})"; fi
+}
+expect_mac() {
+  if expect_gone "$1"; then return 0; fi
+  if [[ ${have_mac[$1]-} != "$2" ]]; then drift_report "${expect_node}: $1 mac $2" "different (${have_mac[$1]-})"; fi
+}
+expect_master() {
+  if expect_gone "$1"; then return 0; fi
+  if [[ ${have_master[$1]-} != "$2" ]]; then
+    drift_report "${expect_node}: $1 master $2" "different (${have_master[$1]:-no master})"
+  fi
+}
+expect_route() {
+  local want line i found=0
+  if (( expect_skip )); then return 0; fi
+  read -ra want <<<"$1"
+  if [[ $1 == *:* ]] && (( ! expect_routes6 )); then
+    expect_routes6=1
+    while IFS= read -r line; do have_routes+=("${line}"); done < <(
+      command ip ${expect_netns_name:+-n "${expect_netns_name}"} -o -6 route show 2>/dev/null)
+  fi
+  for line in "${have_routes[@]}"; do
+    if [[ ${line%% *} != "${want[0]}" ]]; then continue; fi
+    found=1
+    for (( i = 1; i + 1 < ${#want[@]}; i += 2 )); do
+      if [[ " ${line} " != *" ${want[i]} ${want[i + 1]} "* ]]; then found=0; break; fi
+    done
+    if (( found )); then return 0; fi
+  done
+  drift_report "${expect_node}: route $1" missing
+}
+expect_sysctl() {
+  local have
+  if (( expect_skip )); then return 0; fi
+  # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1
+  have=$(command ip netns exec "${expect_netns_name}" bash -c 'read -r v <"/proc/sys/${1//.//}" && echo "${v}"' \
+    expect_sysctl "$1" 2>/dev/null) || true
+  if [[ ${have} != "$2" ]]; then drift_report "${expect_node}: sysctl $1=$2" "different (${have:-unreadable})"; fi
+}
+
+# --- the declared state first (lab_expect above): each difference is one FAIL line (not when
+# none of the lab is there); a lab not all there is not pinged
+drifted=0
+if (( ! dry_run && ${#missing[@]} < ${#lab_netns[@]} + ${#lab_devices[@]} )); then
+  lab_expect
+  for line in "${drift[@]}"; do printf 'FAIL  %s\n' "${line}"; done
+  drifted=${#drift[@]}
+  if (( drifted == 0 )); then echo "ok    lab ${lab_name}: every declared object is there"; fi
+fi
 if (( ! dry_run && ${#missing[@]} > 0 )); then
   echo "FAIL  lab ${lab_name}: missing ${missing[*]} (run setup.sh)"
   exit 1
@@ -153,4 +336,5 @@ if (( dry_run )); then
   exit 0
 fi
 echo "lab ${lab_name}: ${passed} passed, ${failed} failed"
-(( failed == 0 ))
+if (( drifted > 0 )); then echo "lab ${lab_name}: ${drifted} declared object(s) missing or different"; fi
+(( failed == 0 && drifted == 0 ))

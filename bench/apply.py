@@ -1,0 +1,85 @@
+"""A change to a running bridge lab: adding one namespace through apply.sh versus a rebuild.
+
+    python3 bench/apply.py [--count 1000] [--repeats 3]
+
+Sets up the bridge lab of COUNT namespaces (its subnet moved to 10.250.0.0/16, clear of other labs),
+then, each repetition: times apply.sh adding namespace COUNT (and `nsgen apply` end to end, render
+included), times apply.sh removing it again, and times a rebuild (teardown.sh, then setup.sh of the
+lab with one more namespace, and back). Prints medians; also checks that a ping at 20 ms intervals
+between two untouched namespaces loses nothing across an apply. Needs root. Not a test.
+"""
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nsgen import presets, rendering, sources
+
+PREFIX = "ab-"
+
+
+def lab(count: int) -> sources.LoadedLab:
+    document = json.loads(json.dumps(presets.build("bridge", count)).replace("172.16.", "10.250."))
+    return sources.from_document(document, "bench", f"preset 'bridge' --count {count}", PREFIX)
+
+
+def timed(*command: str | Path, cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=cwd, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"{command}: {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    options = parser.parse_args()
+    small, big = lab(options.count), lab(options.count + 1)
+    work = Path(tempfile.mkdtemp(prefix="nsgen-bench-apply-"))
+    for name, loaded in (("small", small), ("big", big)):
+        rendering.write(rendering.render(loaded), work / name)
+    rendering.write(rendering.render_apply(small.lab, big), work / "add")
+    rendering.write(rendering.render_apply(big.lab, small), work / "remove")
+    (work / "big.yaml").write_text(rendering.record_text(big.lab))
+    times: dict[str, list[float]] = {"apply.sh: add one namespace": [], "apply.sh: remove it": [],
+                                     "nsgen apply (render + run): add one namespace": [],
+                                     "rebuild: teardown + setup with one more": []}
+    timed("bash", work / "small" / "setup.sh")
+    try:
+        for _ in range(options.repeats):
+            times["apply.sh: add one namespace"].append(timed("bash", work / "add" / "apply.sh"))
+            times["apply.sh: remove it"].append(timed("bash", work / "remove" / "apply.sh"))
+            times["nsgen apply (render + run): add one namespace"].append(
+                timed(sys.executable, "-m", "nsgen", "apply", work / "big.yaml", cwd=Path(__file__).resolve().parent.parent))
+            timed("bash", work / "remove" / "apply.sh")
+            rebuild = timed("bash", work / "small" / "teardown.sh") + timed("bash", work / "big" / "setup.sh")
+            times["rebuild: teardown + setup with one more"].append(rebuild)
+            timed("bash", work / "big" / "teardown.sh")
+            timed("bash", work / "small" / "setup.sh")
+        # zero loss: ns-0 pings ns-1 every 20 ms while one namespace is added and removed
+        ping = subprocess.Popen(["ip", "netns", "exec", f"{PREFIX}ns-0", "ping", "-q", "-i", "0.02", "-c", "150", "10.250.0.3"],
+                                stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        timed("bash", work / "add" / "apply.sh")
+        timed("bash", work / "remove" / "apply.sh")
+        out, _ = ping.communicate()
+        loss = re.search(r"\d+ packets transmitted, \d+ received, [\d.]+% packet loss", out)
+    finally:
+        timed("bash", work / "small" / "teardown.sh")
+    print(f"bridge lab, {options.count} namespaces; medians of {options.repeats} (range)")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.3f} s ({min(values):.3f}–{max(values):.3f}) |")
+    print(f"ping ns-0 -> ns-1 every 20 ms across an add and a remove: {loss.group(0) if loss else out}")
+
+
+if __name__ == "__main__":
+    main()

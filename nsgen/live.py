@@ -1,0 +1,54 @@
+"""A running lab's record: the normalised topology setup.sh and apply.sh leave under /run/nsgen."""
+
+from pathlib import Path
+
+from nsgen import sources, topology_file
+from nsgen.model import Lab
+from nsgen.problems import Problem, TopologyError
+
+RECORDS = Path("/run/nsgen")
+
+
+def record_path(lab: Lab) -> Path:
+    """Where the running `lab` is recorded: /run/nsgen/PREFIXNAME.yaml (the scripts' lab_key)."""
+    return RECORDS / f"{lab.prefix}{lab.name}.yaml"
+
+
+def recorded(lab: Lab) -> sources.LoadedLab | None:
+    """What the record of `lab` (same name and prefix) says is running, if there is a record."""
+    path = record_path(lab)
+    if not path.exists():
+        return None
+    return sources.from_document(topology_file.read(path), path.name, f"the record {path}")
+
+
+def load_old(new: Lab, old_file: Path | None = None) -> Lab:
+    """The topology the lab of `new` runs: `old_file` (--from), else its record. Both must be the
+    same lab (name and prefix): a plan changes a lab, it does not rename it."""
+    if old_file is not None:
+        old = sources.from_document(topology_file.read(old_file), old_file.name, old_file.name, new.prefix).lab
+    else:
+        path = record_path(new)
+        if not path.exists():
+            raise TopologyError(
+                [
+                    Problem(
+                        str(path),
+                        "",
+                        f"no record of lab '{new.name}' here: is it up (set up by nsgen)? Give its topology with --from OLD",
+                    )
+                ]
+            )
+        old = sources.from_document(topology_file.read(path), path.name, path.name).lab
+    if (old.name, old.prefix) != (new.name, new.prefix):
+        raise TopologyError(
+            [
+                Problem(
+                    "--from",
+                    "",
+                    f"the running lab is '{old.prefix}{old.name}', the new one '{new.prefix}{new.name}':"
+                    " a plan changes a lab, not its name",
+                )
+            ]
+        )
+    return old

@@ -1,0 +1,103 @@
+"""Drift, for real: every object the topology declares, removed (or changed) by hand in turn, makes
+`nsgen status` and verify.sh fail, naming it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, leftovers, run
+from live_labs import BASE, load, setup, teardown
+
+from nsgen import drift
+from nsgen.drift import Expect
+
+pytestmark = pytest.mark.kernel
+
+
+def _break(fact: Expect) -> list[str]:
+    """The command that takes `fact` away, as someone at the shell would."""
+    ip = ["ip", *(["-n", fact.netns] if fact.netns else [])]
+    if fact.kind == "namespace":
+        return ["ip", "netns", "del", fact.netns or ""]
+    if fact.kind == "device":
+        return [*ip, "link", "del", "dev", fact.device]
+    if fact.kind == "up":
+        return [*ip, "link", "set", "dev", fact.device, "down"]
+    if fact.kind == "address":
+        return [*ip, "addr", "del", fact.value, "dev", fact.device]
+    if fact.kind == "mtu":
+        return [*ip, "link", "set", "dev", fact.device, "mtu", "1280"]
+    if fact.kind == "mac":
+        return [*ip, "link", "set", "dev", fact.device, "address", "02:00:00:00:0f:0f"]
+    if fact.kind == "master":
+        return [*ip, "link", "set", "dev", fact.device, "nomaster"]
+    if fact.kind == "route":
+        return [*ip, "route", "del", *fact.value.split()]
+    assert fact.kind == "sysctl"
+    path = "/proc/sys/" + fact.device.replace(".", "/")
+    return ["ip", "netns", "exec", fact.netns or "", "bash", "-c", f"echo 0 >{path}"]
+
+
+def _subnets(index: int) -> dict:
+    """BASE with subnets of its own, so that the labs of this test can run side by side."""
+    text = json.dumps(BASE)
+    for old, new in (("10.231.", f"10.{100 + index}."), ("10.232.", f"10.{150 + index}."), ("10.233.", f"10.{200 + index}.")):
+        text = text.replace(old, new)
+    return json.loads(text)
+
+
+def test_every_declared_object_removed_by_hand_is_named(tmp_path: Path, prefix: str) -> None:
+    facts = drift.declared(load(BASE, prefix).lab)
+    kinds = {fact.kind for fact in facts}
+    assert kinds == {"namespace", "device", "up", "address", "mtu", "mac", "master", "route", "sysctl"}
+    assert len(facts) < 50
+    labs = []
+    try:
+        for index, _ in enumerate(facts):
+            loaded = load(_subnets(index), f"{prefix[:-1]}{index}-")
+            setup(loaded, tmp_path / str(index))
+            labs.append(loaded)
+        for index, loaded in enumerate(labs):
+            fact = drift.declared(loaded.lab)[index]
+            broken = run(*_break(fact))
+            assert broken.returncode == 0, (fact, broken.stderr)
+        verifies = [subprocess.Popen(["bash", tmp_path / str(i) / "verify.sh"], stdout=subprocess.PIPE, text=True)
+                    for i in range(len(labs))]
+        statuses = [subprocess.Popen([sys.executable, "-m", "nsgen", "status", tmp_path / str(i) / "topology.yaml"],
+                                     stdout=subprocess.PIPE, text=True, cwd=REPO) for i in range(len(labs))]
+        for index, loaded in enumerate(labs):
+            fact = drift.declared(loaded.lab)[index]
+            out, _ = statuses[index].communicate(timeout=120)
+            assert statuses[index].returncode == 1
+            assert any(line.startswith(f"{fact.label}: ") for line in out.splitlines()), (fact.label, out)
+            out, _ = verifies[index].communicate(timeout=120)
+            assert verifies[index].returncode == 1
+            assert f"FAIL  {fact.label}: " in out, (fact.label, out)
+    finally:
+        for index in range(len(labs)):
+            teardown(tmp_path / str(index))
+        for lock in Path("/run").glob(f"nsgen-{prefix[:-1]}*.lock"):
+            lock.unlink()
+    assert leftovers(prefix[:-1]) == set()
+
+
+def test_status_names_what_is_different_and_extra(tmp_path: Path, prefix: str) -> None:
+    loaded = load(BASE, prefix)
+    setup(loaded, tmp_path / "a")
+    try:
+        run("ip", "-n", f"{prefix}ns-0", "link", "set", "dev", "eth1", "mtu", "1500", check=True)
+        run("ip", "-n", f"{prefix}ns-2", "route", "add", "10.99.0.0/16", "via", "10.232.0.1", check=True)
+        run("ip", "-n", f"{prefix}ns-2", "addr", "add", "10.232.0.77/24", "dev", "eth0", check=True)
+        run("ip", "-n", f"{prefix}ns-2", "link", "add", "name", "stray", "type", "veth", "peer", "name", "stray2", check=True)
+        lines = drift.differences(loaded.lab)
+        assert lines == [
+            "ns-0: eth1 mtu 9000: different (1500)",
+            "ns-2: device stray: extra",
+            "ns-2: device stray2: extra",
+            "ns-2: eth0 address 10.232.0.77/24: extra",
+            "ns-2: route 10.99.0.0/16 via 10.232.0.1 dev eth0: extra",
+        ], lines
+    finally:
+        teardown(tmp_path / "a")
