@@ -46,8 +46,10 @@ _FAST_CHECK = fastjsonschema.compile(SCHEMA)
 
 #: The functions the scripts' runtime sections define (a test keeps this list whole).
 RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check check_unreachable delete_forward delete_lab
-    display finish foreign_name forget_forward forward_explain netns_batch pause report root_batch run say
-    script_line set_sysctl stop_batches undo""".split()
+    display drift_report expect_addr expect_commands expect_device expect_gone expect_mac expect_master expect_mtu
+    expect_netns expect_read expect_root expect_route expect_sysctl expect_up finish foreign_name foreign_names
+    forget_forward forward_explain netns_batch pause record_remove record_write report root_batch run say
+    script_line set_sysctl stop_batches undo undo_ip""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
@@ -57,7 +59,8 @@ RESERVED_ALIASES = frozenset(
     mapfile popd printf pushd pwd read readarray readonly return set shift shopt source suspend test
     times trap true type typeset ulimit umask unalias unset wait
     bash env ip ping sudo nsenter getconf flock iptables nft sysctl tcpdump
-    displayLinks displayAddr displayRoutes lab_steps""".split()
+    displayLinks displayAddr displayRoutes lab_steps lab_undo_steps lab_record lab_record_old lab_expect
+    lab_expect_old""".split()
     + RUNTIME_FUNCTIONS
 )
 

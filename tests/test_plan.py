@@ -114,7 +114,8 @@ def test_every_style_prints_the_same_plan(preset: str, count: int | None) -> Non
 
 
 def _lab_part(script: str) -> str:
-    return script.split("\n# === the lab", 1)[1].split("\n# === nsgen runtime:", 1)[0]
+    """From the lab's marker to the next section's (its record, or the runtime)."""
+    return script.split("\n# === the lab '", 1)[1].split("\n# === ", 1)[0]
 
 
 def test_the_pair_setup_shows_its_lab_on_one_screen() -> None:
@@ -141,7 +142,7 @@ def test_the_runtime_is_the_same_in_every_lab_and_carries_its_sha256(script: str
 
 def test_no_alias_can_hide_a_runtime_function() -> None:
     defined = set()
-    for script in rendering.SCRIPTS:
+    for script in (*rendering.SCRIPTS, rendering.APPLY):
         defined |= set(re.findall(r"^([a-zA-Z_]+)\(\) \{", rendering.runtime(script), re.M))
     assert defined <= set(RUNTIME_FUNCTIONS) | {"displayLinks", "displayAddr", "ip"}
     assert set(RUNTIME_FUNCTIONS) <= RESERVED_ALIASES and defined <= RESERVED_ALIASES

@@ -82,6 +82,7 @@ link set dev to-2 addrgenmode none up
 NSGEN
 }
 
+# === the lab's record: data, not run; `nsgen plan` reads it back from /run/nsgen to change the lab ===
 # --- the normalised topology of this lab (topology.yaml), recorded under /run/nsgen once it is up
 lab_record() {
   local text=''

@@ -49,6 +49,7 @@ route add 172.16.0.0/16 dev veth-1
 NSGEN
 }
 
+# === the lab's record: data, not run; `nsgen plan` reads it back from /run/nsgen to change the lab ===
 # --- the normalised topology of this lab (topology.yaml), recorded under /run/nsgen once it is up
 lab_record() {
   local text=''

@@ -104,6 +104,7 @@ route add ::/0 via fd00:2::1
 NSGEN
 }
 
+# === the lab's record: data, not run; `nsgen plan` reads it back from /run/nsgen to change the lab ===
 # --- the normalised topology of this lab (topology.yaml), recorded under /run/nsgen once it is up
 lab_record() {
   local text=''
