@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
-from nsgen import __version__, cni, docs_page, inspection, node_access, presets, recording, rendering, running, sources, topology_file
+from nsgen import __version__, cni, docs_page, inspection, multihost, node_access, presets, recording, rendering, running, sources, topology_file
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 from nsgen.styles import Style
@@ -138,15 +138,17 @@ def render(
     """Render the lab's scripts (default: the `pair` preset into generated/pair/)."""
     loaded = _load(file, preset, prefix, count)
     out_dir = output or Path("generated") / loaded.lab.name
-    files = rendering.render(loaded, style)
+    multi = multihost.is_multihost(loaded.lab)  # one directory per host, and the Ansible playbook
+    files = multihost.render(loaded, style) if multi else rendering.render(loaded, style)
+    executables = multihost.executables(loaded.lab) if multi else rendering.SCRIPTS
     if check:
-        stale = rendering.differences(files, out_dir)
+        stale = rendering.differences(files, out_dir, executables)
         if stale:
             typer.echo(f"{out_dir}: differs from what nsgen renders: {', '.join(stale)}", err=True)
             raise typer.Exit(1)
         typer.echo(f"{out_dir}: up to date")
         return
-    rendering.write(files, out_dir)
+    rendering.write(files, out_dir, executables)
     typer.echo(f"rendered lab '{loaded.lab.name}' into {out_dir}/: {', '.join(files)}")
 
 
@@ -154,7 +156,10 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands the 
 
 
 def _run(script: str, loaded: sources.LoadedLab, style: Style, workdir: Path | None, dry_run: bool) -> None:
-    """Render the lab into a work dir and run its `script`, passing on its exit status."""
+    """Render the lab into a work dir and run its `script`, passing on its exit status (a multi-host
+    lab: its playbook, through ansible-playbook)."""
+    if multihost.is_multihost(loaded.lab):
+        raise typer.Exit(multihost.run(loaded, script, style, workdir, dry_run))
     with running.rendered(loaded, style, workdir) as lab_dir:
         status = running.run_script(lab_dir, script, ["--dry-run"] if dry_run else [], progress=sys.stderr.isatty())
     raise typer.Exit(status)

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 
 from nsgen import __version__, plan, reachability, styles, topology_file
-from nsgen.model import Lab
+from nsgen.model import Lab, VxlanPort
 from nsgen.sources import LoadedLab
 from nsgen.styles import Style
 
@@ -53,6 +53,7 @@ def _facts(lab: Lab) -> dict[str, Any]:
     root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.host for a in i.addresses]
     return {
         "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
+        "fdb": any(isinstance(tunnel, VxlanPort) for tunnel in lab.tunnels),  # a multi-host part: `bridge fdb`
     }
 
 
@@ -113,9 +114,10 @@ def _script_context(lab: Lab, script: str, style: Style) -> dict[str, Any]:
     return {}
 
 
-def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
-    """Every file of the lab, by name. The same lab and style always give the same bytes."""
-    topology = topology_file.dump(topology_file.document(loaded.lab))
+def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str | None = None) -> dict[str, str]:
+    """Every file of the lab, by name. The same lab and style always give the same bytes. `topology`:
+    the topology.yaml to write and hash instead of the lab's own (a multi-host lab's, in each host's part)."""
+    topology = topology or topology_file.dump(topology_file.document(loaded.lab))
     context = {
         "lab": loaded.lab,
         "origin": loaded.origin,

@@ -55,6 +55,8 @@ def tutorial_words(command: Command, aliases: dict[str, str]) -> tuple[str, ...]
         family, address, holder, expected = command.argv
         check = "check" if expected == "reachable" else "check_unreachable"
         return (check, command.netns or "", family, address, holder)
+    if command.tool == "bridge":
+        return ("nsgen_bridge", *command.argv)
     return (aliases[command.netns] if command.netns else "ip", *command.argv)
 
 
@@ -108,13 +110,17 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     """The root namespace's commands in one batch (each step's comment kept in it as `#` lines,
     which `ip -batch` skips), then each namespace's, in the plan's order."""
     root = Batch("the root namespace, in one batch", None)
+    fdb = Batch("the spanning bridges' FDB entries (iproute2's `bridge`), after the root namespace's batch", None)
     by_netns = {ns.netns: Batch(ns.name, ns.netns) for ns in lab.namespaces}
     parts: dict[str, list[str]] = {ns.netns: [] for ns in lab.namespaces}
     for step in plan:
-        if any(command.netns is None for command in step.commands):
+        if any(command.netns is None and command.tool != "bridge" for command in step.commands):
             root.lines += [f"# {line}" for line in step.comment.split("\n")]
         for command in step.commands:
             batch = root if command.netns is None else by_netns[command.netns]
+            if command.tool == "bridge":
+                fdb.sysctls.append(tutorial_words(command, {}))
+                continue
             if command.tool == "sysctl":
                 batch.sysctls.append(tutorial_words(command, {}))
                 continue
@@ -124,4 +130,4 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     for netns, batch in by_netns.items():
         sysctls = "its sysctls, then " if batch.sysctls else ""
         batch.comment = f"{batch.comment}: {sysctls}{', '.join(parts[netns])}, in one batch inside it"
-    return [b for b in (root, *by_netns.values()) if b.lines or b.sysctls]
+    return [b for b in (root, fdb, *by_netns.values()) if b.lines or b.sysctls]
