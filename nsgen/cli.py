@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
-from nsgen import __version__, cni, docs_page, inspection, multihost, node_access, presets, recording, rendering, running, sources, topology_file
+from nsgen import __version__, cni, docs_page, hosts_cli, inspection, multihost, node_access, presets, recording, rendering, running, sources, topology_file
 from nsgen.problems import Problem, TopologyError
 from nsgen.schema import SCHEMA
 from nsgen.styles import Style
@@ -25,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+app.add_typer(hosts_cli.app, name="hosts")  # emulated hosts, to try a multi-host lab on one machine
 
 
 
