@@ -194,6 +194,8 @@ class Access:
             "ANSIBLE_REMOTE_USER": "root",
             "ANSIBLE_PRIVATE_KEY_FILE": str(self.key),
             "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={self.known_hosts} -o IdentitiesOnly=yes",
+            # every set of emulated hosts has the same addresses: its own ControlPersist sockets
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.state_dir / "cp"),
         }
 
 

@@ -189,7 +189,7 @@ class _Placement:
             bridged = any(self.b._is_bridge(end.node) for end in ends)
             if not bridged and len(hosts) == 2 and hosts[0] != hosts[1]:
                 link_index[index] = len(crossing)
-                crossing.append(([*path, "vni"], f"link {path[1]}", spec.get("vni"), hosts))
+                crossing.append(([*path, "vni"], f"links[{path[1]}]", spec.get("vni"), hosts))
             elif "vni" in spec:
                 self.b.problem([*path, "vni"], "a vni is for a link whose ends sit on different hosts")
         bridge_index: dict[str, int] = {}
