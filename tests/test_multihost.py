@@ -257,3 +257,13 @@ def test_a_host_whose_setup_fails_midway_rolls_back_every_host(
     assert "nsgen: setup failed on h2 (h2: setup.sh: the root namespace's batch failed" in out
     assert "the hosts already up were torn down: " in out
     assert all(host_state(host) == CLEAN for host in made)
+
+
+def test_graph_groups_namespaces_by_host(tmp_path: Path) -> None:
+    topology = tmp_path / "tri.yaml"
+    topology.write_text(yaml.safe_dump(TRI))
+    mermaid = nsgen("graph", topology).stdout
+    assert 'subgraph n_686f7374206831["host h1 (198.51.100.1)"]\n    n_61(' in mermaid
+    assert '"x - x (vxlan 1000)"' in mermaid and "bridge lan on h1, h2, h3" in mermaid
+    dot = nsgen("graph", topology, "--format", "dot").stdout
+    assert 'subgraph "cluster_h2" {\n    label="host h2 (198.51.100.2)";\n    "b";\n  }' in dot
