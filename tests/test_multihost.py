@@ -267,3 +267,24 @@ def test_graph_groups_namespaces_by_host(tmp_path: Path) -> None:
     assert '"x - x (vxlan 1000)"' in mermaid and "bridge lan on h1, h2, h3" in mermaid
     dot = nsgen("graph", topology, "--format", "dot").stdout
     assert 'subgraph "cluster_h2" {\n    label="host h2 (198.51.100.2)";\n    "b";\n  }' in dot
+
+
+@pytest.mark.kernel
+def test_nsgen_hosts_up_run_down(prefix: str) -> None:
+    """The CLI finds the hosts again (their record under /run/nsgen-hosts) and Ansible reaches them from the controller."""
+    pytest.importorskip("ansible", reason="the ansible extra: pip install -e '.[test,ansible]'")
+    try:
+        up = nsgen("hosts", "up", "2", "--prefix", prefix)
+        assert up.returncode == 0, up.stderr
+        assert "h2  198.51.100.2" in up.stdout and "  h1: {address: 198.51.100.1}" in up.stdout
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        ping = run(sys.executable, "-m", "nsgen", "hosts", "run", "--prefix", prefix, "--", "ansible", "all",
+                   "-i", "198.51.100.1,198.51.100.2,", "-m", "ansible.builtin.raw", "-a", "ip -br addr show dev eth0", env=env)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert "198.51.100.1/24" in ping.stdout and "198.51.100.2/24" in ping.stdout
+        assert nsgen("hosts", "up", "1", "--prefix", prefix).returncode == 2  # already there
+    finally:
+        down = nsgen("hosts", "down", "--prefix", prefix)
+    assert down.returncode == 0 and f"removed {prefix}" in down.stdout
+    assert emulated_hosts.names(prefix) == [] and not emulated_hosts.record_path(prefix).exists()
+    assert nsgen("hosts", "run", "--prefix", prefix, "--", "true").returncode == 2
