@@ -57,7 +57,7 @@ RESERVED_ALIASES = frozenset(
     mapfile popd printf pushd pwd read readarray readonly return set shift shopt source suspend test
     times trap true type typeset ulimit umask unalias unset wait
     bash env ip ping sudo nsenter getconf flock iptables nft sysctl tcpdump
-    displayLinks displayAddr displayRoutes lab_steps""".split()
+    displayLinks displayAddr displayRoutes lab_steps bridge nsgen_bridge""".split()
     + RUNTIME_FUNCTIONS
 )
 
