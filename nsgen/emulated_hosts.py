@@ -81,6 +81,8 @@ def _host(prefix: str, switch: str, index: int) -> Host:
         ["nsenter", f"--net=/run/netns/{name}", "unshare", "--mount", "--propagation", "private",
          "sleep", "infinity"],
         stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # it outlives `nsgen hosts up`: it must not hold its caller's pipes open
+        stderr=subprocess.DEVNULL,
         start_new_session=True,  # the holder outlives our process group's signals; destroy() ends it
     )
     host = Host(name, address, _until_unshared(holder))
