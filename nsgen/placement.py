@@ -12,6 +12,7 @@ import ipaddress
 from typing import Any
 
 from nsgen.model import HOST, IPNetwork, Machine, Vxlan
+from nsgen.problems import field_path
 from nsgen.schema import IFNAME_MAX
 
 #: The root-namespace device of a spanning bridge's VXLAN port on each machine: PREFIX + vx + VNI.
@@ -110,8 +111,6 @@ class _Placement:
             self.placed.setdefault(ns, (host, path))
         elif ns in self.placed:
             first, where = self.placed[ns]
-            from nsgen.problems import field_path
-
             self.b.problem(path, f"namespace '{ns}' is placed twice: on {first} ({field_path(where)}) and on {host}")
         else:
             self.placed[ns] = (host, path)
@@ -167,7 +166,7 @@ class _Placement:
         lab_networks: dict[IPNetwork, str] = {}
         for path, nets in self.b.subnets.items():
             for net in nets:
-                lab_networks.setdefault(net, "/".join(map(str, path)))
+                lab_networks.setdefault(net, field_path(list(path)))
         for port in [*self.b.ports.values(), *self.b.bridge_ports.values()]:
             for address in port.addresses:
                 lab_networks.setdefault(address.network, f"{port.node}:{port.name}")

@@ -143,7 +143,7 @@ def test_every_placement_problem_is_reported_at_once(tmp_path: Path) -> None:
         "bad.yaml: namespaces.b.host: unknown host 'h9' (known: h1, h2, h3)",
         "bad.yaml: hosts.h2: host h2 has nothing on it: no namespace and no bridge",
         "bad.yaml: hosts.h3: host h3 has nothing on it: no namespace and no bridge",
-        "bad.yaml: hosts.h1.address: the underlay 10.0.0.0/24 of host h1 overlaps the lab subnet 10.0.0.0/30 (links/0)",
+        "bad.yaml: hosts.h1.address: the underlay 10.0.0.0/24 of host h1 overlaps the lab subnet 10.0.0.0/30 (links[0])",
     ]
 
 
