@@ -19,7 +19,9 @@ from nsgen import (
     cni,
     docs_page,
     drift,
+    hosts_cli,
     live,
+    multihost,
     node_access,
     presets,
     recording,
@@ -40,6 +42,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+app.add_typer(hosts_cli.app, name="hosts")  # emulated hosts, to try a multi-host lab on one machine
 
 
 
@@ -153,15 +156,17 @@ def render(
     """Render the lab's scripts (default: the `pair` preset into generated/pair/)."""
     loaded = _load(file, preset, prefix, count)
     out_dir = output or Path("generated") / loaded.lab.name
-    files = rendering.render(loaded, style)
+    multi = multihost.is_multihost(loaded.lab)  # one directory per host, and the Ansible playbook
+    files = multihost.render(loaded, style) if multi else rendering.render(loaded, style)
+    executables = multihost.executables(loaded.lab) if multi else rendering.SCRIPTS
     if check:
-        stale = rendering.differences(files, out_dir)
+        stale = rendering.differences(files, out_dir, executables)
         if stale:
             typer.echo(f"{out_dir}: differs from what nsgen renders: {', '.join(stale)}", err=True)
             raise typer.Exit(1)
         typer.echo(f"{out_dir}: up to date")
         return
-    rendering.write(files, out_dir)
+    rendering.write(files, out_dir, executables)
     typer.echo(f"rendered lab '{loaded.lab.name}' into {out_dir}/: {', '.join(files)}")
 
 
@@ -171,7 +176,10 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands the 
 def _run(
     script: str, loaded: sources.LoadedLab, style: Style, workdir: Path | None, dry_run: bool, *options: str
 ) -> None:
-    """Render the lab into a work dir and run its `script` with `options`, passing on its exit status."""
+    """Render the lab into a work dir and run its `script` with `options`, passing on its exit status (a
+    multi-host lab: its playbook, through ansible-playbook)."""
+    if multihost.is_multihost(loaded.lab):
+        raise typer.Exit(multihost.run(loaded, script, style, workdir, dry_run))
     args = [*(["--dry-run"] if dry_run else []), *options]
     with running.rendered(loaded, style, workdir) as lab_dir:
         status = running.run_script(lab_dir, script, args, progress=sys.stderr.isatty())

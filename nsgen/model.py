@@ -58,6 +58,7 @@ class Namespace:
     interfaces: tuple[Interface, ...]
     routes: tuple[Route, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
+    host: str | None = None  # the machine it is placed on (multi-host labs)
 
     def interface(self, name: str) -> Interface:
         return next(iface for iface in self.interfaces if iface.name == name)
@@ -76,6 +77,8 @@ class Bridge:
     addresses: tuple[IPInterface, ...] = ()
     mtu: int | None = None
     subnets: tuple[IPNetwork, ...] = ()
+    hosts: tuple[str, ...] = ()  # the machines it spans (multi-host labs): one bridge each, joined by VXLAN
+    vni: int | None = None  # the VXLAN network of a bridge that spans machines
 
 
 @dataclass(frozen=True)
@@ -148,11 +151,70 @@ class VethLink:
     a: Endpoint
     b: Endpoint
     subnets: tuple[IPNetwork, ...] = ()
+    vni: int | None = None  # the VXLAN network of a link whose ends sit on different machines
 
     @property
     def creation_order(self) -> tuple[Endpoint, Endpoint]:
         """The root-namespace end first: `ip link add` gives `master` and `up` to the first device only."""
         return (self.b, self.a) if self.a.netns is not None and self.b.netns is None else (self.a, self.b)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A machine of a multi-host lab: its underlay `address` (the VXLAN endpoint, and Ansible's
+    `ansible_host` unless `ansible` says otherwise), the underlay's MTU, and Ansible connection variables."""
+
+    name: str
+    address: IPAddress
+    mtu: int = 1500
+    ansible: tuple[tuple[str, str | int | bool], ...] = ()
+
+    @property
+    def overlay_mtu(self) -> int:
+        """The most a VXLAN device over this underlay carries: minus the outer IP, UDP, VXLAN, Ethernet headers."""
+        return self.mtu - (VXLAN_OVERHEAD[self.address.version])
+
+
+#: Bytes VXLAN adds to a frame: outer IPv4 (20) or IPv6 (40) header, UDP (8), VXLAN (8), inner Ethernet (14).
+VXLAN_OVERHEAD = {4: 50, 6: 70}
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    """A multi-host lab's VXLAN settings: VNIs handed out from `vni_base`, the UDP `port`."""
+
+    vni_base: int = 1000
+    port: int = 4789
+
+
+@dataclass(frozen=True)
+class VxlanEnd:
+    """One machine's end of a cross-host veth link: a VXLAN device made in the machine's root namespace
+    (its socket stays there, on the underlay) directly inside the lab namespace, under the interface's name."""
+
+    end: NamespaceEnd
+    vni: int
+    local: IPAddress
+    remote: IPAddress
+    port: int
+    mtu: int
+
+
+@dataclass(frozen=True)
+class VxlanPort:
+    """One machine's VXLAN device of a bridge spanning machines: a port of its part of the bridge, with
+    head-end replication (an all-zero FDB entry) to each other machine's part."""
+
+    device: str
+    bridge: str
+    vni: int
+    local: IPAddress
+    remotes: tuple[IPAddress, ...]
+    port: int
+    mtu: int
+
+
+Tunnel = VxlanEnd | VxlanPort
 
 
 @dataclass(frozen=True)
@@ -195,10 +257,17 @@ class Lab:
     host: tuple[Interface, ...] = ()
     expect: tuple[Expectation, ...] = ()
     segments: tuple[Segment, ...] = ()
+    machines: tuple[Machine, ...] = ()  # a multi-host lab's `hosts:` (none: a one-machine lab)
+    vxlan: Vxlan = Vxlan()
+    tunnels: tuple[Tunnel, ...] = ()  # one machine's part of a multi-host lab: its VXLAN devices
+    peers: tuple[Namespace, ...] = ()  # one machine's part: the other machines' namespaces (for reachability)
 
     @cached_property
     def _namespaces_by_name(self) -> dict[str, Namespace]:
-        return {ns.name: ns for ns in self.namespaces}
+        return {ns.name: ns for ns in (*self.peers, *self.namespaces)}
+
+    def machine(self, name: str) -> Machine:
+        return next(machine for machine in self.machines if machine.name == name)
 
     def namespace(self, name: str) -> Namespace:
         return self._namespaces_by_name[name]
@@ -216,4 +285,5 @@ class Lab:
     def root_devices(self) -> tuple[str, ...]:
         """Every device the lab makes in the root namespace: bridges, bridge ports, host ends."""
         ends = [end.device for link in self.links for end in (link.a, link.b) if end.netns is None]
-        return (*(br.device for br in self.bridges), *ends)
+        ports = [tunnel.device for tunnel in self.tunnels if isinstance(tunnel, VxlanPort)]
+        return (*(br.device for br in self.bridges), *ends, *ports)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from nsgen import reachability
-from nsgen.model import Bridge, Interface, IPInterface, Lab, Route, VethLink
+from nsgen.model import Bridge, Interface, IPInterface, Lab, Route, VethLink, VxlanEnd, VxlanPort
 
-Tool = Literal["ip", "sysctl", "ping"]
+Tool = Literal["ip", "sysctl", "ping", "bridge"]
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,10 @@ class Command:
     """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
 
     `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `ping` (FAMILY ADDRESS HOLDER
-    EXPECTED) is one reachability check, EXPECTED `reachable` or `unreachable`. A root-namespace
-    command made for one namespace (creating it, its veth, the root end of that veth) names it in
-    `concerns`, so a runner may interleave the root's commands with that namespace's.
+    EXPECTED) is one reachability check, EXPECTED `reachable` or `unreachable`; `bridge` takes
+    iproute2's `bridge` words (a multi-host lab's FDB entries). A root-namespace command made for
+    one namespace (creating it, its veth, the root end of that veth) names it in `concerns`, so a
+    runner may interleave the root's commands with that namespace's.
     """
 
     argv: tuple[str, ...]
@@ -122,6 +123,7 @@ def setup(lab: Lab) -> Plan:
     local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), concerns=ns) for dev, ns in root_veths]
     ups = [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
     ups += [Command(("link", "set", "dev", dev, "up"), concerns=ns) for dev, ns in root_veths]
+    tunnels, fdb = _tunnels(lab, v4)
     routes = [route_command("add", route, ns.netns) for ns in lab.namespaces for route in ns.routes]
     return (
         *_step("create new namespaces", [Command(("netns", "add", ns.netns), concerns=ns.netns) for ns in lab.namespaces]),
@@ -135,6 +137,17 @@ def setup(lab: Lab) -> Plan:
             veths,
         ),
         *_step(
+            "create the VXLAN devices (multi-host lab): each made in this machine's root namespace, where its\n"
+            "socket stays on the underlay; a cross-host link's end directly inside its namespace, under the\n"
+            "interface's name; a spanning bridge's port plugged into this machine's part of the bridge",
+            tunnels,
+        ),
+        *_step(
+            "the spanning bridges' head-end replication: an all-zero FDB entry per other machine, so\n"
+            "broadcasts and unknown destinations reach every machine's part of the bridge",
+            fdb,
+        ),
+        *_step(
             "set the namespaces' sysctls (forwarding turns a namespace into a router)",
             [Command((key, value), ns.netns, "sysctl") for ns in lab.namespaces for key, value in ns.sysctls],
         ),
@@ -146,11 +159,30 @@ def setup(lab: Lab) -> Plan:
         *_step(
             "an IPv4-only lab: no IPv6 link-local addresses (addrgenmode none), sparing the kernel\n"
             "generating them and flooding multicast to every bridge port",
-            local_off if v4 and lab.links else [],
+            local_off if v4 and (lab.links or lab.tunnels) else [],
         ),
-        *_step("set the interfaces up", ups if lab.links else []),
+        *_step("set the interfaces up", ups if lab.links or lab.tunnels else []),
         *_step("route the traffic: without routes a namespace reaches only its own subnets", routes),
     )
+
+
+def _tunnels(lab: Lab, v4: bool) -> tuple[list[Command], list[Command]]:
+    """The VXLAN devices of one machine's part of a multi-host lab, and the FDB entries of its spanning bridges."""
+    made, fdb = [], []
+    for tunnel in lab.tunnels:
+        vxlan = ("type", "vxlan", "id", str(tunnel.vni), "local", str(tunnel.local))
+        if isinstance(tunnel, VxlanEnd):
+            where = ("name", tunnel.end.interface, "netns", tunnel.end.netns)
+            words = ("link", "add", *where, *vxlan, "remote", str(tunnel.remote), "dstport", str(tunnel.port))
+            made.append(Command(words, concerns=tunnel.end.netns))
+            continue
+        where = ("name", tunnel.device, "mtu", str(tunnel.mtu), "master", tunnel.bridge)
+        made.append(Command(("link", "add", *where, *vxlan, "dstport", str(tunnel.port))))
+        made += [Command(("link", "set", "dev", tunnel.device, "addrgenmode", "none"))] if v4 else []
+        made.append(Command(("link", "set", "dev", tunnel.device, "up")))
+        for remote in tunnel.remotes:
+            fdb.append(Command(("fdb", "append", "00:00:00:00:00:00", "dev", tunnel.device, "dst", str(remote)), tool="bridge"))
+    return made, fdb
 
 
 def teardown(lab: Lab) -> Plan:
@@ -164,6 +196,10 @@ def teardown(lab: Lab) -> Plan:
         *_step(
             "delete the bridges",
             [Command(("link", "del", "dev", bridge.device)) for bridge in lab.bridges],
+        ),
+        *_step(
+            "delete the spanning bridges' VXLAN ports (a bridge lets go of its ports, it does not delete them)",
+            [Command(("link", "del", "dev", t.device)) for t in lab.tunnels if isinstance(t, VxlanPort)],
         ),
     )
 

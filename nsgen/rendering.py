@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from nsgen import __version__, drift, plan, reachability, styles, topology_file
-from nsgen.model import Lab
+from nsgen.model import Lab, VxlanPort
 from nsgen.sources import LoadedLab
 from nsgen.styles import Style
 
@@ -58,6 +58,7 @@ def _facts(lab: Lab) -> dict[str, Any]:
     root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.host for a in i.addresses]
     return {
         "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
+        "fdb": any(isinstance(tunnel, VxlanPort) for tunnel in lab.tunnels),  # a multi-host part: `bridge fdb`
     }
 
 
@@ -141,9 +142,10 @@ def record_text(lab: Lab) -> str:
     return topology_file.dump(topology_file.document(lab))
 
 
-def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
-    """Every file of the lab, by name. The same lab and style always give the same bytes."""
-    topology = topology_file.dump(topology_file.document(loaded.lab))
+def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str | None = None) -> dict[str, str]:
+    """Every file of the lab, by name. The same lab and style always give the same bytes. `topology`:
+    the topology.yaml to write and hash instead of the lab's own (a multi-host lab's, in each host's part)."""
+    topology = topology or topology_file.dump(topology_file.document(loaded.lab))
     checks = reachability.checks(loaded.lab)
     plans = _Plans(plan.setup(loaded.lab), plan.teardown(loaded.lab), plan.verify(loaded.lab, checks))
     context = {

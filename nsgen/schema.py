@@ -66,6 +66,14 @@ _ADDRESS = {
     "description": "an IPv4 or IPv6 address, bare (/32, /128, as `ip addr add` takes it) or with /prefix",
 }
 
+_HOST_NAME = _string(
+    "host name",
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    63,
+    "letters, digits, '_', '.', '-', starting with a letter or digit (also its directory and Ansible inventory name)",
+)
+_VNI = {"type": "integer", "title": "vni", "minimum": 1, "maximum": 16777215}
+
 _INTERFACES = {
     "type": "object",
     "title": "interfaces",
@@ -164,6 +172,7 @@ SCHEMA: dict[str, Any] = {
                             },
                         },
                     },
+                    "host": {**_HOST_NAME, "description": "the machine of `hosts:` it is placed on"},
                 },
             },
         },
@@ -180,6 +189,14 @@ SCHEMA: dict[str, Any] = {
                     "addresses": {"type": "array", "title": "addresses", "items": _ADDRESS},
                     "subnet": _SUBNETS,
                     "mtu": _MTU,
+                    "hosts": {
+                        "type": "array",
+                        "title": "bridge hosts",
+                        "description": "the machines it spans: one bridge on each, joined by VXLAN into one L2 segment",
+                        "items": _HOST_NAME,
+                        "minItems": 1,
+                    },
+                    "vni": _VNI,
                 },
             },
         },
@@ -205,6 +222,7 @@ SCHEMA: dict[str, Any] = {
                 "properties": {
                     "endpoints": {"type": "array", "title": "link", "minItems": 2, "maxItems": 2, "items": _LINK_END},
                     "subnet": _SUBNETS,
+                    "vni": _VNI,
                 },
             },
         },
@@ -223,6 +241,54 @@ SCHEMA: dict[str, Any] = {
                     "reachable": {"type": "boolean", "title": "reachable"},
                 },
             },
+        },
+        "hosts": {
+            "type": "object",
+            "title": "hosts",
+            "description": "the machines of a multi-host lab; a namespace's `host:` places it on one",
+            "minProperties": 1,
+            "propertyNames": _HOST_NAME,
+            "additionalProperties": {
+                "type": "object",
+                "title": "host",
+                "additionalProperties": False,
+                "required": ["address"],
+                "properties": {
+                    "address": {
+                        **_ADDRESS,
+                        "title": "underlay address",
+                        "description": "the machine's underlay address (the VXLAN endpoint; Ansible's ansible_host "
+                        "by default), with its /prefix if the underlay subnet should be checked against the lab's",
+                    },
+                    "mtu": {**_MTU, "description": "the underlay's MTU (default 1500)"},
+                    "namespaces": {
+                        "type": "array",
+                        "title": "host namespaces",
+                        "description": "namespaces placed on this machine (or give each namespace a `host:`)",
+                        "items": {**_NETNS, "title": "namespace"},
+                    },
+                    "ansible": {
+                        "type": "object",
+                        "title": "ansible",
+                        "description": "inventory variables of this machine, e.g. ansible_user, ansible_port",
+                        "propertyNames": _string(
+                            "ansible variable", r"^ansible_[a-z0-9_]+$", 64, "an Ansible connection variable"
+                        ),
+                        "additionalProperties": {
+                            "type": ["string", "integer", "boolean"],
+                            "title": "ansible value",
+                            "pattern": PRINTABLE,
+                        },
+                    },
+                },
+            },
+        },
+        "vxlan": {
+            "type": "object",
+            "title": "vxlan",
+            "description": "VNIs of cross-host links and spanning bridges count up from vni_base; port is the UDP port",
+            "additionalProperties": False,
+            "properties": {"vni_base": _VNI, "port": {"type": "integer", "title": "port", "minimum": 1, "maximum": 65535}},
         },
     },
 }

@@ -55,6 +55,8 @@ def tutorial_words(command: Command, aliases: dict[str, str]) -> tuple[str, ...]
         family, address, holder, expected = command.argv
         check = "check" if expected == "reachable" else "check_unreachable"
         return (check, command.netns or "", family, address, holder)
+    if command.tool == "bridge":
+        return ("nsgen_bridge", *command.argv)
     return (aliases[command.netns] if command.netns else "ip", *command.argv)
 
 
@@ -129,16 +131,20 @@ def _joined(lines: list[list[str]]) -> list[str]:
 def batched(lab: Lab, plan: Plan) -> list[Batch]:
     """The plan grouped by where it runs: the root namespace's commands in batches of ROOT_CHUNK
     namespaces (each step's comment kept as `#` lines, which `ip -batch` skips), each followed by
-    those namespaces' own batches; a device's `link set` settings joined on one line."""
+    those namespaces' own batches; a device's `link set` settings joined on one line. A multi-host
+    lab's FDB entries (iproute2's `bridge`) follow the first root batch, which makes their devices."""
     index = {ns.netns: i // ROOT_CHUNK for i, ns in enumerate(lab.namespaces)}
     chunks = max(index.values(), default=0) + 1
     root_lines: list[list[list[str]]] = [[] for _ in range(chunks)]
     last_step: list[object] = [None] * chunks
     lines: dict[str, list[list[str]]] = {ns.netns: [] for ns in lab.namespaces}
     sysctls: dict[str, list[tuple[str, ...]]] = {ns.netns: [] for ns in lab.namespaces}
+    fdb = Batch("the spanning bridges' FDB entries (iproute2's `bridge`), after the root namespace's batch", None)
     for step in plan:
         for command in step.commands:
-            if command.tool == "sysctl":
+            if command.tool == "bridge":
+                fdb.sysctls.append(tutorial_words(command, {}))
+            elif command.tool == "sysctl":
                 sysctls[command.netns or ""].append(tutorial_words(command, {}))
             elif command.netns is not None:
                 lines[command.netns].append(list(command.argv))
@@ -157,6 +163,8 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
             comment = f"the root namespace, for {members[0].name} … {members[-1].name}{own}"
         if root_lines[chunk]:
             batches.append(Batch(comment, None, lines=_joined(root_lines[chunk])))
+        if chunk == 0 and fdb.sysctls:
+            batches.append(fdb)
         for ns in members:
             words = lines[ns.netns]
             parts = _parts(words)

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from nsgen.model import Bridge, Interface, IPNetwork, Lab, Namespace, Route, VethLink
+from nsgen.model import Bridge, Interface, IPNetwork, Lab, Machine, Namespace, Route, VethLink
 from nsgen.problems import Problem, TopologyError
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
@@ -135,6 +135,9 @@ def document(lab: Lab) -> dict[str, Any]:
     doc: dict[str, Any] = {"name": lab.name, "description": lab.description}
     if lab.prefix:
         doc["prefix"] = lab.prefix
+    if lab.machines:
+        doc["hosts"] = {m.name: _machine(m) for m in lab.machines}
+        doc["vxlan"] = {"vni_base": lab.vxlan.vni_base, "port": lab.vxlan.port}
     doc["namespaces"] = {ns.name: _namespace(ns) for ns in lab.namespaces}
     if lab.bridges:
         doc["bridges"] = {br.name: _bridge(br) for br in lab.bridges}
@@ -152,6 +155,8 @@ def _namespace(ns: Namespace) -> dict[str, Any]:
         "interfaces": {iface.name: _interface(iface) for iface in ns.interfaces},
         "routes": [_route(route) for route in ns.routes],
     }
+    if ns.host is not None:
+        entry["host"] = ns.host
     if ns.sysctls:
         entry["sysctls"] = {key: int(value) if value.isdigit() else value for key, value in ns.sysctls}
     return entry
@@ -176,11 +181,24 @@ def _bridge(bridge: Bridge) -> dict[str, Any]:
         entry["subnet"] = _subnet(bridge.subnets)
     if bridge.mtu is not None:
         entry["mtu"] = bridge.mtu
+    if bridge.hosts:
+        entry["hosts"] = list(bridge.hosts)
+    if bridge.vni is not None:
+        entry["vni"] = bridge.vni
+    return entry
+
+
+def _machine(machine: Machine) -> dict[str, Any]:
+    entry: dict[str, Any] = {"address": str(machine.address), "mtu": machine.mtu}
+    if machine.ansible:
+        entry["ansible"] = dict(machine.ansible)
     return entry
 
 
 def _link(link: VethLink) -> list[str] | dict[str, Any]:
     ends = [str(link.a), str(link.b)]
+    if link.vni is not None:
+        return {"endpoints": ends, **({"subnet": _subnet(link.subnets)} if link.subnets else {}), "vni": link.vni}
     return {"endpoints": ends, "subnet": _subnet(link.subnets)} if link.subnets else ends
 
 

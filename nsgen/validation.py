@@ -17,7 +17,7 @@ from typing import Any
 
 import fastjsonschema
 
-from nsgen import kernel_limits
+from nsgen import kernel_limits, placement
 from nsgen.model import (
     HOST,
     Bridge,
@@ -36,6 +36,7 @@ from nsgen.model import (
     Route,
     Segment,
     VethLink,
+    Vxlan,
 )
 from nsgen.problems import Problem, TopologyError, field_path
 from nsgen.schema import IFNAME_MAX, NETNS_MAX, SCHEMA
@@ -60,7 +61,7 @@ RESERVED_ALIASES = frozenset(
     times trap true type typeset ulimit umask unalias unset wait
     bash env ip ping sudo nsenter getconf flock iptables nft sysctl tcpdump
     displayLinks displayAddr displayRoutes lab_steps lab_undo_steps lab_record lab_record_old lab_expect
-    lab_expect_old""".split()
+    lab_expect_old bridge nsgen_bridge""".split()
     + RUNTIME_FUNCTIONS
 )
 
@@ -201,6 +202,10 @@ class _LabBuilder:
         self.lab_namespaces: tuple[Namespace, ...] = ()
         self.lab_links: tuple[VethLink, ...] = ()
         self.lab_expect: tuple[Expectation, ...] = ()
+        self.lab_machines: tuple[Any, ...] = ()  # a multi-host lab's placement (the `placement` phase)
+        self.lab_vxlan = Vxlan()
+        self.bridge_hosts: dict[str, tuple[str, ...]] = {}
+        self.bridge_vnis: dict[str, int] = {}
 
     def problem(self, path: Path, message: str) -> None:
         self.problems.append(Problem(self.source, field_path(path), message))
@@ -220,6 +225,8 @@ class _LabBuilder:
             host=tuple(self._interface(port, self.prefix + port.name) for port in ports_of.get(HOST, [])),
             expect=self.lab_expect,
             segments=tuple(self._model_segment(segment) for segment in self.segments),
+            machines=self.lab_machines,
+            vxlan=self.lab_vxlan,
         )
 
     # --- names --------------------------------------------------------------------------------
@@ -533,7 +540,8 @@ class _LabBuilder:
     def _bridge(self, name: str) -> Bridge:
         addresses = tuple(self.bridge_ports[name].addresses)
         subnets = tuple(self.subnets[("bridges", name)])
-        return Bridge(name, self.prefix + name, addresses, self.bridges[name].get("mtu"), subnets)
+        hosts, vni = self.bridge_hosts.get(name, ()), self.bridge_vnis.get(name)
+        return Bridge(name, self.prefix + name, addresses, self.bridges[name].get("mtu"), subnets, hosts, vni)
 
     def _endpoint(self, port: _Port) -> Endpoint:
         if self._is_bridge(port.node):
@@ -597,6 +605,7 @@ PHASES: tuple[tuple[str, Callable[[_LabBuilder], None]], ...] = (
     ("veth links", _LabBuilder._veth_links),  # typed link ends
     ("root devices", _LabBuilder._check_root_devices),  # root-namespace names: fit, no clash
     ("expectations", _LabBuilder._check_expectations),  # the `expect:` list
+    ("placement", placement.check),  # multi-host labs: hosts, namespaces' host, bridges' hosts, VNIs, MTUs
 )
 
 

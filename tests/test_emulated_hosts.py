@@ -58,6 +58,6 @@ def test_destroy_leaves_nothing(prefix: str) -> None:
 
 
 def test_a_bad_count_is_refused(prefix: str) -> None:
-    with pytest.raises(ValueError, match="0 is not between 1 and 254"):
+    with pytest.raises(ValueError, match="0 is not between 1 and 253"):
         emulated_hosts.create(prefix, 0)
     assert leftovers(prefix) == set()

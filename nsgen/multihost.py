@@ -1,0 +1,192 @@
+"""Multi-host labs: one topology placed on machines, each machine's part rendered as a standalone lab,
+and an Ansible inventory and playbook that deploy them.
+
+`host_lab(lab, host)` is one machine's part as an ordinary `Lab`: its namespaces, its part of every
+bridge on it, the veth links whose ends are all there, and its VXLAN devices (`tunnels`): one per end
+of a link whose other end sits on another machine, one per spanning bridge. The plan and render
+machinery of one-machine labs renders it unchanged: the same runtime, dry run, lock, rollback and
+idempotent teardown. Its verify.sh pings across machines: the other machines' namespaces are its
+`peers`, so reachability sees the whole lab while only this machine's namespaces ping.
+"""
+
+import dataclasses
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from nsgen import __version__, placement, rendering, topology_file
+from nsgen.model import BridgePort, Lab, Namespace, NamespaceEnd, VxlanEnd, VxlanPort
+from nsgen.sources import LoadedLab
+from nsgen.styles import Style
+
+#: What each host's directory holds (demo.sh types one machine's lab: left out).
+HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh", "README.md", "topology.yaml")
+HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh")
+#: The files beside the hosts' directories.
+DEPLOYMENT = ("site.yml", "inventory.yml", "ansible.cfg", "README.md", "topology.yaml")
+#: The extra that installs Ansible, named when ansible-playbook is missing.
+EXTRA = "pip install 'nsgen[ansible]'"
+#: `nsgen up|verify|down` of a multi-host lab: the playbook's tag of each.
+TAGS = {"setup.sh": "up", "verify.sh": "verify", "teardown.sh": "down"}
+
+
+def is_multihost(lab: Lab) -> bool:
+    return bool(lab.machines)
+
+
+def _overlay_mtu(lab: Lab, hosts: Sequence[str]) -> int:
+    return min(lab.machine(host).overlay_mtu for host in hosts)
+
+
+def host_lab(lab: Lab, host: str) -> Lab:
+    """Machine `host`'s part of the multi-host `lab`, as a lab of its own."""
+    machine = lab.machine(host)
+    local = {ns.name for ns in lab.namespaces if ns.host == host}
+    mtus: dict[tuple[str, str], int] = {}  # namespace interfaces carried over VXLAN: their default MTU
+    tunnels: list[VxlanEnd | VxlanPort] = []
+    links = []
+    spanning = {br.name: br for br in lab.bridges if len(br.hosts) > 1}
+    for link in lab.links:
+        ends = (link.a, link.b)
+        names = [end for end in ends if isinstance(end, NamespaceEnd)]
+        if link.vni is not None:  # a cross-host link: this machine's end becomes a VXLAN device
+            for end, other in ((link.a, link.b), (link.b, link.a)):
+                if isinstance(end, NamespaceEnd) and end.node in local:
+                    remote = lab.machine(lab.namespace(other.node).host or "")
+                    mtu = _overlay_mtu(lab, (host, remote.name))
+                    tunnels.append(VxlanEnd(end, link.vni, machine.address, remote.address, lab.vxlan.port, mtu))
+                    mtus[(end.node, end.interface)] = mtu
+            continue
+        if all(end.node in local for end in names):
+            links.append(link)
+            for end in ends:
+                if isinstance(end, BridgePort) and end.node in spanning:
+                    far = next(e for e in names)
+                    mtus[(far.node, far.interface)] = _overlay_mtu(lab, spanning[end.node].hosts)
+    bridges = []
+    for bridge in lab.bridges:
+        if host not in bridge.hosts:
+            continue
+        first = bridge.hosts[0] == host
+        bridges.append(bridge if first else dataclasses.replace(bridge, addresses=()))  # one gateway per segment
+        if bridge.vni is not None:
+            remotes = tuple(lab.machine(h).address for h in bridge.hosts if h != host)
+            device = placement.port_device(lab.prefix, bridge.vni)
+            mtu = _overlay_mtu(lab, bridge.hosts)
+            tunnels.append(VxlanPort(device, bridge.device, bridge.vni, machine.address, remotes, lab.vxlan.port, mtu))
+
+    def placed(ns: Namespace) -> Namespace:
+        interfaces = tuple(
+            dataclasses.replace(i, mtu=mtus[(ns.name, i.name)]) if i.mtu is None and (ns.name, i.name) in mtus else i
+            for i in ns.interfaces
+        )
+        return dataclasses.replace(ns, interfaces=interfaces)
+
+    return dataclasses.replace(
+        lab,
+        description=f"{lab.description} (host {host}'s part)".lstrip(),
+        namespaces=tuple(placed(ns) for ns in lab.namespaces if ns.name in local),
+        links=tuple(links),
+        bridges=tuple(bridges),
+        expect=tuple(e for e in lab.expect if e.source in local),
+        tunnels=tuple(tunnels),
+        peers=tuple(ns for ns in lab.namespaces if ns.name not in local),
+    )
+
+
+def _scalar(value: object) -> str:
+    return topology_file._scalar(value)
+
+
+def inventory(lab: Lab) -> str:
+    """The Ansible inventory: each host with `ansible_host` (its underlay address unless its `ansible:`
+    says otherwise) and exactly the variables the topology gives; the rest comes from Ansible's
+    environment and configuration (ANSIBLE_REMOTE_USER, ANSIBLE_PRIVATE_KEY_FILE, ...)."""
+    lines = [
+        f"# The Ansible inventory of the nsgen lab '{lab.name}' (generated by nsgen {__version__}; do not edit).",
+        "# It sets only what the topology says: user, key and host-key checking come from Ansible's environment",
+        "# (ANSIBLE_REMOTE_USER, ANSIBLE_PRIVATE_KEY_FILE, ANSIBLE_HOST_KEY_CHECKING, ...) or ansible.cfg.",
+        "all:",
+        "  hosts:",
+    ]
+    for machine in lab.machines:
+        variables = {"ansible_host": str(machine.address), **dict(machine.ansible)}
+        lines.append(f"    {machine.name}:")
+        lines += [f"      {key}: {_scalar(value)}" for key, value in variables.items()]
+    return "".join(line + "\n" for line in lines)
+
+
+def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
+    """Every file of a multi-host lab, by relative path: HOST/setup.sh ... and the deployment files."""
+    lab = loaded.lab
+    topology = topology_file.dump(topology_file.document(lab))
+    files: dict[str, str] = {}
+    for machine in lab.machines:
+        part = LoadedLab(host_lab(lab, machine.name), f"{loaded.origin}, host {machine.name}")
+        rendered = rendering.render(part, style, topology=topology)
+        files.update({f"{machine.name}/{name}": rendered[name] for name in HOST_ARTIFACTS})
+    context = {
+        "lab": lab,
+        "origin": loaded.origin,
+        "version": __version__,
+        "digest": hashlib.sha256(topology.encode()).hexdigest(),
+        "parts": {m.name: host_lab(lab, m.name) for m in lab.machines},
+    }
+    for name in ("site.yml", "ansible.cfg", "README.md"):
+        files[name] = rendering.template(f"multihost/{name}.j2").render(context)
+    files["inventory.yml"] = inventory(lab)
+    files["topology.yaml"] = topology
+    return files
+
+
+def executables(lab: Lab) -> tuple[str, ...]:
+    return tuple(f"{machine.name}/{script}" for machine in lab.machines for script in HOST_SCRIPTS)
+
+
+def write(loaded: LoadedLab, out_dir: Path, style: Style | str = Style.batched) -> dict[str, str]:
+    files = render(loaded, style)
+    rendering.write(files, out_dir, executables(loaded.lab))
+    return files
+
+
+def ansible_playbook() -> str | None:
+    """ansible-playbook beside this Python (a virtual environment's bin/), else on PATH."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    return str(beside) if beside.is_file() else shutil.which("ansible-playbook")
+
+
+@contextmanager
+def rendered(loaded: LoadedLab, style: Style = Style.batched, keep: Path | None = None) -> Iterator[Path]:
+    """The deployment in `keep` (left there), or in a temporary directory removed afterwards."""
+    if keep is not None:
+        write(loaded, keep, style)
+        yield keep
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{loaded.lab.name}-"))
+    try:
+        write(loaded, scratch / loaded.lab.name, style)
+        yield scratch / loaded.lab.name
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def playbook_argv(playbook: str, script: str, dry_run: bool) -> list[str]:
+    argv = [playbook, "site.yml", "--tags", TAGS[script]]
+    return argv + (["--extra-vars", "nsgen_args=--dry-run"] if dry_run else [])
+
+
+def run(loaded: LoadedLab, script: str, style: Style, workdir: Path | None, dry_run: bool) -> int:
+    """`nsgen up|verify|down` of a multi-host lab: its playbook, with the tag of `script`, through
+    ansible-playbook (which connects to the hosts as its environment and ansible.cfg say)."""
+    playbook = ansible_playbook()
+    if playbook is None:
+        print(f"nsgen: a multi-host lab is deployed by Ansible, and ansible-playbook was not found: {EXTRA}", file=sys.stderr)
+        return 2
+    with rendered(loaded, style, workdir) as lab_dir:
+        print(f"nsgen: {' '.join(playbook_argv('ansible-playbook', script, dry_run))}  (in {lab_dir})", flush=True)
+        return subprocess.run(playbook_argv(playbook, script, dry_run), cwd=lab_dir, check=False).returncode

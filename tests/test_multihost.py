@@ -1,0 +1,290 @@
+"""Multi-host labs: placement, each host's part, the Ansible deployment, and real runs on emulated hosts.
+
+The kernel tests start emulated hosts (a network namespace, a mount namespace with a private /run and
+/sys, an sshd on the underlay address, reached with a throwaway key), and drive them with the real
+`ansible-playbook`, run by `nsgen up|verify|down` from the controller (the switch namespace): Ansible
+connects over SSH exactly as it would to real machines. They need ansible-core (the `ansible` extra).
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, leftovers, netns_names, nsgen, run
+
+from nsgen import emulated_hosts, multihost, plan, sources
+from nsgen.model import VxlanEnd, VxlanPort
+
+
+def three_hosts(addresses: list[str]) -> dict:
+    """A 3-host lab: a VXLAN triangle of veth links, a local veth, one bridge spanning every host."""
+    h1, h2, h3 = addresses
+    return {
+        "name": "tri",
+        "description": "Three hosts, a VXLAN triangle and one L2 segment over all of them",
+        "hosts": {"h1": {"address": h1}, "h2": {"address": h2}, "h3": {"address": h3}},
+        "namespaces": {"a": {"host": "h1"}, "d": {"host": "h1"}, "b": {"host": "h2"}, "c": {"host": "h3"}},
+        "bridges": {"lan": {"hosts": ["h1", "h2", "h3"], "subnet": "10.0.0.0/24", "addresses": ["10.0.0.254/24"]}},
+        "links": [
+            {"endpoints": ["a:x", "b:x"], "subnet": "10.0.1.0/30"},
+            {"endpoints": ["b:y", "c:y"], "subnet": "10.0.2.0/30"},
+            {"endpoints": ["c:z", "a:z"], "subnet": "10.0.3.0/30"},
+            {"endpoints": ["a:d", "d:a"], "subnet": "10.0.4.0/30"},
+            ["a:lan", "lan:pa"],
+            ["b:lan", "lan:pb"],
+            ["c:lan", "lan:pc"],
+            ["d:lan", "lan:pd"],
+        ],
+    }
+
+
+TRI = three_hosts(["198.51.100.1", "198.51.100.2", "198.51.100.3"])
+
+
+def load(document: dict, prefix: str | None = None) -> sources.LoadedLab:
+    return sources.from_document(document, "tri.yaml", "tri.yaml", prefix)
+
+
+# --- placement and each host's part ----------------------------------------------------------------
+
+
+def test_placement_completes_the_model() -> None:
+    lab = load(TRI).lab
+    assert [(ns.name, ns.host) for ns in lab.namespaces] == [("a", "h1"), ("d", "h1"), ("b", "h2"), ("c", "h3")]
+    assert [link.vni for link in lab.links] == [1000, 1001, 1002, None, None, None, None, None]
+    assert lab.bridge("lan").hosts == ("h1", "h2", "h3") and lab.bridge("lan").vni == 1003
+
+
+def test_a_hosts_part_has_its_namespaces_bridge_part_and_vxlan_devices() -> None:
+    lab = load(TRI, "p-").lab
+    part = multihost.host_lab(lab, "h2")
+    assert [ns.name for ns in part.namespaces] == ["b"]
+    assert {ns.name for ns in part.peers} == {"a", "c", "d"}
+    assert [str(link) for link in part.links] == [str(lab.links[5])]
+    ends = [t for t in part.tunnels if isinstance(t, VxlanEnd)]
+    assert [(str(t.end), t.vni, str(t.remote)) for t in ends] == [("b:x", 1000, "198.51.100.1"), ("b:y", 1001, "198.51.100.3")]
+    (port,) = [t for t in part.tunnels if isinstance(t, VxlanPort)]
+    assert (port.device, port.bridge, port.remotes) == ("p-vx1003", "p-lan", tuple(lab.machine(h).address for h in ("h1", "h3")))
+    assert part.bridges[0].addresses == ()  # the gateway is on the first host's part only
+    assert all(i.mtu == 1450 for i in part.namespace("b").interfaces)  # VXLAN over a 1500 underlay
+    assert part.root_devices == ("p-lan", "p-pb", "p-vx1003")
+
+
+def test_a_hosts_plan_makes_vxlan_devices_and_fdb_entries_and_teardown_deletes_the_ports() -> None:
+    part = multihost.host_lab(load(TRI).lab, "h1")
+    commands = [(c.tool, c.argv) for step in plan.setup(part) for c in step.commands]
+    assert ("ip", ("link", "add", "name", "x", "netns", "a", "type", "vxlan", "id", "1000", "local", "198.51.100.1",
+                   "remote", "198.51.100.2", "dstport", "4789")) in commands
+    assert ("ip", ("link", "add", "name", "vx1003", "mtu", "1450", "master", "lan", "type", "vxlan", "id", "1003",
+                   "local", "198.51.100.1", "dstport", "4789")) in commands
+    fdb = [argv for tool, argv in commands if tool == "bridge"]
+    assert fdb == [("fdb", "append", "00:00:00:00:00:00", "dev", "vx1003", "dst", f"198.51.100.{n}") for n in (2, 3)]
+    deletions = [c.argv for step in plan.teardown(part) for c in step.commands]
+    assert deletions[-1] == ("link", "del", "dev", "vx1003")
+
+
+def test_verify_of_a_host_pings_across_hosts_from_its_own_namespaces_only() -> None:
+    part = multihost.host_lab(load(TRI).lab, "h3")
+    pings = [(c.netns, c.argv[1]) for step in plan.verify(part) for c in step.commands]
+    assert {netns for netns, _ in pings} == {"c"}
+    assert ("c", "10.0.2.1") in pings and ("c", "10.0.3.2") in pings and ("c", "10.0.0.254") in pings
+
+
+def test_render_writes_a_directory_per_host_and_the_deployment(tmp_path: Path) -> None:
+    topology = tmp_path / "tri.yaml"
+    topology.write_text(yaml.safe_dump(TRI))
+    result = nsgen("render", topology, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(["h1", "h2", "h3", *multihost.DEPLOYMENT])
+    for host in ("h1", "h2", "h3"):
+        assert sorted(p.name for p in (out / host).iterdir()) == sorted(multihost.HOST_ARTIFACTS)
+        assert os.access(out / host / "setup.sh", os.X_OK)
+        assert (out / host / "topology.yaml").read_text() == (out / "topology.yaml").read_text()
+    shellcheck = run("shellcheck", *(out / h / s for h in ("h1", "h2", "h3") for s in ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh")))
+    assert shellcheck.returncode == 0, shellcheck.stdout
+    assert nsgen("render", topology, "-o", out, "--check").returncode == 0
+    assert nsgen("validate", out / "topology.yaml").returncode == 0  # the normalised topology loads again
+    site = yaml.safe_load((out / "site.yml").read_text())
+    assert [play["tags"] for play in site] == [["up"], ["verify"], ["down", "never"]]
+    assert all(task.get("ansible.builtin.script") is None or "cmd" in task["ansible.builtin.script"] for play in site for task in play["tasks"])
+
+
+def test_the_inventory_sets_only_what_the_topology_says() -> None:
+    document = {**TRI, "hosts": {**TRI["hosts"], "h2": {"address": "198.51.100.2", "ansible": {"ansible_user": "admin", "ansible_port": 2222}}}}
+    inventory = yaml.safe_load(multihost.inventory(load(document).lab))
+    assert inventory == {
+        "all": {
+            "hosts": {
+                "h1": {"ansible_host": "198.51.100.1"},
+                "h2": {"ansible_host": "198.51.100.2", "ansible_user": "admin", "ansible_port": 2222},
+                "h3": {"ansible_host": "198.51.100.3"},
+            }
+        }
+    }
+
+
+def test_every_placement_problem_is_reported_at_once(tmp_path: Path) -> None:
+    document = {
+        "name": "bad",
+        "hosts": {"h1": {"address": "10.0.0.9/24"}, "h2": {"address": "198.51.100.2"}, "h3": {"address": "198.51.100.3"}},
+        "namespaces": {"a": {"host": "h1"}, "b": {"host": "h9"}},
+        "links": [{"endpoints": ["a:x", "b:x"], "subnet": "10.0.0.0/30"}],
+    }
+    topology = tmp_path / "bad.yaml"
+    topology.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = nsgen("render", topology, "-o", tmp_path / "out")
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert result.stderr.splitlines() == [
+        "bad.yaml: namespaces.b.host: unknown host 'h9' (known: h1, h2, h3)",
+        "bad.yaml: hosts.h2: host h2 has nothing on it: no namespace and no bridge",
+        "bad.yaml: hosts.h3: host h3 has nothing on it: no namespace and no bridge",
+        "bad.yaml: hosts.h1.address: the underlay 10.0.0.0/24 of host h1 overlaps the lab subnet 10.0.0.0/30 (links[0])",
+    ]
+
+
+def test_up_without_ansible_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(multihost, "ansible_playbook", lambda: None)
+    assert multihost.run(load(TRI), "setup.sh", multihost.Style.batched, None, False) == 2
+    assert capsys.readouterr().err == (
+        "nsgen: a multi-host lab is deployed by Ansible, and ansible-playbook was not found: pip install 'nsgen[ansible]'\n"
+    )
+
+
+# --- real runs: emulated hosts, sshd, Ansible over SSH --------------------------------------------------
+
+
+@pytest.fixture
+def hosts(prefix: str) -> Iterator[tuple[list[emulated_hosts.Host], emulated_hosts.Access]]:
+    """Three emulated hosts with an sshd each; destroyed afterwards (processes, namespaces, files), pass or fail."""
+    pytest.importorskip("ansible", reason="the ansible extra: pip install -e '.[test,ansible]'")
+    try:
+        yield emulated_hosts.up(prefix, 3)
+    finally:
+        emulated_hosts.down(prefix)
+
+
+def controller(prefix: str, access: emulated_hosts.Access, *args: str | Path) -> subprocess.CompletedProcess:
+    """`nsgen ARGS` on the controller (the switch namespace), with Ansible's environment for the hosts."""
+    env = {**os.environ, **access.ansible_env(), "PYTHONPATH": str(REPO)}
+    return run(*emulated_hosts.controller_argv(prefix, [sys.executable, "-m", "nsgen", *map(str, args)]), env=env)
+
+
+def host_state(host: emulated_hosts.Host) -> tuple[str, list[str]]:
+    """A host's named namespaces and its devices: ('', ['lo', 'eth0']) when nothing of a lab is there."""
+    links = emulated_hosts.run(host, ["ip", "-o", "link", "show"]).stdout
+    return emulated_hosts.run(host, ["ip", "netns", "list"]).stdout, [line.split(": ")[1].split("@")[0] for line in links.splitlines()]
+
+
+CLEAN = ("", ["lo", "eth0"])
+
+
+def write_topology(tmp_path: Path, hosts: list[emulated_hosts.Host], prefix: str) -> Path:
+    topology = tmp_path / "tri.yaml"
+    document = {**three_hosts([str(h.address.ip) for h in hosts]), "prefix": prefix}
+    topology.write_text(yaml.safe_dump(document, sort_keys=False))
+    return topology
+
+
+@pytest.mark.kernel
+def test_a_three_host_lab_comes_up_through_ansible_pings_across_hosts_and_leaves_nothing(
+    hosts: tuple[list[emulated_hosts.Host], emulated_hosts.Access], prefix: str, tmp_path: Path
+) -> None:
+    made, access = hosts
+    topology = write_topology(tmp_path, made, prefix)
+    up = controller(prefix, access, "up", topology, "--workdir", tmp_path / "deploy")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "failed=0" in up.stdout and "unreachable=0" in up.stdout
+    assert {f"{prefix}a", f"{prefix}d"} <= set(host_state(made[0])[0].split())  # in h1's own /run/netns
+    assert not {f"{prefix}{ns}" for ns in "abcd"} & netns_names()  # not in the machine's
+    verify = controller(prefix, access, "verify", topology)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    for line in (
+        f"ok    {prefix}a -> 10.0.1.2 (b:x)",  # h1 -> h2 over a VXLAN link
+        f"ok    {prefix}b -> 10.0.2.2 (c:y)",  # h2 -> h3
+        f"ok    {prefix}c -> 10.0.3.2 (a:z)",  # h3 -> h1
+        f"ok    {prefix}c -> 10.0.0.254 (bridge lan)",  # the spanning bridge's gateway, on h1
+        f"ok    {prefix}b -> 10.0.0.4 (d:lan)",  # h2 -> h1 on the spanning bridge
+        "lab tri: 12 passed, 0 failed",
+        "lab tri: 6 passed, 0 failed",
+    ):
+        assert line in verify.stdout, verify.stdout
+    assert "FAIL" not in verify.stdout
+    down = controller(prefix, access, "down", topology)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert all(host_state(host) == CLEAN for host in made)
+    again = controller(prefix, access, "down", topology)  # idempotent
+    assert again.returncode == 0 and "was not up: nothing to delete" in again.stdout
+    assert leftovers(prefix) - {h.name for h in made} - {emulated_hosts.switch_netns(prefix)} == set()
+
+
+@pytest.mark.kernel
+def test_a_host_whose_sshd_is_down_fails_the_run_naming_it_and_nothing_is_left_on_the_others(
+    hosts: tuple[list[emulated_hosts.Host], emulated_hosts.Access], prefix: str, tmp_path: Path
+) -> None:
+    made, access = hosts
+    emulated_hosts.stop_sshd(made[2])
+    up = controller(prefix, access, "up", write_topology(tmp_path, made, prefix))
+    assert up.returncode != 0
+    out = " ".join(up.stdout.split())  # Ansible wraps long messages
+    assert "nsgen: setup failed on h3 (h3: " in out and "port 22: Connection refused" in out
+    assert "the hosts already up were torn down: h1, h2" in out
+    assert all(host_state(host) == CLEAN for host in made)
+
+
+@pytest.mark.kernel
+def test_a_host_whose_setup_fails_midway_rolls_back_every_host(
+    hosts: tuple[list[emulated_hosts.Host], emulated_hosts.Access], prefix: str, tmp_path: Path
+) -> None:
+    made, access = hosts
+    # someone else holds the VXLAN port on h2: its setup fails when its first VXLAN device comes up,
+    # after its namespace, bridge and veths were made
+    squat = "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 4789)); time.sleep(120)"
+    holder = subprocess.Popen(emulated_hosts.argv(made[1], [sys.executable, "-c", squat]), stdin=subprocess.DEVNULL)
+    try:
+        up = controller(prefix, access, "up", write_topology(tmp_path, made, prefix))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert up.returncode != 0
+    out = " ".join(up.stdout.split())  # Ansible wraps long messages
+    assert "RTNETLINK answers: Address already in use" in out
+    assert "setup.sh: deleting what this run created" in out  # h2 rolled itself back
+    assert "nsgen: setup failed on h2 (h2: setup.sh: the root namespace's batch failed" in out
+    assert "the hosts already up were torn down: " in out
+    assert all(host_state(host) == CLEAN for host in made)
+
+
+def test_graph_groups_namespaces_by_host(tmp_path: Path) -> None:
+    topology = tmp_path / "tri.yaml"
+    topology.write_text(yaml.safe_dump(TRI))
+    mermaid = nsgen("graph", topology).stdout
+    assert 'subgraph n_686f7374206831["host h1 (198.51.100.1)"]\n    n_61(' in mermaid
+    assert '"x - x (vxlan 1000)"' in mermaid and "bridge lan on h1, h2, h3" in mermaid
+    dot = nsgen("graph", topology, "--format", "dot").stdout
+    assert 'subgraph "cluster_h2" {\n    label="host h2 (198.51.100.2)";\n    "b";\n  }' in dot
+
+
+@pytest.mark.kernel
+def test_nsgen_hosts_up_run_down(prefix: str) -> None:
+    """The CLI finds the hosts again (their record under /run/nsgen-hosts) and Ansible reaches them from the controller."""
+    pytest.importorskip("ansible", reason="the ansible extra: pip install -e '.[test,ansible]'")
+    try:
+        up = nsgen("hosts", "up", "2", "--prefix", prefix)
+        assert up.returncode == 0, up.stderr
+        assert "h2  198.51.100.2" in up.stdout and "  h1: {address: 198.51.100.1}" in up.stdout
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        ping = run(sys.executable, "-m", "nsgen", "hosts", "run", "--prefix", prefix, "--", "ansible", "all",
+                   "-i", "198.51.100.1,198.51.100.2,", "-m", "ansible.builtin.raw", "-a", "ip -br addr show dev eth0", env=env)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert "198.51.100.1/24" in ping.stdout and "198.51.100.2/24" in ping.stdout
+        assert nsgen("hosts", "up", "1", "--prefix", prefix).returncode == 2  # already there
+    finally:
+        down = nsgen("hosts", "down", "--prefix", prefix)
+    assert down.returncode == 0 and f"removed {prefix}" in down.stdout
+    assert emulated_hosts.names(prefix) == [] and not emulated_hosts.record_path(prefix).exists()
+    assert nsgen("hosts", "run", "--prefix", prefix, "--", "true").returncode == 2
