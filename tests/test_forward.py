@@ -25,16 +25,12 @@ pytestmark = pytest.mark.kernel
 
 @pytest.fixture
 def host(prefix: str) -> Iterator[Host]:
-    """One emulated host whose FORWARD policy is DROP; destroyed afterwards, pass or fail.
-
-    The host also gets its own /sys (sysfs mounted from inside its network namespace): the scripts look
-    for the lab's devices in /sys/class/net, which otherwise shows the machine's.
-    """
+    """One emulated host (with its own /run and /sys) whose FORWARD policy is DROP; destroyed afterwards,
+    pass or fail."""
     try:
         (made,) = emulated_hosts.create(prefix, 1)
-        for command in (["mount", "-t", "sysfs", "sysfs", "/sys"], ["iptables", "-P", "FORWARD", "DROP"]):
-            result = emulated_hosts.run(made, command)
-            assert result.returncode == 0, result.stderr
+        result = emulated_hosts.run(made, ["iptables", "-P", "FORWARD", "DROP"])
+        assert result.returncode == 0, result.stderr
         yield made
     finally:
         emulated_hosts.destroy(prefix)
