@@ -98,7 +98,7 @@ def shell_lines(facts: list[Expect], some_root_devices: bool = False) -> list[tu
     for fact in facts:
         if fact.netns != where:
             where = fact.netns
-            root = ("expect_root", *(root_devices if some_root_devices else ()))
+            root = ("expect_root", "only", *root_devices) if some_root_devices else ("expect_root", "all")
             lines.append(root if fact.netns is None else ("expect_netns", fact.netns, fact.node))
         if fact.kind == "namespace":
             continue

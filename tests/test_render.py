@@ -83,6 +83,13 @@ def test_tutorial_setup_follows_the_guide_step_by_step() -> None:
     assert "displayLinks() {\n  echo '--- netns ns-0 ---'\n  ip0 link\n  echo '--- netns ns-1 ---'\n  ip1 link\n}" in helpers
 
 
+def test_every_committed_script_passes_shellcheck() -> None:
+    scripts = sorted(path for path in GENERATED.glob("*/*.sh") if path.parent.name != "runtime")
+    assert len(scripts) >= 25
+    result = run("shellcheck", "--severity=style", *scripts)
+    assert result.returncode == 0, result.stdout
+
+
 @pytest.mark.parametrize("prefix", [None, "t-"])
 def test_every_script_passes_shellcheck(tmp_path: Path, prefix: str | None) -> None:
     lab_dir = tmp_path / "lab"

@@ -23,7 +23,7 @@ lab_expect() {
   expect_device eth0
   expect_up eth0
   expect_addr eth0 172.16.100.2/30
-  expect_root
+  expect_root all
   expect_device veth-h0
   expect_up veth-h0
   expect_addr veth-h0 172.16.100.1/30
@@ -34,7 +34,7 @@ lab_steps() {
   check ns-0 4 172.16.100.1 host:veth-h0
 }
 
-# === nsgen runtime: sha256 d5c4cc0ee05f9adde41f72a2787a0e200a7969e39fae4956dc2fe7c57568fca6 ===
+# === nsgen runtime: sha256 9a2d647c4773ad3244603ff2ff64faa9d250c7c4981f8e56cca783710dfbf6fb ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -92,7 +92,7 @@ for dev in "${lab_devices[@]}"; do
 done
 
 # --- expect_*: the lab's declared state (lab_expect above), checked with `ip -o` alone.
-# `expect_netns NETNS NODE` (or `expect_root [DEV...]`) reads where the next lines look, once (the root
+# `expect_netns NETNS NODE` (or `expect_root all`, `expect_root only DEV...`) reads where the next lines look, once (the root
 # namespace: all of it, or DEV... only); each line then
 # checks one object. Each difference is one line in `drift` (`ns-0: route default via 10.0.0.1:
 # missing`); a missing namespace or device is one line, what it holds is not checked.
@@ -138,6 +138,7 @@ expect_netns() {
 }
 expect_root() {
   expect_netns_name='' expect_node=host expect_skip=0
+  shift  # `all` devices, or `only` the ones named after it
   expect_read "$@"
 }
 # --- expect_device DEV, expect_up DEV, expect_addr DEV CIDR, expect_mtu DEV MTU, expect_mac DEV MAC,

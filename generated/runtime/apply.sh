@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 88ca7e3746cd018dd0741c88a84533251977b7403fc6c8b53362047275cbee57 ===
+# === nsgen runtime: sha256 aa95bf4a3bea4d90ed890bb76cdded0bf60c0ff664139d914655001b3dbeb5f7 ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -59,7 +59,7 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
 fi
 
 # --- expect_*: the lab's declared state (lab_expect above), checked with `ip -o` alone.
-# `expect_netns NETNS NODE` (or `expect_root [DEV...]`) reads where the next lines look, once (the root
+# `expect_netns NETNS NODE` (or `expect_root all`, `expect_root only DEV...`) reads where the next lines look, once (the root
 # namespace: all of it, or DEV... only); each line then
 # checks one object. Each difference is one line in `drift` (`ns-0: route default via 10.0.0.1:
 # missing`); a missing namespace or device is one line, what it holds is not checked.
@@ -105,6 +105,7 @@ expect_netns() {
 }
 expect_root() {
   expect_netns_name='' expect_node=host expect_skip=0
+  shift  # `all` devices, or `only` the ones named after it
   expect_read "$@"
 }
 # --- expect_device DEV, expect_up DEV, expect_addr DEV CIDR, expect_mtu DEV MTU, expect_mac DEV MAC,
