@@ -95,6 +95,14 @@ def _load(
     return sources.load(file, preset, prefix, count)
 
 
+def _one_machine(loaded: sources.LoadedLab, command: str) -> sources.LoadedLab:
+    """A command that works on this machine's namespaces refuses a multi-host lab, in one line."""
+    if multihost.is_multihost(loaded.lab):
+        message = f"a multi-host lab: nsgen {command} works on a one-machine lab (nsgen up, verify and down run hosts' parts)"
+        raise TopologyError([Problem(loaded.origin, "hosts", message)])
+    return loaded
+
+
 def _announce(text: str) -> None:
     typer.echo(text)
     sys.stdout.flush()
@@ -254,7 +262,7 @@ def demo(
     workdir: WorkDir = None,
 ) -> None:
     """Render the lab, set it up, show its links and addresses, verify it, tear it down."""
-    loaded = _load(file, preset, prefix, count)
+    loaded = _one_machine(_load(file, preset, prefix, count), "demo")
     lab = loaded.lab
     _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
     with running.rendered(loaded, style, workdir) as lab_dir:
@@ -300,7 +308,7 @@ def record(
     gif: Annotated[Optional[Path], typer.Option(help="Also render the cast as an animated GIF (needs agg).")] = None,
 ) -> None:
     """Record the lab's demo.sh, run for real, as a reproducible asciinema cast (and a GIF)."""
-    loaded = _load(file, preset, prefix, count)
+    loaded = _one_machine(_load(file, preset, prefix, count), "record")
     renderer = recording.agg()
     if gif is not None and renderer is None:
         raise TopologyError([Problem("--gif", "", recording.AGG_MISSING)])
@@ -334,7 +342,7 @@ def docs(
     cast: Annotated[Optional[Path], typer.Option(help="Show this cast instead of recording the demo now.")] = None,
 ) -> None:
     """Write the lab's static HTML page (offline): its demo in a player, its topology, its scripts."""
-    loaded = _load(file, preset, prefix, count)
+    loaded = _one_machine(_load(file, preset, prefix, count), "docs")
     with running.rendered(loaded) as lab_dir:
         if cast is None:
             cast = lab_dir / f"{loaded.lab.name}.cast"
@@ -365,7 +373,7 @@ def graph(
 def status(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
     """Compare every object the lab declares with the kernel: one line per difference (missing,
     extra, different); exit 0 only when there is none."""
-    lab = _load(file, preset, prefix, count).lab
+    lab = _one_machine(_load(file, preset, prefix, count), "status").lab
     lines = drift.differences(lab)
     for line in lines:
         typer.echo(line)
@@ -383,7 +391,7 @@ def _change(
     file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None
 ) -> tuple[Lab, sources.LoadedLab]:
     """The running lab (from --from, else its record) and the new one."""
-    new = _load(file, preset, prefix, count)
+    new = _one_machine(_load(file, preset, prefix, count), "plan")
     old = live.load_old(new.lab, old_file)
     return old, new
 
@@ -553,7 +561,7 @@ def exec_command(
     count: Count = None,
 ) -> None:
     """Run a command in a lab namespace (nsgen exec ns-0 -- ip addr); exit with its status."""
-    argv = node_access.exec_argv(_load(file, preset, prefix, count).lab, node, command or [])
+    argv = node_access.exec_argv(_one_machine(_load(file, preset, prefix, count), "exec").lab, node, command or [])
     os.execvp(argv[0], argv)
 
 
@@ -561,7 +569,7 @@ def exec_command(
 @reports_problems
 def shell(node: Node, file: LabFile = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
     """Open an interactive bash in a lab namespace; its prompt names the namespace."""
-    argv, env = node_access.shell_argv(_load(file, preset, prefix, count).lab, node)
+    argv, env = node_access.shell_argv(_one_machine(_load(file, preset, prefix, count), "shell").lab, node)
     os.execvpe(argv[0], argv, {**os.environ, **env})
 
 
@@ -577,7 +585,7 @@ def capture(
     count: Count = None,
 ) -> None:
     """Capture packets on a lab interface with tcpdump, inside its namespace."""
-    argv = node_access.capture_argv(_load(file, preset, prefix, count).lab, target, write, packets)
+    argv = node_access.capture_argv(_one_machine(_load(file, preset, prefix, count), "capture").lab, target, write, packets)
     os.execvp(argv[0], argv)
 
 

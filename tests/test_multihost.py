@@ -288,3 +288,16 @@ def test_nsgen_hosts_up_run_down(prefix: str) -> None:
     assert down.returncode == 0 and f"removed {prefix}" in down.stdout
     assert emulated_hosts.names(prefix) == [] and not emulated_hosts.record_path(prefix).exists()
     assert nsgen("hosts", "run", "--prefix", prefix, "--", "true").returncode == 2
+
+
+@pytest.mark.parametrize("command", [["status"], ["demo"], ["exec", "a", "--", "true"], ["shell", "a"], ["plan"]])
+def test_one_machine_commands_refuse_a_multihost_lab_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    topology = tmp_path / "multi.yaml"
+    topology.write_text(yaml.safe_dump(TRI))
+    where = ["--file", str(topology)] if command[0] in ("exec", "shell") else [str(topology)]
+    result = nsgen(*command[:1], *where, *command[1:])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"multi.yaml: hosts: a multi-host lab: nsgen {command[0]} works on a one-machine lab"
+        " (nsgen up, verify and down run hosts' parts)\n"
+    )
