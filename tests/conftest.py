@@ -80,17 +80,19 @@ def nsgen(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedPro
 
 @pytest.fixture
 def prefix() -> str:
-    """A unique name prefix for one test's lab; whatever carries it is deleted afterwards, pass or fail."""
+    """A unique name prefix for one test's lab; whatever carries it (or a prefix a test derives from it,
+    `t12ab3b-` from `t12ab3-`) is deleted afterwards, pass or fail: namespaces, devices, locks, records."""
     unique = f"t{uuid.uuid4().hex[:5]}-"
     yield unique
+    stem = unique[:-1]
     for name in sorted(netns_names()):
-        if name.startswith(unique):
+        if name.startswith(stem):
             subprocess.run(["ip", "netns", "del", name], check=False)
     for name in sorted(root_link_names()):
-        if name.startswith(unique):
+        if name.startswith(stem):
             subprocess.run(["ip", "link", "del", name], check=False)
-    for lock in Path("/run").glob(f"nsgen-{unique}*.lock"):
-        lock.unlink()
+    for path in [*Path("/run").glob(f"nsgen-{stem}*.lock"), *Path("/run/nsgen").glob(f"{stem}*.yaml")]:
+        path.unlink(missing_ok=True)
 
 
 @pytest.fixture
