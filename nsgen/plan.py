@@ -50,10 +50,6 @@ def address_words(address: IPInterface) -> tuple[str, ...]:
     return (text, "nodad") if address.version == 6 else (text,)
 
 
-def _addr_add(address: IPInterface, device: str, netns: str | None) -> Command:
-    return addr_command("add", address, device, netns)
-
-
 def _tuning(iface: Interface) -> tuple[str, ...]:
     return (*(("mtu", str(iface.mtu)) if iface.mtu else ()), *(("address", iface.mac) if iface.mac else ()))
 
@@ -68,7 +64,7 @@ def ipv4_only(lab: Lab) -> bool:
 def bridge_add(br: Bridge, v4: bool) -> list[Command]:
     """Make a bridge in the root namespace: its addresses, MTU, no link-local in an IPv4-only lab, up."""
     commands = [Command(("link", "add", "name", br.device, "type", "bridge"))]
-    commands += [_addr_add(address, br.device, None) for address in br.addresses]
+    commands += [addr_command("add", address, br.device, None) for address in br.addresses]
     commands += [Command(("link", "set", "dev", br.device, "mtu", str(br.mtu)))] if br.mtu else []
     commands += [Command(("link", "set", "dev", br.device, "addrgenmode", "none"))] if v4 else []
     return [*commands, Command(("link", "set", "dev", br.device, "up"))]
@@ -153,7 +149,7 @@ def setup(lab: Lab) -> Plan:
         ),
         *_step(
             "give those devices an ip addr",
-            [_addr_add(a, dev, ns) for ns, dev, i in every for a in i.addresses],
+            [addr_command("add", a, dev, ns) for ns, dev, i in every for a in i.addresses],
         ),
         *_step("set MTUs and MAC addresses", tuned),
         *_step(
