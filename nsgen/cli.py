@@ -388,10 +388,10 @@ From = Annotated[
 
 
 def _change(
-    file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None
+    command: str, file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None
 ) -> tuple[Lab, sources.LoadedLab]:
-    """The running lab (from --from, else its record) and the new one."""
-    new = _one_machine(_load(file, preset, prefix, count), "plan")
+    """The running lab (from --from, else its record) and the new one, for `command` (plan or apply)."""
+    new = _one_machine(_load(file, preset, prefix, count), command)
     old = live.load_old(new.lab, old_file)
     return old, new
 
@@ -419,7 +419,7 @@ def plan_command(
     style: StyleOption = Style.batched,
 ) -> None:
     """Print the change from the running lab to this topology; with -o, write its apply.sh."""
-    old, new = _change(file, preset, prefix, count, old_file)
+    old, new = _change("plan", file, preset, prefix, count, old_file)
     _print_plan(old, new)
     if output is not None:
         rendering.write(rendering.render_apply(old, new, style), output)
@@ -440,7 +440,7 @@ def apply_command(
     force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
 ) -> None:
     """Print the change from the running lab to this topology, and run its apply.sh."""
-    old, new = _change(file, preset, prefix, count, old_file)
+    old, new = _change("apply", file, preset, prefix, count, old_file)
     forward = _print_plan(old, new)
     if not forward.plan:
         raise typer.Exit(0)

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from nsgen import __version__, drift, plan, reachability, styles, topology_file
+from nsgen import __version__, changes, drift, plan, reachability, styles, topology_file
 from nsgen.model import Lab, VxlanPort
 from nsgen.sources import LoadedLab
 from nsgen.styles import Style
@@ -50,7 +50,9 @@ def _array(words: Iterable[str]) -> str:
             lines[-1] += " " + word
         else:
             lines.append(word)
-    return lines[0] if len(lines) == 1 else "".join(f"\n  {line}" for line in lines) + "\n" if lines else ""
+    if len(lines) <= 1:
+        return "".join(lines)
+    return "".join(f"\n  {line}" for line in lines) + "\n"
 
 
 def _facts(lab: Lab) -> dict[str, Any]:
@@ -145,7 +147,7 @@ def record_text(lab: Lab) -> str:
 def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str | None = None) -> dict[str, str]:
     """Every file of the lab, by name. The same lab and style always give the same bytes. `topology`:
     the topology.yaml to write and hash instead of the lab's own (a multi-host lab's, in each host's part)."""
-    topology = topology or topology_file.dump(topology_file.document(loaded.lab))
+    topology = topology or record_text(loaded.lab)
     checks = reachability.checks(loaded.lab)
     plans = _Plans(plan.setup(loaded.lab), plan.teardown(loaded.lab), plan.verify(loaded.lab, checks))
     context = {
@@ -175,8 +177,6 @@ APPLY = "apply.sh"
 def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True) -> dict[str, str]:
     """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
     change from the running `old` to it (nsgen.changes)."""
-    from nsgen import changes  # changes imports styles, which imports nothing of ours
-
     forward = changes.diff(old, loaded.lab)
     files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
     old_text = record_text(old)

@@ -290,7 +290,7 @@ def test_nsgen_hosts_up_run_down(prefix: str) -> None:
     assert nsgen("hosts", "run", "--prefix", prefix, "--", "true").returncode == 2
 
 
-@pytest.mark.parametrize("command", [["status"], ["demo"], ["exec", "a", "--", "true"], ["shell", "a"], ["plan"]])
+@pytest.mark.parametrize("command", [["status"], ["demo"], ["exec", "a", "--", "true"], ["shell", "a"], ["plan"], ["apply"]])
 def test_one_machine_commands_refuse_a_multihost_lab_in_one_line(tmp_path: Path, command: list[str]) -> None:
     topology = tmp_path / "multi.yaml"
     topology.write_text(yaml.safe_dump(TRI))
