@@ -69,6 +69,63 @@ def test_fault_matrix(tmp_path: Path, prefix: str, preset: str, style: str) -> N
     assert leftovers(prefix) == set()
 
 
+#: A bridge lab of this many namespaces has three root batches (styles.ROOT_CHUNK = 50): the second
+#: and third run in the background while the namespaces' batches wait for theirs.
+CHUNKED = 120
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(
+    ("case", "at", "action", "plant"),
+    [
+        # the third root batch (in the background) cannot make ns-110's port: its name is taken
+        ("port taken", 1, "__fault_break", ("link", "veth-110")),
+        # nor its namespace
+        ("namespace taken", 1, "__fault_break", ("netns", "ns-110")),
+        # a signal while the second root batch runs and ns-50 … ns-99 wait for it
+        ("signal", 60, "kill -TERM $$", ("netns", "")),
+    ],
+)
+def test_a_failure_in_a_background_root_batch_removes_what_setup_created(
+    tmp_path: Path, prefix: str, case: str, at: int, action: str, plant: tuple[str, str]
+) -> None:
+    lab_dir = _render(tmp_path, "bridge", prefix, "batched", CHUNKED)
+    kind, name = plant
+    result = run("bash", lab_dir / "setup.sh", env=faults.environment(tmp_path, at, action, (kind, prefix + name if name else "")))
+    taken = faults.planted(tmp_path)
+    try:
+        assert result.returncode != 0
+        assert leftovers(prefix) == ({taken[1]} if taken else set())
+        if taken:
+            assert _exists(*taken), "the name someone else took must survive the rollback"
+            # the failed line, and the line of its root batch (the third), are named
+            third = [n for n, line in enumerate((lab_dir / "setup.sh").read_text().splitlines(), 1) if "root_batch <<" in line][2]
+            assert f"batch failed (" in result.stderr and f"{prefix}{name.split(':')[0]}" in result.stderr
+            assert f"at line {third}: root_batch <<'NSGEN'" in result.stderr
+        else:
+            assert "terminated at line" in result.stderr
+    finally:
+        if taken:
+            _remove(*taken)
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_chunked_lab_comes_up_verifies_and_goes(tmp_path: Path, prefix: str) -> None:
+    """The root batches in the background and the namespaces' batches waiting for them build the lab."""
+    lab_dir = _render(tmp_path, "bridge", prefix, "batched", CHUNKED)
+    try:
+        setup = run("bash", lab_dir / "setup.sh")
+        assert setup.returncode == 0, setup.stderr
+        assert {f"{prefix}ns-{i}" for i in range(CHUNKED)} <= netns_names()
+        verify = run("bash", lab_dir / "verify.sh")
+        assert verify.returncode == 0, verify.stdout[-2000:]
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert leftovers(prefix) == set()
+
+
 @pytest.mark.kernel
 def test_teardown_twice_and_after_a_namespace_was_deleted_by_hand(tmp_path: Path, prefix: str) -> None:
     lab_dir = _render(tmp_path, "bridge", prefix, "batched")

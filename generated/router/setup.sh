@@ -171,7 +171,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 f0be593073905ad26a6b6ae174b966d0a0ea66ff9bdc3cdcc2347a30036a3fa4 ===
+# === nsgen runtime: sha256 6776932444190dc266f1574d0135997be36acb3df7df0010b85676d0e2665f0f ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -393,14 +393,15 @@ script_line() {
   echo "${step#"${step%%[![:space:]]*}"}"
 }
 
-# --- undo STATUS WHAT LINE [COMMAND]: name the step that was running (the line of lab_steps, else
-# LINE of this script), end the batches still running, delete what this run created (not what
-# COMMAND could not make, and the FORWARD rules it added), and stop
+# --- undo STATUS WHAT LINE [COMMAND]: name the step that failed (a batch's own line, else the
+# line of lab_steps that was running, else LINE of this script), end the batches still running,
+# delete what this run created (not what COMMAND could not make, and the FORWARD rules it added),
+# and stop
 undo() {
-  local foreign='' line=$3 i
+  local foreign='' line=${failed_batch_line:-$3} i
   trap - ERR INT TERM HUP
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
-    if [[ ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
+    if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
   echo "${0##*/}: $2 at line ${line}: $(script_line "${line}")" >&2
   if (( dry_run )); then exit "$1"; fi
@@ -416,28 +417,26 @@ trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP
 
-# --- root_batch: the root namespace's commands (a here-doc) in one `ip -batch`. A failed line names
-# the object it could not make: that one may be someone else's.
-root_batch() {
-  local batch='' errors failed_line='' lines
-  IFS= read -r -d '' batch || true
-  if (( dry_run )); then ip -batch - <<<"${batch}"; return; fi
-  if ! { errors=$(command ip -batch - 2>&1 1>&3 <<<"${batch}"); } 3>&1; then
-    echo "${errors}" >&2
-    if [[ ${errors} =~ Command\ failed\ -:([0-9]+) ]]; then
-      mapfile -t lines <<<"${batch}"
-      failed_line=${lines[BASH_REMATCH[1] - 1]}
-    fi
-    undo 1 "the root namespace's batch failed (${failed_line})" "${BASH_LINENO[0]}" "${failed_line}"
-  fi
-}
-
-# --- netns_batch NETNS: a namespace's commands (a here-doc) in one `ip -batch` inside it, in the
-# background (in a dry run, in order). Up to 64 run at once, so the script goes on to the root
-# namespace's next batch while they run and the kernel keeps every CPU busy. It enters with nsenter
-# (util-linux) where it can: `ip -n` also copies the mount namespace to remount /sys, which costs
-# more with every namespace. Labs of over 50 namespaces say how far they are at every 10 % (`nsgen
-# up` draws a bar of it).
+# --- The lab's batches: root_batch runs the root namespace's commands (a here-doc) in one `ip
+# -batch`, netns_batch NETNS a namespace's in one `ip -batch` inside it. The first root batch runs
+# at once: it makes the lab's own devices, which every namespace's veth plugs into. Later ones run
+# in the background, 2 at once (making a namespace is more than the netlink changes the kernel
+# serialises, so two share the CPUs), and a namespace's batch (and its sysctls) wait, kept in
+# memory, until the root batch that made the namespace has ended. Up to 64 namespace batches run at
+# once. In a dry run every batch prints, in order. A failed line names the object it could not
+# make: that one may be someone else's. Labs of over 50 namespaces say how far they are at every
+# 10 % (`nsgen up` draws a bar of it).
+root_slots=2
+root_first=1
+root_pids=()
+root_fds=()
+root_lines=()
+roots_awaited=0
+pending_netns=()
+pending_text=()
+pending_lines=()
+pending_root=()
+pending_started=0
 batch_slots=64
 have_nsenter=0
 if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
@@ -446,9 +445,74 @@ batch_netns=()
 batch_lines=()
 batches_awaited=0
 progress_shown=0
+failed_batch_line=''
+
+# --- root_job BATCH: run BATCH; on a failure print its error, then (on stdout) the failed line
+root_job() {
+  local errors lines
+  trap - ERR INT TERM HUP
+  if { errors=$(command ip -batch - 2>&1 1>&3 <<<"$1"); } 3>&2; then return 0; fi
+  echo "${errors}" >&2
+  if [[ ${errors} =~ Command\ failed\ -:([0-9]+) ]]; then
+    mapfile -t lines <<<"$1"
+    echo "${lines[BASH_REMATCH[1] - 1]}"
+  fi
+  return 1
+}
+root_batch() {
+  local batch='' failed_line='' fd
+  IFS= read -r -d '' batch || true
+  if (( dry_run )); then ip -batch - <<<"${batch}"; return; fi
+  if (( root_first )); then
+    root_first=0
+    if ! failed_line=$(root_job "${batch}"); then
+      undo 1 "the root namespace's batch failed (${failed_line})" "${BASH_LINENO[0]}" "${failed_line}"
+    fi
+    return
+  fi
+  while (( ${#root_pids[@]} - roots_awaited >= root_slots )); do await_root; done
+  exec {fd}< <(root_job "${batch}")
+  root_pids+=("$!")
+  root_fds+=("${fd}")
+  root_lines+=("${BASH_LINENO[0]}")
+}
+# --- await_root: wait for the oldest root batch running, then start the batches of its namespaces
+await_root() {
+  local n=${roots_awaited} fd=${root_fds[roots_awaited]} failed_line=''
+  roots_awaited=$((n + 1))
+  IFS= read -r -u "${fd}" failed_line || true
+  exec {fd}<&-
+  if ! wait "${root_pids[n]}"; then
+    failed_batch_line=${root_lines[n]}
+    undo 1 "the root namespace's batch failed (${failed_line})" "${root_lines[n]}" "${failed_line}"
+  fi
+  while (( pending_started < ${#pending_netns[@]} && pending_root[pending_started] == n )); do
+    start_batch "${pending_netns[pending_started]}" "${pending_lines[pending_started]}" <<<"${pending_text[pending_started]}"
+    unset 'pending_text[pending_started]'
+    pending_started=$((pending_started + 1))
+  done
+}
+await_roots() {
+  while (( roots_awaited < ${#root_pids[@]} )); do await_root; done
+}
 netns_batch() {
-  local tenths
+  local text=''
   if (( dry_run )); then ip -n "$1" -batch -; return; fi
+  if (( roots_awaited < ${#root_pids[@]} )); then
+    IFS= read -r -d '' text || true
+    pending_netns+=("$1")
+    pending_text+=("${text}")
+    pending_lines+=("${BASH_LINENO[0]}")
+    pending_root+=("$((${#root_pids[@]} - 1))")
+    return
+  fi
+  start_batch "$1" "${BASH_LINENO[0]}" <&0
+}
+# --- start_batch NETNS LINE: the batch on stdin, inside NETNS, in the background (nsenter, from
+# util-linux, where it can: `ip -n` also copies the mount namespace to remount /sys, which costs
+# more with every namespace)
+start_batch() {
+  local tenths
   if (( have_nsenter )); then
     nsenter --net="/run/netns/$1" ip -batch - <&0 &
   else
@@ -456,7 +520,7 @@ netns_batch() {
   fi
   batch_pids+=("$!")
   batch_netns+=("$1")
-  batch_lines+=("${BASH_LINENO[0]}")
+  batch_lines+=("$2")
   tenths=$((${#batch_pids[@]} * 10 / ${#lab_netns[@]}))
   if (( ${#lab_netns[@]} > 50 && tenths > progress_shown )); then
     progress_shown=${tenths}
@@ -464,21 +528,23 @@ netns_batch() {
   fi
   if (( ${#batch_pids[@]} - batches_awaited >= batch_slots )); then await_batch; fi
 }
-# --- await_batch: wait for the oldest running batch (bash keeps the status of one that has ended);
-# one that failed stops the run
+# --- await_batch: wait for the oldest running namespace batch (bash keeps the status of one that
+# has ended); one that failed stops the run
 await_batch() {
   local n=${batches_awaited}
   batches_awaited=$((n + 1))
   if ! wait "${batch_pids[n]}"; then
+    failed_batch_line=${batch_lines[n]}
     undo 1 "the batch inside ${batch_netns[n]} failed" "${batch_lines[n]}"
   fi
 }
 await_batches() {
+  await_roots
   while (( batches_awaited < ${#batch_pids[@]} )); do await_batch; done
 }
 # --- stop_batches: end the batches still running (on a failure or a signal)
 stop_batches() {
-  local running=("${batch_pids[@]:batches_awaited}")
+  local running=("${root_pids[@]:roots_awaited}" "${batch_pids[@]:batches_awaited}")
   if (( ${#running[@]} > 0 )); then
     kill "${running[@]}" 2>/dev/null || true
     wait || true
@@ -489,6 +555,7 @@ stop_batches() {
 # NETNS is empty), with bash alone
 set_sysctl() {
   if [[ -n $1 ]]; then
+    await_roots  # its namespace, and its devices, are made by a root batch that may still run
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
   elif (( dry_run )); then
