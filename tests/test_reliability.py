@@ -7,6 +7,7 @@ else" must still be there. The totals go to the terminal summary.
 """
 
 import fcntl
+import re
 import subprocess
 import threading
 import uuid
@@ -100,7 +101,8 @@ def test_a_failure_in_a_background_root_batch_removes_what_setup_created(
             assert _exists(*taken), "the name someone else took must survive the rollback"
             # the failed line, and the line of its root batch (the third), are named
             third = [n for n, line in enumerate((lab_dir / "setup.sh").read_text().splitlines(), 1) if "root_batch <<" in line][2]
-            assert f"batch failed (" in result.stderr and f"{prefix}{name.split(':')[0]}" in result.stderr
+            failed = re.search(r"batch failed \((.*)\) at line", result.stderr)
+            assert failed and f"{prefix}{name}" in failed.group(1).split()
             assert f"at line {third}: root_batch <<'NSGEN'" in result.stderr
         else:
             assert "terminated at line" in result.stderr
