@@ -1,11 +1,13 @@
 """The `nsgen` command line: presets, init, validate, render, up, down, verify, demo, status, graph,
 record, play, docs, cni, schema, exec, shell, capture."""
 
+import contextlib
 import functools
+import gc
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -589,10 +591,27 @@ def capture(
     os.execvp(argv[0], argv)
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for one command: a command builds the lab's model, plans
+    and scripts (hundreds of thousands of objects, no reference cycles among them) and exits, and
+    the collector kept re-scanning all of them as they grew: 0.85 s of a 2.3 s render of 5000
+    namespaces, for no memory back (the peak is 96 MB either way). Reference counting still frees
+    everything; the collector is on again afterwards (the tests call main() in-process)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def main() -> None:
     """Console-script entry point: a usage error (a bad option or value) is one line and exit 2."""
     try:
-        status = app(standalone_mode=False)
+        with _cyclic_gc_paused():
+            status = app(standalone_mode=False)
     except UsageError as error:
         where = error.ctx.command_path if error.ctx is not None else "nsgen"
         typer.echo(f"{where}: {' '.join(error.format_message().split())} (see {where} --help)", err=True)
