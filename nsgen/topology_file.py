@@ -2,7 +2,6 @@
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,20 +124,21 @@ def _is_leaf(value: Any) -> bool:
     return not any(isinstance(item, (dict, list)) for item in items)
 
 
-def _block(value: Any, indent: str) -> Iterator[str]:
-    """Lines of a mapping or list in block style; collections of scalars go in flow style."""
+def _block(value: Any, indent: str, lines: list[str]) -> None:
+    """Append the lines of a mapping or list in block style; collections of scalars go in flow style."""
     for key, item in value.items() if isinstance(value, dict) else ((None, v) for v in value):
         head = f"{indent}{_scalar(key)}:" if key is not None else f"{indent}-"
-        if isinstance(item, (dict, list)) and item and not _is_leaf(item):
-            if key is None:  # a list item that is itself a block: its first line follows the dash
-                lines = list(_block(item, indent + "  "))
-                yield f"{head} {lines[0].lstrip()}"
-                yield from lines[1:]
-            else:
-                yield head
-                yield from _block(item, indent + ("" if isinstance(item, list) else "  "))
+        if not isinstance(item, (dict, list)):
+            lines.append(f"{head} {_scalar(item)}")
+        elif not item or _is_leaf(item):
+            lines.append(f"{head} {_flow(item)}")
+        elif key is None:  # a list item that is itself a block: its first line follows the dash
+            first = len(lines)
+            _block(item, indent + "  ", lines)
+            lines[first] = f"{head} {lines[first].lstrip()}"
         else:
-            yield f"{head} {_flow(item) if isinstance(item, (dict, list)) else _scalar(item)}"
+            lines.append(head)
+            _block(item, indent + ("" if isinstance(item, list) else "  "), lines)
 
 
 def dump(document: dict[str, Any]) -> str:
@@ -147,7 +147,10 @@ def dump(document: dict[str, Any]) -> str:
     Hand-written for the shapes topologies have (PyYAML's representer took most of the render time
     of large labs); every output is read back with the strict loader in the tests.
     """
-    return "".join(line + "\n" for line in _block(document, ""))
+    lines: list[str] = []
+    _block(document, "", lines)
+    lines.append("")
+    return "\n".join(lines)
 
 
 def document(lab: Lab) -> dict[str, Any]:
