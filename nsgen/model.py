@@ -13,6 +13,38 @@ IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
 IPNetwork = IPv4Network | IPv6Network
 
+
+class _LabIPv4Interface(IPv4Interface):
+    """An interface's IPv4 address whose host address and text are worked out once: a lab's plans,
+    checks, declared state and record each read them (ipaddress computes them on every read)."""
+
+    ip = cached_property(IPv4Interface.ip.fget)  # type: ignore[assignment, arg-type]
+    with_prefixlen = cached_property(IPv4Interface.with_prefixlen.fget)  # type: ignore[assignment, arg-type]
+
+    def __str__(self) -> str:
+        return self.with_prefixlen
+
+
+class _LabIPv6Interface(IPv6Interface):
+    """_LabIPv4Interface's IPv6 twin."""
+
+    ip = cached_property(IPv6Interface.ip.fget)  # type: ignore[assignment, arg-type]
+    with_prefixlen = cached_property(IPv6Interface.with_prefixlen.fget)  # type: ignore[assignment, arg-type]
+
+    def __str__(self) -> str:
+        return self.with_prefixlen
+
+
+def interface_address(value: str | tuple[int, int], version: int | None = None) -> IPInterface:
+    """An interface address from its text (`10.0.0.2/24`, `fd00::2/64`), or from (integer, prefix
+    length) and the IP `version`; ValueError if it is none."""
+    if version is None:
+        try:
+            return _LabIPv4Interface(value)
+        except ValueError:
+            return _LabIPv6Interface(value)
+    return _LabIPv4Interface(value) if version == 4 else _LabIPv6Interface(value)
+
 #: The node name of the root namespace in link ends (`host:veth-h`).
 HOST = "host"
 

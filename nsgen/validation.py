@@ -38,6 +38,7 @@ from nsgen.model import (
     Segment,
     VethLink,
     Vxlan,
+    interface_address,
 )
 from nsgen.problems import Problem, TopologyError, field_path
 from nsgen.schema import IFNAME_MAX, NETNS_MAX, SCHEMA
@@ -51,6 +52,11 @@ def _fast_check() -> Callable[[Any], Any]:
     which names every problem."""
     return fastjsonschema.compile(SCHEMA)
 
+
+#: Addresses and networks parsed once per text (they are immutable): a large lab names the same
+#: gateways and destinations thousands of times.
+_parsed_address = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
+_parsed_network = functools.lru_cache(maxsize=4096)(ipaddress.ip_network)
 
 #: The functions the scripts' runtime sections define (a test keeps this list whole).
 RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches await_root await_roots check check_unreachable delete_forward
@@ -273,7 +279,7 @@ class _LabBuilder:
         result = []
         for index, text in enumerate(spec.get("addresses") or []):
             try:
-                address = ipaddress.ip_interface(text)
+                address = interface_address(text)
             except ValueError:
                 self.problem([*path, "addresses", index], f"invalid address '{text}' (expected e.g. 172.16.0.2 or 10.0.0.1/24)")
                 self.incomplete.add(node)
@@ -361,7 +367,7 @@ class _LabBuilder:
 
     def _network(self, path: Path, text: str) -> IPNetwork | None:
         try:
-            return ipaddress.ip_network(text, strict=True)
+            return _parsed_network(text)
         except ValueError:
             try:
                 hint = f"did you mean '{ipaddress.ip_network(text, strict=False)}'?"
@@ -439,8 +445,7 @@ class _LabBuilder:
                         self._broken(segment, [*segment.path, "subnet"], message)
                         break
                     self.owners[ip] = f"{port.node}:{port.name}"
-                    interface = ipaddress.IPv4Interface if subnet.version == 4 else ipaddress.IPv6Interface
-                    port.addresses.append(interface((int(ip), subnet.prefixlen)))
+                    port.addresses.append(interface_address((int(ip), subnet.prefixlen), subnet.version))
 
     @staticmethod
     def _hosts(subnet: IPNetwork) -> Iterator[IPAddress]:
@@ -501,7 +506,7 @@ class _LabBuilder:
             ok = False
         if "via" in spec:
             try:
-                via = ipaddress.ip_address(spec["via"])
+                via = _parsed_address(spec["via"])
             except ValueError:
                 self.problem([*path, "via"], f"invalid gateway address '{spec['via']}'")
                 ok = False
@@ -509,7 +514,7 @@ class _LabBuilder:
             self.problem(path, "a route needs 'dev', 'via' or both")
             ok = False
         if spec["to"] == "default":
-            to: IPNetwork | None = ipaddress.ip_network("::/0" if via is not None and via.version == 6 else "0.0.0.0/0")
+            to: IPNetwork | None = _parsed_network("::/0" if via is not None and via.version == 6 else "0.0.0.0/0")
         else:
             to = self._network([*path, "to"], spec["to"])
             if to is None:
