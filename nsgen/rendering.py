@@ -1,11 +1,13 @@
 """Rendering a lab into its files (one Jinja2 template per artifact) and writing them safely."""
 
 import hashlib
+import marshal
 import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable
+import threading
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
@@ -161,14 +163,52 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str 
         **_facts(loaded.lab),
     }
     env = _environment()
-    files = {}
-    for name in ARTIFACTS:
+
+    def artifact(name: str) -> str:
         extra = _script_context(loaded.lab, name, plans, Style(style))
         if name in SCRIPTS:
             extra["runtime"] = runtime(name)
-        files[name] = env.get_template(f"{name}.j2").render(context, script=name, **extra)
+        return env.get_template(f"{name}.j2").render(context, script=name, **extra)
+
+    if len(loaded.lab.namespaces) > PARALLEL_NAMESPACES:
+        files = _in_two_processes(artifact, ARTIFACTS, FORKED_ARTIFACTS)
+    else:
+        files = {name: artifact(name) for name in ARTIFACTS}
     files[TOPOLOGY] = topology
     return files
+
+
+#: A lab of more namespaces than this renders its files in two processes: FORKED_ARTIFACTS (about
+#: half the work) in a forked child, the others here, at the same time.
+PARALLEL_NAMESPACES = 500
+FORKED_ARTIFACTS = ("demo.sh", "helpers.sh", "teardown.sh", "README.md")
+
+
+def _in_two_processes(make: Callable[[str], str], names: Iterable[str], forked: Collection[str]) -> dict[str, str]:
+    """`make(name)` for each of `names`: those in `forked` by a forked child, which sends them back
+    through a pipe, while this process makes the rest. Without fork (or with threads running, which
+    a fork would not copy) all are made here, and so are the child's if it fails."""
+    names = list(names)
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return {name: make(name) for name in names}
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its texts, marshalled into the pipe, then out without any cleanup of the parent's
+        status = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(marshal.dumps({name: make(name) for name in forked}))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    files = {name: make(name) for name in names if name not in forked}
+    with os.fdopen(read_end, "rb") as pipe:
+        sent = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    files |= marshal.loads(sent) if status == 0 else {name: make(name) for name in forked}  # noqa: S302 - our child's
+    return {name: files[name] for name in names}
 
 
 APPLY = "apply.sh"

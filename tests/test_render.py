@@ -1,6 +1,7 @@
 """Rendered files: committed output is current, output is deterministic, scripts are shellcheck-clean and quoted."""
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,28 @@ def test_output_is_byte_identical_for_the_same_input() -> None:
     second = rendering.render(sources.load(preset="pair", prefix="x-"))
     assert first == second
     assert not any("2026" in text or "UTC" in text for text in first.values())
+
+
+@pytest.mark.parametrize("preset", sorted(presets.PRESETS))
+def test_a_large_labs_files_rendered_in_two_processes_are_the_same_bytes(preset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    alone = rendering.render(sources.load(preset=preset, prefix="x-"))
+    monkeypatch.setattr(rendering, "PARALLEL_NAMESPACES", 0)  # every lab counts as large
+    assert rendering.render(sources.load(preset=preset, prefix="x-")) == alone
+
+
+def test_two_processes_make_the_forked_files_in_a_child_and_redo_them_if_it_fails() -> None:
+    parent = os.getpid()
+    names = ["a", "b", "c"]
+    made = rendering._in_two_processes(lambda name: f"{name} {os.getpid()}", names, {"b", "c"})
+    assert list(made) == names and made["a"] == f"a {parent}"
+    assert made["b"].split()[1] == made["c"].split()[1] != str(parent)
+
+    def fails_in_the_child(name: str) -> str:
+        if os.getpid() != parent:
+            raise RuntimeError("the child fails")
+        return f"{name} here"
+
+    assert rendering._in_two_processes(fails_in_the_child, names, {"b"}) == {n: f"{n} here" for n in names}
 
 
 def test_header_names_generator_origin_and_topology_digest() -> None:
