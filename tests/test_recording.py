@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import leftovers, nsgen, run
+from conftest import REPO, leftovers, nsgen, run
 
 from nsgen import docs_page, presets, recording, rendering, sources
 
@@ -206,3 +206,13 @@ def test_cli_record_passes_on_the_demos_exit_status_and_writes_the_docs(tmp_path
     failed = nsgen("record", "--preset", "pair", "--prefix", prefix, "-o", tmp_path / "failed.cast")
     assert failed.returncode == 2 and "demo.sh failed with exit status 2" in failed.stderr
     assert nsgen("play", tmp_path / "missing.cast").returncode == 2
+
+
+def test_the_committed_docs_page_is_current(tmp_path: Path) -> None:
+    """docs/pair/ shows the pair lab's scripts as they are rendered now (with the committed recording)."""
+    docs = REPO / "docs"
+    result = nsgen("docs", "--preset", "pair", "--cast", docs / "pair.cast", "-o", tmp_path / "page")
+    assert result.returncode == 0, result.stderr
+    stale = "docs/pair is stale: run `nsgen docs --preset pair --cast docs/pair.cast -o docs/pair`"
+    for name in ("index.html", "pair.cast"):
+        assert (tmp_path / "page" / name).read_bytes() == (docs / "pair" / name).read_bytes(), stale
