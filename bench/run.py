@@ -166,8 +166,18 @@ def main() -> None:
     lines += ["## nsgen render (whole process)", "", "| N | time | peak memory |", "|---|---|---|"]
     lines += [f"| {n} | {t:.2f} s | {peak // 1024} MiB |" for n, (t, peak) in renders.items()]
     text = "\n".join(lines) + "\n"
-    args.output.write_text(text)
+    args.output.write_text(text + _others(args.output))
     print(text)
+
+
+#: Where this benchmark's part of RESULTS.md ends: the other benchmarks' sections follow, kept as they are.
+OTHERS = "## apply vs rebuild"
+
+
+def _others(results: Path) -> str:
+    """The other benchmarks' sections of `results` (bench/apply.py, multihost.py, bringup.py), to keep."""
+    text = results.read_text() if results.exists() else ""
+    return "\n" + text[text.index(OTHERS):] if OTHERS in text else ""
 
 
 if __name__ == "__main__":
