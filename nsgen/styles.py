@@ -108,8 +108,8 @@ def _parts(lines: list[list[str]]) -> list[str]:
     return list(dict.fromkeys(part for key, part in _NAMESPACE_PARTS.items() if key in seen))
 
 
-#: The root namespace's batch is cut after the commands of every so many namespaces, and their own
-#: batches start while the next part of the root's is made: the root's `ip` and theirs share the CPUs.
+#: The root namespace's batch is cut after the commands of every so many namespaces: setup.sh's runtime
+#: runs the parts after the first two at once, and each namespace's own batch once its part has run.
 ROOT_CHUNK = 50
 
 
