@@ -111,7 +111,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 6776932444190dc266f1574d0135997be36acb3df7df0010b85676d0e2665f0f ===
+# === nsgen runtime: sha256 fd05334fa18e852733055568d6cb63de37041e0bd3c118edbc1ecde2aa5803c5 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -361,8 +361,8 @@ trap 'undo 129 "hung up" "${LINENO}"' HUP
 # -batch`, netns_batch NETNS a namespace's in one `ip -batch` inside it. The first root batch runs
 # at once: it makes the lab's own devices, which every namespace's veth plugs into. Later ones run
 # in the background, 2 at once (making a namespace is more than the netlink changes the kernel
-# serialises, so two share the CPUs), and a namespace's batch (and its sysctls) wait, kept in
-# memory, until the root batch that made the namespace has ended. Up to 64 namespace batches run at
+# serialises, so two share the CPUs), and a namespace's batch (and its sysctls) wait, its here-doc
+# kept open, until the root batch that made the namespace has ended. Up to 64 namespace batches run at
 # once. In a dry run every batch prints, in order. A failed line names the object it could not
 # make: that one may be someone else's. Labs of over 50 namespaces say how far they are at every
 # 10 % (`nsgen up` draws a bar of it).
@@ -373,7 +373,7 @@ root_fds=()
 root_lines=()
 roots_awaited=0
 pending_netns=()
-pending_text=()
+pending_fds=()
 pending_lines=()
 pending_root=()
 pending_started=0
@@ -387,31 +387,28 @@ batches_awaited=0
 progress_shown=0
 failed_batch_line=''
 
-# --- root_job BATCH: run BATCH; on a failure print its error, then (on stdout) the failed line
+# --- root_job LINE: run the batch on stdin (the here-doc after line LINE of this script); on a
+# failure print its error, then (on stdout) the line that failed
 root_job() {
-  local errors lines
+  local errors
   trap - ERR INT TERM HUP
-  if { errors=$(command ip -batch - 2>&1 1>&3 <<<"$1"); } 3>&2; then return 0; fi
+  if { errors=$(command ip -batch - 2>&1 1>&3); } 3>&2; then return 0; fi
   echo "${errors}" >&2
-  if [[ ${errors} =~ Command\ failed\ -:([0-9]+) ]]; then
-    mapfile -t lines <<<"$1"
-    echo "${lines[BASH_REMATCH[1] - 1]}"
-  fi
+  if [[ ${errors} =~ Command\ failed\ -:([0-9]+) ]]; then script_line "$(($1 + BASH_REMATCH[1]))"; fi
   return 1
 }
 root_batch() {
-  local batch='' failed_line='' fd
-  IFS= read -r -d '' batch || true
-  if (( dry_run )); then ip -batch - <<<"${batch}"; return; fi
+  local failed_line='' fd
+  if (( dry_run )); then ip -batch -; return; fi
   if (( root_first )); then
     root_first=0
-    if ! failed_line=$(root_job "${batch}"); then
+    if ! failed_line=$(root_job "${BASH_LINENO[0]}"); then
       undo 1 "the root namespace's batch failed (${failed_line})" "${BASH_LINENO[0]}" "${failed_line}"
     fi
     return
   fi
   while (( ${#root_pids[@]} - roots_awaited >= root_slots )); do await_root; done
-  exec {fd}< <(root_job "${batch}")
+  exec {fd}< <(root_job "${BASH_LINENO[0]}")
   root_pids+=("$!")
   root_fds+=("${fd}")
   root_lines+=("${BASH_LINENO[0]}")
@@ -427,8 +424,9 @@ await_root() {
     undo 1 "the root namespace's batch failed (${failed_line})" "${root_lines[n]}" "${failed_line}"
   fi
   while (( pending_started < ${#pending_netns[@]} && pending_root[pending_started] == n )); do
-    start_batch "${pending_netns[pending_started]}" "${pending_lines[pending_started]}" <<<"${pending_text[pending_started]}"
-    unset 'pending_text[pending_started]'
+    fd=${pending_fds[pending_started]}
+    start_batch "${pending_netns[pending_started]}" "${pending_lines[pending_started]}" <&"${fd}"
+    exec {fd}<&-
     pending_started=$((pending_started + 1))
   done
 }
@@ -436,12 +434,12 @@ await_roots() {
   while (( roots_awaited < ${#root_pids[@]} )); do await_root; done
 }
 netns_batch() {
-  local text=''
+  local fd
   if (( dry_run )); then ip -n "$1" -batch -; return; fi
   if (( roots_awaited < ${#root_pids[@]} )); then
-    IFS= read -r -d '' text || true
+    exec {fd}<&0
     pending_netns+=("$1")
-    pending_text+=("${text}")
+    pending_fds+=("${fd}")
     pending_lines+=("${BASH_LINENO[0]}")
     pending_root+=("$((${#root_pids[@]} - 1))")
     return
