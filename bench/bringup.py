@@ -134,11 +134,22 @@ def render_phases(path: Path) -> dict[str, float]:
     return phases
 
 
-def render_whole(path: Path, repeats: int) -> tuple[list[float], float]:
+def render_whole(path: Path, repeats: int) -> tuple[list[float], float, list[float]]:
+    """The whole process's times, interleaved with a fixed pure-Python loop's (how fast this machine's
+    CPUs run Python in this run: it varies by 2x on a shared host); and the best time of the imports."""
     out = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "out"
-    whole = [timed(lambda: _run(sys.executable, "-m", "nsgen", "render", str(path), "-o", str(out))) for _ in range(repeats)]
+    whole, reference = [], []
+    for _ in range(repeats):
+        whole.append(timed(lambda: _run(sys.executable, "-m", "nsgen", "render", str(path), "-o", str(out))))
+        reference.append(timed(_reference_loop))
     imports = min(timed(lambda: _run(sys.executable, "-c", "import nsgen.cli")) for _ in range(repeats))
-    return whole, imports
+    return whole, imports, reference
+
+
+def _reference_loop() -> None:
+    total = 0
+    for i in range(3_000_000):
+        total += i * i
 
 
 def _median(values: list[float]) -> str:
@@ -159,9 +170,10 @@ def main() -> None:
         print(f"| {name} | {_median(values)} | ×{statistics.median(values) / floor:.1f} |")
     path = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "big.yaml"
     path.write_text(topology_file.dump(big_topology(args.render_count)))
-    whole, imports = render_whole(path, args.repeats)
+    whole, imports, reference = render_whole(path, args.repeats)
     print(f"\n## nsgen render, N = {args.render_count} (five bridges of 1000)\n")
-    print(f"whole process: {_median(whole)}; of which starting Python and importing nsgen: {imports:.2f} s\n")
+    print(f"whole process: {_median(whole)}; of which starting Python and importing nsgen: {imports:.2f} s")
+    print(f"this machine's speed in the same run: a fixed Python loop took {_median(reference)}\n")
     print("| phase (one process) | time |\n|---|---|")
     for name, value in render_phases(path).items():
         print(f"| {name} | {value:.2f} s |")
