@@ -9,8 +9,9 @@ In one run, interleaved (each repetition times every variant before the next rep
 - namespace part: then nsgen's per-namespace batches alone, through nsenter, as many at once as CPUs;
 - setup.sh: the whole script (checks, lock, preflight, the same commands, rollback armed);
 - teardown.sh, timed until the kernel has removed every root-namespace device.
-Medians with ranges, and ratios to the floor. Then `nsgen render` of a 5000-namespace lab (five bridges of
-1000: a Linux bridge takes at most 1023 ports) as a whole process, and its phases in one process.
+Medians with ranges, and ratios to the floor. Before them (the kernel's workers are busy for a minute after a
+bring-up), `nsgen render` of a 5000-namespace lab (five bridges of 1000: a Linux bridge takes at most 1023 ports)
+as a whole process, beside a fixed Python loop (how fast the machine runs Python in this run), and its phases.
 Needs root and iproute2. Not a test: CI does not run it.
 """
 
@@ -162,21 +163,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--render-count", type=int, default=5000)
     args = parser.parse_args()
-    times = bring_up(args.count, args.repeats)
-    floor = statistics.median(times["floor"])
-    print(f"## bridge lab, N = {args.count}: medians of {args.repeats}, ratio to the kernel-only floor\n")
-    print("| what | time | × floor |\n|---|---|---|")
-    for name, values in times.items():
-        print(f"| {name} | {_median(values)} | ×{statistics.median(values) / floor:.1f} |")
+    # render first: after a bring-up the kernel's workers spend a minute freeing namespaces, on the same CPUs
     path = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "big.yaml"
     path.write_text(topology_file.dump(big_topology(args.render_count)))
     whole, imports, reference = render_whole(path, args.repeats)
-    print(f"\n## nsgen render, N = {args.render_count} (five bridges of 1000)\n")
+    print(f"## nsgen render, N = {args.render_count} (five bridges of 1000)\n")
     print(f"whole process: {_median(whole)}; of which starting Python and importing nsgen: {imports:.2f} s")
     print(f"this machine's speed in the same run: a fixed Python loop took {_median(reference)}\n")
     print("| phase (one process) | time |\n|---|---|")
     for name, value in render_phases(path).items():
         print(f"| {name} | {value:.2f} s |")
+    times = bring_up(args.count, args.repeats)
+    floor = statistics.median(times["floor"])
+    print(f"\n## bridge lab, N = {args.count}: medians of {args.repeats}, ratio to the kernel-only floor\n")
+    print("| what | time | × floor |\n|---|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {_median(values)} | ×{statistics.median(values) / floor:.1f} |")
     iproute2 = " ".join(subprocess.run(["ip", "-V"], capture_output=True, text=True).stdout.split())
     print(f"\nmachine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end; {iproute2}")
 
