@@ -203,10 +203,13 @@ def _in_two_processes(make: Callable[[str], str], names: Iterable[str], forked: 
         finally:
             os._exit(status)
     os.close(write_end)
-    files = {name: make(name) for name in names if name not in forked}
-    with os.fdopen(read_end, "rb") as pipe:
+    pipe = os.fdopen(read_end, "rb")
+    try:
+        files = {name: make(name) for name in names if name not in forked}
         sent = pipe.read()
-    _, status = os.waitpid(pid, 0)
+    finally:  # also when making ours failed: a child still writing gets EPIPE and ends
+        pipe.close()
+        _, status = os.waitpid(pid, 0)
     files |= marshal.loads(sent) if status == 0 else {name: make(name) for name in forked}  # noqa: S302 - our child's
     return {name: files[name] for name in names}
 

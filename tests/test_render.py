@@ -71,6 +71,16 @@ def test_two_processes_make_the_forked_files_in_a_child_and_redo_them_if_it_fail
 
     assert rendering._in_two_processes(fails_in_the_child, names, {"b"}) == {n: f"{n} here" for n in names}
 
+    def fails_here(name: str) -> str:
+        if os.getpid() == parent:
+            raise RuntimeError("ours fails")
+        return "x" * 1_000_000  # more than a pipe holds: the child blocks until it is read or closed
+
+    with pytest.raises(RuntimeError, match="ours fails"):
+        rendering._in_two_processes(fails_here, names, {"b"})
+    with pytest.raises(ChildProcessError):  # the child has ended and been reaped
+        os.waitpid(-1, os.WNOHANG)
+
 
 def test_header_names_generator_origin_and_topology_digest() -> None:
     files = rendering.render(sources.load(preset="pair"))
