@@ -20,9 +20,10 @@ class _LabIPv4Interface(IPv4Interface):
 
     ip = cached_property(IPv4Interface.ip.fget)  # type: ignore[assignment, arg-type]
     with_prefixlen = cached_property(IPv4Interface.with_prefixlen.fget)  # type: ignore[assignment, arg-type]
+    _text = cached_property(IPv4Interface.__str__)
 
     def __str__(self) -> str:
-        return self.with_prefixlen
+        return self._text
 
 
 class _LabIPv6Interface(IPv6Interface):
@@ -30,9 +31,10 @@ class _LabIPv6Interface(IPv6Interface):
 
     ip = cached_property(IPv6Interface.ip.fget)  # type: ignore[assignment, arg-type]
     with_prefixlen = cached_property(IPv6Interface.with_prefixlen.fget)  # type: ignore[assignment, arg-type]
+    _text = cached_property(IPv6Interface.__str__)
 
     def __str__(self) -> str:
-        return self.with_prefixlen
+        return self._text
 
 
 def interface_address(value: str | tuple[int, int], version: int | None = None) -> IPInterface:
