@@ -174,6 +174,7 @@ def main() -> None:
     for name, value in render_phases(path).items():
         print(f"| {name} | {value:.2f} s |")
     times = bring_up(args.count, args.repeats)
+    Path(f"/run/nsgen-{PREFIX}bridge.lock").unlink(missing_ok=True)  # setup's lock (the lab is gone: checked)
     floor = statistics.median(times["floor"])
     print(f"\n## bridge lab, N = {args.count}: medians of {args.repeats}, ratio to the kernel-only floor\n")
     print("| what | time | × floor |\n|---|---|---|")
