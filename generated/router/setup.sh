@@ -171,7 +171,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 fd05334fa18e852733055568d6cb63de37041e0bd3c118edbc1ecde2aa5803c5 ===
+# === nsgen runtime: sha256 2e8fa538923f1f4fd0c2b55fc5171ca87072a35a004935a0d0fc9c32a03f9264 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -422,10 +422,10 @@ trap 'undo 129 "hung up" "${LINENO}"' HUP
 # at once: it makes the lab's own devices, which every namespace's veth plugs into. Later ones run
 # in the background, 2 at once (making a namespace is more than the netlink changes the kernel
 # serialises, so two share the CPUs), and a namespace's batch (and its sysctls) wait, its here-doc
-# kept open, until the root batch that made the namespace has ended. Up to 64 namespace batches run at
-# once. In a dry run every batch prints, in order. A failed line names the object it could not
-# make: that one may be someone else's. Labs of over 50 namespaces say how far they are at every
-# 10 % (`nsgen up` draws a bar of it).
+# kept open, until the root batch that made the namespace has ended. Up to 64 namespace batches
+# run at once. In a dry run every batch prints, in order. A failed line names the object it could
+# not make: that one may be someone else's. Labs of over 50 namespaces say how far they are at
+# every 10 % (`nsgen up` draws a bar of it).
 root_slots=2
 root_first=1
 root_pids=()
