@@ -19,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from nsgen import presets, rendering, sources
+from nsgen.render import rendering
+from nsgen.topology import presets
+from nsgen.validate import sources
 
 PREFIX = "ab-"
 

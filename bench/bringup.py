@@ -27,7 +27,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from nsgen import plan, reachability, rendering, sources, styles, topology_file
+from nsgen.plan import lab_plans as plan
+from nsgen.plan import reachability
+from nsgen.render import rendering, styles
+from nsgen.topology import yaml_file
+from nsgen.validate import sources
 
 PREFIX = "bu-"
 
@@ -111,7 +115,7 @@ def render_phases(path: Path) -> dict[str, float]:
     gc.disable()
     try:
         start = time.perf_counter()
-        document = topology_file.read(path)
+        document = yaml_file.read(path)
         phases["read YAML"] = time.perf_counter() - start
         start = time.perf_counter()
         loaded = sources.from_document(document, path.name, path.name)
@@ -143,7 +147,7 @@ def render_whole(path: Path, repeats: int) -> tuple[list[float], float, list[flo
     for _ in range(repeats):
         whole.append(timed(lambda: _run(sys.executable, "-m", "nsgen", "render", str(path), "-o", str(out))))
         reference.append(timed(_reference_loop))
-    imports = min(timed(lambda: _run(sys.executable, "-c", "import nsgen.cli")) for _ in range(repeats))
+    imports = min(timed(lambda: _run(sys.executable, "-c", "import nsgen.cli.app")) for _ in range(repeats))
     return whole, imports, reference
 
 
@@ -165,7 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     # render first: after a bring-up the kernel's workers spend a minute freeing namespaces, on the same CPUs
     path = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "big.yaml"
-    path.write_text(topology_file.dump(big_topology(args.render_count)))
+    path.write_text(yaml_file.dump(big_topology(args.render_count)))
     whole, imports, reference = render_whole(path, args.repeats)
     print(f"## nsgen render, N = {args.render_count} (five bridges of 1000)\n")
     print(f"whole process: {_median(whole)}; of which starting Python and importing nsgen: {imports:.2f} s")

@@ -25,7 +25,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from nsgen import emulated_hosts, multihost, sources  # noqa: E402
+from nsgen.render import multihost  # noqa: E402
+from nsgen.run import emulated_hosts  # noqa: E402
+from nsgen.validate import sources  # noqa: E402
 
 PREFIX = "bmh-"
 HOSTS = 3

@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from nsgen import rendering, sources
+from nsgen.render import rendering
+from nsgen.validate import sources
 
 BENCH = Path(__file__).resolve().parent
 TOOLS = ("nsgen", "nsgen tutorial", "guide", "mininet")

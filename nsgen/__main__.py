@@ -1,5 +1,5 @@
 """`python -m nsgen` runs the CLI."""
 
-from nsgen.cli import main
+from nsgen.cli.app import main
 
 main()

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from nsgen import cli, rendering, sources
+from nsgen.cli import app as cli
+from nsgen.render import rendering
+from nsgen.validate import sources
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATED_PAIR = REPO / "generated" / "pair"

@@ -9,8 +9,10 @@ from pathlib import Path
 from conftest import ip_json, run
 from test_styles import _kernel_state
 
-from nsgen import drift, rendering, sources
-from nsgen.sources import LoadedLab
+from nsgen.plan import declared as drift
+from nsgen.render import rendering
+from nsgen.validate import sources
+from nsgen.validate.sources import LoadedLab
 
 #: Namespaces on a bridge, a veth pair between two namespaces, a host end; an MTU, a MAC, a sysctl.
 #: Its subnets (10.23x) stay clear of the presets' 172.16/16 that other labs on the machine use.

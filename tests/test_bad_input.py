@@ -9,7 +9,7 @@ import pytest
 from conftest import nsgen
 from typer.testing import CliRunner
 
-from nsgen.cli import app
+from nsgen.cli.app import app
 
 BAD = Path(__file__).parent / "bad"
 CASES = sorted(BAD.glob("*.yaml"))

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import GENERATED_PAIR, leftovers, netns_names, nsgen, run
 
-from nsgen import presets
+from nsgen.topology import presets
 
 
 def test_presets_lists_one_line_each() -> None:

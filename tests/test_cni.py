@@ -33,8 +33,9 @@ from cni_harness import (
 )
 from conftest import REPO, ip_json, netns_names, nsgen, root_link_names, run
 
-from nsgen import __version__, cni, rendering
+from nsgen import __version__
 from nsgen.problems import TopologyError
+from nsgen.render import cni, rendering
 
 GENERATED_CNI = REPO / "generated" / "cni"
 SHELL_SCRIPTS = sorted(cni.EXECUTABLES)

@@ -10,8 +10,8 @@ import pytest
 from conftest import REPO, leftovers, run
 from live_labs import BASE, load, setup, teardown
 
-from nsgen import drift
-from nsgen.drift import Expect
+from nsgen.plan import declared as drift
+from nsgen.plan.declared import Expect
 
 pytestmark = pytest.mark.kernel
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import leftovers, netns_names, run
 
-from nsgen import emulated_hosts
+from nsgen.run import emulated_hosts
 
 pytestmark = pytest.mark.kernel
 

@@ -1,7 +1,7 @@
 """Bridged traffic and a FORWARD policy of DROP (Docker's), inside an emulated host: never the machine's firewall.
 
 iptables state is per network namespace, so each test makes one emulated host (a network namespace and a
-mount namespace with a private /run, see nsgen.emulated_hosts), sets `iptables -P FORWARD DROP` there, and
+mount namespace with a private /run, see nsgen.run.emulated_hosts), sets `iptables -P FORWARD DROP` there, and
 runs a bridge lab's scripts inside it: setup stops and explains; `--allow-forward` brings the lab up with
 one rule per bridge and verify passes; teardown deletes exactly those rules; `--force` sets it up as it is,
 and verify fails (the DROP is real).
@@ -17,8 +17,10 @@ import faults
 import pytest
 from conftest import REPO, root_link_names
 
-from nsgen import emulated_hosts, rendering, sources
-from nsgen.emulated_hosts import Host
+from nsgen.render import rendering
+from nsgen.run import emulated_hosts
+from nsgen.run.emulated_hosts import Host
+from nsgen.validate import sources
 
 pytestmark = pytest.mark.kernel
 

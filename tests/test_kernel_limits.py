@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from conftest import netns_names, nsgen
 
-from nsgen import kernel_limits, presets, sources
 from nsgen.problems import TopologyError
+from nsgen.topology import presets
+from nsgen.validate import kernel_limits, sources
 
 
 def _problems(document: dict[str, Any]) -> list[str]:

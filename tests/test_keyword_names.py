@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import run
 
-from nsgen import rendering, sources
 from nsgen.problems import TopologyError
-from nsgen.styles import Style
+from nsgen.render import rendering
+from nsgen.render.styles import Style
+from nsgen.validate import sources
 
 #: Words iproute2 reads as keywords, or abbreviations of keywords, where a name could stand.
 KEYWORDS = """up down help type dev name netns mtu peer master link addr route add del a d h n m t p ad de he

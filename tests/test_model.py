@@ -7,10 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nsgen import presets, reachability, rendering, sources, topology_file
-from nsgen.model import Interface, NamespaceEnd, Route
+from nsgen.plan import reachability
 from nsgen.problems import TopologyError
-from nsgen.validation import build_lab
+from nsgen.render import rendering
+from nsgen.topology import presets, yaml_file
+from nsgen.topology.model import Interface, NamespaceEnd, Route
+from nsgen.validate import sources
+from nsgen.validate.lab import build_lab
 
 
 def test_pair_is_completed_with_defaults() -> None:
@@ -117,10 +120,10 @@ def topologies(draw: Any) -> dict[str, Any]:
 @given(topologies())
 def test_normalised_topology_round_trips(document: dict[str, Any]) -> None:
     lab = build_lab(document, "t")
-    text = topology_file.dump(topology_file.document(lab))
-    again = build_lab(topology_file.parse(text, "normalised"), "normalised")
+    text = yaml_file.dump(yaml_file.document(lab))
+    again = build_lab(yaml_file.parse(text, "normalised"), "normalised")
     assert again == lab
-    assert topology_file.dump(topology_file.document(again)) == text
+    assert yaml_file.dump(yaml_file.document(again)) == text
     loaded = sources.LoadedLab(lab, "test")
     assert rendering.render(loaded) == rendering.render(loaded)
 
@@ -138,7 +141,7 @@ def test_a_dangling_link_does_not_hide_a_bad_gateway_elsewhere() -> None:
 
 
 def test_validation_is_a_list_of_named_phases() -> None:
-    from nsgen.validation import PHASES
+    from nsgen.validate.lab import PHASES
 
     names = [name for name, _ in PHASES]
     assert names[:3] == ["names", "interfaces", "links"] and len(set(names)) == len(names)

@@ -16,8 +16,11 @@ import pytest
 import yaml
 from conftest import REPO, leftovers, netns_names, nsgen, run
 
-from nsgen import emulated_hosts, multihost, plan, sources
-from nsgen.model import VxlanEnd, VxlanPort
+from nsgen.plan import lab_plans as plan
+from nsgen.render import multihost
+from nsgen.run import emulated_hosts
+from nsgen.topology.model import VxlanEnd, VxlanPort
+from nsgen.validate import sources
 
 
 def three_hosts(addresses: list[str]) -> dict:

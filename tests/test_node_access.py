@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import leftovers, nsgen, run
 
-from nsgen import presets
+from nsgen.topology import presets
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def _complete(*words: str) -> list[str]:
     """What bash completion offers after `nsgen WORDS...` (the last word being completed)."""
     env = {**os.environ, "_NSGEN_COMPLETE": "complete_bash", "COMP_WORDS": " ".join(("nsgen", *words)),
            "COMP_CWORD": str(len(words))}
-    script = "import sys; from nsgen.cli import app; sys.argv[0] = 'nsgen'; app(prog_name='nsgen')"
+    script = "import sys; from nsgen.cli.app import app; sys.argv[0] = 'nsgen'; app(prog_name='nsgen')"
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()

@@ -6,9 +6,12 @@ import re
 import pytest
 from conftest import REPO, nsgen
 
-from nsgen import plan, presets, rendering, sources, styles
-from nsgen.plan import Command
-from nsgen.validation import RESERVED_ALIASES, RUNTIME_FUNCTIONS, build_lab
+from nsgen.plan import lab_plans as plan
+from nsgen.plan.lab_plans import Command
+from nsgen.render import rendering, styles
+from nsgen.topology import presets
+from nsgen.validate import sources
+from nsgen.validate.lab import RESERVED_ALIASES, RUNTIME_FUNCTIONS, build_lab
 
 
 def _commands(steps: plan.Plan) -> list[tuple[str | None, str]]:

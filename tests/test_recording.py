@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, leftovers, nsgen, run
 
-from nsgen import docs_page, presets, recording, rendering, sources
+from nsgen.render import docs_page, rendering
+from nsgen.run import recording
+from nsgen.topology import presets
+from nsgen.validate import sources
 
 #: Debian's /usr/bin/chromium is a wrapper that turns on extension updates; the browser itself is here.
 CHROMIUM = "/usr/lib/chromium/chromium"

@@ -19,8 +19,10 @@ from conftest import leftovers, netns_names, root_link_names, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsgen import presets, rendering, sources, topology_file
 from nsgen.problems import TopologyError
+from nsgen.render import rendering
+from nsgen.topology import presets, yaml_file
+from nsgen.validate import sources
 
 MATRIX_TOTALS = {"faults injected": 0, "survived": 0, "objects leaked": 0}
 
@@ -117,7 +119,7 @@ def test_a_failure_in_a_background_root_batch_removes_what_setup_created(
 def test_a_chunked_lab_comes_up_verifies_and_goes(tmp_path: Path, prefix: str) -> None:
     """The root batches in the background and the namespaces' batches waiting for them build the lab;
     a sysctl of a namespace made by a background root batch (ns-110's) waits for it too."""
-    document = topology_file.document(sources.load(preset="bridge", prefix=prefix, count=CHUNKED).lab)
+    document = yaml_file.document(sources.load(preset="bridge", prefix=prefix, count=CHUNKED).lab)
     document["namespaces"]["ns-110"]["sysctls"] = {"net.ipv4.conf.eth0.rp_filter": 2}
     lab_dir = tmp_path / "chunked"
     rendering.write(rendering.render(sources.from_document(document, "chunked.yaml", "chunked.yaml")), lab_dir)

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, nsgen, run
 
-from nsgen import __version__, presets, rendering, sources
+from nsgen import __version__
+from nsgen.render import rendering
+from nsgen.topology import presets
+from nsgen.validate import sources
 
 GENERATED = REPO / "generated"
 SHELL_FILES = ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh")
@@ -166,9 +169,9 @@ def test_the_wheel_ships_the_templates_and_works_outside_the_repo(tmp_path: Path
         [
             sys.executable,
             "-c",
-            "import sys; sys.path.insert(0, sys.argv[1]); from nsgen import cli, rendering; "
+            "import sys; sys.path.insert(0, sys.argv[1]); from nsgen.cli import app; from nsgen.render import rendering; "
             "assert str(rendering.templates_dir()).startswith(sys.argv[1]); "
-            "sys.argv = ['nsgen', 'render', '-o', 'out']; cli.main()",
+            "sys.argv = ['nsgen', 'render', '-o', 'out']; app.main()",
             str(site),
         ],
         cwd=elsewhere, capture_output=True, text=True,

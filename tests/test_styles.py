@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 from conftest import ip_json, leftovers, run
 
-from nsgen import rendering, running, sources
-from nsgen.styles import Style
+from nsgen.render import rendering
+from nsgen.render.styles import Style
+from nsgen.run import scripts
+from nsgen.validate import sources
 
 #: Flags the kernel sets a moment after setup: a veth's carrier follows its peer's state asynchronously.
 CARRIER_FLAGS = {"LOWER_UP", "NO-CARRIER"}
@@ -67,12 +69,12 @@ def test_large_labs_report_progress_and_nsgen_up_draws_a_bar(tmp_path: Path, pre
     lab_dir = tmp_path / "big"
     rendering.write(rendering.render(loaded), lab_dir)
     try:
-        assert running.run_script(lab_dir, "setup.sh", progress=True) == 0
+        assert scripts.run_script(lab_dir, "setup.sh", progress=True) == 0
     finally:
         assert run("bash", lab_dir / "teardown.sh").returncode == 0
     out, err = capsys.readouterr()
     assert "progress:" not in out and "lab bridge is up: 60 namespace(s)" in out
     frames = [frame for frame in err.split("\r") if frame]
     assert len(frames) == 10 and frames[0].endswith(" 10 % (6/60 namespaces)")
-    assert frames[-1] == "[" + "#" * running.BAR_WIDTH + "] 100 % (60/60 namespaces)\n"
+    assert frames[-1] == "[" + "#" * scripts.BAR_WIDTH + "] 100 % (60/60 namespaces)\n"
     assert leftovers(prefix) == set()

@@ -6,7 +6,10 @@ import pytest
 import yaml
 from conftest import ip_json, leftovers, nsgen, render_document, run
 
-from nsgen import presets, reachability, rendering, sources, topology_file
+from nsgen.plan import reachability
+from nsgen.render import rendering
+from nsgen.topology import presets, yaml_file
+from nsgen.validate import sources
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -156,7 +159,7 @@ def test_two_copies_of_bridge_side_by_side(tmp_path: Path, prefix: str) -> None:
 @pytest.mark.parametrize("case", sorted(GOLDEN.glob("*.yaml")), ids=lambda p: p.stem)
 def test_auto_addressing_golden(case: Path) -> None:
     lab = sources.load(case).lab
-    normalised = topology_file.dump(topology_file.document(lab))
+    normalised = yaml_file.dump(yaml_file.document(lab))
     assert normalised == case.with_suffix(".normalised").read_text()
 
 

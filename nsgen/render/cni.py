@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from nsgen import __version__, rendering
+from nsgen import __version__
 from nsgen.problems import Problem, TopologyError
+from nsgen.render import rendering
 
 #: The spec versions nsgen-bridge speaks; results are shaped for the one the config asks for.
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")

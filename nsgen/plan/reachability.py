@@ -13,7 +13,7 @@ and every root-namespace address of the segment, and so every member is pinged a
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nsgen.model import HOST, IPAddress, Lab, Member, Namespace
+from nsgen.topology.model import HOST, IPAddress, Lab, Member, Namespace
 
 #: Segments with more members than this are sampled (see the module's docstring).
 FULL_SEGMENT_MAX = 16

@@ -9,8 +9,8 @@ style, the demo, the rendered README and `--dry-run` print these plans; no templ
 from dataclasses import dataclass
 from typing import Literal
 
-from nsgen import reachability
-from nsgen.model import Bridge, Interface, IPInterface, Lab, Route, VethLink, VxlanEnd, VxlanPort
+from nsgen.plan import reachability
+from nsgen.topology.model import Bridge, Interface, IPInterface, Lab, Route, VethLink, VxlanEnd, VxlanPort
 
 Tool = Literal["ip", "sysctl", "ping", "bridge"]
 

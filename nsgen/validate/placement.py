@@ -11,9 +11,9 @@ import dataclasses
 import ipaddress
 from typing import Any
 
-from nsgen.model import HOST, IPNetwork, Machine, Vxlan
 from nsgen.problems import field_path
-from nsgen.schema import IFNAME_MAX
+from nsgen.topology.model import HOST, IPNetwork, Machine, Vxlan
+from nsgen.topology.schema import IFNAME_MAX
 
 #: The root-namespace device of a spanning bridge's VXLAN port on each machine: PREFIX + vx + VNI.
 PORT_DEVICE = "{prefix}vx{vni}"
@@ -85,7 +85,7 @@ class _Placement:
             self.underlays[name] = address.network
 
     def _unknown(self, path: list[Any], name: str) -> None:
-        from nsgen.validation import _known
+        from nsgen.validate.lab import _known
 
         self.b.problem(path, f"unknown host '{name}'{_known(name, self.hosts)}")
 
@@ -102,7 +102,7 @@ class _Placement:
                 self.b.problem(["namespaces", name], "placed on no host (give it host: NAME; hosts: are declared)")
 
     def _place(self, ns: str, host: str, path: list[Any]) -> None:
-        from nsgen.validation import _known
+        from nsgen.validate.lab import _known
 
         if ns not in self.b.namespaces:
             self.b.problem(path, f"unknown namespace '{ns}'{_known(ns, self.b.namespaces)}")

@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from nsgen import changes
-from nsgen.model import HOST, Interface, Lab
+from nsgen.plan import changes
+from nsgen.topology.model import HOST, Interface, Lab
 
 
 @dataclass(frozen=True)

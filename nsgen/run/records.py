@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from nsgen import sources, topology_file
-from nsgen.model import Lab
 from nsgen.problems import Problem, TopologyError
+from nsgen.topology import yaml_file
+from nsgen.topology.model import Lab
+from nsgen.validate import sources
 
 RECORDS = Path("/run/nsgen")
 
@@ -19,14 +20,14 @@ def recorded(lab: Lab) -> sources.LoadedLab | None:
     path = record_path(lab)
     if not path.exists():
         return None
-    return sources.from_document(topology_file.read(path), path.name, f"the record {path}")
+    return sources.from_document(yaml_file.read(path), path.name, f"the record {path}")
 
 
 def load_old(new: Lab, old_file: Path | None = None) -> Lab:
     """The topology the lab of `new` runs: `old_file` (--from), else its record. Both must be the
     same lab (name and prefix): a plan changes a lab, it does not rename it."""
     if old_file is not None:
-        old = sources.from_document(topology_file.read(old_file), old_file.name, old_file.name, new.prefix).lab
+        old = sources.from_document(yaml_file.read(old_file), old_file.name, old_file.name, new.prefix).lab
     else:
         path = record_path(new)
         if not path.exists():
@@ -39,7 +40,7 @@ def load_old(new: Lab, old_file: Path | None = None) -> Lab:
                     )
                 ]
             )
-        old = sources.from_document(topology_file.read(path), path.name, path.name).lab
+        old = sources.from_document(yaml_file.read(path), path.name, path.name).lab
     if (old.name, old.prefix) != (new.name, new.prefix):
         raise TopologyError(
             [

@@ -18,8 +18,8 @@ from typing import Any
 
 import fastjsonschema
 
-from nsgen import kernel_limits, placement
-from nsgen.model import (
+from nsgen.problems import Problem, TopologyError, field_path
+from nsgen.topology.model import (
     HOST,
     Bridge,
     BridgePort,
@@ -40,8 +40,8 @@ from nsgen.model import (
     Vxlan,
     interface_address,
 )
-from nsgen.problems import Problem, TopologyError, field_path
-from nsgen.schema import IFNAME_MAX, NETNS_MAX, SCHEMA
+from nsgen.topology.schema import IFNAME_MAX, NETNS_MAX, SCHEMA
+from nsgen.validate import kernel_limits, placement
 
 
 @functools.cache

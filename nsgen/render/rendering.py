@@ -16,10 +16,15 @@ from typing import Any
 
 import jinja2
 
-from nsgen import __version__, changes, drift, plan, reachability, styles, topology_file
-from nsgen.model import Lab, VxlanPort
-from nsgen.sources import LoadedLab
-from nsgen.styles import Style
+from nsgen import __version__
+from nsgen.plan import changes, reachability
+from nsgen.plan import declared as drift
+from nsgen.plan import lab_plans as plan
+from nsgen.render import styles
+from nsgen.render.styles import Style
+from nsgen.topology import yaml_file
+from nsgen.topology.model import Lab, VxlanPort
+from nsgen.validate.sources import LoadedLab
 
 #: Artifacts rendered from templates of the same name plus `.j2`; the executable ones are scripts.
 SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "demo.sh")
@@ -29,7 +34,7 @@ TOPOLOGY = "topology.yaml"
 
 def templates_dir() -> Path:
     """Templates ship inside the wheel as `nsgen/templates`; in a source checkout they sit beside the package."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     for candidate in (package / "templates", package.parent / "templates"):
         if candidate.is_dir():
             return candidate
@@ -143,7 +148,7 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
 
 def record_text(lab: Lab) -> str:
     """What setup.sh and apply.sh record under /run/nsgen: the lab's normalised topology."""
-    return topology_file.dump(topology_file.document(lab))
+    return yaml_file.dump(yaml_file.document(lab))
 
 
 def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str | None = None) -> dict[str, str]:
@@ -219,7 +224,7 @@ APPLY = "apply.sh"
 
 def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True) -> dict[str, str]:
     """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
-    change from the running `old` to it (nsgen.changes)."""
+    change from the running `old` to it (nsgen.plan.changes)."""
     forward = changes.diff(old, loaded.lab)
     files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
     old_text = record_text(old)

@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from nsgen.model import Bridge, Interface, IPNetwork, Lab, Machine, Namespace, Route, VethLink
 from nsgen.problems import Problem, TopologyError
+from nsgen.topology.model import Bridge, Interface, IPNetwork, Lab, Machine, Namespace, Route, VethLink
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
 MAX_FILE_BYTES = 8 * 1024 * 1024

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import jinja2
 
-from nsgen import __version__, recording, rendering
-from nsgen.sources import LoadedLab
+from nsgen import __version__
+from nsgen.render import rendering
+from nsgen.run import recording
+from nsgen.validate.sources import LoadedLab
 
 #: The rendered files the page shows, in order.
 SHOWN = (rendering.TOPOLOGY, "setup.sh", "verify.sh", "teardown.sh", "helpers.sh", "demo.sh")

@@ -15,27 +15,18 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
 
-from nsgen import (
-    __version__,
-    changes,
-    cni,
-    docs_page,
-    drift,
-    hosts_cli,
-    live,
-    multihost,
-    node_access,
-    presets,
-    recording,
-    rendering,
-    running,
-    sources,
-    topology_file,
-)
-from nsgen.model import Lab
+from nsgen import __version__
+from nsgen.cli import hosts
+from nsgen.plan import changes
+from nsgen.plan import declared as drift
 from nsgen.problems import Problem, TopologyError
-from nsgen.schema import SCHEMA
-from nsgen.styles import Style
+from nsgen.render import cni, docs_page, multihost, rendering
+from nsgen.render.styles import Style
+from nsgen.run import node_access, recording, records, scripts
+from nsgen.topology import presets, yaml_file
+from nsgen.topology.model import Lab
+from nsgen.topology.schema import SCHEMA
+from nsgen.validate import sources
 
 app = typer.Typer(
     help="Turn a network-namespace topology into standalone, reviewable bash scripts, and run them.",
@@ -44,7 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-app.add_typer(hosts_cli.app, name="hosts")  # emulated hosts, to try a multi-host lab on one machine
+app.add_typer(hosts.app, name="hosts")  # emulated hosts, to try a multi-host lab on one machine
 
 
 
@@ -131,7 +122,7 @@ def init(
     """Write a preset as an editable YAML topology."""
     text = (
         f"# nsgen topology, from the preset '{preset}'. Check it with `nsgen validate FILE`;\n"
-        "# the format is described by `nsgen schema`.\n" + topology_file.dump(presets.build(preset, count))
+        "# the format is described by `nsgen schema`.\n" + yaml_file.dump(presets.build(preset, count))
     )
     if output is None:
         typer.echo(text, nl=False)
@@ -191,8 +182,8 @@ def _run(
     if multihost.is_multihost(loaded.lab):
         raise typer.Exit(multihost.run(loaded, script, style, workdir, dry_run))
     args = [*(["--dry-run"] if dry_run else []), *options]
-    with running.rendered(loaded, style, workdir) as lab_dir:
-        status = running.run_script(lab_dir, script, args, progress=sys.stderr.isatty())
+    with scripts.rendered(loaded, style, workdir) as lab_dir:
+        status = scripts.run_script(lab_dir, script, args, progress=sys.stderr.isatty())
     raise typer.Exit(status)
 
 
@@ -232,7 +223,7 @@ def down(
 ) -> None:
     """Render the lab and run its teardown.sh (of the lab its record says is running, after an apply)."""
     loaded = _load(file, preset, prefix, count)
-    running_lab = live.recorded(loaded.lab)
+    running_lab = records.recorded(loaded.lab)
     if running_lab is not None and running_lab.lab != loaded.lab:
         typer.echo(f"nsgen down: tearing down the lab as {running_lab.origin} has it (changed by nsgen apply)", err=True)
         loaded = running_lab
@@ -267,23 +258,23 @@ def demo(
     loaded = _one_machine(_load(file, preset, prefix, count), "demo")
     lab = loaded.lab
     _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
-    with running.rendered(loaded, style, workdir) as lab_dir:
+    with scripts.rendered(loaded, style, workdir) as lab_dir:
         _announce(f"\n== [1/5] render: the lab's scripts written to {lab_dir} ({style.value} style)")
         status = 0
         try:
             _announce("\n== [2/5] set up: ./setup.sh")
-            status = running.run_script(lab_dir, "setup.sh")
+            status = scripts.run_script(lab_dir, "setup.sh")
             if status == 0:
                 _announce("\n== [3/5] show links and addresses: source helpers.sh; displayLinks; displayAddr")
-                status = running.run_helper(lab_dir, "displayLinks") or running.run_helper(lab_dir, "displayAddr")
+                status = scripts.run_helper(lab_dir, "displayLinks") or scripts.run_helper(lab_dir, "displayAddr")
             if status == 0:
                 _announce("\n== [4/5] verify: ./verify.sh")
-                status = running.run_script(lab_dir, "verify.sh")
+                status = scripts.run_script(lab_dir, "verify.sh")
         finally:  # the lab comes down even when our output is gone (a closed pipe) or the user interrupts
             try:
                 _announce("\n== [5/5] tear down: ./teardown.sh")
             finally:
-                down_status = running.run_script(lab_dir, "teardown.sh")
+                down_status = scripts.run_script(lab_dir, "teardown.sh")
     status = status or down_status
     _announce(f"\n== demo {'passed' if status == 0 else 'FAILED'}")
     raise typer.Exit(status)
@@ -316,7 +307,7 @@ def record(
         raise TopologyError([Problem("--gif", "", recording.AGG_MISSING)])
     cast = output or Path(f"{loaded.lab.name}.cast")
     options = recording.CastOptions(cols, rows, title, typing_speed, idle_time_limit, raw)
-    with running.rendered(loaded) as lab_dir:
+    with scripts.rendered(loaded) as lab_dir:
         status = recording.record(lab_dir, cast, options)
     if status != 0:
         typer.echo(f"nsgen record: demo.sh failed with exit status {status}", err=True)
@@ -345,7 +336,7 @@ def docs(
 ) -> None:
     """Write the lab's static HTML page (offline): its demo in a player, its topology, its scripts."""
     loaded = _one_machine(_load(file, preset, prefix, count), "docs")
-    with running.rendered(loaded) as lab_dir:
+    with scripts.rendered(loaded) as lab_dir:
         if cast is None:
             cast = lab_dir / f"{loaded.lab.name}.cast"
             status = recording.record(lab_dir, cast)
@@ -394,7 +385,7 @@ def _change(
 ) -> tuple[Lab, sources.LoadedLab]:
     """The running lab (from --from, else its record) and the new one, for `command` (plan or apply)."""
     new = _one_machine(_load(file, preset, prefix, count), command)
-    old = live.load_old(new.lab, old_file)
+    old = records.load_old(new.lab, old_file)
     return old, new
 
 
@@ -449,8 +440,8 @@ def apply_command(
     sys.stdout.flush()
     args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
     files = rendering.render_apply(old, new, style, lab_files=workdir is not None)
-    with running.rendered_files(files, new.lab.name, workdir) as lab_dir:
-        status = running.run_script(lab_dir, rendering.APPLY, args)
+    with scripts.rendered_files(files, new.lab.name, workdir) as lab_dir:
+        status = scripts.run_script(lab_dir, rendering.APPLY, args)
     raise typer.Exit(status)
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nsgen import emulated_hosts
+from nsgen.run import emulated_hosts
 
 app = typer.Typer(
     help="Emulated hosts on this machine (namespaces with an sshd each), to try a multi-host lab.",

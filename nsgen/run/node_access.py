@@ -8,8 +8,8 @@ command's own.
 import shutil
 from pathlib import Path
 
-from nsgen.model import Lab, Namespace
 from nsgen.problems import Problem, TopologyError
+from nsgen.topology.model import Lab, Namespace
 
 NETNS_DIR = Path("/run/netns")
 RCFILE = Path(__file__).with_name("netns.bashrc")

@@ -9,8 +9,8 @@
 from dataclasses import dataclass, field
 from enum import Enum
 
-from nsgen.model import Lab
-from nsgen.plan import Command, Plan
+from nsgen.plan.lab_plans import Command, Plan
+from nsgen.topology.model import Lab
 
 
 class Style(str, Enum):

@@ -14,10 +14,10 @@ after: the kernel drops a route whose gateway or device goes away, and would not
 
 from dataclasses import dataclass
 
-from nsgen import plan
-from nsgen.model import HOST, Endpoint, Interface, IPInterface, Lab, Route, VethLink
-from nsgen.plan import Command, Plan
-from nsgen.styles import Block
+from nsgen.plan import lab_plans as plan
+from nsgen.plan.lab_plans import Command, Plan
+from nsgen.render.styles import Block
+from nsgen.topology.model import HOST, Endpoint, Interface, IPInterface, Lab, Route, VethLink
 
 #: What a removed sysctl, MTU goes back to: a new namespace's forwarding default, a veth's MTU.
 SYSCTL_DEFAULT = "0"

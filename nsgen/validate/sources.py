@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from nsgen import presets, topology_file
-from nsgen.model import Lab
-from nsgen.validation import build_lab
+from nsgen.topology import presets, yaml_file
+from nsgen.topology.model import Lab
+from nsgen.validate.lab import build_lab
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ def load(
     if path is not None:
         # The origin goes into comments of the scripts: a file name must not be able to end a comment line.
         origin = path.name if path.name.isprintable() else ascii(path.name)
-        return from_document(topology_file.read(path), path.name, origin, prefix)
+        return from_document(yaml_file.read(path), path.name, origin, prefix)
     name = preset or presets.DEFAULT_PRESET
     sized = f" --count {count}" if count is not None else ""
     return from_document(presets.build(name, count), f"preset {name}", f"preset '{name}'{sized}", prefix)

@@ -9,9 +9,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from nsgen import rendering
-from nsgen.sources import LoadedLab
-from nsgen.styles import Style
+from nsgen.render import rendering
+from nsgen.render.styles import Style
+from nsgen.validate.sources import LoadedLab
 
 
 @contextmanager

@@ -11,8 +11,8 @@ elsewhere, by the schema and the validator):
   namespace has: writing one for another name fails with "No such file or directory".
 """
 
-from nsgen.model import BridgePort, IPInterface, Lab
 from nsgen.problems import Problem, field_path
+from nsgen.topology.model import BridgePort, IPInterface, Lab
 
 BRIDGE_MAX_PORTS = 1023
 IPV6_MIN_MTU = 1280

@@ -19,10 +19,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from nsgen import __version__, placement, rendering, topology_file
-from nsgen.model import BridgePort, Lab, Namespace, NamespaceEnd, VxlanEnd, VxlanPort
-from nsgen.sources import LoadedLab
-from nsgen.styles import Style
+from nsgen import __version__
+from nsgen.render import rendering
+from nsgen.render.styles import Style
+from nsgen.topology import yaml_file
+from nsgen.topology.model import BridgePort, Lab, Namespace, NamespaceEnd, VxlanEnd, VxlanPort
+from nsgen.validate import placement
+from nsgen.validate.sources import LoadedLab
 
 #: What each host's directory holds (demo.sh types one machine's lab: left out).
 HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh", "README.md", "topology.yaml")
@@ -100,7 +103,7 @@ def host_lab(lab: Lab, host: str) -> Lab:
 
 
 def _scalar(value: object) -> str:
-    return topology_file._scalar(value)
+    return yaml_file._scalar(value)
 
 
 def inventory(lab: Lab) -> str:
@@ -124,7 +127,7 @@ def inventory(lab: Lab) -> str:
 def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
     """Every file of a multi-host lab, by relative path: HOST/setup.sh ... and the deployment files."""
     lab = loaded.lab
-    topology = topology_file.dump(topology_file.document(lab))
+    topology = yaml_file.dump(yaml_file.document(lab))
     files: dict[str, str] = {}
     for machine in lab.machines:
         part = LoadedLab(host_lab(lab, machine.name), f"{loaded.origin}, host {machine.name}")
