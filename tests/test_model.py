@@ -143,5 +143,6 @@ def test_a_dangling_link_does_not_hide_a_bad_gateway_elsewhere() -> None:
 def test_validation_is_a_list_of_named_phases() -> None:
     from nsgen.validate.lab import PHASES
 
-    names = [name for name, _ in PHASES]
-    assert names[:3] == ["names", "interfaces", "links"] and len(set(names)) == len(names)
+    names = [name for name, _, _ in PHASES]
+    assert names[:4] == ["schema", "names", "interfaces", "links"] and len(set(names)) == len(names)
+    assert names[-1] == "kernel limits"  # checked on the model the phases built

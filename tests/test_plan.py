@@ -11,7 +11,8 @@ from nsgen.plan.lab_plans import Command
 from nsgen.render import rendering, styles
 from nsgen.topology import presets
 from nsgen.validate import sources
-from nsgen.validate.lab import RESERVED_ALIASES, RUNTIME_FUNCTIONS, build_lab
+from nsgen.validate.lab import build_lab
+from nsgen.validate.names import RESERVED_ALIASES, RUNTIME_FUNCTIONS
 
 
 def _commands(steps: plan.Plan) -> list[tuple[str | None, str]]:

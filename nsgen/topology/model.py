@@ -1,8 +1,8 @@
 """The lab as a plain graph: namespaces and root-namespace bridges and devices, joined by veth links.
 
 Objects here are validated and complete (defaults filled in, addresses handed out, prefix applied):
-templates read them and decide nothing. Building a `Lab` is `validation`'s job; turning it into
-scripts is `rendering`'s.
+templates read them and decide nothing. Building a `Lab` is `nsgen.validate`'s job; turning it into
+scripts is `nsgen.plan`'s and `nsgen.render`'s.
 """
 
 from dataclasses import dataclass

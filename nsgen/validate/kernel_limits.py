@@ -13,11 +13,18 @@ elsewhere, by the schema and the validator):
 
 from nsgen.problems import Problem, field_path
 from nsgen.topology.model import BridgePort, IPInterface, Lab
+from nsgen.validate import assemble
+from nsgen.validate.context import Context
 
 BRIDGE_MAX_PORTS = 1023
 IPV6_MIN_MTU = 1280
 _DEVICE_SYSCTLS = ("net.ipv4.conf.", "net.ipv6.conf.")
 _ALWAYS_THERE = ("all", "default", "lo")
+
+
+def check(ctx: Context) -> None:
+    """The kernel-limits phase, on the model as far as the phases built it."""
+    ctx.problems += problems(assemble.lab(ctx), ctx.source)
 
 
 def problems(lab: Lab, source: str) -> list[Problem]:

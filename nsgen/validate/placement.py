@@ -1,6 +1,6 @@
 """Validation of a multi-host lab's placement: `hosts:`, each namespace's `host:`, bridges' `hosts:`, VNIs.
 
-One phase of `validation.PHASES` (it runs after the namespaces and veth links are built): it checks
+One phase of `lab.PHASES` (it runs after the namespaces and veth links are built): it checks
 every rule of placing a topology on machines and completes the model: each namespace's host, each
 bridge's hosts (declared, or those of the namespaces plugged into it), a VNI for every link whose
 ends sit on different machines and every bridge that spans machines. A topology without `hosts:` is
@@ -14,6 +14,8 @@ from typing import Any
 from nsgen.problems import field_path
 from nsgen.topology.model import HOST, IPNetwork, Machine, Vxlan
 from nsgen.topology.schema import IFNAME_MAX
+from nsgen.validate.context import Context
+from nsgen.validate.hints import known
 
 #: The root-namespace device of a spanning bridge's VXLAN port on each machine: PREFIX + vx + VNI.
 PORT_DEVICE = "{prefix}vx{vni}"
@@ -24,8 +26,8 @@ def port_device(prefix: str, vni: int) -> str:
     return PORT_DEVICE.format(prefix=prefix, vni=vni)
 
 
-def check(b: Any) -> None:
-    """The placement phase, on the validation's `_LabBuilder` `b`."""
+def check(b: Context) -> None:
+    """The placement phase."""
     doc = b.doc
     hosts = doc.get("hosts") or {}
     if not hosts:
@@ -42,7 +44,7 @@ def check(b: Any) -> None:
 
 
 class _Placement:
-    def __init__(self, b: Any, hosts: dict[str, Any]):
+    def __init__(self, b: Context, hosts: dict[str, Any]):
         self.b = b
         self.hosts = hosts
         self.machines: dict[str, Machine] = {}
@@ -60,8 +62,8 @@ class _Placement:
         vxlan_spec = self.b.doc.get("vxlan") or {}
         vxlan = Vxlan(vxlan_spec.get("vni_base", Vxlan.vni_base), vxlan_spec.get("port", Vxlan.port))
         self._vnis(vxlan)
-        self.b.lab_machines = tuple(self.machines.values())
-        self.b.lab_vxlan = vxlan
+        self.b.machines = tuple(self.machines.values())
+        self.b.vxlan = vxlan
         self.b.lab_namespaces = tuple(
             dataclasses.replace(ns, host=self.placed[ns.name][0]) if ns.name in self.placed else ns
             for ns in self.b.lab_namespaces
@@ -85,9 +87,7 @@ class _Placement:
             self.underlays[name] = address.network
 
     def _unknown(self, path: list[Any], name: str) -> None:
-        from nsgen.validate.lab import _known
-
-        self.b.problem(path, f"unknown host '{name}'{_known(name, self.hosts)}")
+        self.b.problem(path, f"unknown host '{name}'{known(name, self.hosts)}")
 
     def _namespaces(self) -> None:
         """Each namespace on exactly one host: by a host's `namespaces:` list or by its own `host:`."""
@@ -102,10 +102,8 @@ class _Placement:
                 self.b.problem(["namespaces", name], "placed on no host (give it host: NAME; hosts: are declared)")
 
     def _place(self, ns: str, host: str, path: list[Any]) -> None:
-        from nsgen.validate.lab import _known
-
         if ns not in self.b.namespaces:
-            self.b.problem(path, f"unknown namespace '{ns}'{_known(ns, self.b.namespaces)}")
+            self.b.problem(path, f"unknown namespace '{ns}'{known(ns, self.b.namespaces)}")
         elif host not in self.hosts:
             self._unknown(path, host)
             self.placed.setdefault(ns, (host, path))
@@ -131,7 +129,7 @@ class _Placement:
         namespace must sit on one of them."""
         ports: dict[str, list[tuple[list[Any], str]]] = {name: [] for name in self.b.bridges}
         for path, ends, _ in self.b.links:
-            bridged = [end for end in ends if self.b._is_bridge(end.node)]
+            bridged = [end for end in ends if self.b.is_bridge(end.node)]
             far = [end for end in ends if end.node in self.b.namespaces]
             if bridged and far:
                 ports[bridged[0].node].append((path, far[0].node))
@@ -186,7 +184,7 @@ class _Placement:
         link_index: dict[int, int] = {}
         for index, (path, ends, spec) in enumerate(self.b.links):
             hosts = tuple(h for end in ends if (h := self._host_of(end.node)) is not None)
-            bridged = any(self.b._is_bridge(end.node) for end in ends)
+            bridged = any(self.b.is_bridge(end.node) for end in ends)
             if not bridged and len(hosts) == 2 and hosts[0] != hosts[1]:
                 link_index[index] = len(crossing)
                 crossing.append(([*path, "vni"], f"links[{path[1]}]", spec.get("vni"), hosts))
@@ -233,7 +231,7 @@ class _Placement:
             return min(self.machines[h].overlay_mtu for h in hosts if h in self.machines)
 
         for path, ends, _ in self.b.links:
-            bridged = [end for end in ends if self.b._is_bridge(end.node)]
+            bridged = [end for end in ends if self.b.is_bridge(end.node)]
             hosts = self.bridge_hosts.get(bridged[0].node, ()) if bridged else tuple(
                 h for end in ends if (h := self._host_of(end.node)) is not None
             )

@@ -1,0 +1,47 @@
+"""The interfaces phase: every declared interface (namespaces' and the root's) and every bridge's own
+device, with their declared addresses, each address given to one owner only."""
+
+from typing import Any
+
+from nsgen.topology.model import HOST, IPAddress, IPInterface, interface_address
+from nsgen.validate import names
+from nsgen.validate.context import Context, Path, Port
+
+
+def declare(ctx: Context) -> None:
+    """Ports for every declared interface and bridge, their addresses parsed and claimed."""
+    root_interfaces = (ctx.doc.get("host") or {}).get("interfaces") or {}
+    declared = [(name, ["namespaces", name], spec.get("interfaces") or {}) for name, spec in ctx.namespaces.items()]
+    for node, path, interfaces in [*declared, (HOST, ["host"], root_interfaces)]:
+        for ifname, spec in interfaces.items():
+            port = Port(node, ifname, [*path, "interfaces", ifname], spec=spec or {})
+            if node != HOST:  # root-namespace names are checked with their prefix, as root devices
+                names.check_device(ctx, port.path, ifname)
+            port.addresses = _addresses(ctx, port.path, node, f"{node}:{ifname}", port.spec)
+            ctx.ports[(node, ifname)] = port
+    for name, spec in ctx.bridges.items():
+        port = Port(name, name, ["bridges", name], spec=spec)
+        port.addresses = _addresses(ctx, port.path, name, f"bridge {name}", spec)
+        ctx.bridge_ports[name] = port
+
+
+def _addresses(ctx: Context, path: Path, node: str, owner: str, spec: dict[str, Any]) -> list[IPInterface]:
+    result = []
+    for index, text in enumerate(spec.get("addresses") or []):
+        try:
+            address = interface_address(text)
+        except ValueError:
+            ctx.problem([*path, "addresses", index], f"invalid address '{text}' (expected e.g. 172.16.0.2 or 10.0.0.1/24)")
+            ctx.incomplete.add(node)
+            continue
+        if _claim(ctx, address.ip, owner, [*path, "addresses", index]):
+            result.append(address)
+    return result
+
+
+def _claim(ctx: Context, address: IPAddress, owner: str, path: Path) -> bool:
+    if address in ctx.owners:
+        ctx.problem(path, f"address {address} is already given to {ctx.owners[address]}")
+        return False
+    ctx.owners[address] = owner
+    return True

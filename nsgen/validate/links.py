@@ -1,0 +1,75 @@
+"""The links phases: each link's ends resolved to ports, declared interfaces left off every link,
+and the model's veth links with typed ends."""
+
+from nsgen.topology.model import HOST, BridgePort, Endpoint, HostEnd, NamespaceEnd, VethLink
+from nsgen.topology.schema import IFNAME_MAX
+from nsgen.validate import names
+from nsgen.validate.context import Context, LinkSpec, Path, Port
+from nsgen.validate.hints import known
+
+
+def resolve(ctx: Context) -> None:
+    """Each link's path, its two ends as ports (created for ends that declare no interface), its spec.
+    A link with a bad end is left out, and the nodes of its good ends are marked incomplete."""
+    used: dict[tuple[str, str], int] = {}
+    for index, raw in enumerate(ctx.doc.get("links") or []):
+        spec = raw if isinstance(raw, dict) else {"endpoints": raw}
+        path: Path = ["links", index]
+        ends_path = [*path, "endpoints"] if isinstance(raw, dict) else path
+        ctx.mentioned.update(tuple(text.split(":")) for text in spec["endpoints"])
+        ends = [_end(ctx, [*ends_path, side], text, used, index) for side, text in enumerate(spec["endpoints"])]
+        if None in ends or any(end.node in ctx.namespaces and end.node in ctx.bridges for end in ends):
+            # a bad or ambiguous end: the nodes of the others may lack what this link would give them
+            ctx.incomplete.update(end.node for end in ends if end is not None)
+            if None in ends:
+                continue
+        resolved = [end for end in ends if end is not None]
+        if all(end.node not in ctx.namespaces for end in resolved):
+            ctx.problem(path, "a link needs at least one namespace end")
+            continue
+        ctx.links.append(LinkSpec(path, resolved, spec))
+
+
+def _end(ctx: Context, path: Path, text: str, used: dict[tuple[str, str], int], index: int) -> Port | None:
+    node, ifname = text.split(":")
+    if node not in ctx.namespaces and node not in ctx.bridges and node != HOST:
+        choices = [*ctx.namespaces, *ctx.bridges, *([HOST] if ctx.doc.get("host") else [])]
+        ctx.problem(path, f"unknown namespace '{node}'{known(node, choices)}")
+        ctx.unknown_ends.add(ifname)
+        return None
+    if (node, ifname) in used:
+        ctx.problem(path, f"interface {node}:{ifname} is already on links[{used[(node, ifname)]}]")
+        return None
+    used[(node, ifname)] = index
+    if len(ifname) > IFNAME_MAX:
+        ctx.problem(path, f"interface name '{ifname}' is longer than {IFNAME_MAX} characters (kernel IFNAMSIZ)")
+    elif node in ctx.namespaces and (node, ifname) not in ctx.ports:
+        names.check_device(ctx, path, ifname)
+    if ctx.is_bridge(node):
+        return Port(node, ifname, path)  # a bridge port: L2 only, never addressed
+    return ctx.ports.setdefault((node, ifname), Port(node, ifname, path))
+
+
+def check_linked(ctx: Context) -> None:
+    """Every declared interface is named by a link (a broken one too: its problem is reported
+    already), or may be what an end on an unknown node meant (a typo of the node's name)."""
+    for (node, name), port in ctx.ports.items():
+        if (node, name) not in ctx.mentioned and name not in ctx.unknown_ends:
+            ctx.problem(port.path, "not on any link (add it to links, or remove it)")
+
+
+def _endpoint(ctx: Context, port: Port) -> Endpoint:
+    if ctx.is_bridge(port.node):
+        return BridgePort(port.node, port.name, ctx.prefix)
+    if port.node == HOST:
+        return HostEnd(port.name, ctx.prefix)
+    return NamespaceEnd(port.node, port.name, ctx.prefix)
+
+
+def veth_links(ctx: Context) -> None:
+    """The veth links of the model, each end typed (namespace end, bridge port, host end)."""
+    ctx.lab_links = tuple(
+        VethLink(_endpoint(ctx, a), _endpoint(ctx, b), tuple(ctx.subnets.get(tuple(link.path), ())))
+        for link in ctx.links
+        for a, b in [link.ends]
+    )

@@ -1,0 +1,59 @@
+"""The names phases: namespaces' and bridges' names, device names the kernel keeps, aliases."""
+
+from nsgen.topology.model import HOST
+from nsgen.topology.schema import NETNS_MAX
+from nsgen.validate.context import Context, Path
+
+#: The functions the scripts' runtime sections define (a test keeps this list whole).
+RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches await_root await_roots check check_unreachable delete_forward
+    delete_lab display drift_report expect_addr expect_commands expect_device expect_gone expect_mac expect_master
+    expect_mtu expect_netns expect_read expect_root expect_route expect_sysctl expect_up finish foreign_name
+    foreign_names forget_forward forward_explain netns_batch pause record_remove record_write report root_batch
+    root_job run say script_line set_sysctl start_batch stop_batches undo undo_ip""".split()
+
+#: Names an alias must not take: shell keywords and builtins, and what the scripts call.
+RESERVED_ALIASES = frozenset(
+    """if then else elif fi case esac for select while until do done in function time coproc
+    alias bg bind break builtin caller cd command compgen complete compopt continue declare dirs disown
+    echo enable eval exec exit export false fc fg getopts hash help history jobs kill let local logout
+    mapfile popd printf pushd pwd read readarray readonly return set shift shopt source suspend test
+    times trap true type typeset ulimit umask unalias unset wait
+    bash env ip ping sudo nsenter getconf flock iptables nft sysctl tcpdump
+    displayLinks displayAddr displayRoutes lab_steps lab_undo_steps lab_record lab_record_old lab_expect
+    lab_expect_old bridge nsgen_bridge""".split()
+    + RUNTIME_FUNCTIONS
+)
+
+#: Device names the kernel keeps for itself: every namespace has `lo`; `all` and `default` name the
+#: per-device sysctl directories, and the kernel refuses a device of either name.
+KERNEL_DEVICE_NAMES = ("lo", "all", "default")
+
+
+def check_nodes(ctx: Context) -> None:
+    """Namespaces and bridges: no namespace named like the root, no bridge named like a namespace, none too long."""
+    if HOST in ctx.namespaces:
+        ctx.problem(["namespaces", HOST], f"'{HOST}' names the root namespace in links: choose another name")
+    for name in ctx.bridges:
+        if name in ctx.namespaces or name == HOST:
+            ctx.problem(["bridges", name], f"'{name}' is also a namespace name: link ends would be ambiguous")
+    for name in ctx.namespaces:
+        if len(ctx.prefix + name) > NETNS_MAX:
+            ctx.problem(["namespaces", name], f"namespace name with prefix is longer than {NETNS_MAX} characters")
+
+
+def check_device(ctx: Context, path: Path, device: str) -> None:
+    """A device name the kernel keeps for itself cannot be a lab's (`lo`, `all`, `default`)."""
+    if device in KERNEL_DEVICE_NAMES:
+        ctx.problem(path, f"'{device}' is a name the kernel keeps ({', '.join(KERNEL_DEVICE_NAMES)}): choose another")
+
+
+def check_aliases(ctx: Context) -> None:
+    """The guide's helper names: unique, and none the shell's or the scripts' own."""
+    owners: dict[str, str] = {}
+    for ns in ctx.lab_namespaces:
+        path = ["namespaces", ns.name, "alias"]
+        if ns.alias in RESERVED_ALIASES:
+            ctx.problem(path, f"alias '{ns.alias}' would hide the shell's or the scripts' own '{ns.alias}'")
+        elif ns.alias in owners:
+            ctx.problem(path, f"alias '{ns.alias}' is already the alias of namespace '{owners[ns.alias]}'")
+        owners.setdefault(ns.alias, ns.name)
