@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.topology import presets
 from nsgen.validate import sources
 
@@ -48,10 +48,10 @@ def main() -> None:
     small, big = lab(options.count), lab(options.count + 1)
     work = Path(tempfile.mkdtemp(prefix="nsgen-bench-apply-"))
     for name, loaded in (("small", small), ("big", big)):
-        rendering.write(rendering.render(loaded), work / name)
-    rendering.write(rendering.render_apply(small.lab, big), work / "add")
-    rendering.write(rendering.render_apply(big.lab, small), work / "remove")
-    (work / "big.yaml").write_text(rendering.record_text(big.lab))
+        writing.write(lab_files.render(loaded), work / name)
+    writing.write(lab_files.render_apply(small.lab, big), work / "add")
+    writing.write(lab_files.render_apply(big.lab, small), work / "remove")
+    (work / "big.yaml").write_text(lab_files.record_text(big.lab))
     times: dict[str, list[float]] = {"apply.sh: add one namespace": [], "apply.sh: remove it": [],
                                      "nsgen apply (render + run): add one namespace": [],
                                      "rebuild: teardown + setup with one more": []}

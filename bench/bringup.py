@@ -29,7 +29,7 @@ from pathlib import Path
 
 from nsgen.plan import lab_plans as plan
 from nsgen.plan import reachability
-from nsgen.render import rendering, styles
+from nsgen.render import lab_files, styles, writing
 from nsgen.topology import yaml_file
 from nsgen.validate import sources
 
@@ -73,7 +73,7 @@ def bring_up(count: int, repeats: int) -> dict[str, list[float]]:
     inside = [(b.netns, "\n".join(b.lines) + "\n") for b in batches if b.netns is not None]
     work = Path(tempfile.mkdtemp(prefix="nsgen-bench-"))
     lab_dir = work / "lab"
-    rendering.write(rendering.render(loaded), lab_dir)
+    writing.write(lab_files.render(loaded), lab_dir)
     cpus = os.cpu_count() or 2
     times: dict[str, list[float]] = {"floor": [], "root part": [], "namespace part": [], "setup.sh": [], "teardown.sh": []}
     for _ in range(repeats):
@@ -121,18 +121,18 @@ def render_phases(path: Path) -> dict[str, float]:
         loaded = sources.from_document(document, path.name, path.name)
         phases["validate (the schema compiled, checked, then the named phases)"] = time.perf_counter() - start
         start = time.perf_counter()
-        rendering.record_text(loaded.lab)
+        lab_files.record_text(loaded.lab)
         phases["the normalised record (topology.yaml, and its sha256 in every header)"] = time.perf_counter() - start
         start = time.perf_counter()
         checks = reachability.checks(loaded.lab)
         plan.setup(loaded.lab), plan.teardown(loaded.lab), plan.verify(loaded.lab, checks)
         phases["reachability checks and plans"] = time.perf_counter() - start
         start = time.perf_counter()
-        files = rendering.render(loaded)
+        files = lab_files.render(loaded)
         whole = time.perf_counter() - start
         phases["files: styles and templates, in two processes"] = whole - sum(list(phases.values())[2:])
         start = time.perf_counter()
-        rendering.write(files, Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "out")
+        writing.write(files, Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "out")
         phases["write"] = time.perf_counter() - start
     finally:
         gc.enable()

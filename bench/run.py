@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.validate import sources
 
 BENCH = Path(__file__).resolve().parent
@@ -81,7 +81,7 @@ class Lab:
         self.dir = work / f"{tool.replace(' ', '-')}-{count}"
         if tool.startswith("nsgen"):
             loaded = sources.load(preset="bridge", count=count, prefix=PREFIX[tool])
-            rendering.write(rendering.render(loaded, "tutorial" if tool.endswith("tutorial") else "batched"), self.dir)
+            writing.write(lab_files.render(loaded, "tutorial" if tool.endswith("tutorial") else "batched"), self.dir)
         elif tool == "guide":
             self.dir.mkdir(parents=True)
             up, down = guide_scripts(count, PREFIX[tool])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nsgen.cli import app as cli
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.validate import sources
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,7 +101,7 @@ def prefix() -> str:
 def pair_dir(tmp_path: Path, prefix: str) -> Path:
     """The `pair` preset rendered with the test's prefix."""
     lab_dir = tmp_path / "pair"
-    rendering.write(rendering.render(sources.load(preset="pair", prefix=prefix)), lab_dir)
+    writing.write(lab_files.render(sources.load(preset="pair", prefix=prefix)), lab_dir)
     return lab_dir
 
 
@@ -109,14 +109,14 @@ def pair_dir(tmp_path: Path, prefix: str) -> Path:
 def tutorial_pair_dir(tmp_path: Path, prefix: str) -> Path:
     """The `pair` preset rendered in the tutorial style (the guide's command per line) with the test's prefix."""
     lab_dir = tmp_path / "pair-tutorial"
-    rendering.write(rendering.render(sources.load(preset="pair", prefix=prefix), "tutorial"), lab_dir)
+    writing.write(lab_files.render(sources.load(preset="pair", prefix=prefix), "tutorial"), lab_dir)
     return lab_dir
 
 
 def render_document(document: dict, tmp_path: Path, prefix: str) -> Path:
     """Render a topology document (as parsed YAML) with `prefix` into a fresh directory."""
     lab_dir = tmp_path / document["name"]
-    rendering.write(rendering.render(sources.from_document(document, "test", "test", prefix)), lab_dir)
+    writing.write(lab_files.render(sources.from_document(document, "test", "test", prefix)), lab_dir)
     return lab_dir
 
 

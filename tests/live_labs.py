@@ -10,7 +10,7 @@ from conftest import ip_json, run
 from test_styles import _kernel_state
 
 from nsgen.plan import declared as drift
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.validate import sources
 from nsgen.validate.sources import LoadedLab
 
@@ -153,7 +153,7 @@ def load(doc: dict, prefix: str) -> LoadedLab:
 
 
 def setup(loaded: LoadedLab, lab_dir: Path) -> None:
-    rendering.write(rendering.render(loaded), lab_dir)
+    writing.write(lab_files.render(loaded), lab_dir)
     result = run("bash", lab_dir / "setup.sh")
     assert result.returncode == 0, result.stderr
 
@@ -164,7 +164,7 @@ def teardown(lab_dir: Path) -> None:
 
 
 def apply(old: LoadedLab, new: LoadedLab, lab_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    rendering.write(rendering.render_apply(old.lab, new), lab_dir)
+    writing.write(lab_files.render_apply(old.lab, new), lab_dir)
     return run("bash", lab_dir / "apply.sh", *args, env=env)
 
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from live_labs import BASE, VARIANTS, apply, ifindexes, load, record, setup, state, teardown, variant
 
-from nsgen.plan import changes
-from nsgen.render import rendering
+from nsgen.plan import change_plan
+from nsgen.render import lab_files, writing
 from nsgen.validate import sources
 
 pytestmark = pytest.mark.kernel
@@ -25,18 +25,18 @@ def test_apply_sh_passes_shellcheck_and_quotes_what_it_records(tmp_path: Path) -
     doc = variant(VARIANTS["add-namespace"])
     doc["description"] = "it's $(reboot) `now`; rm -rf /"
     old, new = load(BASE, "q.x-"), load(doc, "q.x-")
-    files = rendering.render_apply(old.lab, new)
-    rendering.write(files, tmp_path / "lab")
+    files = lab_files.render_apply(old.lab, new)
+    writing.write(files, tmp_path / "lab")
     result = run("shellcheck", "--severity=style", tmp_path / "lab" / "apply.sh")
     assert result.returncode == 0, result.stdout
     assert "\n#   + namespace ns-3\n" in files["apply.sh"]
 
 
 def test_plan_selects_the_lab_like_up_and_down(tmp_path: Path) -> None:
-    (tmp_path / "old.yaml").write_text(rendering.record_text(load(BASE, "").lab))
+    (tmp_path / "old.yaml").write_text(lab_files.record_text(load(BASE, "").lab))
     refused = nsgen("plan", "--preset", "bridge", "--count", "3", "--prefix", "p-", "--from", tmp_path / "old.yaml")
     assert refused.returncode == 2 and "a plan changes a lab, not its name" in refused.stderr
-    (tmp_path / "three.yaml").write_text(rendering.record_text(sources.load(preset="bridge", count=3, prefix="p-").lab))
+    (tmp_path / "three.yaml").write_text(lab_files.record_text(sources.load(preset="bridge", count=3, prefix="p-").lab))
     shown = nsgen("plan", "--preset", "bridge", "-n", "4", "--prefix", "p-", "--from", tmp_path / "three.yaml")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("+ namespace ns-3\n+ link ns-3:eth0 -- v-net-0:veth-3\n"), shown.stdout
@@ -46,18 +46,18 @@ def test_plan_selects_the_lab_like_up_and_down(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", VARIANTS)
 def test_each_change_both_ways_matches_a_fresh_setup(tmp_path: Path, prefix: str, kind: str) -> None:
     old, new = load(BASE, prefix), load(variant(VARIANTS[kind]), prefix)
-    assert changes.diff(old.lab, new.lab).plan, "the variant changes something"
+    assert change_plan.diff(old.lab, new.lab).plan, "the variant changes something"
     setup(old, tmp_path / "a")
     before = state(old)
     assert before["drift"] == []
     forward = apply(old, new, tmp_path / "ab")
     assert forward.returncode == 0, forward.stderr
-    assert record(new) == rendering.record_text(new.lab)
+    assert record(new) == lab_files.record_text(new.lab)
     after = state(new)
     back = apply(new, old, tmp_path / "ba")
     assert back.returncode == 0, back.stderr
     assert state(old) == before  # B -> A is A
-    assert record(old) == rendering.record_text(old.lab)
+    assert record(old) == lab_files.record_text(old.lab)
     teardown(tmp_path / "a")
     assert record(old) is None
     setup(new, tmp_path / "b")
@@ -72,7 +72,7 @@ def test_no_change_is_an_empty_plan(tmp_path: Path, prefix: str) -> None:
     lab = load(BASE, prefix)
     setup(lab, tmp_path / "a")
     try:
-        (tmp_path / "same.yaml").write_text(rendering.record_text(lab.lab))
+        (tmp_path / "same.yaml").write_text(lab_files.record_text(lab.lab))
         shown = nsgen("plan", tmp_path / "same.yaml")
         assert shown.returncode == 0 and shown.stdout.strip() == "plan: no change", shown.stdout
         applied = nsgen("apply", tmp_path / "same.yaml")
@@ -83,7 +83,7 @@ def test_no_change_is_an_empty_plan(tmp_path: Path, prefix: str) -> None:
 
 def test_plan_and_apply_from_the_record_with_the_cli(tmp_path: Path, prefix: str) -> None:
     old, new = load(BASE, prefix), load(variant(VARIANTS["add-namespace"]), prefix)
-    (tmp_path / "new.yaml").write_text(rendering.record_text(new.lab))
+    (tmp_path / "new.yaml").write_text(lab_files.record_text(new.lab))
     missing = nsgen("plan", tmp_path / "new.yaml")
     assert missing.returncode == 2 and "no record of lab 'live'" in missing.stderr
     setup(old, tmp_path / "a")
@@ -118,19 +118,19 @@ def test_preflight_stops_on_drift_and_force_overrides(tmp_path: Path, prefix: st
         refused = apply(old, new, tmp_path / "ab")
         assert refused.returncode == 2
         assert "apply.sh: drift: ns-1: route default via 10.231.0.1: missing\n" in refused.stderr
-        assert "nothing was changed" in refused.stderr and record(old) == rendering.record_text(old.lab)
+        assert "nothing was changed" in refused.stderr and record(old) == lab_files.record_text(old.lab)
         Path(f"/run/nsgen/{prefix}records.yaml").write_text("stale\n")
         stale = run("bash", tmp_path / "ab" / "apply.sh")
         assert stale.returncode == 2 and "records another topology" in stale.stderr
         forced = run("bash", tmp_path / "ab" / "apply.sh", "--force")
         assert forced.returncode == 0, forced.stderr
-        assert record(new) == rendering.record_text(new.lab)
+        assert record(new) == lab_files.record_text(new.lab)
     finally:
         teardown(tmp_path / "a")
 
 
 def _apply_steps(old, new) -> int:
-    return sum(len(step.commands) for step in changes.diff(old.lab, new.lab).plan)
+    return sum(len(step.commands) for step in change_plan.diff(old.lab, new.lab).plan)
 
 
 #: A change that touches every kind of object at once, for the failure tests.
@@ -159,7 +159,7 @@ def test_a_signal_at_any_step_leaves_exactly_the_old_lab(tmp_path: Path, prefix:
             assert result.returncode == 143, (at, result.stderr)
             assert "rolled back: the lab is its old topology again" in result.stderr, (at, result.stderr)
             assert state(old) == before, at
-            assert record(old) == rendering.record_text(old.lab)
+            assert record(old) == lab_files.record_text(old.lab)
     finally:
         teardown(tmp_path / "a")
     assert leftovers(prefix) == set()
@@ -181,7 +181,7 @@ def test_a_name_taken_midway_leaves_the_old_lab_and_the_others_name(tmp_path: Pa
         assert now.pop("drift") == [f"host: device {prefix}p3: extra", f"host: device {prefix}x3: extra"]
         before.pop("drift")
         assert now == before
-        assert record(old) == rendering.record_text(old.lab)
+        assert record(old) == lab_files.record_text(old.lab)
         assert {f"{prefix}p3", f"{prefix}x3"} <= leftovers(prefix)  # the other's devices are left alone
     finally:
         run("ip", "link", "del", f"{prefix}p3")
@@ -199,7 +199,7 @@ def test_untouched_traffic_loses_nothing_and_keeps_its_devices(tmp_path: Path, p
     setup(old, tmp_path / "a")
     try:
         indexes = (ifindexes(f"{prefix}ns-0"), ifindexes(f"{prefix}ns-2"))
-        rendering.write(rendering.render_apply(old.lab, new), tmp_path / "ab")
+        writing.write(lab_files.render_apply(old.lab, new), tmp_path / "ab")
         ping = subprocess.Popen(
             ["ip", "netns", "exec", f"{prefix}ns-0", "ping", "-q", "-i", "0.02", "-c", "100", "10.232.0.2"],
             stdout=subprocess.PIPE, text=True,

@@ -35,7 +35,7 @@ from conftest import REPO, ip_json, netns_names, nsgen, root_link_names, run
 
 from nsgen import __version__
 from nsgen.problems import TopologyError
-from nsgen.render import cni, rendering
+from nsgen.render import cni, writing
 
 GENERATED_CNI = REPO / "generated" / "cni"
 SHELL_SCRIPTS = sorted(cni.EXECUTABLES)
@@ -57,7 +57,7 @@ def scenario(name: str, flavour: str) -> Iterator[list[str]]:
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default `cni` preset rendered into a temp dir."""
     out = tmp_path_factory.mktemp("cni") / "out"
-    rendering.write(cni.render_cni(cni.CniOptions()), out, cni.EXECUTABLES)
+    writing.write(cni.render_cni(cni.CniOptions()), out, cni.EXECUTABLES)
     return out
 
 
@@ -476,7 +476,7 @@ def test_install_sh_installs_under_a_prefix(tmp_path: Path, rendered: Path) -> N
 
 
 def test_committed_generated_cni_is_current() -> None:
-    stale = rendering.differences(cni.render_cni(cni.CniOptions()), GENERATED_CNI, cni.EXECUTABLES)
+    stale = writing.differences(cni.render_cni(cni.CniOptions()), GENERATED_CNI, cni.EXECUTABLES)
     assert not stale, f"generated/cni is stale ({', '.join(stale)}): run `nsgen cni -o generated/cni`"
 
 
@@ -502,7 +502,7 @@ OTHER = cni.CniOptions("lab.net_2", "br-x", "172.20.0.0/16", "172.20.0.1", "172.
 
 @pytest.mark.parametrize("options", [cni.CniOptions(), OTHER], ids=["default", "other"])
 def test_every_script_passes_shellcheck(tmp_path: Path, options: cni.CniOptions) -> None:
-    rendering.write(cni.render_cni(options), tmp_path / "out", cni.EXECUTABLES)
+    writing.write(cni.render_cni(options), tmp_path / "out", cni.EXECUTABLES)
     result = run("shellcheck", "--severity=style", *(tmp_path / "out" / name for name in SHELL_SCRIPTS))
     assert result.returncode == 0, result.stdout
     conflist = json.loads((tmp_path / "out" / "lab.net_2.conflist").read_text()) if options is OTHER else None
@@ -596,7 +596,7 @@ def test_containerd_runs_two_containers_on_the_network(tmp_path_factory: pytest.
     work = tmp_path_factory.mktemp("containerd")
     options = cni.CniOptions(f"{lab.prefix}net", f"{lab.prefix}br", "10.203.0.0/24", "10.203.0.1",
                              "10.203.0.10-10.203.0.30", "1.0.0", portmap=True, subnet6="fd00:203::/64")
-    rendering.write(cni.render_cni(options), work / "cni", cni.EXECUTABLES)
+    writing.write(cni.render_cni(options), work / "cni", cni.EXECUTABLES)
     (work / "containerd.toml").write_text(containerd_config(work))
     image = "docker.io/nsgen/busybox:test"
     busybox_oci_archive(work / "busybox.tar", image)

@@ -17,7 +17,7 @@ import faults
 import pytest
 from conftest import REPO, root_link_names
 
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.run import emulated_hosts
 from nsgen.run.emulated_hosts import Host
 from nsgen.validate import sources
@@ -40,7 +40,7 @@ def host(prefix: str) -> Iterator[Host]:
 
 def _lab(tmp_path: Path, prefix: str, preset: str = "bridge") -> Path:
     lab_dir = tmp_path / preset
-    rendering.write(rendering.render(sources.load(preset=preset, prefix=prefix)), lab_dir)
+    writing.write(lab_files.render(sources.load(preset=preset, prefix=prefix)), lab_dir)
     return lab_dir
 
 

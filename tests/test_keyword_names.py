@@ -11,7 +11,7 @@ import pytest
 from conftest import run
 
 from nsgen.problems import TopologyError
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.render.styles import Style
 from nsgen.validate import sources
 
@@ -48,7 +48,7 @@ def keyword_lab() -> dict:
 def test_a_lab_named_by_keywords_comes_up_verifies_and_goes(tmp_path: Path, style: Style) -> None:
     loaded = sources.from_document(keyword_lab(), "keywords", "test")
     lab_dir = tmp_path / "lab"
-    rendering.write(rendering.render(loaded, style), lab_dir)
+    writing.write(lab_files.render(loaded, style), lab_dir)
     script = (
         "set -e; mount -t tmpfs nsgen-test /run; mkdir /run/netns; mount -t sysfs nsgen-test /sys; ip link set dev lo up; "
         "bash setup.sh; bash verify.sh; bash teardown.sh; echo left: $(ip netns list | wc -l)"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from nsgen.plan import reachability
 from nsgen.problems import TopologyError
-from nsgen.render import rendering
+from nsgen.render import lab_files
 from nsgen.topology import presets, yaml_file
 from nsgen.topology.model import Interface, NamespaceEnd, Route
 from nsgen.validate import sources
@@ -125,7 +125,7 @@ def test_normalised_topology_round_trips(document: dict[str, Any]) -> None:
     assert again == lab
     assert yaml_file.dump(yaml_file.document(again)) == text
     loaded = sources.LoadedLab(lab, "test")
-    assert rendering.render(loaded) == rendering.render(loaded)
+    assert lab_files.render(loaded) == lab_files.render(loaded)
 
 
 def test_a_dangling_link_does_not_hide_a_bad_gateway_elsewhere() -> None:

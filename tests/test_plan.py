@@ -8,7 +8,7 @@ from conftest import REPO, nsgen
 
 from nsgen.plan import lab_plans as plan
 from nsgen.plan.lab_plans import Command
-from nsgen.render import rendering, styles
+from nsgen.render import lab_files, styles, templates
 from nsgen.topology import presets
 from nsgen.validate import sources
 from nsgen.validate.lab import build_lab
@@ -123,17 +123,17 @@ def _lab_part(script: str) -> str:
 
 
 def test_the_pair_setup_shows_its_lab_on_one_screen() -> None:
-    setup = rendering.render(sources.load(preset="pair"))["setup.sh"]
+    setup = lab_files.render(sources.load(preset="pair"))["setup.sh"]
     assert len(_lab_part(setup).splitlines()) <= 40
     assert setup.index("lab_steps() {") < setup.index("# === nsgen runtime:")
 
 
-@pytest.mark.parametrize("script", rendering.SCRIPTS)
+@pytest.mark.parametrize("script", lab_files.SCRIPTS)
 def test_the_runtime_is_the_same_in_every_lab_and_carries_its_sha256(script: str) -> None:
     runtimes = set()
     for preset in presets.PRESETS:
         for style in styles.Style:
-            text = rendering.render(sources.load(preset=preset, prefix="x-"), style)[script]
+            text = lab_files.render(sources.load(preset=preset, prefix="x-"), style)[script]
             marker, body = text.split("# === nsgen runtime: sha256 ", 1)[1].split("\n", 1)
             assert marker == hashlib.sha256(body.encode()).hexdigest() + " ==="
             runtimes.add(body)
@@ -146,8 +146,8 @@ def test_the_runtime_is_the_same_in_every_lab_and_carries_its_sha256(script: str
 
 def test_no_alias_can_hide_a_runtime_function() -> None:
     defined = set()
-    for script in (*rendering.SCRIPTS, rendering.APPLY):
-        defined |= set(re.findall(r"^([a-zA-Z_]+)\(\) \{", rendering.runtime(script), re.M))
+    for script in (*lab_files.SCRIPTS, lab_files.APPLY):
+        defined |= set(re.findall(r"^([a-zA-Z_]+)\(\) \{", templates.runtime(script), re.M))
     assert defined <= set(RUNTIME_FUNCTIONS) | {"displayLinks", "displayAddr", "ip"}
     assert set(RUNTIME_FUNCTIONS) <= RESERVED_ALIASES and defined <= RESERVED_ALIASES
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, leftovers, nsgen, run
 
-from nsgen.render import docs_page, rendering
+from nsgen.render import docs_page, lab_files, writing
 from nsgen.run import recording
 from nsgen.topology import presets
 from nsgen.validate import sources
@@ -32,7 +32,7 @@ KERNEL_PICKED = [
 
 def lab_dir(tmp_path: Path, prefix: str, preset: str = "pair") -> Path:
     out = tmp_path / preset
-    rendering.write(rendering.render(sources.load(preset=preset, prefix=prefix)), out)
+    writing.write(lab_files.render(sources.load(preset=preset, prefix=prefix)), out)
     return out
 
 
@@ -50,11 +50,11 @@ def cast_text(cast: Path) -> str:
 @pytest.mark.parametrize("preset", sorted(presets.PRESETS))
 def test_demo_shows_setups_tutorial_commands_and_passes_shellcheck(preset: str, tmp_path: Path) -> None:
     loaded = sources.load(preset=preset, prefix="t-")
-    demo = rendering.render(loaded)["demo.sh"]
-    setup = rendering.render(loaded, "tutorial")["setup.sh"]
+    demo = lab_files.render(loaded)["demo.sh"]
+    setup = lab_files.render(loaded, "tutorial")["setup.sh"]
     commands = [line.strip() for line in setup.splitlines() if re.match(r"  (ip|ip\d+|set_sysctl) ", line)]
     assert commands and all(f"\n  run {command}\n" in demo for command in commands)
-    rendering.write({"demo.sh": demo}, tmp_path / "lab")
+    writing.write({"demo.sh": demo}, tmp_path / "lab")
     assert (tmp_path / "lab" / "demo.sh").stat().st_mode & 0o777 == 0o755
     result = run("shellcheck", "--severity=style", tmp_path / "lab" / "demo.sh")
     assert result.returncode == 0, result.stdout

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nsgen.problems import TopologyError
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.topology import presets, yaml_file
 from nsgen.validate import sources
 
@@ -29,7 +29,7 @@ MATRIX_TOTALS = {"faults injected": 0, "survived": 0, "objects leaked": 0}
 
 def _render(tmp_path: Path, preset: str, prefix: str, style: str, count: int | None = None) -> Path:
     lab_dir = tmp_path / f"{preset}-{style}"
-    rendering.write(rendering.render(sources.load(preset=preset, prefix=prefix, count=count), style), lab_dir)
+    writing.write(lab_files.render(sources.load(preset=preset, prefix=prefix, count=count), style), lab_dir)
     return lab_dir
 
 
@@ -122,7 +122,7 @@ def test_a_chunked_lab_comes_up_verifies_and_goes(tmp_path: Path, prefix: str) -
     document = yaml_file.document(sources.load(preset="bridge", prefix=prefix, count=CHUNKED).lab)
     document["namespaces"]["ns-110"]["sysctls"] = {"net.ipv4.conf.eth0.rp_filter": 2}
     lab_dir = tmp_path / "chunked"
-    rendering.write(rendering.render(sources.from_document(document, "chunked.yaml", "chunked.yaml")), lab_dir)
+    writing.write(lab_files.render(sources.from_document(document, "chunked.yaml", "chunked.yaml")), lab_dir)
     try:
         setup = run("bash", lab_dir / "setup.sh")
         assert setup.returncode == 0, setup.stderr
@@ -175,7 +175,7 @@ def test_two_labs_in_parallel_ten_times(tmp_path: Path, prefix: str) -> None:
     moved["namespaces"] = {name: {"routes": [{"to": "default", "via": "172.19.0.1"}]} for name in moved["namespaces"]}
     dirs = [_render(tmp_path / "a", "bridge", prefix, "batched")]
     dirs.append(tmp_path / "b" / "bridge")
-    rendering.write(rendering.render(sources.from_document(moved, "t", "t", other)), dirs[1])
+    writing.write(lab_files.render(sources.from_document(moved, "t", "t", other)), dirs[1])
     errors: list[str] = []
 
     def cycle(lab_dir: Path) -> None:
@@ -279,7 +279,7 @@ def test_hostile_values_are_refused_or_harmless(tmp_path_factory: pytest.TempPat
         assert error.problems and all("\n" not in str(p) and str(p).startswith("hostile.yaml") for p in error.problems)
         return
     lab_dir = work / "lab"
-    rendering.write(rendering.render(loaded), lab_dir)
+    writing.write(lab_files.render(loaded), lab_dir)
     scripts = [lab_dir / name for name in ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh")]
     assert run("shellcheck", *scripts).returncode == 0
     for script in scripts[:3]:

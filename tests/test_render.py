@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, nsgen, run
 
 from nsgen import __version__
-from nsgen.render import rendering
+from nsgen.render import lab_files, parallel, writing
 from nsgen.topology import presets
 from nsgen.validate import sources
 
@@ -47,23 +47,23 @@ def test_render_with_no_argument_writes_generated_pair(tmp_path: Path) -> None:
 
 
 def test_output_is_byte_identical_for_the_same_input() -> None:
-    first = rendering.render(sources.load(preset="pair", prefix="x-"))
-    second = rendering.render(sources.load(preset="pair", prefix="x-"))
+    first = lab_files.render(sources.load(preset="pair", prefix="x-"))
+    second = lab_files.render(sources.load(preset="pair", prefix="x-"))
     assert first == second
     assert not any("2026" in text or "UTC" in text for text in first.values())
 
 
 @pytest.mark.parametrize("preset", sorted(presets.PRESETS))
 def test_a_large_labs_files_rendered_in_two_processes_are_the_same_bytes(preset: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    alone = rendering.render(sources.load(preset=preset, prefix="x-"))
-    monkeypatch.setattr(rendering, "PARALLEL_NAMESPACES", 0)  # every lab counts as large
-    assert rendering.render(sources.load(preset=preset, prefix="x-")) == alone
+    alone = lab_files.render(sources.load(preset=preset, prefix="x-"))
+    monkeypatch.setattr(lab_files, "PARALLEL_NAMESPACES", 0)  # every lab counts as large
+    assert lab_files.render(sources.load(preset=preset, prefix="x-")) == alone
 
 
 def test_two_processes_make_the_forked_files_in_a_child_and_redo_them_if_it_fails() -> None:
     parent = os.getpid()
     names = ["a", "b", "c"]
-    made = rendering._in_two_processes(lambda name: f"{name} {os.getpid()}", names, {"b", "c"})
+    made = parallel.in_two_processes(lambda name: f"{name} {os.getpid()}", names, {"b", "c"})
     assert list(made) == names and made["a"] == f"a {parent}"
     assert made["b"].split()[1] == made["c"].split()[1] != str(parent)
 
@@ -72,7 +72,7 @@ def test_two_processes_make_the_forked_files_in_a_child_and_redo_them_if_it_fail
             raise RuntimeError("the child fails")
         return f"{name} here"
 
-    assert rendering._in_two_processes(fails_in_the_child, names, {"b"}) == {n: f"{n} here" for n in names}
+    assert parallel.in_two_processes(fails_in_the_child, names, {"b"}) == {n: f"{n} here" for n in names}
 
     def fails_here(name: str) -> str:
         if os.getpid() == parent:
@@ -80,13 +80,13 @@ def test_two_processes_make_the_forked_files_in_a_child_and_redo_them_if_it_fail
         return "x" * 1_000_000  # more than a pipe holds: the child blocks until it is read or closed
 
     with pytest.raises(RuntimeError, match="ours fails"):
-        rendering._in_two_processes(fails_here, names, {"b"})
+        parallel.in_two_processes(fails_here, names, {"b"})
     with pytest.raises(ChildProcessError):  # the child has ended and been reaped
         os.waitpid(-1, os.WNOHANG)
 
 
 def test_header_names_generator_origin_and_topology_digest() -> None:
-    files = rendering.render(sources.load(preset="pair"))
+    files = lab_files.render(sources.load(preset="pair"))
     digest = hashlib.sha256(files["topology.yaml"].encode()).hexdigest()
     for name in SHELL_FILES:
         lines = files[name].splitlines()
@@ -100,7 +100,7 @@ def test_header_names_generator_origin_and_topology_digest() -> None:
 
 
 def test_tutorial_setup_follows_the_guide_step_by_step() -> None:
-    setup = rendering.render(sources.load(preset="pair"), "tutorial")["setup.sh"]
+    setup = lab_files.render(sources.load(preset="pair"), "tutorial")["setup.sh"]
     # the guide's commands, each operand named by its keyword (`name`, `peer name`, `dev`)
     steps = [
         "  # --- create new namespaces\n  ip netns add ns-0\n  ip netns add ns-1\n",
@@ -129,7 +129,7 @@ def test_every_committed_script_passes_shellcheck() -> None:
 @pytest.mark.parametrize("prefix", [None, "t-"])
 def test_every_script_passes_shellcheck(tmp_path: Path, prefix: str | None) -> None:
     lab_dir = tmp_path / "lab"
-    rendering.write(rendering.render(sources.load(preset="pair", prefix=prefix)), lab_dir)
+    writing.write(lab_files.render(sources.load(preset="pair", prefix=prefix)), lab_dir)
     result = run("shellcheck", "--severity=style", *(lab_dir / name for name in SHELL_FILES))
     assert result.returncode == 0, result.stdout
 
@@ -138,8 +138,8 @@ def test_interpolated_values_are_shell_quoted(tmp_path: Path) -> None:
     document = presets.pair()
     document["description"] = "it's $(reboot) `now`; rm -rf /"
     lab = sources.from_document(document, "test", "test", "q.x-")
-    files = rendering.render(lab)
-    rendering.write(files, tmp_path / "lab")
+    files = lab_files.render(lab)
+    writing.write(files, tmp_path / "lab")
     assert run("shellcheck", *(tmp_path / "lab" / name for name in SHELL_FILES)).returncode == 0
     # the description only ever appears inside comments, or in the record: a quoted here-doc
     for name in SHELL_FILES:
@@ -169,8 +169,8 @@ def test_the_wheel_ships_the_templates_and_works_outside_the_repo(tmp_path: Path
         [
             sys.executable,
             "-c",
-            "import sys; sys.path.insert(0, sys.argv[1]); from nsgen.cli import app; from nsgen.render import rendering; "
-            "assert str(rendering.templates_dir()).startswith(sys.argv[1]); "
+            "import sys; sys.path.insert(0, sys.argv[1]); from nsgen.cli import app; from nsgen.render import templates; "
+            "assert str(templates.templates_dir()).startswith(sys.argv[1]); "
             "sys.argv = ['nsgen', 'render', '-o', 'out']; app.main()",
             str(site),
         ],

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import ip_json, leftovers, run
 
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.render.styles import Style
 from nsgen.run import scripts
 from nsgen.validate import sources
@@ -51,7 +51,7 @@ def test_both_styles_build_the_same_kernel_state(tmp_path: Path, prefix: str, pr
     states = []
     for style in Style:
         lab_dir = tmp_path / style
-        rendering.write(rendering.render(loaded, style), lab_dir)
+        writing.write(lab_files.render(loaded, style), lab_dir)
         setup = run("bash", lab_dir / "setup.sh")
         assert setup.returncode == 0, setup.stderr
         try:
@@ -67,7 +67,7 @@ def test_large_labs_report_progress_and_nsgen_up_draws_a_bar(tmp_path: Path, pre
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     loaded = sources.load(preset="bridge", prefix=prefix, count=60)
     lab_dir = tmp_path / "big"
-    rendering.write(rendering.render(loaded), lab_dir)
+    writing.write(lab_files.render(loaded), lab_dir)
     try:
         assert scripts.run_script(lab_dir, "setup.sh", progress=True) == 0
     finally:

@@ -7,7 +7,7 @@ import yaml
 from conftest import ip_json, leftovers, nsgen, render_document, run
 
 from nsgen.plan import reachability
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.topology import presets, yaml_file
 from nsgen.validate import sources
 
@@ -29,7 +29,7 @@ def _up_verify_down(lab_dir: Path, prefix: str) -> str:
 def _render_preset(tmp_path: Path, name: str, count: int | None, prefix: str) -> tuple[Path, int]:
     loaded = sources.load(preset=name, prefix=prefix, count=count)
     lab_dir = tmp_path / f"{name}-{count}"
-    rendering.write(rendering.render(loaded), lab_dir)
+    writing.write(lab_files.render(loaded), lab_dir)
     return lab_dir, len(reachability.checks(loaded.lab))
 
 
@@ -191,7 +191,7 @@ def test_graph_formats_and_readme_embeds_mermaid() -> None:
     dot = nsgen("graph", "--preset", "mesh", "--format", "dot")
     assert dot.returncode == 0 and dot.stdout.startswith('graph "mesh" {') and dot.stdout.count(" -- ") == 6
     assert nsgen("graph", "--format", "png").returncode == 2
-    readme = rendering.render(sources.load(preset="router"))["README.md"]
+    readme = lab_files.render(sources.load(preset="router"))["README.md"]
     assert "```mermaid\ngraph LR\n" in readme
 
 

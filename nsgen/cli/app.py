@@ -17,10 +17,10 @@ from typer._click.exceptions import UsageError  # typer 0.28 carries its own cli
 
 from nsgen import __version__
 from nsgen.cli import hosts
-from nsgen.plan import changes
+from nsgen.plan import change_plan
 from nsgen.plan import declared as drift
 from nsgen.problems import Problem, TopologyError
-from nsgen.render import cni, docs_page, multihost, rendering
+from nsgen.render import cni, diagram, docs_page, lab_files, multihost, templates, writing
 from nsgen.render.styles import Style
 from nsgen.run import node_access, recording, records, scripts
 from nsgen.topology import presets, yaml_file
@@ -158,16 +158,16 @@ def render(
     loaded = _load(file, preset, prefix, count)
     out_dir = output or Path("generated") / loaded.lab.name
     multi = multihost.is_multihost(loaded.lab)  # one directory per host, and the Ansible playbook
-    files = multihost.render(loaded, style) if multi else rendering.render(loaded, style)
-    executables = multihost.executables(loaded.lab) if multi else rendering.SCRIPTS
+    files = multihost.render(loaded, style) if multi else lab_files.render(loaded, style)
+    executables = multihost.executables(loaded.lab) if multi else lab_files.SCRIPTS
     if check:
-        stale = rendering.differences(files, out_dir, executables)
+        stale = writing.differences(files, out_dir, executables)
         if stale:
             typer.echo(f"{out_dir}: differs from what nsgen renders: {', '.join(stale)}", err=True)
             raise typer.Exit(1)
         typer.echo(f"{out_dir}: up to date")
         return
-    rendering.write(files, out_dir, executables)
+    writing.write(files, out_dir, executables)
     typer.echo(f"rendered lab '{loaded.lab.name}' into {out_dir}/: {', '.join(files)}")
 
 
@@ -353,12 +353,12 @@ def graph(
     file: File = None,
     preset: Preset = None,
     count: Count = None,
-    fmt: Annotated[rendering.GraphFormat, typer.Option("--format", "-f", help="The diagram's language.")] = (
-        rendering.GraphFormat.mermaid
+    fmt: Annotated[diagram.GraphFormat, typer.Option("--format", "-f", help="The diagram's language.")] = (
+        diagram.GraphFormat.mermaid
     ),
 ) -> None:
     """Print the lab's topology as a Mermaid or Graphviz DOT diagram."""
-    typer.echo(rendering.graph(_load(file, preset, None, count), fmt), nl=False)
+    typer.echo(diagram.graph(_load(file, preset, None, count), fmt), nl=False)
 
 
 @app.command()
@@ -389,8 +389,8 @@ def _change(
     return old, new
 
 
-def _print_plan(old_lab: Lab, new: sources.LoadedLab) -> changes.Diff:
-    forward = changes.diff(old_lab, new.lab)
+def _print_plan(old_lab: Lab, new: sources.LoadedLab) -> change_plan.Diff:
+    forward = change_plan.diff(old_lab, new.lab)
     for change in forward.changes:
         typer.echo(str(change))
     commands = sum(len(step.commands) for step in forward.plan)
@@ -415,7 +415,7 @@ def plan_command(
     old, new = _change("plan", file, preset, prefix, count, old_file)
     _print_plan(old, new)
     if output is not None:
-        rendering.write(rendering.render_apply(old, new, style), output)
+        writing.write(lab_files.render_apply(old, new, style), output)
         typer.echo(f"wrote {output}/apply.sh (and the new lab's scripts): review it, then run it")
 
 
@@ -439,9 +439,9 @@ def apply_command(
         raise typer.Exit(0)
     sys.stdout.flush()
     args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
-    files = rendering.render_apply(old, new, style, lab_files=workdir is not None)
+    files = lab_files.render_apply(old, new, style, lab_files=workdir is not None)
     with scripts.rendered_files(files, new.lab.name, workdir) as lab_dir:
-        status = scripts.run_script(lab_dir, rendering.APPLY, args)
+        status = scripts.run_script(lab_dir, lab_files.APPLY, args)
     raise typer.Exit(status)
 
 
@@ -476,13 +476,13 @@ def cni_command(
     out_dir = output or Path("generated") / "cni"
     files = cni.render_cni(options)
     if check:
-        stale = rendering.differences(files, out_dir, cni.EXECUTABLES)
+        stale = writing.differences(files, out_dir, cni.EXECUTABLES)
         if stale:
             typer.echo(f"{out_dir}: differs from what nsgen renders: {', '.join(stale)}", err=True)
             raise typer.Exit(1)
         typer.echo(f"{out_dir}: up to date")
         return
-    rendering.write(files, out_dir, cni.EXECUTABLES)
+    writing.write(files, out_dir, cni.EXECUTABLES)
     typer.echo(f"rendered CNI network '{options.name}' into {out_dir}/: {', '.join(files)}")
 
 
@@ -508,22 +508,22 @@ def runtime(
     script's runtime sha256, to check against the marker lines of rendered scripts; with --output,
     write them all (generated/runtime/ holds them, so a change to a runtime is reviewed once)."""
     if output is not None:
-        files = {kind.value: rendering.runtime(kind.value) for kind in RuntimeScript}
+        files = {kind.value: templates.runtime(kind.value) for kind in RuntimeScript}
         if check:
-            stale = rendering.differences(files, output, executables=())
+            stale = writing.differences(files, output, executables=())
             if stale:
                 typer.echo(f"{output}: differs from what nsgen renders: {', '.join(stale)}", err=True)
                 raise typer.Exit(1)
             typer.echo(f"{output}: up to date")
             return
-        rendering.write(files, output, executables=())
+        writing.write(files, output, executables=())
         typer.echo(f"wrote the runtime sections into {output}/: {', '.join(files)}")
         return
     if script is not None:
-        typer.echo(rendering.runtime(script.value), nl=False)
+        typer.echo(templates.runtime(script.value), nl=False)
         return
     for kind in RuntimeScript:
-        marker = rendering.runtime(kind.value).split("\n", 1)[0]
+        marker = templates.runtime(kind.value).split("\n", 1)[0]
         typer.echo(f"{marker.split()[5]}  {kind.value}")
 
 

@@ -14,7 +14,6 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from nsgen.plan import changes
 from nsgen.topology.model import HOST, Interface, Lab
 
 
@@ -81,7 +80,7 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
             continue
         facts.append(Expect(ns.netns, ns.name, "namespace"))
         facts += ends.get(ns.netns, [])
-        facts += [Expect(ns.netns, ns.name, "route", value=changes.route_text(r)) for r in ns.routes]
+        facts += [Expect(ns.netns, ns.name, "route", value=r.text) for r in ns.routes]
         facts += [Expect(ns.netns, ns.name, "sysctl", key, value) for key, value in ns.sysctls]
     return facts + [f for f in root if only_devices is None or f.device in only_devices]
 

@@ -1,57 +1,12 @@
 """A lab's scripts as typed plans: ordered steps, each a comment and the commands it runs.
 
-A command is an argv and where it runs (the root namespace, or inside a named namespace): `ip`
-commands name every operand with its keyword (`link add name A`, `dev X`, `peer name B`), so no
-name that validation accepts can be read by iproute2 as a keyword or an abbreviation of one. Every
-style, the demo, the rendered README and `--dry-run` print these plans; no template writes a command.
+Every style, the demo, the rendered README and `--dry-run` print these plans; no template writes
+a command. The commands come from `nsgen.plan.commands`.
 """
 
-from dataclasses import dataclass
-from typing import Literal
-
 from nsgen.plan import reachability
-from nsgen.topology.model import Bridge, Interface, IPInterface, Lab, Route, VethLink, VxlanEnd, VxlanPort
-
-Tool = Literal["ip", "sysctl", "ping", "bridge"]
-
-
-@dataclass(frozen=True)
-class Command:
-    """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
-
-    `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `ping` (FAMILY ADDRESS HOLDER
-    EXPECTED) is one reachability check, EXPECTED `reachable` or `unreachable`; `bridge` takes
-    iproute2's `bridge` words (a multi-host lab's FDB entries). A root-namespace command made for
-    one namespace (creating it, its veth, the root end of that veth) names it in `concerns`, so a
-    runner may interleave the root's commands with that namespace's.
-    """
-
-    argv: tuple[str, ...]
-    netns: str | None = None
-    tool: Tool = "ip"
-    concerns: str | None = None
-
-
-@dataclass(frozen=True)
-class Step:
-    """What a reader sees as one step of the guide: a comment (one or more lines) and its commands."""
-
-    comment: str
-    commands: tuple[Command, ...]
-
-
-Plan = tuple[Step, ...]
-
-
-def address_words(address: IPInterface) -> tuple[str, ...]:
-    """An address as the guide writes it (bare for a single host), IPv6 with `nodad`: the lab's are unique."""
-    text = str(address)  # ADDRESS/PREFIX; the bare address for a single host
-    text = text.partition("/")[0] if address.network.prefixlen == address.max_prefixlen else text
-    return (text, "nodad") if address.version == 6 else (text,)
-
-
-def _tuning(iface: Interface) -> tuple[str, ...]:
-    return (*(("mtu", str(iface.mtu)) if iface.mtu else ()), *(("address", iface.mac) if iface.mac else ()))
+from nsgen.plan.commands import Command, Plan, addr_command, bridge_add, route_command, step, tuning_words, veth_add
+from nsgen.topology.model import Lab, VxlanEnd, VxlanPort
 
 
 def ipv4_only(lab: Lab) -> bool:
@@ -59,43 +14,6 @@ def ipv4_only(lab: Lab) -> bool:
     interfaces = [*(i for ns in lab.namespaces for i in ns.interfaces), *lab.host]
     owners = [*interfaces, *lab.bridges]
     return not any(a.version == 6 for owner in owners for a in owner.addresses)
-
-
-def bridge_add(br: Bridge, v4: bool) -> list[Command]:
-    """Make a bridge in the root namespace: its addresses, MTU, no link-local in an IPv4-only lab, up."""
-    commands = [Command(("link", "add", "name", br.device, "type", "bridge"))]
-    commands += [addr_command("add", address, br.device, None) for address in br.addresses]
-    commands += [Command(("link", "set", "dev", br.device, "mtu", str(br.mtu)))] if br.mtu else []
-    commands += [Command(("link", "set", "dev", br.device, "addrgenmode", "none"))] if v4 else []
-    return [*commands, Command(("link", "set", "dev", br.device, "up"))]
-
-
-def veth_add(link: VethLink) -> Command:
-    """Make a veth pair, each end directly where it lives, a bridge port plugged in as it is made."""
-    first, second = link.creation_order
-    words = ["link", "add", "name", first.device]
-    words += ["netns", first.netns] if first.netns else []
-    words += ["master", first.bridge] if first.bridge else []
-    words += ["type", "veth", "peer", "name", second.device, "netns", second.netns or ""]
-    return Command(tuple(words), concerns=second.netns)
-
-
-def route_command(verb: Literal["add", "del"], route: Route, netns: str) -> Command:
-    """`route add|del DESTINATION [via GATEWAY] [dev DEVICE]` inside `netns`."""
-    words = ["route", verb, route.destination]
-    words += ["via", str(route.via)] if route.via else []
-    words += ["dev", route.dev] if route.dev else []
-    return Command(tuple(words), netns)
-
-
-def addr_command(verb: Literal["add", "del"], address: IPInterface, device: str, netns: str | None) -> Command:
-    """`addr add|del ADDRESS dev DEVICE` (in the root namespace when `netns` is None)."""
-    words = address_words(address) if verb == "add" else address_words(address)[:1]
-    return Command(("addr", verb, *words, "dev", device), netns)
-
-
-def _step(comment: str, commands: list[Command]) -> list[Step]:
-    return [Step(comment, tuple(commands))] if commands else []
 
 
 def setup(lab: Lab) -> Plan:
@@ -114,7 +32,7 @@ def setup(lab: Lab) -> Plan:
     veths = [veth_add(link) for link in lab.links]
     namespaced = [(ns.netns, iface) for ns in lab.namespaces for iface in ns.interfaces]
     every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.host)]
-    tuned = [Command(("link", "set", "dev", dev, *_tuning(i)), ns) for ns, dev, i in every if _tuning(i)]
+    tuned = [Command(("link", "set", "dev", dev, *tuning_words(i)), ns) for ns, dev, i in every if tuning_words(i)]
     local_off = [Command(("link", "set", "dev", i.name, "addrgenmode", "none"), ns) for ns, i in namespaced]
     local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), concerns=ns) for dev, ns in root_veths]
     ups = [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
@@ -122,9 +40,9 @@ def setup(lab: Lab) -> Plan:
     tunnels, fdb = _tunnels(lab, v4)
     routes = [route_command("add", route, ns.netns) for ns in lab.namespaces for route in ns.routes]
     return (
-        *_step("create new namespaces", [Command(("netns", "add", ns.netns), concerns=ns.netns) for ns in lab.namespaces]),
-        *_step("create the bridges in the root namespace; the namespaces' veths plug into them", bridges),
-        *_step(
+        *step("create new namespaces", [Command(("netns", "add", ns.netns), concerns=ns.netns) for ns in lab.namespaces]),
+        *step("create the bridges in the root namespace; the namespaces' veths plug into them", bridges),
+        *step(
             f"create {2 * len(lab.links)} peered veth, each end directly where it lives. The guide makes a pair in\n"
             "the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end\n"
             "(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes\n"
@@ -132,33 +50,33 @@ def setup(lab: Lab) -> Plan:
             + ("\nA bridge port is plugged in as it is made." if lab.bridges else ""),
             veths,
         ),
-        *_step(
+        *step(
             "create the VXLAN devices (multi-host lab): each made in this machine's root namespace, where its\n"
             "socket stays on the underlay; a cross-host link's end directly inside its namespace, under the\n"
             "interface's name; a spanning bridge's port plugged into this machine's part of the bridge",
             tunnels,
         ),
-        *_step(
+        *step(
             "the spanning bridges' head-end replication: an all-zero FDB entry per other machine, so\n"
             "broadcasts and unknown destinations reach every machine's part of the bridge",
             fdb,
         ),
-        *_step(
+        *step(
             "set the namespaces' sysctls (forwarding turns a namespace into a router)",
             [Command((key, value), ns.netns, "sysctl") for ns in lab.namespaces for key, value in ns.sysctls],
         ),
-        *_step(
+        *step(
             "give those devices an ip addr",
             [addr_command("add", a, dev, ns) for ns, dev, i in every for a in i.addresses],
         ),
-        *_step("set MTUs and MAC addresses", tuned),
-        *_step(
+        *step("set MTUs and MAC addresses", tuned),
+        *step(
             "an IPv4-only lab: no IPv6 link-local addresses (addrgenmode none), sparing the kernel\n"
             "generating them and flooding multicast to every bridge port",
             local_off if v4 and (lab.links or lab.tunnels) else [],
         ),
-        *_step("set the interfaces up", ups if lab.links or lab.tunnels else []),
-        *_step("route the traffic: without routes a namespace reaches only its own subnets", routes),
+        *step("set the interfaces up", ups if lab.links or lab.tunnels else []),
+        *step("route the traffic: without routes a namespace reaches only its own subnets", routes),
     )
 
 
@@ -185,15 +103,15 @@ def teardown(lab: Lab) -> Plan:
     """The steps that remove `lab`: its namespaces (their devices go with them, and so does every
     root-namespace veth end: each has its peer in a namespace), then its bridges."""
     return (
-        *_step(
+        *step(
             "delete the namespaces: their devices go with them, and so do the veth peers of those",
             [Command(("netns", "del", ns.netns)) for ns in lab.namespaces],
         ),
-        *_step(
+        *step(
             "delete the bridges",
             [Command(("link", "del", "dev", bridge.device)) for bridge in lab.bridges],
         ),
-        *_step(
+        *step(
             "delete the spanning bridges' VXLAN ports (a bridge lets go of its ports, it does not delete them)",
             [Command(("link", "del", "dev", t.device)) for t in lab.tunnels if isinstance(t, VxlanPort)],
         ),
@@ -217,4 +135,4 @@ def verify(lab: Lab, checks: list[reachability.Check] | None = None) -> Plan:
         if sampled
         else ""
     )
-    return tuple(_step(comment, pings))
+    return tuple(step(comment, pings))

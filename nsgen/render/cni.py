@@ -8,7 +8,7 @@ from typing import TypeAlias
 
 from nsgen import __version__
 from nsgen.problems import Problem, TopologyError
-from nsgen.render import rendering
+from nsgen.render import templates
 
 #: The spec versions nsgen-bridge speaks; results are shaped for the one the config asks for.
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
@@ -221,6 +221,6 @@ def render_cni(options: CniOptions) -> dict[str, str]:
         "net": network, "options": options, "version": __version__, "command": options.command_line(),
         "supported_versions": SUPPORTED_VERSIONS,
     }
-    files = {path: rendering.template(f"cni/{name}").render(context, script=path) for path, name in _TEMPLATES.items()}
-    files[network.conflist_name] = rendering.template("cni/network.conflist.j2").render(context)
+    files = {path: templates.template(f"cni/{name}").render(context, script=path) for path, name in _TEMPLATES.items()}
+    files[network.conflist_name] = templates.template("cni/network.conflist.j2").render(context)
     return dict(sorted(files.items()))

@@ -8,12 +8,12 @@ from pathlib import Path
 import jinja2
 
 from nsgen import __version__
-from nsgen.render import rendering
+from nsgen.render import diagram, lab_files, templates
 from nsgen.run import recording
 from nsgen.validate.sources import LoadedLab
 
 #: The rendered files the page shows, in order.
-SHOWN = (rendering.TOPOLOGY, "setup.sh", "verify.sh", "teardown.sh", "helpers.sh", "demo.sh")
+SHOWN = (lab_files.TOPOLOGY, "setup.sh", "verify.sh", "teardown.sh", "helpers.sh", "demo.sh")
 #: The player's files, copied beside the page (its licence under a name of its own).
 PLAYER = {"asciinema-player.min.js": "asciinema-player.min.js", "asciinema-player.css": "asciinema-player.css",
           "LICENSE": "asciinema-player.LICENSE"}
@@ -21,7 +21,7 @@ PLAYER = {"asciinema-player.min.js": "asciinema-player.min.js", "asciinema-playe
 
 @cache
 def _environment() -> jinja2.Environment:
-    loader = jinja2.FileSystemLoader(rendering.templates_dir())
+    loader = jinja2.FileSystemLoader(templates.templates_dir())
     return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True)
 
@@ -39,7 +39,7 @@ def first_command_end(cast_text: str) -> float:
 
 def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
     """The page's HTML: the same lab and cast always give the same bytes."""
-    files = rendering.render(loaded)
+    files = lab_files.render(loaded)
     return _environment().get_template("docs/lab.html.j2").render(
         lab=loaded.lab,
         origin=loaded.origin,
@@ -47,7 +47,7 @@ def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
         cast=cast_text,
         cast_name=cast_name,
         poster=first_command_end(cast_text),
-        diagram=rendering.graph(loaded, "mermaid"),
+        diagram=diagram.graph(loaded, "mermaid"),
         scripts=[(name, files[name]) for name in SHOWN],
     )
 
@@ -57,7 +57,7 @@ def write(loaded: LoadedLab, cast: Path, out_dir: Path) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     cast_text = cast.read_text(encoding="utf-8")
     cast_name = f"{loaded.lab.name}.cast"
-    player = rendering.templates_dir() / "vendor" / "asciinema-player"
+    player = templates.templates_dir() / "vendor" / "asciinema-player"
     contents = {name: (player / source).read_text(encoding="utf-8") for source, name in PLAYER.items()}
     contents |= {cast_name: cast_text, "index.html": page(loaded, cast_text, cast_name)}
     for name, text in contents.items():

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nsgen import __version__
-from nsgen.render import rendering
+from nsgen.render import lab_files, templates, writing
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
 from nsgen.topology.model import BridgePort, Lab, Namespace, NamespaceEnd, VxlanEnd, VxlanPort
@@ -131,7 +131,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
     files: dict[str, str] = {}
     for machine in lab.machines:
         part = LoadedLab(host_lab(lab, machine.name), f"{loaded.origin}, host {machine.name}")
-        rendered = rendering.render(part, style, topology=topology)
+        rendered = lab_files.render(part, style, topology=topology)
         files.update({f"{machine.name}/{name}": rendered[name] for name in HOST_ARTIFACTS})
     context = {
         "lab": lab,
@@ -141,7 +141,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
         "parts": {m.name: host_lab(lab, m.name) for m in lab.machines},
     }
     for name in ("site.yml", "ansible.cfg", "README.md"):
-        files[name] = rendering.template(f"multihost/{name}.j2").render(context)
+        files[name] = templates.template(f"multihost/{name}.j2").render(context)
     files["inventory.yml"] = inventory(lab)
     files["topology.yaml"] = topology
     return files
@@ -153,7 +153,7 @@ def executables(lab: Lab) -> tuple[str, ...]:
 
 def write(loaded: LoadedLab, out_dir: Path, style: Style | str = Style.batched) -> dict[str, str]:
     files = render(loaded, style)
-    rendering.write(files, out_dir, executables(loaded.lab))
+    writing.write(files, out_dir, executables(loaded.lab))
     return files
 
 

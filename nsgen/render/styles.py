@@ -4,12 +4,14 @@
   (`ip0 addr add …`) inside it; also what demo.sh types out and the README shows.
 - batched: the root namespace's commands in one `ip -batch`, then one batch per namespace, which the
   runtime runs side by side: the same commands, grouped by where they run.
+- apply: apply.sh's one command a line, `ip -n NETNS …` inside a namespace (no aliases: apply.sh
+  has none).
 """
 
 from dataclasses import dataclass, field
 from enum import Enum
 
-from nsgen.plan.lab_plans import Command, Plan
+from nsgen.plan.commands import Command, Plan
 from nsgen.topology.model import Lab
 
 
@@ -173,3 +175,15 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
             if words or sysctls[ns.netns]:
                 batches.append(Batch(comment, ns.netns, sysctls[ns.netns], _joined(words)))
     return batches
+
+
+def apply_words(command: Command) -> tuple[str, ...]:
+    """A command as apply.sh writes it: `ip [-n NETNS] …`, or the runtime's `set_sysctl`."""
+    if command.tool == "sysctl":
+        return ("set_sysctl", command.netns or "", *command.argv)
+    return ("ip", *(("-n", command.netns) if command.netns else ()), *command.argv)
+
+
+def apply(plan: Plan) -> list[Block]:
+    """A plan as apply.sh's blocks: a comment, then one command a line."""
+    return [Block(_comment(s.comment), tuple(apply_words(c) for c in s.commands)) for s in plan]

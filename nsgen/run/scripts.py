@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from nsgen.render import rendering
+from nsgen.render import lab_files, writing
 from nsgen.render.styles import Style
 from nsgen.validate.sources import LoadedLab
 
@@ -18,13 +18,13 @@ from nsgen.validate.sources import LoadedLab
 def rendered(loaded: LoadedLab, style: Style = Style.batched, keep: Path | None = None) -> Iterator[Path]:
     """The lab's scripts in `keep` (left there), or in a temporary directory removed afterwards."""
     if keep is not None:
-        rendering.write(rendering.render(loaded, style), keep)
+        writing.write(lab_files.render(loaded, style), keep)
         yield keep
         return
     scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{loaded.lab.name}-"))
     try:
         lab_dir = scratch / loaded.lab.name
-        rendering.write(rendering.render(loaded, style), lab_dir)
+        writing.write(lab_files.render(loaded, style), lab_dir)
         yield lab_dir
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -34,12 +34,12 @@ def rendered(loaded: LoadedLab, style: Style = Style.batched, keep: Path | None 
 def rendered_files(files: dict[str, str], name: str, keep: Path | None = None) -> Iterator[Path]:
     """Rendered `files` in `keep` (left there), or in a temporary directory removed afterwards."""
     if keep is not None:
-        rendering.write(files, keep)
+        writing.write(files, keep)
         yield keep
         return
     scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{name}-"))
     try:
-        rendering.write(files, scratch / name)
+        writing.write(files, scratch / name)
         yield scratch / name
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -81,6 +81,13 @@ class Route:
         """As the topology and `ip route` write it: `default` for IPv4's 0.0.0.0/0, else the CIDR."""
         return "default" if self.to.version == 4 and self.to.prefixlen == 0 else str(self.to)
 
+    @property
+    def text(self) -> str:
+        """As `ip route` shows it: `default via 172.16.0.1`, `10.0.2.0/24 dev eth0`, a host route bare."""
+        to = self.to
+        dest = "default" if to.prefixlen == 0 else str(to.network_address) if to.prefixlen == to.max_prefixlen else str(to)
+        return " ".join([dest, *(("via", str(self.via)) if self.via else ()), *(("dev", self.dev) if self.dev else ())])
+
 
 @dataclass(frozen=True)
 class Namespace:

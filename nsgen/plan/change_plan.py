@@ -1,0 +1,201 @@
+"""The change from one lab to another as a plan: what apply.sh runs.
+
+What is removed goes first, in reverse dependency order (routes, sysctls, addresses, links, bridges,
+namespaces), then what is added (namespaces, bridges, links, link-local, sysctls, addresses, MTUs and
+MACs, up, routes). A kept interface whose address changes keeps its device. Nothing outside the
+change is in the plan: an untouched veth is never deleted, so it keeps its ifindex and its traffic.
+
+The routes of a namespace that loses an address or an interface are removed before and added again
+after: the kernel drops a route whose gateway or device goes away, and would not bring it back.
+"""
+
+from dataclasses import dataclass
+
+from nsgen.plan import commands
+from nsgen.plan.changes import SYSCTL_DEFAULT, Change, changes
+from nsgen.plan.commands import Command, Plan, addr_command, route_command, step, tuning_words
+from nsgen.plan.compare import Comparison, compare, ends
+from nsgen.topology.model import Lab, VethLink
+
+#: What a removed MTU goes back to: a veth's.
+MTU_DEFAULT = 1500
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The change from `old` to `new`: its lines, its plan, and the namespaces it touches."""
+
+    old: Lab
+    new: Lab
+    changes: tuple[Change, ...]
+    plan: Plan
+    touched: frozenset[str]  # namespaces (kernel names) of `old` that the plan changes or deletes
+    disturbed: frozenset[str]  # namespaces whose every route the plan deletes and adds again
+
+    @property
+    def empty(self) -> bool:
+        return not self.plan
+
+
+def diff(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Diff:
+    """The change that turns the running lab `old` into `new`; the routes of the namespaces
+    `redo_routes` (kernel names) are all deleted and added again (a rollback's)."""
+    c = compare(old, new, redo_routes)
+    return Diff(old, new, changes(c), (*_removals(c), *_additions(c), *_tuning(c)), c.touched, c.disturbed)
+
+
+def undo(forward: Diff) -> Diff:
+    """The rollback of `forward`: back from its new lab to its old one, wherever it stopped."""
+    return diff(forward.new, forward.old, forward.disturbed)
+
+
+def _removals(c: Comparison) -> Plan:
+    route_del, sysctl_reset = [], []
+    for name in c.kept_ns:
+        before, after = c.old_ns[name], c.new_ns[name]
+        going = before.routes if before.netns in c.disturbed else [r for r in before.routes if r not in after.routes]
+        route_del += [route_command("del", r, before.netns) for r in going]
+        new_keys = dict(after.sysctls)
+        sysctl_reset += [Command((k, SYSCTL_DEFAULT), before.netns, "sysctl") for k, _ in before.sysctls if k not in new_keys]
+    addr_del = [
+        addr_command("del", a, before.device, before.netns)
+        for before, after in c.kept_ends
+        for a in before.iface.addresses
+        if a not in after.iface.addresses
+    ]
+    addr_del += [
+        addr_command("del", a, c.old_br[n].device, None)
+        for n in c.kept_br
+        for a in c.old_br[n].addresses
+        if a not in c.new_br[n].addresses
+    ]
+    link_del = []
+    for link in c.removed_links:
+        # from its root-namespace end, else from an end in a namespace that stays; a link between
+        # namespaces that both go, goes with them
+        root = [end for end in (link.a, link.b) if end.netns is None]
+        kept = [end for end in (link.a, link.b) if end.netns is not None and end.node in c.new_ns]
+        link_del += [Command(("link", "del", "dev", end.device), end.netns) for end in (root or kept)[:1]]
+    return (
+        *step(
+            "remove the routes that go (and, where an address or interface goes, every route: the\n"
+            "kernel would drop those and not bring them back; they are added again below)",
+            route_del,
+        ),
+        *step("set the sysctls that go back to a new namespace's default", sysctl_reset),
+        *step("remove the addresses that go from interfaces that stay", addr_del),
+        *step("delete the links that go (a veth pair goes with either end)", link_del),
+        *step(
+            "delete the bridges that go",
+            [Command(("link", "del", "dev", br.device)) for n, br in c.old_br.items() if n not in c.new_br],
+        ),
+        *step(
+            "delete the namespaces that go: their devices go with them",
+            [Command(("netns", "del", ns.netns)) for n, ns in c.old_ns.items() if n not in c.new_ns],
+        ),
+    )
+
+
+def _additions(c: Comparison) -> Plan:
+    """New namespaces, bridges and veth pairs, and the link-local mode of the devices that stay."""
+    return (
+        *step(
+            "create the new namespaces", [Command(("netns", "add", ns.netns)) for n, ns in c.new_ns.items() if n not in c.old_ns]
+        ),
+        *step(
+            "create the new bridges",
+            [cmd for n, br in c.new_br.items() if n not in c.old_br for cmd in commands.bridge_add(br, c.v4_new)],
+        ),
+        *step("create the new veth pairs, each end directly where it lives", [commands.veth_add(link) for link in c.added_links]),
+        *step("IPv6 link-local addresses on the devices that stay, as the new lab wants them", _link_local_flip(c)),
+    )
+
+
+def _link_local_flip(c: Comparison) -> list[Command]:
+    """Every kept device follows the lab's new IPv6 choice: IPv6 off and on again (it has no IPv6
+    address yet, or no more) makes or drops the link-local address of the new mode without taking
+    the device down."""
+    if c.v4_old == c.v4_new:
+        return []
+    mode = "none" if c.v4_new else "eui64"
+    kept_devices = [(e.netns, e.device) for _, link in c.kept_links for e in (link.a, link.b)]
+    kept_devices += [(None, c.new_br[n].device) for n in c.kept_br]
+    flip = []
+    for ns, dev in kept_devices:
+        key = f"net.ipv6.conf.{dev}.disable_ipv6"
+        flip += [Command(("link", "set", "dev", dev, "addrgenmode", mode), ns)]
+        flip += [Command((key, "1"), ns, "sysctl"), Command((key, "0"), ns, "sysctl")]
+    return flip
+
+
+def _tuning(c: Comparison) -> Plan:
+    """Sysctls, addresses, MTUs and MACs that are new or change; the new devices' link-local and up; routes."""
+    sysctls = []
+    for name, ns in c.new_ns.items():
+        before = dict(c.old_ns[name].sysctls) if name in c.old_ns else {}
+        sysctls += [Command((k, v), ns.netns, "sysctl") for k, v in ns.sysctls if before.get(k) != v]
+    new_ends = [end for link in c.added_links for end in ends(c.new, link)]
+    addr_add = [addr_command("add", a, end.device, end.netns) for end in new_ends for a in end.iface.addresses]
+    addr_add += [
+        addr_command("add", a, after.device, after.netns)
+        for before, after in c.kept_ends
+        for a in after.iface.addresses
+        if a not in before.iface.addresses
+    ]
+    addr_add += [
+        addr_command("add", a, c.new_br[n].device, None)
+        for n in c.kept_br
+        for a in c.new_br[n].addresses
+        if a not in c.old_br[n].addresses
+    ]
+    namespaced = [(end.netns, end.device) for link in c.added_links for end in (link.a, link.b) if end.netns is not None]
+    root_new = _root_veths(c.added_links)
+    local = []
+    if c.v4_new:
+        local += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), ns) for ns, dev in namespaced]
+        local += [Command(("link", "set", "dev", dev, "addrgenmode", "none")) for dev in root_new]
+    ups = [Command(("link", "set", "dev", dev, "up"), ns) for ns, dev in namespaced]
+    ups += [Command(("link", "set", "dev", dev, "up")) for dev in root_new]
+    route_add = []
+    for name, ns in c.new_ns.items():
+        redo = name not in c.old_ns or ns.netns in c.disturbed
+        route_add += [route_command("add", r, ns.netns) for r in ns.routes if redo or r not in c.old_ns[name].routes]
+    return (
+        *step("set the sysctls that are new or change", sysctls),
+        *step("add the new addresses", addr_add),
+        *step("set the MTUs and MAC addresses that are new or change", _mtus_and_macs(c, new_ends)),
+        *step("an IPv4-only lab: no IPv6 link-local addresses on the new devices", local),
+        *step("set the new interfaces up", ups),
+        *step("add the new routes", route_add),
+    )
+
+
+def _mtus_and_macs(c: Comparison, new_ends: list) -> list[Command]:
+    tuning = [
+        Command(("link", "set", "dev", e.device, *tuning_words(e.iface)), e.netns) for e in new_ends if tuning_words(e.iface)
+    ]
+    for before, after in c.kept_ends:
+        words: tuple[str, ...] = ()
+        if before.iface.mtu != after.iface.mtu:
+            words += ("mtu", str(after.iface.mtu or MTU_DEFAULT))
+        if before.iface.mac != after.iface.mac and after.iface.mac:
+            words += ("address", after.iface.mac)
+        tuning += [Command(("link", "set", "dev", after.device, *words), after.netns)] if words else []
+    for n in c.kept_br:
+        if c.old_br[n].mtu != c.new_br[n].mtu:
+            tuning.append(Command(("link", "set", "dev", c.new_br[n].device, "mtu", str(c.new_br[n].mtu or MTU_DEFAULT))))
+    return tuning
+
+
+def _root_veths(links: list[VethLink]) -> list[str]:
+    return [end.device for link in links for end in link.creation_order if end.netns is None]
+
+
+def touched_devices(steps: Plan) -> set[str]:
+    """The root-namespace devices the plan names: what it changes, deletes or plugs ports into."""
+    names = set()
+    for command in steps:
+        for c in command.commands:
+            if c.netns is None and c.tool == "ip":
+                names.update(b for a, b in zip(c.argv, c.argv[1:], strict=False) if a in ("dev", "master"))
+    return names

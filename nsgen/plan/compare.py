@@ -1,0 +1,109 @@
+"""The comparison of a running lab with a new one, object by object: what goes, what comes, what stays.
+
+Namespaces and bridges are compared by name, veth links by their two ends (`ns-0:eth0`,
+`v-net-0:veth-0`); a kept link's interfaces are paired end by end. A renamed object is a removal and
+an addition. `touched` and `disturbed` say which of the old lab's namespaces the change reaches.
+"""
+
+from dataclasses import dataclass
+
+from nsgen.plan.lab_plans import ipv4_only
+from nsgen.topology.model import Bridge, Interface, Lab, Namespace, VethLink
+
+
+@dataclass(frozen=True)
+class End:
+    """A link end that is an interface (a namespace's or the root's), with where it lives."""
+
+    label: str
+    netns: str | None
+    device: str
+    iface: Interface
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The objects of `old` and `new`, sorted into removed, added and kept."""
+
+    old: Lab
+    new: Lab
+    old_ns: dict[str, Namespace]
+    new_ns: dict[str, Namespace]
+    old_br: dict[str, Bridge]
+    new_br: dict[str, Bridge]
+    removed_links: list[VethLink]
+    added_links: list[VethLink]
+    kept_links: list[tuple[VethLink, VethLink]]
+    kept_ends: list[tuple[End, End]]  # the interfaces of kept links, before and after
+    v4_old: bool
+    v4_new: bool
+    touched: frozenset[str]  # namespaces (kernel names) of `old` that the change reaches or deletes
+    disturbed: frozenset[str]  # namespaces whose every route is deleted and added again
+
+    @property
+    def kept_ns(self) -> list[str]:
+        return [name for name in self.new_ns if name in self.old_ns]
+
+    @property
+    def kept_br(self) -> list[str]:
+        return [name for name in self.new_br if name in self.old_br]
+
+
+def link_key(link: VethLink) -> tuple[str, str]:
+    """A link by its two ends, as the topology names them."""
+    return tuple(sorted((str(link.a), str(link.b))))  # type: ignore[return-value]
+
+
+def ends(lab: Lab, link: VethLink) -> list[End]:
+    """The ends of `link` that are interfaces (not bridge ports)."""
+    found = []
+    for end in (link.a, link.b):
+        iface = lab.interface_of(end) if end.bridge is None else None
+        if iface is not None:
+            found.append(End(str(end), end.netns, end.device, iface))
+    return found
+
+
+def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Comparison:
+    """`old` against `new`; the namespaces `redo_routes` (kernel names) have every route redone."""
+    old_links = {link_key(link): link for link in old.links}
+    new_links = {link_key(link): link for link in new.links}
+    removed = [link for key, link in old_links.items() if key not in new_links]
+    added = [link for key, link in new_links.items() if key not in old_links]
+    kept = [(old_links[key], link) for key, link in new_links.items() if key in old_links]
+    kept_ends = [(a, b) for before, after in kept for a, b in zip(ends(old, before), ends(new, after), strict=True)]
+    old_ns = {ns.name: ns for ns in old.namespaces}
+    new_ns = {ns.name: ns for ns in new.namespaces}
+    touched = {ns.netns for name, ns in old_ns.items() if name not in new_ns}
+    disturbed: set[str] = set(redo_routes)
+    for link in removed:
+        for end in (link.a, link.b):
+            if end.netns is not None:
+                touched.add(end.netns)
+                disturbed.add(end.netns)
+    for link in added:
+        touched.update(end.netns for end in (link.a, link.b) if end.netns is not None and end.node in old_ns)
+    for before, after in kept_ends:
+        if before.iface != after.iface and before.netns is not None:
+            touched.add(before.netns)
+        if set(before.iface.addresses) - set(after.iface.addresses) and before.netns is not None:
+            disturbed.add(before.netns)
+    for name in (n for n in new_ns if n in old_ns):
+        if new_ns[name].routes != old_ns[name].routes or new_ns[name].sysctls != old_ns[name].sysctls:
+            touched.add(old_ns[name].netns)
+    return Comparison(
+        old,
+        new,
+        old_ns,
+        new_ns,
+        {br.name: br for br in old.bridges},
+        {br.name: br for br in new.bridges},
+        removed,
+        added,
+        kept,
+        kept_ends,
+        ipv4_only(old),
+        ipv4_only(new),
+        frozenset(touched),
+        frozenset(disturbed),
+    )

@@ -1,0 +1,142 @@
+"""Rendering a lab into its files, one Jinja2 template per artifact: the plans computed once and
+printed by each file in its style; apply.sh for a change from a running lab."""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from nsgen import __version__
+from nsgen.plan import change_plan, declared, lab_plans, reachability
+from nsgen.plan.commands import Plan
+from nsgen.render import styles
+from nsgen.render.parallel import in_two_processes
+from nsgen.render.styles import Style
+from nsgen.render.templates import environment, runtime, template
+from nsgen.topology import yaml_file
+from nsgen.topology.model import Lab, VxlanPort
+from nsgen.validate.sources import LoadedLab
+
+#: Artifacts rendered from templates of the same name plus `.j2`; the executable ones are scripts.
+SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "demo.sh")
+ARTIFACTS = (*SCRIPTS, "helpers.sh", "README.md")
+TOPOLOGY = "topology.yaml"
+
+
+def _facts(lab: Lab) -> dict[str, Any]:
+    """What templates need to know about the lab as a whole, decided here rather than in Jinja."""
+    root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.host for a in i.addresses]
+    return {
+        "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
+        "fdb": any(isinstance(tunnel, VxlanPort) for tunnel in lab.tunnels),  # a multi-host part: `bridge fdb`
+    }
+
+
+#: The README lists at most this many namespaces and links, and draws no diagram of more.
+README_ROWS = 100
+
+
+@dataclass(frozen=True)
+class _Plans:
+    """The lab's plans, computed once for every file that prints them."""
+
+    setup: Plan
+    teardown: Plan
+    verify: Plan
+
+
+def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[str, Any]:
+    """What one file prints of the plans: blocks of commands, or batches."""
+    if script == "setup.sh" and style is Style.tutorial:
+        return {"blocks": styles.tutorial(lab, plans.setup)}
+    if script == "setup.sh":
+        return {"batches": styles.batched(lab, plans.setup)}
+    if script == "teardown.sh":
+        return {"batches": styles.batched(lab, plans.teardown)}
+    if script == "verify.sh":
+        return {"blocks": styles.tutorial(lab, plans.verify), "expect_lines": declared.shell_lines(declared.declared(lab))}
+    if script == "demo.sh":
+        return {
+            "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.teardown)),
+            "setup_steps": len(plans.setup),
+        }
+    if script == "README.md":
+        aliases = [ns.alias for ns in lab.namespaces]
+        return {
+            "blocks": styles.tutorial(lab, plans.setup, styles.README_COMMANDS_PER_STEP),
+            "readme_rows": README_ROWS,
+            "aliases_summary": ", ".join(aliases) if len(aliases) <= 4 else f"{aliases[0]} … {aliases[-1]}",
+        }
+    return {}
+
+
+def record_text(lab: Lab) -> str:
+    """What setup.sh and apply.sh record under /run/nsgen: the lab's normalised topology."""
+    return yaml_file.dump(yaml_file.document(lab))
+
+
+def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str | None = None) -> dict[str, str]:
+    """Every file of the lab, by name. The same lab and style always give the same bytes. `topology`:
+    the topology.yaml to write and hash instead of the lab's own (a multi-host lab's, in each host's part)."""
+    topology = topology or record_text(loaded.lab)
+    checks = reachability.checks(loaded.lab)
+    plans = _Plans(lab_plans.setup(loaded.lab), lab_plans.teardown(loaded.lab), lab_plans.verify(loaded.lab, checks))
+    context = {
+        "lab": loaded.lab,
+        "origin": loaded.origin,
+        "version": __version__,
+        "digest": hashlib.sha256(topology.encode()).hexdigest(),
+        "record_text": topology,  # what setup.sh records under /run/nsgen
+        "checks": checks,
+        "style": Style(style).value,
+        **_facts(loaded.lab),
+    }
+    env = environment()
+
+    def artifact(name: str) -> str:
+        extra = _script_context(loaded.lab, name, plans, Style(style))
+        if name in SCRIPTS:
+            extra["runtime"] = runtime(name)
+        return env.get_template(f"{name}.j2").render(context, script=name, **extra)
+
+    if len(loaded.lab.namespaces) > PARALLEL_NAMESPACES:
+        files = in_two_processes(artifact, ARTIFACTS, FORKED_ARTIFACTS)
+    else:
+        files = {name: artifact(name) for name in ARTIFACTS}
+    files[TOPOLOGY] = topology
+    return files
+
+
+#: A lab of more namespaces than this renders its files in two processes: FORKED_ARTIFACTS (about
+#: half the work) in a forked child, the others here, at the same time.
+PARALLEL_NAMESPACES = 500
+FORKED_ARTIFACTS = ("demo.sh", "helpers.sh", "teardown.sh", "README.md")
+
+
+APPLY = "apply.sh"
+
+
+def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True) -> dict[str, str]:
+    """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
+    change from the running `old` to it (nsgen.plan.changes)."""
+    forward = change_plan.diff(old, loaded.lab)
+    files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
+    old_text = record_text(old)
+    old_facts = declared.declared(old, forward.touched, change_plan.touched_devices(forward.plan))
+    files[APPLY] = template(f"{APPLY}.j2").render(
+        lab=loaded.lab,
+        origin=loaded.origin,
+        version=__version__,
+        digest=hashlib.sha256(files[TOPOLOGY].encode()).hexdigest(),
+        script=APPLY,
+        runtime=runtime(APPLY),
+        changes=forward.changes,
+        blocks=styles.apply(forward.plan),
+        undo_blocks=styles.apply(change_plan.undo(forward).plan),
+        old_expect_lines=declared.shell_lines(old_facts, some_root_devices=True),
+        old_record_text=old_text,
+        old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
+        record_text=files[TOPOLOGY],
+    )
+    return files
+
+
