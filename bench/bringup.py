@@ -27,8 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from nsgen.plan import lab_plans as plan
-from nsgen.plan import reachability
+from nsgen.plan import lab_plans, reachability
 from nsgen.render import lab_files, styles, writing
 from nsgen.topology import yaml_file
 from nsgen.validate import sources
@@ -68,7 +67,7 @@ def timed(action: Callable[[], object]) -> float:
 def bring_up(count: int, repeats: int) -> dict[str, list[float]]:
     loaded = sources.load(preset="bridge", count=count, prefix=PREFIX)
     lab = loaded.lab
-    batches = styles.batched(lab, plan.setup(lab))
+    batches = styles.batched(lab, lab_plans.setup(lab))
     root = "\n".join(line for b in batches if b.netns is None for line in b.lines) + "\n"
     inside = [(b.netns, "\n".join(b.lines) + "\n") for b in batches if b.netns is not None]
     work = Path(tempfile.mkdtemp(prefix="nsgen-bench-"))
@@ -125,7 +124,7 @@ def render_phases(path: Path) -> dict[str, float]:
         phases["the normalised record (topology.yaml, and its sha256 in every header)"] = time.perf_counter() - start
         start = time.perf_counter()
         checks = reachability.checks(loaded.lab)
-        plan.setup(loaded.lab), plan.teardown(loaded.lab), plan.verify(loaded.lab, checks)
+        lab_plans.setup(loaded.lab), lab_plans.teardown(loaded.lab), lab_plans.verify(loaded.lab, checks)
         phases["reachability checks and plans"] = time.perf_counter() - start
         start = time.perf_counter()
         files = lab_files.render(loaded)

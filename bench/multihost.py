@@ -26,7 +26,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from nsgen.render import multihost  # noqa: E402
-from nsgen.run import emulated_hosts  # noqa: E402
+from nsgen.run import emulated_hosts, playbook  # noqa: E402
 from nsgen.validate import sources  # noqa: E402
 
 PREFIX = "bmh-"
@@ -83,11 +83,11 @@ def main() -> None:
         multihost.write(loaded, out)
         parts = {m.name: multihost.host_lab(loaded.lab, m.name) for m in loaded.lab.machines}
         env = {**os.environ, **access.ansible_env(), "PYTHONPATH": str(BENCH.parent)}
-        playbook = multihost.ansible_playbook()
-        assert playbook is not None, "ansible-playbook not found: pip install 'nsgen[ansible]'"
+        ansible = playbook.ansible_playbook()
+        assert ansible is not None, "ansible-playbook not found: pip install 'nsgen[ansible]'"
 
         def ansible(tag: str) -> float:
-            argv = emulated_hosts.controller_argv(PREFIX, ["env", f"--chdir={out}", playbook, "site.yml", "--tags", tag])
+            argv = emulated_hosts.controller_argv(PREFIX, ["env", f"--chdir={out}", ansible, "site.yml", "--tags", tag])
             wall, _, output = timed([argv], env, check=tag != "verify")
             if tag == "verify":  # one line per host: "lab mh: N passed, M failed"
                 counts = [tuple(map(int, m)) for m in re.findall(r"lab mh: (\d+) passed, (\d+) failed", output)]

@@ -9,8 +9,8 @@ from pathlib import Path
 from conftest import ip_json, run
 from test_styles import _kernel_state
 
-from nsgen.plan import declared as drift
 from nsgen.render import lab_files, writing
+from nsgen.run import drift
 from nsgen.validate import sources
 from nsgen.validate.sources import LoadedLab
 

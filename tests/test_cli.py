@@ -56,7 +56,7 @@ def test_schema_is_valid_and_accepts_every_preset() -> None:
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert nsgen("render", "--preset", "nope").returncode == 2
-    assert "unknown preset 'nope' (known: pair, bridge, mesh, router, host)" in nsgen("render", "--preset", "nope").stderr
+    assert "'nope' is not one of 'pair', 'bridge', 'mesh', 'router', 'host'" in nsgen("render", "--preset", "nope").stderr
     both = nsgen("up", GENERATED_PAIR / "topology.yaml", "--preset", "pair")
     assert both.returncode == 2 and "not both" in both.stderr
     assert nsgen("render", "--no-such-option").returncode == 2

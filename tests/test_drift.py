@@ -10,8 +10,9 @@ import pytest
 from conftest import REPO, leftovers, run
 from live_labs import BASE, load, setup, teardown
 
-from nsgen.plan import declared as drift
+from nsgen.plan import declared
 from nsgen.plan.declared import Expect
+from nsgen.run import drift
 
 pytestmark = pytest.mark.kernel
 
@@ -49,7 +50,7 @@ def _subnets(index: int) -> dict:
 
 
 def test_every_declared_object_removed_by_hand_is_named(tmp_path: Path, prefix: str) -> None:
-    facts = drift.declared(load(BASE, prefix).lab)
+    facts = declared.declared(load(BASE, prefix).lab)
     kinds = {fact.kind for fact in facts}
     assert kinds == {"namespace", "device", "up", "address", "mtu", "mac", "master", "route", "sysctl"}
     assert len(facts) < 50
@@ -60,7 +61,7 @@ def test_every_declared_object_removed_by_hand_is_named(tmp_path: Path, prefix: 
             setup(loaded, tmp_path / str(index))
             labs.append(loaded)
         for index, loaded in enumerate(labs):
-            fact = drift.declared(loaded.lab)[index]
+            fact = declared.declared(loaded.lab)[index]
             broken = run(*_break(fact))
             assert broken.returncode == 0, (fact, broken.stderr)
         verifies = [subprocess.Popen(["bash", tmp_path / str(i) / "verify.sh"], stdout=subprocess.PIPE, text=True)
@@ -68,7 +69,7 @@ def test_every_declared_object_removed_by_hand_is_named(tmp_path: Path, prefix: 
         statuses = [subprocess.Popen([sys.executable, "-m", "nsgen", "status", tmp_path / str(i) / "topology.yaml"],
                                      stdout=subprocess.PIPE, text=True, cwd=REPO) for i in range(len(labs))]
         for index, loaded in enumerate(labs):
-            fact = drift.declared(loaded.lab)[index]
+            fact = declared.declared(loaded.lab)[index]
             out, _ = statuses[index].communicate(timeout=120)
             assert statuses[index].returncode == 1
             assert any(line.startswith(f"{fact.label}: ") for line in out.splitlines()), (fact.label, out)

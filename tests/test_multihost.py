@@ -16,9 +16,10 @@ import pytest
 import yaml
 from conftest import REPO, leftovers, netns_names, nsgen, run
 
-from nsgen.plan import lab_plans as plan
+from nsgen.plan import lab_plans
 from nsgen.render import multihost
-from nsgen.run import emulated_hosts
+from nsgen.render.styles import Style
+from nsgen.run import emulated_hosts, playbook
 from nsgen.topology.model import VxlanEnd, VxlanPort
 from nsgen.validate import sources
 
@@ -79,20 +80,20 @@ def test_a_hosts_part_has_its_namespaces_bridge_part_and_vxlan_devices() -> None
 
 def test_a_hosts_plan_makes_vxlan_devices_and_fdb_entries_and_teardown_deletes_the_ports() -> None:
     part = multihost.host_lab(load(TRI).lab, "h1")
-    commands = [(c.tool, c.argv) for step in plan.setup(part) for c in step.commands]
+    commands = [(c.tool, c.argv) for step in lab_plans.setup(part) for c in step.commands]
     assert ("ip", ("link", "add", "name", "x", "netns", "a", "type", "vxlan", "id", "1000", "local", "198.51.100.1",
                    "remote", "198.51.100.2", "dstport", "4789")) in commands
     assert ("ip", ("link", "add", "name", "vx1003", "mtu", "1450", "master", "lan", "type", "vxlan", "id", "1003",
                    "local", "198.51.100.1", "dstport", "4789")) in commands
     fdb = [argv for tool, argv in commands if tool == "bridge"]
     assert fdb == [("fdb", "append", "00:00:00:00:00:00", "dev", "vx1003", "dst", f"198.51.100.{n}") for n in (2, 3)]
-    deletions = [c.argv for step in plan.teardown(part) for c in step.commands]
+    deletions = [c.argv for step in lab_plans.teardown(part) for c in step.commands]
     assert deletions[-1] == ("link", "del", "dev", "vx1003")
 
 
 def test_verify_of_a_host_pings_across_hosts_from_its_own_namespaces_only() -> None:
     part = multihost.host_lab(load(TRI).lab, "h3")
-    pings = [(c.netns, c.argv[1]) for step in plan.verify(part) for c in step.commands]
+    pings = [(c.netns, c.argv[1]) for step in lab_plans.verify(part) for c in step.commands]
     assert {netns for netns, _ in pings} == {"c"}
     assert ("c", "10.0.2.1") in pings and ("c", "10.0.3.2") in pings and ("c", "10.0.0.254") in pings
 
@@ -151,8 +152,8 @@ def test_every_placement_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_up_without_ansible_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.setattr(multihost, "ansible_playbook", lambda: None)
-    assert multihost.run(load(TRI), "setup.sh", multihost.Style.batched, None, False) == 2
+    monkeypatch.setattr(playbook, "ansible_playbook", lambda: None)
+    assert playbook.run(load(TRI), "setup.sh", Style.batched, None, False) == 2
     assert capsys.readouterr().err == (
         "nsgen: a multi-host lab is deployed by Ansible, and ansible-playbook was not found: pip install 'nsgen[ansible]'\n"
     )

@@ -6,8 +6,8 @@ import re
 import pytest
 from conftest import REPO, nsgen
 
-from nsgen.plan import lab_plans as plan
-from nsgen.plan.lab_plans import Command
+from nsgen.plan import lab_plans
+from nsgen.plan.commands import Command, Plan
 from nsgen.render import lab_files, styles, templates
 from nsgen.topology import presets
 from nsgen.validate import sources
@@ -15,7 +15,7 @@ from nsgen.validate.lab import build_lab
 from nsgen.validate.names import RESERVED_ALIASES, RUNTIME_FUNCTIONS
 
 
-def _commands(steps: plan.Plan) -> list[tuple[str | None, str]]:
+def _commands(steps: Plan) -> list[tuple[str | None, str]]:
     """Each command as (where, its words): `None` for the root namespace."""
     return [(c.netns, " ".join(c.argv)) for step in steps for c in step.commands]
 
@@ -62,17 +62,17 @@ SETUP_TABLE = [
 
 @pytest.mark.parametrize("document, expected", SETUP_TABLE, ids=["pair", "keyword-names"])
 def test_setup_plan(document: dict, expected: list) -> None:
-    assert _commands(plan.setup(build_lab(document, "t"))) == expected
+    assert _commands(lab_plans.setup(build_lab(document, "t"))) == expected
 
 
 def test_teardown_and_verify_plans() -> None:
     lab = build_lab(presets.build("bridge", 2), "t", prefix="p-")
-    assert _commands(plan.teardown(lab)) == [
+    assert _commands(lab_plans.teardown(lab)) == [
         (None, "netns del p-ns-0"),
         (None, "netns del p-ns-1"),
         (None, "link del dev p-v-net-0"),
     ]
-    pings = [c for step in plan.verify(lab) for c in step.commands]
+    pings = [c for step in lab_plans.verify(lab) for c in step.commands]
     assert pings[0] == Command(("4", "172.16.0.1", "bridge v-net-0", "reachable"), "p-ns-0", "ping")
     assert {c.tool for c in pings} == {"ping"} and len(pings) == 4
 
@@ -94,7 +94,7 @@ def _joined_settings(argvs: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
 @pytest.mark.parametrize("preset, count", [("router", None), ("bridge", 120)])
 def test_every_style_prints_the_same_plan(preset: str, count: int | None) -> None:
     lab = build_lab(presets.build(preset, count), "t")
-    setup = plan.setup(lab)
+    setup = lab_plans.setup(lab)
     commands = [c for step in setup for c in step.commands if c.tool == "ip"]
     tutorial = [w for block in styles.tutorial(lab, setup) for w in block.lines]
     aliases = {ns.alias: ns.netns for ns in lab.namespaces}

@@ -11,12 +11,7 @@ idempotent teardown. Its verify.sh pings across machines: the other machines' na
 
 import dataclasses
 import hashlib
-import shutil
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from nsgen import __version__
@@ -32,10 +27,6 @@ HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh", "README.
 HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh")
 #: The files beside the hosts' directories.
 DEPLOYMENT = ("site.yml", "inventory.yml", "ansible.cfg", "README.md", "topology.yaml")
-#: The extra that installs Ansible, named when ansible-playbook is missing.
-EXTRA = "pip install 'nsgen[ansible]'"
-#: `nsgen up|verify|down` of a multi-host lab: the playbook's tag of each.
-TAGS = {"setup.sh": "up", "verify.sh": "verify", "teardown.sh": "down"}
 
 
 def is_multihost(lab: Lab) -> bool:
@@ -155,41 +146,3 @@ def write(loaded: LoadedLab, out_dir: Path, style: Style | str = Style.batched) 
     files = render(loaded, style)
     writing.write(files, out_dir, executables(loaded.lab))
     return files
-
-
-def ansible_playbook() -> str | None:
-    """ansible-playbook beside this Python (a virtual environment's bin/), else on PATH."""
-    beside = Path(sys.executable).parent / "ansible-playbook"
-    return str(beside) if beside.is_file() else shutil.which("ansible-playbook")
-
-
-@contextmanager
-def rendered(loaded: LoadedLab, style: Style = Style.batched, keep: Path | None = None) -> Iterator[Path]:
-    """The deployment in `keep` (left there), or in a temporary directory removed afterwards."""
-    if keep is not None:
-        write(loaded, keep, style)
-        yield keep
-        return
-    scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{loaded.lab.name}-"))
-    try:
-        write(loaded, scratch / loaded.lab.name, style)
-        yield scratch / loaded.lab.name
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def playbook_argv(playbook: str, script: str, dry_run: bool) -> list[str]:
-    argv = [playbook, "site.yml", "--tags", TAGS[script]]
-    return argv + (["--extra-vars", "nsgen_args=--dry-run"] if dry_run else [])
-
-
-def run(loaded: LoadedLab, script: str, style: Style, workdir: Path | None, dry_run: bool) -> int:
-    """`nsgen up|verify|down` of a multi-host lab: its playbook, with the tag of `script`, through
-    ansible-playbook (which connects to the hosts as its environment and ansible.cfg say)."""
-    playbook = ansible_playbook()
-    if playbook is None:
-        print(f"nsgen: a multi-host lab is deployed by Ansible, and ansible-playbook was not found: {EXTRA}", file=sys.stderr)
-        return 2
-    with rendered(loaded, style, workdir) as lab_dir:
-        print(f"nsgen: {' '.join(playbook_argv('ansible-playbook', script, dry_run))}  (in {lab_dir})", flush=True)
-        return subprocess.run(playbook_argv(playbook, script, dry_run), cwd=lab_dir, check=False).returncode

@@ -1,0 +1,83 @@
+"""Commands that change a running lab: plan (print the change, write apply.sh) and apply (run it)."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nsgen.cli.options import Count, DryRun, File, Prefix, Preset, StyleOption, WorkDir, load, one_machine, reports_problems
+from nsgen.plan import change_plan
+from nsgen.render import lab_files, writing
+from nsgen.render.styles import Style
+from nsgen.run import records, scripts
+from nsgen.topology.model import Lab
+from nsgen.validate import sources
+
+From = Annotated[
+    Optional[Path],
+    typer.Option("--from", help="The running lab's topology (default: its record under /run/nsgen).", show_default=False),
+]
+
+
+def _change(
+    command: str, file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None
+) -> tuple[Lab, sources.LoadedLab]:
+    """The running lab (from --from, else its record) and the new one, for `command` (plan or apply)."""
+    new = one_machine(load(file, preset, prefix, count), command)
+    old = records.load_old(new.lab, old_file)
+    return old, new
+
+
+def _print_plan(old_lab: Lab, new: sources.LoadedLab) -> change_plan.Diff:
+    forward = change_plan.diff(old_lab, new.lab)
+    for change in forward.changes:
+        typer.echo(str(change))
+    commands = sum(len(step.commands) for step in forward.plan)
+    typer.echo(f"plan: {len(forward.changes)} change(s), {commands} command(s)" if forward.plan else "plan: no change")
+    return forward
+
+
+@reports_problems
+def plan_command(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    old_file: From = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write apply.sh and the new lab's scripts here.")
+    ] = None,
+    style: StyleOption = Style.batched,
+) -> None:
+    """Print the change from the running lab to this topology; with -o, write its apply.sh."""
+    old, new = _change("plan", file, preset, prefix, count, old_file)
+    _print_plan(old, new)
+    if output is not None:
+        writing.write(lab_files.render_apply(old, new, style), output)
+        typer.echo(f"wrote {output}/apply.sh (and the new lab's scripts): review it, then run it")
+
+
+@reports_problems
+def apply_command(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    old_file: From = None,
+    style: StyleOption = Style.batched,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+    force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
+) -> None:
+    """Print the change from the running lab to this topology, and run its apply.sh."""
+    old, new = _change("apply", file, preset, prefix, count, old_file)
+    forward = _print_plan(old, new)
+    if not forward.plan:
+        raise typer.Exit(0)
+    sys.stdout.flush()
+    args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
+    files = lab_files.render_apply(old, new, style, lab_files=workdir is not None)
+    with scripts.rendered_files(files, new.lab.name, workdir) as lab_dir:
+        status = scripts.run_script(lab_dir, lab_files.APPLY, args)
+    raise typer.Exit(status)

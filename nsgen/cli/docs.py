@@ -1,0 +1,75 @@
+"""Commands for documentation: record (a real run as an asciinema cast), play, docs (an offline page)."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, reports_problems
+from nsgen.problems import Problem, TopologyError
+from nsgen.render import docs_page
+from nsgen.run import recording, scripts
+
+
+@reports_problems
+def record(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Cast to write (default: LAB.cast).")] = None,
+    cols: Annotated[int, typer.Option(min=20, help="Terminal width.")] = recording.CastOptions.cols,
+    rows: Annotated[int, typer.Option(min=5, help="Terminal height.")] = recording.CastOptions.rows,
+    title: Annotated[Optional[str], typer.Option(help="The cast's title.")] = None,
+    typing_speed: Annotated[
+        float, typer.Option(min=0, help="Seconds per typed character (0: each command at once).")
+    ] = recording.CastOptions.typing_speed,
+    idle_time_limit: Annotated[
+        Optional[float], typer.Option(min=0, help="Players shorten pauses longer than this many seconds.")
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Keep the real timings (demo.sh types for real).")] = False,
+    gif: Annotated[Optional[Path], typer.Option(help="Also render the cast as an animated GIF (needs agg).")] = None,
+) -> None:
+    """Record the lab's demo.sh, run for real, as a reproducible asciinema cast (and a GIF)."""
+    loaded = one_machine(load(file, preset, prefix, count), "record")
+    renderer = recording.agg()
+    if gif is not None and renderer is None:
+        raise TopologyError([Problem("--gif", "", recording.AGG_MISSING)])
+    cast = output or Path(f"{loaded.lab.name}.cast")
+    options = recording.CastOptions(cols, rows, title, typing_speed, idle_time_limit, raw)
+    with scripts.rendered(loaded) as lab_dir:
+        status = recording.record(lab_dir, cast, options)
+    if status != 0:
+        typer.echo(f"nsgen record: demo.sh failed with exit status {status}", err=True)
+        raise typer.Exit(status)
+    if gif is not None and renderer is not None:
+        status = recording.make_gif(cast, gif, renderer, idle_time_limit)
+    typer.echo(f"recorded lab '{loaded.lab.name}' into {cast}{f' and {gif}' if gif else ''}")
+    raise typer.Exit(status)
+
+
+def play(cast: Annotated[Path, typer.Argument(help="An asciinema cast.", exists=True, dir_okay=False)]) -> None:
+    """Replay a cast in this terminal (asciinema play)."""
+    raise typer.Exit(recording.play(cast))
+
+
+@reports_problems
+def docs(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the page into.")],
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    cast: Annotated[Optional[Path], typer.Option(help="Show this cast instead of recording the demo now.")] = None,
+) -> None:
+    """Write the lab's static HTML page (offline): its demo in a player, its topology, its scripts."""
+    loaded = one_machine(load(file, preset, prefix, count), "docs")
+    with scripts.rendered(loaded) as lab_dir:
+        if cast is None:
+            cast = lab_dir / f"{loaded.lab.name}.cast"
+            status = recording.record(lab_dir, cast)
+            if status != 0:
+                typer.echo(f"nsgen docs: demo.sh failed with exit status {status}", err=True)
+                raise typer.Exit(status)
+        written = docs_page.write(loaded, cast, output)
+    typer.echo(f"wrote the page of lab '{loaded.lab.name}' into {output}/: {', '.join(written)}")

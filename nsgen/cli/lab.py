@@ -1,0 +1,132 @@
+"""Commands that run a lab's scripts: up, down, verify, demo, and status against the kernel."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nsgen.cli.options import Count, DryRun, File, Prefix, Preset, StyleOption, WorkDir, load, one_machine, reports_problems
+from nsgen.render import multihost
+from nsgen.render.styles import Style
+from nsgen.run import drift, playbook, records, scripts
+from nsgen.validate import sources
+
+
+def _announce(text: str) -> None:
+    typer.echo(text)
+    sys.stdout.flush()
+
+
+def _run(
+    script: str, loaded: sources.LoadedLab, style: Style, workdir: Path | None, dry_run: bool, *options: str
+) -> None:
+    """Render the lab into a work dir and run its `script` with `options`, passing on its exit status (a
+    multi-host lab: its playbook, through ansible-playbook)."""
+    if multihost.is_multihost(loaded.lab):
+        raise typer.Exit(playbook.run(loaded, script, style, workdir, dry_run))
+    args = [*(["--dry-run"] if dry_run else []), *options]
+    with scripts.rendered(loaded, style, workdir) as lab_dir:
+        status = scripts.run_script(lab_dir, script, args, progress=sys.stderr.isatty())
+    raise typer.Exit(status)
+
+
+@reports_problems
+def up(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    style: StyleOption = Style.batched,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+    allow_forward: Annotated[
+        bool,
+        typer.Option(
+            "--allow-forward",
+            help="Where the FORWARD chain drops bridged traffic (Docker's DROP policy), accept the lab's bridges' "
+            "own traffic (iptables rules that `nsgen down` deletes).",
+        ),
+    ] = False,
+) -> None:
+    """Render the lab and run its setup.sh."""
+    options = ["--allow-forward"] if allow_forward else []
+    _run("setup.sh", load(file, preset, prefix, count), style, workdir, dry_run, *options)
+
+
+@reports_problems
+def down(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Render the lab and run its teardown.sh (of the lab its record says is running, after an apply)."""
+    loaded = load(file, preset, prefix, count)
+    running_lab = records.recorded(loaded.lab)
+    if running_lab is not None and running_lab.lab != loaded.lab:
+        typer.echo(f"nsgen down: tearing down the lab as {running_lab.origin} has it (changed by nsgen apply)", err=True)
+        loaded = running_lab
+    _run("teardown.sh", loaded, Style.batched, workdir, dry_run)
+
+
+@reports_problems
+def verify(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    workdir: WorkDir = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Render the lab and run its verify.sh."""
+    _run("verify.sh", load(file, preset, prefix, count), Style.batched, workdir, dry_run)
+
+
+@reports_problems
+def demo(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    style: StyleOption = Style.tutorial,
+    workdir: WorkDir = None,
+) -> None:
+    """Render the lab, set it up, show its links and addresses, verify it, tear it down."""
+    loaded = one_machine(load(file, preset, prefix, count), "demo")
+    lab = loaded.lab
+    _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
+    with scripts.rendered(loaded, style, workdir) as lab_dir:
+        _announce(f"\n== [1/5] render: the lab's scripts written to {lab_dir} ({style.value} style)")
+        status = 0
+        try:
+            _announce("\n== [2/5] set up: ./setup.sh")
+            status = scripts.run_script(lab_dir, "setup.sh")
+            if status == 0:
+                _announce("\n== [3/5] show links and addresses: source helpers.sh; displayLinks; displayAddr")
+                status = scripts.run_helper(lab_dir, "displayLinks") or scripts.run_helper(lab_dir, "displayAddr")
+            if status == 0:
+                _announce("\n== [4/5] verify: ./verify.sh")
+                status = scripts.run_script(lab_dir, "verify.sh")
+        finally:  # the lab comes down even when our output is gone (a closed pipe) or the user interrupts
+            try:
+                _announce("\n== [5/5] tear down: ./teardown.sh")
+            finally:
+                down_status = scripts.run_script(lab_dir, "teardown.sh")
+    status = status or down_status
+    _announce(f"\n== demo {'passed' if status == 0 else 'FAILED'}")
+    raise typer.Exit(status)
+
+
+@reports_problems
+def status(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
+    """Compare every object the lab declares with the kernel: one line per difference (missing,
+    extra, different); exit 0 only when there is none."""
+    lab = one_machine(load(file, preset, prefix, count), "status").lab
+    lines = drift.differences(lab)
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"lab {lab.name}: {len(lines)} difference(s)" if lines else f"lab {lab.name}: no drift: the lab is fully up")
+    raise typer.Exit(1 if lines else 0)
