@@ -9,7 +9,7 @@ import jinja2
 
 from nsgen import __version__
 from nsgen.render import diagram, lab_files, templates
-from nsgen.run import recording
+from nsgen.render.demo_terminal import PROMPT
 from nsgen.validate.sources import LoadedLab
 
 #: The rendered files the page shows, in order.
@@ -31,7 +31,7 @@ def first_command_end(cast_text: str) -> float:
     typing = False
     for line in cast_text.splitlines()[1:]:
         time, kind, data = json.loads(line)
-        typing = typing or (kind == "o" and data.startswith(recording.PROMPT))
+        typing = typing or (kind == "o" and data.startswith(PROMPT))
         if typing and "\n" in data:
             return time
     return 0

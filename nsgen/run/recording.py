@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-#: What demo.sh prints on a terminal before each command it types, and each comment line it shows
-#: (see templates/demo.sh.j2).
-PROMPT, COMMENT = "\x1b[1;32m$\x1b[0m ", "\x1b[36m#"
+from nsgen.render.demo_terminal import COMMENT, PROMPT
+
 #: The `env` of every rebuilt cast's header.
 ENV = {"SHELL": "/bin/bash", "TERM": "xterm-256color"}
 #: The rebuilt timeline, in microseconds: a pause before each prompt, before the Enter that ends a
