@@ -2,9 +2,10 @@
 
 import hashlib
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from nsgen import __version__
 from nsgen.problems import Problem, TopologyError
@@ -222,5 +223,22 @@ def render_cni(options: CniOptions) -> dict[str, str]:
         "supported_versions": SUPPORTED_VERSIONS,
     }
     files = {path: templates.template(f"cni/{name}").render(context, script=path) for path, name in _TEMPLATES.items()}
-    files[network.conflist_name] = templates.template("cni/network.conflist.j2").render(context)
+    files[network.conflist_name] = json.dumps(conflist(network), indent=2) + "\n"
     return dict(sorted(files.items()))
+
+
+def conflist(network: Network) -> dict[str, Any]:
+    """The network's configuration list: nsgen-bridge with its addresses, then portmap if chained."""
+    options = network.options
+    bridge: dict[str, Any] = {"type": "nsgen-bridge", "bridge": options.bridge}
+    for suffix, family in (("", network.ipv4), ("6", network.ipv6)):
+        if family is not None:
+            bridge |= {
+                f"subnet{suffix}": str(family.subnet),
+                f"gateway{suffix}": str(family.gateway),
+                f"rangeStart{suffix}": str(family.range_start),
+                f"rangeEnd{suffix}": str(family.range_end),
+            }
+    plugins = [bridge, *([{"type": "portmap", "capabilities": {"portMappings": True}}] if options.portmap else [])]
+    versions = {"cniVersions": list(network.cni_versions)} if network.cni_versions else {}
+    return {"cniVersion": network.cni_version, **versions, "name": options.name, "plugins": plugins}
