@@ -119,7 +119,7 @@ def test_preflight_stops_on_drift_and_force_overrides(tmp_path: Path, prefix: st
         assert refused.returncode == 2
         assert "apply.sh: drift: ns-1: route default via 10.231.0.1: missing\n" in refused.stderr
         assert "nothing was changed" in refused.stderr and record(old) == lab_files.record_text(old.lab)
-        Path(f"/run/nsgen/{prefix}records.yaml").write_text("stale\n")
+        Path(f"/run/nsgen/{prefix}live.yaml").write_text("stale\n")
         stale = run("bash", tmp_path / "ab" / "apply.sh")
         assert stale.returncode == 2 and "records another topology" in stale.stderr
         forced = run("bash", tmp_path / "ab" / "apply.sh", "--force")
