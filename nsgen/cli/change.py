@@ -6,7 +6,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from nsgen.cli.options import Count, DryRun, File, Prefix, Preset, StyleOption, WorkDir, load, one_machine, reports_problems
+from nsgen.cli.options import (
+    Count,
+    DryRun,
+    File,
+    Prefix,
+    Preset,
+    PresetName,
+    StyleOption,
+    WorkDir,
+    load,
+    one_machine,
+    reports_problems,
+)
 from nsgen.plan import change_plan
 from nsgen.render import lab_files, writing
 from nsgen.render.styles import Style
@@ -21,7 +33,7 @@ From = Annotated[
 
 
 def _change(
-    command: str, file: Path | None, preset: str | None, prefix: str | None, count: int | None, old_file: Path | None
+    command: str, file: Path | None, preset: PresetName | None, prefix: str | None, count: int | None, old_file: Path | None
 ) -> tuple[Lab, sources.LoadedLab]:
     """The running lab (from --from, else its record) and the new one, for `command` (plan or apply)."""
     new = one_machine(load(file, preset, prefix, count), command)

@@ -10,6 +10,7 @@ after: the kernel drops a route whose gateway or device goes away, and would not
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
 from nsgen.plan import commands
 from nsgen.plan.changes import SYSCTL_DEFAULT, Change, changes
@@ -57,18 +58,6 @@ def _removals(c: Comparison) -> Plan:
         route_del += [route_command("del", r, before.netns) for r in going]
         new_keys = dict(after.sysctls)
         sysctl_reset += [Command((k, SYSCTL_DEFAULT), before.netns, "sysctl") for k, _ in before.sysctls if k not in new_keys]
-    addr_del = [
-        addr_command("del", a, before.device, before.netns)
-        for before, after in c.kept_ends
-        for a in before.iface.addresses
-        if a not in after.iface.addresses
-    ]
-    addr_del += [
-        addr_command("del", a, c.old_br[n].device, None)
-        for n in c.kept_br
-        for a in c.old_br[n].addresses
-        if a not in c.new_br[n].addresses
-    ]
     link_del = []
     for link in c.removed_links:
         # from its root-namespace end, else from an end in a namespace that stays; a link between
@@ -83,7 +72,7 @@ def _removals(c: Comparison) -> Plan:
             route_del,
         ),
         *step("set the sysctls that go back to a new namespace's default", sysctl_reset),
-        *step("remove the addresses that go from interfaces that stay", addr_del),
+        *step("remove the addresses that go from interfaces that stay", _kept_addresses(c, "del")),
         *step("delete the links that go (a veth pair goes with either end)", link_del),
         *step(
             "delete the bridges that go",
@@ -136,18 +125,7 @@ def _tuning(c: Comparison) -> Plan:
         sysctls += [Command((k, v), ns.netns, "sysctl") for k, v in ns.sysctls if before.get(k) != v]
     new_ends = [end for link in c.added_links for end in ends(c.new, link)]
     addr_add = [addr_command("add", a, end.device, end.netns) for end in new_ends for a in end.iface.addresses]
-    addr_add += [
-        addr_command("add", a, after.device, after.netns)
-        for before, after in c.kept_ends
-        for a in after.iface.addresses
-        if a not in before.iface.addresses
-    ]
-    addr_add += [
-        addr_command("add", a, c.new_br[n].device, None)
-        for n in c.kept_br
-        for a in c.new_br[n].addresses
-        if a not in c.old_br[n].addresses
-    ]
+    addr_add += _kept_addresses(c, "add")
     namespaced = [(end.netns, end.device) for link in c.added_links for end in (link.a, link.b) if end.netns is not None]
     root_new = _root_veths(c.added_links)
     local = []
@@ -168,6 +146,19 @@ def _tuning(c: Comparison) -> Plan:
         *step("set the new interfaces up", ups),
         *step("add the new routes", route_add),
     )
+
+
+def _kept_addresses(c: Comparison, verb: Literal["add", "del"]) -> list[Command]:
+    """On the interfaces and bridges that stay (their devices keep their names): `del` the addresses
+    that go, or `add` those that come."""
+    pairs = [(before.iface.addresses, after.iface.addresses, after.device, after.netns) for before, after in c.kept_ends]
+    pairs += [(c.old_br[n].addresses, c.new_br[n].addresses, c.new_br[n].device, None) for n in c.kept_br]
+    return [
+        addr_command(verb, a, device, netns)
+        for old, new, device, netns in pairs
+        for a in (old if verb == "del" else new)
+        if a not in (new if verb == "del" else old)
+    ]
 
 
 def _mtus_and_macs(c: Comparison, new_ends: list) -> list[Command]:

@@ -117,7 +117,7 @@ APPLY = "apply.sh"
 
 def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True) -> dict[str, str]:
     """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
-    change from the running `old` to it (nsgen.plan.changes)."""
+    change from the running `old` to it (nsgen.plan.change_plan)."""
     forward = change_plan.diff(old, loaded.lab)
     files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
     old_text = record_text(old)

@@ -1,4 +1,5 @@
-"""The complete `Lab` put together from what the phases built."""
+"""The model phase: the `Lab` put together from what the phases before it built (complete when they
+found no problem)."""
 
 from nsgen.topology.model import HOST, Bridge, Interface, Lab, Member
 from nsgen.topology.model import Segment as ModelSegment
@@ -6,8 +7,11 @@ from nsgen.validate.context import Context, Port, Segment
 from nsgen.validate.namespaces import interface
 
 
-def lab(ctx: Context) -> Lab:
-    """The model as far as the phases built it (complete when there is no problem)."""
+def build(ctx: Context) -> None:
+    ctx.lab = _lab(ctx)
+
+
+def _lab(ctx: Context) -> Lab:
     root_ports = [port for (node, _), port in ctx.ports.items() if node == HOST]
     return Lab(
         name=ctx.doc["name"],

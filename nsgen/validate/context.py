@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from nsgen.problems import Problem, field_path
-from nsgen.topology.model import Expectation, IPAddress, IPInterface, IPNetwork, Machine, Namespace, VethLink, Vxlan
+from nsgen.topology.model import Expectation, IPAddress, IPInterface, IPNetwork, Lab, Machine, Namespace, VethLink, Vxlan
 
 Path = list[Any]
 
@@ -81,6 +81,8 @@ class Context:
     vxlan: Vxlan = field(default_factory=Vxlan)
     bridge_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     bridge_vnis: dict[str, int] = field(default_factory=dict)
+    # model: the lab assembled from all of the above
+    lab: Lab | None = None
 
     @cached_property
     def prefix(self) -> str:

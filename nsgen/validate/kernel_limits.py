@@ -13,7 +13,6 @@ elsewhere, by the schema and the validator):
 
 from nsgen.problems import Problem, field_path
 from nsgen.topology.model import BridgePort, IPInterface, Lab
-from nsgen.validate import assemble
 from nsgen.validate.context import Context
 
 BRIDGE_MAX_PORTS = 1023
@@ -23,8 +22,9 @@ _ALWAYS_THERE = ("all", "default", "lo")
 
 
 def check(ctx: Context) -> None:
-    """The kernel-limits phase, on the model as far as the phases built it."""
-    ctx.problems += problems(assemble.lab(ctx), ctx.source)
+    """The kernel-limits phase, on the model as far as the phases built it (the model phase's)."""
+    if ctx.lab is not None:
+        ctx.problems += problems(ctx.lab, ctx.source)
 
 
 def problems(lab: Lab, source: str) -> list[Problem]:

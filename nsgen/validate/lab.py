@@ -47,6 +47,7 @@ PHASES: tuple[tuple[str, Phase, bool], ...] = (
     ("root devices", root_devices.check, False),  # root-namespace names: fit, no clash
     ("expectations", expectations.build, False),  # the `expect:` list
     ("placement", placement.check, False),  # multi-host labs: hosts, namespaces' host, bridges' hosts, VNIs, MTUs
+    ("model", assemble.build, False),  # the Lab, from what the phases above built
     ("kernel limits", kernel_limits.check, False),  # what the kernel would refuse at setup, on the built model
 )
 
@@ -61,6 +62,6 @@ def build_lab(document: Any, source: str, prefix: str | None = None) -> Lab:
         phase(ctx)
         if checkpoint and ctx.problems:
             break
-    if ctx.problems:
+    if ctx.problems or ctx.lab is None:
         raise TopologyError(ctx.problems)
-    return assemble.lab(ctx)
+    return ctx.lab

@@ -11,10 +11,8 @@ import fastjsonschema
 
 from nsgen.problems import Problem, TopologyError, field_path
 from nsgen.topology.schema import IFNAME_MAX, SCHEMA
-from nsgen.validate.context import Context
+from nsgen.validate.context import Context, Path
 from nsgen.validate.hints import describe, known
-
-Path = list[Any]
 
 
 @functools.cache
