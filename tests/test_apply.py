@@ -10,7 +10,7 @@ from pathlib import Path
 import faults
 import pytest
 from conftest import leftovers, netns_names, nsgen, run
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from live_labs import BASE, VARIANTS, apply, ifindexes, load, record, setup, state, teardown, variant
 
@@ -254,6 +254,20 @@ def topologies(draw: st.DrawFn) -> dict:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(topologies(), topologies())
+@example(  # the same link written with its ends the other way round, its addresses changed (found by hypothesis)
+    a={
+        "name": "prop",
+        "namespaces": {"ns-1": {"interfaces": {"e2": {"addresses": ["10.241.6.1/24"]}}},
+                       "ns-2": {"interfaces": {"e1": {"addresses": ["10.241.6.2/24"]}}}},
+        "links": [["ns-1:e2", "ns-2:e1"]],
+    },
+    b={
+        "name": "prop",
+        "namespaces": {"ns-2": {"interfaces": {"e1": {"addresses": ["10.241.9.1/24"]}}},
+                       "ns-1": {"interfaces": {"e2": {"addresses": ["10.241.9.2/24"]}}}},
+        "links": [["ns-2:e1", "ns-1:e2"]],
+    },
+)
 def test_property_apply_b_on_a_is_a_fresh_b(tmp_path_factory: pytest.TempPathFactory, a: dict, b: dict) -> None:
     prefix = f"t{uuid.uuid4().hex[:5]}-"
     tmp = tmp_path_factory.mktemp("prop")

@@ -146,3 +146,16 @@ def test_validation_is_a_list_of_named_phases() -> None:
     names = [name for name, _, _ in PHASES]
     assert names[:4] == ["schema", "names", "interfaces", "links"] and len(set(names)) == len(names)
     assert names[-1] == "kernel limits"  # checked on the model the phases built
+
+
+def test_the_phase_list_is_what_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A phase left out of PHASES checks nothing: the list, not a class's methods, is what validation runs."""
+    from nsgen.validate import lab as validate_lab
+
+    document = presets.build("pair")
+    document["namespaces"]["ns-1"]["alias"] = "cd"  # a shell builtin: the aliases phase refuses it
+    with pytest.raises(TopologyError, match="alias 'cd' would hide"):
+        validate_lab.build_lab(document, "test")
+    without = tuple(phase for phase in validate_lab.PHASES if phase[0] != "aliases")
+    monkeypatch.setattr(validate_lab, "PHASES", without)
+    assert validate_lab.build_lab(document, "test").namespace("ns-1").alias == "cd"

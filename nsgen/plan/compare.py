@@ -1,8 +1,9 @@
 """The comparison of a running lab with a new one, object by object: what goes, what comes, what stays.
 
 Namespaces and bridges are compared by name, veth links by their two ends (`ns-0:eth0`,
-`v-net-0:veth-0`); a kept link's interfaces are paired end by end. A renamed object is a removal and
-an addition. `touched` and `disturbed` say which of the old lab's namespaces the change reaches.
+`v-net-0:veth-0`); a kept link's interfaces are paired by name, whatever order the topology writes
+them in. A renamed object is a removal and an addition. `touched` and `disturbed` say which of the
+old lab's namespaces the change reaches.
 """
 
 from dataclasses import dataclass
@@ -64,6 +65,13 @@ def ends(lab: Lab, link: VethLink) -> list[End]:
     return found
 
 
+def _paired(before: list[End], after: list[End]) -> list[tuple[End, End]]:
+    """A kept link's interfaces, old and new, paired by what they are (`ns-0:eth0`), not by position:
+    a topology may write the same link's ends in the other order."""
+    old = {end.label: end for end in before}
+    return [(old[end.label], end) for end in after if end.label in old]
+
+
 def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Comparison:
     """`old` against `new`; the namespaces `redo_routes` (kernel names) have every route redone."""
     old_links = {link_key(link): link for link in old.links}
@@ -71,7 +79,7 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
     removed = [link for key, link in old_links.items() if key not in new_links]
     added = [link for key, link in new_links.items() if key not in old_links]
     kept = [(old_links[key], link) for key, link in new_links.items() if key in old_links]
-    kept_ends = [(a, b) for before, after in kept for a, b in zip(ends(old, before), ends(new, after), strict=True)]
+    kept_ends = [pair for before, after in kept for pair in _paired(ends(old, before), ends(new, after))]
     old_ns = {ns.name: ns for ns in old.namespaces}
     new_ns = {ns.name: ns for ns in new.namespaces}
     touched = {ns.netns for name, ns in old_ns.items() if name not in new_ns}
