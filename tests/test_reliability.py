@@ -72,27 +72,27 @@ def test_fault_matrix(tmp_path: Path, prefix: str, preset: str, style: str) -> N
     assert leftovers(prefix) == set()
 
 
-#: A bridge lab of this many namespaces has three root batches (styles.ROOT_CHUNK = 50): the second
-#: and third run in the background while the namespaces' batches wait for theirs.
-CHUNKED = 120
+#: A bridge lab of this many namespaces has more batches than run at once (64): a failure or a
+#: signal meets namespace batches still running in the background.
+MANY = 120
 
 
 @pytest.mark.kernel
 @pytest.mark.parametrize(
     ("case", "at", "action", "plant"),
     [
-        # the third root batch (in the background) cannot make ns-110's port: its name is taken
+        # the root batch cannot make ns-110's port: its name is taken
         ("port taken", 1, "__fault_break", ("link", "veth-110")),
         # nor its namespace
         ("namespace taken", 1, "__fault_break", ("netns", "ns-110")),
-        # a signal while the second root batch runs and ns-50 … ns-99 wait for it
+        # a signal while the batches of ns-0 … ns-58 run in the background
         ("signal", 60, "kill -TERM $$", ("netns", "")),
     ],
 )
-def test_a_failure_in_a_background_root_batch_removes_what_setup_created(
+def test_a_failure_among_running_batches_removes_what_setup_created(
     tmp_path: Path, prefix: str, case: str, at: int, action: str, plant: tuple[str, str]
 ) -> None:
-    lab_dir = _render(tmp_path, "bridge", prefix, "batched", CHUNKED)
+    lab_dir = _render(tmp_path, "bridge", prefix, "batched", MANY)
     kind, name = plant
     result = run("bash", lab_dir / "setup.sh", env=faults.environment(tmp_path, at, action, (kind, prefix + name if name else "")))
     taken = faults.planted(tmp_path)
@@ -101,11 +101,11 @@ def test_a_failure_in_a_background_root_batch_removes_what_setup_created(
         assert leftovers(prefix) == ({taken[1]} if taken else set())
         if taken:
             assert _exists(*taken), "the name someone else took must survive the rollback"
-            # the failed line, and the line of its root batch (the third), are named
-            third = [n for n, line in enumerate((lab_dir / "setup.sh").read_text().splitlines(), 1) if "root_batch <<" in line][2]
+            # the failed line, and the line of the root batch, are named
+            root = next(n for n, line in enumerate((lab_dir / "setup.sh").read_text().splitlines(), 1) if "root_batch <<" in line)
             failed = re.search(r"batch failed \((.*)\) at line", result.stderr)
             assert failed and f"{prefix}{name}" in failed.group(1).split()
-            assert f"at line {third}: root_batch <<'NSGEN'" in result.stderr
+            assert f"at line {root}: root_batch <<'NSGEN'" in result.stderr
         else:
             assert "terminated at line" in result.stderr
     finally:
@@ -116,17 +116,16 @@ def test_a_failure_in_a_background_root_batch_removes_what_setup_created(
 
 
 @pytest.mark.kernel
-def test_a_chunked_lab_comes_up_verifies_and_goes(tmp_path: Path, prefix: str) -> None:
-    """The root batches in the background and the namespaces' batches waiting for them build the lab;
-    a sysctl of a namespace made by a background root batch (ns-110's) waits for it too."""
-    document = yaml_file.document(sources.load(preset="bridge", prefix=prefix, count=CHUNKED).lab)
+def test_a_lab_of_many_batches_comes_up_verifies_and_goes(tmp_path: Path, prefix: str) -> None:
+    """More namespace batches than run at once build the lab, and a namespace's sysctl (ns-110's) is set."""
+    document = yaml_file.document(sources.load(preset="bridge", prefix=prefix, count=MANY).lab)
     document["namespaces"]["ns-110"]["sysctls"] = {"net.ipv4.conf.eth0.rp_filter": 2}
-    lab_dir = tmp_path / "chunked"
-    writing.write(lab_files.render(sources.from_document(document, "chunked.yaml", "chunked.yaml")), lab_dir)
+    lab_dir = tmp_path / "many"
+    writing.write(lab_files.render(sources.from_document(document, "many.yaml", "many.yaml")), lab_dir)
     try:
         setup = run("bash", lab_dir / "setup.sh")
         assert setup.returncode == 0, setup.stderr
-        assert {f"{prefix}ns-{i}" for i in range(CHUNKED)} <= netns_names()
+        assert {f"{prefix}ns-{i}" for i in range(MANY)} <= netns_names()
         inside = ["ip", "netns", "exec", f"{prefix}ns-110", "cat", "/proc/sys/net/ipv4/conf/eth0/rp_filter"]
         assert run(*inside).stdout.strip() == "2"
         verify = run("bash", lab_dir / "verify.sh")

@@ -70,7 +70,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 2e8fa538923f1f4fd0c2b55fc5171ca87072a35a004935a0d0fc9c32a03f9264 ===
+# === nsgen runtime: sha256 f323a540e13191c52cb5991faf4da465783aff8f6640d926a614ddf0455213f5 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -317,28 +317,15 @@ trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP
 
 # --- The lab's batches: root_batch runs the root namespace's commands (a here-doc) in one `ip
-# -batch`, netns_batch NETNS a namespace's in one `ip -batch` inside it. The first root batch runs
-# at once: it makes the lab's own devices, which every namespace's veth plugs into. Later ones run
-# in the background, 2 at once (making a namespace is more than the netlink changes the kernel
-# serialises, so two share the CPUs), and a namespace's batch (and its sysctls) wait, its here-doc
-# kept open, until the root batch that made the namespace has ended. Up to 64 namespace batches
-# run at once. In a dry run every batch prints, in order. A failed line names the object it could
-# not make: that one may be someone else's. Labs of over 50 namespaces say how far they are at
-# every 10 % (`nsgen up` draws a bar of it).
-root_slots=2
-root_first=1
-root_pids=()
-root_fds=()
-root_lines=()
-roots_awaited=0
-pending_netns=()
-pending_fds=()
-pending_lines=()
-pending_root=()
-pending_started=0
-batch_slots=64
+# -batch`, in turn; netns_batch NETNS a namespace's in one `ip -batch` inside it (through nsenter,
+# from util-linux, where it can: `ip -n` also copies the mount namespace to remount /sys, which
+# costs more with every namespace), in the background, up to 64 at once: its namespace was made by
+# a root batch before it. In a dry run every batch prints, in order. A failed batch stops the run;
+# a failed root line names the object it could not make: that one may be someone else's. Labs of
+# over 50 namespaces say how far they are at every 10 % (`nsgen up` draws a bar of it).
 have_nsenter=0
 if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
+batch_slots=64
 batch_pids=()
 batch_netns=()
 batch_lines=()
@@ -346,70 +333,17 @@ batches_awaited=0
 progress_shown=0
 failed_batch_line=''
 
-# --- root_job LINE: run the batch on stdin (the here-doc after line LINE of this script); on a
-# failure print its error, then (on stdout) the line that failed
-root_job() {
-  local errors
-  trap - ERR INT TERM HUP
-  if { errors=$(command ip -batch - 2>&1 1>&3); } 3>&2; then return 0; fi
-  echo "${errors}" >&2
-  if [[ ${errors} =~ Command\ failed\ -:([0-9]+) ]]; then script_line "$(($1 + BASH_REMATCH[1]))"; fi
-  return 1
-}
 root_batch() {
-  local failed_line='' fd
+  local errors failed=''
   if (( dry_run )); then ip -batch -; return; fi
-  if (( root_first )); then
-    root_first=0
-    if ! failed_line=$(root_job "${BASH_LINENO[0]}"); then
-      undo 1 "the root namespace's batch failed (${failed_line})" "${BASH_LINENO[0]}" "${failed_line}"
-    fi
-    return
-  fi
-  while (( ${#root_pids[@]} - roots_awaited >= root_slots )); do await_root; done
-  exec {fd}< <(root_job "${BASH_LINENO[0]}")
-  root_pids+=("$!")
-  root_fds+=("${fd}")
-  root_lines+=("${BASH_LINENO[0]}")
-}
-# --- await_root: wait for the oldest root batch running, then start the batches of its namespaces
-await_root() {
-  local n=${roots_awaited} fd=${root_fds[roots_awaited]} failed_line=''
-  roots_awaited=$((n + 1))
-  IFS= read -r -u "${fd}" failed_line || true
-  exec {fd}<&-
-  if ! wait "${root_pids[n]}"; then
-    failed_batch_line=${root_lines[n]}
-    undo 1 "the root namespace's batch failed (${failed_line})" "${root_lines[n]}" "${failed_line}"
-  fi
-  while (( pending_started < ${#pending_netns[@]} && pending_root[pending_started] == n )); do
-    fd=${pending_fds[pending_started]}
-    start_batch "${pending_netns[pending_started]}" "${pending_lines[pending_started]}" <&"${fd}"
-    exec {fd}<&-
-    pending_started=$((pending_started + 1))
-  done
-}
-await_roots() {
-  while (( roots_awaited < ${#root_pids[@]} )); do await_root; done
+  if { errors=$(command ip -batch - 2>&1 1>&3); } 3>&1; then return 0; fi
+  echo "${errors}" >&2
+  if [[ ${errors} =~ Command\ failed\ -:([0-9]+) ]]; then failed=$(script_line "$((BASH_LINENO[0] + BASH_REMATCH[1]))"); fi
+  undo 1 "the root namespace's batch failed${failed:+ (${failed})}" "${BASH_LINENO[0]}" "${failed}"
 }
 netns_batch() {
-  local fd
-  if (( dry_run )); then ip -n "$1" -batch -; return; fi
-  if (( roots_awaited < ${#root_pids[@]} )); then
-    exec {fd}<&0
-    pending_netns+=("$1")
-    pending_fds+=("${fd}")
-    pending_lines+=("${BASH_LINENO[0]}")
-    pending_root+=("$((${#root_pids[@]} - 1))")
-    return
-  fi
-  start_batch "$1" "${BASH_LINENO[0]}" <&0
-}
-# --- start_batch NETNS LINE: the batch on stdin, inside NETNS, in the background (nsenter, from
-# util-linux, where it can: `ip -n` also copies the mount namespace to remount /sys, which costs
-# more with every namespace)
-start_batch() {
   local tenths
+  if (( dry_run )); then ip -n "$1" -batch -; return; fi
   if (( have_nsenter )); then
     nsenter --net="/run/netns/$1" ip -batch - <&0 &
   else
@@ -417,7 +351,7 @@ start_batch() {
   fi
   batch_pids+=("$!")
   batch_netns+=("$1")
-  batch_lines+=("$2")
+  batch_lines+=("${BASH_LINENO[0]}")
   tenths=$((${#batch_pids[@]} * 10 / ${#lab_netns[@]}))
   if (( ${#lab_netns[@]} > 50 && tenths > progress_shown )); then
     progress_shown=${tenths}
@@ -436,14 +370,12 @@ await_batch() {
   fi
 }
 await_batches() {
-  await_roots
   while (( batches_awaited < ${#batch_pids[@]} )); do await_batch; done
 }
 # --- stop_batches: end the batches still running (on a failure or a signal)
 stop_batches() {
-  local running=("${root_pids[@]:roots_awaited}" "${batch_pids[@]:batches_awaited}")
-  if (( ${#running[@]} > 0 )); then
-    kill "${running[@]}" 2>/dev/null || true
+  if (( batches_awaited < ${#batch_pids[@]} )); then
+    kill "${batch_pids[@]:batches_awaited}" 2>/dev/null || true
     wait || true
   fi
 }
@@ -452,7 +384,6 @@ stop_batches() {
 # NETNS is empty), with bash alone
 set_sysctl() {
   if [[ -n $1 ]]; then
-    await_roots  # its namespace, and its devices, are made by a root batch that may still run
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
   elif (( dry_run )); then

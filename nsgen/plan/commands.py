@@ -19,15 +19,12 @@ class Command:
 
     `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `ping` (FAMILY ADDRESS HOLDER
     EXPECTED) is one reachability check, EXPECTED `reachable` or `unreachable`; `bridge` takes
-    iproute2's `bridge` words (a multi-host lab's FDB entries). A root-namespace command made for
-    one namespace (creating it, its veth, the root end of that veth) names it in `concerns`, so a
-    runner may interleave the root's commands with that namespace's.
+    iproute2's `bridge` words (a multi-host lab's FDB entries).
     """
 
     argv: tuple[str, ...]
     netns: str | None = None
     tool: Tool = "ip"
-    concerns: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ def veth_add(link: VethLink) -> Command:
     words += ["netns", first.netns] if first.netns else []
     words += ["master", first.bridge] if first.bridge else []
     words += ["type", "veth", "peer", "name", second.device, "netns", second.netns or ""]
-    return Command(tuple(words), concerns=second.netns)
+    return Command(tuple(words))
 
 
 def route_command(verb: Literal["add", "del"], route: Route, netns: str) -> Command:

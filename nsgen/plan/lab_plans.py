@@ -21,26 +21,21 @@ def setup(lab: Lab) -> Plan:
     addresses, MTUs and MACs, link-local off, up, routes. Root-namespace commands never depend on a
     namespace's, so a runner may run the root's first and each namespace's on its own."""
     v4 = ipv4_only(lab)
-    # each root-namespace veth end, and the namespace its peer is in
-    root_veths = [
-        (first.device, second.netns) if first.netns is None else (second.device, first.netns)
-        for link in lab.links
-        for first, second in [link.creation_order]
-        if first.netns is None or second.netns is None
-    ]
+    # each link's end in the root namespace (creation_order puts it first)
+    root_veths = [link.creation_order[0].device for link in lab.links if link.creation_order[0].netns is None]
     bridges = [command for br in lab.bridges for command in bridge_add(br, v4)]
     veths = [veth_add(link) for link in lab.links]
     namespaced = [(ns.netns, iface) for ns in lab.namespaces for iface in ns.interfaces]
     every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.host)]
     tuned = [Command(("link", "set", "dev", dev, *tuning_words(i)), ns) for ns, dev, i in every if tuning_words(i)]
     local_off = [Command(("link", "set", "dev", i.name, "addrgenmode", "none"), ns) for ns, i in namespaced]
-    local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), concerns=ns) for dev, ns in root_veths]
+    local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none")) for dev in root_veths]
     ups = [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
-    ups += [Command(("link", "set", "dev", dev, "up"), concerns=ns) for dev, ns in root_veths]
+    ups += [Command(("link", "set", "dev", dev, "up")) for dev in root_veths]
     tunnels, fdb = _tunnels(lab, v4)
     routes = [route_command("add", route, ns.netns) for ns in lab.namespaces for route in ns.routes]
     return (
-        *step("create new namespaces", [Command(("netns", "add", ns.netns), concerns=ns.netns) for ns in lab.namespaces]),
+        *step("create new namespaces", [Command(("netns", "add", ns.netns)) for ns in lab.namespaces]),
         *step("create the bridges in the root namespace; the namespaces' veths plug into them", bridges),
         *step(
             f"create {2 * len(lab.links)} peered veth, each end directly where it lives. The guide makes a pair in\n"
@@ -88,7 +83,7 @@ def _tunnels(lab: Lab, v4: bool) -> tuple[list[Command], list[Command]]:
         if isinstance(tunnel, VxlanEnd):
             where = ("name", tunnel.end.interface, "netns", tunnel.end.netns)
             words = ("link", "add", *where, *vxlan, "remote", str(tunnel.remote), "dstport", str(tunnel.port))
-            made.append(Command(words, concerns=tunnel.end.netns))
+            made.append(Command(words))
             continue
         where = ("name", tunnel.device, "mtu", str(tunnel.mtu), "master", tunnel.bridge)
         made.append(Command(("link", "add", *where, *vxlan, "dstport", str(tunnel.port))))

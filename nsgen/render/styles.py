@@ -110,11 +110,6 @@ def _parts(lines: list[list[str]]) -> list[str]:
     return list(dict.fromkeys(part for key, part in _NAMESPACE_PARTS.items() if key in seen))
 
 
-#: The root namespace's batch is cut after the commands of every so many namespaces: setup.sh's runtime
-#: runs the parts after the first two at once, and each namespace's own batch once its part has run.
-ROOT_CHUNK = 50
-
-
 def _joined(lines: list[list[str]]) -> list[str]:
     """A batch's lines, each device's `link set dev D …` settings joined onto its first such line
     (settings only ever move earlier: every later command still finds them made)."""
@@ -131,14 +126,12 @@ def _joined(lines: list[list[str]]) -> list[str]:
 
 
 def batched(lab: Lab, plan: Plan) -> list[Batch]:
-    """The plan grouped by where it runs: the root namespace's commands in batches of ROOT_CHUNK
-    namespaces (each step's comment kept as `#` lines, which `ip -batch` skips), each followed by
-    those namespaces' own batches; a device's `link set` settings joined on one line. A multi-host
-    lab's FDB entries (iproute2's `bridge`) follow the first root batch, which makes their devices."""
-    index = {ns.netns: i // ROOT_CHUNK for i, ns in enumerate(lab.namespaces)}
-    chunks = max(index.values(), default=0) + 1
-    root_lines: list[list[list[str]]] = [[] for _ in range(chunks)]
-    last_step: list[object] = [None] * chunks
+    """The plan grouped by where it runs: the root namespace's commands in one batch (each step's
+    comment kept as `#` lines, which `ip -batch` skips), then each namespace's own batch; a device's
+    `link set` settings joined on one line. A multi-host lab's FDB entries (iproute2's `bridge`)
+    follow the root batch, which makes their devices."""
+    root_lines: list[list[str]] = []
+    last_step = None
     lines: dict[str, list[list[str]]] = {ns.netns: [] for ns in lab.namespaces}
     sysctls: dict[str, list[tuple[str, ...]]] = {ns.netns: [] for ns in lab.namespaces}
     fdb = Batch("the spanning bridges' FDB entries (iproute2's `bridge`), after the root namespace's batch", None)
@@ -151,29 +144,19 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
             elif command.netns is not None:
                 lines[command.netns].append(list(command.argv))
             else:
-                chunk = index[command.concerns] if command.concerns else 0
-                if last_step[chunk] is not step:
-                    root_lines[chunk] += [["#", line] for line in step.comment.split("\n")]
-                    last_step[chunk] = step
-                root_lines[chunk].append(list(command.argv))
-    batches = []
-    for chunk in range(chunks):
-        members = lab.namespaces[chunk * ROOT_CHUNK : (chunk + 1) * ROOT_CHUNK]
-        comment = "the root namespace, in one batch"
-        if chunks > 1:
-            own = " and the lab's own devices" if chunk == 0 else ""
-            comment = f"the root namespace, for {members[0].name} … {members[-1].name}{own}"
-        if root_lines[chunk]:
-            batches.append(Batch(comment, None, lines=_joined(root_lines[chunk])))
-        if chunk == 0 and fdb.sysctls:
-            batches.append(fdb)
-        for ns in members:
-            words = lines[ns.netns]
-            parts = _parts(words)
-            prefix = "its sysctls, then " if sysctls[ns.netns] else ""
-            comment = f"{ns.name}: {prefix}{', '.join(parts)}, in one batch inside it"
-            if words or sysctls[ns.netns]:
-                batches.append(Batch(comment, ns.netns, sysctls[ns.netns], _joined(words)))
+                if last_step is not step:
+                    root_lines += [["#", line] for line in step.comment.split("\n")]
+                    last_step = step
+                root_lines.append(list(command.argv))
+    batches = [Batch("the root namespace, in one batch", None, lines=_joined(root_lines))] if root_lines else []
+    if fdb.sysctls:
+        batches.append(fdb)
+    for ns in lab.namespaces:
+        words = lines[ns.netns]
+        prefix = "its sysctls, then " if sysctls[ns.netns] else ""
+        comment = f"{ns.name}: {prefix}{', '.join(_parts(words))}, in one batch inside it"
+        if words or sysctls[ns.netns]:
+            batches.append(Batch(comment, ns.netns, sysctls[ns.netns], _joined(words)))
     return batches
 
 
