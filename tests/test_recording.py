@@ -90,7 +90,7 @@ def test_demo_deletes_what_it_created_when_a_step_fails_or_a_signal_comes(tmp_pa
     failed = run("bash", demo, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "BASH_ENV": str(hook),
                                     "NSGEN_TYPING_DELAY": "0", "FAULT": f"ip netns del {prefix}ns-1"})  # fmt: skip
     assert failed.returncode != 0
-    assert "demo.sh: failed: ip1 addr add 172.16.0.3 dev veth-1\n" in failed.stderr
+    assert re.search(r"demo.sh: failed at line \d+: run ip1 addr add 172.16.0.3 dev veth-1\n", failed.stderr)
     assert leftovers(prefix) == set()
     signalled = run("bash", demo, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "BASH_ENV": str(hook),
                                        "NSGEN_TYPING_DELAY": "0", "FAULT": "kill -TERM $$"})  # fmt: skip

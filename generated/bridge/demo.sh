@@ -87,19 +87,18 @@ lab_steps() {
   run ip link del dev v-net-0
 }
 
-# === nsgen runtime: sha256 382ce74afcaa04fab1fe82cdb6fdb7ffe0ae935dfc011727eff6a570655a8c26 ===
+# === nsgen runtime: sha256 6dc7a2c6a30bc570c1c14abef8d26929a28b2d0ed650a464eedc7e9ef77d0348 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
-# changing anything; whenever it ends, on a failed step or a signal too, it deletes what it created.
+# changing anything; when it ends, on a failed step or a signal too, it deletes what it created.
 
 # --- options
 #   --allow-forward: where the FORWARD chain drops bridged traffic, accept the lab's (one rule per bridge)
 #   --delay SECONDS: the typing delay per character (default: $NSGEN_TYPING_DELAY, else 0.04; 0 types at once)
 
 script_args=("$@")
-dry_run=0
-allow_forward=0
+dry_run=0 allow_forward=0
 delay=${NSGEN_TYPING_DELAY:-0.04}
 while (( $# > 0 )); do
   case $1 in
@@ -117,17 +116,12 @@ fi
 
 # --- run as root (network namespaces need it): re-run through sudo when we are not
 if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "${0##*/}: must run as root, and sudo was not found" >&2
-    exit 1
-  fi
+  if ! command -v sudo >/dev/null 2>&1; then echo "${0##*/}: must run as root, and sudo was not found" >&2; exit 1; fi
   exec sudo -- bash "$0" "${script_args[@]}"
 fi
-for tool in ip ping; do
-  if ! command -v "${tool}" >/dev/null 2>&1; then
-    echo "${0##*/}: '${tool}' was not found: install iproute2 and iputils-ping" >&2
-    exit 2
-  fi
+tools=(ip ping)
+for tool in "${tools[@]}"; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2 and iputils-ping" >&2; exit 2; fi
 done
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
@@ -139,9 +133,8 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- what of the lab is there already, and which of its root-namespace subnets overlap a route of
-# the root namespace (a route inside them, or around them other than the default: traffic would go
-# astray). /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
+# --- what of the lab is there already (/run/netns, /sys/class/net), and which of its root-namespace
+# subnets overlap a root route (inside them, or around them but the default: traffic would go astray)
 present=()
 for ns in "${lab_netns[@]}"; do
   if [[ -e /run/netns/${ns} ]]; then present+=("namespace ${ns}"); fi
@@ -167,125 +160,100 @@ if (( ${#overlaps[@]} > 0 )); then
   exit 2
 fi
 
-# --- bridged traffic and the FORWARD policy. With bridge netfilter on
-# (net.bridge.bridge-nf-call-iptables=1), frames between two ports of a bridge pass the FORWARD
-# chain; where its policy is DROP (Docker sets it), a lab on a bridge comes up and its namespaces
-# cannot reach each other. forward_drop says what drops them, as `iptables -S FORWARD` shows it
-# (iptables-nft or legacy, whichever `iptables` is), else, without iptables, `nft list ruleset` (a
-# chain on the forward hook with policy drop); empty when nothing drops them, the lab has no
-# bridge, or neither tool is here to tell.
-forward_comment="nsgen:${lab_key}"
+# --- bridged traffic and the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1),
+# frames between two ports of a bridge pass FORWARD; where it drops them (Docker sets its policy to
+# DROP) a bridge lab comes up and its pings go unanswered. forward_drop names what drops them:
+# iptables' policy, else (no iptables) an nft chain on the forward hook; empty when nothing does.
 forward_drop=''
 forward_added=()
 bridge_nf=0
 if (( ${#lab_bridges[@]} > 0 )) && [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
   read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
 fi
-if [[ ${bridge_nf} == 1 ]]; then
-  if command -v iptables >/dev/null 2>&1; then
-    forward_policy=''
-    read -r forward_policy < <(command iptables -w -S FORWARD 2>/dev/null) || true
-    if [[ ${forward_policy} == '-P FORWARD DROP' ]]; then
-      forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
-    fi
-  elif command -v nft >/dev/null 2>&1; then
-    nft_table='' nft_chain=''
-    while read -r nft_line; do
-      case ${nft_line} in
-        'table '*) nft_table=${nft_line#table }; nft_table=${nft_table% \{} ;;
-        'chain '*) nft_chain=${nft_line#chain }; nft_chain=${nft_chain% \{} ;;
-        *'hook forward '*'policy drop;'*)
-          if [[ ${nft_table} == ip\ * || ${nft_table} == inet\ * ]]; then
-            forward_drop="the chain ${nft_chain} of the nft table ${nft_table} (hook forward) has policy drop (nft list ruleset)"
-            break
-          fi ;;
-      esac
-    done < <(command nft list ruleset 2>/dev/null)
+if [[ ${bridge_nf} == 1 ]] && command -v iptables >/dev/null 2>&1; then
+  if [[ $(command iptables -w -S FORWARD 2>/dev/null) == '-P FORWARD DROP'* ]]; then
+    forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
   fi
+elif [[ ${bridge_nf} == 1 ]] && command -v nft >/dev/null 2>&1; then
+  nft_table='' nft_chain=''
+  while read -r kind name rest; do
+    case ${kind} in
+      table) nft_table="${name} ${rest% \{}" ;;
+      chain) nft_chain=${name} ;;
+      type) if [[ ${rest} == *'hook forward '*'policy drop;'* && ${nft_table} =~ ^(ip|inet)\  ]]; then
+        forward_drop="the chain ${nft_chain} of the nft table ${nft_table} (hook forward) has policy drop (nft list ruleset)"
+        break
+      fi ;;
+    esac
+  done < <(command nft list ruleset 2>/dev/null)
 fi
 
-# --- forward_explain: why the lab's bridged traffic would be dropped, and the ways out
-forward_explain() {
-  local bridges=${lab_bridges[*]}
+# --- preflight: bridged traffic must pass (unless --allow-forward; a dry run explains and goes
+# on). --allow-forward's rules are iptables rules: without iptables, they are the user's to add.
+if [[ -n ${forward_drop} ]] && (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
+  echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the" >&2
+  echo "  lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force" >&2
+  exit 2
+elif [[ -n ${forward_drop} ]] && (( ! allow_forward )); then
   {
-    echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${bridges}) would be dropped."
-    echo "  Bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1): frames between two ports of a bridge"
-    echo "  pass the FORWARD chain, and here ${forward_drop}: Docker sets it so, as do some firewalls."
-    echo "  The lab would come up, and its pings would go unanswered. Nothing was changed. Ways out:"
-    echo "    --allow-forward  insert per lab bridge BR: iptables -I FORWARD -i BR -o BR -m comment --comment ${forward_comment} -j ACCEPT"
+    echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${lab_bridges[*]}) would be dropped."
+    echo "  Bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1): frames between two ports of a bridge pass"
+    echo "  the FORWARD chain, and here ${forward_drop}. Nothing was changed. Ways out:"
+    echo "    --allow-forward  insert per lab bridge BR: iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
     echo "                     (teardown.sh deletes exactly the rules carrying that comment)"
   } >&2
-}
+  if (( ! dry_run )); then exit 2; fi
+  echo "dry run: a real run would stop here" >&2
+fi
 
-# --- allow_forward: with --allow-forward, where FORWARD drops bridged traffic, one ACCEPT rule per
-# lab bridge for frames between its ports, first in the chain; forward_added lists the bridges this
-# run added a rule for (a rule already there is left alone)
+# --- allow_forward: with --allow-forward, where FORWARD drops bridged traffic, an ACCEPT rule per lab
+# bridge for frames between its ports, first in the chain, with the lab's comment (a rule already
+# there is left alone); forget_forward deletes the rules this run added (forward_added)
 allow_forward() {
   local br rule
   if (( ! allow_forward )) || [[ -z ${forward_drop} ]]; then return; fi
   for br in "${lab_bridges[@]}"; do
-    rule=(FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT)
-    if (( dry_run )); then
-      printf 'iptables -w -I'
-      printf ' %q' "${rule[@]}"
-      printf '\n'
-    elif ! command iptables -w -C "${rule[@]}" 2>/dev/null; then
-      command iptables -w -I "${rule[@]}"
-      forward_added+=("${br}")
-    fi
+    rule=(FORWARD -i "${br}" -o "${br}" -m comment --comment "nsgen:${lab_key}" -j ACCEPT)
+    if (( ! dry_run )) && command iptables -w -C "${rule[@]}" 2>/dev/null; then continue; fi
+    iptables -w -I "${rule[@]}"
+    forward_added+=("${br}")
   done
 }
-# --- forget_forward: delete the rules this run added
 forget_forward() {
   local br
   for br in "${forward_added[@]}"; do
-    command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT 2>/dev/null || true
+    command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "nsgen:${lab_key}" -j ACCEPT || true
   done
-  forward_added=()
 }
-
-# --- preflight: bridged traffic must pass (unless --allow-forward); a dry run
-# explains and goes on. --allow-forward's rules are iptables rules: without iptables they are yours to add.
-if [[ -n ${forward_drop} ]]; then
-  if (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
-    echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found:" >&2
-    echo "  accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept)," >&2
-    echo "  then set the lab up with setup.sh --force" >&2
-    exit 2
-  fi
-  if (( ! allow_forward )); then
-    forward_explain
-    if (( ! dry_run )); then exit 2; fi
-    echo "dry run: a real run would stop here" >&2
-  fi
-fi
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
 
-# --- delete_lab [FOREIGN]: delete what of the lab is there, but FOREIGN, and wait (10 s at most)
-# until the kernel has let go of its devices (`ip netns del` returns before they are destroyed).
-# Preflight found nothing of the lab, so all of it is this run's, but the name a failing
-# `ip … add NAME` could not take from someone else: FOREIGN.
+# --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
+# (10 s at most) until the kernel has let go of its devices (`ip netns del` returns before they are
+# destroyed). Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
-  local foreign=${1-} ns dev
+  local ns dev
   for ns in "${lab_netns[@]}"; do
-    if [[ ${ns} != "${foreign}" && -e /run/netns/${ns} ]]; then command ip netns del "${ns}" || true; fi
+    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then command ip netns del "${ns}" || true; fi
   done
   for dev in "${lab_devices[@]}"; do
-    if [[ ${dev} != "${foreign}" && -e /sys/class/net/${dev} ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
+    if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done
   for _ in {1..100}; do
     for dev in "${lab_devices[@]}"; do
-      if [[ ${dev} != "${foreign}" && -e /sys/class/net/${dev} ]]; then pause 0.1; continue 2; fi
+      if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then pause 0.1; continue 2; fi
     done
     break
   done
 }
-# --- foreign_name COMMAND: the name COMMAND makes, if it makes one (`netns add X`, `link add name X`)
-foreign_name() {
-  if [[ $1 =~ ^(ip\ )?(netns\ add|link\ add\ name)\ ([^ ]+) ]]; then echo "${BASH_REMATCH[3]}"; fi
+
+# --- rollback: the demo ends by deleting what it created, and the FORWARD rules it added, on a
+# failed step or a signal too
+rollback() {
+  delete_lab
+  forget_forward
 }
 # --- script_line N: line N of this script, to name the step that was running
 script_line() {
@@ -293,27 +261,46 @@ script_line() {
   while IFS= read -r step && (( ++n < $1 )); do :; done <"$0" || true
   echo "${step#"${step%%[![:space:]]*}"}"
 }
-
-# --- finish STATUS WHAT: whenever the demo ends, on a failed step or a signal too, name the step
-# that failed and delete what of the lab is left, and the FORWARD rules it added
-step=''
-finish() {
-  local foreign=''
+# --- foreign_names COMMAND: what the failed COMMAND could not make because someone else has it
+# (`netns add X`, `link add name X … peer name Y`), as netns:X or link:NETNS:NAME (NETNS empty for
+# the root namespace): the rollback leaves those alone
+foreign=()
+foreign_names() {
+  local words where='' peer='' peer_ns='' k
+  read -ra words <<<"${1#ip }"
+  if [[ ${words[0]-} == -n ]]; then where=${words[1]}; words=("${words[@]:2}"); fi
+  if [[ "${words[*]:0:2}" == "netns add" ]]; then foreign+=("netns:${words[2]-}"); fi
+  if [[ "${words[*]:0:3}" != "link add name" ]]; then return 0; fi
+  for (( k = 4; k < ${#words[@]}; k++ )); do
+    case ${words[k]} in
+      netns) if [[ -n ${peer} ]]; then peer_ns=${words[k + 1]-}; else where=${words[k + 1]-}; fi ;;
+      peer) peer=${words[k + 2]-} ;;
+    esac
+  done
+  foreign+=("link:${where//\'/}:${words[3]-}")
+  if [[ -n ${peer} ]]; then foreign+=("link:${peer_ns//\'/}:${peer}"); fi
+}
+# --- undo STATUS WHAT LINE [COMMAND]: on a failed step or a signal, name the step (a batch's own
+# line, else the line of lab_steps that was running, else LINE of this script), undo what this run
+# changed (the script's `rollback`; a second signal meanwhile is ignored), and stop
+undo() {
+  local line=${failed_batch_line:-$3} i
+  trap - ERR
+  trap '' INT TERM HUP
+  for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
+    if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
+  done
+  echo "${0##*/}: $2 at line ${line}: $(script_line "${line}")" >&2
+  if (( dry_run )); then exit "$1"; fi
+  foreign_names "${4-}"
   set +e
-  trap - ERR INT TERM HUP EXIT
-  if (( $1 != 0 )); then
-    echo "${0##*/}: $2: ${step}" >&2
-    foreign=$(foreign_name "${step}")
-  fi
-  delete_lab "${foreign}"
-  forget_forward
+  rollback
   exit "$1"
 }
-trap 'finish "$?" failed' ERR
-trap 'finish 130 interrupted' INT
-trap 'finish 143 terminated' TERM
-trap 'finish 129 "hung up"' HUP
-trap 'finish "$?" failed' EXIT
+trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
+trap 'undo 130 interrupted "${LINENO}"' INT
+trap 'undo 143 terminated "${LINENO}"' TERM
+trap 'undo 129 "hung up" "${LINENO}"' HUP
 
 # --- the demo's look: colours only on a terminal
 if [[ -t 1 ]]; then
@@ -334,7 +321,7 @@ say() {
 # COMMAND run for real; with --fails it must fail (a ping the topology expects no answer to).
 # run --show TEXT: TEXT typed out, and nothing run (the script runs it next: a function definition)
 run() {
-  local fails=0 i
+  local fails=0 i step
   if [[ $1 == --fails ]]; then fails=1; shift; fi
   if [[ $1 == --show ]]; then step=$2; else printf -v step '%q ' "$@"; step=${step% }; fi
   printf '%s' "${prompt}"
@@ -388,6 +375,8 @@ displayAddr() { display addr; }
 
 allow_forward
 lab_steps
-step=''
+trap - ERR
+trap '' INT TERM HUP
+rollback
 echo
 echo "lab ${lab_name}: demo done"

@@ -27,7 +27,7 @@ netns del ns-3
 NSGEN
 }
 
-# === nsgen runtime: sha256 a12e72f6d5716062037d7d97e4659f4171fb4b5254f8db191ec8be5cc623db7f ===
+# === nsgen runtime: sha256 3aa7dda7e838c605878fc53f22b81807a665e3d027e94eb5245b37b59cd3ea7f ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
@@ -49,29 +49,25 @@ done
 # --- run as root (network namespaces need it): re-run through sudo when we are not (a dry
 # run needs no root)
 if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "${0##*/}: must run as root, and sudo was not found" >&2
-    exit 1
-  fi
+  if ! command -v sudo >/dev/null 2>&1; then echo "${0##*/}: must run as root, and sudo was not found" >&2; exit 1; fi
   exec sudo -- bash "$0" "${script_args[@]}"
 fi
-if ! command -v ip >/dev/null 2>&1; then
-  echo "${0##*/}: 'ip' was not found: install iproute2" >&2
-  exit 2
-fi
+tools=(ip)
+for tool in "${tools[@]}"; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2" >&2; exit 2; fi
+done
 
-# --- in a dry run, `ip` prints itself (with what a batch feeds it) instead of running: every
-# change this script makes goes through `ip`; what only reads the kernel says `command ip`
+# --- in a dry run, `ip` (with what a batch feeds it) and `iptables` print themselves instead of
+# running: every change this script makes goes through them; what only reads says `command ip`
 if (( dry_run )); then
   ip() {
     local line
-    printf 'ip'
-    printf ' %q' "$@"
-    printf '\n'
+    echo "ip$(printf ' %q' "$@")"
     if [[ " $* " == *" -batch - "* ]]; then
       while IFS= read -r line; do printf '    %s\n' "${line}"; done
     fi
   }
+  iptables() { echo "iptables$(printf ' %q' "$@")"; }
 fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
@@ -138,23 +134,12 @@ delete_forward() {
   done < <(command iptables -w -S FORWARD 2>/dev/null)
 }
 
-# --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
-# from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
-# apply.sh write it when they are done (in one rename), teardown.sh removes it.
+# --- the lab's record (/run/nsgen/LAB_KEY.yaml, which setup.sh wrote) goes with it
 record_file=/run/nsgen/${lab_key}.yaml
-record_write() {
-  if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
-  mkdir -p /run/nsgen
-  lab_record >"${record_file}.$$"
-  mv -f "${record_file}.$$" "${record_file}"
-}
-record_remove() {
-  if (( ! dry_run )); then rm -f "${record_file}"; fi
-}
 
 lab_steps
 delete_forward
-record_remove
+if (( ! dry_run )); then rm -f "${record_file}"; fi
 if (( netns_deleted + devices_deleted + forward_deleted == 0 )); then
   echo "lab ${lab_name} was not up: nothing to delete"
   exit 0

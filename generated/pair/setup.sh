@@ -77,21 +77,18 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 f323a540e13191c52cb5991faf4da465783aff8f6640d926a614ddf0455213f5 ===
+# === nsgen runtime: sha256 86d0cbe7af51ea4ea495544f0c70b704510001121d4203097171e639f2b4edd6 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
 
 # --- options
 #   --dry-run: print the commands this script would run, and change nothing
-#   --force: set the lab up even where its subnets overlap routes of the root namespace, or where
-#     the FORWARD chain drops bridged traffic
+#   --force: set the lab up even where its subnets overlap root routes or FORWARD drops bridged traffic
 #   --allow-forward: where the FORWARD chain drops bridged traffic, accept the lab's (one rule per bridge)
 
 script_args=("$@")
-dry_run=0
-force=0
-allow_forward=0
+dry_run=0 force=0 allow_forward=0
 while (( $# > 0 )); do
   case $1 in
     --dry-run) dry_run=1 ;;
@@ -105,29 +102,25 @@ done
 # --- run as root (network namespaces need it): re-run through sudo when we are not (a dry
 # run needs no root)
 if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "${0##*/}: must run as root, and sudo was not found" >&2
-    exit 1
-  fi
+  if ! command -v sudo >/dev/null 2>&1; then echo "${0##*/}: must run as root, and sudo was not found" >&2; exit 1; fi
   exec sudo -- bash "$0" "${script_args[@]}"
 fi
-if ! command -v ip >/dev/null 2>&1; then
-  echo "${0##*/}: 'ip' was not found: install iproute2" >&2
-  exit 2
-fi
+tools=(ip)
+for tool in "${tools[@]}"; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2" >&2; exit 2; fi
+done
 
-# --- in a dry run, `ip` prints itself (with what a batch feeds it) instead of running: every
-# change this script makes goes through `ip`; what only reads the kernel says `command ip`
+# --- in a dry run, `ip` (with what a batch feeds it) and `iptables` print themselves instead of
+# running: every change this script makes goes through them; what only reads says `command ip`
 if (( dry_run )); then
   ip() {
     local line
-    printf 'ip'
-    printf ' %q' "$@"
-    printf '\n'
+    echo "ip$(printf ' %q' "$@")"
     if [[ " $* " == *" -batch - "* ]]; then
       while IFS= read -r line; do printf '    %s\n' "${line}"; done
     fi
   }
+  iptables() { echo "iptables$(printf ' %q' "$@")"; }
 fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
@@ -139,9 +132,8 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- what of the lab is there already, and which of its root-namespace subnets overlap a route of
-# the root namespace (a route inside them, or around them other than the default: traffic would go
-# astray). /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
+# --- what of the lab is there already (/run/netns, /sys/class/net), and which of its root-namespace
+# subnets overlap a root route (inside them, or around them but the default: traffic would go astray)
 present=()
 for ns in "${lab_netns[@]}"; do
   if [[ -e /run/netns/${ns} ]]; then present+=("namespace ${ns}"); fi
@@ -156,8 +148,8 @@ for net in "${lab_root_networks[@]}"; do
   done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
 done
 
-# --- preflight: the lab is either all there (nothing to do) or not there at all, and its subnets
-# overlap no route of the root namespace (unless --force)
+# --- preflight: the lab is all there (nothing to do) or not at all, and its subnets overlap no
+# root route (unless --force)
 if (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )); then
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
@@ -171,126 +163,103 @@ if (( ${#overlaps[@]} > 0 && ! force )); then
   exit 2
 fi
 
-# --- bridged traffic and the FORWARD policy. With bridge netfilter on
-# (net.bridge.bridge-nf-call-iptables=1), frames between two ports of a bridge pass the FORWARD
-# chain; where its policy is DROP (Docker sets it), a lab on a bridge comes up and its namespaces
-# cannot reach each other. forward_drop says what drops them, as `iptables -S FORWARD` shows it
-# (iptables-nft or legacy, whichever `iptables` is), else, without iptables, `nft list ruleset` (a
-# chain on the forward hook with policy drop); empty when nothing drops them, the lab has no
-# bridge, or neither tool is here to tell.
-forward_comment="nsgen:${lab_key}"
+# --- bridged traffic and the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1),
+# frames between two ports of a bridge pass FORWARD; where it drops them (Docker sets its policy to
+# DROP) a bridge lab comes up and its pings go unanswered. forward_drop names what drops them:
+# iptables' policy, else (no iptables) an nft chain on the forward hook; empty when nothing does.
 forward_drop=''
 forward_added=()
 bridge_nf=0
 if (( ${#lab_bridges[@]} > 0 )) && [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
   read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
 fi
-if [[ ${bridge_nf} == 1 ]]; then
-  if command -v iptables >/dev/null 2>&1; then
-    forward_policy=''
-    read -r forward_policy < <(command iptables -w -S FORWARD 2>/dev/null) || true
-    if [[ ${forward_policy} == '-P FORWARD DROP' ]]; then
-      forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
-    fi
-  elif command -v nft >/dev/null 2>&1; then
-    nft_table='' nft_chain=''
-    while read -r nft_line; do
-      case ${nft_line} in
-        'table '*) nft_table=${nft_line#table }; nft_table=${nft_table% \{} ;;
-        'chain '*) nft_chain=${nft_line#chain }; nft_chain=${nft_chain% \{} ;;
-        *'hook forward '*'policy drop;'*)
-          if [[ ${nft_table} == ip\ * || ${nft_table} == inet\ * ]]; then
-            forward_drop="the chain ${nft_chain} of the nft table ${nft_table} (hook forward) has policy drop (nft list ruleset)"
-            break
-          fi ;;
-      esac
-    done < <(command nft list ruleset 2>/dev/null)
+if [[ ${bridge_nf} == 1 ]] && command -v iptables >/dev/null 2>&1; then
+  if [[ $(command iptables -w -S FORWARD 2>/dev/null) == '-P FORWARD DROP'* ]]; then
+    forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
   fi
+elif [[ ${bridge_nf} == 1 ]] && command -v nft >/dev/null 2>&1; then
+  nft_table='' nft_chain=''
+  while read -r kind name rest; do
+    case ${kind} in
+      table) nft_table="${name} ${rest% \{}" ;;
+      chain) nft_chain=${name} ;;
+      type) if [[ ${rest} == *'hook forward '*'policy drop;'* && ${nft_table} =~ ^(ip|inet)\  ]]; then
+        forward_drop="the chain ${nft_chain} of the nft table ${nft_table} (hook forward) has policy drop (nft list ruleset)"
+        break
+      fi ;;
+    esac
+  done < <(command nft list ruleset 2>/dev/null)
 fi
 
-# --- forward_explain: why the lab's bridged traffic would be dropped, and the ways out
-forward_explain() {
-  local bridges=${lab_bridges[*]}
+# --- preflight: bridged traffic must pass (unless --allow-forward or --force; a dry run explains and goes
+# on). --allow-forward's rules are iptables rules: without iptables, they are the user's to add.
+if [[ -n ${forward_drop} ]] && (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
+  echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the" >&2
+  echo "  lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force" >&2
+  exit 2
+elif [[ -n ${forward_drop} ]] && (( ! allow_forward && ! force )); then
   {
-    echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${bridges}) would be dropped."
-    echo "  Bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1): frames between two ports of a bridge"
-    echo "  pass the FORWARD chain, and here ${forward_drop}: Docker sets it so, as do some firewalls."
-    echo "  The lab would come up, and its pings would go unanswered. Nothing was changed. Ways out:"
-    echo "    --allow-forward  insert per lab bridge BR: iptables -I FORWARD -i BR -o BR -m comment --comment ${forward_comment} -j ACCEPT"
+    echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${lab_bridges[*]}) would be dropped."
+    echo "  Bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1): frames between two ports of a bridge pass"
+    echo "  the FORWARD chain, and here ${forward_drop}. Nothing was changed. Ways out:"
+    echo "    --allow-forward  insert per lab bridge BR: iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
     echo "                     (teardown.sh deletes exactly the rules carrying that comment)"
     echo "    --force          set the lab up as it is, its bridged traffic dropped"
   } >&2
-}
+  if (( ! dry_run )); then exit 2; fi
+  echo "dry run: a real run would stop here" >&2
+fi
 
-# --- allow_forward: with --allow-forward, where FORWARD drops bridged traffic, one ACCEPT rule per
-# lab bridge for frames between its ports, first in the chain; forward_added lists the bridges this
-# run added a rule for (a rule already there is left alone)
+# --- allow_forward: with --allow-forward, where FORWARD drops bridged traffic, an ACCEPT rule per lab
+# bridge for frames between its ports, first in the chain, with the lab's comment (a rule already
+# there is left alone); forget_forward deletes the rules this run added (forward_added)
 allow_forward() {
   local br rule
   if (( ! allow_forward )) || [[ -z ${forward_drop} ]]; then return; fi
   for br in "${lab_bridges[@]}"; do
-    rule=(FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT)
-    if (( dry_run )); then
-      printf 'iptables -w -I'
-      printf ' %q' "${rule[@]}"
-      printf '\n'
-    elif ! command iptables -w -C "${rule[@]}" 2>/dev/null; then
-      command iptables -w -I "${rule[@]}"
-      forward_added+=("${br}")
-    fi
+    rule=(FORWARD -i "${br}" -o "${br}" -m comment --comment "nsgen:${lab_key}" -j ACCEPT)
+    if (( ! dry_run )) && command iptables -w -C "${rule[@]}" 2>/dev/null; then continue; fi
+    iptables -w -I "${rule[@]}"
+    forward_added+=("${br}")
   done
 }
-# --- forget_forward: delete the rules this run added
 forget_forward() {
   local br
   for br in "${forward_added[@]}"; do
-    command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "${forward_comment}" -j ACCEPT 2>/dev/null || true
+    command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "nsgen:${lab_key}" -j ACCEPT || true
   done
-  forward_added=()
 }
-
-# --- preflight: bridged traffic must pass (unless --allow-forward or --force); a dry run
-# explains and goes on. --allow-forward's rules are iptables rules: without iptables they are yours to add.
-if [[ -n ${forward_drop} ]]; then
-  if (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
-    echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found:" >&2
-    echo "  accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept)," >&2
-    echo "  then set the lab up with --force" >&2
-    exit 2
-  fi
-  if (( ! allow_forward && ! force )); then
-    forward_explain
-    if (( ! dry_run )); then exit 2; fi
-    echo "dry run: a real run would stop here" >&2
-  fi
-fi
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
 
-# --- delete_lab [FOREIGN]: delete what of the lab is there, but FOREIGN, and wait (10 s at most)
-# until the kernel has let go of its devices (`ip netns del` returns before they are destroyed).
-# Preflight found nothing of the lab, so all of it is this run's, but the name a failing
-# `ip … add NAME` could not take from someone else: FOREIGN.
+# --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
+# (10 s at most) until the kernel has let go of its devices (`ip netns del` returns before they are
+# destroyed). Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
-  local foreign=${1-} ns dev
+  local ns dev
   for ns in "${lab_netns[@]}"; do
-    if [[ ${ns} != "${foreign}" && -e /run/netns/${ns} ]]; then command ip netns del "${ns}" || true; fi
+    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then command ip netns del "${ns}" || true; fi
   done
   for dev in "${lab_devices[@]}"; do
-    if [[ ${dev} != "${foreign}" && -e /sys/class/net/${dev} ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
+    if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done
   for _ in {1..100}; do
     for dev in "${lab_devices[@]}"; do
-      if [[ ${dev} != "${foreign}" && -e /sys/class/net/${dev} ]]; then pause 0.1; continue 2; fi
+      if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then pause 0.1; continue 2; fi
     done
     break
   done
 }
-# --- foreign_name COMMAND: the name COMMAND makes, if it makes one (`netns add X`, `link add name X`)
-foreign_name() {
-  if [[ $1 =~ ^(ip\ )?(netns\ add|link\ add\ name)\ ([^ ]+) ]]; then echo "${BASH_REMATCH[3]}"; fi
+
+# --- rollback: end the batches still running, delete what this run created, and the FORWARD
+# rules it added
+rollback() {
+  stop_batches
+  echo "${0##*/}: deleting what this run created" >&2
+  delete_lab
+  forget_forward
 }
 # --- script_line N: line N of this script, to name the step that was running
 script_line() {
@@ -298,24 +267,40 @@ script_line() {
   while IFS= read -r step && (( ++n < $1 )); do :; done <"$0" || true
   echo "${step#"${step%%[![:space:]]*}"}"
 }
-
-# --- undo STATUS WHAT LINE [COMMAND]: name the step that failed (a batch's own line, else the
-# line of lab_steps that was running, else LINE of this script), end the batches still running,
-# delete what this run created (not what COMMAND could not make, and the FORWARD rules it added),
-# and stop
+# --- foreign_names COMMAND: what the failed COMMAND could not make because someone else has it
+# (`netns add X`, `link add name X … peer name Y`), as netns:X or link:NETNS:NAME (NETNS empty for
+# the root namespace): the rollback leaves those alone
+foreign=()
+foreign_names() {
+  local words where='' peer='' peer_ns='' k
+  read -ra words <<<"${1#ip }"
+  if [[ ${words[0]-} == -n ]]; then where=${words[1]}; words=("${words[@]:2}"); fi
+  if [[ "${words[*]:0:2}" == "netns add" ]]; then foreign+=("netns:${words[2]-}"); fi
+  if [[ "${words[*]:0:3}" != "link add name" ]]; then return 0; fi
+  for (( k = 4; k < ${#words[@]}; k++ )); do
+    case ${words[k]} in
+      netns) if [[ -n ${peer} ]]; then peer_ns=${words[k + 1]-}; else where=${words[k + 1]-}; fi ;;
+      peer) peer=${words[k + 2]-} ;;
+    esac
+  done
+  foreign+=("link:${where//\'/}:${words[3]-}")
+  if [[ -n ${peer} ]]; then foreign+=("link:${peer_ns//\'/}:${peer}"); fi
+}
+# --- undo STATUS WHAT LINE [COMMAND]: on a failed step or a signal, name the step (a batch's own
+# line, else the line of lab_steps that was running, else LINE of this script), undo what this run
+# changed (the script's `rollback`; a second signal meanwhile is ignored), and stop
 undo() {
-  local foreign='' line=${failed_batch_line:-$3} i
-  trap - ERR INT TERM HUP
+  local line=${failed_batch_line:-$3} i
+  trap - ERR
+  trap '' INT TERM HUP
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
     if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
   echo "${0##*/}: $2 at line ${line}: $(script_line "${line}")" >&2
   if (( dry_run )); then exit "$1"; fi
-  stop_batches
-  foreign=$(foreign_name "${4-}")
-  echo "${0##*/}: deleting what this run created" >&2
-  delete_lab "${foreign}"
-  forget_forward
+  foreign_names "${4-}"
+  set +e
+  rollback
   exit "$1"
 }
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
@@ -323,23 +308,14 @@ trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP
 
-# --- The lab's batches: root_batch runs the root namespace's commands (a here-doc) in one `ip
-# -batch`, in turn; netns_batch NETNS a namespace's in one `ip -batch` inside it (through nsenter,
-# from util-linux, where it can: `ip -n` also copies the mount namespace to remount /sys, which
-# costs more with every namespace), in the background, up to 64 at once: its namespace was made by
-# a root batch before it. In a dry run every batch prints, in order. A failed batch stops the run;
-# a failed root line names the object it could not make: that one may be someone else's. Labs of
-# over 50 namespaces say how far they are at every 10 % (`nsgen up` draws a bar of it).
+# --- the lab's batches: root_batch runs the root namespace's commands (a here-doc) in one `ip
+# -batch`; netns_batch NETNS then a namespace's inside it, in the background, 64 at once (through
+# nsenter where it is: `ip -n` also remounts /sys, which costs more with every namespace). A dry
+# run prints them in order. A failed batch stops the run; a failed root line names its object,
+# which may be someone else's. Labs of over 50 namespaces show progress (`nsgen up` draws a bar).
 have_nsenter=0
 if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
-batch_slots=64
-batch_pids=()
-batch_netns=()
-batch_lines=()
-batches_awaited=0
-progress_shown=0
-failed_batch_line=''
-
+batch_pids=() batch_netns=() batch_lines=() batches_awaited=0 progress_shown=0 failed_batch_line=''
 root_batch() {
   local errors failed=''
   if (( dry_run )); then ip -batch -; return; fi
@@ -351,26 +327,19 @@ root_batch() {
 netns_batch() {
   local tenths
   if (( dry_run )); then ip -n "$1" -batch -; return; fi
-  if (( have_nsenter )); then
-    nsenter --net="/run/netns/$1" ip -batch - <&0 &
-  else
-    ip -n "$1" -batch - <&0 &
-  fi
-  batch_pids+=("$!")
-  batch_netns+=("$1")
-  batch_lines+=("${BASH_LINENO[0]}")
+  if (( have_nsenter )); then nsenter --net="/run/netns/$1" ip -batch - <&0 & else ip -n "$1" -batch - <&0 & fi
+  batch_pids+=("$!") batch_netns+=("$1") batch_lines+=("${BASH_LINENO[0]}")
   tenths=$((${#batch_pids[@]} * 10 / ${#lab_netns[@]}))
   if (( ${#lab_netns[@]} > 50 && tenths > progress_shown )); then
     progress_shown=${tenths}
     echo "progress: $((tenths * 10)) % (${#batch_pids[@]}/${#lab_netns[@]} namespaces)"
   fi
-  if (( ${#batch_pids[@]} - batches_awaited >= batch_slots )); then await_batch; fi
+  if (( ${#batch_pids[@]} - batches_awaited >= 64 )); then await_batch; fi
 }
-# --- await_batch: wait for the oldest running namespace batch (bash keeps the status of one that
-# has ended); one that failed stops the run
+# --- await_batch: wait for the oldest namespace batch still running (bash keeps the status of one
+# that has ended): one that failed stops the run; await_batches waits for them all
 await_batch() {
-  local n=${batches_awaited}
-  batches_awaited=$((n + 1))
+  local n=$((batches_awaited++))
   if ! wait "${batch_pids[n]}"; then
     failed_batch_line=${batch_lines[n]}
     undo 1 "the batch inside ${batch_netns[n]} failed" "${batch_lines[n]}"
@@ -381,10 +350,8 @@ await_batches() {
 }
 # --- stop_batches: end the batches still running (on a failure or a signal)
 stop_batches() {
-  if (( batches_awaited < ${#batch_pids[@]} )); then
-    kill "${batch_pids[@]:batches_awaited}" 2>/dev/null || true
-    wait || true
-  fi
+  kill "${batch_pids[@]:batches_awaited}" 2>/dev/null || true
+  wait || true
 }
 
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
@@ -400,9 +367,8 @@ set_sysctl() {
   fi
 }
 
-# --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
-# from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
-# apply.sh write it when they are done (in one rename), teardown.sh removes it.
+# --- record_write: /run/nsgen/LAB_KEY.yaml holds the normalised topology the lab was built from
+# (lab_record above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_file=/run/nsgen/${lab_key}.yaml
 record_write() {
   if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
@@ -410,24 +376,18 @@ record_write() {
   lab_record >"${record_file}.$$"
   mv -f "${record_file}.$$" "${record_file}"
 }
-record_remove() {
-  if (( ! dry_run )); then rm -f "${record_file}"; fi
-}
 
-# --- with --allow-forward, the FORWARD rules first (the lab's traffic passes once it is up); then
-# the lab's steps, then the batches still running, then the record
+# --- the FORWARD rules first (the lab's traffic passes once it is up), the lab's steps and the
+# batches still running, then the record
 allow_forward
 lab_steps
 await_batches
 trap - ERR INT TERM HUP
-if (( dry_run )); then
-  echo "dry run: nothing was changed"
-  exit 0
-fi
+if (( dry_run )); then echo "dry run: nothing was changed"; exit 0; fi
 record_write
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 if (( ${#forward_added[@]} > 0 )); then
-  echo "FORWARD accepts the traffic of ${forward_added[*]} (iptables rules with the comment ${forward_comment}; teardown.sh deletes them)"
+  echo "FORWARD accepts the traffic of ${forward_added[*]} (iptables rules with the comment nsgen:${lab_key}; teardown.sh deletes them)"
 elif [[ -n ${forward_drop} ]] && (( ! allow_forward )); then
   echo "${0##*/}: set up with --force: ${forward_drop}, and it drops the traffic between the lab's namespaces on a bridge" >&2
 fi

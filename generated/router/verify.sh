@@ -135,7 +135,7 @@ lab_steps() {
   check right-1 6 fd00:1::3 left-1:eth0
 }
 
-# === nsgen runtime: sha256 9a2d647c4773ad3244603ff2ff64faa9d250c7c4981f8e56cca783710dfbf6fb ===
+# === nsgen runtime: sha256 47e676b2fed8be5936381b3135f6c6eed537a49b3e2f7b59c1ffe43566c475ce ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -156,31 +156,25 @@ done
 # --- run as root (network namespaces need it): re-run through sudo when we are not (a dry
 # run needs no root)
 if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "${0##*/}: must run as root, and sudo was not found" >&2
-    exit 1
-  fi
+  if ! command -v sudo >/dev/null 2>&1; then echo "${0##*/}: must run as root, and sudo was not found" >&2; exit 1; fi
   exec sudo -- bash "$0" "${script_args[@]}"
 fi
-for tool in ip ping; do
-  if ! command -v "${tool}" >/dev/null 2>&1; then
-    echo "${0##*/}: '${tool}' was not found: install iproute2 and iputils-ping" >&2
-    exit 2
-  fi
+tools=(ip ping)
+for tool in "${tools[@]}"; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2 and iputils-ping" >&2; exit 2; fi
 done
 
-# --- in a dry run, `ip` prints itself (with what a batch feeds it) instead of running: every
-# change this script makes goes through `ip`; what only reads the kernel says `command ip`
+# --- in a dry run, `ip` (with what a batch feeds it) and `iptables` print themselves instead of
+# running: every change this script makes goes through them; what only reads says `command ip`
 if (( dry_run )); then
   ip() {
     local line
-    printf 'ip'
-    printf ' %q' "$@"
-    printf '\n'
+    echo "ip$(printf ' %q' "$@")"
     if [[ " $* " == *" -batch - "* ]]; then
       while IFS= read -r line; do printf '    %s\n' "${line}"; done
     fi
   }
+  iptables() { echo "iptables$(printf ' %q' "$@")"; }
 fi
 
 # --- every namespace and root-namespace device of the lab must be there

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 aa95bf4a3bea4d90ed890bb76cdded0bf60c0ff664139d914655001b3dbeb5f7 ===
+# === nsgen runtime: sha256 5bf5a6168c70bc02e62bca4450bba12e3ed40c7fdc68bf6ef52110c65a875ba4 ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -10,8 +10,7 @@
 #   --force: apply the change even where the running lab is not what its record says
 
 script_args=("$@")
-dry_run=0
-force=0
+dry_run=0 force=0
 while (( $# > 0 )); do
   case $1 in
     --dry-run) dry_run=1 ;;
@@ -24,29 +23,25 @@ done
 # --- run as root (network namespaces need it): re-run through sudo when we are not (a dry
 # run needs no root)
 if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "${0##*/}: must run as root, and sudo was not found" >&2
-    exit 1
-  fi
+  if ! command -v sudo >/dev/null 2>&1; then echo "${0##*/}: must run as root, and sudo was not found" >&2; exit 1; fi
   exec sudo -- bash "$0" "${script_args[@]}"
 fi
-if ! command -v ip >/dev/null 2>&1; then
-  echo "${0##*/}: 'ip' was not found: install iproute2" >&2
-  exit 2
-fi
+tools=(ip)
+for tool in "${tools[@]}"; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2" >&2; exit 2; fi
+done
 
-# --- in a dry run, `ip` prints itself (with what a batch feeds it) instead of running: every
-# change this script makes goes through `ip`; what only reads the kernel says `command ip`
+# --- in a dry run, `ip` (with what a batch feeds it) and `iptables` print themselves instead of
+# running: every change this script makes goes through them; what only reads says `command ip`
 if (( dry_run )); then
   ip() {
     local line
-    printf 'ip'
-    printf ' %q' "$@"
-    printf '\n'
+    echo "ip$(printf ' %q' "$@")"
     if [[ " $* " == *" -batch - "* ]]; then
       while IFS= read -r line; do printf '    %s\n' "${line}"; done
     fi
   }
+  iptables() { echo "iptables$(printf ' %q' "$@")"; }
 fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
@@ -165,52 +160,14 @@ expect_sysctl() {
   if [[ ${have} != "$2" ]]; then drift_report "${expect_node}: sysctl $1=$2" "different (${have:-unreadable})"; fi
 }
 
-# --- the record: /run/nsgen/LAB_KEY.yaml holds the normalised topology the running lab was built
-# from (lab_record above prints it), so that `nsgen plan NEW` knows what is running. setup.sh and
-# apply.sh write it when they are done (in one rename), teardown.sh removes it.
+# --- record_write: /run/nsgen/LAB_KEY.yaml holds the normalised topology the lab was built from
+# (lab_record above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_file=/run/nsgen/${lab_key}.yaml
 record_write() {
   if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
   mkdir -p /run/nsgen
   lab_record >"${record_file}.$$"
   mv -f "${record_file}.$$" "${record_file}"
-}
-record_remove() {
-  if (( ! dry_run )); then rm -f "${record_file}"; fi
-}
-
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
-# --- delete_lab [FOREIGN]: delete what of the lab is there, but FOREIGN, and wait (10 s at most)
-# until the kernel has let go of its devices (`ip netns del` returns before they are destroyed).
-# Preflight found nothing of the lab, so all of it is this run's, but the name a failing
-# `ip … add NAME` could not take from someone else: FOREIGN.
-delete_lab() {
-  local foreign=${1-} ns dev
-  for ns in "${lab_netns[@]}"; do
-    if [[ ${ns} != "${foreign}" && -e /run/netns/${ns} ]]; then command ip netns del "${ns}" || true; fi
-  done
-  for dev in "${lab_devices[@]}"; do
-    if [[ ${dev} != "${foreign}" && -e /sys/class/net/${dev} ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
-  done
-  for _ in {1..100}; do
-    for dev in "${lab_devices[@]}"; do
-      if [[ ${dev} != "${foreign}" && -e /sys/class/net/${dev} ]]; then pause 0.1; continue 2; fi
-    done
-    break
-  done
-}
-# --- foreign_name COMMAND: the name COMMAND makes, if it makes one (`netns add X`, `link add name X`)
-foreign_name() {
-  if [[ $1 =~ ^(ip\ )?(netns\ add|link\ add\ name)\ ([^ ]+) ]]; then echo "${BASH_REMATCH[3]}"; fi
-}
-# --- script_line N: line N of this script, to name the step that was running
-script_line() {
-  local step='' n=0
-  while IFS= read -r step && (( ++n < $1 )); do :; done <"$0" || true
-  echo "${step#"${step%%[![:space:]]*}"}"
 }
 
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
@@ -243,26 +200,6 @@ if (( ! dry_run )); then
   fi
 fi
 
-# --- foreign_names COMMAND: what the failed COMMAND could not make because someone else has it
-# (`netns add X`, `link add name X … peer name Y`), as netns:X or link:NETNS:NAME; the rollback
-# leaves those alone
-foreign=()
-foreign_names() {
-  local words ns='' i=1 where='' peer='' peer_ns='' k
-  read -ra words <<<"$1"
-  if [[ ${words[1]-} == -n ]]; then ns=${words[2]}; i=3; fi
-  if [[ ${words[i]-} == netns && ${words[i + 1]-} == add ]]; then foreign+=("netns:${words[i + 2]-}"); return 0; fi
-  if [[ ${words[i]-} != link || ${words[i + 1]-} != add || ${words[i + 2]-} != name ]]; then return 0; fi
-  where=${ns}
-  for (( k = i + 4; k < ${#words[@]}; k++ )); do
-    case ${words[k]} in
-      netns) if [[ -n ${peer} ]]; then peer_ns=${words[k + 1]-}; else where=${words[k + 1]-}; fi ;;
-      peer) peer=${words[k + 2]-} ;;
-    esac
-  done
-  foreign+=("link:${where//\'/}:${words[i + 3]-}")
-  if [[ -n ${peer} ]]; then foreign+=("link:${peer_ns//\'/}:${peer}"); fi
-}
 # --- undo_ip ARGS: `ip ARGS` during the rollback: what was not made fails quietly, and what
 # belongs to someone else (foreign) is not deleted
 undo_ip() {
@@ -280,21 +217,10 @@ undo_ip() {
   command ip "$@" 2>/dev/null || true
 }
 
-# --- undo STATUS WHAT LINE [COMMAND]: name the step that was running, roll back to the old
-# topology (its record was never changed), check it, and stop
-undo() {
-  local line=$3 i
-  trap - ERR
-  trap '' INT TERM HUP
-  for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
-    if [[ ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
-  done
-  echo "${0##*/}: $2 at line ${line}: $(script_line "${line}")" >&2
-  if (( dry_run )); then exit "$1"; fi
-  foreign_names "${4-}"
+# --- rollback: back to the old topology (its record was never changed), then check it
+rollback() {
   echo "${0##*/}: rolling back to the old topology" >&2
   ip() { undo_ip "$@"; }
-  set +e
   lab_undo_steps
   unset -f ip
   drift=()
@@ -304,6 +230,47 @@ undo() {
   else
     echo "${0##*/}: rolled back: the lab is its old topology again, and so is its record" >&2
   fi
+}
+# --- script_line N: line N of this script, to name the step that was running
+script_line() {
+  local step='' n=0
+  while IFS= read -r step && (( ++n < $1 )); do :; done <"$0" || true
+  echo "${step#"${step%%[![:space:]]*}"}"
+}
+# --- foreign_names COMMAND: what the failed COMMAND could not make because someone else has it
+# (`netns add X`, `link add name X … peer name Y`), as netns:X or link:NETNS:NAME (NETNS empty for
+# the root namespace): the rollback leaves those alone
+foreign=()
+foreign_names() {
+  local words where='' peer='' peer_ns='' k
+  read -ra words <<<"${1#ip }"
+  if [[ ${words[0]-} == -n ]]; then where=${words[1]}; words=("${words[@]:2}"); fi
+  if [[ "${words[*]:0:2}" == "netns add" ]]; then foreign+=("netns:${words[2]-}"); fi
+  if [[ "${words[*]:0:3}" != "link add name" ]]; then return 0; fi
+  for (( k = 4; k < ${#words[@]}; k++ )); do
+    case ${words[k]} in
+      netns) if [[ -n ${peer} ]]; then peer_ns=${words[k + 1]-}; else where=${words[k + 1]-}; fi ;;
+      peer) peer=${words[k + 2]-} ;;
+    esac
+  done
+  foreign+=("link:${where//\'/}:${words[3]-}")
+  if [[ -n ${peer} ]]; then foreign+=("link:${peer_ns//\'/}:${peer}"); fi
+}
+# --- undo STATUS WHAT LINE [COMMAND]: on a failed step or a signal, name the step (a batch's own
+# line, else the line of lab_steps that was running, else LINE of this script), undo what this run
+# changed (the script's `rollback`; a second signal meanwhile is ignored), and stop
+undo() {
+  local line=${failed_batch_line:-$3} i
+  trap - ERR
+  trap '' INT TERM HUP
+  for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
+    if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
+  done
+  echo "${0##*/}: $2 at line ${line}: $(script_line "${line}")" >&2
+  if (( dry_run )); then exit "$1"; fi
+  foreign_names "${4-}"
+  set +e
+  rollback
   exit "$1"
 }
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
