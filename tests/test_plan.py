@@ -2,12 +2,13 @@
 
 import hashlib
 import re
+from ipaddress import ip_address
 
 import pytest
 from conftest import REPO, nsgen
 
 from nsgen.plan import lab_plans
-from nsgen.plan.commands import Command, Plan
+from nsgen.plan.commands import Ping, Plan
 from nsgen.render import lab_files, styles, templates
 from nsgen.topology import presets
 from nsgen.validate import sources
@@ -73,8 +74,9 @@ def test_teardown_and_verify_plans() -> None:
         (None, "link del dev p-v-net-0"),
     ]
     pings = [c for step in lab_plans.verify(lab) for c in step.commands]
-    assert pings[0] == Command(("4", "172.16.0.1", "bridge v-net-0", "reachable"), "p-ns-0", "ping")
-    assert {c.tool for c in pings} == {"ping"} and len(pings) == 4
+    assert pings[0] == Ping("p-ns-0", ip_address("172.16.0.1"), "bridge v-net-0")
+    assert pings[0].argv == ("ip", "netns", "exec", "p-ns-0", "ping", "-4", "-c", "1", "-W", "2", "172.16.0.1")
+    assert all(isinstance(c, Ping) for c in pings) and len(pings) == 4
 
 
 def _joined_settings(argvs: list[tuple[str, ...]]) -> list[tuple[str, ...]]:

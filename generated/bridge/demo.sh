@@ -22,6 +22,36 @@ lab_devices=(v-net-0 veth-0 veth-1 veth-2)
 lab_root_networks=(172.16.0.0/16)
 lab_bridges=(v-net-0)
 
+# --- display the network links of every namespace, then of the lab's root-namespace devices
+displayLinks() {
+  echo '--- netns ns-0 ---'
+  ip0 link
+  echo '--- netns ns-1 ---'
+  ip1 link
+  echo '--- netns ns-2 ---'
+  ip2 link
+  echo '--- root namespace: the lab devices ---'
+  ip link show dev v-net-0
+  ip link show dev veth-0
+  ip link show dev veth-1
+  ip link show dev veth-2
+}
+
+# --- display the ip addresses of every namespace, then of the lab's root-namespace devices
+displayAddr() {
+  echo '--- netns ns-0 ---'
+  ip0 addr
+  echo '--- netns ns-1 ---'
+  ip1 addr
+  echo '--- netns ns-2 ---'
+  ip2 addr
+  echo '--- root namespace: the lab devices ---'
+  ip addr show dev v-net-0
+  ip addr show dev veth-0
+  ip addr show dev veth-1
+  ip addr show dev veth-2
+}
+
 lab_steps() {
   say 'nsgen demo of the lab '"'"'bridge'"'"': 3 namespaces on the bridge v-net-0, which is their gateway (the guide'"'"'s Part II)'
   say 'ip0, ip1, ip2: run `ip` inside a namespace, like the guide'"'"'s aliases'
@@ -70,15 +100,15 @@ lab_steps() {
   run displayLinks
   run displayAddr
   say 'ping every address each namespace should reach'
-  run ip netns exec ns-0 ping -c 1 172.16.0.1
-  run ip netns exec ns-0 ping -c 1 172.16.0.3
-  run ip netns exec ns-0 ping -c 1 172.16.0.4
-  run ip netns exec ns-1 ping -c 1 172.16.0.1
-  run ip netns exec ns-1 ping -c 1 172.16.0.2
-  run ip netns exec ns-1 ping -c 1 172.16.0.4
-  run ip netns exec ns-2 ping -c 1 172.16.0.1
-  run ip netns exec ns-2 ping -c 1 172.16.0.2
-  run ip netns exec ns-2 ping -c 1 172.16.0.3
+  run ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.0.1
+  run ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.0.3
+  run ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.0.4
+  run ip netns exec ns-1 ping -4 -c 1 -W 2 172.16.0.1
+  run ip netns exec ns-1 ping -4 -c 1 -W 2 172.16.0.2
+  run ip netns exec ns-1 ping -4 -c 1 -W 2 172.16.0.4
+  run ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.1
+  run ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.2
+  run ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.3
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'
   run ip netns del ns-0
   run ip netns del ns-1
@@ -87,7 +117,7 @@ lab_steps() {
   run ip link del dev v-net-0
 }
 
-# === nsgen runtime: sha256 6dc7a2c6a30bc570c1c14abef8d26929a28b2d0ed650a464eedc7e9ef77d0348 ===
+# === nsgen runtime: sha256 90628c986a34a582f13d446471f13c3040064d0b8503604cb92faac587eda501 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -356,22 +386,6 @@ set_sysctl() {
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }
-
-# --- displayLinks, displayAddr: every namespace's links (addresses), then the lab's root-namespace
-# devices' (helpers.sh defines them too, with the lab's aliases)
-display() {
-  local ns dev
-  for ns in "${lab_netns[@]}"; do
-    echo "--- netns ${ns} ---"
-    ip netns exec "${ns}" ip "$1"
-  done
-  if (( ${#lab_devices[@]} > 0 )); then
-    echo '--- root namespace: the lab devices ---'
-    for dev in "${lab_devices[@]}"; do ip "$1" show dev "${dev}"; done
-  fi
-}
-displayLinks() { display link; }
-displayAddr() { display addr; }
 
 allow_forward
 lab_steps

@@ -42,16 +42,16 @@ displayLinks() {
 # --- display the ip addresses of every namespace, then of the lab's root-namespace devices
 displayAddr() {
   echo '--- netns ns-0 ---'
-  ip0 a
+  ip0 addr
   echo '--- netns ns-1 ---'
-  ip1 a
+  ip1 addr
   echo '--- netns ns-2 ---'
-  ip2 a
+  ip2 addr
   echo '--- root namespace: the lab devices ---'
-  _nsgen_as_root ip a show dev v-net-0
-  _nsgen_as_root ip a show dev veth-0
-  _nsgen_as_root ip a show dev veth-1
-  _nsgen_as_root ip a show dev veth-2
+  _nsgen_as_root ip addr show dev v-net-0
+  _nsgen_as_root ip addr show dev veth-0
+  _nsgen_as_root ip addr show dev veth-1
+  _nsgen_as_root ip addr show dev veth-2
 }
 
 # --- display the routes of every namespace

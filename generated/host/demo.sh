@@ -22,6 +22,22 @@ lab_devices=(veth-h0)
 lab_root_networks=(172.16.100.0/30)
 lab_bridges=()
 
+# --- display the network links of every namespace, then of the lab's root-namespace devices
+displayLinks() {
+  echo '--- netns ns-0 ---'
+  ip0 link
+  echo '--- root namespace: the lab devices ---'
+  ip link show dev veth-h0
+}
+
+# --- display the ip addresses of every namespace, then of the lab's root-namespace devices
+displayAddr() {
+  echo '--- netns ns-0 ---'
+  ip0 addr
+  echo '--- root namespace: the lab devices ---'
+  ip addr show dev veth-h0
+}
+
 lab_steps() {
   say 'nsgen demo of the lab '"'"'host'"'"': One namespace joined to the root namespace by a veth pair, both ends addressed'
   say 'ip0: run `ip` inside a namespace, like the guide'"'"'s aliases'
@@ -44,12 +60,12 @@ lab_steps() {
   run displayLinks
   run displayAddr
   say 'ping every address each namespace should reach'
-  run ip netns exec ns-0 ping -c 1 172.16.100.1
+  run ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.100.1
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'
   run ip netns del ns-0
 }
 
-# === nsgen runtime: sha256 6dc7a2c6a30bc570c1c14abef8d26929a28b2d0ed650a464eedc7e9ef77d0348 ===
+# === nsgen runtime: sha256 90628c986a34a582f13d446471f13c3040064d0b8503604cb92faac587eda501 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -318,22 +334,6 @@ set_sysctl() {
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }
-
-# --- displayLinks, displayAddr: every namespace's links (addresses), then the lab's root-namespace
-# devices' (helpers.sh defines them too, with the lab's aliases)
-display() {
-  local ns dev
-  for ns in "${lab_netns[@]}"; do
-    echo "--- netns ${ns} ---"
-    ip netns exec "${ns}" ip "$1"
-  done
-  if (( ${#lab_devices[@]} > 0 )); then
-    echo '--- root namespace: the lab devices ---'
-    for dev in "${lab_devices[@]}"; do ip "$1" show dev "${dev}"; done
-  fi
-}
-displayLinks() { display link; }
-displayAddr() { display addr; }
 
 allow_forward
 lab_steps

@@ -31,9 +31,9 @@ displayLinks() {
 # --- display the ip addresses of every namespace, then of the lab's root-namespace devices
 displayAddr() {
   echo '--- netns ns-0 ---'
-  ip0 a
+  ip0 addr
   echo '--- root namespace: the lab devices ---'
-  _nsgen_as_root ip a show dev veth-h0
+  _nsgen_as_root ip addr show dev veth-h0
 }
 
 # --- display the routes of every namespace

@@ -31,10 +31,10 @@ lab_expect() {
 
 lab_steps() {
   # --- ping every address each namespace should reach
-  check ns-0 4 172.16.100.1 host:veth-h0
+  check reachable host:veth-h0 ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.100.1
 }
 
-# === nsgen runtime: sha256 47e676b2fed8be5936381b3135f6c6eed537a49b3e2f7b59c1ffe43566c475ce ===
+# === nsgen runtime: sha256 c685307166f587a418cbbc28de5ab5100a9450825f7c3d456484787150965e06 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -213,15 +213,13 @@ report() {
   printf '%-5s %s -> %s (%s)\n' "$1" "$2" "$3" "$4"
   if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
-# --- check NETNS FAMILY ADDRESS HOLDER: one ping from NETNS to ADDRESS must get an answer
+# --- check reachable|unreachable HOLDER ip netns exec NETNS ping … ADDRESS: the ping must get an
+# answer (reachable) or none; one line, ok or FAIL (in a dry run, the ping is printed)
 check() {
-  if (( dry_run )); then ip netns exec "$1" ping -"$2" -c 1 -W 2 "$3"; return; fi
-  if ip netns exec "$1" ping -"$2" -c 1 -W 2 "$3" >/dev/null 2>&1; then report ok "$1" "$3" "$4"; else report FAIL "$1" "$3" "$4"; fi
-}
-# --- check_unreachable NETNS FAMILY ADDRESS HOLDER: one ping must get no answer within 1 s
-check_unreachable() {
-  if (( dry_run )); then ip netns exec "$1" ping -"$2" -c 1 -W 1 "$3"; return; fi
-  if ip netns exec "$1" ping -"$2" -c 1 -W 1 "$3" >/dev/null 2>&1; then report FAIL "$1" "$3" "$4"; else report ok "$1" "$3" "$4"; fi
+  local got=unreachable
+  if (( dry_run )); then "${@:3}"; return; fi
+  if "${@:3}" >/dev/null 2>&1; then got=reachable; fi
+  if [[ ${got} == "$1" ]]; then report ok "$6" "${*: -1}" "$2"; else report FAIL "$6" "${*: -1}" "$2"; fi
 }
 
 lab_steps

@@ -22,6 +22,30 @@ lab_devices=()
 lab_root_networks=()
 lab_bridges=()
 
+# --- display the network links of every namespace
+displayLinks() {
+  echo '--- netns ns-0 ---'
+  ip0 link
+  echo '--- netns ns-1 ---'
+  ip1 link
+  echo '--- netns ns-2 ---'
+  ip2 link
+  echo '--- netns ns-3 ---'
+  ip3 link
+}
+
+# --- display the ip addresses of every namespace
+displayAddr() {
+  echo '--- netns ns-0 ---'
+  ip0 addr
+  echo '--- netns ns-1 ---'
+  ip1 addr
+  echo '--- netns ns-2 ---'
+  ip2 addr
+  echo '--- netns ns-3 ---'
+  ip3 addr
+}
+
 lab_steps() {
   say 'nsgen demo of the lab '"'"'mesh'"'"': Full mesh of 4 namespaces: n(n-1)/2 = 6 veth pairs, where a bridge would need 4; links grow quadratically, which is why Part II moves to a bridge'
   say 'ip0, ip1, ip2, ip3: run `ip` inside a namespace, like the guide'"'"'s aliases'
@@ -88,18 +112,18 @@ lab_steps() {
   run displayLinks
   run displayAddr
   say 'ping every address each namespace should reach'
-  run ip netns exec ns-0 ping -c 1 10.100.0.2
-  run ip netns exec ns-0 ping -c 1 10.100.0.6
-  run ip netns exec ns-0 ping -c 1 10.100.0.10
-  run ip netns exec ns-1 ping -c 1 10.100.0.1
-  run ip netns exec ns-1 ping -c 1 10.100.0.14
-  run ip netns exec ns-1 ping -c 1 10.100.0.18
-  run ip netns exec ns-2 ping -c 1 10.100.0.5
-  run ip netns exec ns-2 ping -c 1 10.100.0.13
-  run ip netns exec ns-2 ping -c 1 10.100.0.22
-  run ip netns exec ns-3 ping -c 1 10.100.0.9
-  run ip netns exec ns-3 ping -c 1 10.100.0.17
-  run ip netns exec ns-3 ping -c 1 10.100.0.21
+  run ip netns exec ns-0 ping -4 -c 1 -W 2 10.100.0.2
+  run ip netns exec ns-0 ping -4 -c 1 -W 2 10.100.0.6
+  run ip netns exec ns-0 ping -4 -c 1 -W 2 10.100.0.10
+  run ip netns exec ns-1 ping -4 -c 1 -W 2 10.100.0.1
+  run ip netns exec ns-1 ping -4 -c 1 -W 2 10.100.0.14
+  run ip netns exec ns-1 ping -4 -c 1 -W 2 10.100.0.18
+  run ip netns exec ns-2 ping -4 -c 1 -W 2 10.100.0.5
+  run ip netns exec ns-2 ping -4 -c 1 -W 2 10.100.0.13
+  run ip netns exec ns-2 ping -4 -c 1 -W 2 10.100.0.22
+  run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.9
+  run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.17
+  run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.21
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'
   run ip netns del ns-0
   run ip netns del ns-1
@@ -107,7 +131,7 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 6dc7a2c6a30bc570c1c14abef8d26929a28b2d0ed650a464eedc7e9ef77d0348 ===
+# === nsgen runtime: sha256 90628c986a34a582f13d446471f13c3040064d0b8503604cb92faac587eda501 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -376,22 +400,6 @@ set_sysctl() {
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }
-
-# --- displayLinks, displayAddr: every namespace's links (addresses), then the lab's root-namespace
-# devices' (helpers.sh defines them too, with the lab's aliases)
-display() {
-  local ns dev
-  for ns in "${lab_netns[@]}"; do
-    echo "--- netns ${ns} ---"
-    ip netns exec "${ns}" ip "$1"
-  done
-  if (( ${#lab_devices[@]} > 0 )); then
-    echo '--- root namespace: the lab devices ---'
-    for dev in "${lab_devices[@]}"; do ip "$1" show dev "${dev}"; done
-  fi
-}
-displayLinks() { display link; }
-displayAddr() { display addr; }
 
 allow_forward
 lab_steps

@@ -41,13 +41,13 @@ displayLinks() {
 # --- display the ip addresses of every namespace
 displayAddr() {
   echo '--- netns ns-0 ---'
-  ip0 a
+  ip0 addr
   echo '--- netns ns-1 ---'
-  ip1 a
+  ip1 addr
   echo '--- netns ns-2 ---'
-  ip2 a
+  ip2 addr
   echo '--- netns ns-3 ---'
-  ip3 a
+  ip3 addr
 }
 
 # --- display the routes of every namespace

@@ -33,9 +33,9 @@ displayLinks() {
 # --- display the ip addresses of every namespace
 displayAddr() {
   echo '--- netns ns-0 ---'
-  ip0 a
+  ip0 addr
   echo '--- netns ns-1 ---'
-  ip1 a
+  ip1 addr
 }
 
 # --- display the routes of every namespace

@@ -22,6 +22,52 @@ lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 lab_root_networks=()
 lab_bridges=(br-left br-right)
 
+# --- display the network links of every namespace, then of the lab's root-namespace devices
+displayLinks() {
+  echo '--- netns router ---'
+  ip0 link
+  echo '--- netns left-0 ---'
+  ip1 link
+  echo '--- netns left-1 ---'
+  ip2 link
+  echo '--- netns right-0 ---'
+  ip3 link
+  echo '--- netns right-1 ---'
+  ip4 link
+  echo '--- root namespace: the lab devices ---'
+  ip link show dev br-left
+  ip link show dev br-right
+  ip link show dev r-left
+  ip link show dev r-right
+  ip link show dev l-0
+  ip link show dev l-1
+  ip link show dev r-0
+  ip link show dev r-1
+}
+
+# --- display the ip addresses of every namespace, then of the lab's root-namespace devices
+displayAddr() {
+  echo '--- netns router ---'
+  ip0 addr
+  echo '--- netns left-0 ---'
+  ip1 addr
+  echo '--- netns left-1 ---'
+  ip2 addr
+  echo '--- netns right-0 ---'
+  ip3 addr
+  echo '--- netns right-1 ---'
+  ip4 addr
+  echo '--- root namespace: the lab devices ---'
+  ip addr show dev br-left
+  ip addr show dev br-right
+  ip addr show dev r-left
+  ip addr show dev r-right
+  ip addr show dev l-0
+  ip addr show dev l-1
+  ip addr show dev r-0
+  ip addr show dev r-1
+}
+
 lab_steps() {
   say 'nsgen demo of the lab '"'"'router'"'"': 2 hosts on each of two bridges, IPv4 and IPv6, routed through a forwarding namespace'
   say 'ip0, ip1, ip2, ip3, ip4: run `ip` inside a namespace, like the guide'"'"'s aliases'
@@ -95,54 +141,54 @@ lab_steps() {
   run displayLinks
   run displayAddr
   say 'ping every address each namespace should reach'
-  run ip netns exec router ping -c 1 10.0.1.2
-  run ip netns exec router ping -c 1 fd00:1::2
-  run ip netns exec router ping -c 1 10.0.1.3
-  run ip netns exec router ping -c 1 fd00:1::3
-  run ip netns exec router ping -c 1 10.0.2.2
-  run ip netns exec router ping -c 1 fd00:2::2
-  run ip netns exec router ping -c 1 10.0.2.3
-  run ip netns exec router ping -c 1 fd00:2::3
-  run ip netns exec left-0 ping -c 1 10.0.1.1
-  run ip netns exec left-0 ping -c 1 fd00:1::1
-  run ip netns exec left-0 ping -c 1 10.0.1.3
-  run ip netns exec left-0 ping -c 1 fd00:1::3
-  run ip netns exec left-0 ping -c 1 10.0.2.1
-  run ip netns exec left-0 ping -c 1 10.0.2.2
-  run ip netns exec left-0 ping -c 1 10.0.2.3
-  run ip netns exec left-0 ping -c 1 fd00:2::1
-  run ip netns exec left-0 ping -c 1 fd00:2::2
-  run ip netns exec left-0 ping -c 1 fd00:2::3
-  run ip netns exec left-1 ping -c 1 10.0.1.1
-  run ip netns exec left-1 ping -c 1 fd00:1::1
-  run ip netns exec left-1 ping -c 1 10.0.1.2
-  run ip netns exec left-1 ping -c 1 fd00:1::2
-  run ip netns exec left-1 ping -c 1 10.0.2.1
-  run ip netns exec left-1 ping -c 1 10.0.2.2
-  run ip netns exec left-1 ping -c 1 10.0.2.3
-  run ip netns exec left-1 ping -c 1 fd00:2::1
-  run ip netns exec left-1 ping -c 1 fd00:2::2
-  run ip netns exec left-1 ping -c 1 fd00:2::3
-  run ip netns exec right-0 ping -c 1 10.0.2.1
-  run ip netns exec right-0 ping -c 1 fd00:2::1
-  run ip netns exec right-0 ping -c 1 10.0.2.3
-  run ip netns exec right-0 ping -c 1 fd00:2::3
-  run ip netns exec right-0 ping -c 1 10.0.1.1
-  run ip netns exec right-0 ping -c 1 10.0.1.2
-  run ip netns exec right-0 ping -c 1 10.0.1.3
-  run ip netns exec right-0 ping -c 1 fd00:1::1
-  run ip netns exec right-0 ping -c 1 fd00:1::2
-  run ip netns exec right-0 ping -c 1 fd00:1::3
-  run ip netns exec right-1 ping -c 1 10.0.2.1
-  run ip netns exec right-1 ping -c 1 fd00:2::1
-  run ip netns exec right-1 ping -c 1 10.0.2.2
-  run ip netns exec right-1 ping -c 1 fd00:2::2
-  run ip netns exec right-1 ping -c 1 10.0.1.1
-  run ip netns exec right-1 ping -c 1 10.0.1.2
-  run ip netns exec right-1 ping -c 1 10.0.1.3
-  run ip netns exec right-1 ping -c 1 fd00:1::1
-  run ip netns exec right-1 ping -c 1 fd00:1::2
-  run ip netns exec right-1 ping -c 1 fd00:1::3
+  run ip netns exec router ping -4 -c 1 -W 2 10.0.1.2
+  run ip netns exec router ping -6 -c 1 -W 2 fd00:1::2
+  run ip netns exec router ping -4 -c 1 -W 2 10.0.1.3
+  run ip netns exec router ping -6 -c 1 -W 2 fd00:1::3
+  run ip netns exec router ping -4 -c 1 -W 2 10.0.2.2
+  run ip netns exec router ping -6 -c 1 -W 2 fd00:2::2
+  run ip netns exec router ping -4 -c 1 -W 2 10.0.2.3
+  run ip netns exec router ping -6 -c 1 -W 2 fd00:2::3
+  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.1.1
+  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:1::1
+  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.1.3
+  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:1::3
+  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.1
+  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.2
+  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.3
+  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::1
+  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::2
+  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::3
+  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.1.1
+  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:1::1
+  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.1.2
+  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:1::2
+  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.1
+  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.2
+  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.3
+  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::1
+  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::2
+  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::3
+  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.2.1
+  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:2::1
+  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.2.3
+  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:2::3
+  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.1
+  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.2
+  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.3
+  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::1
+  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::2
+  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::3
+  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.2.1
+  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:2::1
+  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.2.2
+  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:2::2
+  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.1
+  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.2
+  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.3
+  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::1
+  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::2
+  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'
   run ip netns del router
   run ip netns del left-0
@@ -154,7 +200,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 6dc7a2c6a30bc570c1c14abef8d26929a28b2d0ed650a464eedc7e9ef77d0348 ===
+# === nsgen runtime: sha256 90628c986a34a582f13d446471f13c3040064d0b8503604cb92faac587eda501 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -423,22 +469,6 @@ set_sysctl() {
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }
-
-# --- displayLinks, displayAddr: every namespace's links (addresses), then the lab's root-namespace
-# devices' (helpers.sh defines them too, with the lab's aliases)
-display() {
-  local ns dev
-  for ns in "${lab_netns[@]}"; do
-    echo "--- netns ${ns} ---"
-    ip netns exec "${ns}" ip "$1"
-  done
-  if (( ${#lab_devices[@]} > 0 )); then
-    echo '--- root namespace: the lab devices ---'
-    for dev in "${lab_devices[@]}"; do ip "$1" show dev "${dev}"; done
-  fi
-}
-displayLinks() { display link; }
-displayAddr() { display addr; }
 
 allow_forward
 lab_steps

@@ -54,24 +54,24 @@ displayLinks() {
 # --- display the ip addresses of every namespace, then of the lab's root-namespace devices
 displayAddr() {
   echo '--- netns router ---'
-  ip0 a
+  ip0 addr
   echo '--- netns left-0 ---'
-  ip1 a
+  ip1 addr
   echo '--- netns left-1 ---'
-  ip2 a
+  ip2 addr
   echo '--- netns right-0 ---'
-  ip3 a
+  ip3 addr
   echo '--- netns right-1 ---'
-  ip4 a
+  ip4 addr
   echo '--- root namespace: the lab devices ---'
-  _nsgen_as_root ip a show dev br-left
-  _nsgen_as_root ip a show dev br-right
-  _nsgen_as_root ip a show dev r-left
-  _nsgen_as_root ip a show dev r-right
-  _nsgen_as_root ip a show dev l-0
-  _nsgen_as_root ip a show dev l-1
-  _nsgen_as_root ip a show dev r-0
-  _nsgen_as_root ip a show dev r-1
+  _nsgen_as_root ip addr show dev br-left
+  _nsgen_as_root ip addr show dev br-right
+  _nsgen_as_root ip addr show dev r-left
+  _nsgen_as_root ip addr show dev r-right
+  _nsgen_as_root ip addr show dev l-0
+  _nsgen_as_root ip addr show dev l-1
+  _nsgen_as_root ip addr show dev r-0
+  _nsgen_as_root ip addr show dev r-1
 }
 
 # --- display the routes of every namespace

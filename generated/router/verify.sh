@@ -85,57 +85,57 @@ lab_expect() {
 
 lab_steps() {
   # --- ping every address each namespace should reach
-  check router 4 10.0.1.2 left-0:eth0
-  check router 6 fd00:1::2 left-0:eth0
-  check router 4 10.0.1.3 left-1:eth0
-  check router 6 fd00:1::3 left-1:eth0
-  check router 4 10.0.2.2 right-0:eth0
-  check router 6 fd00:2::2 right-0:eth0
-  check router 4 10.0.2.3 right-1:eth0
-  check router 6 fd00:2::3 right-1:eth0
-  check left-0 4 10.0.1.1 router:eth-left
-  check left-0 6 fd00:1::1 router:eth-left
-  check left-0 4 10.0.1.3 left-1:eth0
-  check left-0 6 fd00:1::3 left-1:eth0
-  check left-0 4 10.0.2.1 router:eth-right
-  check left-0 4 10.0.2.2 right-0:eth0
-  check left-0 4 10.0.2.3 right-1:eth0
-  check left-0 6 fd00:2::1 router:eth-right
-  check left-0 6 fd00:2::2 right-0:eth0
-  check left-0 6 fd00:2::3 right-1:eth0
-  check left-1 4 10.0.1.1 router:eth-left
-  check left-1 6 fd00:1::1 router:eth-left
-  check left-1 4 10.0.1.2 left-0:eth0
-  check left-1 6 fd00:1::2 left-0:eth0
-  check left-1 4 10.0.2.1 router:eth-right
-  check left-1 4 10.0.2.2 right-0:eth0
-  check left-1 4 10.0.2.3 right-1:eth0
-  check left-1 6 fd00:2::1 router:eth-right
-  check left-1 6 fd00:2::2 right-0:eth0
-  check left-1 6 fd00:2::3 right-1:eth0
-  check right-0 4 10.0.2.1 router:eth-right
-  check right-0 6 fd00:2::1 router:eth-right
-  check right-0 4 10.0.2.3 right-1:eth0
-  check right-0 6 fd00:2::3 right-1:eth0
-  check right-0 4 10.0.1.1 router:eth-left
-  check right-0 4 10.0.1.2 left-0:eth0
-  check right-0 4 10.0.1.3 left-1:eth0
-  check right-0 6 fd00:1::1 router:eth-left
-  check right-0 6 fd00:1::2 left-0:eth0
-  check right-0 6 fd00:1::3 left-1:eth0
-  check right-1 4 10.0.2.1 router:eth-right
-  check right-1 6 fd00:2::1 router:eth-right
-  check right-1 4 10.0.2.2 right-0:eth0
-  check right-1 6 fd00:2::2 right-0:eth0
-  check right-1 4 10.0.1.1 router:eth-left
-  check right-1 4 10.0.1.2 left-0:eth0
-  check right-1 4 10.0.1.3 left-1:eth0
-  check right-1 6 fd00:1::1 router:eth-left
-  check right-1 6 fd00:1::2 left-0:eth0
-  check right-1 6 fd00:1::3 left-1:eth0
+  check reachable left-0:eth0 ip netns exec router ping -4 -c 1 -W 2 10.0.1.2
+  check reachable left-0:eth0 ip netns exec router ping -6 -c 1 -W 2 fd00:1::2
+  check reachable left-1:eth0 ip netns exec router ping -4 -c 1 -W 2 10.0.1.3
+  check reachable left-1:eth0 ip netns exec router ping -6 -c 1 -W 2 fd00:1::3
+  check reachable right-0:eth0 ip netns exec router ping -4 -c 1 -W 2 10.0.2.2
+  check reachable right-0:eth0 ip netns exec router ping -6 -c 1 -W 2 fd00:2::2
+  check reachable right-1:eth0 ip netns exec router ping -4 -c 1 -W 2 10.0.2.3
+  check reachable right-1:eth0 ip netns exec router ping -6 -c 1 -W 2 fd00:2::3
+  check reachable router:eth-left ip netns exec left-0 ping -4 -c 1 -W 2 10.0.1.1
+  check reachable router:eth-left ip netns exec left-0 ping -6 -c 1 -W 2 fd00:1::1
+  check reachable left-1:eth0 ip netns exec left-0 ping -4 -c 1 -W 2 10.0.1.3
+  check reachable left-1:eth0 ip netns exec left-0 ping -6 -c 1 -W 2 fd00:1::3
+  check reachable router:eth-right ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.1
+  check reachable right-0:eth0 ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.2
+  check reachable right-1:eth0 ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.3
+  check reachable router:eth-right ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::1
+  check reachable right-0:eth0 ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::2
+  check reachable right-1:eth0 ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::3
+  check reachable router:eth-left ip netns exec left-1 ping -4 -c 1 -W 2 10.0.1.1
+  check reachable router:eth-left ip netns exec left-1 ping -6 -c 1 -W 2 fd00:1::1
+  check reachable left-0:eth0 ip netns exec left-1 ping -4 -c 1 -W 2 10.0.1.2
+  check reachable left-0:eth0 ip netns exec left-1 ping -6 -c 1 -W 2 fd00:1::2
+  check reachable router:eth-right ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.1
+  check reachable right-0:eth0 ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.2
+  check reachable right-1:eth0 ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.3
+  check reachable router:eth-right ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::1
+  check reachable right-0:eth0 ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::2
+  check reachable right-1:eth0 ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::3
+  check reachable router:eth-right ip netns exec right-0 ping -4 -c 1 -W 2 10.0.2.1
+  check reachable router:eth-right ip netns exec right-0 ping -6 -c 1 -W 2 fd00:2::1
+  check reachable right-1:eth0 ip netns exec right-0 ping -4 -c 1 -W 2 10.0.2.3
+  check reachable right-1:eth0 ip netns exec right-0 ping -6 -c 1 -W 2 fd00:2::3
+  check reachable router:eth-left ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.1
+  check reachable left-0:eth0 ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.2
+  check reachable left-1:eth0 ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.3
+  check reachable router:eth-left ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::1
+  check reachable left-0:eth0 ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::2
+  check reachable left-1:eth0 ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::3
+  check reachable router:eth-right ip netns exec right-1 ping -4 -c 1 -W 2 10.0.2.1
+  check reachable router:eth-right ip netns exec right-1 ping -6 -c 1 -W 2 fd00:2::1
+  check reachable right-0:eth0 ip netns exec right-1 ping -4 -c 1 -W 2 10.0.2.2
+  check reachable right-0:eth0 ip netns exec right-1 ping -6 -c 1 -W 2 fd00:2::2
+  check reachable router:eth-left ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.1
+  check reachable left-0:eth0 ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.2
+  check reachable left-1:eth0 ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.3
+  check reachable router:eth-left ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::1
+  check reachable left-0:eth0 ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::2
+  check reachable left-1:eth0 ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
 }
 
-# === nsgen runtime: sha256 47e676b2fed8be5936381b3135f6c6eed537a49b3e2f7b59c1ffe43566c475ce ===
+# === nsgen runtime: sha256 c685307166f587a418cbbc28de5ab5100a9450825f7c3d456484787150965e06 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -314,15 +314,13 @@ report() {
   printf '%-5s %s -> %s (%s)\n' "$1" "$2" "$3" "$4"
   if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
-# --- check NETNS FAMILY ADDRESS HOLDER: one ping from NETNS to ADDRESS must get an answer
+# --- check reachable|unreachable HOLDER ip netns exec NETNS ping … ADDRESS: the ping must get an
+# answer (reachable) or none; one line, ok or FAIL (in a dry run, the ping is printed)
 check() {
-  if (( dry_run )); then ip netns exec "$1" ping -"$2" -c 1 -W 2 "$3"; return; fi
-  if ip netns exec "$1" ping -"$2" -c 1 -W 2 "$3" >/dev/null 2>&1; then report ok "$1" "$3" "$4"; else report FAIL "$1" "$3" "$4"; fi
-}
-# --- check_unreachable NETNS FAMILY ADDRESS HOLDER: one ping must get no answer within 1 s
-check_unreachable() {
-  if (( dry_run )); then ip netns exec "$1" ping -"$2" -c 1 -W 1 "$3"; return; fi
-  if ip netns exec "$1" ping -"$2" -c 1 -W 1 "$3" >/dev/null 2>&1; then report FAIL "$1" "$3" "$4"; else report ok "$1" "$3" "$4"; fi
+  local got=unreachable
+  if (( dry_run )); then "${@:3}"; return; fi
+  if "${@:3}" >/dev/null 2>&1; then got=reachable; fi
+  if [[ ${got} == "$1" ]]; then report ok "$6" "${*: -1}" "$2"; else report FAIL "$6" "${*: -1}" "$2"; fi
 }
 
 lab_steps

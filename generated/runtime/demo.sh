@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 6dc7a2c6a30bc570c1c14abef8d26929a28b2d0ed650a464eedc7e9ef77d0348 ===
+# === nsgen runtime: sha256 90628c986a34a582f13d446471f13c3040064d0b8503604cb92faac587eda501 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -267,22 +267,6 @@ set_sysctl() {
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }
-
-# --- displayLinks, displayAddr: every namespace's links (addresses), then the lab's root-namespace
-# devices' (helpers.sh defines them too, with the lab's aliases)
-display() {
-  local ns dev
-  for ns in "${lab_netns[@]}"; do
-    echo "--- netns ${ns} ---"
-    ip netns exec "${ns}" ip "$1"
-  done
-  if (( ${#lab_devices[@]} > 0 )); then
-    echo '--- root namespace: the lab devices ---'
-    for dev in "${lab_devices[@]}"; do ip "$1" show dev "${dev}"; done
-  fi
-}
-displayLinks() { display link; }
-displayAddr() { display addr; }
 
 allow_forward
 lab_steps

@@ -5,21 +5,21 @@ commands name every operand with its keyword (`link add name A`, `dev X`, `peer 
 name that validation accepts can be read by iproute2 as a keyword or an abbreviation of one.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from nsgen.topology.model import Bridge, Interface, IPInterface, Route, VethLink
+from nsgen.topology.model import Bridge, Interface, IPAddress, IPInterface, Lab, Route, VethLink
 
-Tool = Literal["ip", "sysctl", "ping", "bridge"]
+Tool = Literal["ip", "sysctl", "bridge"]
 
 
 @dataclass(frozen=True)
 class Command:
     """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
 
-    `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `ping` (FAMILY ADDRESS HOLDER
-    EXPECTED) is one reachability check, EXPECTED `reachable` or `unreachable`; `bridge` takes
-    iproute2's `bridge` words (a multi-host lab's FDB entries).
+    `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `bridge` takes iproute2's
+    `bridge` words (a multi-host lab's FDB entries).
     """
 
     argv: tuple[str, ...]
@@ -27,15 +27,52 @@ class Command:
     tool: Tool = "ip"
 
 
+#: How long a ping waits for its answer, in seconds: an answer expected, or none (a silence
+#: expected waits less: it is the common case of a firewall check, and an answer comes at once).
+PING_WAIT = {True: "2", False: "1"}
+
+
+@dataclass(frozen=True)
+class Ping:
+    """One reachability check: one ping from inside `netns` to `address`, held by `holder`
+    (`ns-1:veth-1`, `bridge v-net-0`), which must answer (`reachable`) or stay silent."""
+
+    netns: str
+    address: IPAddress
+    holder: str
+    reachable: bool = True
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        ping = ("ping", f"-{self.address.version}", "-c", "1", "-W", PING_WAIT[self.reachable], str(self.address))
+        return ("ip", "netns", "exec", self.netns, *ping)
+
+
 @dataclass(frozen=True)
 class Step:
     """What a reader sees as one step of the guide: a comment (one or more lines) and its commands."""
 
     comment: str
-    commands: tuple[Command, ...]
+    commands: tuple[Command | Ping, ...]
 
 
 Plan = tuple[Step, ...]
+
+
+def alias_words(netns: str) -> tuple[str, ...]:
+    """What a namespace's alias (the guide's ip0) runs, its own arguments after: `ip` inside `netns`."""
+    return ("ip", "netns", "exec", netns, "ip")
+
+
+def display(lab: Lab, what: Literal["link", "addr", "route"]) -> Plan:
+    """The guide's displayLinks (displayAddr, displayRoutes): `ip WHAT` in every namespace, a step
+    each, then (not for routes: the root namespace's are not the lab's) each of the lab's devices
+    in the root namespace."""
+    steps = [Step(f"netns {ns.netns}", (Command((what,), ns.netns),)) for ns in lab.namespaces]
+    if lab.root_devices and what != "route":
+        shown = tuple(Command((what, "show", "dev", device)) for device in lab.root_devices)
+        steps.append(Step("root namespace: the lab devices", shown))
+    return tuple(steps)
 
 
 def address_words(address: IPInterface) -> tuple[str, ...]:
@@ -82,6 +119,6 @@ def addr_command(verb: Literal["add", "del"], address: IPInterface, device: str,
     return Command(("addr", verb, *words, "dev", device), netns)
 
 
-def step(comment: str, commands: list[Command]) -> list[Step]:
+def step(comment: str, commands: Sequence[Command | Ping]) -> list[Step]:
     """One step of a plan, or none when it has no command."""
     return [Step(comment, tuple(commands))] if commands else []

@@ -5,7 +5,7 @@ a command. The commands come from `nsgen.plan.commands`.
 """
 
 from nsgen.plan import reachability
-from nsgen.plan.commands import Command, Plan, addr_command, bridge_add, route_command, step, tuning_words, veth_add
+from nsgen.plan.commands import Command, Ping, Plan, addr_command, bridge_add, route_command, step, tuning_words, veth_add
 from nsgen.topology.model import Lab, VxlanEnd, VxlanPort
 
 
@@ -116,11 +116,7 @@ def teardown(lab: Lab) -> Plan:
 def verify(lab: Lab, checks: list[reachability.Check] | None = None) -> Plan:
     """One ping per check of the topology's intent and its `expect:` list (`checks`, if computed already)."""
     pings = [
-        Command(
-            (str(c.family), str(c.address), c.target, "reachable" if c.reachable else "unreachable"),
-            c.source.netns,
-            "ping",
-        )
+        Ping(c.source.netns, c.address, c.target, c.reachable)
         for c in (reachability.checks(lab) if checks is None else checks)
     ]
     sampled = reachability.sampled(lab)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nsgen import __version__
-from nsgen.plan import change_plan, declared, lab_plans, reachability
+from nsgen.plan import change_plan, commands, declared, lab_plans, reachability
 from nsgen.plan.commands import Plan
 from nsgen.render import styles
 from nsgen.render.parallel import in_two_processes
@@ -58,7 +58,10 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
         return {
             "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.teardown)),
             "setup_steps": len(plans.setup),
+            "displays": styles.displays(lab, ("displayLinks", "displayAddr")),
         }
+    if script == "helpers.sh":
+        return {"displays": styles.displays(lab, ("displayLinks", "displayAddr", "displayRoutes"), ("_nsgen_as_root",))}
     if script == "README.md":
         aliases = [ns.alias for ns in lab.namespaces]
         return {
@@ -88,6 +91,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str 
         "record_text": topology,  # what setup.sh records under /run/nsgen
         "checks": checks,
         "style": Style(style).value,
+        "aliases": [(ns.alias, commands.alias_words(ns.netns)) for ns in loaded.lab.namespaces],
         **_facts(loaded.lab),
     }
     env = environment()

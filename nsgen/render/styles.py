@@ -11,7 +11,8 @@
 from dataclasses import dataclass, field
 from enum import Enum
 
-from nsgen.plan.commands import Command, Plan
+from nsgen.plan import commands
+from nsgen.plan.commands import Command, Ping, Plan
 from nsgen.topology.model import Lab
 
 
@@ -49,14 +50,13 @@ def _comment(text: str) -> tuple[str, ...]:
     return tuple(text.split("\n"))
 
 
-def tutorial_words(command: Command, aliases: dict[str, str]) -> tuple[str, ...]:
-    """A command as the guide writes it: `ip …`, `ALIAS …` inside a namespace, or a runtime function."""
+def tutorial_words(command: Command | Ping, aliases: dict[str, str]) -> tuple[str, ...]:
+    """A command as the guide writes it: `ip …`, `ALIAS …` inside a namespace, or a runtime function
+    (verify.sh's `check reachable|unreachable HOLDER PING…`)."""
+    if isinstance(command, Ping):
+        return ("check", "reachable" if command.reachable else "unreachable", command.holder, *command.argv)
     if command.tool == "sysctl":
         return ("set_sysctl", command.netns or "", *command.argv)
-    if command.tool == "ping":
-        family, address, holder, expected = command.argv
-        check = "check" if expected == "reachable" else "check_unreachable"
-        return (check, command.netns or "", family, address, holder)
     if command.tool == "bridge":
         return ("nsgen_bridge", *command.argv)
     return (aliases[command.netns] if command.netns else "ip", *command.argv)
@@ -78,13 +78,45 @@ def tutorial(lab: Lab, plan: Plan, limit: int | None = None) -> list[Block]:
     return blocks
 
 
-def demo_words(command: Command, aliases: dict[str, str]) -> tuple[str, ...]:
-    """What demo.sh types and runs: the tutorial's words, a check as the ping it is."""
-    if command.tool != "ping":
+def demo_words(command: Command | Ping, aliases: dict[str, str]) -> tuple[str, ...]:
+    """What demo.sh types and runs: the tutorial's words, a check as the ping it is (`--fails`: no
+    answer expected)."""
+    if not isinstance(command, Ping):
         return tutorial_words(command, aliases)
-    _, address, _, expected = command.argv
-    ping = ("ip", "netns", "exec", command.netns or "", "ping", "-c", "1")
-    return ("--fails", *ping, "-W", "1", address) if expected == "unreachable" else (*ping, address)
+    return command.argv if command.reachable else ("--fails", *command.argv)
+
+
+@dataclass(frozen=True)
+class Display:
+    """A display function of the guide (displayLinks): its name, its comment, and its blocks."""
+
+    function: str
+    comment: str
+    blocks: tuple[Block, ...]
+
+
+#: The guide's display functions: name, what `ip` shows, and what the comment calls it.
+DISPLAYS = (
+    ("displayLinks", "link", "network links"),
+    ("displayAddr", "addr", "ip addresses"),
+    ("displayRoutes", "route", "routes"),
+)
+
+
+def displays(lab: Lab, functions: tuple[str, ...], as_root: tuple[str, ...] = ()) -> list[Display]:
+    """The display functions named (commands.display): a block per namespace, through its alias, then
+    one for the lab's root-namespace devices, each prefixed by `as_root` (helpers.sh's sudo wrapper)."""
+    names = aliases(lab)
+    result = []
+    for function, what, called in (d for d in DISPLAYS if d[0] in functions):
+        plan = commands.display(lab, what)  # type: ignore[arg-type]
+        blocks = tuple(
+            Block(_comment(s.comment), tuple((*(() if c.netns else as_root), *tutorial_words(c, names)) for c in s.commands))
+            for s in plan
+        )
+        root = ", then of the lab's root-namespace devices" if len(plan) > len(lab.namespaces) else ""
+        result.append(Display(function, f"display the {called} of every namespace{root}", blocks))
+    return result
 
 
 def demo(lab: Lab, plan: Plan) -> list[Block]:

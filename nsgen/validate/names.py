@@ -5,7 +5,7 @@ from nsgen.topology.schema import NETNS_MAX
 from nsgen.validate.context import Context, Path
 
 #: The functions the scripts' runtime sections define (a test keeps this list whole).
-RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check check_unreachable delete_forward delete_lab display
+RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_forward delete_lab
     drift_report expect_addr expect_commands expect_device expect_gone expect_mac expect_master
     expect_mtu expect_netns expect_read expect_root expect_route expect_sysctl expect_up foreign_names
     forget_forward netns_batch pause record_write report rollback root_batch run say script_line
