@@ -9,7 +9,7 @@ checks with `ip -o` alone; `nsgen status` checks the same list from `ip -j` (`ns
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from nsgen.topology.model import HOST, Interface, Lab
+from nsgen.topology.model import ROOT, Interface, Lab
 
 
 @dataclass(frozen=True)
@@ -54,19 +54,19 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
     only = None if namespaces is None else set(namespaces)
     only_devices = None if devices is None else set(devices)
     facts: list[Expect] = []
-    hosts = {iface.name: iface for iface in lab.host}
+    root_interfaces = {iface.name: iface for iface in lab.root_interfaces}
     root: list[Expect] = []
     for br in lab.bridges:
-        root.append(Expect(None, HOST, "device", br.device))
-        root.append(Expect(None, HOST, "up", br.device))
-        root += [Expect(None, HOST, "address", br.device, a.with_prefixlen) for a in br.addresses]
-        root += [Expect(None, HOST, "mtu", br.device, str(br.mtu))] if br.mtu else []
+        root.append(Expect(None, ROOT, "device", br.device))
+        root.append(Expect(None, ROOT, "up", br.device))
+        root += [Expect(None, ROOT, "address", br.device, a.with_prefixlen) for a in br.addresses]
+        root += [Expect(None, ROOT, "mtu", br.device, str(br.mtu))] if br.mtu else []
     ends: dict[str, list[Expect]] = {}
     for link in lab.links:
         for end in (link.a, link.b):
             if end.netns is None:
-                iface = hosts.get(end.interface) if end.bridge is None else None
-                root += _interface(None, HOST, end.device, iface, end.bridge)
+                iface = root_interfaces.get(end.interface) if end.bridge is None else None
+                root += _interface(None, ROOT, end.device, iface, end.bridge)
             else:
                 ns = lab.namespace(end.node)
                 ends.setdefault(ns.netns, []).extend(_interface(ns.netns, ns.name, end.device, ns.interface(end.interface), None))

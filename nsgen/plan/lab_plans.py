@@ -11,7 +11,7 @@ from nsgen.topology.model import Lab, VxlanEnd, VxlanPort
 
 def ipv4_only(lab: Lab) -> bool:
     """No IPv6 address anywhere: the lab turns off IPv6 link-local addresses (addrgenmode none)."""
-    interfaces = [*(i for ns in lab.namespaces for i in ns.interfaces), *lab.host]
+    interfaces = [*(i for ns in lab.namespaces for i in ns.interfaces), *lab.root_interfaces]
     owners = [*interfaces, *lab.bridges]
     return not any(a.version == 6 for owner in owners for a in owner.addresses)
 
@@ -26,7 +26,7 @@ def setup(lab: Lab) -> Plan:
     bridges = [command for br in lab.bridges for command in bridge_add(br, v4)]
     veths = [veth_add(link) for link in lab.links]
     namespaced = [(ns.netns, iface) for ns in lab.namespaces for iface in ns.interfaces]
-    every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.host)]
+    every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.root_interfaces)]
     tuned = [Command(("link", "set", "dev", dev, *tuning_words(i)), ns) for ns, dev, i in every if tuning_words(i)]
     local_off = [Command(("link", "set", "dev", i.name, "addrgenmode", "none"), ns) for ns, i in namespaced]
     local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none")) for dev in root_veths]

@@ -13,7 +13,7 @@ and every root-namespace address of the segment, and so every member is pinged a
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nsgen.topology.model import HOST, IPAddress, Lab, Member, Namespace
+from nsgen.topology.model import ROOT, IPAddress, Lab, Member, Namespace
 
 #: Segments with more members than this are sampled (see the module's docstring).
 FULL_SEGMENT_MAX = 16
@@ -43,7 +43,7 @@ class _Intent:
         self.segments = [segment.members for segment in lab.segments]
         self.attached: dict[str, list[tuple[tuple[Member, ...], int]]] = {}
         self.holders: dict[IPAddress, tuple[str, int]] = {}  # address -> (node, segment index)
-        self.root_positions = {id(s): [i for i, m in enumerate(s) if m.node == HOST] for s in self.segments}
+        self.root_positions = {id(s): [i for i, m in enumerate(s) if m.node == ROOT] for s in self.segments}
         for index, segment in enumerate(self.segments):
             for position, member in enumerate(segment):
                 self.attached.setdefault(member.node, []).append((segment, position))
@@ -65,7 +65,7 @@ class _Intent:
             for peer in self._peers(segment, position):
                 if peer.node != node:
                     found.update((a.ip, peer.label) for a in peer.interface.addresses)
-        if node == HOST:
+        if node == ROOT:
             return found
         ns = self.lab.namespace(node)
         for route in ns.routes:
@@ -81,9 +81,9 @@ class _Intent:
 
     def _forwarder(self, node: str, gateway: IPAddress) -> str | None:
         """The namespace holding `gateway` on a segment `node` is on, if it forwards that IP version."""
-        holder, index = self.holders.get(gateway, (HOST, -1))
+        holder, index = self.holders.get(gateway, (ROOT, -1))
         shares_segment = any(segment is self.segments[index] for segment, _ in self.attached.get(node, []))
-        if holder in (node, HOST) or not shares_segment:
+        if holder in (node, ROOT) or not shares_segment:
             return None
         return holder if self.lab.namespace(holder).forwards(gateway.version) else None
 

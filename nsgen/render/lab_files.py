@@ -24,7 +24,7 @@ TOPOLOGY = "topology.yaml"
 
 def _facts(lab: Lab) -> dict[str, Any]:
     """What templates need to know about the lab as a whole, decided here rather than in Jinja."""
-    root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.host for a in i.addresses]
+    root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.root_interfaces for a in i.addresses]
     return {
         "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
         "fdb": any(isinstance(tunnel, VxlanPort) for tunnel in lab.tunnels),  # a multi-host part: `bridge fdb`

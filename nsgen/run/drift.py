@@ -10,7 +10,7 @@ import json
 import subprocess
 
 from nsgen.plan.declared import Expect, declared
-from nsgen.topology.model import HOST, Lab
+from nsgen.topology.model import ROOT, Lab
 
 
 def _ip_json(*args: str) -> list[dict]:
@@ -124,9 +124,9 @@ def differences(lab: Lab) -> list[str]:
     for bridge in lab.bridges:
         ports = {f.device for f in facts if f.kind == "master" and f.value == bridge.device}
         extra = [name for name, e in root.links.items() if e.get("master") == bridge.device and name not in ports]
-        lines += [f"{HOST}: {name} master {bridge.device}: extra" for name in sorted(extra)]
+        lines += [f"{ROOT}: {name} master {bridge.device}: extra" for name in sorted(extra)]
     if lab.prefix:  # what carries the lab's prefix but is not the lab's
         ours = {ns.netns for ns in lab.namespaces} | set(lab.root_devices)
         lines += [f"{name}: namespace: extra" for name in sorted(present - ours) if name.startswith(lab.prefix)]
-        lines += [f"{HOST}: device {d}: extra" for d in sorted(root.links.keys() - ours) if d.startswith(lab.prefix)]
+        lines += [f"{ROOT}: device {d}: extra" for d in sorted(root.links.keys() - ours) if d.startswith(lab.prefix)]
     return lines

@@ -47,8 +47,10 @@ def interface_address(value: str | tuple[int, int], version: int | None = None) 
             return _LabIPv6Interface(value)
     return _LabIPv4Interface(value) if version == 4 else _LabIPv6Interface(value)
 
-#: The node name of the root namespace in link ends (`host:veth-h`).
-HOST = "host"
+#: The node name of the root namespace in link ends (`host:veth-h`) and the topology's `host:` key.
+#: In the code "host" means a machine only (Namespace.host, Bridge.hosts, a multi-host lab's
+#: `hosts:`); the root namespace is ROOT, and its interfaces are Lab.root_interfaces.
+ROOT = "host"
 
 #: The sysctls that make a namespace forward packets, by IP version.
 FORWARDING_SYSCTLS = {
@@ -165,12 +167,12 @@ class BridgePort:
 
 
 @dataclass(frozen=True)
-class HostEnd:
+class RootEnd:
     """A veth end in the root namespace itself (`host:IFNAME`), addressed under `host:`; prefixed."""
 
     interface: str
     prefix: str = ""
-    node = HOST
+    node = ROOT
     netns = None
     bridge = None
 
@@ -182,7 +184,7 @@ class HostEnd:
         return f"{self.node}:{self.interface}"
 
 
-Endpoint = NamespaceEnd | BridgePort | HostEnd
+Endpoint = NamespaceEnd | BridgePort | RootEnd
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ Tunnel = VxlanEnd | VxlanPort
 
 @dataclass(frozen=True)
 class Member:
-    """An addressable interface on an L2 segment: `node` is a namespace's name, or HOST for the root."""
+    """An addressable interface on an L2 segment: `node` is a namespace's name, or ROOT for the root."""
 
     node: str
     label: str
@@ -295,7 +297,7 @@ class Lab:
     namespaces: tuple[Namespace, ...]
     links: tuple[VethLink, ...] = ()
     bridges: tuple[Bridge, ...] = ()
-    host: tuple[Interface, ...] = ()
+    root_interfaces: tuple[Interface, ...] = ()  # the topology's `host:` interfaces
     expect: tuple[Expectation, ...] = ()
     segments: tuple[Segment, ...] = ()
     machines: tuple[Machine, ...] = ()  # a multi-host lab's `hosts:` (none: a one-machine lab)
@@ -317,14 +319,14 @@ class Lab:
         return next(br for br in self.bridges if br.name == name)
 
     def interface_of(self, end: Endpoint) -> Interface | None:
-        """The interface a link end is: a namespace's or the host's; None for a bridge port."""
+        """The interface a link end is: a namespace's or the root namespace's; None for a bridge port."""
         if isinstance(end, NamespaceEnd):
             return self.namespace(end.node).interface(end.interface)
-        return next((iface for iface in self.host if iface.name == end.interface), None)
+        return next((iface for iface in self.root_interfaces if iface.name == end.interface), None)
 
     @property
     def root_devices(self) -> tuple[str, ...]:
-        """Every device the lab makes in the root namespace: bridges, bridge ports, host ends."""
+        """Every device the lab makes in the root namespace: bridges, bridge ports, root ends."""
         ends = [end.device for link in self.links for end in (link.a, link.b) if end.netns is None]
         ports = [tunnel.device for tunnel in self.tunnels if isinstance(tunnel, VxlanPort)]
         return (*(br.device for br in self.bridges), *ends, *ports)

@@ -73,7 +73,7 @@ def mesh(count: int = 4) -> dict[str, Any]:
 
 
 def router(count: int = 2) -> dict[str, Any]:
-    """Two bridge segments (IPv4 and IPv6) joined by a forwarding router namespace; N hosts a side."""
+    """Two bridge segments (IPv4 and IPv6) joined by a forwarding router namespace; N namespaces a side."""
     sides = {"left": 1, "right": 2}
     namespaces: dict[str, Any] = {
         "router": {
@@ -92,7 +92,7 @@ def router(count: int = 2) -> dict[str, Any]:
             links.append([f"{side}-{i}:eth0", f"br-{side}:{side[0]}-{i}"])
     return {
         "name": "router",
-        "description": f"{count} hosts on each of two bridges, IPv4 and IPv6, routed through a forwarding namespace",
+        "description": f"{count} namespaces on each of two bridges, IPv4 and IPv6, routed through a forwarding namespace",
         "bridges": {f"br-{side}": {"subnet": [f"10.0.{n}.0/24", f"fd00:{n}::/64"]} for side, n in sides.items()},
         "namespaces": namespaces,
         "links": links,

@@ -164,8 +164,8 @@ def document(lab: Lab) -> dict[str, Any]:
     doc["namespaces"] = {ns.name: _namespace(ns) for ns in lab.namespaces}
     if lab.bridges:
         doc["bridges"] = {br.name: _bridge(br) for br in lab.bridges}
-    if lab.host:
-        doc["host"] = {"interfaces": {iface.name: _interface(iface) for iface in lab.host}}
+    if lab.root_interfaces:
+        doc["host"] = {"interfaces": {iface.name: _interface(iface) for iface in lab.root_interfaces}}
     doc["links"] = [_link(link) for link in lab.links]
     if lab.expect:
         doc["expect"] = [{"from": e.source, "to": str(e.address), "reachable": e.reachable} for e in lab.expect]

@@ -1,7 +1,7 @@
 """The model phase: the `Lab` put together from what the phases before it built (complete when they
 found no problem)."""
 
-from nsgen.topology.model import HOST, Bridge, Interface, Lab, Member
+from nsgen.topology.model import ROOT, Bridge, Interface, Lab, Member
 from nsgen.topology.model import Segment as ModelSegment
 from nsgen.validate.context import Context, Port, Segment
 from nsgen.validate.namespaces import interface
@@ -12,7 +12,7 @@ def build(ctx: Context) -> None:
 
 
 def _lab(ctx: Context) -> Lab:
-    root_ports = [port for (node, _), port in ctx.ports.items() if node == HOST]
+    root_ports = [port for (node, _), port in ctx.ports.items() if node == ROOT]
     return Lab(
         name=ctx.doc["name"],
         description=ctx.doc.get("description", ""),
@@ -20,7 +20,7 @@ def _lab(ctx: Context) -> Lab:
         namespaces=ctx.lab_namespaces,
         links=ctx.lab_links,
         bridges=tuple(_bridge(ctx, name) for name in ctx.bridges),
-        host=tuple(interface(port, ctx.prefix + port.name) for port in root_ports),
+        root_interfaces=tuple(interface(port, ctx.prefix + port.name) for port in root_ports),
         expect=ctx.lab_expect,
         segments=tuple(_segment(ctx, segment) for segment in ctx.segments),
         machines=ctx.machines,
@@ -41,11 +41,11 @@ def _segment(ctx: Context, segment: Segment) -> ModelSegment:
     for port in segment.members:
         if segment.path[0] == "bridges" and port is ctx.bridge_ports.get(port.node):
             bridge = _bridge(ctx, port.node)
-            members.append(Member(HOST, f"bridge {port.node}", Interface(bridge.name, bridge.device, bridge.addresses)))
+            members.append(Member(ROOT, f"bridge {port.node}", Interface(bridge.name, bridge.device, bridge.addresses)))
         else:
             members.append(Member(port.node, f"{port.node}:{port.name}", interface(port, _device(ctx, port))))
     return ModelSegment(segment.label, tuple(members))
 
 
 def _device(ctx: Context, port: Port) -> str:
-    return ctx.prefix + port.name if port.node == HOST else port.name
+    return ctx.prefix + port.name if port.node == ROOT else port.name

@@ -3,7 +3,7 @@ device, with their declared addresses, each address given to one owner only."""
 
 from typing import Any
 
-from nsgen.topology.model import HOST, IPAddress, IPInterface, interface_address
+from nsgen.topology.model import ROOT, IPAddress, IPInterface, interface_address
 from nsgen.validate import names
 from nsgen.validate.context import Context, Path, Port
 
@@ -12,10 +12,10 @@ def declare(ctx: Context) -> None:
     """Ports for every declared interface and bridge, their addresses parsed and claimed."""
     root_interfaces = (ctx.doc.get("host") or {}).get("interfaces") or {}
     declared = [(name, ["namespaces", name], spec.get("interfaces") or {}) for name, spec in ctx.namespaces.items()]
-    for node, path, interfaces in [*declared, (HOST, ["host"], root_interfaces)]:
+    for node, path, interfaces in [*declared, (ROOT, ["host"], root_interfaces)]:
         for ifname, spec in interfaces.items():
             port = Port(node, ifname, [*path, "interfaces", ifname], spec=spec or {})
-            if node != HOST:  # root-namespace names are checked with their prefix, as root devices
+            if node != ROOT:  # root-namespace names are checked with their prefix, as root devices
                 names.check_device(ctx, port.path, ifname)
             port.addresses = _addresses(ctx, port.path, node, f"{node}:{ifname}", port.spec)
             ctx.ports[(node, ifname)] = port

@@ -65,7 +65,7 @@ def _findings(lab: Lab) -> list[tuple[tuple[str, ...], str]]:
                         f"namespace '{ns.name}' has no device '{device}', so the kernel has no sysctl '{key}'",
                     )
                 )
-    for iface in lab.host:
+    for iface in lab.root_interfaces:
         if message := _ipv6_mtu(iface.mtu, iface.addresses):
             found.append((("host", "interfaces", iface.name, "mtu"), message))
     return found

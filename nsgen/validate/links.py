@@ -1,7 +1,7 @@
 """The links phases: each link's ends resolved to ports, declared interfaces left off every link,
 and the model's veth links with typed ends."""
 
-from nsgen.topology.model import HOST, BridgePort, Endpoint, HostEnd, NamespaceEnd, VethLink
+from nsgen.topology.model import ROOT, BridgePort, Endpoint, NamespaceEnd, RootEnd, VethLink
 from nsgen.topology.schema import IFNAME_MAX
 from nsgen.validate import names
 from nsgen.validate.context import Context, LinkSpec, Path, Port
@@ -32,8 +32,8 @@ def resolve(ctx: Context) -> None:
 
 def _end(ctx: Context, path: Path, text: str, used: dict[tuple[str, str], int], index: int) -> Port | None:
     node, ifname = text.split(":")
-    if node not in ctx.namespaces and node not in ctx.bridges and node != HOST:
-        choices = [*ctx.namespaces, *ctx.bridges, *([HOST] if ctx.doc.get("host") else [])]
+    if node not in ctx.namespaces and node not in ctx.bridges and node != ROOT:
+        choices = [*ctx.namespaces, *ctx.bridges, *([ROOT] if ctx.doc.get("host") else [])]
         ctx.problem(path, f"unknown namespace '{node}'{known(node, choices)}")
         ctx.unknown_ends.add(ifname)
         return None
@@ -61,13 +61,13 @@ def check_linked(ctx: Context) -> None:
 def _endpoint(ctx: Context, port: Port) -> Endpoint:
     if ctx.is_bridge(port.node):
         return BridgePort(port.node, port.name, ctx.prefix)
-    if port.node == HOST:
-        return HostEnd(port.name, ctx.prefix)
+    if port.node == ROOT:
+        return RootEnd(port.name, ctx.prefix)
     return NamespaceEnd(port.node, port.name, ctx.prefix)
 
 
 def veth_links(ctx: Context) -> None:
-    """The veth links of the model, each end typed (namespace end, bridge port, host end)."""
+    """The veth links of the model, each end typed (namespace end, bridge port, root end)."""
     ctx.lab_links = tuple(
         VethLink(_endpoint(ctx, a), _endpoint(ctx, b), tuple(ctx.subnets.get(tuple(link.path), ())))
         for link in ctx.links

@@ -1,6 +1,6 @@
 """The names phases: namespaces' and bridges' names, device names the kernel keeps, aliases."""
 
-from nsgen.topology.model import HOST
+from nsgen.topology.model import ROOT
 from nsgen.topology.schema import NETNS_MAX
 from nsgen.validate.context import Context, Path
 
@@ -31,10 +31,10 @@ KERNEL_DEVICE_NAMES = ("lo", "all", "default")
 
 def check_nodes(ctx: Context) -> None:
     """Namespaces and bridges: no namespace named like the root, no bridge named like a namespace, none too long."""
-    if HOST in ctx.namespaces:
-        ctx.problem(["namespaces", HOST], f"'{HOST}' names the root namespace in links: choose another name")
+    if ROOT in ctx.namespaces:
+        ctx.problem(["namespaces", ROOT], f"'{ROOT}' names the root namespace in links: choose another name")
     for name in ctx.bridges:
-        if name in ctx.namespaces or name == HOST:
+        if name in ctx.namespaces or name == ROOT:
             ctx.problem(["bridges", name], f"'{name}' is also a namespace name: link ends would be ambiguous")
     for name in ctx.namespaces:
         if len(ctx.prefix + name) > NETNS_MAX:

@@ -12,7 +12,7 @@ import ipaddress
 from typing import Any
 
 from nsgen.problems import field_path
-from nsgen.topology.model import HOST, IPNetwork, Machine, Vxlan
+from nsgen.topology.model import ROOT, IPNetwork, Machine, Vxlan
 from nsgen.topology.schema import IFNAME_MAX
 from nsgen.validate.context import Context
 from nsgen.validate.hints import known
@@ -117,7 +117,7 @@ class _Placement:
         if self.b.doc.get("host"):
             self.b.problem(["host"], "a multi-host lab has no single root namespace: use a namespace instead of host:")
         for path, ends, _ in self.b.links:
-            if any(end.node == HOST for end in ends):
+            if any(end.node == ROOT for end in ends):
                 self.b.problem(path, "a multi-host lab has no single root namespace: a link end cannot be host:IF")
 
     def _host_of(self, ns: str) -> str | None:
