@@ -84,21 +84,28 @@ def test_every_declared_object_removed_by_hand_is_named(tmp_path: Path, prefix: 
     assert leftovers(prefix[:-1]) == set()
 
 
-def test_status_names_what_is_different_and_extra(tmp_path: Path, prefix: str) -> None:
+def test_status_and_verify_name_what_is_different_and_extra_alike(tmp_path: Path, prefix: str) -> None:
     loaded = load(BASE, prefix)
     setup(loaded, tmp_path / "a")
     try:
+        assert "ok    lab live: every declared object is there" in run("bash", tmp_path / "a" / "verify.sh").stdout
         run("ip", "-n", f"{prefix}ns-0", "link", "set", "dev", "eth1", "mtu", "1500", check=True)
+        run("ip", "-n", f"{prefix}ns-1", "link", "set", "dev", "eth0", "mtu", "1400", check=True)  # declares none
         run("ip", "-n", f"{prefix}ns-2", "route", "add", "10.99.0.0/16", "via", "10.232.0.1", check=True)
         run("ip", "-n", f"{prefix}ns-2", "addr", "add", "10.232.0.77/24", "dev", "eth0", check=True)
         run("ip", "-n", f"{prefix}ns-2", "link", "add", "name", "stray", "type", "veth", "peer", "name", "stray2", check=True)
         lines = drift.differences(loaded.lab)
         assert lines == [
             "ns-0: eth1 mtu 9000: different (1500)",
+            "ns-1: eth0 mtu 1500: different (1400)",
             "ns-2: device stray: extra",
             "ns-2: device stray2: extra",
             "ns-2: eth0 address 10.232.0.77/24: extra",
             "ns-2: route 10.99.0.0/16 via 10.232.0.1 dev eth0: extra",
         ], lines
+        verify = run("bash", tmp_path / "a" / "verify.sh")
+        assert verify.returncode == 1
+        drifted = [line[6:] for line in verify.stdout.splitlines() if line.startswith("FAIL  ") and " -> " not in line]
+        assert sorted(drifted) == sorted(lines), verify.stdout
     finally:
         teardown(tmp_path / "a")

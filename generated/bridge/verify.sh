@@ -16,37 +16,44 @@ lab_name=bridge
 lab_netns=(ns-0 ns-1 ns-2)
 lab_devices=(v-net-0 veth-0 veth-1 veth-2)
 
-# --- the state the topology declares: namespaces, devices, up, addresses, MTUs, MACs, bridge
-# ports, routes, sysctls
+# --- the state the topology declares, where it lives, one fact a line: namespaces, devices, up,
+# addresses, MTUs, MACs, bridge ports, routes, sysctls
 lab_expect() {
-  expect_netns ns-0 ns-0
-  expect_device eth0
-  expect_up eth0
-  expect_addr eth0 172.16.0.2/16
-  expect_route 'default via 172.16.0.1'
-  expect_netns ns-1 ns-1
-  expect_device eth0
-  expect_up eth0
-  expect_addr eth0 172.16.0.3/16
-  expect_route 'default via 172.16.0.1'
-  expect_netns ns-2 ns-2
-  expect_device eth0
-  expect_up eth0
-  expect_addr eth0 172.16.0.4/16
-  expect_route 'default via 172.16.0.1'
-  expect_root all
-  expect_device v-net-0
-  expect_up v-net-0
-  expect_addr v-net-0 172.16.0.1/16
-  expect_device veth-0
-  expect_up veth-0
-  expect_master veth-0 v-net-0
-  expect_device veth-1
-  expect_up veth-1
-  expect_master veth-1 v-net-0
-  expect_device veth-2
-  expect_up veth-2
-  expect_master veth-2 v-net-0
+  expect ns-0 ns-0 <<'NSGEN'
+device eth0
+eth0 up
+eth0 address 172.16.0.2/16
+eth0 mtu 1500
+route default via 172.16.0.1
+NSGEN
+  expect ns-1 ns-1 <<'NSGEN'
+device eth0
+eth0 up
+eth0 address 172.16.0.3/16
+eth0 mtu 1500
+route default via 172.16.0.1
+NSGEN
+  expect ns-2 ns-2 <<'NSGEN'
+device eth0
+eth0 up
+eth0 address 172.16.0.4/16
+eth0 mtu 1500
+route default via 172.16.0.1
+NSGEN
+  expect '' host v-net-0 veth-0 veth-1 veth-2 <<'NSGEN'
+device v-net-0
+v-net-0 up
+v-net-0 address 172.16.0.1/16
+device veth-0
+veth-0 up
+veth-0 master v-net-0
+device veth-1
+veth-1 up
+veth-1 master v-net-0
+device veth-2
+veth-2 up
+veth-2 master v-net-0
+NSGEN
 }
 
 lab_steps() {
@@ -62,7 +69,7 @@ lab_steps() {
   check reachable ns-1:eth0 ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.3
 }
 
-# === nsgen runtime: sha256 c685307166f587a418cbbc28de5ab5100a9450825f7c3d456484787150965e06 ===
+# === nsgen runtime: sha256 135f5a1dc4bfdb5f1e7997eabca1c72e9469d4b0c12d84134d6d4b4787c502d6 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -113,117 +120,113 @@ for dev in "${lab_devices[@]}"; do
   if [[ ! -e /sys/class/net/${dev} ]]; then missing+=("device ${dev}"); fi
 done
 
-# --- expect_*: the lab's declared state (lab_expect above), checked with `ip -o` alone.
-# `expect_netns NETNS NODE` (or `expect_root all`, `expect_root only DEV...`) reads where the next lines look, once (the root
-# namespace: all of it, or DEV... only); each line then
-# checks one object. Each difference is one line in `drift` (`ns-0: route default via 10.0.0.1:
-# missing`); a missing namespace or device is one line, what it holds is not checked.
-drift=()
-expect_node='' expect_netns_name='' expect_skip=0 expect_routes6=0
-declare -A have_flags=() have_mtu=() have_master=() have_mac=() have_addr=() gone_dev=()
-have_routes=()
-expect_read() {
-  local line dev
-  have_flags=() have_mtu=() have_master=() have_mac=() have_addr=() gone_dev=() have_routes=()
-  expect_routes6=0
-  while IFS= read -r line; do
-    if [[ ${line} =~ ^[0-9]+:\ ([^:@\ ]+)(@[^:]*)?:\ \<([^>]*)\>\ mtu\ ([0-9]+) ]]; then
-      dev=${BASH_REMATCH[1]}
-      have_flags[${dev}]=",${BASH_REMATCH[3]},"
-      have_mtu[${dev}]=${BASH_REMATCH[4]}
-      if [[ ${line} =~ \ master\ ([^ ]+) ]]; then have_master[${dev}]=${BASH_REMATCH[1]}; fi
-      if [[ ${line} =~ link/ether\ ([0-9a-f:]+) ]]; then have_mac[${dev}]=${BASH_REMATCH[1]}; fi
-    elif [[ ${line} =~ ^[0-9]+:\ ([^\ ]+)\ +inet6?\ ([^\ ]+) ]]; then
-      have_addr["${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"]=1
-    elif [[ -n ${line} ]]; then
-      have_routes+=("${line}")
+# --- kernel_facts NETNS [DEV...]: what the kernel has in NETNS (in the root namespace, NETNS empty:
+# DEV... and their bridge ports), one fact a line in the words of the lab's declared lines:
+# `device D`, `D up`, `D mtu N`, `D mac M`, `D master B`, `D address A/P` (not link-local),
+# `route DEST [via G] [dev D]` (not the kernel's own). `nsgen status` reads `ip -j` into the same.
+kernel_facts() {
+  local ns=$1 words dev i dst via route_dev
+  shift
+  while read -ra words; do
+    if [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == '<'* ]]; then
+      dev=${words[1]%:}
+      dev=${dev%@*}
+      echo "device ${dev}"
+      if [[ ,${words[2]:1:-1}, == *,UP,* ]]; then echo "${dev} up"; fi
+      for (( i = 3; i + 1 < ${#words[@]}; i++ )); do
+        case ${words[i]} in
+          mtu | master) echo "${dev} ${words[i]} ${words[i + 1]}"; i=$((i + 1)) ;;
+          link/ether) echo "${dev} mac ${words[i + 1]}"; i=$((i + 1)) ;;
+        esac
+      done
+    elif [[ ${words[0]-} =~ ^[0-9]+:$ ]]; then
+      if [[ ${words[3]} != fe80:* ]]; then echo "${words[1]} address ${words[3]}"; fi
+    elif [[ -n ${words[0]-} && ! ${words[0]} =~ ^(unreachable|blackhole|prohibit|throw|local|broadcast|multicast|anycast|nat)$ ]]; then
+      dst=${words[0]} via='' route_dev=''
+      for (( i = 1; i + 1 < ${#words[@]}; i++ )); do
+        case ${words[i]} in
+          via) via=${words[i + 1]} ;;
+          dev) route_dev=${words[i + 1]} ;;
+          proto) if [[ ${words[i + 1]} == kernel ]]; then continue 2; fi ;;
+        esac
+      done
+      echo "route ${dst}${via:+ via ${via}}${route_dev:+ dev ${route_dev}}"
     fi
-  done < <(expect_commands "$@" | command ip ${expect_netns_name:+-n "${expect_netns_name}"} -o -force -batch - 2>/dev/null)
+  done < <(
+    if [[ -n ${ns} ]]; then
+      printf 'addr show\nlink show\nroute show\n' | command ip -n "${ns}" -o -force -batch - 2>/dev/null
+      command ip -n "${ns}" -o -6 route show 2>/dev/null
+    else
+      # every `addr show` first: in a batch, one after a `link show` prints links
+      { printf 'addr show dev %s\n' "$@"; for dev in "$@"; do printf 'link show dev %s\nlink show master %s\n' "${dev}" "${dev}"; done; } |
+        command ip -o -force -batch - 2>/dev/null
+    fi
+  )
 }
-# what expect_read asks `ip -batch`: everything, or (DEV...) those devices only
-expect_commands() {
-  local dev
-  if (( $# == 0 )); then printf 'addr show\nroute show\nlink show\n'; return 0; fi
-  # every `addr show` first: in a batch, one after a `link show` shows links
-  for dev in "$@"; do printf 'addr show dev %s\n' "${dev}"; done
-  for dev in "$@"; do printf 'link show dev %s\n' "${dev}"; done
-}
-drift_report() { drift+=("$1: $2"); }
-expect_netns() {
-  expect_netns_name=$1 expect_node=$2 expect_skip=0
-  if [[ ! -e /run/netns/$1 ]]; then
-    drift_report "$2: namespace" missing
-    expect_skip=1
+# --- expect NETNS NODE [DEV...]: the lines on stdin are what the lab declares in NETNS (the root
+# namespace when NETNS is empty, its DEV... read); compared with kernel_facts line by line, each
+# declared line the kernel lacks is a line in `drift` (`ns-0: route default via 10.0.0.1: missing`,
+# `ns-0: eth0 mtu 1400: different (1500)`); a missing namespace or device is one line, what it
+# holds is not listed. With expect_extras, so is what the kernel has beyond them (`: extra`): in a
+# namespace a device (but lo), a declared device's address, a route; a lab bridge's port.
+drift=()
+expect_extras=0
+expect_single='^([^ ]+ (mtu|mac|master)) ([^ ]+)$'  # a device's one value: its key (`eth0 mtu`), the value
+expect_via='^(route .* via [^ ]+) dev [^ ]+$'  # a route via a gateway, and the same without its device
+expect() {
+  local ns=$1 node=$2 line dev key kernel=() have_value
+  local -A want=() have=() value=() gone=()
+  shift 2
+  if [[ -n ${ns} && ! -e /run/netns/${ns} ]]; then
+    drift+=("${node}: namespace: missing")
     return 0
   fi
-  expect_read
-}
-expect_root() {
-  expect_netns_name='' expect_node=host expect_skip=0
-  shift  # `all` devices, or `only` the ones named after it
-  expect_read "$@"
-}
-# --- expect_device DEV, expect_up DEV, expect_addr DEV CIDR, expect_mtu DEV MTU, expect_mac DEV MAC,
-# expect_master DEV BRIDGE, expect_route 'DEST [via GATEWAY] [dev DEV]', expect_sysctl KEY VALUE
-expect_device() {
-  if (( expect_skip )); then return 0; fi
-  if [[ -z ${have_mtu[$1]-} ]]; then drift_report "${expect_node}: device $1" missing; gone_dev[$1]=1; fi
-}
-expect_gone() { (( expect_skip )) || [[ -n ${gone_dev[$1]-} ]]; }
-expect_up() {
-  if expect_gone "$1"; then return 0; fi
-  if [[ ${have_flags[$1]-} != *,UP,* ]]; then drift_report "${expect_node}: $1 up" "different (down)"; fi
-}
-expect_addr() {
-  if expect_gone "$1"; then return 0; fi
-  if [[ -z ${have_addr["$1 $2"]-} ]]; then drift_report "${expect_node}: $1 address $2" missing; fi
-}
-expect_mtu() {
-  if expect_gone "$1"; then return 0; fi
-  if [[ ${have_mtu[$1]-} != "$2" ]]; then drift_report "${expect_node}: $1 mtu $2" "different (${have_mtu[$1]-})"; fi
-}
-expect_mac() {
-  if expect_gone "$1"; then return 0; fi
-  if [[ ${have_mac[$1]-} != "$2" ]]; then drift_report "${expect_node}: $1 mac $2" "different (${have_mac[$1]-})"; fi
-}
-expect_master() {
-  if expect_gone "$1"; then return 0; fi
-  if [[ ${have_master[$1]-} != "$2" ]]; then
-    drift_report "${expect_node}: $1 master $2" "different (${have_master[$1]:-no master})"
-  fi
-}
-expect_route() {
-  local want line i found=0
-  if (( expect_skip )); then return 0; fi
-  read -ra want <<<"$1"
-  if [[ $1 == *:* ]] && (( ! expect_routes6 )); then
-    expect_routes6=1
-    while IFS= read -r line; do have_routes+=("${line}"); done < <(
-      command ip ${expect_netns_name:+-n "${expect_netns_name}"} -o -6 route show 2>/dev/null)
-  fi
-  for line in "${have_routes[@]}"; do
-    if [[ ${line%% *} != "${want[0]}" ]]; then continue; fi
-    found=1
-    for (( i = 1; i + 1 < ${#want[@]}; i += 2 )); do
-      if [[ " ${line} " != *" ${want[i]} ${want[i + 1]} "* ]]; then found=0; break; fi
-    done
-    if (( found )); then return 0; fi
+  mapfile -t kernel < <(kernel_facts "${ns}" "$@")
+  for line in "${kernel[@]}"; do
+    have[${line}]=1
+    if [[ ${line} =~ ${expect_single} ]]; then value[${BASH_REMATCH[1]}]=${BASH_REMATCH[3]}; fi
+    if [[ ${line} =~ ${expect_via} ]]; then have[${BASH_REMATCH[1]}]=1; fi
   done
-  drift_report "${expect_node}: route $1" missing
-}
-expect_sysctl() {
-  local have
-  if (( expect_skip )); then return 0; fi
-  # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1
-  have=$(command ip netns exec "${expect_netns_name}" bash -c 'read -r v <"/proc/sys/${1//.//}" && echo "${v}"' \
-    expect_sysctl "$1" 2>/dev/null) || true
-  if [[ ${have} != "$2" ]]; then drift_report "${expect_node}: sysctl $1=$2" "different (${have:-unreadable})"; fi
+  while IFS= read -r line; do
+    want[${line}]=1
+    dev=${line#device }
+    dev=${dev%% *}
+    key=${line% *}
+    if [[ -n ${gone[${dev}]-} || -n ${have[${line}]-} ]]; then continue; fi
+    case ${line} in
+      'device '*) gone[${dev}]=1; drift+=("${node}: ${line}: missing") ;;
+      *' up') drift+=("${node}: ${line}: different (down)") ;;
+      *' mtu '* | *' mac '* | *' master '*) drift+=("${node}: ${line}: different (${value[${key}]:-no ${key#* }})") ;;
+      'sysctl '*)
+        key=${line#sysctl }
+        # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1
+        have_value=$(command ip netns exec "${ns}" bash -c 'read -r v <"/proc/sys/${1//.//}" && echo "${v}"' \
+          expect "${key%%=*}" 2>/dev/null) || true
+        if [[ ${have_value} != "${key#*=}" ]]; then drift+=("${node}: ${line}: different (${have_value:-unreadable})"); fi ;;
+      *) drift+=("${node}: ${line}: missing") ;;
+    esac
+  done
+  if (( ! expect_extras )); then return 0; fi
+  for line in "${kernel[@]}"; do
+    dev=${line#device }
+    dev=${dev%% *}
+    if [[ -n ${want[${line}]-} ]]; then continue; fi
+    case ${line} in
+      'device lo' | *' up' | *' mtu '* | *' mac '*) continue ;;
+      'device '*) if [[ -z ${ns} ]]; then continue; fi ;;
+      *' address '*) if [[ -z ${ns} || -z ${want["device ${dev}"]-} ]]; then continue; fi ;;
+      'route '*)
+        if [[ ${line} =~ ${expect_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi ;;
+    esac
+    drift+=("${node}: ${line}: extra")
+  done
 }
 
-# --- the declared state first (lab_expect above): each difference is one FAIL line (not when
-# none of the lab is there); a lab not all there is not pinged
+# --- the declared state first (lab_expect above, what is extra too, as `nsgen status` compares it):
+# each difference is one FAIL line (not when none of the lab is there); a lab not all there is not pinged
 drifted=0
 if (( ! dry_run && ${#missing[@]} < ${#lab_netns[@]} + ${#lab_devices[@]} )); then
+  expect_extras=1
   lab_expect
   for line in "${drift[@]}"; do printf 'FAIL  %s\n' "${line}"; done
   drifted=${#drift[@]}

@@ -14,12 +14,9 @@ from typing import Literal
 
 from nsgen.plan import commands
 from nsgen.plan.changes import SYSCTL_DEFAULT, Change, changes
-from nsgen.plan.commands import Command, Plan, addr_command, route_command, step, tuning_words
+from nsgen.plan.commands import MTU_DEFAULT, Command, Plan, addr_command, route_command, step, tuning_words
 from nsgen.plan.compare import Comparison, compare, ends
 from nsgen.topology.model import Lab, VethLink
-
-#: What a removed MTU goes back to: a veth's.
-MTU_DEFAULT = 1500
 
 
 @dataclass(frozen=True)

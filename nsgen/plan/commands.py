@@ -27,6 +27,9 @@ class Command:
     tool: Tool = "ip"
 
 
+#: The MTU the kernel gives a new veth or bridge.
+MTU_DEFAULT = 1500
+
 #: How long a ping waits for its answer, in seconds: an answer expected, or none (a silence
 #: expected waits less: it is the common case of a firewall check, and an answer comes at once).
 PING_WAIT = {True: "2", False: "1"}

@@ -1,14 +1,17 @@
 """Declared state: every object a lab declares, in the kernel's words.
 
-`declared(lab)` lists every object the topology declares, in the kernel's words: namespaces,
-devices, up state, addresses, MTUs, MACs, bridge ports, routes, sysctls. verify.sh and apply.sh get
-them as lines (`expect_addr eth0 10.0.0.2/24` under `expect_netns NETNS NODE`) that their runtime
-checks with `ip -o` alone; `nsgen status` checks the same list from `ip -j` (`nsgen.run.drift`).
+`declared(lab)` lists every object the topology declares: namespaces, devices, up state, addresses,
+MTUs (a namespace's veth end has the kernel's 1500 unless it declares one), MACs, bridge ports,
+routes, sysctls. Each is one exact line (`eth0 address 10.0.0.2/24`, `route default via 10.0.0.1`)
+in the words the kernel's state is read into: verify.sh and apply.sh get them by place (`places`),
+and their runtime compares them with what `ip -o` shows (kernel_facts); `nsgen status` compares
+the same lines with what `ip -j` shows (`nsgen.run.drift`).
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from nsgen.plan.commands import MTU_DEFAULT
 from nsgen.topology.model import ROOT, Interface, Lab
 
 
@@ -23,18 +26,34 @@ class Expect:
     value: str = ""
 
     @property
-    def label(self) -> str:
+    def line(self) -> str:
+        """The fact as one line, as the kernel's state is read into lines (`nsgen.run.drift`, kernel_facts)."""
         if self.kind == "namespace":
-            return f"{self.node}: namespace"
+            return "namespace"
         if self.kind == "device":
-            return f"{self.node}: device {self.device}"
+            return f"device {self.device}"
         if self.kind == "up":
-            return f"{self.node}: {self.device} up"
+            return f"{self.device} up"
         if self.kind == "route":
-            return f"{self.node}: route {self.value}"
+            return f"route {self.value}"
         if self.kind == "sysctl":
-            return f"{self.node}: sysctl {self.device}={self.value}"
-        return f"{self.node}: {self.device} {self.kind} {self.value}"
+            return f"sysctl {self.device}={self.value}"
+        return f"{self.device} {self.kind} {self.value}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.node}: {self.line}"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where facts live: a namespace (`netns`, shown as `node`), or the root namespace (netns None)
+    read for `devices` only; and the lines of its facts."""
+
+    netns: str | None
+    node: str
+    devices: tuple[str, ...]
+    lines: tuple[str, ...]
 
 
 def _interface(netns: str | None, node: str, device: str, iface: Interface | None, master: str | None) -> list[Expect]:
@@ -43,7 +62,8 @@ def _interface(netns: str | None, node: str, device: str, iface: Interface | Non
         facts.append(Expect(netns, node, "master", device, master))
     if iface is not None:
         facts += [Expect(netns, node, "address", device, a.with_prefixlen) for a in iface.addresses]
-        facts += [Expect(netns, node, "mtu", device, str(iface.mtu))] if iface.mtu else []
+        mtu = iface.mtu or (MTU_DEFAULT if netns else None)  # a root end may follow its bridge's MTU
+        facts += [Expect(netns, node, "mtu", device, str(mtu))] if mtu else []
         facts += [Expect(netns, node, "mac", device, iface.mac.lower())] if iface.mac else []
     return facts
 
@@ -80,26 +100,14 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
     return facts + [f for f in root if only_devices is None or f.device in only_devices]
 
 
-_FUNCTIONS = {"address": "addr"}
-
-
-def shell_lines(facts: list[Expect], some_root_devices: bool = False) -> list[tuple[str, ...]]:
-    """The facts as verify.sh's and apply.sh's lab part writes them (words for the shell); with
-    `some_root_devices`, the root namespace is read for the devices of the facts only."""
-    lines: list[tuple[str, ...]] = []
-    where: object = object()
-    root_devices = tuple(dict.fromkeys(f.device for f in facts if f.netns is None and f.kind == "device"))
+def places(facts: list[Expect]) -> list[Place]:
+    """The facts by place, in order: each namespace, then the root namespace (its devices' facts)."""
+    grouped: dict[str | None, list[Expect]] = {}
     for fact in facts:
-        if fact.netns != where:
-            where = fact.netns
-            root = ("expect_root", "only", *root_devices) if some_root_devices else ("expect_root", "all")
-            lines.append(root if fact.netns is None else ("expect_netns", fact.netns, fact.node))
-        if fact.kind == "namespace":
-            continue
-        if fact.kind in ("route",):
-            lines.append(("expect_route", fact.value))
-        elif fact.kind in ("device", "up"):
-            lines.append((f"expect_{fact.kind}", fact.device))
-        else:
-            lines.append(("expect_" + _FUNCTIONS.get(fact.kind, fact.kind), fact.device, fact.value))
-    return lines
+        grouped.setdefault(fact.netns, []).append(fact)
+    result = []
+    for netns, mine in grouped.items():
+        devices = tuple(dict.fromkeys(f.device for f in mine if f.kind == "device")) if netns is None else ()
+        lines = tuple(f.line for f in mine if f.kind != "namespace")
+        result.append(Place(netns, mine[0].node, devices, lines))
+    return result

@@ -53,7 +53,7 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plans.teardown)}
     if script == "verify.sh":
-        return {"blocks": styles.tutorial(lab, plans.verify), "expect_lines": declared.shell_lines(declared.declared(lab))}
+        return {"blocks": styles.tutorial(lab, plans.verify), "expect_places": declared.places(declared.declared(lab))}
     if script == "demo.sh":
         return {
             "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.teardown)),
@@ -136,7 +136,7 @@ def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched
         changes=forward.changes,
         blocks=styles.apply(forward.plan),
         undo_blocks=styles.apply(change_plan.undo(forward).plan),
-        old_expect_lines=declared.shell_lines(old_facts, some_root_devices=True),
+        old_expect_places=declared.places(old_facts),
         old_record_text=old_text,
         old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
         record_text=files[TOPOLOGY],

@@ -5,11 +5,9 @@ from nsgen.topology.schema import NETNS_MAX
 from nsgen.validate.context import Context, Path
 
 #: The functions the scripts' runtime sections define (a test keeps this list whole).
-RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_forward delete_lab
-    drift_report expect_addr expect_commands expect_device expect_gone expect_mac expect_master
-    expect_mtu expect_netns expect_read expect_root expect_route expect_sysctl expect_up foreign_names
-    forget_forward netns_batch pause record_write report rollback root_batch run say script_line
-    set_sysctl stop_batches undo undo_ip""".split()
+RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_forward delete_lab expect foreign_names
+    forget_forward kernel_facts netns_batch pause record_write report rollback root_batch run say
+    script_line set_sysctl stop_batches undo undo_ip""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
