@@ -17,7 +17,7 @@ import yaml
 from conftest import REPO, leftovers, netns_names, nsgen, run
 
 from nsgen.plan import lab_plans
-from nsgen.render import multihost
+from nsgen.render import multihost, writing
 from nsgen.render.styles import Style
 from nsgen.run import emulated_hosts, playbook
 from nsgen.topology.model import VxlanEnd, VxlanPort
@@ -104,7 +104,7 @@ def test_render_writes_a_directory_per_host_and_the_deployment(tmp_path: Path) -
     result = nsgen("render", topology, "-o", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == sorted(["h1", "h2", "h3", *multihost.DEPLOYMENT])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["h1", "h2", "h3", *multihost.DEPLOYMENT, writing.MANIFEST])
     for host in ("h1", "h2", "h3"):
         assert sorted(p.name for p in (out / host).iterdir()) == sorted(multihost.HOST_ARTIFACTS)
         assert os.access(out / host / "setup.sh", os.X_OK)

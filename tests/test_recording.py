@@ -168,8 +168,9 @@ def test_docs_page_plays_offline_in_headless_chromium(tmp_path: Path, prefix: st
     cast = tmp_path / "pair.cast"
     assert recording.record(lab_dir(tmp_path, prefix), cast) == 0
     out = tmp_path / "page"
-    written = docs_page.write(loaded, cast, out)
-    assert sorted(written) == sorted(["index.html", "pair.cast", *docs_page.PLAYER.values()])
+    page = docs_page.files(loaded, cast)
+    assert sorted(page) == sorted(["index.html", "pair.cast", *docs_page.PLAYER.values()])
+    writing.write(page, out, ())
     html = (out / "index.html").read_text()
     assert html == docs_page.page(loaded, cast.read_text(), "pair.cast")  # deterministic
     assert not re.search(r"""(src|href)="(?!asciinema-player|pair\.cast|#|https://mermaid)""", html)

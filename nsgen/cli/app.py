@@ -5,9 +5,10 @@ import contextlib
 import gc
 import sys
 from collections.abc import Iterator
+from typing import Annotated
 
 import typer
-from typer._click.exceptions import UsageError  # typer 0.28 carries its own click (pinned)
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer 0.28 carries its own click (pinned)
 
 from nsgen.cli import authoring, change, docs, hosts, lab, node, rendering
 
@@ -17,7 +18,19 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print nsgen's version and exit.", is_eager=True, callback=authoring.print_version)
+    ] = False,
+) -> None:
+    """Turn a network-namespace topology into standalone, reviewable bash scripts, and run them."""
+
+
 app.add_typer(hosts.app, name="hosts")  # emulated hosts, to try a multi-host lab on one machine
 
 #: Every command, in the order `nsgen --help` lists them, by name.
@@ -70,6 +83,9 @@ def main() -> None:
     try:
         with _cyclic_gc_paused():
             status = app(standalone_mode=False)
+    except NoArgsIsHelpError as error:  # bare `nsgen`, or a group without its command: the help
+        typer.echo(error.ctx.get_help() if error.ctx is not None else "")
+        sys.exit(0)
     except UsageError as error:
         where = error.ctx.command_path if error.ctx is not None else "nsgen"
         typer.echo(f"{where}: {' '.join(error.format_message().split())} (see {where} --help)", err=True)

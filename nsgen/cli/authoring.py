@@ -31,9 +31,11 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a preset as an editable YAML topology."""
+    document = presets.build(preset.value, count)
+    sources.from_document(document, f"--preset {preset.value}", "init")  # only what `nsgen validate` accepts
     text = (
         f"# nsgen topology, from the preset '{preset.value}'. Check it with `nsgen validate FILE`;\n"
-        "# the format is described by `nsgen schema`.\n" + yaml_file.dump(presets.build(preset.value, count))
+        "# the format is described by `nsgen schema`.\n" + yaml_file.dump(document)
     )
     if output is None:
         typer.echo(text, nl=False)
@@ -59,3 +61,10 @@ def schema() -> None:
 def version() -> None:
     """Print nsgen's version."""
     typer.echo(__version__)
+
+
+def print_version(wanted: bool) -> None:
+    """`nsgen --version`: the version, then exit."""
+    if wanted:
+        typer.echo(__version__)
+        raise typer.Exit(0)

@@ -18,9 +18,10 @@ from nsgen.cli.options import (
     load,
     one_machine,
     reports_problems,
+    write_or_check,
 )
 from nsgen.plan import change_plan
-from nsgen.render import lab_files, writing
+from nsgen.render import lab_files
 from nsgen.render.styles import Style
 from nsgen.run import records, scripts
 from nsgen.topology.model import Lab
@@ -66,8 +67,9 @@ def plan_command(
     old, new = _change("plan", file, preset, prefix, count, old_file)
     _print_plan(old, new)
     if output is not None:
-        writing.write(lab_files.render_apply(old, new, style), output)
-        typer.echo(f"wrote {output}/apply.sh (and the new lab's scripts): review it, then run it")
+        files = lab_files.render_apply(old, new, style)
+        wrote = f"wrote {output}/apply.sh (and the new lab's scripts): review it, then run it"
+        write_or_check(files, output, (*lab_files.SCRIPTS, lab_files.APPLY), False, wrote)
 
 
 @reports_problems

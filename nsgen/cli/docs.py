@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, reports_problems
+from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, reports_problems, write_or_check
 from nsgen.problems import Problem, TopologyError
 from nsgen.render import docs_page
 from nsgen.run import recording, scripts
@@ -64,6 +64,8 @@ def docs(
 ) -> None:
     """Write the lab's static HTML page (offline): its demo in a player, its topology, its scripts."""
     loaded = one_machine(load(file, preset, prefix, count), "docs")
+    if cast is not None and (problem := recording.cast_problem(cast)):
+        raise TopologyError([Problem(str(cast), "", problem)])
     with scripts.rendered(loaded) as lab_dir:
         if cast is None:
             cast = lab_dir / f"{loaded.lab.name}.cast"
@@ -71,5 +73,5 @@ def docs(
             if status != 0:
                 typer.echo(f"nsgen docs: demo.sh failed with exit status {status}", err=True)
                 raise typer.Exit(status)
-        written = docs_page.write(loaded, cast, output)
-    typer.echo(f"wrote the page of lab '{loaded.lab.name}' into {output}/: {', '.join(written)}")
+        page = docs_page.files(loaded, cast)
+    write_or_check(page, output, (), False, f"wrote the page of lab '{loaded.lab.name}' into {output}/: {', '.join(page)}")

@@ -21,7 +21,7 @@ PresetName = Enum("PresetName", {name: name for name in presets.PRESETS}, type=s
 File = Annotated[Optional[Path], typer.Argument(help="Topology YAML file.", show_default=False)]
 Preset = Annotated[Optional[PresetName], typer.Option("--preset", "-p", help="Built-in lab (see `nsgen presets`).")]
 Prefix = Annotated[Optional[str], typer.Option(help="Prepended to every namespace and root-namespace device name.")]
-Count = Annotated[Optional[int], typer.Option("--count", "-n", help="Size of a preset that has one (namespaces, hosts a side).")]
+Count = Annotated[Optional[int], typer.Option("--count", "-n", help="A preset's size (its namespaces, or a side's).")]
 StyleOption = Annotated[
     Style, typer.Option(help="setup.sh as `batched` (fast at any size) or `tutorial` (the guide's command per line).")
 ]
@@ -35,7 +35,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reports_problems(command: F) -> F:
-    """Print a TopologyError as one line per problem on stderr and exit 2, without a traceback."""
+    """Print a TopologyError (one line per problem) or an OutputError on stderr and exit 2, without a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,6 +44,9 @@ def reports_problems(command: F) -> F:
         except TopologyError as error:
             for problem in error.problems:
                 typer.echo(str(problem), err=True)
+            raise typer.Exit(2) from None
+        except writing.OutputError as error:
+            typer.echo(f"nsgen {command.__name__.removesuffix('_command')}: {error}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -73,5 +76,5 @@ def write_or_check(files: dict[str, str], out_dir: Path, executables: Collection
             raise typer.Exit(1)
         typer.echo(f"{out_dir}: up to date")
         return
-    writing.write(files, out_dir, executables)
-    typer.echo(wrote)
+    left = writing.write(files, out_dir, executables)
+    typer.echo(wrote + (f" (left alone, not nsgen's: {', '.join(left)})" if left else ""))

@@ -53,6 +53,7 @@ class RuntimeScript(str, Enum):
     apply = "apply.sh"
 
 
+@reports_problems
 def runtime(
     script: Annotated[Optional[RuntimeScript], typer.Argument(help="Print this script's runtime section.")] = None,
     output: Annotated[

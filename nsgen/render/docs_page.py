@@ -52,14 +52,10 @@ def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
     )
 
 
-def write(loaded: LoadedLab, cast: Path, out_dir: Path) -> list[str]:
-    """Write the page (index.html), the cast and the player into `out_dir`; the names written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def files(loaded: LoadedLab, cast: Path) -> dict[str, str]:
+    """The page (index.html), the cast and the player, by name."""
     cast_text = cast.read_text(encoding="utf-8")
     cast_name = f"{loaded.lab.name}.cast"
     player = templates.templates_dir() / "vendor" / "asciinema-player"
     contents = {name: (player / source).read_text(encoding="utf-8") for source, name in PLAYER.items()}
-    contents |= {cast_name: cast_text, "index.html": page(loaded, cast_text, cast_name)}
-    for name, text in contents.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
-    return list(contents)
+    return contents | {cast_name: cast_text, "index.html": page(loaded, cast_text, cast_name)}

@@ -12,12 +12,11 @@ idempotent teardown. Its verify.sh pings across machines: the other machines' na
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 
 import yaml
 
 from nsgen import __version__
-from nsgen.render import lab_files, templates, writing
+from nsgen.render import lab_files, templates
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
 from nsgen.topology.model import BridgePort, Lab, Namespace, NamespaceEnd, VxlanEnd, VxlanPort
@@ -133,9 +132,3 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
 
 def executables(lab: Lab) -> tuple[str, ...]:
     return tuple(f"{machine.name}/{script}" for machine in lab.machines for script in HOST_SCRIPTS)
-
-
-def write(loaded: LoadedLab, out_dir: Path, style: Style | str = Style.batched) -> dict[str, str]:
-    files = render(loaded, style)
-    writing.write(files, out_dir, executables(loaded.lab))
-    return files

@@ -1,5 +1,14 @@
-"""Writing rendered files into a directory, all at once, and finding where a directory differs."""
+"""Writing rendered files into a directory without losing a file nsgen did not write, and finding
+where a directory differs.
 
+A directory nsgen writes carries a manifest (MANIFEST: `SHA256  PATH` a line, as `sha256sum`
+prints it) of the files it wrote. A later write replaces those files, removes the ones it no longer
+writes, and leaves every other file alone (and says so). It refuses, changing nothing, a path that
+is a file or a dangling symlink, a non-empty directory without a manifest, a file it would
+overwrite that it did not write, and a file it wrote that was edited since.
+"""
+
+import hashlib
 import os
 import shutil
 import tempfile
@@ -8,14 +17,73 @@ from pathlib import Path
 
 from nsgen.render.lab_files import SCRIPTS
 
+#: The manifest of a directory nsgen wrote: the files it wrote and their sha256.
+MANIFEST = ".nsgen-manifest"
+
+
+class OutputError(Exception):
+    """An output path nsgen will not write into: one line, naming the path and why."""
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
 
 def _is_executable(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o100)
 
 
-def write(files: dict[str, str], out_dir: Path, executables: Collection[str] = SCRIPTS) -> None:
-    """Write `files` (relative paths) as the whole content of `out_dir`, replacing it only once all are written."""
-    out_dir = out_dir.absolute()
+def _present(out_dir: Path) -> set[str]:
+    """The files in `out_dir` (relative paths, symlinks included), but its manifest."""
+    found = {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file() or p.is_symlink()}
+    return found - {MANIFEST}
+
+
+def written(out_dir: Path) -> dict[str, str]:
+    """The files nsgen wrote into `out_dir`, by relative path, and their sha256 (its manifest)."""
+    manifest = out_dir / MANIFEST
+    if not manifest.is_file():
+        return {}
+    return {path: digest for digest, path in (line.split("  ", 1) for line in manifest.read_text().splitlines() if line)}
+
+
+def _checked(files: dict[str, str], out_dir: Path) -> set[str]:
+    """The files in `out_dir` that are not nsgen's (left alone); OutputError where writing would lose one."""
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise OutputError(f"{out_dir}: a dangling symlink: give a directory")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: not a directory: give a directory to write the files into")
+    if not out_dir.exists():
+        return set()
+    ours, present = written(out_dir), _present(out_dir)
+    if not (out_dir / MANIFEST).is_file() and present:
+        raise OutputError(f"{out_dir}: not empty, and nsgen did not write it (no {MANIFEST}): give a new or empty directory")
+    edited = sorted(p for p in present & ours.keys() if (out_dir / p).is_symlink() or _sha256(_read(out_dir / p)) != ours[p])
+    if edited:
+        raise OutputError(f"{out_dir}: {', '.join(edited)} changed since nsgen wrote it: move it away to write the lab again")
+    foreign = present - ours.keys()
+    taken = sorted(foreign & files.keys())
+    if taken:
+        raise OutputError(f"{out_dir}: {', '.join(taken)} not written by nsgen: move it away to write the lab here")
+    return foreign
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def write(files: dict[str, str], out_dir: Path, executables: Collection[str] = SCRIPTS) -> list[str]:
+    """Write `files` (relative paths) into `out_dir`, with its manifest; the files left alone.
+
+    Where the directory holds nsgen's files only, it is replaced in one rename once all are written;
+    otherwise each file is renamed into place, stale ones of nsgen's removed, the manifest last."""
+    out_dir = Path(os.path.abspath(out_dir))
+    if out_dir.is_symlink() and out_dir.is_dir():
+        out_dir = out_dir.resolve()  # write into the directory it points to, not over the link
+    foreign = _checked(files, out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -24,27 +92,41 @@ def write(files: dict[str, str], out_dir: Path, executables: Collection[str] = S
             path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             path.chmod(0o755 if name in executables else 0o644)
+        manifest = "".join(f"{_sha256(text)}  {name}\n" for name, text in sorted(files.items()))
+        (staging / MANIFEST).write_text(manifest, encoding="utf-8")
         staging.chmod(0o755)
-        if out_dir.exists():
+        if not out_dir.exists():
+            os.rename(staging, out_dir)
+        elif not foreign:
             retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
             os.rename(out_dir, retired / "lab")
             os.rename(staging, out_dir)
             shutil.rmtree(retired)
         else:
-            os.rename(staging, out_dir)
+            _replace_files(staging, out_dir, files, written(out_dir))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return sorted(foreign)
+
+
+def _replace_files(staging: Path, out_dir: Path, files: dict[str, str], old: dict[str, str]) -> None:
+    """Each new file renamed into `out_dir`, the old ones nsgen no longer writes removed, the manifest last."""
+    for name in files:
+        (out_dir / name).parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.replace(staging / name, out_dir / name)
+    for name in old.keys() - files.keys():
+        (out_dir / name).unlink(missing_ok=True)
+    os.replace(staging / MANIFEST, out_dir / MANIFEST)
 
 
 def differences(files: dict[str, str], out_dir: Path, executables: Collection[str] = SCRIPTS) -> list[str]:
     """Relative paths of the files in `out_dir` that differ from `files`: changed, missing or extra."""
-    files_there = out_dir.rglob("*") if out_dir.is_dir() else ()
-    present = {path.relative_to(out_dir).as_posix() for path in files_there if path.is_file()}
+    present = _present(out_dir) if out_dir.is_dir() else set()
     changed = [
         name
         for name, text in files.items()
         if name not in present
-        or (out_dir / name).read_text(encoding="utf-8") != text
+        or _read(out_dir / name) != text
         or _is_executable(out_dir / name) != (name in executables)
     ]
     return sorted(changed + sorted(present - files.keys()))

@@ -3,13 +3,11 @@
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from nsgen.render.multihost import write
+from nsgen.render import multihost
 from nsgen.render.styles import Style
+from nsgen.run.scripts import rendered_files
 from nsgen.validate.sources import LoadedLab
 
 #: The extra that installs Ansible, named when ansible-playbook is missing.
@@ -24,21 +22,6 @@ def ansible_playbook() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("ansible-playbook")
 
 
-@contextmanager
-def rendered(loaded: LoadedLab, style: Style = Style.batched, keep: Path | None = None) -> Iterator[Path]:
-    """The deployment in `keep` (left there), or in a temporary directory removed afterwards."""
-    if keep is not None:
-        write(loaded, keep, style)
-        yield keep
-        return
-    scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{loaded.lab.name}-"))
-    try:
-        write(loaded, scratch / loaded.lab.name, style)
-        yield scratch / loaded.lab.name
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 def playbook_argv(playbook: str, script: str, dry_run: bool) -> list[str]:
     argv = [playbook, "site.yml", "--tags", TAGS[script]]
     return argv + (["--extra-vars", "nsgen_args=--dry-run"] if dry_run else [])
@@ -51,6 +34,7 @@ def run(loaded: LoadedLab, script: str, style: Style, workdir: Path | None, dry_
     if playbook is None:
         print(f"nsgen: a multi-host lab is deployed by Ansible, and ansible-playbook was not found: {EXTRA}", file=sys.stderr)
         return 2
-    with rendered(loaded, style, workdir) as lab_dir:
+    files = multihost.render(loaded, style)
+    with rendered_files(files, loaded.lab.name, workdir, multihost.executables(loaded.lab)) as lab_dir:
         print(f"nsgen: {' '.join(playbook_argv('ansible-playbook', script, dry_run))}  (in {lab_dir})", flush=True)
         return subprocess.run(playbook_argv(playbook, script, dry_run), cwd=lab_dir, check=False).returncode

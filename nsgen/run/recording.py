@@ -97,6 +97,20 @@ def _timeline(output: str, options: CastOptions) -> Iterator[tuple[int, str]]:
         yield time, line[len(PROMPT) + len(typed) :]
 
 
+def cast_problem(cast: Path) -> str | None:
+    """Why `cast` is not an asciinema cast (v2 or v3) to show, or None."""
+    if not cast.is_file():
+        return "no such file" if not cast.exists() else "not a file"
+    try:
+        with cast.open(encoding="utf-8") as text:
+            header = json.loads(text.readline())
+    except (OSError, UnicodeDecodeError, ValueError):
+        header = None
+    if not isinstance(header, dict) or header.get("version") not in (2, 3):
+        return "not an asciinema cast (its first line is no asciicast v2 or v3 header)"
+    return None
+
+
 def play(cast: Path) -> int:
     """Replay a cast in this terminal with `asciinema play`; its exit status."""
     with tempfile.TemporaryDirectory(prefix="nsgen-play-") as private:

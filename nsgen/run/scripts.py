@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,29 +17,23 @@ from nsgen.validate.sources import LoadedLab
 @contextmanager
 def rendered(loaded: LoadedLab, style: Style = Style.batched, keep: Path | None = None) -> Iterator[Path]:
     """The lab's scripts in `keep` (left there), or in a temporary directory removed afterwards."""
-    if keep is not None:
-        writing.write(lab_files.render(loaded, style), keep)
-        yield keep
-        return
-    scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{loaded.lab.name}-"))
-    try:
-        lab_dir = scratch / loaded.lab.name
-        writing.write(lab_files.render(loaded, style), lab_dir)
+    with rendered_files(lab_files.render(loaded, style), loaded.lab.name, keep) as lab_dir:
         yield lab_dir
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextmanager
-def rendered_files(files: dict[str, str], name: str, keep: Path | None = None) -> Iterator[Path]:
+def rendered_files(
+    files: dict[str, str], name: str, keep: Path | None = None, executables: Collection[str] = lab_files.SCRIPTS
+) -> Iterator[Path]:
     """Rendered `files` in `keep` (left there), or in a temporary directory removed afterwards."""
     if keep is not None:
-        writing.write(files, keep)
+        keep = keep.absolute()  # the scripts run from their directory: a relative path would not reach them
+        writing.write(files, keep, executables)
         yield keep
         return
     scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{name}-"))
     try:
-        writing.write(files, scratch / name)
+        writing.write(files, scratch / name, executables)
         yield scratch / name
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -13,6 +13,11 @@ from nsgen.topology.model import Bridge, Interface, IPNetwork, Lab, Machine, Nam
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
+#: A topology's nodes counted as its aliases expand. A lab of thousands of namespaces stays far
+#: below it; a few hundred bytes of aliases nested ten deep (an alias bomb) expand to billions, and
+#: are refused before anything walks them.
+MAX_EXPANDED_NODES = 2_000_000
+
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -28,6 +33,9 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     """
 
     def construct_document(self, node: yaml.Node) -> Any:
+        if _expanded(node, {}) > MAX_EXPANDED_NODES:
+            message = f"its aliases expand to more than {MAX_EXPANDED_NODES} values: refused (an alias bomb?)"
+            raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
         data = self._build(node, {})
         self.constructed_objects, self.recursive_objects = {}, {}
         return data
@@ -62,6 +70,17 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         return mapping
 
 
+def _expanded(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values `node` holds once every alias in it is expanded (each shared node counted once a use)."""
+    if node.__class__ is yaml.ScalarNode:
+        return 1
+    if id(node) not in sizes:
+        sizes[id(node)] = 1  # a node inside itself (a recursive alias) counts once
+        children = node.value if node.__class__ is yaml.SequenceNode else [n for pair in node.value for n in pair]
+        sizes[id(node)] = 1 + sum(_expanded(child, sizes) for child in children)
+    return sizes[id(node)]
+
+
 def parse(text: str, source: str) -> Any:
     """Parse YAML text; `source` names it in errors."""
     try:
@@ -70,6 +89,9 @@ def parse(text: str, source: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown position)"
         what = exc.problem or exc.context or "invalid YAML"
+        lines = text.splitlines()
+        if mark and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+            what = "a tab, where YAML takes spaces only: indent with spaces"
         raise TopologyError([Problem(source, where, f"YAML: {what}")]) from None
     except yaml.YAMLError as exc:
         raise TopologyError([Problem(source, "", f"YAML: {exc}")]) from None

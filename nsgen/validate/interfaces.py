@@ -18,11 +18,22 @@ def declare(ctx: Context) -> None:
             if node != ROOT:  # root-namespace names are checked with their prefix, as root devices
                 names.check_device(ctx, port.path, ifname)
             port.addresses = _addresses(ctx, port.path, node, f"{node}:{ifname}", port.spec)
+            _check_mac(ctx, port.path, port.spec.get("mac"))
             ctx.ports[(node, ifname)] = port
     for name, spec in ctx.bridges.items():
         port = Port(name, name, ["bridges", name], spec=spec)
         port.addresses = _addresses(ctx, port.path, name, f"bridge {name}", spec)
         ctx.bridge_ports[name] = port
+
+
+def _check_mac(ctx: Context, path: Path, mac: object) -> None:
+    """A MAC the kernel takes for a device: not all zeros, not multicast (the first octet's lowest bit)."""
+    if not isinstance(mac, str) or len(mac) != 17:
+        return  # the schema names what is wrong with it
+    if int(mac[:2], 16) & 1:
+        ctx.problem([*path, "mac"], f"'{mac}' is a multicast address (its first octet is odd): a device's MAC is unicast")
+    elif mac.replace(":", "").strip("0") == "":
+        ctx.problem([*path, "mac"], f"'{mac}' is all zeros: the kernel refuses it")
 
 
 def _addresses(ctx: Context, path: Path, node: str, owner: str, spec: dict[str, Any]) -> list[IPInterface]:

@@ -35,11 +35,15 @@ def _namespace(ctx: Context, index: int, name: str, ports: list[Port]) -> Namesp
             ctx.problem([*path, "routes", route_index, "to"], f"a second route to {route.to}")
         routes.append((route_index, route))
     onlink = connected + [r.to for _, r in routes if r.via is None]
+    own = {a.ip: i.name for i in interfaces for a in i.addresses}
     # a namespace whose addresses a broken link or segment left incomplete: its gateways are not judged
     for route_index, route in routes if name not in ctx.incomplete else ():
-        if route.via is None or (route.via.is_link_local and route.dev is not None):
+        if route.via in own:
+            message = f"gateway {route.via} is this namespace's own address (on {own[route.via]})"
+            ctx.problem([*path, "routes", route_index, "via"], message)
+        elif route.via is None or (route.via.is_link_local and route.dev is not None):
             continue  # a link-local gateway is reached through the route's own device
-        if not any(route.via in net for net in onlink if net.version == route.via.version):
+        elif not any(route.via in net for net in onlink if net.version == route.via.version):
             ctx.problem([*path, "routes", route_index, "via"], f"gateway {route.via} is on no connected subnet of this namespace")
     return Namespace(
         name=name,
