@@ -29,7 +29,7 @@ def test_init_validate_render_round_trip(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "exists already" in refused.stderr
     valid = nsgen("validate", topology)
     assert valid.returncode == 0, valid.stderr
-    assert "ok: lab 'pair', 2 namespaces, 1 links" in valid.stdout
+    assert "ok: lab 'pair', 2 namespaces, 1 link" in valid.stdout
     assert nsgen("render", topology, "-o", tmp_path / "out").returncode == 0
     for name in ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh", "topology.yaml"):
         rendered = (tmp_path / "out" / name).read_text()
@@ -100,7 +100,7 @@ def test_demo_fails_and_still_tears_down_when_setup_fails(prefix: str, tmp_path:
     run("ip", "netns", "add", blocker, check=True)
     result = nsgen("demo", "--prefix", prefix)
     assert result.returncode != 0
-    assert "partly there: namespace " + blocker in result.stderr
+    assert "partly there, or its names are taken: namespace " + blocker in result.stderr
     assert "[5/5] tear down" in result.stdout and "demo FAILED" in result.stdout
     assert leftovers(prefix) == set()
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import faults
 import pytest
-from conftest import ip_json, leftovers, netns_names, run
+import yaml
+from conftest import REPO, ip_json, leftovers, netns_names, nsgen, run
 
 pytestmark = pytest.mark.kernel
 
@@ -80,7 +81,7 @@ def test_setup_and_teardown_are_idempotent(pair_dir: Path, prefix: str) -> None:
     assert run("bash", pair_dir / "verify.sh").returncode == 0  # the second run changed nothing
     run("ip", "netns", "del", f"{prefix}ns-0", check=True)  # half the lab deleted by hand
     refused = run("bash", pair_dir / "setup.sh")
-    assert refused.returncode == 2 and f"partly there: namespace {prefix}ns-1 (run teardown.sh first)" in refused.stderr
+    assert refused.returncode == 2 and f"partly there, or its names are taken: namespace {prefix}ns-1 (run teardown.sh first)" in refused.stderr
     partial = run("bash", pair_dir / "teardown.sh")
     assert partial.returncode == 0 and "deleted 1 namespace(s)" in partial.stdout
     twice = run("bash", pair_dir / "teardown.sh")
@@ -90,7 +91,7 @@ def test_setup_and_teardown_are_idempotent(pair_dir: Path, prefix: str) -> None:
 
 def test_a_failing_step_removes_what_setup_created(tutorial_pair_dir: Path, tmp_path: Path, prefix: str) -> None:
     counted = run("bash", tutorial_pair_dir / "setup.sh", env=faults.environment(tmp_path, 0, ":"))
-    assert counted.returncode == 0 and faults.steps_run(tmp_path) == 11
+    assert counted.returncode == 0 and faults.steps_run(tmp_path) == 13  # 11 commands, and lo up twice
     assert run("bash", tutorial_pair_dir / "teardown.sh").returncode == 0
     # Right before `ip1 addr add`, ns-1 disappears: the step fails for real, in the kernel.
     env = faults.environment(tmp_path, 5, f"command ip netns del {prefix}ns-1")
@@ -126,4 +127,28 @@ def test_a_user_without_root_or_sudo_gets_one_clear_line(pair_dir: Path, tmp_pat
         assert dry.returncode == 0 and f"netns add {prefix}ns-0" in dry.stdout  # a dry run needs no root
     finally:
         shutil.rmtree(public)
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_up_names_what_works_next_loopback_answers_and_another_topology_is_for_apply(tmp_path: Path, prefix: str) -> None:
+    """After `nsgen up` (its scripts gone), the next commands are nsgen's; lo answers in every lab
+    namespace; `nsgen up` of a changed topology says the lab runs another one and apply changes it."""
+    up = nsgen("up", "--preset", "pair", "--prefix", prefix)
+    try:
+        assert up.returncode == 0, up.stderr
+        lab = f"--preset pair --prefix {prefix}"
+        assert f"next: nsgen verify {lab}; nsgen status {lab}; nsgen down {lab}\n" in up.stdout
+        for ns in ("ns-0", "ns-1"):
+            assert run("ip", "netns", "exec", f"{prefix}{ns}", "ping", "-c", "1", "-W", "1", "127.0.0.1").returncode == 0
+        changed = tmp_path / "pair.yaml"
+        document = yaml.safe_load((REPO / "generated" / "pair" / "topology.yaml").read_text())
+        document["namespaces"]["ns-1"]["interfaces"]["veth-1"]["addresses"] = ["172.16.0.9"]
+        changed.write_text(yaml.safe_dump(document))
+        other = nsgen("up", changed, "--prefix", prefix)
+        assert other.returncode == 2
+        assert f"lab pair is up from another topology (/run/nsgen/{prefix}pair.yaml): nsgen apply" in other.stderr
+        assert nsgen("verify", "--prefix", prefix).returncode == 0  # the lab that runs, found by its record
+    finally:
+        assert nsgen("down", "--preset", "pair", "--prefix", prefix).returncode == 0
     assert leftovers(prefix) == set()

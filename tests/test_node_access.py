@@ -25,7 +25,7 @@ def pair_up(pair_dir: Path, prefix: str) -> Iterator[str]:
 
 
 def test_an_unknown_node_is_one_line() -> None:
-    result = nsgen("exec", "ns-9", "--", "true")
+    result = nsgen("exec", "--preset", "pair", "ns-9", "--", "true")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "ns-9: no such node in lab 'pair' (its namespaces: ns-0, ns-1)\n"
 
@@ -38,7 +38,7 @@ def test_a_lab_that_is_not_up_is_one_line(command: list[str], prefix: str) -> No
 
 
 def test_exec_without_a_command_is_one_line() -> None:
-    result = nsgen("exec", "ns-0")
+    result = nsgen("exec", "--preset", "pair", "ns-0")
     assert (result.returncode, result.stderr) == (2, "ns-0: no command given (nsgen exec NODE -- COMMAND...)\n")
 
 
@@ -47,12 +47,12 @@ def test_exec_without_a_command_is_one_line() -> None:
     ("ns-0:eth9", "ns-0:eth9: node 'ns-0' has no interface 'eth9' (its interfaces: veth-0)"),
 ])
 def test_a_bad_capture_target_is_one_line(target: str, message: str) -> None:
-    result = nsgen("capture", target)
+    result = nsgen("capture", "--preset", "pair", target)
     assert (result.returncode, result.stderr) == (2, message + "\n")
 
 
 def test_capture_without_tcpdump_names_its_package() -> None:
-    result = run(sys.executable, "-m", "nsgen", "capture", "ns-0:veth-0", env={**os.environ, "PATH": "/nonexistent"})
+    result = run(sys.executable, "-m", "nsgen", "capture", "--preset", "pair", "ns-0:veth-0", env={**os.environ, "PATH": "/nonexistent"})
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "tcpdump: not installed (it is the Debian package tcpdump)\n"
 
@@ -105,6 +105,43 @@ def test_capture_writes_the_pings_to_a_pcap(pair_up: str, tmp_path: Path) -> Non
     assert all("ICMP echo" in packet for packet in packets)
     assert any("172.16.0.2 > 172.16.0.3: ICMP echo request" in packet for packet in packets)
     assert any("172.16.0.3 > 172.16.0.2: ICMP echo reply" in packet for packet in packets)
+
+
+@pytest.mark.kernel
+def test_the_running_lab_is_found_and_taken_as_the_others_take_it(tmp_path: Path, prefix: str) -> None:
+    """Without a file or --preset, exec, status and capture act on the lab that runs (of --prefix);
+    with two running they name both; a topology file comes first, as for every other command."""
+    topology = tmp_path / "lab.yaml"
+    assert nsgen("init", "--preset", "bridge", "-n", "2", "-o", topology).returncode == 0
+    assert nsgen("up", topology, "--prefix", prefix).returncode == 0
+    try:
+        found = nsgen("exec", "--prefix", prefix, "ns-1", "--", "cat", "/proc/sys/net/ipv4/ip_forward")
+        assert found.returncode == 0, found.stderr
+        assert nsgen("status", "--prefix", prefix).returncode == 0
+        assert nsgen("exec", topology, "--prefix", prefix, "ns-0", "--", "true").returncode == 0
+        pcap = tmp_path / "bridge.pcap"
+        capture = subprocess.Popen(
+            [sys.executable, "-m", "nsgen", "capture", "--prefix", prefix, "v-net-0", "icmp", "-c", "2", "-w", str(pcap)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert capture.stderr is not None and f"listening on {prefix}v-net-0" in capture.stderr.readline()
+            arp = nsgen("exec", "--prefix", prefix, "ns-0", "--", "ping", "-c", "1", "-W", "2", "172.16.0.3")
+            assert arp.returncode == 0, arp.stdout + arp.stderr
+            assert capture.wait(timeout=10) == 0
+        finally:
+            capture.kill()
+            capture.wait()
+        packets = run("tcpdump", "-n", "-r", pcap, check=True).stdout.splitlines()
+        assert len(packets) == 2 and all("ICMP echo" in packet for packet in packets), packets  # the filter: no ARP
+        assert nsgen("up", "--preset", "router", "-n", "1", "--prefix", prefix).returncode == 0
+        both = nsgen("status", "--prefix", prefix)
+        assert both.returncode == 2
+        assert both.stderr == f"nsgen: 2 labs are running ('{prefix}bridge', '{prefix}router'): name one with its topology file or --preset (and --prefix)\n"
+    finally:
+        nsgen("down", "--preset", "router", "-n", "1", "--prefix", prefix)
+        nsgen("down", topology, "--prefix", prefix)
+    assert leftovers(prefix) == set()
 
 
 def _complete(*words: str) -> list[str]:

@@ -224,6 +224,9 @@ def test_preflight_refuses_a_subnet_overlapping_a_root_route(tmp_path: Path, pre
         assert refused.returncode == 2
         assert "172.16.0.0/16 overlaps the route 172.16.5.0/24 (use --force" in refused.stderr
         assert leftovers(prefix) == {blocker, peer}
+        run("ip", "addr", "add", "172.16.200.1/16", "dev", blocker, check=True)  # the lab's very subnet: inside and around it
+        twice = run("bash", lab_dir / "setup.sh")
+        assert twice.returncode == 2 and twice.stderr.count("overlaps the route 172.16.0.0/16") == 1, twice.stderr
         forced = run("bash", lab_dir / "setup.sh", "--force")
         assert forced.returncode == 0, forced.stderr
         assert run("bash", lab_dir / "teardown.sh").returncode == 0

@@ -20,6 +20,7 @@ lab_devices=(v-net-0 veth-0 veth-1 veth-2)
 # addresses, MTUs, MACs, bridge ports, routes, sysctls
 lab_expect() {
   expect ns-0 ns-0 <<'NSGEN'
+lo up
 device eth0
 eth0 up
 eth0 address 172.16.0.2/16
@@ -27,6 +28,7 @@ eth0 mtu 1500
 route default via 172.16.0.1
 NSGEN
   expect ns-1 ns-1 <<'NSGEN'
+lo up
 device eth0
 eth0 up
 eth0 address 172.16.0.3/16
@@ -34,6 +36,7 @@ eth0 mtu 1500
 route default via 172.16.0.1
 NSGEN
   expect ns-2 ns-2 <<'NSGEN'
+lo up
 device eth0
 eth0 up
 eth0 address 172.16.0.4/16

@@ -20,6 +20,7 @@ lab_devices=(veth-h0)
 # addresses, MTUs, MACs, bridge ports, routes, sysctls
 lab_expect() {
   expect ns-0 ns-0 <<'NSGEN'
+lo up
 device eth0
 eth0 up
 eth0 address 172.16.100.2/30

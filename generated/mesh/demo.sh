@@ -95,7 +95,11 @@ lab_steps() {
   run ip3 link set dev to-0 addrgenmode none
   run ip3 link set dev to-1 addrgenmode none
   run ip3 link set dev to-2 addrgenmode none
-  say 'set the interfaces up'
+  say 'set the interfaces up, and each namespace'"'"'s loopback (as every container runtime does:' 'without it, 127.0.0.1 answers nothing)'
+  run ip0 link set dev lo up
+  run ip1 link set dev lo up
+  run ip2 link set dev lo up
+  run ip3 link set dev lo up
   run ip0 link set dev to-1 up
   run ip0 link set dev to-2 up
   run ip0 link set dev to-3 up
@@ -131,7 +135,7 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 90628c986a34a582f13d446471f13c3040064d0b8503604cb92faac587eda501 ===
+# === nsgen runtime: sha256 61119dbb077a0ab6e30c25e8bda90b14ab3c15ef2a9395be1a8b19c3772e4d7a ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -189,7 +193,10 @@ done
 overlaps=()
 for net in "${lab_root_networks[@]}"; do
   while read -r dst _; do
-    if [[ ${dst} != default ]]; then overlaps+=("${net} overlaps the route ${dst}"); fi
+    # a route both inside and around a subnet (the same one) is named once
+    if [[ ${dst} != default && " ${overlaps[*]-} " != *" ${net} overlaps the route ${dst} "* ]]; then
+      overlaps+=("${net} overlaps the route ${dst}")
+    fi
   done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
 done
 

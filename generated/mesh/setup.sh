@@ -49,6 +49,7 @@ addr add 10.100.0.9/30 dev to-3
 link set dev to-1 addrgenmode none up
 link set dev to-2 addrgenmode none up
 link set dev to-3 addrgenmode none up
+link set dev lo up
 NSGEN
 
   # --- ns-1: addresses, no IPv6 link-local, interfaces up, in one batch inside it
@@ -59,6 +60,7 @@ addr add 10.100.0.17/30 dev to-3
 link set dev to-0 addrgenmode none up
 link set dev to-2 addrgenmode none up
 link set dev to-3 addrgenmode none up
+link set dev lo up
 NSGEN
 
   # --- ns-2: addresses, no IPv6 link-local, interfaces up, in one batch inside it
@@ -69,6 +71,7 @@ addr add 10.100.0.21/30 dev to-3
 link set dev to-0 addrgenmode none up
 link set dev to-1 addrgenmode none up
 link set dev to-3 addrgenmode none up
+link set dev lo up
 NSGEN
 
   # --- ns-3: addresses, no IPv6 link-local, interfaces up, in one batch inside it
@@ -79,6 +82,7 @@ addr add 10.100.0.22/30 dev to-2
 link set dev to-0 addrgenmode none up
 link set dev to-1 addrgenmode none up
 link set dev to-2 addrgenmode none up
+link set dev lo up
 NSGEN
 }
 
@@ -147,7 +151,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 86d0cbe7af51ea4ea495544f0c70b704510001121d4203097171e639f2b4edd6 ===
+# === nsgen runtime: sha256 0ee3a4f05ff7a25c506c5c94ab85c6354fc4928c9d6d34ddaa62ef94761b71e4 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -214,18 +218,35 @@ done
 overlaps=()
 for net in "${lab_root_networks[@]}"; do
   while read -r dst _; do
-    if [[ ${dst} != default ]]; then overlaps+=("${net} overlaps the route ${dst}"); fi
+    # a route both inside and around a subnet (the same one) is named once
+    if [[ ${dst} != default && " ${overlaps[*]-} " != *" ${net} overlaps the route ${dst} "* ]]; then
+      overlaps+=("${net} overlaps the route ${dst}")
+    fi
   done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
 done
 
+# --- record_write: /run/nsgen/LAB_KEY.yaml holds the normalised topology the lab was built from
+# (lab_record above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
+record_file=/run/nsgen/${lab_key}.yaml
+record_write() {
+  if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
+  mkdir -p /run/nsgen
+  lab_record >"${record_file}.$$"
+  mv -f "${record_file}.$$" "${record_file}"
+}
+
 # --- preflight: the lab is all there (nothing to do) or not at all, and its subnets overlap no
-# root route (unless --force)
-if (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )); then
+# root route (unless --force); a lab there from another topology is changed by apply, not set up
+if (( ${#present[@]} > 0 )) && [[ -e ${record_file} && "$(<"${record_file}")" != "$(lab_record)" ]]; then
+  echo "${0##*/}: lab ${lab_name} is up from another topology (${record_file}): nsgen apply (or nsgen plan -o, apply.sh) changes it to this one" >&2
+  exit 2
+fi
+if (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${record_file} ]]; then
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 fi
 if (( ${#present[@]} > 0 )); then
-  echo "${0##*/}: lab ${lab_name} is partly there: ${present[*]} (run teardown.sh first)" >&2
+  echo "${0##*/}: lab ${lab_name} is partly there, or its names are taken: ${present[*]} (run teardown.sh first)" >&2
   exit 2
 fi
 if (( ${#overlaps[@]} > 0 && ! force )); then
@@ -437,16 +458,6 @@ set_sysctl() {
   fi
 }
 
-# --- record_write: /run/nsgen/LAB_KEY.yaml holds the normalised topology the lab was built from
-# (lab_record above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
-record_file=/run/nsgen/${lab_key}.yaml
-record_write() {
-  if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
-  mkdir -p /run/nsgen
-  lab_record >"${record_file}.$$"
-  mv -f "${record_file}.$$" "${record_file}"
-}
-
 # --- the FORWARD rules first (the lab's traffic passes once it is up), the lab's steps and the
 # batches still running, then the record
 allow_forward
@@ -461,4 +472,5 @@ if (( ${#forward_added[@]} > 0 )); then
 elif [[ -n ${forward_drop} ]] && (( ! allow_forward )); then
   echo "${0##*/}: set up with --force: ${forward_drop}, and it drops the traffic between the lab's namespaces on a bridge" >&2
 fi
-echo "next: ./verify.sh; source helpers.sh && displayAddr; ./teardown.sh"
+# what to run next: these scripts, or what NSGEN_NEXT says (nsgen up, whose scripts are gone by then)
+echo "next: ${NSGEN_NEXT:-./verify.sh; source helpers.sh && displayAddr; ./teardown.sh}"

@@ -20,6 +20,7 @@ lab_devices=()
 # addresses, MTUs, MACs, bridge ports, routes, sysctls
 lab_expect() {
   expect ns-0 ns-0 <<'NSGEN'
+lo up
 device to-1
 to-1 up
 to-1 address 10.100.0.1/30
@@ -34,6 +35,7 @@ to-3 address 10.100.0.9/30
 to-3 mtu 1500
 NSGEN
   expect ns-1 ns-1 <<'NSGEN'
+lo up
 device to-0
 to-0 up
 to-0 address 10.100.0.2/30
@@ -48,6 +50,7 @@ to-3 address 10.100.0.17/30
 to-3 mtu 1500
 NSGEN
   expect ns-2 ns-2 <<'NSGEN'
+lo up
 device to-0
 to-0 up
 to-0 address 10.100.0.6/30
@@ -62,6 +65,7 @@ to-3 address 10.100.0.21/30
 to-3 mtu 1500
 NSGEN
   expect ns-3 ns-3 <<'NSGEN'
+lo up
 device to-0
 to-0 up
 to-0 address 10.100.0.10/30

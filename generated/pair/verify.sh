@@ -20,6 +20,7 @@ lab_devices=()
 # addresses, MTUs, MACs, bridge ports, routes, sysctls
 lab_expect() {
   expect ns-0 ns-0 <<'NSGEN'
+lo up
 device veth-0
 veth-0 up
 veth-0 address 172.16.0.2/32
@@ -27,6 +28,7 @@ veth-0 mtu 1500
 route 172.16.0.0/16 dev veth-0
 NSGEN
   expect ns-1 ns-1 <<'NSGEN'
+lo up
 device veth-1
 veth-1 up
 veth-1 address 172.16.0.3/32

@@ -20,6 +20,7 @@ lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 # addresses, MTUs, MACs, bridge ports, routes, sysctls
 lab_expect() {
   expect router router <<'NSGEN'
+lo up
 device eth-left
 eth-left up
 eth-left address 10.0.1.1/24
@@ -34,6 +35,7 @@ sysctl net.ipv4.ip_forward=1
 sysctl net.ipv6.conf.all.forwarding=1
 NSGEN
   expect left-0 left-0 <<'NSGEN'
+lo up
 device eth0
 eth0 up
 eth0 address 10.0.1.2/24
@@ -43,6 +45,7 @@ route default via 10.0.1.1
 route default via fd00:1::1
 NSGEN
   expect left-1 left-1 <<'NSGEN'
+lo up
 device eth0
 eth0 up
 eth0 address 10.0.1.3/24
@@ -52,6 +55,7 @@ route default via 10.0.1.1
 route default via fd00:1::1
 NSGEN
   expect right-0 right-0 <<'NSGEN'
+lo up
 device eth0
 eth0 up
 eth0 address 10.0.2.2/24
@@ -61,6 +65,7 @@ route default via 10.0.2.1
 route default via fd00:2::1
 NSGEN
   expect right-1 right-1 <<'NSGEN'
+lo up
 device eth0
 eth0 up
 eth0 address 10.0.2.3/24

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 90628c986a34a582f13d446471f13c3040064d0b8503604cb92faac587eda501 ===
+# === nsgen runtime: sha256 61119dbb077a0ab6e30c25e8bda90b14ab3c15ef2a9395be1a8b19c3772e4d7a ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -56,7 +56,10 @@ done
 overlaps=()
 for net in "${lab_root_networks[@]}"; do
   while read -r dst _; do
-    if [[ ${dst} != default ]]; then overlaps+=("${net} overlaps the route ${dst}"); fi
+    # a route both inside and around a subnet (the same one) is named once
+    if [[ ${dst} != default && " ${overlaps[*]-} " != *" ${net} overlaps the route ${dst} "* ]]; then
+      overlaps+=("${net} overlaps the route ${dst}")
+    fi
   done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
 done
 

@@ -50,7 +50,8 @@ def init(
 def validate(file: Annotated[Path, typer.Argument(help="Topology YAML file.")]) -> None:
     """Check a topology: exit 0, or one line per problem and exit 2."""
     lab = sources.load(file).lab
-    typer.echo(f"{file}: ok: lab '{lab.name}', {len(lab.namespaces)} namespaces, {len(lab.links)} links")
+    counted = [f"{n} {word}{'' if n == 1 else 's'}" for n, word in ((len(lab.namespaces), "namespace"), (len(lab.links), "link"))]
+    typer.echo(f"{file}: ok: lab '{lab.name}', {', '.join(counted)}")
 
 
 def schema() -> None:

@@ -1,12 +1,25 @@
 """Commands that run a lab's scripts: up, down, verify, demo, and status against the kernel."""
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nsgen.cli.options import Count, DryRun, File, Prefix, Preset, StyleOption, WorkDir, load, one_machine, reports_problems
+from nsgen.cli.options import (
+    Count,
+    DryRun,
+    File,
+    Prefix,
+    Preset,
+    PresetName,
+    StyleOption,
+    WorkDir,
+    load,
+    one_machine,
+    reports_problems,
+)
 from nsgen.render import multihost
 from nsgen.render.styles import Style
 from nsgen.run import drift, playbook, records, scripts
@@ -19,7 +32,13 @@ def _announce(text: str) -> None:
 
 
 def _run(
-    script: str, loaded: sources.LoadedLab, style: Style, workdir: Path | None, dry_run: bool, *options: str
+    script: str,
+    loaded: sources.LoadedLab,
+    style: Style,
+    workdir: Path | None,
+    dry_run: bool,
+    *options: str,
+    env: dict[str, str] | None = None,
 ) -> None:
     """Render the lab into a work dir and run its `script` with `options`, passing on its exit status (a
     multi-host lab: its playbook, through ansible-playbook)."""
@@ -27,8 +46,18 @@ def _run(
         raise typer.Exit(playbook.run(loaded, script, style, workdir, dry_run))
     args = [*(["--dry-run"] if dry_run else []), *options]
     with scripts.rendered(loaded, style, workdir) as lab_dir:
-        status = scripts.run_script(lab_dir, script, args, progress=sys.stderr.isatty())
+        status = scripts.run_script(lab_dir, script, args, progress=sys.stderr.isatty(), env=env)
     raise typer.Exit(status)
+
+
+def _next(file: Path | None, preset: PresetName | None, prefix: str | None, count: int | None, workdir: Path | None) -> str:
+    """What to run after `nsgen up`: the kept scripts, or the nsgen commands of the same lab."""
+    if workdir is not None:
+        where = shlex.quote(str(workdir.absolute()))
+        return f"{where}/verify.sh; source {where}/helpers.sh && displayAddr; {where}/teardown.sh"
+    words = [str(file)] if file is not None else ["--preset", preset.value] if preset is not None else []
+    words += [*(["-n", str(count)] if count is not None else []), *(["--prefix", prefix] if prefix else [])]
+    return "; ".join(shlex.join(["nsgen", verb, *words]) for verb in ("verify", "status", "down"))
 
 
 @reports_problems
@@ -51,7 +80,8 @@ def up(
 ) -> None:
     """Render the lab and run its setup.sh."""
     options = ["--allow-forward"] if allow_forward else []
-    _run("setup.sh", load(file, preset, prefix, count), style, workdir, dry_run, *options)
+    hint = {"NSGEN_NEXT": _next(file, preset, prefix, count, workdir)}
+    _run("setup.sh", load(file, preset, prefix, count), style, workdir, dry_run, *options, env=hint)
 
 
 @reports_problems
@@ -64,7 +94,7 @@ def down(
     dry_run: DryRun = False,
 ) -> None:
     """Render the lab and run its teardown.sh (of the lab its record says is running, after an apply)."""
-    loaded = load(file, preset, prefix, count)
+    loaded = load(file, preset, prefix, count, running=True)
     running_lab = records.recorded(loaded.lab)
     if running_lab is not None and running_lab.lab != loaded.lab:
         typer.echo(f"nsgen down: tearing down the lab as {running_lab.origin} has it (changed by nsgen apply)", err=True)
@@ -82,7 +112,7 @@ def verify(
     dry_run: DryRun = False,
 ) -> None:
     """Render the lab and run its verify.sh."""
-    _run("verify.sh", load(file, preset, prefix, count), Style.batched, workdir, dry_run)
+    _run("verify.sh", load(file, preset, prefix, count, running=True), Style.batched, workdir, dry_run)
 
 
 @reports_problems
@@ -124,7 +154,7 @@ def demo(
 def status(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
     """Compare every object the lab declares with the kernel: one line per difference (missing,
     extra, different); exit 0 only when there is none."""
-    lab = one_machine(load(file, preset, prefix, count), "status").lab
+    lab = one_machine(load(file, preset, prefix, count, running=True), "status").lab
     lines = drift.differences(lab)
     for line in lines:
         typer.echo(line)

@@ -12,6 +12,7 @@ import typer
 from nsgen.problems import Problem, TopologyError
 from nsgen.render import multihost, writing
 from nsgen.render.styles import Style
+from nsgen.run import records
 from nsgen.topology import presets
 from nsgen.validate import sources
 
@@ -52,10 +53,22 @@ def reports_problems(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def load(file: Path | None, preset: PresetName | None, prefix: str | None = None, count: int | None = None) -> sources.LoadedLab:
-    """The lab of the lab-source options: a file, or a preset (default: pair) at a size."""
+def load(
+    file: Path | None, preset: PresetName | None, prefix: str | None = None, count: int | None = None, running: bool = False
+) -> sources.LoadedLab:
+    """The lab of the lab-source options: a file, or a preset (default: pair) at a size. With
+    `running` (a command that acts on a running lab) and neither, the lab recorded as running under
+    /run/nsgen when there is one (of `prefix`, if given); several: they are named, and exit 2."""
     if file is not None and (preset is not None or count is not None):
         raise TopologyError([Problem(str(file), "", "give a topology file, or --preset (with --count), not both")])
+    if running and file is None and preset is None and count is None:
+        labs = [loaded for loaded in records.running() if prefix is None or loaded.lab.prefix == prefix]
+        if len(labs) == 1:
+            return labs[0]
+        if labs:
+            names = ", ".join(f"'{loaded.lab.prefix}{loaded.lab.name}'" for loaded in labs)
+            message = f"{len(labs)} labs are running ({names}): name one with its topology file or --preset (and --prefix)"
+            raise TopologyError([Problem("nsgen", "", message)])
     return sources.load(file, preset.value if preset is not None else None, prefix, count)
 
 

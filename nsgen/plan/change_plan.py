@@ -129,7 +129,8 @@ def _tuning(c: Comparison) -> Plan:
     if c.v4_new:
         local += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), ns) for ns, dev in namespaced]
         local += [Command(("link", "set", "dev", dev, "addrgenmode", "none")) for dev in root_new]
-    ups = [Command(("link", "set", "dev", dev, "up"), ns) for ns, dev in namespaced]
+    ups = [commands.loopback_up(ns.netns) for n, ns in c.new_ns.items() if n not in c.old_ns]
+    ups += [Command(("link", "set", "dev", dev, "up"), ns) for ns, dev in namespaced]
     ups += [Command(("link", "set", "dev", dev, "up")) for dev in root_new]
     route_add = []
     for name, ns in c.new_ns.items():

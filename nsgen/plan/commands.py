@@ -78,6 +78,11 @@ def display(lab: Lab, what: Literal["link", "addr", "route"]) -> Plan:
     return tuple(steps)
 
 
+def loopback_up(netns: str) -> Command:
+    """A new namespace's `lo` is down: up, as every container runtime brings it (CNI's loopback plugin)."""
+    return Command(("link", "set", "dev", "lo", "up"), netns)
+
+
 def address_words(address: IPInterface) -> tuple[str, ...]:
     """An address as the guide writes it (bare for a single host), IPv6 with `nodad`: the lab's are unique."""
     text = str(address)  # ADDRESS/PREFIX; the bare address for a single host

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nsgen.plan.commands import MTU_DEFAULT
-from nsgen.topology.model import ROOT, Interface, Lab
+from nsgen.topology.model import ROOT, Interface, Lab, VxlanEnd
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,18 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
             else:
                 ns = lab.namespace(end.node)
                 ends.setdefault(ns.netns, []).extend(_interface(ns.netns, ns.name, end.device, ns.interface(end.interface), None))
+    for tunnel in lab.tunnels:  # a multi-host lab's VXLAN devices: a link's end in its namespace, a bridge's port
+        if isinstance(tunnel, VxlanEnd):
+            ns = lab.namespace(tunnel.end.node)
+            iface = ns.interface(tunnel.end.interface)
+            ends.setdefault(ns.netns, []).extend(_interface(ns.netns, ns.name, tunnel.end.interface, iface, None))
+        else:
+            root += _interface(None, ROOT, tunnel.device, None, tunnel.bridge)
+            root.append(Expect(None, ROOT, "mtu", tunnel.device, str(tunnel.mtu)))
     for ns in lab.namespaces:
         if only is not None and ns.netns not in only:
             continue
-        facts.append(Expect(ns.netns, ns.name, "namespace"))
+        facts += [Expect(ns.netns, ns.name, "namespace"), Expect(ns.netns, ns.name, "up", "lo")]
         facts += ends.get(ns.netns, [])
         facts += [Expect(ns.netns, ns.name, "route", value=r.text) for r in ns.routes]
         facts += [Expect(ns.netns, ns.name, "sysctl", key, value) for key, value in ns.sysctls]

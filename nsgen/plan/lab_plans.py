@@ -5,7 +5,18 @@ a command. The commands come from `nsgen.plan.commands`.
 """
 
 from nsgen.plan import reachability
-from nsgen.plan.commands import Command, Ping, Plan, addr_command, bridge_add, route_command, step, tuning_words, veth_add
+from nsgen.plan.commands import (
+    Command,
+    Ping,
+    Plan,
+    addr_command,
+    bridge_add,
+    loopback_up,
+    route_command,
+    step,
+    tuning_words,
+    veth_add,
+)
 from nsgen.topology.model import Lab, VxlanEnd, VxlanPort
 
 
@@ -30,7 +41,8 @@ def setup(lab: Lab) -> Plan:
     tuned = [Command(("link", "set", "dev", dev, *tuning_words(i)), ns) for ns, dev, i in every if tuning_words(i)]
     local_off = [Command(("link", "set", "dev", i.name, "addrgenmode", "none"), ns) for ns, i in namespaced]
     local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none")) for dev in root_veths]
-    ups = [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
+    ups = [loopback_up(ns.netns) for ns in lab.namespaces]
+    ups += [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
     ups += [Command(("link", "set", "dev", dev, "up")) for dev in root_veths]
     tunnels, fdb = _tunnels(lab, v4)
     routes = [route_command("add", route, ns.netns) for ns in lab.namespaces for route in ns.routes]
@@ -70,7 +82,11 @@ def setup(lab: Lab) -> Plan:
             "generating them and flooding multicast to every bridge port",
             local_off if v4 and (lab.links or lab.tunnels) else [],
         ),
-        *step("set the interfaces up", ups if lab.links or lab.tunnels else []),
+        *step(
+            "set the interfaces up, and each namespace's loopback (as every container runtime does:\n"
+            "without it, 127.0.0.1 answers nothing)",
+            ups,
+        ),
         *step("route the traffic: without routes a namespace reaches only its own subnets", routes),
     )
 

@@ -42,19 +42,26 @@ def shell_argv(lab: Lab, node: str) -> tuple[list[str], dict[str, str]]:
     return shell, {NETNS_VARIABLE: netns}
 
 
-def capture_argv(lab: Lab, target: str, write: Path | None = None, count: int | None = None) -> list[str]:
-    """tcpdump on NODE:IFACE inside the node's namespace, optionally writing a pcap and stopping after `count`."""
+def capture_argv(lab: Lab, target: str, expression: list[str], write: Path | None = None, count: int | None = None) -> list[str]:
+    """tcpdump on NODE:IFACE inside the node's namespace, or on a lab bridge (by its topology name) in
+    the root namespace, with a tcpdump filter `expression`; optionally writing a pcap and stopping after `count`."""
     node, colon, ifname = target.partition(":")
-    if not colon or not node or not ifname:
-        raise TopologyError([Problem(target, "", "give the interface as NODE:IFACE, e.g. ns-0:veth-0")])
-    ns = namespace(lab, node, must_exist=False)
-    device = next((iface.device for iface in ns.interfaces if iface.name == ifname), None)
-    if device is None:
-        known = ", ".join(iface.name for iface in ns.interfaces)
-        raise TopologyError([Problem(target, "", f"node '{node}' has no interface '{ifname}' (its interfaces: {known})")])
+    bridge = next((br for br in lab.bridges if br.name == target), None)
+    if bridge is None and (not colon or not node or not ifname):
+        bridges = f", or a bridge: {', '.join(br.name for br in lab.bridges)}" if lab.bridges else ""
+        raise TopologyError([Problem(target, "", f"give the interface as NODE:IFACE, e.g. ns-0:veth-0{bridges}")])
+    if bridge is None:
+        ns = namespace(lab, node, must_exist=False)
+        device = next((iface.device for iface in ns.interfaces if iface.name == ifname), None)
+        if device is None:
+            known = ", ".join(iface.name for iface in ns.interfaces)
+            raise TopologyError([Problem(target, "", f"node '{node}' has no interface '{ifname}' (its interfaces: {known})")])
     tcpdump = shutil.which("tcpdump")
     if tcpdump is None:
         raise TopologyError([Problem("tcpdump", "", "not installed (it is the Debian package tcpdump)")])
-    namespace(lab, node)
     options = [*(["-w", str(write)] if write is not None else []), *(["-c", str(count)] if count is not None else [])]
-    return ["ip", "netns", "exec", ns.netns, tcpdump, "-n", "-i", device, *options]
+    if bridge is not None:
+        if not Path("/sys/class/net", bridge.device).exists():
+            raise TopologyError([Problem(target, "", f"bridge '{bridge.device}' does not exist: is the lab up (`nsgen up`)?")])
+        return [tcpdump, "-n", "-i", bridge.device, *options, *expression]
+    return ["ip", "netns", "exec", namespace(lab, node).netns, tcpdump, "-n", "-i", device, *options, *expression]

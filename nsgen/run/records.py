@@ -23,6 +23,12 @@ def recorded(lab: Lab) -> sources.LoadedLab | None:
     return sources.from_document(yaml_file.read(path), path.name, f"the record {path}")
 
 
+def running() -> list[sources.LoadedLab]:
+    """Every lab recorded as running on this machine, by record name."""
+    paths = sorted(RECORDS.glob("*.yaml")) if RECORDS.is_dir() else []
+    return [sources.from_document(yaml_file.read(path), path.name, f"the record {path}") for path in paths]
+
+
 def load_old(new: Lab, old_file: Path | None = None) -> Lab:
     """The topology the lab of `new` runs: `old_file` (--from), else its record. Both must be the
     same lab (name and prefix): a plan changes a lab, it does not rename it."""

@@ -1,5 +1,6 @@
 """Running a rendered lab's scripts, streaming their output and passing on their exit status."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -44,15 +45,18 @@ PROGRESS = re.compile(r"^progress: (\d+) % \((\d+)/(\d+) namespaces\)$")
 BAR_WIDTH = 30
 
 
-def run_script(lab_dir: Path, script: str, args: Sequence[str] = (), progress: bool = False) -> int:
-    """Run one of the lab's scripts with bash, its output streamed to ours.
+def run_script(
+    lab_dir: Path, script: str, args: Sequence[str] = (), progress: bool = False, env: dict[str, str] | None = None
+) -> int:
+    """Run one of the lab's scripts with bash (with `env` added to ours), its output streamed to ours.
 
     With `progress`, the script's progress lines become a bar redrawn in place on stderr.
     """
     command = ["bash", str(lab_dir / script), *args]
+    environment = {**os.environ, **(env or {})}
     if not progress:
-        return subprocess.run(command, cwd=lab_dir, check=False).returncode
-    with subprocess.Popen(command, cwd=lab_dir, stdout=subprocess.PIPE, text=True) as process:
+        return subprocess.run(command, cwd=lab_dir, check=False, env=environment).returncode
+    with subprocess.Popen(command, cwd=lab_dir, stdout=subprocess.PIPE, text=True, env=environment) as process:
         assert process.stdout is not None
         for line in process.stdout:
             match = PROGRESS.match(line.rstrip("\n"))
