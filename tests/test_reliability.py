@@ -8,14 +8,16 @@ else" must still be there. The totals go to the terminal summary.
 
 import fcntl
 import re
+import signal
 import subprocess
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import faults
 import pytest
-from conftest import leftovers, netns_names, root_link_names, run
+from conftest import leftovers, netns_names, nsgen, root_link_names, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -292,3 +294,40 @@ def test_hostile_values_are_refused_or_harmless(tmp_path_factory: pytest.TempPat
     assert not (lab_dir / "CANARY").exists() and not Path("CANARY").exists()
     lab_names = {ns.netns for ns in loaded.lab.namespaces} | set(loaded.lab.root_devices)
     assert not lab_names & (netns_names() | root_link_names())  # a dry run made none of them
+
+
+@pytest.mark.kernel
+def test_teardown_and_apply_stop_what_runs_in_the_lab_first(tmp_path: Path, prefix: str) -> None:
+    """A process left in two namespaces of a bridge lab (one ignores TERM) is named, stopped, and the
+    lab goes whole; apply that removes a namespace stops what runs there too; a dry run only names."""
+    lab_dir = _render(tmp_path, "bridge", prefix, "batched", 3)
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    started = []
+    try:
+        for ns, script in (("ns-0", "exec sleep 600"), ("ns-1", "trap '' TERM; sleep 600 & wait")):
+            started.append(subprocess.Popen(["ip", "netns", "exec", f"{prefix}{ns}", "bash", "-c", script]))
+        time.sleep(0.3)
+        dry = run("bash", lab_dir / "teardown.sh", "--dry-run")
+        assert f"dry run: would stop in {prefix}ns-0: {started[0].pid} (sleep)" in dry.stdout, dry.stdout
+        down = run("bash", lab_dir / "teardown.sh")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert f"stopping what still runs in {prefix}ns-0: {started[0].pid} (sleep)" in down.stdout
+        assert f"stopping what still runs in {prefix}ns-1: {started[1].pid} (bash)" in down.stdout
+        assert leftovers(prefix) == set()
+        assert [p.wait(timeout=5) for p in started] == [-signal.SIGTERM, -signal.SIGKILL]
+        # apply: ns-2 goes, with what runs in it
+        assert run("bash", lab_dir / "setup.sh").returncode == 0
+        smaller = _render(tmp_path / "smaller", "bridge", prefix, "batched", 2)
+        started = [subprocess.Popen(["ip", "netns", "exec", f"{prefix}ns-2", "sleep", "600"])]
+        time.sleep(0.3)
+        plan = nsgen("plan", smaller / "topology.yaml", "-o", tmp_path / "change")
+        assert plan.returncode == 0, plan.stderr
+        assert f"stop_processes {prefix}ns-2" in (tmp_path / "change" / "apply.sh").read_text()
+        applied = run("bash", tmp_path / "change" / "apply.sh")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert started[0].wait(timeout=5) == -signal.SIGTERM and f"{prefix}ns-2" not in netns_names()
+    finally:
+        for process in started:
+            process.kill()
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()

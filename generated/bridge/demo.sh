@@ -112,6 +112,10 @@ lab_steps() {
   run ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.1
   run ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.2
   run ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.3
+  say 'stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)'
+  run stop_processes ns-0
+  run stop_processes ns-1
+  run stop_processes ns-2
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'
   run ip netns del ns-0
   run ip netns del ns-1

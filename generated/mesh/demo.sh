@@ -128,6 +128,11 @@ lab_steps() {
   run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.9
   run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.17
   run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.21
+  say 'stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)'
+  run stop_processes ns-0
+  run stop_processes ns-1
+  run stop_processes ns-2
+  run stop_processes ns-3
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'
   run ip netns del ns-0
   run ip netns del ns-1

@@ -194,6 +194,12 @@ lab_steps() {
   run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::1
   run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::2
   run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
+  say 'stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)'
+  run stop_processes router
+  run stop_processes left-0
+  run stop_processes left-1
+  run stop_processes right-0
+  run stop_processes right-1
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'
   run ip netns del router
   run ip netns del left-0

@@ -17,6 +17,13 @@ lab_key=router
 lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 
 lab_steps() {
+  # --- stop what still runs in the lab's namespaces (it would keep them, and their devices, alive)
+  stop_processes router
+  stop_processes left-0
+  stop_processes left-1
+  stop_processes right-0
+  stop_processes right-1
+
   # --- the root namespace, in one batch
   root_batch <<'NSGEN'
 # delete the namespaces: their devices go with them, and so do the veth peers of those
@@ -31,7 +38,7 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 3aa7dda7e838c605878fc53f22b81807a665e3d027e94eb5245b37b59cd3ea7f ===
+# === nsgen runtime: sha256 43511507907c78c05e5274f948708a7703dc3c827199ef396bc4537bd1a6bf8f ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
@@ -86,6 +93,33 @@ fi
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
+
+# --- stop_processes NETNS: a process left in a lab namespace (a server started by hand, an `nsgen
+# exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still there
+# is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only).
+stop_processes() {
+  local pid comm named=() pids round
+  for (( round = 0; round < 30; round++ )); do
+    pids=()
+    if [[ -e /run/netns/$1 ]]; then
+      while read -r pid; do
+        pids+=("${pid}")
+        if (( round == 0 )); then
+          comm='?'
+          read -r comm <"/proc/${pid}/comm" || true
+          named+=("${pid} (${comm})")
+        fi
+      done < <(command ip netns pids "$1" 2>/dev/null)
+    fi
+    if (( ${#pids[@]} == 0 )); then return 0; fi
+    if (( round == 0 && dry_run )); then echo "dry run: would stop in $1: ${named[*]}"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in $1: ${named[*]}"; fi
+    if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
+    if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
+    pause 0.1
+  done
+  echo "${0##*/}: still running in $1 after KILL: ${pids[*]}" >&2
+}
 
 # --- root_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
 # first, then the root-namespace devices (a veth end gone meanwhile with its peer is no error).

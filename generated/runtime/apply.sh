@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 aba44d48d55b6814771db39113f87ce4a3248625878ad062528fe31b0273fb82 ===
+# === nsgen runtime: sha256 9c029d46e5ba3b049f1f46249f22caf2ac07a6ef2acc7ae183abe8d29e0fc67e ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -176,6 +176,37 @@ set_sysctl() {
   else
     echo "$3" >"/proc/sys/${2//.//}"
   fi
+}
+
+# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
+exec {pause_fd}<> <(:)
+pause() { read -rt "$1" -u "${pause_fd}" || true; }
+
+# --- stop_processes NETNS: a process left in a lab namespace (a server started by hand, an `nsgen
+# exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still there
+# is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only).
+stop_processes() {
+  local pid comm named=() pids round
+  for (( round = 0; round < 30; round++ )); do
+    pids=()
+    if [[ -e /run/netns/$1 ]]; then
+      while read -r pid; do
+        pids+=("${pid}")
+        if (( round == 0 )); then
+          comm='?'
+          read -r comm <"/proc/${pid}/comm" || true
+          named+=("${pid} (${comm})")
+        fi
+      done < <(command ip netns pids "$1" 2>/dev/null)
+    fi
+    if (( ${#pids[@]} == 0 )); then return 0; fi
+    if (( round == 0 && dry_run )); then echo "dry run: would stop in $1: ${named[*]}"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in $1: ${named[*]}"; fi
+    if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
+    if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
+    pause 0.1
+  done
+  echo "${0##*/}: still running in $1 after KILL: ${pids[*]}" >&2
 }
 
 # --- preflight: the record holds the old topology, and what the change touches is there as the old

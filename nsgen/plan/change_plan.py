@@ -76,6 +76,10 @@ def _removals(c: Comparison) -> Plan:
             [Command(("link", "del", "dev", br.device)) for n, br in c.old_br.items() if n not in c.new_br],
         ),
         *step(
+            "stop every process still running in the namespaces that go",
+            [commands.stop_processes(ns.netns) for n, ns in c.old_ns.items() if n not in c.new_ns],
+        ),
+        *step(
             "delete the namespaces that go: their devices go with them",
             [Command(("netns", "del", ns.netns)) for n, ns in c.old_ns.items() if n not in c.new_ns],
         ),

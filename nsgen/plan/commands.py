@@ -11,7 +11,7 @@ from typing import Literal
 
 from nsgen.topology.model import Bridge, Interface, IPAddress, IPInterface, Lab, Route, VethLink
 
-Tool = Literal["ip", "sysctl", "bridge"]
+Tool = Literal["ip", "sysctl", "bridge", "stop"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Command:
     """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
 
     `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `bridge` takes iproute2's
-    `bridge` words (a multi-host lab's FDB entries).
+    `bridge` words (a multi-host lab's FDB entries); `stop` (no words) stops every process in `netns`.
     """
 
     argv: tuple[str, ...]
@@ -76,6 +76,11 @@ def display(lab: Lab, what: Literal["link", "addr", "route"]) -> Plan:
         shown = tuple(Command((what, "show", "dev", device)) for device in lab.root_devices)
         steps.append(Step("root namespace: the lab devices", shown))
     return tuple(steps)
+
+
+def stop_processes(netns: str) -> Command:
+    """Stop every process still in `netns` (TERM, a grace, KILL): it would keep the namespace alive."""
+    return Command((), netns, "stop")
 
 
 def loopback_up(netns: str) -> Command:

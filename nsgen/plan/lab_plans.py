@@ -14,6 +14,7 @@ from nsgen.plan.commands import (
     loopback_up,
     route_command,
     step,
+    stop_processes,
     tuning_words,
     veth_add,
 )
@@ -112,8 +113,13 @@ def _tunnels(lab: Lab, v4: bool) -> tuple[list[Command], list[Command]]:
 
 def teardown(lab: Lab) -> Plan:
     """The steps that remove `lab`: its namespaces (their devices go with them, and so does every
-    root-namespace veth end: each has its peer in a namespace), then its bridges."""
+    root-namespace veth end: each has its peer in a namespace), then its bridges. What still runs in
+    a namespace is stopped first: a process there keeps it, and its devices, alive after `ip netns del`."""
     return (
+        *step(
+            "stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)",
+            [stop_processes(ns.netns) for ns in lab.namespaces],
+        ),
         *step(
             "delete the namespaces: their devices go with them, and so do the veth peers of those",
             [Command(("netns", "del", ns.netns)) for ns in lab.namespaces],

@@ -38,11 +38,12 @@ class Block:
 
 @dataclass
 class Batch:
-    """One `ip -batch` (root when `netns` is None), its comment, and the sysctls run before it."""
+    """One `ip -batch` (root when `netns` is None), its comment, and the commands run before it, one a
+    line (a namespace's sysctls, the FDB entries, the processes stopped before a teardown)."""
 
     comment: str
     netns: str | None
-    sysctls: list[tuple[str, ...]] = field(default_factory=list)
+    commands: list[tuple[str, ...]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
 
@@ -57,6 +58,8 @@ def tutorial_words(command: Command | Ping, aliases: dict[str, str]) -> tuple[st
         return ("check", "reachable" if command.reachable else "unreachable", command.holder, *command.argv)
     if command.tool == "sysctl":
         return ("set_sysctl", command.netns or "", *command.argv)
+    if command.tool == "stop":
+        return ("stop_processes", command.netns or "")
     if command.tool == "bridge":
         return ("nsgen_bridge", *command.argv)
     return (aliases[command.netns] if command.netns else "ip", *command.argv)
@@ -161,7 +164,8 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     """The plan grouped by where it runs: the root namespace's commands in one batch (each step's
     comment kept as `#` lines, which `ip -batch` skips), then each namespace's own batch; a device's
     `link set` settings joined on one line. A multi-host lab's FDB entries (iproute2's `bridge`)
-    follow the root batch, which makes their devices."""
+    follow the root batch, which makes their devices; the processes a teardown stops come first."""
+    stops = Batch("stop what still runs in the lab's namespaces (it would keep them, and their devices, alive)", None)
     root_lines: list[list[str]] = []
     last_step = None
     lines: dict[str, list[list[str]]] = {ns.netns: [] for ns in lab.namespaces}
@@ -170,7 +174,9 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     for step in plan:
         for command in step.commands:
             if command.tool == "bridge":
-                fdb.sysctls.append(tutorial_words(command, {}))
+                fdb.commands.append(tutorial_words(command, {}))
+            elif command.tool == "stop":
+                stops.commands.append(tutorial_words(command, {}))
             elif command.tool == "sysctl":
                 sysctls[command.netns or ""].append(tutorial_words(command, {}))
             elif command.netns is not None:
@@ -180,8 +186,9 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
                     root_lines += [["#", line] for line in step.comment.split("\n")]
                     last_step = step
                 root_lines.append(list(command.argv))
-    batches = [Batch("the root namespace, in one batch", None, lines=_joined(root_lines))] if root_lines else []
-    if fdb.sysctls:
+    batches = [stops] if stops.commands else []
+    batches += [Batch("the root namespace, in one batch", None, lines=_joined(root_lines))] if root_lines else []
+    if fdb.commands:
         batches.append(fdb)
     for ns in lab.namespaces:
         words = lines[ns.netns]
@@ -193,9 +200,9 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
 
 
 def apply_words(command: Command) -> tuple[str, ...]:
-    """A command as apply.sh writes it: `ip [-n NETNS] …`, or the runtime's `set_sysctl`."""
-    if command.tool == "sysctl":
-        return ("set_sysctl", command.netns or "", *command.argv)
+    """A command as apply.sh writes it: `ip [-n NETNS] …`, or the runtime's `set_sysctl` and `stop_processes`."""
+    if command.tool in ("sysctl", "stop"):
+        return tutorial_words(command, {})
     return ("ip", *(("-n", command.netns) if command.netns else ()), *command.argv)
 
 
