@@ -185,7 +185,7 @@ def state(loaded: LoadedLab) -> dict:
             if iface.mac:
                 [entry] = ip_json("link", "show", "dev", iface.name, netns=ns.netns)
                 macs[(ns.netns, iface.name)] = entry["address"]
-    return {"kernel": kernel, "sysctls": sysctls, "macs": macs, "drift": drift.differences(lab)}
+    return {"kernel": kernel, "sysctls": sysctls, "macs": macs, "drift": [str(found) for found in drift.differences(lab)]}
 
 
 def ifindexes(netns: str) -> dict[str, int]:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, leftovers, run
+from conftest import REPO, leftovers, nsgen, run
 from live_labs import BASE, load, setup, teardown
 
 from nsgen.plan import declared
@@ -94,7 +94,7 @@ def test_status_and_verify_name_what_is_different_and_extra_alike(tmp_path: Path
         run("ip", "-n", f"{prefix}ns-2", "route", "add", "10.99.0.0/16", "via", "10.232.0.1", check=True)
         run("ip", "-n", f"{prefix}ns-2", "addr", "add", "10.232.0.77/24", "dev", "eth0", check=True)
         run("ip", "-n", f"{prefix}ns-2", "link", "add", "name", "stray", "type", "veth", "peer", "name", "stray2", check=True)
-        lines = drift.differences(loaded.lab)
+        lines = [str(found) for found in drift.differences(loaded.lab)]
         assert lines == [
             "ns-0: eth1 mtu 9000: different (1500)",
             "ns-1: eth0 mtu 1500: different (1400)",
@@ -109,3 +109,50 @@ def test_status_and_verify_name_what_is_different_and_extra_alike(tmp_path: Path
         assert sorted(drifted) == sorted(lines), verify.stdout
     finally:
         teardown(tmp_path / "a")
+
+
+def test_apply_converges_the_lab_from_what_the_kernel_has(tmp_path: Path, prefix: str) -> None:
+    """Drift by hand in a routed dual-stack lab: status and verify name it alike, `nsgen up` points to
+    apply, and `nsgen apply` of the same topology repairs exactly it."""
+    topology = tmp_path / "lab.yaml"
+    assert nsgen("init", "--preset", "router", "-n", "1", "-o", topology).returncode == 0
+    lab = [topology, "--prefix", prefix]
+    assert nsgen("up", *lab).returncode == 0
+    try:
+        left, router, right = (f"{prefix}{name}" for name in ("left-0", "router", "right-0"))
+        for command in (
+            ["-n", left, "route", "del", "default"],
+            ["-n", left, "route", "add", "10.99.0.0/16", "via", "10.0.1.1"],
+            ["-n", left, "addr", "add", "10.0.1.77/24", "dev", "eth0"],
+            ["-n", router, "link", "set", "dev", "eth-right", "mtu", "1400"],
+            ["-n", right, "link", "set", "dev", "eth0", "down"],
+        ):
+            run("ip", *command, check=True)
+        expected = [
+            "left-0: eth0 address 10.0.1.77/24: extra",
+            "left-0: route 10.99.0.0/16 via 10.0.1.1 dev eth0: extra",
+            "left-0: route default via 10.0.1.1: missing",
+            "right-0: eth0 up: different (down)",  # and with it, the kernel drops its IPv6 address and routes
+            "right-0: eth0 address fd00:2::2/64: missing",
+            "right-0: route default via 10.0.2.1: missing",
+            "right-0: route default via fd00:2::1: missing",
+            "router: eth-right mtu 1500: different (1400)",
+        ]
+        status = nsgen("status", *lab)
+        assert status.returncode == 1 and sorted(status.stdout.splitlines()[:-1]) == sorted(expected), status.stdout
+        verify = nsgen("verify", *lab)
+        drifted = sorted(line[6:] for line in verify.stdout.splitlines() if line.startswith("FAIL  ") and " -> " not in line)
+        assert drifted == sorted(expected), verify.stdout
+        up = nsgen("up", *lab)
+        assert up.returncode == 1 and f"has drifted: nsgen apply {topology} --prefix {prefix} repairs it" in up.stderr
+        plan = nsgen("plan", *lab)
+        assert "+ left-0: route default via 10.0.1.1" in plan.stdout and "~ right-0: eth0 up (found down)" in plan.stdout
+        applied = nsgen("apply", *lab)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        after = nsgen("status", *lab)
+        assert after.returncode == 0, after.stdout
+        assert nsgen("verify", *lab).returncode == 0
+        assert nsgen("apply", *lab).stdout.endswith("plan: no change\n")
+    finally:
+        nsgen("down", *lab)
+    assert leftovers(prefix) == set()

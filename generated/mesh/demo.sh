@@ -140,7 +140,7 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 61119dbb077a0ab6e30c25e8bda90b14ab3c15ef2a9395be1a8b19c3772e4d7a ===
+# === nsgen runtime: sha256 a49607be8b5d2d64607a8a13824c87cbe1b9d0b30a5b3ffc19c8cbbdf952a416 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -303,6 +303,33 @@ delete_lab() {
     done
     break
   done
+}
+
+# --- stop_processes NETNS: a process left in a lab namespace (a server started by hand, an `nsgen
+# exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still there
+# is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only).
+stop_processes() {
+  local pid comm named=() pids round
+  for (( round = 0; round < 30; round++ )); do
+    pids=()
+    if [[ -e /run/netns/$1 ]]; then
+      while read -r pid; do
+        pids+=("${pid}")
+        if (( round == 0 )); then
+          comm='?'
+          read -r comm <"/proc/${pid}/comm" || true
+          named+=("${pid} (${comm})")
+        fi
+      done < <(command ip netns pids "$1" 2>/dev/null)
+    fi
+    if (( ${#pids[@]} == 0 )); then return 0; fi
+    if (( round == 0 && dry_run )); then echo "dry run: would stop in $1: ${named[*]}"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in $1: ${named[*]}"; fi
+    if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
+    if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
+    pause 0.1
+  done
+  echo "${0##*/}: still running in $1 after KILL: ${pids[*]}" >&2
 }
 
 # --- rollback: the demo ends by deleting what it created, and the FORWARD rules it added, on a

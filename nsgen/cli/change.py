@@ -21,9 +21,10 @@ from nsgen.cli.options import (
     write_or_check,
 )
 from nsgen.plan import change_plan
+from nsgen.plan.as_found import Found, as_found
 from nsgen.render import lab_files
 from nsgen.render.styles import Style
-from nsgen.run import records, scripts
+from nsgen.run import drift, records, scripts
 from nsgen.topology.model import Lab
 from nsgen.validate import sources
 
@@ -35,19 +36,23 @@ From = Annotated[
 
 def _change(
     command: str, file: Path | None, preset: PresetName | None, prefix: str | None, count: int | None, old_file: Path | None
-) -> tuple[Lab, sources.LoadedLab]:
-    """The running lab (from --from, else its record) and the new one, for `command` (plan or apply)."""
+) -> tuple[Lab, sources.LoadedLab, Found]:
+    """The running lab (from --from, else its record), the new one, for `command` (plan or apply),
+    and the running lab as the kernel has it (its drift read when it comes from its record)."""
     new = one_machine(load(file, preset, prefix, count), command)
     old = records.load_old(new.lab, old_file)
-    return old, new
+    return old, new, as_found(old, drift.differences(old)) if old_file is None else Found(old)
 
 
-def _print_plan(old_lab: Lab, new: sources.LoadedLab) -> change_plan.Diff:
-    forward = change_plan.diff(old_lab, new.lab)
+def _print_plan(found: Found, new: sources.LoadedLab) -> change_plan.Diff:
+    forward = change_plan.diff(found.lab, new.lab)
     for change in forward.changes:
         typer.echo(str(change))
-    commands = sum(len(step.commands) for step in forward.plan)
-    typer.echo(f"plan: {len(forward.changes)} change(s), {commands} command(s)" if forward.plan else "plan: no change")
+    for repaired in found.repaired:
+        typer.echo(f"~ {repaired.node}: {repaired.line} (found {repaired.have})")
+    commands = sum(len(step.commands) for step in forward.plan) + len(found.repaired)
+    changes = len(forward.changes) + len(found.repaired)
+    typer.echo(f"plan: {changes} change(s), {commands} command(s)" if commands else "plan: no change")
     return forward
 
 
@@ -64,10 +69,10 @@ def plan_command(
     style: StyleOption = Style.batched,
 ) -> None:
     """Print the change from the running lab to this topology; with -o, write its apply.sh."""
-    old, new = _change("plan", file, preset, prefix, count, old_file)
-    _print_plan(old, new)
+    old, new, found = _change("plan", file, preset, prefix, count, old_file)
+    _print_plan(found, new)
     if output is not None:
-        files = lab_files.render_apply(old, new, style)
+        files = lab_files.render_apply(old, new, style, found=found)
         wrote = f"wrote {output}/apply.sh (and the new lab's scripts): review it, then run it"
         write_or_check(files, output, (*lab_files.SCRIPTS, lab_files.APPLY), False, wrote)
 
@@ -85,13 +90,13 @@ def apply_command(
     force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
 ) -> None:
     """Print the change from the running lab to this topology, and run its apply.sh."""
-    old, new = _change("apply", file, preset, prefix, count, old_file)
-    forward = _print_plan(old, new)
-    if not forward.plan:
+    old, new, found = _change("apply", file, preset, prefix, count, old_file)
+    forward = _print_plan(found, new)
+    if not forward.plan and not found.repaired:
         raise typer.Exit(0)
     sys.stdout.flush()
     args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
-    files = lab_files.render_apply(old, new, style, lab_files=workdir is not None)
+    files = lab_files.render_apply(old, new, style, lab_files=workdir is not None, found=found)
     with scripts.rendered_files(files, new.lab.name, workdir) as lab_dir:
         status = scripts.run_script(lab_dir, lab_files.APPLY, args)
     raise typer.Exit(status)

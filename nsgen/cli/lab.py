@@ -55,9 +55,14 @@ def _next(file: Path | None, preset: PresetName | None, prefix: str | None, coun
     if workdir is not None:
         where = shlex.quote(str(workdir.absolute()))
         return f"{where}/verify.sh; source {where}/helpers.sh && displayAddr; {where}/teardown.sh"
-    words = [str(file)] if file is not None else ["--preset", preset.value] if preset is not None else []
-    words += [*(["-n", str(count)] if count is not None else []), *(["--prefix", prefix] if prefix else [])]
+    words = _source_words(file, preset, prefix, count)
     return "; ".join(shlex.join(["nsgen", verb, *words]) for verb in ("verify", "status", "down"))
+
+
+def _source_words(file: Path | None, preset: PresetName | None, prefix: str | None, count: int | None) -> list[str]:
+    """The lab-source options as the user gave them."""
+    words = [str(file)] if file is not None else ["--preset", preset.value] if preset is not None else []
+    return [*words, *(["-n", str(count)] if count is not None else []), *(["--prefix", prefix] if prefix else [])]
 
 
 @reports_problems
@@ -80,8 +85,26 @@ def up(
 ) -> None:
     """Render the lab and run its setup.sh."""
     options = ["--allow-forward"] if allow_forward else []
+    loaded = load(file, preset, prefix, count)
+    _refuse_drift(loaded, _source_words(file, preset, prefix, count))
     hint = {"NSGEN_NEXT": _next(file, preset, prefix, count, workdir)}
-    _run("setup.sh", load(file, preset, prefix, count), style, workdir, dry_run, *options, env=hint)
+    _run("setup.sh", loaded, style, workdir, dry_run, *options, env=hint)
+
+
+def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
+    """`nsgen up` of a lab that runs as recorded but has drifted: the drift, and what repairs it."""
+    running = None if multihost.is_multihost(loaded.lab) else records.recorded(loaded.lab)
+    if running is None or running.lab != loaded.lab:
+        return
+    found = drift.differences(loaded.lab)
+    if sum(d.line == "namespace" and d.kind == "missing" for d in found) == len(loaded.lab.namespaces):
+        return  # nothing of it is left: setup.sh sets it up again
+    for difference in found:
+        typer.echo(str(difference))
+    if found:
+        repair = shlex.join(["nsgen", "apply", *source])
+        typer.echo(f"nsgen up: lab {loaded.lab.name} is up and has drifted: {repair} repairs it", err=True)
+        raise typer.Exit(1)
 
 
 @reports_problems
@@ -155,7 +178,7 @@ def status(file: File = None, preset: Preset = None, prefix: Prefix = None, coun
     """Compare every object the lab declares with the kernel: one line per difference (missing,
     extra, different); exit 0 only when there is none."""
     lab = one_machine(load(file, preset, prefix, count, running=True), "status").lab
-    lines = drift.differences(lab)
+    lines = [str(found) for found in drift.differences(lab)]
     for line in lines:
         typer.echo(line)
     typer.echo(f"lab {lab.name}: {len(lines)} difference(s)" if lines else f"lab {lab.name}: no drift: the lab is fully up")

@@ -56,6 +56,22 @@ class Place:
     lines: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Difference:
+    """One line of drift at a place (`node`, in `netns`): a declared `line` the kernel lacks
+    (`missing`) or holds with another value (`different`, `have` its value), or a line it has beyond
+    the declared ones (`extra`)."""
+
+    netns: str | None
+    node: str
+    line: str
+    kind: str  # missing, different, extra
+    have: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.line}: {self.kind}" + (f" ({self.have})" if self.kind == "different" else "")
+
+
 def _interface(netns: str | None, node: str, device: str, iface: Interface | None, master: str | None) -> list[Expect]:
     facts = [Expect(netns, node, "device", device), Expect(netns, node, "up", device)]
     if master:

@@ -7,7 +7,8 @@ from typing import Any
 
 from nsgen import __version__
 from nsgen.plan import change_plan, commands, declared, lab_plans, reachability
-from nsgen.plan.commands import Plan
+from nsgen.plan.as_found import Found
+from nsgen.plan.commands import Plan, step
 from nsgen.render import styles
 from nsgen.render.parallel import in_two_processes
 from nsgen.render.styles import Style
@@ -119,13 +120,24 @@ FORKED_ARTIFACTS = ("demo.sh", "helpers.sh", "teardown.sh", "README.md")
 APPLY = "apply.sh"
 
 
-def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True) -> dict[str, str]:
+def render_apply(
+    old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True, found: Found | None = None
+) -> dict[str, str]:
     """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
-    change from the running `old` to it (nsgen.plan.change_plan)."""
-    forward = change_plan.diff(old, loaded.lab)
+    change from the running `old` (its record; `found`: as the kernel has it, drift and all) to it
+    (nsgen.plan.change_plan), with the repairs the model cannot hold around it."""
+    found = found or Found(old)
+    forward = change_plan.diff(found.lab, loaded.lab)
+    plan = (
+        *step("set up again the devices found down (their addresses and routes need them up)", found.before),
+        *forward.plan,
+        *step("plug the ports found out of their bridges back in", found.after),
+    )
     files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
     old_text = record_text(old)
-    old_facts = declared.declared(old, forward.touched, change_plan.touched_devices(forward.plan))
+    old_facts = declared.declared(found.lab, forward.touched, change_plan.touched_devices(plan))
+    repaired = {(d.netns, d.line) for d in found.repaired}
+    old_facts = [fact for fact in old_facts if (fact.netns, fact.line) not in repaired]
     files[APPLY] = template(f"{APPLY}.j2").render(
         lab=loaded.lab,
         origin=loaded.origin,
@@ -134,7 +146,7 @@ def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched
         script=APPLY,
         runtime=runtime(APPLY),
         changes=forward.changes,
-        blocks=styles.apply(forward.plan),
+        blocks=styles.apply(plan),
         undo_blocks=styles.apply(change_plan.undo(forward).plan),
         old_expect_places=declared.places(old_facts),
         old_record_text=old_text,
@@ -142,5 +154,3 @@ def render_apply(old: Lab, loaded: LoadedLab, style: Style | str = Style.batched
         record_text=files[TOPOLOGY],
     )
     return files
-
-

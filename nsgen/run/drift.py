@@ -12,7 +12,7 @@ import json
 import re
 import subprocess
 
-from nsgen.plan.declared import Place, declared, places
+from nsgen.plan.declared import Difference, Place, declared, places
 from nsgen.topology.model import ROOT, Lab
 
 #: A route via a gateway, and the same route without its device (as a topology may declare it).
@@ -66,7 +66,7 @@ def kernel_lines(netns: str | None, devices: tuple[str, ...] = ()) -> list[str]:
     return lines + [line for line in map(_route_line, routes) if line]
 
 
-def compare(place: Place, kernel: list[str], extras: bool = True) -> list[str]:
+def compare(place: Place, kernel: list[str], extras: bool = True) -> list[Difference]:
     """The differences at `place` between its declared lines and the kernel's (`kernel_lines`)."""
     have = set(kernel) | {m.group(1) for line in kernel if (m := _VIA.match(line))}
     value = {m.group(1): m.group(2) for line in kernel if (m := _SINGLE.match(line))}
@@ -75,20 +75,21 @@ def compare(place: Place, kernel: list[str], extras: bool = True) -> list[str]:
         device = line.removeprefix("device ").split(" ")[0]
         if device in gone or line in have:
             continue
+        found = Difference(place.netns, place.node, line, "missing")
         if line.startswith("device "):
             gone.add(device)
-            result.append(f"{place.node}: {line}: missing")
         elif line.endswith(" up"):
-            result.append(f"{place.node}: {line}: different (down)")
+            found = Difference(place.netns, place.node, line, "different", "down")
         elif m := _SINGLE.match(line):
-            result.append(f"{place.node}: {line}: different ({value.get(m.group(1), 'no ' + m.group(1).split(' ')[1])})")
+            have_value = value.get(m.group(1), "no " + m.group(1).split(" ")[1])
+            found = Difference(place.netns, place.node, line, "different", have_value)
         elif line.startswith("sysctl "):
             key, wanted = line.removeprefix("sysctl ").split("=", 1)
-            have_value = _sysctl(place.netns or "", key)
-            if have_value != wanted:
-                result.append(f"{place.node}: {line}: different ({have_value or 'unreadable'})")
-        else:
-            result.append(f"{place.node}: {line}: missing")
+            have_value = _sysctl(place.netns or "", key) or "unreadable"
+            if have_value == wanted:
+                continue
+            found = Difference(place.netns, place.node, line, "different", have_value)
+        result.append(found)
     return result + (_extras(place, kernel) if extras else [])
 
 
@@ -106,24 +107,25 @@ def _is_extra(place: Place, line: str, want: set[str]) -> bool:
     return " master " in line
 
 
-def _extras(place: Place, kernel: list[str]) -> list[str]:
+def _extras(place: Place, kernel: list[str]) -> list[Difference]:
     """What the kernel has at `place` beyond its declared lines, sorted."""
     want = set(place.lines)
-    return [f"{place.node}: {line}: extra" for line in sorted(set(kernel) - want) if _is_extra(place, line, want)]
+    extra = [line for line in sorted(set(kernel) - want) if _is_extra(place, line, want)]
+    return [Difference(place.netns, place.node, line, "extra") for line in extra]
 
 
-def differences(lab: Lab) -> list[str]:
-    """One line per difference between the kernel and `lab`: missing, different, extra."""
+def differences(lab: Lab) -> list[Difference]:
+    """Every difference between the kernel and `lab`: missing, different, extra."""
     present = {e["name"] for e in _ip_json("netns", "list")}
-    lines: list[str] = []
+    found: list[Difference] = []
     for place in places(declared(lab)):
         if place.netns is not None and place.netns not in present:
-            lines.append(f"{place.node}: namespace: missing")
+            found.append(Difference(place.netns, place.node, "namespace", "missing"))
             continue
-        lines += compare(place, kernel_lines(place.netns, place.devices))
+        found += compare(place, kernel_lines(place.netns, place.devices))
     if lab.prefix:  # what carries the lab's prefix but is not the lab's
         ours = {ns.netns for ns in lab.namespaces} | set(lab.root_devices)
         root = {e["ifname"] for e in _ip_json("link", "show")}
-        lines += [f"{name}: namespace: extra" for name in sorted(present - ours) if name.startswith(lab.prefix)]
-        lines += [f"{ROOT}: device {d}: extra" for d in sorted(root - ours) if d.startswith(lab.prefix)]
-    return lines
+        found += [Difference(name, name, "namespace", "extra") for name in sorted(present - ours) if name.startswith(lab.prefix)]
+        found += [Difference(None, ROOT, f"device {d}", "extra") for d in sorted(root - ours) if d.startswith(lab.prefix)]
+    return found

@@ -92,7 +92,8 @@ def router(count: int = 2) -> dict[str, Any]:
             links.append([f"{side}-{i}:eth0", f"br-{side}:{side[0]}-{i}"])
     return {
         "name": "router",
-        "description": f"{count} namespaces on each of two bridges, IPv4 and IPv6, routed through a forwarding namespace",
+        "description": f"{count} namespace{'' if count == 1 else 's'} on each of two bridges, IPv4 and IPv6,"
+        " routed through a forwarding namespace",
         "bridges": {f"br-{side}": {"subnet": [f"10.0.{n}.0/24", f"fd00:{n}::/64"]} for side, n in sides.items()},
         "namespaces": namespaces,
         "links": links,
