@@ -331,3 +331,48 @@ def test_teardown_and_apply_stop_what_runs_in_the_lab_first(tmp_path: Path, pref
             process.kill()
         run("bash", lab_dir / "teardown.sh")
     assert leftovers(prefix) == set()
+
+
+#: A routed dual-stack lab on veths alone: two LANs, a router between them.
+TWO_LANS = {
+    "name": "twolan",
+    "namespaces": {
+        "router": {
+            "sysctls": {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1},
+            "interfaces": {"lan1": {"addresses": ["10.1.0.1/24", "fd01::1/64"]}, "lan2": {"addresses": ["10.2.0.1/24", "fd02::1/64"]}},
+        },
+        **{
+            f"pc{n}": {
+                "interfaces": {"eth0": {"addresses": [f"10.{n}.0.11/24", f"fd0{n}::11/64"]}},
+                "routes": [{"to": "default", "via": f"10.{n}.0.1"}, {"to": "::/0", "via": f"fd0{n}::1"}],
+            }
+            for n in (1, 2)
+        },
+    },
+    "links": [["router:lan1", "pc1:eth0"], ["router:lan2", "pc2:eth0"]],
+}
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("lab", ["router preset (bridges)", "two LANs (veths)"])
+def test_a_routed_dual_stack_lab_verifies_straight_after_setup_twenty_times(tmp_path: Path, prefix: str, lab: str) -> None:
+    """setup.sh returns when the lab is usable (its IPv6 addresses are added `nodad`: never tentative):
+    verify.sh right after it passes, every time."""
+    if lab.startswith("router"):
+        lab_dir = _render(tmp_path, "router", prefix, "batched", 2)
+    else:
+        lab_dir = tmp_path / "twolan"
+        writing.write(lab_files.render(sources.from_document(TWO_LANS, "twolan.yaml", "twolan.yaml", prefix)), lab_dir)
+    failures = []
+    try:
+        for cycle in range(20):
+            setup = run("bash", lab_dir / "setup.sh")
+            assert setup.returncode == 0, setup.stderr
+            verify = run("bash", lab_dir / "verify.sh")
+            if verify.returncode != 0:
+                failures.append((cycle, [line for line in verify.stdout.splitlines() if line.startswith("FAIL")]))
+            assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    finally:
+        run("bash", lab_dir / "teardown.sh")
+    assert not failures, failures
+    assert leftovers(prefix) == set()

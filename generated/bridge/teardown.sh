@@ -33,7 +33,7 @@ link del dev v-net-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 43511507907c78c05e5274f948708a7703dc3c827199ef396bc4537bd1a6bf8f ===
+# === nsgen runtime: sha256 686582a1a327cf595bcf021d95143f3c1a6bcae6b093db03e3be54ffc1f24a51 ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
@@ -42,12 +42,15 @@ NSGEN
 # --- options
 #   --dry-run: print the commands this script would run, and change nothing
 
+# --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
+refuse() { echo "${0##*/}: $1" >&2; exit 2; }
+
 script_args=("$@")
 dry_run=0
 while (( $# > 0 )); do
   case $1 in
     --dry-run) dry_run=1 ;;
-    *) echo "${0##*/}: unknown option '$1' (known: --dry-run)" >&2; exit 2 ;;
+    *) refuse "unknown option '$1' (known: --dry-run)" ;;
   esac
   shift
 done
@@ -60,7 +63,7 @@ if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
 fi
 tools=(ip)
 for tool in "${tools[@]}"; do
-  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2" >&2; exit 2; fi
+  if ! command -v "${tool}" >/dev/null 2>&1; then refuse "'${tool}' was not found: install iproute2"; fi
 done
 
 # --- in a dry run, `ip` (with what a batch feeds it) and `iptables` print themselves instead of

@@ -151,7 +151,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 0ee3a4f05ff7a25c506c5c94ab85c6354fc4928c9d6d34ddaa62ef94761b71e4 ===
+# === nsgen runtime: sha256 5a88910c990eb27e653f975dbc0e431ae1ffef1d01e6d190a072dc02ca663cb2 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -161,6 +161,9 @@ NSGEN_TOPOLOGY
 #   --force: set the lab up even where its subnets overlap root routes or FORWARD drops bridged traffic
 #   --allow-forward: where the FORWARD chain drops bridged traffic, accept the lab's (one rule per bridge)
 
+# --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
+refuse() { echo "${0##*/}: $1" >&2; exit 2; }
+
 script_args=("$@")
 dry_run=0 force=0 allow_forward=0
 while (( $# > 0 )); do
@@ -168,7 +171,7 @@ while (( $# > 0 )); do
     --dry-run) dry_run=1 ;;
     --force) force=1 ;;
     --allow-forward) allow_forward=1 ;;
-    *) echo "${0##*/}: unknown option '$1' (known: --dry-run, --force, --allow-forward)" >&2; exit 2 ;;
+    *) refuse "unknown option '$1' (known: --dry-run, --force, --allow-forward)" ;;
   esac
   shift
 done
@@ -181,7 +184,7 @@ if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
 fi
 tools=(ip)
 for tool in "${tools[@]}"; do
-  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2" >&2; exit 2; fi
+  if ! command -v "${tool}" >/dev/null 2>&1; then refuse "'${tool}' was not found: install iproute2"; fi
 done
 
 # --- in a dry run, `ip` (with what a batch feeds it) and `iptables` print themselves instead of
@@ -238,20 +241,14 @@ record_write() {
 # --- preflight: the lab is all there (nothing to do) or not at all, and its subnets overlap no
 # root route (unless --force); a lab there from another topology is changed by apply, not set up
 if (( ${#present[@]} > 0 )) && [[ -e ${record_file} && "$(<"${record_file}")" != "$(lab_record)" ]]; then
-  echo "${0##*/}: lab ${lab_name} is up from another topology (${record_file}): nsgen apply (or nsgen plan -o, apply.sh) changes it to this one" >&2
-  exit 2
-fi
-if (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${record_file} ]]; then
+  refuse "lab ${lab_name} is up from another topology (${record_file}): nsgen apply (or nsgen plan -o, apply.sh) changes it to this one"
+elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${record_file} ]]; then
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
-fi
-if (( ${#present[@]} > 0 )); then
-  echo "${0##*/}: lab ${lab_name} is partly there, or its names are taken: ${present[*]} (run teardown.sh first)" >&2
-  exit 2
-fi
-if (( ${#overlaps[@]} > 0 && ! force )); then
-  echo "${0##*/}: ${overlaps[*]} (use --force to set the lab up anyway)" >&2
-  exit 2
+elif (( ${#present[@]} > 0 )); then
+  refuse "lab ${lab_name} is partly there, or its names are taken: ${present[*]} (run teardown.sh first)"
+elif (( ${#overlaps[@]} > 0 && ! force )); then
+  refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi
 
 # --- bridged traffic and the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1),
@@ -285,9 +282,7 @@ fi
 # --- preflight: bridged traffic must pass (unless --allow-forward or --force; a dry run explains and goes
 # on). --allow-forward's rules are iptables rules: without iptables, they are the user's to add.
 if [[ -n ${forward_drop} ]] && (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
-  echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the" >&2
-  echo "  lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force" >&2
-  exit 2
+  refuse "${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force"
 elif [[ -n ${forward_drop} ]] && (( ! allow_forward && ! force )); then
   {
     echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${lab_bridges[*]}) would be dropped."

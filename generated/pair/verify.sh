@@ -43,7 +43,7 @@ lab_steps() {
   check reachable ns-0:veth-0 ip netns exec ns-1 ping -4 -c 1 -W 2 172.16.0.2
 }
 
-# === nsgen runtime: sha256 135f5a1dc4bfdb5f1e7997eabca1c72e9469d4b0c12d84134d6d4b4787c502d6 ===
+# === nsgen runtime: sha256 0d1e4af622db098ede736f7cfa3c4bd195893164a937b53802baa7ac15ec05b2 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -51,12 +51,15 @@ lab_steps() {
 # --- options
 #   --dry-run: print the commands this script would run, and change nothing
 
+# --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
+refuse() { echo "${0##*/}: $1" >&2; exit 2; }
+
 script_args=("$@")
 dry_run=0
 while (( $# > 0 )); do
   case $1 in
     --dry-run) dry_run=1 ;;
-    *) echo "${0##*/}: unknown option '$1' (known: --dry-run)" >&2; exit 2 ;;
+    *) refuse "unknown option '$1' (known: --dry-run)" ;;
   esac
   shift
 done
@@ -69,7 +72,7 @@ if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
 fi
 tools=(ip ping)
 for tool in "${tools[@]}"; do
-  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2 and iputils-ping" >&2; exit 2; fi
+  if ! command -v "${tool}" >/dev/null 2>&1; then refuse "'${tool}' was not found: install iproute2 and iputils-ping"; fi
 done
 
 # --- in a dry run, `ip` (with what a batch feeds it) and `iptables` print themselves instead of

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 9c029d46e5ba3b049f1f46249f22caf2ac07a6ef2acc7ae183abe8d29e0fc67e ===
+# === nsgen runtime: sha256 15c2653a1c7e853a41ea129de3504d1c1569c18216424360ca0569ba80abdf82 ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -9,13 +9,16 @@
 #   --dry-run: print the commands this script would run, and change nothing
 #   --force: apply the change even where the running lab is not what its record says
 
+# --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
+refuse() { echo "${0##*/}: $1" >&2; exit 2; }
+
 script_args=("$@")
 dry_run=0 force=0
 while (( $# > 0 )); do
   case $1 in
     --dry-run) dry_run=1 ;;
     --force) force=1 ;;
-    *) echo "${0##*/}: unknown option '$1' (known: --dry-run, --force)" >&2; exit 2 ;;
+    *) refuse "unknown option '$1' (known: --dry-run, --force)" ;;
   esac
   shift
 done
@@ -28,7 +31,7 @@ if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
 fi
 tools=(ip)
 for tool in "${tools[@]}"; do
-  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2" >&2; exit 2; fi
+  if ! command -v "${tool}" >/dev/null 2>&1; then refuse "'${tool}' was not found: install iproute2"; fi
 done
 
 # --- in a dry run, `ip` (with what a batch feeds it) and `iptables` print themselves instead of
@@ -214,15 +217,12 @@ stop_processes() {
 if (( ! dry_run )); then
   if [[ -e ${record_file} && "$(<"${record_file}")" != "$(lab_record_old)" ]]; then
     echo "${0##*/}: ${record_file} records another topology than this change starts from" >&2
-    if (( ! force )); then echo "${0##*/}: nothing was changed (render the plan again, or use --force)" >&2; exit 2; fi
+    if (( ! force )); then refuse "nothing was changed (render the plan again, or use --force)"; fi
   fi
   lab_expect_old
   if (( ${#drift[@]} > 0 )); then
     for line in "${drift[@]}"; do echo "${0##*/}: drift: ${line}" >&2; done
-    if (( ! force )); then
-      echo "${0##*/}: the running lab is not what its record says: nothing was changed (--force applies anyway)" >&2
-      exit 2
-    fi
+    if (( ! force )); then refuse "the running lab is not what its record says: nothing was changed (--force applies anyway)"; fi
   fi
 fi
 

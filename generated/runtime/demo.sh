@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 a49607be8b5d2d64607a8a13824c87cbe1b9d0b30a5b3ffc19c8cbbdf952a416 ===
+# === nsgen runtime: sha256 e07735f3a536449450751d27cf540f6d35139d99bd790a74887b6b9caad6aa02 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -8,6 +8,9 @@
 #   --allow-forward: where the FORWARD chain drops bridged traffic, accept the lab's (one rule per bridge)
 #   --delay SECONDS: the typing delay per character (default: $NSGEN_TYPING_DELAY, else 0.04; 0 types at once)
 
+# --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
+refuse() { echo "${0##*/}: $1" >&2; exit 2; }
+
 script_args=("$@")
 dry_run=0 allow_forward=0
 delay=${NSGEN_TYPING_DELAY:-0.04}
@@ -16,14 +19,11 @@ while (( $# > 0 )); do
     --allow-forward) allow_forward=1 ;;
     --delay=*) delay=${1#*=} ;;
     --delay) if (( $# > 1 )); then delay=$2; shift; else delay=''; fi ;;
-    *) echo "${0##*/}: unknown option '$1' (known: --delay, --allow-forward)" >&2; exit 2 ;;
+    *) refuse "unknown option '$1' (known: --delay, --allow-forward)" ;;
   esac
   shift
 done
-if [[ ! ${delay} =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
-  echo "${0##*/}: the typing delay is in seconds, like 0.04 (got '${delay}')" >&2
-  exit 2
-fi
+if [[ ! ${delay} =~ ^[0-9]+(\.[0-9]+)?$ ]]; then refuse "the typing delay is in seconds, like 0.04 (got '${delay}')"; fi
 
 # --- run as root (network namespaces need it): re-run through sudo when we are not
 if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
@@ -32,7 +32,7 @@ if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
 fi
 tools=(ip ping)
 for tool in "${tools[@]}"; do
-  if ! command -v "${tool}" >/dev/null 2>&1; then echo "${0##*/}: '${tool}' was not found: install iproute2 and iputils-ping" >&2; exit 2; fi
+  if ! command -v "${tool}" >/dev/null 2>&1; then refuse "'${tool}' was not found: install iproute2 and iputils-ping"; fi
 done
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
@@ -65,14 +65,8 @@ done
 
 # --- preflight: nothing of the lab may be there, and its subnets overlap no route of the root
 # namespace (setup.sh sets a lab up over an overlap with --force)
-if (( ${#present[@]} > 0 )); then
-  echo "${0##*/}: lab ${lab_name} is already there: ${present[*]} (run teardown.sh first)" >&2
-  exit 2
-fi
-if (( ${#overlaps[@]} > 0 )); then
-  echo "${0##*/}: ${overlaps[0]} of the root namespace" >&2
-  exit 2
-fi
+if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: ${present[*]} (run teardown.sh first)"; fi
+if (( ${#overlaps[@]} > 0 )); then refuse "${overlaps[0]} of the root namespace"; fi
 
 # --- bridged traffic and the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1),
 # frames between two ports of a bridge pass FORWARD; where it drops them (Docker sets its policy to
@@ -105,9 +99,7 @@ fi
 # --- preflight: bridged traffic must pass (unless --allow-forward; a dry run explains and goes
 # on). --allow-forward's rules are iptables rules: without iptables, they are the user's to add.
 if [[ -n ${forward_drop} ]] && (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
-  echo "${0##*/}: ${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the" >&2
-  echo "  lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force" >&2
-  exit 2
+  refuse "${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force"
 elif [[ -n ${forward_drop} ]] && (( ! allow_forward )); then
   {
     echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${lab_bridges[*]}) would be dropped."
