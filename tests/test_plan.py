@@ -72,7 +72,7 @@ def test_setup_plan(document: dict, expected: list) -> None:
 def test_teardown_and_verify_plans() -> None:
     lab = build_lab(presets.build("bridge", 2), "t", prefix="p-")
     teardown = lab_plans.teardown(lab)
-    assert [(c.netns, c.tool) for c in teardown[0].commands] == [("p-ns-0", "stop"), ("p-ns-1", "stop")]
+    assert [(c.tool, c.argv) for c in teardown[0].commands] == [("stop", ("p-ns-0", "p-ns-1"))]
     assert _commands(teardown[1:]) == [
         (None, "netns del p-ns-0"),
         (None, "netns del p-ns-1"),

@@ -18,8 +18,7 @@ lab_devices=()
 
 lab_steps() {
   # --- stop what still runs in the lab's namespaces (it would keep them, and their devices, alive)
-  stop_processes ns-0
-  stop_processes ns-1
+  stop_processes ns-0 ns-1
 
   # --- the root namespace, in one batch
   root_batch <<'NSGEN'
@@ -29,7 +28,7 @@ netns del ns-1
 NSGEN
 }
 
-# === nsgen runtime: sha256 686582a1a327cf595bcf021d95143f3c1a6bcae6b093db03e3be54ffc1f24a51 ===
+# === nsgen runtime: sha256 152f69cbb7d3c32cee16d6cd20643bdf24267d2e64246fe8b82a0c1faf1087db ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
@@ -88,31 +87,38 @@ fi
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
 
-# --- stop_processes NETNS: a process left in a lab namespace (a server started by hand, an `nsgen
-# exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still there
-# is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only).
+# --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
+# `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
+# there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
+# with bash alone, in one pass over /proc: a process's network namespace is the same file (`-ef`)
+# as the lab's in /run/netns; one in ours (most) is passed over at once.
 stop_processes() {
-  local pid comm named=() pids round
+  local entry pid ns comm named=() pids round
   for (( round = 0; round < 30; round++ )); do
     pids=()
-    if [[ -e /run/netns/$1 ]]; then
-      while read -r pid; do
-        pids+=("${pid}")
-        if (( round == 0 )); then
-          comm='?'
-          read -r comm <"/proc/${pid}/comm" || true
-          named+=("${pid} (${comm})")
+    for entry in /proc/[0-9]*; do
+      pid=${entry#/proc/}
+      if [[ ${entry}/ns/net -ef /proc/$$/ns/net ]]; then continue; fi
+      for ns in "$@"; do
+        if [[ ${entry}/ns/net -ef /run/netns/${ns} ]]; then
+          pids+=("${pid}")
+          if (( round == 0 )); then
+            comm='?'
+            read -r comm <"${entry}/comm" || true
+            named+=("${pid} (${comm}) in ${ns}")
+          fi
+          break
         fi
-      done < <(command ip netns pids "$1" 2>/dev/null)
-    fi
+      done
+    done
     if (( ${#pids[@]} == 0 )); then return 0; fi
-    if (( round == 0 && dry_run )); then echo "dry run: would stop in $1: ${named[*]}"; return 0; fi
-    if (( round == 0 )); then echo "stopping what still runs in $1: ${named[*]}"; fi
+    if (( round == 0 && dry_run )); then echo "dry run: would stop ${named[*]}"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in the lab: ${named[*]}"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
     pause 0.1
   done
-  echo "${0##*/}: still running in $1 after KILL: ${pids[*]}" >&2
+  echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
 
 # --- root_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 e07735f3a536449450751d27cf540f6d35139d99bd790a74887b6b9caad6aa02 ===
+# === nsgen runtime: sha256 69178009e9ceb8f4b7b585613e2e4ce5ae298204baac946c18e0209be80796db ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -155,31 +155,38 @@ delete_lab() {
   done
 }
 
-# --- stop_processes NETNS: a process left in a lab namespace (a server started by hand, an `nsgen
-# exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still there
-# is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only).
+# --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
+# `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
+# there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
+# with bash alone, in one pass over /proc: a process's network namespace is the same file (`-ef`)
+# as the lab's in /run/netns; one in ours (most) is passed over at once.
 stop_processes() {
-  local pid comm named=() pids round
+  local entry pid ns comm named=() pids round
   for (( round = 0; round < 30; round++ )); do
     pids=()
-    if [[ -e /run/netns/$1 ]]; then
-      while read -r pid; do
-        pids+=("${pid}")
-        if (( round == 0 )); then
-          comm='?'
-          read -r comm <"/proc/${pid}/comm" || true
-          named+=("${pid} (${comm})")
+    for entry in /proc/[0-9]*; do
+      pid=${entry#/proc/}
+      if [[ ${entry}/ns/net -ef /proc/$$/ns/net ]]; then continue; fi
+      for ns in "$@"; do
+        if [[ ${entry}/ns/net -ef /run/netns/${ns} ]]; then
+          pids+=("${pid}")
+          if (( round == 0 )); then
+            comm='?'
+            read -r comm <"${entry}/comm" || true
+            named+=("${pid} (${comm}) in ${ns}")
+          fi
+          break
         fi
-      done < <(command ip netns pids "$1" 2>/dev/null)
-    fi
+      done
+    done
     if (( ${#pids[@]} == 0 )); then return 0; fi
-    if (( round == 0 && dry_run )); then echo "dry run: would stop in $1: ${named[*]}"; return 0; fi
-    if (( round == 0 )); then echo "stopping what still runs in $1: ${named[*]}"; fi
+    if (( round == 0 && dry_run )); then echo "dry run: would stop ${named[*]}"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in the lab: ${named[*]}"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
     pause 0.1
   done
-  echo "${0##*/}: still running in $1 after KILL: ${pids[*]}" >&2
+  echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
 
 # --- rollback: the demo ends by deleting what it created, and the FORWARD rules it added, on a

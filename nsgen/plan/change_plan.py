@@ -77,7 +77,7 @@ def _removals(c: Comparison) -> Plan:
         ),
         *step(
             "stop every process still running in the namespaces that go",
-            [commands.stop_processes(ns.netns) for n, ns in c.old_ns.items() if n not in c.new_ns],
+            commands.stop_processes([ns.netns for n, ns in c.old_ns.items() if n not in c.new_ns]),
         ),
         *step(
             "delete the namespaces that go: their devices go with them",

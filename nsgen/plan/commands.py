@@ -19,7 +19,7 @@ class Command:
     """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
 
     `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `bridge` takes iproute2's
-    `bridge` words (a multi-host lab's FDB entries); `stop` (no words) stops every process in `netns`.
+    `bridge` words (a multi-host lab's FDB entries); `stop` (NETNS...) stops every process in those namespaces.
     """
 
     argv: tuple[str, ...]
@@ -78,9 +78,10 @@ def display(lab: Lab, what: Literal["link", "addr", "route"]) -> Plan:
     return tuple(steps)
 
 
-def stop_processes(netns: str) -> Command:
-    """Stop every process still in `netns` (TERM, a grace, KILL): it would keep the namespace alive."""
-    return Command((), netns, "stop")
+def stop_processes(netns: list[str]) -> list[Command]:
+    """Stop every process still in the namespaces `netns` (TERM, a grace, KILL): it would keep them
+    alive. One command for all (the runtime looks through /proc once); none when there is none."""
+    return [Command(tuple(netns), None, "stop")] if netns else []
 
 
 def loopback_up(netns: str) -> Command:

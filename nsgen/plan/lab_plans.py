@@ -118,7 +118,7 @@ def teardown(lab: Lab) -> Plan:
     return (
         *step(
             "stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)",
-            [stop_processes(ns.netns) for ns in lab.namespaces],
+            stop_processes([ns.netns for ns in lab.namespaces]),
         ),
         *step(
             "delete the namespaces: their devices go with them, and so do the veth peers of those",

@@ -59,7 +59,7 @@ def tutorial_words(command: Command | Ping, aliases: dict[str, str]) -> tuple[st
     if command.tool == "sysctl":
         return ("set_sysctl", command.netns or "", *command.argv)
     if command.tool == "stop":
-        return ("stop_processes", command.netns or "")
+        return ("stop_processes", *command.argv)
     if command.tool == "bridge":
         return ("nsgen_bridge", *command.argv)
     return (aliases[command.netns] if command.netns else "ip", *command.argv)
