@@ -136,3 +136,32 @@ def test_a_bad_flag_is_one_usage_line_and_exit_2(args: list[str], message: str) 
 def test_help_lists_the_choices() -> None:
     assert "--style <batched|tutorial>" in nsgen("up", "--help").stdout
     assert "<mermaid|dot>" in nsgen("graph", "--help").stdout
+
+
+def test_bare_nsgen_prints_its_help_and_h_and_version_work() -> None:
+    bare = nsgen()
+    assert bare.returncode == 0 and bare.stdout.startswith("Usage: nsgen [OPTIONS] COMMAND [ARGS]...\n")
+    assert "\n  render " in bare.stdout and bare.stderr == ""
+    assert nsgen("-h").stdout == bare.stdout
+    assert nsgen("--version").stdout == nsgen("version").stdout != ""
+    assert nsgen("render", "-h").stdout.startswith("Usage: nsgen render")
+
+
+def test_init_writes_only_what_validate_accepts(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    refused = nsgen("init", "--preset", "bridge", "-n", "100000", "-o", big)
+    assert refused.returncode == 2 and not big.exists()
+    assert "a Linux bridge takes at most 1023" in refused.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "not a cast"])
+def test_docs_refuses_a_cast_that_is_not_one(tmp_path: Path, kind: str) -> None:
+    cast = tmp_path / "pair.cast"
+    if kind == "directory":
+        cast.mkdir()
+    elif kind == "not a cast":
+        cast.write_text("hello\n")
+    result = nsgen("docs", "--preset", "pair", "--cast", cast, "-o", tmp_path / "site")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"{cast}: ")
+    assert not (tmp_path / "site").exists()

@@ -152,3 +152,14 @@ def test_up_names_what_works_next_loopback_answers_and_another_topology_is_for_a
     finally:
         assert nsgen("down", "--preset", "pair", "--prefix", prefix).returncode == 0
     assert leftovers(prefix) == set()
+
+
+def test_a_relative_workdir_works_for_up_verify_and_down(tmp_path: Path, prefix: str) -> None:
+    try:
+        for verb in ("up", "verify", "down"):
+            result = nsgen(verb, "--preset", "pair", "--prefix", prefix, "--workdir", "wd", cwd=tmp_path)
+            assert result.returncode == 0, (verb, result.stdout + result.stderr)
+        assert (tmp_path / "wd" / "setup.sh").is_file() and (tmp_path / "wd" / ".nsgen-manifest").is_file()
+    finally:
+        nsgen("down", "--preset", "pair", "--prefix", prefix)
+    assert leftovers(prefix) == set()

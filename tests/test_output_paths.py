@@ -24,6 +24,8 @@ WRITERS: dict[str, tuple[Callable[[Path, Path], list[str | Path]], str]] = {
     "cni": (lambda out, _: ["cni", "-o", out], "install.sh"),
     "plan": (lambda out, _: ["plan", "--preset", "bridge", "-n", "4", "--from", REPO / "generated" / "bridge" / "topology.yaml", "-o", out], "apply.sh"),
     "docs": (lambda out, _: ["docs", "--preset", "pair", "--cast", CAST, "-o", out], "index.html"),
+    # setup.sh --dry-run: the scripts are written, nothing is changed, no root needed
+    "up --workdir": (lambda out, _: ["up", "--preset", "pair", "--dry-run", "--workdir", out], "setup.sh"),
 }
 
 
@@ -84,7 +86,7 @@ def test_a_directory_nsgen_wrote_is_written_again_keeping_the_users_files(tmp_pa
     (out / writing.MANIFEST).write_text(manifest + f"{digest}  old-script.sh\n")
     again = _write(name, Path("out"), tri, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "left alone, not nsgen's: notes.txt" in again.stdout
+    assert "left alone, not nsgen's: notes.txt" in again.stdout + again.stderr
     assert (out / "notes.txt").read_text() == "mine\n" and not (out / "old-script.sh").exists()
     assert "old-script.sh" not in (out / writing.MANIFEST).read_text()
 

@@ -82,7 +82,7 @@ def main() -> None:
     """Console-script entry point: a usage error (a bad option or value) is one line and exit 2."""
     try:
         with _cyclic_gc_paused():
-            status = app(standalone_mode=False)
+            status = app(standalone_mode=False, prog_name="nsgen")
     except NoArgsIsHelpError as error:  # bare `nsgen`, or a group without its command: the help
         typer.echo(error.ctx.get_help() if error.ctx is not None else "")
         sys.exit(0)

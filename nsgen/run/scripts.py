@@ -29,7 +29,9 @@ def rendered_files(
     """Rendered `files` in `keep` (left there), or in a temporary directory removed afterwards."""
     if keep is not None:
         keep = keep.absolute()  # the scripts run from their directory: a relative path would not reach them
-        writing.write(files, keep, executables)
+        left = writing.write(files, keep, executables)
+        if left:
+            print(f"nsgen: wrote the scripts into {keep} (left alone, not nsgen's: {', '.join(left)})", file=sys.stderr)
         yield keep
         return
     scratch = Path(tempfile.mkdtemp(prefix=f"nsgen-{name}-"))
