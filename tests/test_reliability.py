@@ -312,7 +312,7 @@ def test_teardown_and_apply_stop_what_runs_in_the_lab_first(tmp_path: Path, pref
         down = run("bash", lab_dir / "teardown.sh")
         assert down.returncode == 0, down.stdout + down.stderr
         assert f"stopping what still runs in the lab: {started[0].pid} (sleep) in {prefix}ns-0" in down.stdout
-        assert f"{started[1].pid} (bash) in {prefix}ns-1" in down.stdout
+        assert f"{started[0].pid} (sleep) in {prefix}ns-0, {started[1].pid} (bash) in {prefix}ns-1, " in down.stdout
         assert leftovers(prefix) == set()
         assert [p.wait(timeout=5) for p in started] == [-signal.SIGTERM, -signal.SIGKILL]
         # apply: ns-2 goes, with what runs in it

@@ -27,7 +27,7 @@ netns del ns-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 152f69cbb7d3c32cee16d6cd20643bdf24267d2e64246fe8b82a0c1faf1087db ===
+# === nsgen runtime: sha256 fdd963c4f5f8d53db9a2a9e5fb20682d8004fef6037e6f415c7479866c848542 ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
@@ -92,7 +92,7 @@ pause() { read -rt "$1" -u "${pause_fd}" || true; }
 # with bash alone, in one pass over /proc: a process's network namespace is the same file (`-ef`)
 # as the lab's in /run/netns; one in ours (most) is passed over at once.
 stop_processes() {
-  local entry pid ns comm named=() pids round
+  local entry pid ns comm named=() pids round list
   for (( round = 0; round < 30; round++ )); do
     pids=()
     for entry in /proc/[0-9]*; do
@@ -111,8 +111,9 @@ stop_processes() {
       done
     done
     if (( ${#pids[@]} == 0 )); then return 0; fi
-    if (( round == 0 && dry_run )); then echo "dry run: would stop ${named[*]}"; return 0; fi
-    if (( round == 0 )); then echo "stopping what still runs in the lab: ${named[*]}"; fi
+    printf -v list '%s, ' "${named[@]}"
+    if (( round == 0 && dry_run )); then echo "dry run: would stop ${list%, }"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
     pause 0.1

@@ -207,7 +207,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 69178009e9ceb8f4b7b585613e2e4ce5ae298204baac946c18e0209be80796db ===
+# === nsgen runtime: sha256 a56fe37fe3cbe46f52de0763c2d6bbd14a5f97829bb5ef18fe04a0d505661fc4 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -370,7 +370,7 @@ delete_lab() {
 # with bash alone, in one pass over /proc: a process's network namespace is the same file (`-ef`)
 # as the lab's in /run/netns; one in ours (most) is passed over at once.
 stop_processes() {
-  local entry pid ns comm named=() pids round
+  local entry pid ns comm named=() pids round list
   for (( round = 0; round < 30; round++ )); do
     pids=()
     for entry in /proc/[0-9]*; do
@@ -389,8 +389,9 @@ stop_processes() {
       done
     done
     if (( ${#pids[@]} == 0 )); then return 0; fi
-    if (( round == 0 && dry_run )); then echo "dry run: would stop ${named[*]}"; return 0; fi
-    if (( round == 0 )); then echo "stopping what still runs in the lab: ${named[*]}"; fi
+    printf -v list '%s, ' "${named[@]}"
+    if (( round == 0 && dry_run )); then echo "dry run: would stop ${list%, }"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
     pause 0.1

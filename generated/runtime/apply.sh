@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 e4d4ba6b255dffe06a00f2285106db342fbc09bd57b73db3ecc505273e6bebf9 ===
+# === nsgen runtime: sha256 524f07ec0020f836ea1ddfdaee7abe849d5ebfc85959c9738e4c6663a8d505c8 ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -191,7 +191,7 @@ pause() { read -rt "$1" -u "${pause_fd}" || true; }
 # with bash alone, in one pass over /proc: a process's network namespace is the same file (`-ef`)
 # as the lab's in /run/netns; one in ours (most) is passed over at once.
 stop_processes() {
-  local entry pid ns comm named=() pids round
+  local entry pid ns comm named=() pids round list
   for (( round = 0; round < 30; round++ )); do
     pids=()
     for entry in /proc/[0-9]*; do
@@ -210,8 +210,9 @@ stop_processes() {
       done
     done
     if (( ${#pids[@]} == 0 )); then return 0; fi
-    if (( round == 0 && dry_run )); then echo "dry run: would stop ${named[*]}"; return 0; fi
-    if (( round == 0 )); then echo "stopping what still runs in the lab: ${named[*]}"; fi
+    printf -v list '%s, ' "${named[@]}"
+    if (( round == 0 && dry_run )); then echo "dry run: would stop ${list%, }"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
     pause 0.1
