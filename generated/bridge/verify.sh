@@ -72,7 +72,7 @@ lab_steps() {
   check reachable ns-1:eth0 ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.3
 }
 
-# === nsgen runtime: sha256 0d1e4af622db098ede736f7cfa3c4bd195893164a937b53802baa7ac15ec05b2 ===
+# === nsgen runtime: sha256 abfce3dc2c109972cee82fec9449d7226c54d6ef60e60892ed49f0d814c87a97 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -265,5 +265,5 @@ if (( dry_run )); then
   exit 0
 fi
 echo "lab ${lab_name}: ${passed} passed, ${failed} failed"
-if (( drifted > 0 )); then echo "lab ${lab_name}: ${drifted} declared object(s) missing or different"; fi
+if (( drifted > 0 )); then echo "lab ${lab_name}: ${drifted} difference(s) from the declared state"; fi
 (( failed == 0 && drifted == 0 ))
