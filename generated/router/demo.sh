@@ -21,6 +21,8 @@ lab_netns=(router left-0 left-1 right-0 right-1)
 lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 lab_root_networks=()
 lab_bridges=(br-left br-right)
+lab_qdiscs=()
+lab_conditions=()
 
 # --- display the network links of every namespace, then of the lab's root-namespace devices
 displayLinks() {
@@ -207,7 +209,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 a56fe37fe3cbe46f52de0763c2d6bbd14a5f97829bb5ef18fe04a0d505661fc4 ===
+# === nsgen runtime: sha256 c7520b2b8506868e21f73531c9b5ac47626c76718c18ff64b52f0de5c3e979b5 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -339,6 +341,33 @@ forget_forward() {
   for br in "${forward_added[@]}"; do
     command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "nsgen:${lab_key}" -j ACCEPT || true
   done
+}
+
+# --- link conditions: the qdiscs the lab's links need (lab_qdiscs), each probed before anything
+# changes, in a network namespace of its own that goes with the probe (unshare, from util-linux). A
+# kind the kernel lacks stops the run, naming the links that need it. tc() runs the lab's `tc`: in a dry run it prints it.
+qdiscs_missing=()
+for kind in "${lab_qdiscs[@]}"; do
+  probe=("${kind}")
+  if [[ ${kind} == tbf ]]; then probe=(tbf rate 1mbit burst 16kb latency 50ms); fi
+  if command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
+    qdiscs_missing+=("${kind}")
+  fi
+done
+for kind in "${qdiscs_missing[@]}"; do
+  needs=''
+  for line in "${lab_conditions[@]}"; do if [[ ${line%% *} == "${kind}" ]]; then needs+="${needs:+; }${line#* }"; fi; done
+  message="no ${kind} qdisc in this kernel (sch_${kind}), needed by: ${needs}. Load it (modprobe sch_${kind})"
+  if (( ! dry_run )); then refuse "${message}"; fi
+  echo "${0##*/}: ${message} (dry run: a real run would stop here)" >&2
+done
+tc() {
+  local kind
+  if (( dry_run )); then echo "tc$(printf ' %q' "$@")"; return 0; fi
+  for kind in "${qdiscs_missing[@]}"; do
+    if [[ " $* " == *" root ${kind} "* ]]; then return 0; fi
+  done
+  command tc "$@"
 }
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 524f07ec0020f836ea1ddfdaee7abe849d5ebfc85959c9738e4c6663a8d505c8 ===
+# === nsgen runtime: sha256 93f7ad710ea44dcc098b8a9b62791f8dceaa7243d2da5af79ab5f2a11a50ee25 ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -179,6 +179,36 @@ set_sysctl() {
   else
     echo "$3" >"/proc/sys/${2//.//}"
   fi
+}
+
+# --- link conditions: the qdiscs the lab's links need (lab_qdiscs), each probed before anything
+# changes, in a network namespace of its own that goes with the probe (unshare, from util-linux). A
+# kind the kernel lacks stops the run, naming the links that need it; with --force they come up
+# without those conditions, and it says which. tc() runs the lab's `tc`: in a dry run it prints it.
+qdiscs_missing=()
+for kind in "${lab_qdiscs[@]}"; do
+  probe=("${kind}")
+  if [[ ${kind} == tbf ]]; then probe=(tbf rate 1mbit burst 16kb latency 50ms); fi
+  if command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
+    qdiscs_missing+=("${kind}")
+  fi
+done
+for kind in "${qdiscs_missing[@]}"; do
+  needs=''
+  for line in "${lab_conditions[@]}"; do if [[ ${line%% *} == "${kind}" ]]; then needs+="${needs:+; }${line#* }"; fi; done
+  message="no ${kind} qdisc in this kernel (sch_${kind}), needed by: ${needs}. Load it (modprobe sch_${kind})"
+  if (( force )); then echo "${0##*/}: --force: ${message/. Load it*/}: going on without them" >&2; continue; fi
+  message+=", or use --force to go on without them"
+  if (( ! dry_run )); then refuse "${message}"; fi
+  echo "${0##*/}: ${message} (dry run: a real run would stop here)" >&2
+done
+tc() {
+  local kind
+  if (( dry_run )); then echo "tc$(printf ' %q' "$@")"; return 0; fi
+  for kind in "${qdiscs_missing[@]}"; do
+    if [[ " $* " == *" root ${kind} "* ]]; then return 0; fi
+  done
+  command tc "$@"
 }
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)

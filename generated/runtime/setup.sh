@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 5a88910c990eb27e653f975dbc0e431ae1ffef1d01e6d190a072dc02ca663cb2 ===
+# === nsgen runtime: sha256 5ef78dd6c2d4ac0dfddc1a189818f8bf0db39f12b7632d85b85f87596ee5fde9 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -161,6 +161,36 @@ forget_forward() {
   for br in "${forward_added[@]}"; do
     command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "nsgen:${lab_key}" -j ACCEPT || true
   done
+}
+
+# --- link conditions: the qdiscs the lab's links need (lab_qdiscs), each probed before anything
+# changes, in a network namespace of its own that goes with the probe (unshare, from util-linux). A
+# kind the kernel lacks stops the run, naming the links that need it; with --force they come up
+# without those conditions, and it says which. tc() runs the lab's `tc`: in a dry run it prints it.
+qdiscs_missing=()
+for kind in "${lab_qdiscs[@]}"; do
+  probe=("${kind}")
+  if [[ ${kind} == tbf ]]; then probe=(tbf rate 1mbit burst 16kb latency 50ms); fi
+  if command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
+    qdiscs_missing+=("${kind}")
+  fi
+done
+for kind in "${qdiscs_missing[@]}"; do
+  needs=''
+  for line in "${lab_conditions[@]}"; do if [[ ${line%% *} == "${kind}" ]]; then needs+="${needs:+; }${line#* }"; fi; done
+  message="no ${kind} qdisc in this kernel (sch_${kind}), needed by: ${needs}. Load it (modprobe sch_${kind})"
+  if (( force )); then echo "${0##*/}: --force: ${message/. Load it*/}: going on without them" >&2; continue; fi
+  message+=", or use --force to go on without them"
+  if (( ! dry_run )); then refuse "${message}"; fi
+  echo "${0##*/}: ${message} (dry run: a real run would stop here)" >&2
+done
+tc() {
+  local kind
+  if (( dry_run )); then echo "tc$(printf ' %q' "$@")"; return 0; fi
+  for kind in "${qdiscs_missing[@]}"; do
+    if [[ " $* " == *" root ${kind} "* ]]; then return 0; fi
+  done
+  command tc "$@"
 }
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)

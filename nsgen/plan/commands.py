@@ -5,13 +5,14 @@ commands name every operand with its keyword (`link add name A`, `dev X`, `peer 
 name that validation accepts can be read by iproute2 as a keyword or an abbreviation of one.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from nsgen.topology.model import Bridge, Interface, IPAddress, IPInterface, Lab, Route, VethLink
+from nsgen.topology.model import Bridge, Conditions, Interface, IPAddress, IPInterface, Lab, Route, VethLink
 
-Tool = Literal["ip", "sysctl", "bridge", "stop"]
+Tool = Literal["ip", "sysctl", "bridge", "stop", "tc"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,8 @@ class Command:
     """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
 
     `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `bridge` takes iproute2's
-    `bridge` words (a multi-host lab's FDB entries); `stop` (NETNS...) stops every process in those namespaces.
+    `bridge` words (a multi-host lab's FDB entries); `stop` (NETNS...) stops every process in those namespaces;
+    `tc` takes tc's words (a link's conditions).
     """
 
     argv: tuple[str, ...]
@@ -82,6 +84,34 @@ def stop_processes(netns: list[str]) -> list[Command]:
     """Stop every process still in the namespaces `netns` (TERM, a grace, KILL): it would keep them
     alive. One command for all (the runtime looks through /proc once); none when there is none."""
     return [Command(tuple(netns), None, "stop")] if netns else []
+
+
+#: A rate in bits a second, by tc's unit.
+_RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
+
+
+def rate_bits(rate: str) -> float:
+    """`10mbit` -> 10_000_000.0."""
+    number = rate.rstrip("bitkmg")
+    return float(number) * _RATE_UNITS[rate[len(number) :]]
+
+
+def qdisc_words(conditions: Conditions) -> tuple[str, ...]:
+    """The qdisc that applies `conditions`: tbf for a rate alone (its bucket holds 10 ms of the rate,
+    16 KB at least, so that a few full frames pass at once), else netem (delay, jitter, loss, rate)."""
+    if conditions.qdisc == "tbf":
+        burst = max(16, math.ceil(rate_bits(conditions.rate or "0bit") / 8 / 1000 / 100))
+        return ("tbf", "rate", conditions.rate or "", "burst", f"{burst}kb", "latency", "50ms")
+    words = ["netem"]
+    words += ["delay", conditions.delay, *([conditions.jitter] if conditions.jitter else [])] if conditions.delay else []
+    words += ["loss", conditions.loss] if conditions.loss else []
+    return (*words, *(["rate", conditions.rate] if conditions.rate else []))
+
+
+def shaping(link: VethLink) -> list[Command]:
+    """`tc qdisc add … root QDISC` on each end whose sent traffic the link conditions (egress)."""
+    ends = zip((link.a, link.b), link.sends, strict=True)
+    return [Command(("qdisc", "add", "dev", end.device, "root", *qdisc_words(c)), end.netns, "tc") for end, c in ends if c]
 
 
 def loopback_up(netns: str) -> Command:

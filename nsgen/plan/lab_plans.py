@@ -13,6 +13,7 @@ from nsgen.plan.commands import (
     bridge_add,
     loopback_up,
     route_command,
+    shaping,
     step,
     stop_processes,
     tuning_words,
@@ -87,6 +88,11 @@ def setup(lab: Lab) -> Plan:
             "set the interfaces up, and each namespace's loopback (as every container runtime does:\n"
             "without it, 127.0.0.1 answers nothing)",
             ups,
+        ),
+        *step(
+            "the links' conditions: a qdisc on each end whose sent traffic they shape (tc; tbf for a rate\n"
+            "alone, netem for delay, jitter or loss)",
+            [command for link in lab.links for command in shaping(link)],
         ),
         *step("route the traffic: without routes a namespace reaches only its own subnets", routes),
     )

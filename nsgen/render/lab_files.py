@@ -26,9 +26,13 @@ TOPOLOGY = "topology.yaml"
 def _facts(lab: Lab) -> dict[str, Any]:
     """What templates need to know about the lab as a whole, decided here rather than in Jinja."""
     root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.root_interfaces for a in i.addresses]
+    sent = [(link, end, c) for link in lab.links for end, c in zip((link.a, link.b), link.sends, strict=True) if c]
     return {
         "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
         "fdb": any(isinstance(tunnel, VxlanPort) for tunnel in lab.tunnels),  # a multi-host part: `bridge fdb`
+        # the qdisc each link condition needs, and what it conditions: `netem a:e0 -- b:e0 (from a: delay 20ms)`
+        "conditions": [f"{c.qdisc} {link.a} -- {link.b} (from {end.node}: {c.text})" for link, end, c in sent],
+        "qdiscs": sorted({c.qdisc for _, _, c in sent}),
     }
 
 
@@ -152,5 +156,6 @@ def render_apply(
         old_record_text=old_text,
         old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
         record_text=files[TOPOLOGY],
+        **_facts(loaded.lab),
     )
     return files

@@ -60,6 +60,8 @@ def tutorial_words(command: Command | Ping, aliases: dict[str, str]) -> tuple[st
         return ("set_sysctl", command.netns or "", *command.argv)
     if command.tool == "stop":
         return ("stop_processes", *command.argv)
+    if command.tool == "tc":
+        return ("tc", *(("-n", command.netns) if command.netns else ()), *command.argv)
     if command.tool == "bridge":
         return ("nsgen_bridge", *command.argv)
     return (aliases[command.netns] if command.netns else "ip", *command.argv)
@@ -169,16 +171,19 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     root_lines: list[list[str]] = []
     last_step = None
     lines: dict[str, list[list[str]]] = {ns.netns: [] for ns in lab.namespaces}
-    sysctls: dict[str, list[tuple[str, ...]]] = {ns.netns: [] for ns in lab.namespaces}
+    before: dict[str, list[tuple[str, ...]]] = {ns.netns: [] for ns in lab.namespaces}  # commands before its batch
     fdb = Batch("the spanning bridges' FDB entries (iproute2's `bridge`), after the root namespace's batch", None)
+    shaped = Batch("the conditions of links' root-namespace ends (tc), after the root namespace's batch", None)
     for step in plan:
         for command in step.commands:
             if command.tool == "bridge":
                 fdb.commands.append(tutorial_words(command, {}))
             elif command.tool == "stop":
                 stops.commands.append(tutorial_words(command, {}))
-            elif command.tool == "sysctl":
-                sysctls[command.netns or ""].append(tutorial_words(command, {}))
+            elif command.tool == "tc" and command.netns is None:
+                shaped.commands.append(tutorial_words(command, {}))
+            elif command.tool in ("sysctl", "tc"):
+                before[command.netns or ""].append(tutorial_words(command, {}))
             elif command.netns is not None:
                 lines[command.netns].append(list(command.argv))
             else:
@@ -188,20 +193,20 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
                 root_lines.append(list(command.argv))
     batches = [stops] if stops.commands else []
     batches += [Batch("the root namespace, in one batch", None, lines=_joined(root_lines))] if root_lines else []
-    if fdb.commands:
-        batches.append(fdb)
+    batches += [batch for batch in (fdb, shaped) if batch.commands]
     for ns in lab.namespaces:
         words = lines[ns.netns]
-        prefix = "its sysctls, then " if sysctls[ns.netns] else ""
+        kinds = dict.fromkeys("its sysctls" if cmd[0] == "set_sysctl" else "its links' conditions" for cmd in before[ns.netns])
+        prefix = f"{' and '.join(kinds)}, then " if kinds else ""
         comment = f"{ns.name}: {prefix}{', '.join(_parts(words))}, in one batch inside it"
-        if words or sysctls[ns.netns]:
-            batches.append(Batch(comment, ns.netns, sysctls[ns.netns], _joined(words)))
+        if words or before[ns.netns]:
+            batches.append(Batch(comment, ns.netns, before[ns.netns], _joined(words)))
     return batches
 
 
 def apply_words(command: Command) -> tuple[str, ...]:
     """A command as apply.sh writes it: `ip [-n NETNS] …`, or the runtime's `set_sysctl` and `stop_processes`."""
-    if command.tool in ("sysctl", "stop"):
+    if command.tool in ("sysctl", "stop", "tc"):
         return tutorial_words(command, {})
     return ("ip", *(("-n", command.netns) if command.netns else ()), *command.argv)
 

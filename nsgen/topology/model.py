@@ -5,6 +5,7 @@ templates read them and decide nothing. Building a `Lab` is `nsgen.validate`'s j
 scripts is `nsgen.plan`'s and `nsgen.render`'s.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
@@ -188,13 +189,35 @@ Endpoint = NamespaceEnd | BridgePort | RootEnd
 
 
 @dataclass(frozen=True)
+class Conditions:
+    """What a link does to the traffic one end sends, in tc's words: a `rate` (10mbit), a `delay`
+    (20ms) with its `jitter`, a `loss` (0.5%). A rate alone is tbf's; anything else is netem's."""
+
+    rate: str | None = None
+    delay: str | None = None
+    jitter: str | None = None
+    loss: str | None = None
+
+    @property
+    def qdisc(self) -> str:
+        return "tbf" if self.delay is None and self.loss is None else "netem"
+
+    @property
+    def text(self) -> str:
+        """`rate 10mbit, delay 20ms`: what a reader and the drift lines see."""
+        return ", ".join(f"{key} {value}" for key, value in dataclasses.asdict(self).items() if value is not None)
+
+
+@dataclass(frozen=True)
 class VethLink:
-    """A veth pair, each end created directly where it lives; `subnets` hand addresses to its ends."""
+    """A veth pair, each end created directly where it lives; `subnets` hand addresses to its ends;
+    `sends` the conditions on what end a, then end b, sends (egress on its device)."""
 
     a: Endpoint
     b: Endpoint
     subnets: tuple[IPNetwork, ...] = ()
     vni: int | None = None  # the VXLAN network of a link whose ends sit on different machines
+    sends: tuple[Conditions | None, Conditions | None] = (None, None)
 
     @property
     def creation_order(self) -> tuple[Endpoint, Endpoint]:

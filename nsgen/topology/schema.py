@@ -73,6 +73,17 @@ _HOST_NAME = _string(
     "letters, digits, '_', '.', '-', starting with a letter or digit (also its directory and Ansible inventory name)",
 )
 _VNI = {"type": "integer", "title": "vni", "minimum": 1, "maximum": 16777215}
+#: Link conditions, as tc spells them.
+RATE_TEXT = r"^[0-9]+(\.[0-9]+)?(bit|kbit|mbit|gbit)$"
+TIME_TEXT = r"^[0-9]+(\.[0-9]+)?(us|ms|s)$"
+PERCENT_TEXT = r"^[0-9]+(\.[0-9]+)?%$"
+CONDITION_KEYS = ("rate", "delay", "jitter", "loss")
+_CONDITIONS = {
+    "rate": {"type": "string", "title": "rate", "pattern": RATE_TEXT, "description": "a rate, e.g. 10mbit (kbit, mbit, gbit)"},
+    "delay": {"type": "string", "title": "delay", "pattern": TIME_TEXT, "description": "a time, e.g. 20ms (us, ms, s)"},
+    "jitter": {"type": "string", "title": "jitter", "pattern": TIME_TEXT, "description": "a time, e.g. 2ms (us, ms, s)"},
+    "loss": {"type": "string", "title": "loss", "pattern": PERCENT_TEXT, "description": "a percentage, e.g. 0.5%"},
+}
 
 _INTERFACES = {
     "type": "object",
@@ -210,7 +221,9 @@ SCHEMA: dict[str, Any] = {
         "links": {
             "type": "array",
             "title": "links",
-            "description": "veth pairs: [end, end], or {endpoints: [end, end], subnet: CIDR}",
+            "description": "veth pairs: [end, end], or {endpoints: [end, end], subnet: CIDR} with conditions on what"
+            " both ends send (rate: 10mbit, delay: 20ms, jitter: 2ms, loss: 0.5%) or, per sending end, under"
+            " from: {NODE: {rate: 10mbit}}",
             "items": {
                 "type": ["array", "object"],
                 "title": "link",
@@ -223,6 +236,19 @@ SCHEMA: dict[str, Any] = {
                     "endpoints": {"type": "array", "title": "link", "minItems": 2, "maxItems": 2, "items": _LINK_END},
                     "subnet": _SUBNETS,
                     "vni": _VNI,
+                    **_CONDITIONS,
+                    "from": {
+                        "type": "object",
+                        "title": "from",
+                        "description": "conditions on what one end sends, by its node: {ns-0: {rate: 10mbit}}",
+                        "additionalProperties": {
+                            "type": "object",
+                            "title": "conditions",
+                            "additionalProperties": False,
+                            "minProperties": 1,
+                            "properties": _CONDITIONS,
+                        },
+                    },
                 },
             },
         },

@@ -1,5 +1,6 @@
 """Reading topology files (strict YAML) and writing normalised ones."""
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -8,7 +9,7 @@ from typing import Any
 import yaml
 
 from nsgen.problems import Problem, TopologyError
-from nsgen.topology.model import Bridge, Interface, IPNetwork, Lab, Machine, Namespace, Route, VethLink
+from nsgen.topology.model import Bridge, Conditions, Interface, IPNetwork, Lab, Machine, Namespace, Route, VethLink
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -242,9 +243,18 @@ def _machine(machine: Machine) -> dict[str, Any]:
 
 def _link(link: VethLink) -> list[str] | dict[str, Any]:
     ends = [str(link.a), str(link.b)]
-    if link.vni is not None:
-        return {"endpoints": ends, **({"subnet": _subnet(link.subnets)} if link.subnets else {}), "vni": link.vni}
-    return {"endpoints": ends, "subnet": _subnet(link.subnets)} if link.subnets else ends
+    entry: dict[str, Any] = {"endpoints": ends, **({"subnet": _subnet(link.subnets)} if link.subnets else {})}
+    entry |= {"vni": link.vni} if link.vni is not None else {}
+    a, b = link.sends
+    if a is not None and a == b:
+        entry |= _conditions(a)
+    elif a is not None or b is not None:
+        entry["from"] = {end.node: _conditions(c) for end, c in zip((link.a, link.b), link.sends, strict=True) if c is not None}
+    return entry if len(entry) > 1 else ends
+
+
+def _conditions(conditions: Conditions) -> dict[str, str]:
+    return {key: value for key, value in dataclasses.asdict(conditions).items() if value is not None}
 
 
 def _route(route: Route) -> dict[str, str]:

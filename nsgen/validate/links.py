@@ -1,8 +1,8 @@
 """The links phases: each link's ends resolved to ports, declared interfaces left off every link,
 and the model's veth links with typed ends."""
 
-from nsgen.topology.model import ROOT, BridgePort, Endpoint, NamespaceEnd, RootEnd, VethLink
-from nsgen.topology.schema import IFNAME_MAX
+from nsgen.topology.model import ROOT, BridgePort, Conditions, Endpoint, NamespaceEnd, RootEnd, VethLink
+from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
 from nsgen.validate import names
 from nsgen.validate.context import Context, LinkSpec, Path, Port
 from nsgen.validate.hints import known
@@ -58,6 +58,16 @@ def check_linked(ctx: Context) -> None:
             ctx.problem(port.path, "not on any link (add it to links, or remove it)")
 
 
+def _condition_problems(values: dict[str, str]) -> list[tuple[str, str]]:
+    """What the kernel would refuse of one direction's conditions (the schema checked their spelling)."""
+    problems = []
+    if "jitter" in values and "delay" not in values:
+        problems.append(("jitter", "jitter without a delay: give the delay it varies"))
+    if "loss" in values and float(values["loss"].rstrip("%")) > 100:
+        problems.append(("loss", f"loss {values['loss']} is above 100%"))
+    return problems
+
+
 def _endpoint(ctx: Context, port: Port) -> Endpoint:
     if ctx.is_bridge(port.node):
         return BridgePort(port.node, port.name, ctx.prefix)
@@ -67,9 +77,31 @@ def _endpoint(ctx: Context, port: Port) -> Endpoint:
 
 
 def veth_links(ctx: Context) -> None:
-    """The veth links of the model, each end typed (namespace end, bridge port, root end)."""
+    """The veth links of the model, each end typed (namespace end, bridge port, root end), with the
+    conditions on what each end sends."""
     ctx.lab_links = tuple(
-        VethLink(_endpoint(ctx, a), _endpoint(ctx, b), tuple(ctx.subnets.get(tuple(link.path), ())))
+        VethLink(_endpoint(ctx, a), _endpoint(ctx, b), tuple(ctx.subnets.get(tuple(link.path), ())), sends=_sends(ctx, link))
         for link in ctx.links
         for a, b in [link.ends]
     )
+
+
+def _sends(ctx: Context, link: LinkSpec) -> tuple[Conditions | None, Conditions | None]:
+    """The conditions on what each end sends: the link's own keys, then its `from: {NODE: ...}` over them."""
+    both = {key: link.spec[key] for key in CONDITION_KEYS if key in link.spec}
+    per_end = link.spec.get("from") or {}
+    nodes = [end.node for end in link.ends]
+    for node in per_end:
+        if node not in nodes:
+            ctx.problem([*link.path, "from", node], f"'{node}' is not an end of this link (its ends: {', '.join(nodes)})")
+    sends, problems = [], {}
+    for node in nodes:
+        own = per_end.get(node) or {}
+        values = {**both, **own}
+        for key, message in _condition_problems(values):
+            path = [*link.path, "from", node, key] if key in own else [*link.path, key]
+            problems[tuple(path)] = message  # a problem of the link's own keys is one, not one per end
+        sends.append(Conditions(**values) if values else None)
+    for path, message in problems.items():
+        ctx.problem(list(path), message)
+    return sends[0], sends[1]

@@ -1,0 +1,159 @@
+"""Link conditions (rate, delay, jitter, loss): the plan's tc commands, their printing, and for real a
+rate measured across a lab, and netem refused where the kernel lacks it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import leftovers, run
+
+from nsgen.plan import commands, lab_plans
+from nsgen.render import lab_files, styles, writing
+from nsgen.topology import yaml_file
+from nsgen.topology.model import Conditions
+from nsgen.validate import sources
+from nsgen.validate.lab import build_lab
+
+#: Two links: a and b at 10mbit one way and 50mbit the other, c and d unconditioned.
+SHAPED = {
+    "name": "shaped",
+    "namespaces": {
+        name: {"interfaces": {"e0": {"addresses": [address]}}}
+        for name, address in (("a", "10.90.0.1/24"), ("b", "10.90.0.2/24"), ("c", "10.91.0.1/24"), ("d", "10.91.0.2/24"))
+    },
+    "links": [{"endpoints": ["a:e0", "b:e0"], "rate": "10mbit", "from": {"b": {"rate": "50mbit"}}}, ["c:e0", "d:e0"]],
+}
+
+
+@pytest.mark.parametrize(
+    ("conditions", "words"),
+    [
+        (Conditions(rate="10mbit"), ("tbf", "rate", "10mbit", "burst", "16kb", "latency", "50ms")),
+        (Conditions(rate="1gbit"), ("tbf", "rate", "1gbit", "burst", "1250kb", "latency", "50ms")),
+        (Conditions(delay="20ms", jitter="2ms"), ("netem", "delay", "20ms", "2ms")),
+        (Conditions(loss="0.5%"), ("netem", "loss", "0.5%")),
+        (Conditions(rate="10mbit", delay="5ms", loss="1%"), ("netem", "delay", "5ms", "loss", "1%", "rate", "10mbit")),
+    ],
+)
+def test_each_condition_is_the_qdisc_tc_takes(conditions: Conditions, words: tuple[str, ...]) -> None:
+    assert commands.qdisc_words(conditions) == words
+
+
+def test_the_plan_shapes_what_each_end_sends_and_every_style_prints_it() -> None:
+    lab = build_lab(SHAPED, "t", prefix="p-")
+    setup = lab_plans.setup(lab)
+    shaped = [c for step in setup for c in step.commands if c.tool == "tc"]
+    assert [(c.netns, " ".join(c.argv)) for c in shaped] == [
+        ("p-a", "qdisc add dev e0 root tbf rate 10mbit burst 16kb latency 50ms"),
+        ("p-b", "qdisc add dev e0 root tbf rate 50mbit burst 63kb latency 50ms"),
+    ]
+    tutorial = [w for block in styles.tutorial(lab, setup) for w in block.lines]
+    assert ("tc", "-n", "p-a", "qdisc", "add", "dev", "e0", "root", "tbf", "rate", "10mbit", "burst", "16kb", "latency", "50ms") in tutorial
+    batches = {b.netns: b for b in styles.batched(lab, setup)}
+    assert batches["p-b"].commands == [("tc", "-n", "p-b", *shaped[1].argv)]
+    assert batches["p-b"].comment.startswith("b: its links' conditions, then addresses")
+
+
+def test_conditions_round_trip_through_the_normalised_topology() -> None:
+    lab = build_lab(SHAPED, "t")
+    again = build_lab(yaml_file.document(lab), "t")
+    assert again.links[0].sends == (Conditions(rate="10mbit"), Conditions(rate="50mbit")) == lab.links[0].sends
+    both = build_lab({**SHAPED, "links": [{"endpoints": ["a:e0", "b:e0"], "delay": "5ms"}, ["c:e0", "d:e0"]]}, "t")
+    assert yaml_file.document(both)["links"][0] == {"endpoints": ["a:e0", "b:e0"], "delay": "5ms"}
+
+
+def _lab(tmp_path: Path, document: dict, prefix: str) -> Path:
+    lab_dir = tmp_path / document["name"]
+    writing.write(lab_files.render(sources.from_document(document, "lab.yaml", "lab.yaml", prefix)), lab_dir)
+    return lab_dir
+
+
+#: The receiving end of a measured transfer: it reports the bytes it got and the seconds from the first to the last.
+_RECEIVER = r"""
+import socket, time
+s = socket.socket(); s.bind(("0.0.0.0", 5201)); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept(); n, start = 0, None
+while data := c.recv(1 << 16):
+    start = start or time.monotonic(); n += len(data)
+print(n, time.monotonic() - start, flush=True)
+"""
+_SENDER = "import socket, sys; s = socket.create_connection((sys.argv[1], 5201)); s.sendall(b'x' * int(sys.argv[2])); s.close()"
+
+
+def _throughput(source: str, target: str, address: str, size: int) -> float:
+    """Bits a second of one TCP transfer of `size` bytes from namespace `source` to `target` (Python alone)."""
+    receiver = subprocess.Popen(["ip", "netns", "exec", target, sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+        run("ip", "netns", "exec", source, sys.executable, "-c", _SENDER, address, str(size), check=True)
+        received, seconds = receiver.stdout.readline().split()
+        assert int(received) == size
+        return size * 8 / float(seconds)
+    finally:
+        receiver.kill()
+        receiver.wait()
+
+
+@pytest.mark.kernel
+def test_a_rate_is_the_throughput_both_ways_and_an_unconditioned_link_is_far_faster(tmp_path: Path, prefix: str) -> None:
+    lab_dir = _lab(tmp_path, SHAPED, prefix)
+    try:
+        setup = run("bash", lab_dir / "setup.sh")
+        assert setup.returncode == 0, setup.stderr
+        slow = _throughput(f"{prefix}a", f"{prefix}b", "10.90.0.2", 4_000_000)
+        fast = _throughput(f"{prefix}b", f"{prefix}a", "10.90.0.1", 16_000_000)
+        free = _throughput(f"{prefix}c", f"{prefix}d", "10.91.0.2", 200_000_000)
+        assert 0.85 * 10e6 <= slow <= 1.15 * 10e6, slow
+        assert 0.85 * 50e6 <= fast <= 1.15 * 50e6, fast
+        assert free >= 10 * fast, (free, fast)
+    finally:
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()
+
+
+def _netem_here() -> bool:
+    probe = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem"], capture_output=True)
+    return probe.returncode == 0
+
+
+NETEM = {**SHAPED, "name": "delayed", "links": [{"endpoints": ["a:e0", "b:e0"], "delay": "50ms", "from": {"b": {"loss": "20%"}}}, ["c:e0", "d:e0"]]}
+
+
+@pytest.mark.kernel
+def test_netem_is_refused_where_the_kernel_lacks_it_and_force_goes_on_without(tmp_path: Path, prefix: str) -> None:
+    if _netem_here():
+        pytest.skip("this kernel has netem: its refusal cannot be seen here (the measurement test covers netem)")
+    lab_dir = _lab(tmp_path, NETEM, prefix)
+    try:
+        refused = run("bash", lab_dir / "setup.sh")
+        assert refused.returncode == 2 and leftovers(prefix) == set()
+        assert refused.stderr == (
+            "setup.sh: no netem qdisc in this kernel (sch_netem), needed by: a:e0 -- b:e0 (from a: delay 50ms); "
+            "a:e0 -- b:e0 (from b: delay 50ms, loss 20%). Load it (modprobe sch_netem), or use --force to go on without them\n"
+        )
+        forced = run("bash", lab_dir / "setup.sh", "--force")
+        assert forced.returncode == 0 and "--force: no netem qdisc in this kernel" in forced.stderr
+        assert run("bash", lab_dir / "verify.sh").returncode == 0
+    finally:
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_delay_and_loss_are_what_ping_sees(tmp_path: Path, prefix: str) -> None:
+    if not _netem_here():
+        pytest.skip("no netem qdisc in this kernel (sch_netem): delay, jitter and loss cannot be measured here")
+    lab_dir = _lab(tmp_path, NETEM, prefix)
+    try:
+        assert run("bash", lab_dir / "setup.sh").returncode == 0
+        ping = run("ip", "netns", "exec", f"{prefix}a", "ping", "-q", "-c", "100", "-i", "0.01", "-W", "1", "10.90.0.2")
+        summary = ping.stdout.splitlines()
+        lost = int(next(line for line in summary if "packet loss" in line).split("%")[0].split()[-1])
+        rtt = float(summary[-1].split("=")[1].split("/")[1])
+        assert 10 <= lost <= 30 and 100 <= rtt <= 120, ping.stdout  # 50 ms each way
+    finally:
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()
+
