@@ -16,7 +16,7 @@ __fault_steps=0
 __fault_hook() {
   [[ ${FUNCNAME[1]-} == lab_steps ]] || return 0
   case ${BASH_COMMAND} in
-    "ip "* | ip[0-9]*" "* | "set_sysctl "* | "stop_processes "* | "root_batch"* | "netns_batch "*) ;;
+    "ip "* | ip[0-9]*" "* | "tc "* | "set_sysctl "* | "stop_processes "* | "root_batch"* | "netns_batch "*) ;;
     *) return 0 ;;
   esac
   __fault_steps=$((__fault_steps + 1))

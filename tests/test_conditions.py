@@ -1,15 +1,18 @@
 """Link conditions (rate, delay, jitter, loss): the plan's tc commands, their printing, and for real a
 rate measured across a lab, and netem refused where the kernel lacks it."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import faults
 import pytest
 from conftest import leftovers, run
 
 from nsgen.plan import commands, lab_plans
 from nsgen.render import lab_files, styles, writing
+from nsgen.run import drift
 from nsgen.topology import yaml_file
 from nsgen.topology.model import Conditions
 from nsgen.validate import sources
@@ -135,7 +138,9 @@ def test_netem_is_refused_where_the_kernel_lacks_it_and_force_goes_on_without(tm
         )
         forced = run("bash", lab_dir / "setup.sh", "--force")
         assert forced.returncode == 0 and "--force: no netem qdisc in this kernel" in forced.stderr
-        assert run("bash", lab_dir / "verify.sh").returncode == 0
+        verify = run("bash", lab_dir / "verify.sh")  # the lab answers; its conditions are not there, and it says so
+        assert verify.returncode == 1 and "lab delayed: 4 passed, 0 failed" in verify.stdout
+        assert "FAIL  a: e0 qdisc netem: different (no qdisc)" in verify.stdout
     finally:
         run("bash", lab_dir / "teardown.sh")
     assert leftovers(prefix) == set()
@@ -157,3 +162,39 @@ def test_delay_and_loss_are_what_ping_sees(tmp_path: Path, prefix: str) -> None:
         run("bash", lab_dir / "teardown.sh")
     assert leftovers(prefix) == set()
 
+
+
+def _ifindex(netns: str, device: str) -> int:
+    return int(json.loads(run("ip", "-n", netns, "-j", "link", "show", "dev", device, check=True).stdout)[0]["ifindex"])
+
+
+@pytest.mark.kernel
+def test_apply_changes_a_rate_in_place_and_a_rollback_restores_it(tmp_path: Path, prefix: str) -> None:
+    """A rate changed by apply: the link keeps its ifindex, a ping stream on the other link loses
+    nothing, the new rate is what a transfer measures; a signal during the change puts the old one back."""
+    old = sources.from_document(SHAPED, "lab.yaml", "lab.yaml", prefix)
+    faster = {**SHAPED, "links": [{"endpoints": ["a:e0", "b:e0"], "rate": "20mbit", "from": {"b": {"rate": "50mbit"}}}, ["c:e0", "d:e0"]]}
+    new = sources.from_document(faster, "lab.yaml", "lab.yaml", prefix)
+    lab_dir = _lab(tmp_path, SHAPED, prefix)
+    change = tmp_path / "change"
+    writing.write(lab_files.render_apply(old.lab, new), change, (*lab_files.SCRIPTS, lab_files.APPLY))
+    try:
+        assert run("bash", lab_dir / "setup.sh").returncode == 0
+        before = _ifindex(f"{prefix}a", "e0")
+        assert f"tc -n {prefix}a qdisc replace dev e0 root tbf rate 20mbit" in (change / "apply.sh").read_text()
+        signalled = run("bash", change / "apply.sh", env=faults.environment(tmp_path, 1, "kill -TERM $$"))
+        assert signalled.returncode == 143 and "rolled back" in signalled.stderr, signalled.stderr
+        assert [str(d) for d in drift.differences(old.lab)] == []  # the old rate, exactly
+        ping = subprocess.Popen(["ip", "netns", "exec", f"{prefix}c", "ping", "-q", "-i", "0.02", "-c", "100", "10.91.0.2"],
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+        applied = run("bash", change / "apply.sh")
+        out, _ = ping.communicate(timeout=30)
+        assert applied.returncode == 0, applied.stderr
+        assert " 0% packet loss" in out, out
+        assert _ifindex(f"{prefix}a", "e0") == before
+        assert [str(d) for d in drift.differences(new.lab)] == []
+        rate = _throughput(f"{prefix}a", f"{prefix}b", "10.90.0.2", 8_000_000)
+        assert 0.85 * 20e6 <= rate <= 1.15 * 20e6, rate
+    finally:
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 abfce3dc2c109972cee82fec9449d7226c54d6ef60e60892ed49f0d814c87a97 ===
+# === nsgen runtime: sha256 13537aa247242d330ef01e13f13bcd92a1ca13564d4b9f52a9ab1fc5b0366619 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -55,10 +55,12 @@ done
 # --- kernel_facts NETNS [DEV...]: what the kernel has in NETNS (in the root namespace, NETNS empty:
 # DEV... and their bridge ports), one fact a line in the words of the lab's declared lines:
 # `device D`, `D up`, `D mtu N`, `D mac M`, `D master B`, `D address A/P` (not link-local),
-# `route DEST [via G] [dev D]` (not the kernel's own). `nsgen status` reads `ip -j` into the same.
+# `route DEST [via G] [dev D]` (not the kernel's own), `D qdisc tbf|netem` and `D rate R` (a link
+# condition's). `nsgen status` reads `ip -j` and `tc -j` into the same.
 kernel_facts() {
   local ns=$1 words dev i dst via route_dev
   shift
+  qdisc_facts "${ns}" "$@"
   while read -ra words; do
     if [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == '<'* ]]; then
       dev=${words[1]%:}
@@ -95,6 +97,34 @@ kernel_facts() {
     fi
   )
 }
+# --- qdisc_facts NETNS [DEV...]: a link condition's root qdisc on each device (of DEV... in the root
+# namespace), `D qdisc KIND`, and its rate in the largest unit that divides it (`D rate 2500kbit`)
+qdisc_facts() {
+  local ns=$1 words i dev kind rate unit size
+  shift
+  while read -ra words; do
+    dev='' rate=''
+    kind=${words[1]-}
+    for (( i = 2; i + 1 < ${#words[@]}; i++ )); do
+      case ${words[i]} in
+        dev) dev=${words[i + 1]} ;;
+        rate) rate=${words[i + 1]} ;;
+      esac
+    done
+    if [[ ! ${kind} =~ ^(tbf|netem)$ || " ${words[*]} " != *" root "* ]]; then continue; fi
+    if [[ -z ${ns} && " $* " != *" ${dev} "* ]]; then continue; fi
+    echo "${dev} qdisc ${kind}"
+    if [[ ${rate} =~ ^([0-9]+)(bit|Kbit|Mbit|Gbit)$ ]]; then
+      case ${BASH_REMATCH[2]} in bit) rate=${BASH_REMATCH[1]} ;; Kbit) rate=$((BASH_REMATCH[1] * 1000)) ;;
+        Mbit) rate=$((BASH_REMATCH[1] * 1000000)) ;; Gbit) rate=$((BASH_REMATCH[1] * 1000000000)) ;; esac
+      unit=bit
+      for size in gbit:1000000000 mbit:1000000 kbit:1000; do
+        if (( rate % ${size#*:} == 0 )); then unit=${size%%:*}; rate=$((rate / ${size#*:})); break; fi
+      done
+      echo "${dev} rate ${rate}${unit}"
+    fi
+  done < <(command tc ${ns:+-n "${ns}"} qdisc show 2>/dev/null)
+}
 # --- expect NETNS NODE [DEV...]: the lines on stdin are what the lab declares in NETNS (the root
 # namespace when NETNS is empty, its DEV... read); compared with kernel_facts line by line, each
 # declared line the kernel lacks is a line in `drift` (`ns-0: route default via 10.0.0.1: missing`,
@@ -103,11 +133,11 @@ kernel_facts() {
 # namespace a device (but lo), a declared device's address, a route; a lab bridge's port.
 drift=()
 expect_extras=0
-expect_single='^([^ ]+ (mtu|mac|master)) ([^ ]+)$'  # a device's one value: its key (`eth0 mtu`), the value
+expect_single='^([^ ]+ (mtu|mac|master|qdisc|rate)) ([^ ]+)$'  # a device's one value: its key (`eth0 mtu`), the value
 expect_via='^(route .* via [^ ]+) dev [^ ]+$'  # a route via a gateway, and the same without its device
 expect() {
   local ns=$1 node=$2 line dev key kernel=() have_value
-  local -A want=() have=() value=() gone=()
+  local -A want=() wanted_key=() have=() value=() gone=()
   shift 2
   if [[ -n ${ns} && ! -e /run/netns/${ns} ]]; then
     drift+=("${node}: namespace: missing")
@@ -121,6 +151,7 @@ expect() {
   done
   while IFS= read -r line; do
     want[${line}]=1
+    wanted_key[${line% *}]=1
     dev=${line#device }
     dev=${dev%% *}
     key=${line% *}
@@ -128,7 +159,8 @@ expect() {
     case ${line} in
       'device '*) gone[${dev}]=1; drift+=("${node}: ${line}: missing") ;;
       *' up') drift+=("${node}: ${line}: different (down)") ;;
-      *' mtu '* | *' mac '* | *' master '*) drift+=("${node}: ${line}: different (${value[${key}]:-no ${key#* }})") ;;
+      *' mtu '* | *' mac '* | *' master '* | *' qdisc '* | *' rate '*)
+        drift+=("${node}: ${line}: different (${value[${key}]:-no ${key#* }})") ;;
       'sysctl '*)
         key=${line#sysctl }
         # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1
@@ -147,6 +179,8 @@ expect() {
       'device lo' | *' up' | *' mtu '* | *' mac '*) continue ;;
       'device '*) if [[ -z ${ns} ]]; then continue; fi ;;
       *' address '*) if [[ -z ${ns} || -z ${want["device ${dev}"]-} ]]; then continue; fi ;;
+      # a condition no end declares (a different one is named as such)
+      *' qdisc '* | *' rate '*) if [[ -z ${ns} || -z ${want["device ${dev}"]-} || -n ${wanted_key[${line% *}]-} ]]; then continue; fi ;;
       'route '*)
         if [[ ${line} =~ ${expect_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi ;;
     esac

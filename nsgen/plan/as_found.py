@@ -2,7 +2,7 @@
 
 A change is planned from what runs, not from what was recorded: `diff(as_found(old, drift), new)`
 re-adds a namespace, link, address or route the kernel lost, removes an address or route it gained
-in a lab namespace, and sets an MTU, MAC or sysctl back. What the model cannot hold is repaired by
+in a lab namespace, and sets an MTU, MAC, sysctl or link condition back. What the model cannot hold is repaired by
 commands of its own: a device found down is set up before the change (its addresses and routes
 need it up), a port found out of its bridge is plugged back after it (the bridge may be re-made).
 """
@@ -13,7 +13,7 @@ from ipaddress import ip_address, ip_network
 
 from nsgen.plan.commands import Command
 from nsgen.plan.declared import Difference
-from nsgen.topology.model import Bridge, Interface, Lab, Namespace, Route, interface_address
+from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Namespace, Route, VethLink, interface_address
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,14 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     for d in drift:
         if d.kind != "extra" or not d.line.startswith(("device ", "namespace")):
             by_netns.setdefault(d.netns, []).append(d)
+    # a link condition lost or changed is as good as none (it is replaced); one no end declares, as found
+    qdiscs: dict[tuple[str | None, str], dict[str, str]] = {}
+    for d in drift:
+        device, key, *value = d.line.split(" ")
+        if key in ("qdisc", "rate"):
+            qdiscs.setdefault((d.netns, device), {"drift": d.kind})[key] = value[0] if d.kind == "extra" else ""
     links = tuple(
-        link
+        _conditions_found(link, qdiscs)
         for link in lab.links
         if not any(end.netns in gone_netns or (end.netns, end.device) in gone for end in (link.a, link.b))
     )
@@ -105,6 +111,21 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     after = tuple(Command(("link", "set", "dev", *d.line.split(" ")), d.netns) for d in ports)
     found = dataclasses.replace(lab, namespaces=namespaces, links=links, bridges=bridges, root_interfaces=root_interfaces)
     return Found(found, before, after, (*ups, *ports))
+
+
+def _conditions_found(link: VethLink, qdiscs: dict[tuple[str | None, str], dict[str, str]]) -> VethLink:
+    """`link` with the conditions found: a lost or changed one as none, one no end declares as it is
+    (a netem one's delay, jitter and loss are not read back: it is shown as `delay 0ms`)."""
+    sends = []
+    for end, conditions in zip((link.a, link.b), link.sends, strict=True):
+        found = qdiscs.get((end.netns, end.device))
+        if found is not None and found["drift"] == "extra":
+            rate = found.get("rate") or None
+            conditions = Conditions(rate=rate) if found.get("qdisc") == "tbf" else Conditions(rate=rate, delay="0ms")
+        elif found is not None:
+            conditions = None
+        sends.append(conditions)
+    return dataclasses.replace(link, sends=(sends[0], sends[1]))
 
 
 def _interface_all(iface: Interface, found: list[Difference]) -> Interface:

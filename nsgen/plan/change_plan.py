@@ -101,6 +101,18 @@ def _additions(c: Comparison) -> Plan:
     )
 
 
+def _conditions(c: Comparison) -> list[Command]:
+    """Each end whose sent traffic's conditions change: its qdisc replaced (or deleted), the link and
+    its devices left as they are; a new link's, added."""
+    result = [command for link in c.added_links for command in commands.shaping(link)]
+    for before, after in c.kept_links:
+        old = dict(zip(map(str, (before.a, before.b)), before.sends, strict=True))
+        for end, sends in zip((after.a, after.b), after.sends, strict=True):
+            if old[str(end)] != sends:
+                result.append(commands.conditioning("replace" if sends else "del", end, sends))
+    return result
+
+
 def _link_local_flip(c: Comparison) -> list[Command]:
     """Every kept device follows the lab's new IPv6 choice: IPv6 off and on again (it has no IPv6
     address yet, or no more) makes or drops the link-local address of the new mode without taking
@@ -142,6 +154,7 @@ def _tuning(c: Comparison) -> Plan:
         route_add += [route_command("add", r, ns.netns) for r in ns.routes if redo or r not in c.old_ns[name].routes]
     return (
         *step("set the sysctls that are new or change", sysctls),
+        *step("the links' conditions that are new or change, in place (tc qdisc replace or del)", _conditions(c)),
         *step("add the new addresses", addr_add),
         *step("set the MTUs and MAC addresses that are new or change", _mtus_and_macs(c, new_ends)),
         *step("an IPv4-only lab: no IPv6 link-local addresses on the new devices", local),

@@ -27,7 +27,22 @@ def _addresses(addresses: tuple[IPInterface, ...]) -> str:
 
 def changes(c: Comparison) -> tuple[Change, ...]:
     """Every line of the change: objects that go and come, then what changes on kept objects."""
-    return (*_objects(c), *_bridges_and_interfaces(c), *_namespaces(c), *_link_local(c))
+    return (*_objects(c), *_bridges_and_interfaces(c), *_conditions(c), *_namespaces(c), *_link_local(c))
+
+
+def _conditions(c: Comparison) -> list[Change]:
+    """A link's conditions, by the end that sends: added with a new link, or changed in place."""
+    lines = []
+    for link in c.added_links:
+        sent = zip((link.a, link.b), link.sends, strict=True)
+        lines += [Change("+", f"link {link.a} -- {link.b} from {end.node}: {sends.text}") for end, sends in sent if sends]
+    for before, after in c.kept_links:
+        old = dict(zip(map(str, (before.a, before.b)), before.sends, strict=True))
+        for end, sends in zip((after.a, after.b), after.sends, strict=True):
+            if old[str(end)] != sends:
+                was, now = (s.text if s else "none" for s in (old[str(end)], sends))
+                lines.append(Change("~", f"link {after.a} -- {after.b} from {end.node}: {was} -> {now}"))
+    return lines
 
 
 def _objects(c: Comparison) -> list[Change]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from nsgen.topology.model import Bridge, Conditions, Interface, IPAddress, IPInterface, Lab, Route, VethLink
+from nsgen.topology.model import Bridge, Conditions, Endpoint, Interface, IPAddress, IPInterface, Lab, Route, VethLink
 
 Tool = Literal["ip", "sysctl", "bridge", "stop", "tc"]
 
@@ -108,10 +108,24 @@ def qdisc_words(conditions: Conditions) -> tuple[str, ...]:
     return (*words, *(["rate", conditions.rate] if conditions.rate else []))
 
 
+def canonical_rate(bits: float) -> str:
+    """A rate as the declared state writes it: in the largest unit that divides it (10mbit, 2500kbit)."""
+    whole = round(bits)
+    for unit, size in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}bit"
+
+
+def conditioning(verb: Literal["add", "replace", "del"], end: Endpoint, conditions: Conditions | None) -> Command:
+    """`tc qdisc add|replace|del dev X root [QDISC]`: the conditions on what `end` sends (its egress)."""
+    words = qdisc_words(conditions) if conditions and verb != "del" else ()
+    return Command(("qdisc", verb, "dev", end.device, "root", *words), end.netns, "tc")
+
+
 def shaping(link: VethLink) -> list[Command]:
-    """`tc qdisc add … root QDISC` on each end whose sent traffic the link conditions (egress)."""
-    ends = zip((link.a, link.b), link.sends, strict=True)
-    return [Command(("qdisc", "add", "dev", end.device, "root", *qdisc_words(c)), end.netns, "tc") for end, c in ends if c]
+    """The qdisc of each end whose sent traffic the link conditions."""
+    return [conditioning("add", end, c) for end, c in zip((link.a, link.b), link.sends, strict=True) if c]
 
 
 def loopback_up(netns: str) -> Command:

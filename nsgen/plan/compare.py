@@ -91,6 +91,9 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
                 disturbed.add(end.netns)
     for link in added:
         touched.update(end.netns for end in (link.a, link.b) if end.netns is not None and end.node in old_ns)
+    for before_link, after_link in kept:
+        if before_link.sends != after_link.sends:  # its conditions change: its ends' namespaces are touched
+            touched.update(end.netns for end in (before_link.a, before_link.b) if end.netns is not None)
     for before, after in kept_ends:
         if before.iface != after.iface and before.netns is not None:
             touched.add(before.netns)

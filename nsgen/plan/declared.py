@@ -11,8 +11,8 @@ the same lines with what `ip -j` shows (`nsgen.run.drift`).
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from nsgen.plan.commands import MTU_DEFAULT
-from nsgen.topology.model import ROOT, Interface, Lab, VxlanEnd
+from nsgen.plan.commands import MTU_DEFAULT, canonical_rate, rate_bits
+from nsgen.topology.model import ROOT, Conditions, Interface, Lab, VxlanEnd
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Expect:
 
     netns: str | None
     node: str
-    kind: str  # namespace, device, up, address, mtu, mac, master, route, sysctl
+    kind: str  # namespace, device, up, address, mtu, mac, master, qdisc, rate, route, sysctl
     device: str = ""
     value: str = ""
 
@@ -72,10 +72,15 @@ class Difference:
         return f"{self.node}: {self.line}: {self.kind}" + (f" ({self.have})" if self.kind == "different" else "")
 
 
-def _interface(netns: str | None, node: str, device: str, iface: Interface | None, master: str | None) -> list[Expect]:
+def _interface(
+    netns: str | None, node: str, device: str, iface: Interface | None, master: str | None, sends: Conditions | None = None
+) -> list[Expect]:
     facts = [Expect(netns, node, "device", device), Expect(netns, node, "up", device)]
     if master:
         facts.append(Expect(netns, node, "master", device, master))
+    if sends:  # the qdisc that conditions what it sends, and its rate
+        facts.append(Expect(netns, node, "qdisc", device, sends.qdisc))
+        facts += [Expect(netns, node, "rate", device, canonical_rate(rate_bits(sends.rate)))] if sends.rate else []
     if iface is not None:
         facts += [Expect(netns, node, "address", device, a.with_prefixlen) for a in iface.addresses]
         mtu = iface.mtu or (MTU_DEFAULT if netns else None)  # a root end may follow its bridge's MTU
@@ -99,13 +104,14 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
         root += [Expect(None, ROOT, "mtu", br.device, str(br.mtu))] if br.mtu else []
     ends: dict[str, list[Expect]] = {}
     for link in lab.links:
-        for end in (link.a, link.b):
+        for end, sends in zip((link.a, link.b), link.sends, strict=True):
             if end.netns is None:
                 iface = root_interfaces.get(end.interface) if end.bridge is None else None
-                root += _interface(None, ROOT, end.device, iface, end.bridge)
+                root += _interface(None, ROOT, end.device, iface, end.bridge, sends)
             else:
                 ns = lab.namespace(end.node)
-                ends.setdefault(ns.netns, []).extend(_interface(ns.netns, ns.name, end.device, ns.interface(end.interface), None))
+                facts_of_end = _interface(ns.netns, ns.name, end.device, ns.interface(end.interface), None, sends)
+                ends.setdefault(ns.netns, []).extend(facts_of_end)
     for tunnel in lab.tunnels:  # a multi-host lab's VXLAN devices: a link's end in its namespace, a bridge's port
         if isinstance(tunnel, VxlanEnd):
             ns = lab.namespace(tunnel.end.node)

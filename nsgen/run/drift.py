@@ -12,13 +12,16 @@ import json
 import re
 import subprocess
 
+from nsgen.plan.commands import canonical_rate
 from nsgen.plan.declared import Difference, Place, declared, places
 from nsgen.topology.model import ROOT, Lab
 
 #: A route via a gateway, and the same route without its device (as a topology may declare it).
 _VIA = re.compile(r"^(route .* via [^ ]+) dev [^ ]+$")
 #: A single-valued fact: its key (`eth0 mtu`) and value.
-_SINGLE = re.compile(r"^([^ ]+ (?:mtu|mac|master)) ([^ ]+)$")
+_SINGLE = re.compile(r"^([^ ]+ (?:mtu|mac|master|qdisc|rate)) ([^ ]+)$")
+#: The qdiscs of link conditions: any other root qdisc is the kernel's own (noqueue, pfifo_fast, ...).
+_CONDITION_QDISCS = ("tbf", "netem")
 
 
 def _ip_json(*args: str) -> list[dict]:
@@ -47,6 +50,22 @@ def _route_line(entry: dict) -> str | None:
     return " ".join(words + (["dev", entry["dev"]] if "dev" in entry else []))
 
 
+def _qdisc_lines(entry: dict) -> list[str]:
+    """A device's root qdisc of a link condition, and its rate (tc -j gives bytes a second)."""
+    if not entry.get("root") or entry.get("kind") not in _CONDITION_QDISCS:
+        return []
+    rate = entry.get("options", {}).get("rate")
+    rate = rate.get("rate") if isinstance(rate, dict) else rate
+    lines = [f"{entry['dev']} qdisc {entry['kind']}"]
+    return lines + ([f"{entry['dev']} rate {canonical_rate(rate * 8)}"] if isinstance(rate, int) and rate else [])
+
+
+def _tc_json(netns: str | None) -> list[dict]:
+    where = ["-n", netns] if netns else []
+    result = subprocess.run(["tc", *where, "-j", "qdisc", "show"], capture_output=True, text=True, check=False)
+    return json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else []
+
+
 def kernel_lines(netns: str | None, devices: tuple[str, ...] = ()) -> list[str]:
     """What the kernel has in `netns` (in the root namespace: of `devices` and their bridge ports), as lines."""
     where = ("-n", netns) if netns else ()
@@ -63,6 +82,8 @@ def kernel_lines(netns: str | None, devices: tuple[str, ...] = ()) -> list[str]:
         for a in entry.get("addr_info", [])
         if not a["local"].startswith("fe80:")
     ]
+    qdiscs = [e for e in _tc_json(netns) if netns or e.get("dev") in devices]
+    lines += [line for entry in qdiscs for line in _qdisc_lines(entry)]
     return lines + [line for line in map(_route_line, routes) if line]
 
 
@@ -100,6 +121,9 @@ def _is_extra(place: Place, line: str, want: set[str]) -> bool:
     in_namespace = place.netns is not None
     if line.startswith("device "):
         return in_namespace and device != "lo"
+    if " qdisc " in line or " rate " in line:  # a condition no end declares (a different one is named as such)
+        key = line.rsplit(" ", 1)[0]
+        return in_namespace and f"device {device}" in want and not any(w.rsplit(" ", 1)[0] == key for w in want)
     if " address " in line:
         return in_namespace and f"device {device}" in want
     if line.startswith("route "):
