@@ -198,3 +198,28 @@ def test_apply_changes_a_rate_in_place_and_a_rollback_restores_it(tmp_path: Path
     finally:
         run("bash", lab_dir / "teardown.sh")
     assert leftovers(prefix) == set()
+
+
+BRIDGED = {
+    "name": "brshaped",
+    "bridges": {"br0": {"addresses": ["10.92.0.1/24"]}},
+    "namespaces": {n: {"interfaces": {"e0": {"addresses": [f"10.92.0.{i}/24"]}}} for i, n in ((2, "a"), (3, "b"))},
+    "links": [{"endpoints": ["a:e0", "br0:pa"], "from": {"br0": {"rate": "10mbit"}}}, ["b:e0", "br0:pb"]],
+}
+
+
+@pytest.mark.kernel
+def test_a_bridge_ports_condition_is_in_the_root_namespace_and_checked(tmp_path: Path, prefix: str) -> None:
+    lab_dir = _lab(tmp_path, BRIDGED, prefix)
+    lab = sources.from_document(BRIDGED, "lab.yaml", "lab.yaml", prefix).lab
+    try:
+        assert run("bash", lab_dir / "setup.sh", "--force").returncode == 0  # --force: a bridge lab where FORWARD may drop
+        assert run("bash", lab_dir / "verify.sh").returncode == 0 and drift.differences(lab) == []
+        run("tc", "qdisc", "del", "dev", f"{prefix}pa", "root", check=True)  # the lab's own port, in the root namespace
+        assert [str(d) for d in drift.differences(lab)] == [
+            f"host: {prefix}pa qdisc tbf: different (no qdisc)",
+            f"host: {prefix}pa rate 10mbit: different (no rate)",
+        ]
+    finally:
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()

@@ -38,7 +38,7 @@ lab_steps() {
   check reachable host:veth-h0 ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.100.1
 }
 
-# === nsgen runtime: sha256 13537aa247242d330ef01e13f13bcd92a1ca13564d4b9f52a9ab1fc5b0366619 ===
+# === nsgen runtime: sha256 4d674ad4ab85a3731fe3dd569db295e70053ff6dfbe5062eca8fe60d85a642bb ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -98,22 +98,31 @@ done
 # `route DEST [via G] [dev D]` (not the kernel's own), `D qdisc tbf|netem` and `D rate R` (a link
 # condition's). `nsgen status` reads `ip -j` and `tc -j` into the same.
 kernel_facts() {
-  local ns=$1 words dev i dst via route_dev
+  local ns=$1 words dev i dst via route_dev mtu master mac
+  local -A wanted=()
   shift
+  for dev in "$@"; do wanted[${dev}]=1; done
   qdisc_facts "${ns}" "$@"
   while read -ra words; do
     if [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == '<'* ]]; then
-      dev=${words[1]%:}
+      dev=${words[1]%:} mtu='' master='' mac=''
       dev=${dev%@*}
-      echo "device ${dev}"
-      if [[ ,${words[2]:1:-1}, == *,UP,* ]]; then echo "${dev} up"; fi
       for (( i = 3; i + 1 < ${#words[@]}; i++ )); do
         case ${words[i]} in
-          mtu | master) echo "${dev} ${words[i]} ${words[i + 1]}"; i=$((i + 1)) ;;
-          link/ether) echo "${dev} mac ${words[i + 1]}"; i=$((i + 1)) ;;
+          mtu) mtu=${words[i + 1]}; i=$((i + 1)) ;;
+          master) master=${words[i + 1]}; i=$((i + 1)) ;;
+          link/ether) mac=${words[i + 1]}; i=$((i + 1)) ;;
         esac
       done
+      # in the root namespace: the devices asked for, and the ports of those
+      if [[ -z ${ns} && -z ${wanted[${dev}]-} && -z ${wanted[${master:-/}]-} ]]; then continue; fi
+      echo "device ${dev}"
+      if [[ ,${words[2]:1:-1}, == *,UP,* ]]; then echo "${dev} up"; fi
+      echo "${dev} mtu ${mtu}"
+      if [[ -n ${mac} ]]; then echo "${dev} mac ${mac}"; fi
+      if [[ -n ${master} ]]; then echo "${dev} master ${master}"; fi
     elif [[ ${words[0]-} =~ ^[0-9]+:$ ]]; then
+      if [[ -z ${ns} && -z ${wanted[${words[1]}]-} ]]; then continue; fi
       if [[ ${words[3]} != fe80:* ]]; then echo "${words[1]} address ${words[3]}"; fi
     elif [[ -n ${words[0]-} && ! ${words[0]} =~ ^(unreachable|blackhole|prohibit|throw|local|broadcast|multicast|anycast|nat)$ ]]; then
       dst=${words[0]} via='' route_dev=''
@@ -127,13 +136,16 @@ kernel_facts() {
       echo "route ${dst}${via:+ via ${via}}${route_dev:+ dev ${route_dev}}"
     fi
   done < <(
+    # `addr show` first (in a batch, one after a `link show` prints links). A lab namespace: one dump
+    # of each, and its routes. The root namespace: the devices asked for, one by one (apply.sh's
+    # few), or, to find a bridge's ports that are not the lab's (extras), one dump of all
     if [[ -n ${ns} ]]; then
       printf 'addr show\nlink show\nroute show\n' | command ip -n "${ns}" -o -force -batch - 2>/dev/null
       command ip -n "${ns}" -o -6 route show 2>/dev/null
-    else
-      # every `addr show` first: in a batch, one after a `link show` prints links
-      { printf 'addr show dev %s\n' "$@"; for dev in "$@"; do printf 'link show dev %s\nlink show master %s\n' "${dev}" "${dev}"; done; } |
-        command ip -o -force -batch - 2>/dev/null
+    elif (( expect_extras )); then
+      printf 'addr show\nlink show\n' | command ip -o -force -batch - 2>/dev/null
+    elif (( $# > 0 )); then
+      { printf 'addr show dev %s\n' "$@"; printf 'link show dev %s\n' "$@"; } | command ip -o -force -batch - 2>/dev/null
     fi
   )
 }
@@ -141,7 +153,9 @@ kernel_facts() {
 # namespace), `D qdisc KIND`, and its rate in the largest unit that divides it (`D rate 2500kbit`)
 qdisc_facts() {
   local ns=$1 words i dev kind rate unit size
+  local -A wanted=()
   shift
+  for dev in "$@"; do wanted[${dev}]=1; done
   while read -ra words; do
     dev='' rate=''
     kind=${words[1]-}
@@ -152,7 +166,7 @@ qdisc_facts() {
       esac
     done
     if [[ ! ${kind} =~ ^(tbf|netem)$ || " ${words[*]} " != *" root "* ]]; then continue; fi
-    if [[ -z ${ns} && " $* " != *" ${dev} "* ]]; then continue; fi
+    if [[ -z ${ns} && -z ${wanted[${dev}]-} ]]; then continue; fi
     echo "${dev} qdisc ${kind}"
     if [[ ${rate} =~ ^([0-9]+)(bit|Kbit|Mbit|Gbit)$ ]]; then
       case ${BASH_REMATCH[2]} in bit) rate=${BASH_REMATCH[1]} ;; Kbit) rate=$((BASH_REMATCH[1] * 1000)) ;;
@@ -163,7 +177,13 @@ qdisc_facts() {
       done
       echo "${dev} rate ${rate}${unit}"
     fi
-  done < <(command tc ${ns:+-n "${ns}"} qdisc show 2>/dev/null)
+  done < <(
+    if [[ -n ${ns} ]] || (( expect_extras )); then
+      command tc ${ns:+-n "${ns}"} qdisc show 2>/dev/null
+    else
+      for dev in "$@"; do command tc qdisc show dev "${dev}" 2>/dev/null | while read -r line; do echo "${line/ root / dev ${dev} root }"; done; done
+    fi
+  )
 }
 # --- expect NETNS NODE [DEV...]: the lines on stdin are what the lab declares in NETNS (the root
 # namespace when NETNS is empty, its DEV... read); compared with kernel_facts line by line, each

@@ -89,9 +89,9 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     # a link condition lost or changed is as good as none (it is replaced); one no end declares, as found
     qdiscs: dict[tuple[str | None, str], dict[str, str]] = {}
     for d in drift:
-        device, key, *value = d.line.split(" ")
-        if key in ("qdisc", "rate"):
-            qdiscs.setdefault((d.netns, device), {"drift": d.kind})[key] = value[0] if d.kind == "extra" else ""
+        words = d.line.split(" ")
+        if len(words) == 3 and words[1] in ("qdisc", "rate"):
+            qdiscs.setdefault((d.netns, words[0]), {"drift": d.kind})[words[1]] = words[2] if d.kind == "extra" else ""
     links = tuple(
         _conditions_found(link, qdiscs)
         for link in lab.links

@@ -11,6 +11,7 @@ carries the lab's prefix and is not the lab's.
 import json
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 from nsgen.plan.commands import canonical_rate
 from nsgen.plan.declared import Difference, Place, declared, places
@@ -20,6 +21,8 @@ from nsgen.topology.model import ROOT, Lab
 _VIA = re.compile(r"^(route .* via [^ ]+) dev [^ ]+$")
 #: A single-valued fact: its key (`eth0 mtu`) and value.
 _SINGLE = re.compile(r"^([^ ]+ (?:mtu|mac|master|qdisc|rate)) ([^ ]+)$")
+#: How many places are read from the kernel at once.
+READERS = 32
 #: The qdiscs of link conditions: any other root qdisc is the kernel's own (noqueue, pfifo_fast, ...).
 _CONDITION_QDISCS = ("tbf", "netem")
 
@@ -67,18 +70,21 @@ def _tc_json(netns: str | None) -> list[dict]:
 
 
 def kernel_lines(netns: str | None, devices: tuple[str, ...] = ()) -> list[str]:
-    """What the kernel has in `netns` (in the root namespace: of `devices` and their bridge ports), as lines."""
-    where = ("-n", netns) if netns else ()
-    if netns:
-        links, addresses = _ip_json(*where, "link", "show"), _ip_json(*where, "addr", "show")
-        routes = _ip_json(*where, "route", "show") + _ip_json(*where, "-6", "route", "show")
+    """What the kernel has in `netns` (in the root namespace: of `devices` and their bridge ports), as
+    lines; one dump of each kind (`ip -j addr` holds the links too)."""
+    if netns:  # one `ip -batch` for the addresses (and links) and the IPv4 routes: a JSON array a line
+        command = ["ip", "-n", netns, "-j", "-batch", "-"]
+        batch = subprocess.run(command, input="addr show\nroute show\n", capture_output=True, text=True, check=False)
+        links, routes = ([json.loads(line) for line in batch.stdout.splitlines() if line.strip()] + [[], []])[:2]
+        routes += _ip_json("-n", netns, "-6", "route", "show")
     else:
-        links = [e for d in devices for e in _ip_json("link", "show", "dev", d) + _ip_json("link", "show", "master", d)]
-        addresses, routes = [e for d in devices for e in _ip_json("addr", "show", "dev", d)], []
+        links = [e for e in _ip_json("addr", "show") if e["ifname"] in devices or e.get("master") in devices]
+        routes = []
     lines = [line for entry in links for line in _link_lines(entry)]
     lines += [
         f"{entry['ifname']} address {a['local']}/{a['prefixlen']}"
-        for entry in addresses
+        for entry in links
+        if netns or entry["ifname"] in devices
         for a in entry.get("addr_info", [])
         if not a["local"].startswith("fe80:")
     ]
@@ -141,12 +147,17 @@ def _extras(place: Place, kernel: list[str]) -> list[Difference]:
 def differences(lab: Lab) -> list[Difference]:
     """Every difference between the kernel and `lab`: missing, different, extra."""
     present = {e["name"] for e in _ip_json("netns", "list")}
+    every = places(declared(lab))
+    there = [place for place in every if place.netns is None or place.netns in present]
+    # each place read in a thread of its own: the reading is `ip` and `tc` processes, waited for
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        kernel = dict(zip(map(id, there), pool.map(lambda p: kernel_lines(p.netns, p.devices), there), strict=True))
     found: list[Difference] = []
-    for place in places(declared(lab)):
-        if place.netns is not None and place.netns not in present:
+    for place in every:
+        if id(place) not in kernel:
             found.append(Difference(place.netns, place.node, "namespace", "missing"))
             continue
-        found += compare(place, kernel_lines(place.netns, place.devices))
+        found += compare(place, kernel[id(place)])
     if lab.prefix:  # what carries the lab's prefix but is not the lab's
         ours = {ns.netns for ns in lab.namespaces} | set(lab.root_devices)
         root = {e["ifname"] for e in _ip_json("link", "show")}
