@@ -139,7 +139,7 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 c7520b2b8506868e21f73531c9b5ac47626c76718c18ff64b52f0de5c3e979b5 ===
+# === nsgen runtime: sha256 dffd0bc76825522e17d499af2e2f5d0406b643a5bd3489ba3f8f1cd18aec61aa ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -280,7 +280,8 @@ qdiscs_missing=()
 for kind in "${lab_qdiscs[@]}"; do
   probe=("${kind}")
   if [[ ${kind} == tbf ]]; then probe=(tbf rate 1mbit burst 16kb latency 50ms); fi
-  if command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
+  # (a dry run without root cannot probe: it takes the qdisc to be there)
+  if (( EUID == 0 )) && command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
     qdiscs_missing+=("${kind}")
   fi
 done

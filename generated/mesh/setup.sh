@@ -153,7 +153,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 5ef78dd6c2d4ac0dfddc1a189818f8bf0db39f12b7632d85b85f87596ee5fde9 ===
+# === nsgen runtime: sha256 d5f16e502616122d902d4a0f3da6e3ad18ce7cde3107bb6c8754556c3df386ef ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -326,7 +326,8 @@ qdiscs_missing=()
 for kind in "${lab_qdiscs[@]}"; do
   probe=("${kind}")
   if [[ ${kind} == tbf ]]; then probe=(tbf rate 1mbit burst 16kb latency 50ms); fi
-  if command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
+  # (a dry run without root cannot probe: it takes the qdisc to be there)
+  if (( EUID == 0 )) && command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
     qdiscs_missing+=("${kind}")
   fi
 done

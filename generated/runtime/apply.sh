@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 7d8c68dcb69db1dde31f9f8eaeafcd5a3f0aaf6c39c9c1a8c28b3ba7b66655af ===
+# === nsgen runtime: sha256 330dd53b181f6b4ad993ce5d529fea00cafede47c80d9c7b8f53bde482a708da ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -243,7 +243,8 @@ qdiscs_missing=()
 for kind in "${lab_qdiscs[@]}"; do
   probe=("${kind}")
   if [[ ${kind} == tbf ]]; then probe=(tbf rate 1mbit burst 16kb latency 50ms); fi
-  if command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
+  # (a dry run without root cannot probe: it takes the qdisc to be there)
+  if (( EUID == 0 )) && command -v unshare >/dev/null 2>&1 && ! unshare --net tc qdisc add dev lo root "${probe[@]}" 2>/dev/null; then
     qdiscs_missing+=("${kind}")
   fi
 done
