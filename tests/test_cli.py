@@ -67,7 +67,8 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.kernel
 def test_up_verify_down_pass_on_exit_status(prefix: str) -> None:
-    assert nsgen("verify", "--prefix", prefix).returncode == 1  # nothing is up yet
+    nothing = nsgen("verify", "--prefix", prefix)  # nothing is up yet: no lab to verify
+    assert nothing.returncode == 2 and nothing.stderr == f"nsgen: no lab of prefix '{prefix}' is running: give its topology file or --preset\n"
     up = nsgen("up", "--prefix", prefix)
     assert up.returncode == 0, up.stderr
     assert "lab pair is up: 2 namespace(s), 0 root-namespace device(s)" in up.stdout

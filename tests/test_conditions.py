@@ -8,7 +8,7 @@ from pathlib import Path
 
 import faults
 import pytest
-from conftest import leftovers, run
+from conftest import leftovers, nsgen, run
 
 from nsgen.plan import commands, lab_plans
 from nsgen.render import lab_files, styles, writing
@@ -128,19 +128,40 @@ NETEM = {**SHAPED, "name": "delayed", "links": [{"endpoints": ["a:e0", "b:e0"], 
 def test_netem_is_refused_where_the_kernel_lacks_it_and_force_goes_on_without(tmp_path: Path, prefix: str) -> None:
     if _netem_here():
         pytest.skip("this kernel has netem: its refusal cannot be seen here (the measurement test covers netem)")
-    lab_dir = _lab(tmp_path, NETEM, prefix)
+    topology = tmp_path / "delayed.yaml"
+    topology.write_text(yaml_file.dump(NETEM))
+    lab = [topology, "--prefix", prefix]
     try:
-        refused = run("bash", lab_dir / "setup.sh")
+        refused = nsgen("up", *lab)
         assert refused.returncode == 2 and leftovers(prefix) == set()
         assert refused.stderr == (
             "setup.sh: no netem qdisc in this kernel (sch_netem), needed by: a:e0 -- b:e0 (from a: delay 50ms); "
             "a:e0 -- b:e0 (from b: delay 50ms, loss 20%). Load it (modprobe sch_netem), or use --force to go on without them\n"
         )
-        forced = run("bash", lab_dir / "setup.sh", "--force")
+        forced = nsgen("up", *lab, "--force")
         assert forced.returncode == 0 and "--force: no netem qdisc in this kernel" in forced.stderr
-        verify = run("bash", lab_dir / "verify.sh")  # the lab answers; its conditions are not there, and it says so
-        assert verify.returncode == 1 and "lab delayed: 4 passed, 0 failed" in verify.stdout
+        verify = nsgen("verify", *lab)  # the lab answers; its conditions are not there, and it says so
+        assert verify.returncode == 1 and "lab delayed: 4 passed, 0 failed (its pings)" in verify.stdout
         assert "FAIL  a: e0 qdisc netem: different (no qdisc)" in verify.stdout
+    finally:
+        nsgen("down", *lab)
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_apply_is_whole_a_missing_qdisc_stops_it_force_or_not(tmp_path: Path, prefix: str) -> None:
+    if _netem_here():
+        pytest.skip("this kernel has netem: nothing is missing to stop apply")
+    lab_dir = _lab(tmp_path, SHAPED, prefix)
+    old = sources.from_document(SHAPED, "lab.yaml", "lab.yaml", prefix)
+    new = sources.from_document({**NETEM, "name": "shaped"}, "lab.yaml", "lab.yaml", prefix)
+    writing.write(lab_files.render_apply(old.lab, new), tmp_path / "change", (*lab_files.SCRIPTS, lab_files.APPLY))
+    try:
+        assert run("bash", lab_dir / "setup.sh").returncode == 0
+        for args in ((), ("--force",)):
+            refused = run("bash", tmp_path / "change" / "apply.sh", *args)
+            assert refused.returncode == 2 and "no netem qdisc in this kernel" in refused.stderr, refused.stderr
+            assert [str(d) for d in drift.differences(old.lab)] == []  # nothing changed, the record neither
     finally:
         run("bash", lab_dir / "teardown.sh")
     assert leftovers(prefix) == set()

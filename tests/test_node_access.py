@@ -32,9 +32,11 @@ def test_an_unknown_node_is_one_line() -> None:
 
 @pytest.mark.parametrize("command", [["exec", "ns-0", "--", "true"], ["shell", "ns-0"], ["capture", "ns-0:veth-0"]])
 def test_a_lab_that_is_not_up_is_one_line(command: list[str], prefix: str) -> None:
-    result = nsgen(command[0], "--prefix", prefix, *command[1:])
+    result = nsgen(command[0], "--preset", "pair", "--prefix", prefix, *command[1:])
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == f"ns-0: namespace '{prefix}ns-0' does not exist: is the lab up (`nsgen up`)?\n"
+    nothing = nsgen(command[0], "--prefix", prefix, *command[1:])  # no lab named, none running
+    assert nothing.returncode == 2 and nothing.stderr.startswith(f"nsgen: no lab of prefix '{prefix}' is running")
 
 
 def test_exec_without_a_command_is_one_line() -> None:

@@ -38,7 +38,7 @@ lab_steps() {
   check reachable host:veth-h0 ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.100.1
 }
 
-# === nsgen runtime: sha256 4d674ad4ab85a3731fe3dd569db295e70053ff6dfbe5062eca8fe60d85a642bb ===
+# === nsgen runtime: sha256 c966bc4ac7a61f5415b7d769d8cd534d5f8ae031fd13d65af47d03a331e7ef66 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -284,6 +284,6 @@ if (( dry_run )); then
   echo "dry run: nothing was pinged"
   exit 0
 fi
-echo "lab ${lab_name}: ${passed} passed, ${failed} failed"
+echo "lab ${lab_name}: ${passed} passed, ${failed} failed (its pings)"
 if (( drifted > 0 )); then echo "lab ${lab_name}: ${drifted} difference(s) from the declared state"; fi
 (( failed == 0 && drifted == 0 ))

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 330dd53b181f6b4ad993ce5d529fea00cafede47c80d9c7b8f53bde482a708da ===
+# === nsgen runtime: sha256 1d48d8cf3103ddef30c79774b9f1a7706308a5cb21aa4ac149cfe2c13b7c4e61 ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -237,8 +237,7 @@ set_sysctl() {
 
 # --- link conditions: the qdiscs the lab's links need (lab_qdiscs), each probed before anything
 # changes, in a network namespace of its own that goes with the probe (unshare, from util-linux). A
-# kind the kernel lacks stops the run, naming the links that need it; with --force they come up
-# without those conditions, and it says which. tc() runs the lab's `tc`: in a dry run it prints it.
+# kind the kernel lacks stops the run, naming the links that need it. tc() runs the lab's `tc`: in a dry run it prints it.
 qdiscs_missing=()
 for kind in "${lab_qdiscs[@]}"; do
   probe=("${kind}")
@@ -252,8 +251,6 @@ for kind in "${qdiscs_missing[@]}"; do
   needs=''
   for line in "${lab_conditions[@]}"; do if [[ ${line%% *} == "${kind}" ]]; then needs+="${needs:+; }${line#* }"; fi; done
   message="no ${kind} qdisc in this kernel (sch_${kind}), needed by: ${needs}. Load it (modprobe sch_${kind})"
-  if (( force )); then echo "${0##*/}: --force: ${message/. Load it*/}: going on without them" >&2; continue; fi
-  message+=", or use --force to go on without them"
   if (( ! dry_run )); then refuse "${message}"; fi
   echo "${0##*/}: ${message} (dry run: a real run would stop here)" >&2
 done

@@ -11,6 +11,7 @@ from nsgen.cli.options import (
     Count,
     DryRun,
     File,
+    NoLabRunning,
     Prefix,
     Preset,
     PresetName,
@@ -82,9 +83,17 @@ def up(
             "own traffic (iptables rules that `nsgen down` deletes).",
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Set the lab up even where its subnets overlap root routes, FORWARD drops bridged traffic, or the "
+            "kernel lacks a qdisc its link conditions need (setup.sh --force: it says what it left out).",
+        ),
+    ] = False,
 ) -> None:
     """Render the lab and run its setup.sh."""
-    options = ["--allow-forward"] if allow_forward else []
+    options = [*(["--allow-forward"] if allow_forward else []), *(["--force"] if force else [])]
     loaded = load(file, preset, prefix, count)
     _refuse_drift(loaded, _source_words(file, preset, prefix, count))
     hint = {"NSGEN_NEXT": _next(file, preset, prefix, count, workdir)}
@@ -117,7 +126,11 @@ def down(
     dry_run: DryRun = False,
 ) -> None:
     """Render the lab and run its teardown.sh (of the lab its record says is running, after an apply)."""
-    loaded = load(file, preset, prefix, count, running=True)
+    try:
+        loaded = load(file, preset, prefix, count, running=True)
+    except NoLabRunning as nothing:
+        typer.echo(f"{nothing.problems[0].message.split(':')[0]}: nothing to tear down")
+        raise typer.Exit(0) from None
     running_lab = records.recorded(loaded.lab)
     if running_lab is not None and running_lab.lab != loaded.lab:
         typer.echo(f"nsgen down: tearing down the lab as {running_lab.origin} has it (changed by nsgen apply)", err=True)

@@ -53,6 +53,10 @@ def reports_problems(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class NoLabRunning(TopologyError):
+    """A command that acts on the running lab, given none, when none is recorded as running."""
+
+
 def load(
     file: Path | None, preset: PresetName | None, prefix: str | None = None, count: int | None = None, running: bool = False
 ) -> sources.LoadedLab:
@@ -65,11 +69,13 @@ def load(
         labs = [loaded for loaded in records.running() if prefix is None or loaded.lab.prefix == prefix]
         if len(labs) == 1:
             return labs[0]
-        if labs:
-            names = ", ".join(f"'{loaded.lab.prefix}{loaded.lab.name}'" for loaded in labs)
-            message = f"{len(labs)} labs are running ({names}): name one with its topology file or --preset (and --prefix)"
-            raise TopologyError([Problem("nsgen", "", message)])
+        names = ", ".join(f"'{loaded.lab.prefix}{loaded.lab.name}'" for loaded in labs)
+        message = f"{len(labs)} labs are running ({names}): name one with its topology file or --preset (and --prefix)"
+        if not labs:
+            message = f"no lab{f' of prefix {prefix!r}' if prefix else ''} is running: give its topology file or --preset"
+        raise (TopologyError if labs else NoLabRunning)([Problem("nsgen", "", message)])
     return sources.load(file, preset.value if preset is not None else None, prefix, count)
+
 
 
 def one_machine(loaded: sources.LoadedLab, command: str) -> sources.LoadedLab:

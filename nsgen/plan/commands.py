@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from nsgen.topology.model import Bridge, Conditions, Endpoint, Interface, IPAddress, IPInterface, Lab, Route, VethLink
+from nsgen.topology.model import Bridge, Conditions, Endpoint, Interface, IPAddress, IPInterface, Lab, Route, VethLink, rate_bits
 
 Tool = Literal["ip", "sysctl", "bridge", "stop", "tc"]
 
@@ -84,16 +84,6 @@ def stop_processes(netns: list[str]) -> list[Command]:
     """Stop every process still in the namespaces `netns` (TERM, a grace, KILL): it would keep them
     alive. One command for all (the runtime looks through /proc once); none when there is none."""
     return [Command(tuple(netns), None, "stop")] if netns else []
-
-
-#: A rate in bits a second, by tc's unit.
-_RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
-
-
-def rate_bits(rate: str) -> float:
-    """`10mbit` -> 10_000_000.0."""
-    number = rate.rstrip("bitkmg")
-    return float(number) * _RATE_UNITS[rate[len(number) :]]
 
 
 def qdisc_words(conditions: Conditions) -> tuple[str, ...]:

@@ -11,8 +11,8 @@ the same lines with what `ip -j` shows (`nsgen.run.drift`).
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from nsgen.plan.commands import MTU_DEFAULT, canonical_rate, rate_bits
-from nsgen.topology.model import ROOT, Conditions, Interface, Lab, VxlanEnd
+from nsgen.plan.commands import MTU_DEFAULT, canonical_rate
+from nsgen.topology.model import ROOT, Conditions, Interface, Lab, VxlanEnd, rate_bits
 
 
 @dataclass(frozen=True)

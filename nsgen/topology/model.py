@@ -188,6 +188,16 @@ class RootEnd:
 Endpoint = NamespaceEnd | BridgePort | RootEnd
 
 
+#: A rate in bits a second, by tc's unit.
+_RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
+
+
+def rate_bits(rate: str) -> float:
+    """`10mbit` -> 10_000_000.0."""
+    number = rate.rstrip("bitkmg")
+    return float(number) * _RATE_UNITS[rate[len(number) :]]
+
+
 @dataclass(frozen=True)
 class Conditions:
     """What a link does to the traffic one end sends, in tc's words: a `rate` (10mbit), a `delay`

@@ -1,7 +1,7 @@
 """The links phases: each link's ends resolved to ports, declared interfaces left off every link,
 and the model's veth links with typed ends."""
 
-from nsgen.topology.model import ROOT, BridgePort, Conditions, Endpoint, NamespaceEnd, RootEnd, VethLink
+from nsgen.topology.model import ROOT, BridgePort, Conditions, Endpoint, NamespaceEnd, RootEnd, VethLink, rate_bits
 from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
 from nsgen.validate import names
 from nsgen.validate.context import Context, LinkSpec, Path, Port
@@ -63,6 +63,8 @@ def _condition_problems(values: dict[str, str]) -> list[tuple[str, str]]:
     problems = []
     if "jitter" in values and "delay" not in values:
         problems.append(("jitter", "jitter without a delay: give the delay it varies"))
+    if "rate" in values and rate_bits(values["rate"]) < 1:
+        problems.append(("rate", f"rate {values['rate']} lets nothing through: give a rate above 0"))
     if "loss" in values and float(values["loss"].rstrip("%")) > 100:
         problems.append(("loss", f"loss {values['loss']} is above 100%"))
     return problems
