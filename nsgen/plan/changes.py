@@ -3,6 +3,7 @@
 
 from dataclasses import dataclass
 
+from nsgen.plan.commands import MTU_DEFAULT
 from nsgen.plan.compare import Comparison, ends
 from nsgen.topology.model import IPInterface
 
@@ -72,7 +73,8 @@ def _bridges_and_interfaces(c: Comparison) -> list[Change]:
         if set(before.addresses) != set(after.addresses):
             lines.append(Change("~", f"{label} address {_addresses(before.addresses)} -> {_addresses(after.addresses)}"))
         if before.mtu != after.mtu:
-            lines.append(Change("~", f"{label} mtu {before.mtu or 'default'} -> {after.mtu or 'default'}"))
+            # a veth's MTU unless it declares one is the kernel's, as status names it
+            lines.append(Change("~", f"{label} mtu {before.mtu or MTU_DEFAULT} -> {after.mtu or MTU_DEFAULT}"))
         if before.mac != after.mac:
             lines.append(Change("~", f"{label} mac {before.mac or 'any'} -> {after.mac or 'any'}"))
     return lines
