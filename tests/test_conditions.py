@@ -2,6 +2,7 @@
 rate measured across a lab, and netem refused where the kernel lacks it."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from conftest import leftovers, nsgen, run
 
 from nsgen.plan import commands, lab_plans
 from nsgen.render import lab_files, styles, writing
-from nsgen.run import drift
+from nsgen.run import drift, recording
 from nsgen.topology import yaml_file
 from nsgen.topology.model import Conditions
 from nsgen.validate import sources
@@ -243,4 +244,23 @@ def test_a_bridge_ports_condition_is_in_the_root_namespace_and_checked(tmp_path:
         ]
     finally:
         run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()
+
+
+#: A link's rate changed live, recorded for the docs (docs/conditions/demo.sh -> docs/conditions.cast).
+CONDITIONS_DEMO = Path(__file__).resolve().parent.parent / "docs" / "conditions"
+
+
+@pytest.mark.kernel
+def test_the_recording_shows_a_rate_changed_live(tmp_path: Path, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recorded as `nsgen record` records a demo: the 60 KB ping's round trip falls when apply doubles the rate."""
+    cast = tmp_path / "conditions.cast"
+    monkeypatch.setenv("NSGEN_DEMO_PREFIX", prefix)
+    options = recording.CastOptions(cols=110, rows=30, title="a link's rate, changed live")
+    assert recording.record(CONDITIONS_DEMO, cast, options) == 0
+    text = "".join(json.loads(line)[2] for line in cast.read_text().splitlines()[1:] if line.startswith("["))
+    rtts = [float(m) for m in re.findall(r"rtt min/avg/max/mdev = [\d.]+/([\d.]+)/", text)]
+    assert len(rtts) == 2 and rtts[0] > 1.6 * rtts[1], rtts
+    assert "plan: 2 change(s), 2 command(s)" in text and "~ link a:e0 -- b:e0 from a: rate 10mbit -> rate 20mbit" in text
+    assert recording.cast_problem(CONDITIONS_DEMO.parent / "conditions.cast") is None  # the committed recording
     assert leftovers(prefix) == set()
