@@ -31,7 +31,7 @@ link del dev v-net-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 fdd963c4f5f8d53db9a2a9e5fb20682d8004fef6037e6f415c7479866c848542 ===
+# === nsgen runtime: sha256 68674042999f1c471ac21989ae34a3d2bbc9350461b34d37c530ba30b6c7347d ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, deletes the FORWARD rules setup.sh
@@ -125,6 +125,21 @@ stop_processes() {
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
 
+# --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
+# someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
+# and a new setup.sh needs their names free. `remaining` lists what is left.
+await_gone() {
+  local dev
+  for _ in {1..100}; do
+    remaining=()
+    for dev in "${lab_devices[@]}"; do
+      if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
+    done
+    if (( ${#remaining[@]} == 0 )); then return 0; fi
+    pause 0.1
+  done
+}
+
 # --- root_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
 # first, then the root-namespace devices (a veth end gone meanwhile with its peer is no error).
 # /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
@@ -187,18 +202,8 @@ if (( netns_deleted + devices_deleted + forward_deleted == 0 )); then
   exit 0
 fi
 
-# --- wait (10 s at most) until every device is gone: `ip netns del` returns before the kernel
-# has destroyed the namespace's devices, and a new setup.sh needs their names free
-remaining=()
-for _ in {1..100}; do
-  remaining=()
-  for dev in "${lab_devices[@]}"; do
-    if [[ -e /sys/class/net/${dev} ]]; then remaining+=("${dev}"); fi
-  done
-  if (( dry_run || ${#remaining[@]} == 0 )); then break; fi
-  pause 0.1
-done
-if (( ! dry_run && ${#remaining[@]} > 0 )); then
+# --- the lab's devices gone before it says so (a new setup.sh needs their names free)
+if (( ! dry_run )) && ! await_gone; then
   echo "${0##*/}: still present after 10 s: ${remaining[*]}" >&2
   exit 1
 fi

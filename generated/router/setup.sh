@@ -179,7 +179,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 d5f16e502616122d902d4a0f3da6e3ad18ce7cde3107bb6c8754556c3df386ef ===
+# === nsgen runtime: sha256 f83eda1775cd96228847c0e296866a3639f85d1a0655bba2718626f5ff9823b3 ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -379,9 +379,22 @@ tc() {
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
 
+# --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
+# someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
+# and a new setup.sh needs their names free. `remaining` lists what is left.
+await_gone() {
+  local dev
+  for _ in {1..100}; do
+    remaining=()
+    for dev in "${lab_devices[@]}"; do
+      if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
+    done
+    if (( ${#remaining[@]} == 0 )); then return 0; fi
+    pause 0.1
+  done
+}
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
-# (10 s at most) until the kernel has let go of its devices (`ip netns del` returns before they are
-# destroyed). Preflight found nothing of the lab, so all the rest is this run's.
+# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
   local ns dev
   for ns in "${lab_netns[@]}"; do
@@ -390,12 +403,7 @@ delete_lab() {
   for dev in "${lab_devices[@]}"; do
     if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done
-  for _ in {1..100}; do
-    for dev in "${lab_devices[@]}"; do
-      if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then pause 0.1; continue 2; fi
-    done
-    break
-  done
+  await_gone
 }
 
 # --- rollback: end the batches still running, delete what this run created, and the FORWARD

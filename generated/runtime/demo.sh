@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 dffd0bc76825522e17d499af2e2f5d0406b643a5bd3489ba3f8f1cd18aec61aa ===
+# === nsgen runtime: sha256 c26b78050421b50f93e298a1d6478eb2f9114e75d8b6b9048d8cc20299fede0f ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -164,9 +164,22 @@ tc() {
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
 
+# --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
+# someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
+# and a new setup.sh needs their names free. `remaining` lists what is left.
+await_gone() {
+  local dev
+  for _ in {1..100}; do
+    remaining=()
+    for dev in "${lab_devices[@]}"; do
+      if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
+    done
+    if (( ${#remaining[@]} == 0 )); then return 0; fi
+    pause 0.1
+  done
+}
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
-# (10 s at most) until the kernel has let go of its devices (`ip netns del` returns before they are
-# destroyed). Preflight found nothing of the lab, so all the rest is this run's.
+# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
   local ns dev
   for ns in "${lab_netns[@]}"; do
@@ -175,12 +188,7 @@ delete_lab() {
   for dev in "${lab_devices[@]}"; do
     if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done
-  for _ in {1..100}; do
-    for dev in "${lab_devices[@]}"; do
-      if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then pause 0.1; continue 2; fi
-    done
-    break
-  done
+  await_gone
 }
 
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an

@@ -129,7 +129,7 @@ def down(
     try:
         loaded = load(file, preset, prefix, count, running=True)
     except NoLabRunning as nothing:
-        typer.echo(f"{nothing.problems[0].message.split(':')[0]}: nothing to tear down")
+        typer.echo(f"{nothing.what}: nothing to tear down")
         raise typer.Exit(0) from None
     running_lab = records.recorded(loaded.lab)
     if running_lab is not None and running_lab.lab != loaded.lab:

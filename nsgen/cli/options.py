@@ -56,6 +56,10 @@ def reports_problems(command: F) -> F:
 class NoLabRunning(TopologyError):
     """A command that acts on the running lab, given none, when none is recorded as running."""
 
+    def __init__(self, prefix: str | None):
+        self.what = f"no lab{f' of prefix {prefix!r}' if prefix else ''} is running"
+        super().__init__([Problem("nsgen", "", f"{self.what}: give its topology file or --preset")])
+
 
 def load(
     file: Path | None, preset: PresetName | None, prefix: str | None = None, count: int | None = None, running: bool = False
@@ -67,15 +71,14 @@ def load(
         raise TopologyError([Problem(str(file), "", "give a topology file, or --preset (with --count), not both")])
     if running and file is None and preset is None and count is None:
         labs = [loaded for loaded in records.running() if prefix is None or loaded.lab.prefix == prefix]
+        if not labs:
+            raise NoLabRunning(prefix)
         if len(labs) == 1:
             return labs[0]
         names = ", ".join(f"'{loaded.lab.prefix}{loaded.lab.name}'" for loaded in labs)
         message = f"{len(labs)} labs are running ({names}): name one with its topology file or --preset (and --prefix)"
-        if not labs:
-            message = f"no lab{f' of prefix {prefix!r}' if prefix else ''} is running: give its topology file or --preset"
-        raise (TopologyError if labs else NoLabRunning)([Problem("nsgen", "", message)])
+        raise TopologyError([Problem("nsgen", "", message)])
     return sources.load(file, preset.value if preset is not None else None, prefix, count)
-
 
 
 def one_machine(loaded: sources.LoadedLab, command: str) -> sources.LoadedLab:

@@ -71,10 +71,7 @@ def _namespace(ns: Namespace, found: list[Difference]) -> Namespace:
 
 
 def _bridge(bridge: Bridge, found: list[Difference]) -> Bridge:
-    own = Interface(bridge.name, bridge.device, bridge.addresses, bridge.mtu)
-    for change in found:
-        if change.line.split(" ")[0] == bridge.device:
-            own = _interface(own, change)
+    own = _root_interface(Interface(bridge.name, bridge.device, bridge.addresses, bridge.mtu), found)
     return dataclasses.replace(bridge, addresses=own.addresses, mtu=own.mtu)
 
 
@@ -100,11 +97,7 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     namespaces = tuple(_namespace(ns, by_netns.get(ns.netns, [])) for ns in lab.namespaces if ns.netns not in gone_netns)
     root = by_netns.get(None, [])
     bridges = tuple(_bridge(br, root) for br in lab.bridges if (None, br.device) not in gone)
-    root_interfaces = tuple(
-        _interface_all(iface, [d for d in root if d.line.split(" ")[0] == iface.device])
-        for iface in lab.root_interfaces
-        if (None, iface.device) not in gone
-    )
+    root_interfaces = tuple(_root_interface(iface, root) for iface in lab.root_interfaces if (None, iface.device) not in gone)
     ups = [d for d in drift if d.kind == "different" and d.line.endswith(" up")]
     ports = [d for d in drift if d.kind == "different" and len(d.line.split(" ")) == 3 and d.line.split(" ")[1] == "master"]
     before = tuple(Command(("link", "set", "dev", d.line.split(" ")[0], "up"), d.netns) for d in ups)
@@ -128,7 +121,9 @@ def _conditions_found(link: VethLink, qdiscs: dict[tuple[str | None, str], dict[
     return dataclasses.replace(link, sends=(sends[0], sends[1]))
 
 
-def _interface_all(iface: Interface, found: list[Difference]) -> Interface:
+def _root_interface(iface: Interface, found: list[Difference]) -> Interface:
+    """A root-namespace device (`iface.device`) with the root namespace's differences about it applied."""
     for change in found:
-        iface = _interface(iface, change)
+        if change.line.split(" ")[0] == iface.device:
+            iface = _interface(iface, change)
     return iface

@@ -93,7 +93,7 @@ def kernel_lines(netns: str | None, devices: tuple[str, ...] = ()) -> list[str]:
     return lines + [line for line in map(_route_line, routes) if line]
 
 
-def compare(place: Place, kernel: list[str], extras: bool = True) -> list[Difference]:
+def compare(place: Place, kernel: list[str]) -> list[Difference]:
     """The differences at `place` between its declared lines and the kernel's (`kernel_lines`)."""
     have = set(kernel) | {m.group(1) for line in kernel if (m := _VIA.match(line))}
     value = {m.group(1): m.group(2) for line in kernel if (m := _SINGLE.match(line))}
@@ -117,7 +117,7 @@ def compare(place: Place, kernel: list[str], extras: bool = True) -> list[Differ
                 continue
             found = Difference(place.netns, place.node, line, "different", have_value)
         result.append(found)
-    return result + (_extras(place, kernel) if extras else [])
+    return result + _extras(place, kernel)
 
 
 def _is_extra(place: Place, line: str, want: set[str]) -> bool:
