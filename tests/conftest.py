@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -88,13 +89,18 @@ def prefix() -> str:
     yield unique
     stem = unique[:-1]
     for name in sorted(netns_names()):
-        if name.startswith(stem):
+        if name.startswith(stem):  # what still runs there first (a service): it would keep the namespace alive
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False).stdout.split()
+            if pids:
+                subprocess.run(["kill", "-KILL", *pids], capture_output=True, check=False)
             subprocess.run(["ip", "netns", "del", name], check=False)
     for name in sorted(root_link_names()):
         if name.startswith(stem):
             subprocess.run(["ip", "link", "del", name], check=False)
     for path in [*Path("/run").glob(f"nsgen-{stem}*.lock"), *Path("/run/nsgen").glob(f"{stem}*.yaml")]:
         path.unlink(missing_ok=True)
+    for path in Path("/run/nsgen").glob(f"{stem}*/"):  # a lab's services' files
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ set -Eeuo pipefail
 
 # === the lab 'router': its names, as the kernel knows them, then its steps ===
 lab_name=router
+lab_key=router
 lab_netns=(router left-0 left-1 right-0 right-1)
 lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 
@@ -152,7 +153,7 @@ lab_steps() {
   check reachable left-1:eth0 ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
 }
 
-# === nsgen runtime: sha256 c966bc4ac7a61f5415b7d769d8cd534d5f8ae031fd13d65af47d03a331e7ef66 ===
+# === nsgen runtime: sha256 34f64bc19c3135dc324008e4b81972909799cc05496a9a4a351eae1e1261973d ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -210,13 +211,14 @@ done
 # DEV... and their bridge ports), one fact a line in the words of the lab's declared lines:
 # `device D`, `D up`, `D mtu N`, `D mac M`, `D master B`, `D address A/P` (not link-local),
 # `route DEST [via G] [dev D]` (not the kernel's own), `D qdisc tbf|netem` and `D rate R` (a link
-# condition's). `nsgen status` reads `ip -j` and `tc -j` into the same.
+# condition's), `service NAME running|exited`. `nsgen status` reads `ip -j` and `tc -j` into the same.
 kernel_facts() {
   local ns=$1 words dev i dst via route_dev mtu master mac
   local -A wanted=()
   shift
   for dev in "$@"; do wanted[${dev}]=1; done
   qdisc_facts "${ns}" "$@"
+  if [[ -n ${ns} ]]; then service_facts "${ns}"; fi
   while read -ra words; do
     if [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == '<'* ]]; then
       dev=${words[1]%:} mtu='' master='' mac=''
@@ -299,6 +301,21 @@ qdisc_facts() {
     fi
   )
 }
+# --- service_facts NETNS: each service the lab started in NETNS (its PID file under
+# /run/nsgen/LAB_KEY/NETNS), `service NAME running` while its process is in NETNS, else `exited`
+service_facts() {
+  local file name pid
+  for file in "/run/nsgen/${lab_key}/$1"/*.pid; do
+    if [[ ! -e ${file} ]]; then continue; fi
+    name=${file##*/} pid=''
+    read -r pid <"${file}" || true
+    if [[ ${pid} =~ ^[0-9]+$ && /proc/${pid}/ns/net -ef /run/netns/$1 ]]; then
+      echo "service ${name%.pid} running"
+    else
+      echo "service ${name%.pid} exited"
+    fi
+  done
+}
 # --- expect NETNS NODE [DEV...]: the lines on stdin are what the lab declares in NETNS (the root
 # namespace when NETNS is empty, its DEV... read); compared with kernel_facts line by line, each
 # declared line the kernel lacks is a line in `drift` (`ns-0: route default via 10.0.0.1: missing`,
@@ -307,7 +324,7 @@ qdisc_facts() {
 # namespace a device (but lo), a declared device's address, a route; a lab bridge's port.
 drift=()
 expect_extras=0
-expect_single='^([^ ]+ (mtu|mac|master|qdisc|rate)) ([^ ]+)$'  # a device's one value: its key (`eth0 mtu`), the value
+expect_single='^(service [^ ]+|[^ ]+ (mtu|mac|master|qdisc|rate)) ([^ ]+)$'  # one value: its key (`eth0 mtu`, `service web`), the value
 expect_via='^(route .* via [^ ]+) dev [^ ]+$'  # a route via a gateway, and the same without its device
 expect() {
   local ns=$1 node=$2 line dev key kernel=() have_value
@@ -335,6 +352,8 @@ expect() {
       *' up') drift+=("${node}: ${line}: different (down)") ;;
       *' mtu '* | *' mac '* | *' master '* | *' qdisc '* | *' rate '*)
         drift+=("${node}: ${line}: different (${value[${key}]:-no ${key#* }})") ;;
+      'service '*' running')
+        if [[ -n ${value[${key}]-} ]]; then drift+=("${node}: ${line}: different (${value[${key}]})"); else drift+=("${node}: ${line}: missing"); fi ;;
       'sysctl '*)
         key=${line#sysctl }
         # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1
@@ -355,6 +374,8 @@ expect() {
       *' address '*) if [[ -z ${ns} || -z ${want["device ${dev}"]-} ]]; then continue; fi ;;
       # a condition no end declares (a different one is named as such)
       *' qdisc '* | *' rate '*) if [[ -z ${ns} || -z ${want["device ${dev}"]-} || -n ${wanted_key[${line% *}]-} ]]; then continue; fi ;;
+      # a service the lab does not declare (one that does and exited is named as such)
+      'service '*' running' | 'service '*' exited') if [[ -n ${wanted_key[${line% *}]-} ]]; then continue; fi ;;
       'route '*)
         if [[ ${line} =~ ${expect_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi ;;
     esac

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 1d48d8cf3103ddef30c79774b9f1a7706308a5cb21aa4ac149cfe2c13b7c4e61 ===
+# === nsgen runtime: sha256 f9672be64b0a981fa713b5d269f7f77b712f115caff3855f410fb174ad618a5c ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -60,13 +60,14 @@ fi
 # DEV... and their bridge ports), one fact a line in the words of the lab's declared lines:
 # `device D`, `D up`, `D mtu N`, `D mac M`, `D master B`, `D address A/P` (not link-local),
 # `route DEST [via G] [dev D]` (not the kernel's own), `D qdisc tbf|netem` and `D rate R` (a link
-# condition's). `nsgen status` reads `ip -j` and `tc -j` into the same.
+# condition's), `service NAME running|exited`. `nsgen status` reads `ip -j` and `tc -j` into the same.
 kernel_facts() {
   local ns=$1 words dev i dst via route_dev mtu master mac
   local -A wanted=()
   shift
   for dev in "$@"; do wanted[${dev}]=1; done
   qdisc_facts "${ns}" "$@"
+  if [[ -n ${ns} ]]; then service_facts "${ns}"; fi
   while read -ra words; do
     if [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == '<'* ]]; then
       dev=${words[1]%:} mtu='' master='' mac=''
@@ -149,6 +150,21 @@ qdisc_facts() {
     fi
   )
 }
+# --- service_facts NETNS: each service the lab started in NETNS (its PID file under
+# /run/nsgen/LAB_KEY/NETNS), `service NAME running` while its process is in NETNS, else `exited`
+service_facts() {
+  local file name pid
+  for file in "/run/nsgen/${lab_key}/$1"/*.pid; do
+    if [[ ! -e ${file} ]]; then continue; fi
+    name=${file##*/} pid=''
+    read -r pid <"${file}" || true
+    if [[ ${pid} =~ ^[0-9]+$ && /proc/${pid}/ns/net -ef /run/netns/$1 ]]; then
+      echo "service ${name%.pid} running"
+    else
+      echo "service ${name%.pid} exited"
+    fi
+  done
+}
 # --- expect NETNS NODE [DEV...]: the lines on stdin are what the lab declares in NETNS (the root
 # namespace when NETNS is empty, its DEV... read); compared with kernel_facts line by line, each
 # declared line the kernel lacks is a line in `drift` (`ns-0: route default via 10.0.0.1: missing`,
@@ -157,7 +173,7 @@ qdisc_facts() {
 # namespace a device (but lo), a declared device's address, a route; a lab bridge's port.
 drift=()
 expect_extras=0
-expect_single='^([^ ]+ (mtu|mac|master|qdisc|rate)) ([^ ]+)$'  # a device's one value: its key (`eth0 mtu`), the value
+expect_single='^(service [^ ]+|[^ ]+ (mtu|mac|master|qdisc|rate)) ([^ ]+)$'  # one value: its key (`eth0 mtu`, `service web`), the value
 expect_via='^(route .* via [^ ]+) dev [^ ]+$'  # a route via a gateway, and the same without its device
 expect() {
   local ns=$1 node=$2 line dev key kernel=() have_value
@@ -185,6 +201,8 @@ expect() {
       *' up') drift+=("${node}: ${line}: different (down)") ;;
       *' mtu '* | *' mac '* | *' master '* | *' qdisc '* | *' rate '*)
         drift+=("${node}: ${line}: different (${value[${key}]:-no ${key#* }})") ;;
+      'service '*' running')
+        if [[ -n ${value[${key}]-} ]]; then drift+=("${node}: ${line}: different (${value[${key}]})"); else drift+=("${node}: ${line}: missing"); fi ;;
       'sysctl '*)
         key=${line#sysctl }
         # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1
@@ -205,6 +223,8 @@ expect() {
       *' address '*) if [[ -z ${ns} || -z ${want["device ${dev}"]-} ]]; then continue; fi ;;
       # a condition no end declares (a different one is named as such)
       *' qdisc '* | *' rate '*) if [[ -z ${ns} || -z ${want["device ${dev}"]-} || -n ${wanted_key[${line% *}]-} ]]; then continue; fi ;;
+      # a service the lab does not declare (one that does and exited is named as such)
+      'service '*' running' | 'service '*' exited') if [[ -n ${wanted_key[${line% *}]-} ]]; then continue; fi ;;
       'route '*)
         if [[ ${line} =~ ${expect_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi ;;
     esac
@@ -266,6 +286,116 @@ tc() {
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
 exec {pause_fd}<> <(:)
 pause() { read -rt "$1" -u "${pause_fd}" || true; }
+
+# --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
+# topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
+# process group of its own, without this script's open files; its output goes to
+# /run/nsgen/LAB_KEY/NETNS/NAME.log, its PID (the session's) to NAME.pid, and its exit status, once
+# it ends, to NAME.status. With READY (tcp:PORT: the port listens in NETNS; file:PATH: the file
+# exists) it waits up to SECONDS for it: a service that ends first or is not ready by then stops
+# the run (which stops what it started). stop_service NETNS NAME stops one: TERM to its process
+# group, up to 2 s of grace, KILL; then its files go.
+service_dir=/run/nsgen/${lab_key}
+services_started=()
+service_alive() { [[ $2 =~ ^[0-9]+$ && /proc/$2/ns/net -ef /run/netns/$1 ]]; }
+# group_running PGID: a process of the group has not ended yet (a zombie has: where nobody reaps
+# it, it stays in the group)
+group_running() {
+  local stat line state pgrp
+  for stat in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"${stat}" || continue
+    read -r state _ pgrp _ <<<"${line##*) }"
+    if [[ ${pgrp} == "$1" && ${state} != Z ]]; then return 0; fi
+  done
+  return 1
+}
+service_log() {
+  local lines=() first
+  mapfile -t lines 2>/dev/null <"$1" || true
+  first=$(( ${#lines[@]} > 5 ? ${#lines[@]} - 5 : 0 ))
+  if (( ${#lines[@]} > 0 )); then printf '  | %s\n' "${lines[@]:first}" >&2; else echo "  (empty)" >&2; fi
+}
+start_service() {
+  local dir=${service_dir}/$1 pid tenths port state address file ready=''
+  if (( dry_run )); then
+    printf 'start_service'
+    printf ' %q' "$@"
+    printf '\n'
+    return 0
+  fi
+  mkdir -p "${dir}"
+  rm -f "${dir}/$2.status"
+  (
+    cd /
+    if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
+    if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
+    # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+    exec setsid ip netns exec "$1" bash -c 'bash -c "$1"; echo "$?" >"$2"' service "$3" "${dir}/$2.status"
+  ) </dev/null >"${dir}/$2.log" 2>&1 &
+  pid=$!
+  echo "${pid}" >"${dir}/$2.pid"
+  services_started+=("$1/$2")
+  if (( $# < 5 )); then echo "service $1/$2 started (pid ${pid})"; return 0; fi
+  for (( tenths = 0; tenths <= $5 * 10; tenths++ )); do
+    if ! kill -0 "${pid}" 2>/dev/null; then
+      wait "${pid}" 2>/dev/null || true
+      echo "${0##*/}: service $1/$2 ended before it was ready ($4); the end of ${dir}/$2.log:" >&2
+      service_log "${dir}/$2.log"
+      return 1
+    fi
+    # its sockets are its namespace's once it is in it (the first tenths, it may still be on its way)
+    if ! service_alive "$1" "${pid}"; then pause 0.1; continue; fi
+    case $4 in
+      tcp:*)
+        printf -v port '%04X' "${4#tcp:}"
+        for file in "/proc/${pid}/net/tcp" "/proc/${pid}/net/tcp6"; do
+          while read -r _ address _ state _; do
+            if [[ ${state} == 0A && ${address##*:} == "${port}" ]]; then ready=1; fi
+          done <"${file}" 2>/dev/null || true
+        done ;;
+      file:*) if [[ -e ${4#file:} ]]; then ready=1; fi ;;
+    esac
+    if [[ -n ${ready} ]]; then echo "service $1/$2 started (pid ${pid}), ready: $4"; return 0; fi
+    pause 0.1
+  done
+  echo "${0##*/}: service $1/$2 was not ready ($4) within $5 s; the end of ${dir}/$2.log:" >&2
+  service_log "${dir}/$2.log"
+  return 1
+}
+stop_service() {
+  local dir=${service_dir}/$1 pid='' round
+  if (( dry_run )); then echo "stop_service $1 $2"; return 0; fi
+  if [[ -r ${dir}/$2.pid ]]; then read -r pid <"${dir}/$2.pid" || true; fi
+  if service_alive "$1" "${pid}"; then
+    echo "stopping service $1/$2 (pid ${pid})"
+    kill -TERM -- "-${pid}" 2>/dev/null || true
+    for (( round = 0; round < 20; round++ )); do
+      if ! group_running "${pid}"; then break; fi
+      pause 0.1
+    done
+    if (( round == 20 )); then kill -KILL -- "-${pid}" 2>/dev/null || true; fi
+  fi
+  rm -f "${dir}/$2.pid" "${dir}/$2.log" "${dir}/$2.status"
+  rmdir "${dir}" "${service_dir}" 2>/dev/null || true
+}
+# --- stop_started: stop the services this run started (a rollback's)
+stop_started() {
+  local started
+  for started in "${services_started[@]}"; do stop_service "${started%%/*}" "${started#*/}"; done
+}
+# --- forget_services: the files of the services of the lab's namespaces, those teardown's steps
+# did not name (a service renamed since setup) with them: only those nsgen writes, by their names
+forget_services() {
+  local ns
+  if (( dry_run )) || [[ ! -d ${service_dir} ]]; then return 0; fi
+  for ns in "${lab_netns[@]}"; do
+    if [[ -d ${service_dir}/${ns} ]]; then
+      rm -f "${service_dir}/${ns}"/*.pid "${service_dir}/${ns}"/*.log "${service_dir}/${ns}"/*.status
+      rmdir "${service_dir}/${ns}" 2>/dev/null || true
+    fi
+  done
+  rmdir "${service_dir}" 2>/dev/null || true
+}
 
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still

@@ -191,8 +191,11 @@ def status(file: File = None, preset: Preset = None, prefix: Prefix = None, coun
     """Compare every object the lab declares with the kernel: one line per difference (missing,
     extra, different); exit 0 only when there is none."""
     lab = one_machine(load(file, preset, prefix, count, running=True), "status").lab
-    lines = [str(found) for found in drift.differences(lab)]
-    for line in lines:
-        typer.echo(line)
+    found = drift.differences(lab)
+    lines = [str(difference) for difference in found]
+    for difference in found:
+        typer.echo(str(difference))
+        for line in drift.service_report(lab, difference):
+            typer.echo(line)
     typer.echo(f"lab {lab.name}: {len(lines)} difference(s)" if lines else f"lab {lab.name}: no drift: the lab is fully up")
     raise typer.Exit(1 if lines else 0)

@@ -2,7 +2,8 @@
 
 A change is planned from what runs, not from what was recorded: `diff(as_found(old, drift), new)`
 re-adds a namespace, link, address or route the kernel lost, removes an address or route it gained
-in a lab namespace, and sets an MTU, MAC, sysctl or link condition back. What the model cannot hold is repaired by
+in a lab namespace, sets an MTU, MAC, sysctl or link condition back, and starts a service that
+is not running again. What the model cannot hold is repaired by
 commands of its own: a device found down is set up before the change (its addresses and routes
 need it up), a port found out of its bridge is plugged back after it (the bridge may be re-made).
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 
 from nsgen.plan.commands import Command
-from nsgen.plan.declared import Difference
+from nsgen.plan.declared import SERVICE_LINE, Difference
 from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Namespace, Route, VethLink, interface_address
 
 
@@ -52,7 +53,7 @@ def _interface(iface: Interface, change: Difference) -> Interface:
 
 def _namespace(ns: Namespace, found: list[Difference]) -> Namespace:
     interfaces = {iface.name: iface for iface in ns.interfaces}
-    routes, sysctls = list(ns.routes), dict(ns.sysctls)
+    routes, sysctls, services = list(ns.routes), dict(ns.sysctls), list(ns.services)
     for change in found:
         words = change.line.split(" ")
         if words[0] == "route":
@@ -65,9 +66,13 @@ def _namespace(ns: Namespace, found: list[Difference]) -> Namespace:
                 sysctls[key] = change.have
         elif words[0] == "device":
             interfaces.pop(words[1], None)
+        elif SERVICE_LINE.match(change.line) and change.kind != "extra":  # not running: started again
+            services = [s for s in services if s.name != words[1]]
         elif words[0] in interfaces:
             interfaces[words[0]] = _interface(interfaces[words[0]], change)
-    return dataclasses.replace(ns, interfaces=tuple(interfaces.values()), routes=tuple(routes), sysctls=tuple(sysctls.items()))
+    return dataclasses.replace(
+        ns, interfaces=tuple(interfaces.values()), routes=tuple(routes), sysctls=tuple(sysctls.items()), services=tuple(services)
+    )
 
 
 def _bridge(bridge: Bridge, found: list[Difference]) -> Bridge:

@@ -1,8 +1,8 @@
 """The change from one lab to another as a plan: what apply.sh runs.
 
-What is removed goes first, in reverse dependency order (routes, sysctls, addresses, links, bridges,
-namespaces), then what is added (namespaces, bridges, links, link-local, sysctls, addresses, MTUs and
-MACs, up, routes). A kept interface whose address changes keeps its device. Nothing outside the
+What is removed goes first, in reverse dependency order (services, routes, sysctls, addresses, links,
+bridges, namespaces), then what is added (namespaces, bridges, links, link-local, sysctls, addresses,
+MTUs and MACs, up, routes, services). A kept interface whose address changes keeps its device. Nothing outside the
 change is in the plan: an untouched veth is never deleted, so it keeps its ifindex and its traffic.
 
 The routes of a namespace that loses an address or an interface are removed before and added again
@@ -63,6 +63,10 @@ def _removals(c: Comparison) -> Plan:
         kept = [end for end in (link.a, link.b) if end.netns is not None and end.node in c.new_ns]
         link_del += [Command(("link", "del", "dev", end.device), end.netns) for end in (root or kept)[:1]]
     return (
+        *step(
+            "stop the services that go or change (a changed one is started again below)",
+            [commands.stop_service(ns.netns, service) for ns, service in c.stopped],
+        ),
         *step(
             "remove the routes that go (and, where an address or interface goes, every route: the\n"
             "kernel would drop those and not bring them back; they are added again below)",
@@ -160,6 +164,10 @@ def _tuning(c: Comparison) -> Plan:
         *step("an IPv4-only lab: no IPv6 link-local addresses on the new devices", local),
         *step("set the new interfaces up", ups),
         *step("add the new routes", route_add),
+        *step(
+            "start the services that come or change, each inside its namespace",
+            [commands.start_service(ns.netns, service) for ns, service in c.started],
+        ),
     )
 
 

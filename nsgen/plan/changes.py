@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from nsgen.plan.commands import MTU_DEFAULT
 from nsgen.plan.compare import Comparison, ends
-from nsgen.topology.model import IPInterface
+from nsgen.topology.model import IPInterface, Service
 
 #: What a removed sysctl goes back to: a new namespace's forwarding default.
 SYSCTL_DEFAULT = "0"
@@ -28,7 +28,24 @@ def _addresses(addresses: tuple[IPInterface, ...]) -> str:
 
 def changes(c: Comparison) -> tuple[Change, ...]:
     """Every line of the change: objects that go and come, then what changes on kept objects."""
-    return (*_objects(c), *_bridges_and_interfaces(c), *_conditions(c), *_namespaces(c), *_link_local(c))
+    return (*_objects(c), *_bridges_and_interfaces(c), *_conditions(c), *_namespaces(c), *_services(c), *_link_local(c))
+
+
+def _services(c: Comparison) -> list[Change]:
+    """A service that goes, comes, or is restarted (its command or readiness changes)."""
+    started = {(ns.name, s.name): s for ns, s in c.started}
+    lines = []
+    for ns, service in c.stopped:
+        new = started.pop((ns.name, service.name), None)
+        if new is None:
+            lines.append(Change("-", f"{ns.name}: service {service.name}"))
+        else:
+            lines.append(Change("~", f"{ns.name}: service {service.name} restarted: {_service(service)} -> {_service(new)}"))
+    return lines + [Change("+", f"{ns}: service {name}: {_service(s)}") for (ns, name), s in started.items()]
+
+
+def _service(service: Service) -> str:
+    return service.command + (f" (ready: {service.ready} within {service.timeout} s)" if service.ready else "")
 
 
 def _conditions(c: Comparison) -> list[Change]:

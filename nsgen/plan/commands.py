@@ -10,9 +10,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from nsgen.topology.model import Bridge, Conditions, Endpoint, Interface, IPAddress, IPInterface, Lab, Route, VethLink, rate_bits
+from nsgen.topology.model import (
+    Bridge,
+    Conditions,
+    Endpoint,
+    Interface,
+    IPAddress,
+    IPInterface,
+    Lab,
+    Route,
+    Service,
+    VethLink,
+    rate_bits,
+)
 
-Tool = Literal["ip", "sysctl", "bridge", "stop", "tc"]
+Tool = Literal["ip", "sysctl", "bridge", "stop", "tc", "service"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +33,8 @@ class Command:
 
     `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `bridge` takes iproute2's
     `bridge` words (a multi-host lab's FDB entries); `stop` (NETNS...) stops every process in those namespaces;
-    `tc` takes tc's words (a link's conditions).
+    `tc` takes tc's words (a link's conditions); `service` (start NAME COMMAND [READY SECONDS], or
+    stop NAME) starts or stops a service inside `netns`.
     """
 
     argv: tuple[str, ...]
@@ -84,6 +97,17 @@ def stop_processes(netns: list[str]) -> list[Command]:
     """Stop every process still in the namespaces `netns` (TERM, a grace, KILL): it would keep them
     alive. One command for all (the runtime looks through /proc once); none when there is none."""
     return [Command(tuple(netns), None, "stop")] if netns else []
+
+
+def start_service(netns: str, service: Service) -> Command:
+    """Start `service` inside `netns`: its command verbatim, then what setup waits for and how long."""
+    ready = (service.ready, str(service.timeout)) if service.ready else ()
+    return Command(("start", service.name, service.command, *ready), netns, "service")
+
+
+def stop_service(netns: str, service: Service) -> Command:
+    """Stop `service` (its process group: TERM, a grace, KILL) and forget its files."""
+    return Command(("stop", service.name), netns, "service")
 
 
 def qdisc_words(conditions: Conditions) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ old lab's namespaces the change reaches.
 from dataclasses import dataclass
 
 from nsgen.plan.lab_plans import ipv4_only
-from nsgen.topology.model import Bridge, Interface, Lab, Namespace, VethLink
+from nsgen.topology.model import Bridge, Interface, Lab, Namespace, Service, VethLink
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Comparison:
     v4_new: bool
     touched: frozenset[str]  # namespaces (kernel names) of `old` that the change reaches or deletes
     disturbed: frozenset[str]  # namespaces whose every route is deleted and added again
+    stopped: list[tuple[Namespace, Service]]  # services of `old` that go or change (restarted)
+    started: list[tuple[Namespace, Service]]  # services of `new` that come or change
 
     @property
     def kept_ns(self) -> list[str]:
@@ -102,6 +104,8 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
     for name in (n for n in new_ns if n in old_ns):
         if new_ns[name].routes != old_ns[name].routes or new_ns[name].sysctls != old_ns[name].sysctls:
             touched.add(old_ns[name].netns)
+    stopped, started = _services(old_ns, new_ns), _services(new_ns, old_ns)
+    touched.update(ns.netns for ns, _ in stopped)
     return Comparison(
         old,
         new,
@@ -117,4 +121,16 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
         ipv4_only(new),
         frozenset(touched),
         frozenset(disturbed),
+        stopped,
+        started,
     )
+
+
+def _services(these: dict[str, Namespace], others: dict[str, Namespace]) -> list[tuple[Namespace, Service]]:
+    """The services of `these` namespaces that `others` do not run as they are: a service is kept
+    (and keeps running) only where its namespace, name, command and readiness stay the same."""
+    result = []
+    for name, ns in these.items():
+        kept = set(others[name].services) if name in others else set()
+        result += [(ns, service) for service in ns.services if service not in kept]
+    return result

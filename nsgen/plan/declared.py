@@ -2,17 +2,21 @@
 
 `declared(lab)` lists every object the topology declares: namespaces, devices, up state, addresses,
 MTUs (a namespace's veth end has the kernel's 1500 unless it declares one), MACs, bridge ports,
-routes, sysctls. Each is one exact line (`eth0 address 10.0.0.2/24`, `route default via 10.0.0.1`)
+routes, sysctls, services running. Each is one exact line (`eth0 address 10.0.0.2/24`, `route default via 10.0.0.1`)
 in the words the kernel's state is read into: verify.sh and apply.sh get them by place (`places`),
 and their runtime compares them with what `ip -o` shows (kernel_facts); `nsgen status` compares
 the same lines with what `ip -j` shows (`nsgen.run.drift`).
 """
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nsgen.plan.commands import MTU_DEFAULT, canonical_rate
 from nsgen.topology.model import ROOT, Conditions, Interface, Lab, VxlanEnd, rate_bits
+
+#: A service's line: `service NAME running` (declared), or `exited` (the kernel side, once it ended).
+SERVICE_LINE = re.compile(r"^service ([^ ]+) (running|exited)$")
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,7 @@ class Expect:
 
     netns: str | None
     node: str
-    kind: str  # namespace, device, up, address, mtu, mac, master, qdisc, rate, route, sysctl
+    kind: str  # namespace, device, up, address, mtu, mac, master, qdisc, rate, route, sysctl, service
     device: str = ""
     value: str = ""
 
@@ -38,6 +42,8 @@ class Expect:
             return f"route {self.value}"
         if self.kind == "sysctl":
             return f"sysctl {self.device}={self.value}"
+        if self.kind == "service":
+            return f"service {self.device} running"
         return f"{self.device} {self.kind} {self.value}"
 
     @property
@@ -127,6 +133,7 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
         facts += ends.get(ns.netns, [])
         facts += [Expect(ns.netns, ns.name, "route", value=r.text) for r in ns.routes]
         facts += [Expect(ns.netns, ns.name, "sysctl", key, value) for key, value in ns.sysctls]
+        facts += [Expect(ns.netns, ns.name, "service", service.name) for service in ns.services]
     return facts + [f for f in root if only_devices is None or f.device in only_devices]
 
 

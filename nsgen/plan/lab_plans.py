@@ -14,8 +14,10 @@ from nsgen.plan.commands import (
     loopback_up,
     route_command,
     shaping,
+    start_service,
     step,
     stop_processes,
+    stop_service,
     tuning_words,
     veth_add,
 )
@@ -95,6 +97,12 @@ def setup(lab: Lab) -> Plan:
             [command for link in lab.links for command in shaping(link)],
         ),
         *step("route the traffic: without routes a namespace reaches only its own subnets", routes),
+        *step(
+            "start the services, each inside its namespace now that the lab's network is up: in the\n"
+            "background, in a session of its own, its output in /run/nsgen/LAB/NETNS/NAME.log\n"
+            "(start_service NETNS NAME COMMAND [READY SECONDS]: waits up to SECONDS for READY)",
+            [start_service(ns.netns, service) for ns in lab.namespaces for service in ns.services],
+        ),
     )
 
 
@@ -122,6 +130,10 @@ def teardown(lab: Lab) -> Plan:
     root-namespace veth end: each has its peer in a namespace), then its bridges. What still runs in
     a namespace is stopped first: a process there keeps it, and its devices, alive after `ip netns del`."""
     return (
+        *step(
+            "stop the lab's services, each by its process group (TERM, a grace, KILL), and forget their files",
+            [stop_service(ns.netns, service) for ns in lab.namespaces for service in ns.services],
+        ),
         *step(
             "stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)",
             stop_processes([ns.netns for ns in lab.namespaces]),

@@ -62,6 +62,8 @@ def tutorial_words(command: Command | Ping, aliases: dict[str, str]) -> tuple[st
         return ("stop_processes", *command.argv)
     if command.tool == "tc":
         return ("tc", *(("-n", command.netns) if command.netns else ()), *command.argv)
+    if command.tool == "service":
+        return (f"{command.argv[0]}_service", command.netns or "", *command.argv[1:])
     if command.tool == "bridge":
         return ("nsgen_bridge", *command.argv)
     return (aliases[command.netns] if command.netns else "ip", *command.argv)
@@ -166,8 +168,10 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     """The plan grouped by where it runs: the root namespace's commands in one batch (each step's
     comment kept as `#` lines, which `ip -batch` skips), then each namespace's own batch; a device's
     `link set` settings joined on one line. A multi-host lab's FDB entries (iproute2's `bridge`)
-    follow the root batch, which makes their devices; the processes a teardown stops come first."""
-    stops = Batch("stop what still runs in the lab's namespaces (it would keep them, and their devices, alive)", None)
+    follow the root batch, which makes their devices; the services and processes a teardown stops
+    come first, and the services a setup starts last, once every batch is done."""
+    stops = Batch("stop what still runs in the lab's namespaces, its services first (it would keep them alive)", None)
+    started = Batch("start the services once every namespace's batch is done (await_batches)", None, [("await_batches",)])
     root_lines: list[list[str]] = []
     last_step = None
     lines: dict[str, list[list[str]]] = {ns.netns: [] for ns in lab.namespaces}
@@ -178,8 +182,10 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
         for command in step.commands:
             if command.tool == "bridge":
                 fdb.commands.append(tutorial_words(command, {}))
-            elif command.tool == "stop":
+            elif command.tool == "stop" or (command.tool == "service" and command.argv[0] == "stop"):
                 stops.commands.append(tutorial_words(command, {}))
+            elif command.tool == "service":
+                started.commands.append(tutorial_words(command, {}))
             elif command.tool == "tc" and command.netns is None:
                 shaped.commands.append(tutorial_words(command, {}))
             elif command.tool in ("sysctl", "tc"):
@@ -201,12 +207,13 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
         comment = f"{ns.name}: {prefix}{', '.join(_parts(words))}, in one batch inside it"
         if words or before[ns.netns]:
             batches.append(Batch(comment, ns.netns, before[ns.netns], _joined(words)))
-    return batches
+    return batches + ([started] if len(started.commands) > 1 else [])
 
 
 def apply_words(command: Command) -> tuple[str, ...]:
-    """A command as apply.sh writes it: `ip [-n NETNS] …`, or the runtime's `set_sysctl` and `stop_processes`."""
-    if command.tool in ("sysctl", "stop", "tc"):
+    """A command as apply.sh writes it: `ip [-n NETNS] …`, `tc`, or a runtime function (`set_sysctl`,
+    `stop_processes`, `start_service`)."""
+    if command.tool in ("sysctl", "stop", "tc", "service"):
         return tutorial_words(command, {})
     return ("ip", *(("-n", command.netns) if command.netns else ()), *command.argv)
 

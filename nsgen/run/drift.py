@@ -9,18 +9,21 @@ carries the lab's prefix and is not the lab's.
 """
 
 import json
+import os
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from nsgen.plan.commands import canonical_rate
-from nsgen.plan.declared import Difference, Place, declared, places
+from nsgen.plan.declared import SERVICE_LINE, Difference, Place, declared, places
+from nsgen.run.records import RECORDS
 from nsgen.topology.model import ROOT, Lab
 
 #: A route via a gateway, and the same route without its device (as a topology may declare it).
 _VIA = re.compile(r"^(route .* via [^ ]+) dev [^ ]+$")
 #: A single-valued fact: its key (`eth0 mtu`) and value.
-_SINGLE = re.compile(r"^([^ ]+ (?:mtu|mac|master|qdisc|rate)) ([^ ]+)$")
+_SINGLE = re.compile(r"^(service [^ ]+|[^ ]+ (?:mtu|mac|master|qdisc|rate)) ([^ ]+)$")
 #: How many places are read from the kernel at once.
 READERS = 32
 #: The qdiscs of link conditions: any other root qdisc is the kernel's own (noqueue, pfifo_fast, ...).
@@ -69,9 +72,43 @@ def _tc_json(netns: str | None) -> list[dict]:
     return json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else []
 
 
-def kernel_lines(netns: str | None, devices: tuple[str, ...] = ()) -> list[str]:
+def services_dir(lab: Lab) -> Path:
+    """Where setup keeps the files of `lab`'s services: one directory per namespace under it."""
+    return RECORDS / lab.key
+
+
+def _alive(pid_file: Path, netns: str) -> bool:
+    """Whether the service of `pid_file` runs: its process is there, in `netns`."""
+    pid = pid_file.read_text().strip() if pid_file.exists() else ""
+    try:
+        return pid.isdigit() and os.path.samefile(f"/proc/{pid}/ns/net", f"/run/netns/{netns}")
+    except OSError:
+        return False
+
+
+def _service_lines(services: Path, netns: str) -> list[str]:
+    """`service NAME running|exited`, for each service started in `netns` (by its PID file)."""
+    files = sorted((services / netns).glob("*.pid"))
+    return [f"service {file.stem} {'running' if _alive(file, netns) else 'exited'}" for file in files]
+
+
+def service_report(lab: Lab, difference: Difference) -> list[str]:
+    """For a service that is not running: its exit status, and the last lines of its log."""
+    service = SERVICE_LINE.match(difference.line)
+    if service is None or difference.netns is None or difference.kind == "extra":
+        return []
+    base = services_dir(lab) / difference.netns / service.group(1)
+    status = base.with_suffix(".status")
+    said = f"exit status {status.read_text().strip()}" if status.exists() else "no exit status (it was killed)"
+    log = base.with_suffix(".log")
+    lines = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+    return [f"  {said}; the end of {log}:" if lines else f"  {said}; its log is empty", *(f"  | {line}" for line in lines)]
+
+
+def kernel_lines(netns: str | None, devices: tuple[str, ...] = (), services: Path | None = None) -> list[str]:
     """What the kernel has in `netns` (in the root namespace: of `devices` and their bridge ports), as
-    lines; one dump of each kind (`ip -j addr` holds the links too)."""
+    lines; one dump of each kind (`ip -j addr` holds the links too); with `services`, the state of
+    the services started in `netns`."""
     if netns:  # one `ip -batch` for the addresses (and links) and the IPv4 routes: a JSON array a line
         command = ["ip", "-n", netns, "-j", "-batch", "-"]
         batch = subprocess.run(command, input="addr show\nroute show\n", capture_output=True, text=True, check=False)
@@ -90,6 +127,7 @@ def kernel_lines(netns: str | None, devices: tuple[str, ...] = ()) -> list[str]:
     ]
     qdiscs = [e for e in _tc_json(netns) if netns or e.get("dev") in devices]
     lines += [line for entry in qdiscs for line in _qdisc_lines(entry)]
+    lines += _service_lines(services, netns) if services and netns else []
     return lines + [line for line in map(_route_line, routes) if line]
 
 
@@ -107,6 +145,8 @@ def compare(place: Place, kernel: list[str]) -> list[Difference]:
             gone.add(device)
         elif line.endswith(" up"):
             found = Difference(place.netns, place.node, line, "different", "down")
+        elif SERVICE_LINE.match(line) and line.rsplit(" ", 1)[0] not in value:
+            pass  # never started, or its files are gone
         elif m := _SINGLE.match(line):
             have_value = value.get(m.group(1), "no " + m.group(1).split(" ")[1])
             found = Difference(place.netns, place.node, line, "different", have_value)
@@ -134,6 +174,8 @@ def _is_extra(place: Place, line: str, want: set[str]) -> bool:
         return in_namespace and f"device {device}" in want
     if line.startswith("route "):
         return in_namespace and not ((m := _VIA.match(line)) and m.group(1) in want)
+    if SERVICE_LINE.match(line):  # one the lab does not declare (one that does and exited is named as such)
+        return not any(w.rsplit(" ", 1)[0] == line.rsplit(" ", 1)[0] for w in want)
     return " master " in line
 
 
@@ -151,7 +193,8 @@ def differences(lab: Lab) -> list[Difference]:
     there = [place for place in every if place.netns is None or place.netns in present]
     # each place read in a thread of its own: the reading is `ip` and `tc` processes, waited for
     with ThreadPoolExecutor(max_workers=READERS) as pool:
-        kernel = dict(zip(map(id, there), pool.map(lambda p: kernel_lines(p.netns, p.devices), there), strict=True))
+        read = pool.map(lambda p: kernel_lines(p.netns, p.devices, services_dir(lab)), there)
+        kernel = dict(zip(map(id, there), read, strict=True))
     found: list[Difference] = []
     for place in every:
         if id(place) not in kernel:

@@ -12,7 +12,7 @@ RECORDS = Path("/run/nsgen")
 
 def record_path(lab: Lab) -> Path:
     """Where the running `lab` is recorded: /run/nsgen/PREFIXNAME.yaml (the scripts' lab_key)."""
-    return RECORDS / f"{lab.prefix}{lab.name}.yaml"
+    return RECORDS / f"{lab.key}.yaml"
 
 
 def recorded(lab: Lab) -> sources.LoadedLab | None:

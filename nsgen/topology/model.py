@@ -92,6 +92,23 @@ class Route:
         return " ".join([dest, *(("via", str(self.via)) if self.via else ()), *(("dev", self.dev) if self.dev else ())])
 
 
+#: What the declared state's lines say of a device (`eth0 mtu 1500`): no service takes one of these
+#: names, so that `service NAME running` never reads as a line of a device named `service`.
+DEVICE_WORDS = ("up", "mtu", "mac", "master", "address", "qdisc", "rate")
+
+
+@dataclass(frozen=True)
+class Service:
+    """A process a lab runs in a namespace: `command`, a shell command line its author wrote, run
+    under `bash -c`; `ready`, what setup waits for it to do (`tcp:80`: listen on the port;
+    `file:/run/x`: make the file), up to `timeout` seconds."""
+
+    name: str
+    command: str
+    ready: str | None = None
+    timeout: int = 10
+
+
 @dataclass(frozen=True)
 class Namespace:
     """A network namespace: `name` as in the topology, `netns` as the kernel knows it (prefixed)."""
@@ -103,6 +120,7 @@ class Namespace:
     routes: tuple[Route, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
     host: str | None = None  # the machine it is placed on (multi-host labs)
+    services: tuple[Service, ...] = ()
 
     def interface(self, name: str) -> Interface:
         return next(iface for iface in self.interfaces if iface.name == name)
@@ -337,6 +355,11 @@ class Lab:
     vxlan: Vxlan = Vxlan()
     tunnels: tuple[Tunnel, ...] = ()  # one machine's part of a multi-host lab: its VXLAN devices
     peers: tuple[Namespace, ...] = ()  # one machine's part: the other machines' namespaces (for reachability)
+
+    @property
+    def key(self) -> str:
+        """The lab's name on its machine (prefix and name): its record's, its services' directory's."""
+        return self.prefix + self.name
 
     @cached_property
     def _namespaces_by_name(self) -> dict[str, Namespace]:

@@ -85,6 +85,47 @@ _CONDITIONS = {
     "loss": {"type": "string", "title": "loss", "pattern": PERCENT_TEXT, "description": "a percentage, e.g. 0.5%"},
 }
 
+#: A service's name: also its files' names under /run/nsgen (its log, PID and exit status).
+SERVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_COMMAND = {
+    "type": "string",
+    "title": "command",
+    "minLength": 1,
+    "maxLength": 4096,
+    "pattern": PRINTABLE,
+    "description": "a shell command line, run under `bash -c` inside the namespace, e.g. python3 -m http.server 80",
+}
+_SERVICE = {
+    "type": ["string", "object"],
+    "title": "service",
+    "description": "a command on one line (named by its first word), or {name, command, ready: {tcp: PORT} | {file: PATH}}",
+    **{key: value for key, value in _COMMAND.items() if key not in ("type", "title", "description")},
+    "additionalProperties": False,
+    "required": ["command"],
+    "properties": {
+        "name": _string("service name", SERVICE_NAME, 64, "letters, digits, '_', '.', '-', starting with a letter or digit"),
+        "command": _COMMAND,
+        "ready": {
+            "type": "object",
+            "title": "ready",
+            "description": "what setup waits for: {tcp: PORT} (a listening port) or {file: PATH}, with timeout: SECONDS (10)",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "tcp": {"type": "integer", "title": "port", "minimum": 1, "maximum": 65535},
+                "file": {
+                    "type": "string",
+                    "title": "file",
+                    "pattern": r"^/[^\x00-\x1f\x7f]*$",
+                    "maxLength": 4096,
+                    "description": "an absolute path, no control characters",
+                },
+                "timeout": {"type": "integer", "title": "timeout", "minimum": 1, "maximum": 600},
+            },
+        },
+    },
+}
+
 _INTERFACES = {
     "type": "object",
     "title": "interfaces",
@@ -184,6 +225,12 @@ SCHEMA: dict[str, Any] = {
                         },
                     },
                     "host": {**_HOST_NAME, "description": "the machine of `hosts:` it is placed on"},
+                    "run": {
+                        "type": "array",
+                        "title": "services",
+                        "description": "processes setup starts in the namespace once its network is up, and teardown stops",
+                        "items": _SERVICE,
+                    },
                 },
             },
         },

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from nsgen.problems import Problem, TopologyError
-from nsgen.topology.model import Bridge, Conditions, Interface, IPNetwork, Lab, Machine, Namespace, Route, VethLink
+from nsgen.topology.model import Bridge, Conditions, Interface, IPNetwork, Lab, Machine, Namespace, Route, Service, VethLink
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -205,6 +205,16 @@ def _namespace(ns: Namespace) -> dict[str, Any]:
         entry["host"] = ns.host
     if ns.sysctls:
         entry["sysctls"] = {key: int(value) if value.isdigit() else value for key, value in ns.sysctls}
+    if ns.services:
+        entry["run"] = [_service(service) for service in ns.services]
+    return entry
+
+
+def _service(service: Service) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": service.name, "command": service.command}
+    if service.ready is not None:
+        kind, _, value = service.ready.partition(":")
+        entry["ready"] = {kind: int(value) if kind == "tcp" else value, "timeout": service.timeout}
     return entry
 
 

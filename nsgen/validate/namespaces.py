@@ -1,9 +1,10 @@
 """The namespaces phase: each namespace of the model with its interfaces, routes (gateways reached
-through a connected subnet or an on-link route), sysctls and default alias."""
+through a connected subnet or an on-link route), sysctls, services and default alias."""
 
 from typing import Any
 
 from nsgen.topology.model import Interface, Namespace, Route
+from nsgen.validate import services
 from nsgen.validate.context import Context, Path, Port, parsed_address, parsed_network
 from nsgen.validate.hints import known
 
@@ -52,6 +53,7 @@ def _namespace(ctx: Context, index: int, name: str, ports: list[Port]) -> Namesp
         interfaces=interfaces,
         routes=tuple(route for _, route in routes),
         sysctls=tuple((key, str(value)) for key, value in (spec.get("sysctls") or {}).items()),
+        services=services.build(ctx, [*path, "run"], spec.get("run") or []),
     )
 
 

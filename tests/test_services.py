@@ -1,0 +1,193 @@
+"""Services: processes a lab starts in its namespaces, awaited, checked, restarted by apply only when
+they change, and stopped by teardown with nothing left; for real, with a web server."""
+
+import shlex
+import sys
+from pathlib import Path
+
+import live_labs
+import pytest
+from conftest import leftovers, nsgen, run
+
+from nsgen.plan import lab_plans
+from nsgen.render import lab_files, styles, writing
+from nsgen.topology import yaml_file
+from nsgen.topology.model import Service
+from nsgen.validate import sources
+from nsgen.validate.lab import build_lab
+
+SERVER = f"{sys.executable} -m http.server 8080 --bind 10.95.0.1 --directory /"
+
+
+def _web(command: str = SERVER, extra: list | None = None) -> dict:
+    """web serves HTTP on 10.95.0.1:8080 (awaited), and sleeps; client reaches it over a veth."""
+    return {
+        "name": "web",
+        "description": "a web server and a client; $(touch /tmp/nsgen-hostile) `id`",
+        "namespaces": {
+            "web": {
+                "interfaces": {"eth0": {"addresses": ["10.95.0.1/24"]}},
+                "run": [{"name": "http", "command": command, "ready": {"tcp": 8080}}, "sleep 600", *(extra or [])],
+            },
+            "client": {"interfaces": {"eth0": {"addresses": ["10.95.0.2/24"]}}},
+        },
+        "links": [["web:eth0", "client:eth0"]],
+    }
+
+
+def test_a_service_is_named_by_its_first_word_and_round_trips() -> None:
+    lab = build_lab(_web(), "t")
+    assert lab.namespace("web").services == (Service("http", SERVER, "tcp:8080", 10), Service("sleep", "sleep 600"))
+    assert build_lab(yaml_file.document(lab), "t").namespace("web").services == lab.namespace("web").services
+
+
+def test_setup_shows_the_command_verbatim_quoted_once_after_the_network_is_up(tmp_path: Path) -> None:
+    loaded = sources.from_document(_web(), "t", "t", "p-")
+    for style in ("batched", "tutorial"):
+        text = lab_files.render(loaded, style)["setup.sh"]
+        lab_part = text[: text.index("# === the lab's record")]
+        assert f"  start_service p-web http {shlex.quote(SERVER)} tcp:8080 10\n" in lab_part
+        assert lab_part.index("start_service") > lab_part.rindex("NSGEN\n" if style == "batched" else "link set dev")
+    batches = styles.batched(loaded.lab, lab_plans.setup(loaded.lab))
+    assert batches[-1].commands[0] == ("await_batches",)  # every namespace's batch is done first
+
+
+def _setup(tmp_path: Path, prefix: str, document: dict) -> tuple[sources.LoadedLab, Path]:
+    loaded = live_labs.load(document, prefix)
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(loaded), lab_dir)
+    result = run("bash", lab_dir / "setup.sh")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return loaded, lab_dir
+
+
+def _pid(prefix: str, service: str) -> int:
+    return int(Path(f"/run/nsgen/{prefix}web/{prefix}web/{service}.pid").read_text())
+
+
+def _get(prefix: str) -> str:
+    """An HTTP GET from client to web's server, with bash alone: the status line."""
+    script = 'exec 3<>/dev/tcp/10.95.0.1/8080; printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3; head -n 1 <&3'
+    return run("ip", "netns", "exec", f"{prefix}client", "timeout", "5", "bash", "-c", script).stdout.strip()
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie nobody reaped has ended)."""
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _in_lab(prefix: str) -> list[str]:
+    """The processes still in the lab's namespaces."""
+    found = []
+    for netns in (f"{prefix}web", f"{prefix}client"):
+        found += run("ip", "netns", "pids", netns).stdout.split()
+    return found
+
+
+@pytest.mark.kernel
+def test_services_start_ready_survive_an_unrelated_apply_restart_when_changed_and_go_with_teardown(
+    tmp_path: Path, prefix: str
+) -> None:
+    Path("/tmp/nsgen-hostile").unlink(missing_ok=True)
+    loaded, lab_dir = _setup(tmp_path, prefix, _web())
+    assert _get(prefix) == "HTTP/1.0 200 OK"  # ready means listening: the first request is answered
+    http, sleep = _pid(prefix, "http"), _pid(prefix, "sleep")
+    assert run("bash", lab_dir / "verify.sh").returncode == 0
+    assert not Path("/tmp/nsgen-hostile").exists()  # the description is data, never run
+
+    # an unrelated change (a route): both keep running, with their PIDs
+    unrelated = _web()
+    unrelated["namespaces"]["client"]["routes"] = [{"to": "10.96.0.0/24", "dev": "eth0"}]
+    changed = live_labs.load(unrelated, prefix)
+    result = live_labs.apply(loaded, changed, lab_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (_pid(prefix, "http"), _pid(prefix, "sleep")) == (http, sleep)
+
+    # its command changes: only it is restarted, and it answers again
+    edited = _web(SERVER + " --protocol HTTP/1.1")
+    edited["namespaces"]["client"]["routes"] = unrelated["namespaces"]["client"]["routes"]
+    restarted = live_labs.load(edited, prefix)
+    result = live_labs.apply(changed, restarted, lab_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stopping service" in result.stdout
+    assert _pid(prefix, "http") != http and _pid(prefix, "sleep") == sleep
+    assert _get(prefix) == "HTTP/1.1 200 OK"  # the new command answers
+
+    writing.write(lab_files.render(restarted), lab_dir)
+    result = run("bash", lab_dir / "teardown.sh")
+    assert result.returncode == 0, result.stderr
+    assert f"stopping service {prefix}web/http" in result.stdout
+    assert not _running(http) and not _running(sleep)
+    assert not Path(f"/run/nsgen/{prefix}web").exists()  # its files went with it
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_service_that_dies_is_named_by_status_and_verify_and_apply_starts_it_again(tmp_path: Path, prefix: str) -> None:
+    extra = [{"name": "flaky", "command": "echo starting; sleep 600; exit 7"}]
+    _, lab_dir = _setup(tmp_path, prefix, _web(extra=extra))
+    topology = tmp_path / "web.yaml"
+    topology.write_text(yaml_file.dump(_web(extra=extra)))
+    flaky = _pid(prefix, "flaky")
+    children: list[str] = []
+    for _ in range(50):  # setup does not wait for a service without `ready:`
+        children = run("pgrep", "-g", str(flaky), "-x", "sleep").stdout.split()
+        if children:
+            break
+        run("sleep", "0.1")
+    assert run("kill", "-TERM", *children).returncode == 0  # the service's process ends (the shell records it)
+    for _ in range(50):
+        if Path(f"/run/nsgen/{prefix}web/{prefix}web/flaky.status").exists():
+            break
+        run("sleep", "0.1")
+
+    status = nsgen("status", topology, "--prefix", prefix)
+    assert status.returncode == 1
+    assert status.stdout.splitlines()[:3] == [
+        "web: service flaky running: different (exited)",
+        f"  exit status 7; the end of /run/nsgen/{prefix}web/{prefix}web/flaky.log:",
+        "  | starting",
+    ]
+    assert status.stdout.splitlines()[-1] == "lab web: 1 difference(s)"
+    verify = run("bash", lab_dir / "verify.sh")
+    assert verify.returncode == 1
+    assert "FAIL  web: service flaky running: different (exited)" in verify.stdout
+
+    applied = nsgen("apply", topology, "--prefix", prefix)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "+ web: service flaky: echo starting; sleep 600; exit 7" in applied.stdout
+    assert _pid(prefix, "flaky") != flaky
+    assert run("bash", lab_dir / "verify.sh").returncode == 0
+    assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert _in_lab(prefix) == [] and leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_service_not_ready_in_time_rolls_the_setup_back_naming_it_and_its_log(tmp_path: Path, prefix: str) -> None:
+    slow = {"name": "slow", "command": "echo waiting for nothing; sleep 600", "ready": {"tcp": 9, "timeout": 1}}
+    loaded = live_labs.load(_web(extra=[slow]), prefix)
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(loaded), lab_dir)
+    result = run("bash", lab_dir / "setup.sh")
+    assert result.returncode == 1
+    assert f"setup.sh: service {prefix}web/slow was not ready (tcp:9) within 1 s; the end of" in result.stderr
+    assert "  | waiting for nothing" in result.stderr
+    assert "deleting what this run created" in result.stderr
+    assert leftovers(prefix) == set() and not Path(f"/run/nsgen/{prefix}web").exists()
+    assert run("pgrep", "-f", "echo waiting for nothing").stdout == ""
+
+
+@pytest.mark.kernel
+def test_a_command_runs_exactly_as_written_and_nothing_else_in_the_topology_runs(tmp_path: Path, prefix: str) -> None:
+    out = tmp_path / "said"
+    marker = tmp_path / "hostile"
+    command = f"printf '%s|' \"a'b\" '$HOME' \"$(echo sub)\" > {out}; sleep 600"
+    hostile = {"name": "echo", "command": command, "ready": {"file": f"{out}", "timeout": 5}}
+    document = _web(extra=[hostile])
+    document["description"] = f"$(touch {marker}); `touch {marker}`"
+    _, lab_dir = _setup(tmp_path, prefix, document)
+    assert out.read_text() == "a'b|$HOME|sub|"
+    assert not marker.exists()
+    assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert leftovers(prefix) == set()
