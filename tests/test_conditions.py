@@ -142,7 +142,7 @@ def test_netem_is_refused_where_the_kernel_lacks_it_and_force_goes_on_without(tm
         forced = nsgen("up", *lab, "--force")
         assert forced.returncode == 0 and "--force: no netem qdisc in this kernel" in forced.stderr
         verify = nsgen("verify", *lab)  # the lab answers; its conditions are not there, and it says so
-        assert verify.returncode == 1 and "lab delayed: 4 passed, 0 failed (its pings)" in verify.stdout
+        assert verify.returncode == 1 and "lab delayed: 4 passed, 0 failed (its checks)" in verify.stdout
         assert "FAIL  a: e0 qdisc netem: different (no qdisc)" in verify.stdout
     finally:
         nsgen("down", *lab)

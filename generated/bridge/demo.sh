@@ -124,7 +124,7 @@ lab_steps() {
   run ip link del dev v-net-0
 }
 
-# === nsgen runtime: sha256 d51060038c76c4855a602267647143fab48ebf0f01e8ab8bcfadd53981025fb2 ===
+# === nsgen runtime: sha256 cf5876223524ce48afa4f4cab3d6c09ce6dfaa84e68533a5fc65f9bbdf33b509 ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -385,19 +385,6 @@ stop_service() {
 stop_started() {
   local started
   for started in "${services_started[@]}"; do stop_service "${started%%/*}" "${started#*/}"; done
-}
-# --- forget_services: the files of the services of the lab's namespaces, those teardown's steps
-# did not name (a service renamed since setup) with them: only those nsgen writes, by their names
-forget_services() {
-  local ns
-  if (( dry_run )) || [[ ! -d ${service_dir} ]]; then return 0; fi
-  for ns in "${lab_netns[@]}"; do
-    if [[ -d ${service_dir}/${ns} ]]; then
-      rm -f "${service_dir}/${ns}"/*.pid "${service_dir}/${ns}"/*.log "${service_dir}/${ns}"/*.status
-      rmdir "${service_dir}/${ns}" 2>/dev/null || true
-    fi
-  done
-  rmdir "${service_dir}" 2>/dev/null || true
 }
 
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those

@@ -74,7 +74,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 533f3673379517bc5e68e7b19327aef16d454aa061f07a0853914a04d7bd5526 ===
+# === nsgen runtime: sha256 b15ca68e29622621155c69466649ff47d96c5055c874b983217783ebf5740ffb ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -369,19 +369,6 @@ stop_service() {
 stop_started() {
   local started
   for started in "${services_started[@]}"; do stop_service "${started%%/*}" "${started#*/}"; done
-}
-# --- forget_services: the files of the services of the lab's namespaces, those teardown's steps
-# did not name (a service renamed since setup) with them: only those nsgen writes, by their names
-forget_services() {
-  local ns
-  if (( dry_run )) || [[ ! -d ${service_dir} ]]; then return 0; fi
-  for ns in "${lab_netns[@]}"; do
-    if [[ -d ${service_dir}/${ns} ]]; then
-      rm -f "${service_dir}/${ns}"/*.pid "${service_dir}/${ns}"/*.log "${service_dir}/${ns}"/*.status
-      rmdir "${service_dir}/${ns}" 2>/dev/null || true
-    fi
-  done
-  rmdir "${service_dir}" 2>/dev/null || true
 }
 
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those

@@ -98,7 +98,7 @@ lab_steps() {
   check reachable ns-2:to-3 ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.21
 }
 
-# === nsgen runtime: sha256 34f64bc19c3135dc324008e4b81972909799cc05496a9a4a351eae1e1261973d ===
+# === nsgen runtime: sha256 f07949172500acc1b4c1d85cdfce1f251b57c8957479563f0183692b6b8061f0 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -343,11 +343,15 @@ if (( ! dry_run && ${#missing[@]} > 0 )); then
   exit 1
 fi
 
-# --- report RESULT NETNS ADDRESS HOLDER: one line per check, counted
+# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
+exec {pause_fd}<> <(:)
+pause() { read -rt "$1" -u "${pause_fd}" || true; }
+
+# --- report RESULT TEXT: one line per check, counted
 passed=0
 failed=0
 report() {
-  printf '%-5s %s -> %s (%s)\n' "$1" "$2" "$3" "$4"
+  printf '%-5s %s\n' "$1" "$2"
   if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 # --- check reachable|unreachable HOLDER ip netns exec NETNS ping … ADDRESS: the ping must get an
@@ -356,14 +360,50 @@ check() {
   local got=unreachable
   if (( dry_run )); then "${@:3}"; return; fi
   if "${@:3}" >/dev/null 2>&1; then got=reachable; fi
-  if [[ ${got} == "$1" ]]; then report ok "$6" "${*: -1}" "$2"; else report FAIL "$6" "${*: -1}" "$2"; fi
+  if [[ ${got} == "$1" ]]; then report ok "$6 -> ${*: -1} ($2)"; else report FAIL "$6 -> ${*: -1} ($2)"; fi
+}
+# --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124
+within() {
+  local pid tenths
+  "${@:2}" &
+  pid=$!
+  for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
+    if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
+    pause 0.1
+  done
+  kill "${pid}" 2>/dev/null || true
+  wait "${pid}" 2>/dev/null || true
+  return 124
+}
+# --- check_tcp open|closed NETNS ADDRESS PORT: a TCP connection from inside NETNS (bash's /dev/tcp,
+# 2 s at most) must open, or not; one line, ok or FAIL
+check_tcp() {
+  local got=closed target=$3:$4
+  if [[ $3 == *:* ]]; then target="[$3]:$4"; fi
+  if (( dry_run )); then echo "connect from $2 to ${target} (bash's /dev/tcp): $1 expected"; return; fi
+  # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+  if within 2 ip netns exec "$2" bash -c 'exec 3<>"/dev/tcp/$1/$2"' check_tcp "$3" "$4" 2>/dev/null; then got=open; fi
+  if [[ ${got} == "$1" ]]; then report ok "$2 -> ${target} (tcp ${got})"; else report FAIL "$2 -> ${target} (tcp ${got}, $1 expected)"; fi
+}
+# --- check_run NETNS PATTERN COMMAND: COMMAND run inside NETNS (10 s at most) must print what
+# matches PATTERN (bash's =~); one line, ok or FAIL with the start of what it printed
+check_run() {
+  local output status=0
+  if (( dry_run )); then echo "ip netns exec $1 bash -c ${3@Q}: its output must match ${2@Q}"; return; fi
+  output=$(within 10 ip netns exec "$1" bash -c "$3" 2>&1 </dev/null) || status=$?
+  if [[ ${output} =~ $2 ]]; then
+    report ok "$1: $3 (its output matches $2)"
+  else
+    output=${output//$'\n'/ }
+    report FAIL "$1: $3 (exit status ${status}; its output does not match $2: ${output:0:60})"
+  fi
 }
 
 lab_steps
 if (( dry_run )); then
-  echo "dry run: nothing was pinged"
+  echo "dry run: nothing was checked"
   exit 0
 fi
-echo "lab ${lab_name}: ${passed} passed, ${failed} failed (its pings)"
+echo "lab ${lab_name}: ${passed} passed, ${failed} failed (its checks)"
 if (( drifted > 0 )); then echo "lab ${lab_name}: ${drifted} difference(s) from the declared state"; fi
 (( failed == 0 && drifted == 0 ))

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 f9672be64b0a981fa713b5d269f7f77b712f115caff3855f410fb174ad618a5c ===
+# === nsgen runtime: sha256 9013d17e77594d772d45bb4e2e56b3d2feea5d4e80101350db18e6e0a630cbdc ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -382,19 +382,6 @@ stop_service() {
 stop_started() {
   local started
   for started in "${services_started[@]}"; do stop_service "${started%%/*}" "${started#*/}"; done
-}
-# --- forget_services: the files of the services of the lab's namespaces, those teardown's steps
-# did not name (a service renamed since setup) with them: only those nsgen writes, by their names
-forget_services() {
-  local ns
-  if (( dry_run )) || [[ ! -d ${service_dir} ]]; then return 0; fi
-  for ns in "${lab_netns[@]}"; do
-    if [[ -d ${service_dir}/${ns} ]]; then
-      rm -f "${service_dir}/${ns}"/*.pid "${service_dir}/${ns}"/*.log "${service_dir}/${ns}"/*.status
-      rmdir "${service_dir}/${ns}" 2>/dev/null || true
-    fi
-  done
-  rmdir "${service_dir}" 2>/dev/null || true
 }
 
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an

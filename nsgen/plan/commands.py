@@ -67,11 +67,32 @@ class Ping:
 
 
 @dataclass(frozen=True)
+class Connect:
+    """One TCP check: from inside `netns`, a connection to `address`:`port` (bash's /dev/tcp), which
+    must open, or must not (`open`)."""
+
+    netns: str
+    address: IPAddress
+    port: int
+    open: bool = True
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One command check: `command` run inside `netns` (under `bash -c`); its output must match
+    `output`, an extended regular expression (bash's `=~`)."""
+
+    netns: str
+    command: str
+    output: str
+
+
+@dataclass(frozen=True)
 class Step:
     """What a reader sees as one step of the guide: a comment (one or more lines) and its commands."""
 
     comment: str
-    commands: tuple[Command | Ping, ...]
+    commands: tuple[Command | Ping | Connect | Probe, ...]
 
 
 Plan = tuple[Step, ...]

@@ -7,8 +7,10 @@ a command. The commands come from `nsgen.plan.commands`.
 from nsgen.plan import reachability
 from nsgen.plan.commands import (
     Command,
+    Connect,
     Ping,
     Plan,
+    Probe,
     addr_command,
     bridge_add,
     loopback_up,
@@ -21,7 +23,7 @@ from nsgen.plan.commands import (
     tuning_words,
     veth_add,
 )
-from nsgen.topology.model import Lab, VxlanEnd, VxlanPort
+from nsgen.topology.model import Lab, RunExpectation, TcpExpectation, VxlanEnd, VxlanPort
 
 
 def ipv4_only(lab: Lab) -> bool:
@@ -167,3 +169,16 @@ def verify(lab: Lab, checks: list[reachability.Check] | None = None) -> Plan:
         else ""
     )
     return tuple(step(comment, pings))
+
+
+def checks(lab: Lab) -> Plan:
+    """The topology's own checks beyond pings (`expect:`), from this machine's namespaces: TCP
+    connections, then commands whose output must match."""
+    netns = {ns.name: ns.netns for ns in lab.namespaces}
+    here = [e for e in lab.expect if e.source in netns]
+    connects = [Connect(netns[e.source], e.address, e.port, e.open) for e in here if isinstance(e, TcpExpectation)]
+    probes = [Probe(netns[e.source], e.command, e.output) for e in here if isinstance(e, RunExpectation)]
+    return (
+        *step("connect where the topology expects a TCP port open, or closed (bash's /dev/tcp, 2 s at most)", connects),
+        *step("run the topology's commands: each one's output must match its pattern (10 s at most)", probes),
+    )

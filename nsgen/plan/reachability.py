@@ -13,7 +13,7 @@ and every root-namespace address of the segment, and so every member is pinged a
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nsgen.topology.model import ROOT, IPAddress, Lab, Member, Namespace
+from nsgen.topology.model import ROOT, Expectation, IPAddress, Lab, Member, Namespace
 
 #: Segments with more members than this are sampled (see the module's docstring).
 FULL_SEGMENT_MAX = 16
@@ -96,7 +96,8 @@ def sampled(lab: Lab) -> bool:
 def checks(lab: Lab) -> list[Check]:
     """Every ping verify.sh makes, in declaration order: the intent, then the topology's `expect:` entries."""
     intent = _Intent(lab)
-    expected = {(e.source, e.address): e.reachable for e in lab.expect}
+    pings = [e for e in lab.expect if isinstance(e, Expectation)]
+    expected = {(e.source, e.address): e.reachable for e in pings}
     result = []
     for ns in lab.namespaces:
         own = {a.ip for iface in ns.interfaces for a in iface.addresses}
@@ -105,7 +106,7 @@ def checks(lab: Lab) -> list[Check]:
             if address not in own and address.version in families and expected.get((ns.name, address), True):
                 result.append(Check(ns, address, holder))
     listed = {(c.source.name, c.address) for c in result}
-    for expectation in lab.expect:
+    for expectation in pings:
         if not expectation.reachable or (expectation.source, expectation.address) not in listed:
             holder = "expect" if expectation.reachable else "expect: unreachable"
             result.append(Check(lab.namespace(expectation.source), expectation.address, holder, expectation.reachable))

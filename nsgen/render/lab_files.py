@@ -58,7 +58,8 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plans.teardown)}
     if script == "verify.sh":
-        return {"blocks": styles.tutorial(lab, plans.verify), "expect_places": declared.places(declared.declared(lab))}
+        checked = (*plans.verify, *lab_plans.checks(lab))
+        return {"blocks": styles.tutorial(lab, checked), "expect_places": declared.places(declared.declared(lab))}
     if script == "demo.sh":
         return {
             "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.teardown)),

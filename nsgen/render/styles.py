@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from nsgen.plan import commands
-from nsgen.plan.commands import Command, Ping, Plan
+from nsgen.plan.commands import Command, Connect, Ping, Plan, Probe
 from nsgen.topology.model import Lab
 
 
@@ -51,11 +51,16 @@ def _comment(text: str) -> tuple[str, ...]:
     return tuple(text.split("\n"))
 
 
-def tutorial_words(command: Command | Ping, aliases: dict[str, str]) -> tuple[str, ...]:
+def tutorial_words(command: Command | Ping | Connect | Probe, aliases: dict[str, str]) -> tuple[str, ...]:
     """A command as the guide writes it: `ip …`, `ALIAS …` inside a namespace, or a runtime function
-    (verify.sh's `check reachable|unreachable HOLDER PING…`)."""
+    (verify.sh's `check reachable|unreachable HOLDER PING…`, `check_tcp open|closed NETNS ADDRESS
+    PORT`, `check_run NETNS PATTERN COMMAND`)."""
     if isinstance(command, Ping):
         return ("check", "reachable" if command.reachable else "unreachable", command.holder, *command.argv)
+    if isinstance(command, Connect):
+        return ("check_tcp", "open" if command.open else "closed", command.netns, str(command.address), str(command.port))
+    if isinstance(command, Probe):
+        return ("check_run", command.netns, command.output, command.command)
     if command.tool == "sysctl":
         return ("set_sysctl", command.netns or "", *command.argv)
     if command.tool == "stop":

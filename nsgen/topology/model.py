@@ -331,11 +331,35 @@ class Segment:
 
 @dataclass(frozen=True)
 class Expectation:
-    """An explicit reachability check from the topology's `expect:` list."""
+    """An explicit reachability check from the topology's `expect:` list: a ping from `source`."""
 
     source: str
     address: IPAddress
     reachable: bool
+
+
+@dataclass(frozen=True)
+class TcpExpectation:
+    """A TCP connection from `source` to `address`:`port` that must open, or must not (`open`)."""
+
+    source: str
+    address: IPAddress
+    port: int
+    open: bool = True
+
+
+@dataclass(frozen=True)
+class RunExpectation:
+    """A command run inside `source` (the topology's `in:`) whose output must match `output` (bash's
+    `=~`, an extended regular expression)."""
+
+    source: str
+    command: str
+    output: str
+
+
+#: An entry of the topology's `expect:` list.
+Expected = Expectation | TcpExpectation | RunExpectation
 
 
 @dataclass(frozen=True)
@@ -349,7 +373,7 @@ class Lab:
     links: tuple[VethLink, ...] = ()
     bridges: tuple[Bridge, ...] = ()
     root_interfaces: tuple[Interface, ...] = ()  # the topology's `host:` interfaces
-    expect: tuple[Expectation, ...] = ()
+    expect: tuple[Expected, ...] = ()
     segments: tuple[Segment, ...] = ()
     machines: tuple[Machine, ...] = ()  # a multi-host lab's `hosts:` (none: a one-machine lab)
     vxlan: Vxlan = Vxlan()

@@ -302,16 +302,40 @@ SCHEMA: dict[str, Any] = {
         "expect": {
             "type": "array",
             "title": "expect",
-            "description": "explicit checks for verify.sh, e.g. {from: ns-0, to: 10.0.1.2, reachable: false}",
+            "description": "checks verify.sh runs after its own: a ping {from: ns-0, to: 10.0.1.2 | NAMESPACE,"
+            " reachable: false}, a TCP connection {from: ns-0, tcp: '10.0.1.2:80', open: true}, or a command"
+            " {in: ns-0, run: COMMAND, output: REGEX}",
             "items": {
                 "type": "object",
                 "title": "expectation",
                 "additionalProperties": False,
-                "required": ["from", "to", "reachable"],
+                "minProperties": 1,
                 "properties": {
                     "from": {**_NETNS, "title": "namespace"},
-                    "to": {**_ADDRESS, "title": "address"},
-                    "reachable": {"type": "boolean", "title": "reachable"},
+                    "to": {
+                        "type": "string",
+                        "title": "address",
+                        "pattern": rf"{ADDRESS_TEXT}|{NETNS_NAME}",
+                        "maxLength": NETNS_MAX,
+                        "description": "an address, or a namespace (every address it has of an IP version `from` has)",
+                    },
+                    "reachable": {"type": "boolean", "title": "reachable", "description": "the ping is answered (true)"},
+                    "tcp": {
+                        "type": "string",
+                        "title": "tcp",
+                        "pattern": r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):[0-9]{1,5}$",
+                        "description": "ADDRESS:PORT ([IPv6]:PORT), connected to with bash's /dev/tcp",
+                    },
+                    "open": {"type": "boolean", "title": "open", "description": "the connection opens (true)"},
+                    "in": {**_NETNS, "title": "namespace"},
+                    "run": _COMMAND,
+                    "output": {
+                        "type": "string",
+                        "title": "output",
+                        "pattern": PRINTABLE,
+                        "maxLength": 1024,
+                        "description": "an extended regular expression (bash's =~) the command's output must match",
+                    },
                 },
             },
         },

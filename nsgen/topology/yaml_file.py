@@ -9,7 +9,21 @@ from typing import Any
 import yaml
 
 from nsgen.problems import Problem, TopologyError
-from nsgen.topology.model import Bridge, Conditions, Interface, IPNetwork, Lab, Machine, Namespace, Route, Service, VethLink
+from nsgen.topology.model import (
+    Bridge,
+    Conditions,
+    Expected,
+    Interface,
+    IPNetwork,
+    Lab,
+    Machine,
+    Namespace,
+    Route,
+    RunExpectation,
+    Service,
+    TcpExpectation,
+    VethLink,
+)
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -191,8 +205,17 @@ def document(lab: Lab) -> dict[str, Any]:
         doc["host"] = {"interfaces": {iface.name: _interface(iface) for iface in lab.root_interfaces}}
     doc["links"] = [_link(link) for link in lab.links]
     if lab.expect:
-        doc["expect"] = [{"from": e.source, "to": str(e.address), "reachable": e.reachable} for e in lab.expect]
+        doc["expect"] = [_expected(e) for e in lab.expect]
     return doc
+
+
+def _expected(check: Expected) -> dict[str, Any]:
+    if isinstance(check, TcpExpectation):
+        host = f"[{check.address}]" if check.address.version == 6 else str(check.address)
+        return {"from": check.source, "tcp": f"{host}:{check.port}", "open": check.open}
+    if isinstance(check, RunExpectation):
+        return {"in": check.source, "run": check.command, "output": check.output}
+    return {"from": check.source, "to": str(check.address), "reachable": check.reachable}
 
 
 def _namespace(ns: Namespace) -> dict[str, Any]:

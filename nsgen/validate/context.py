@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from nsgen.problems import Problem, field_path
-from nsgen.topology.model import Expectation, IPAddress, IPInterface, IPNetwork, Lab, Machine, Namespace, VethLink, Vxlan
+from nsgen.topology.model import Expected, IPAddress, IPInterface, IPNetwork, Lab, Machine, Namespace, VethLink, Vxlan
 
 Path = list[Any]
 
@@ -76,7 +76,7 @@ class Context:
     # namespaces, veth links, expectations, placement: the model's parts
     lab_namespaces: tuple[Namespace, ...] = ()
     lab_links: tuple[VethLink, ...] = ()
-    lab_expect: tuple[Expectation, ...] = ()
+    lab_expect: tuple[Expected, ...] = ()
     machines: tuple[Machine, ...] = ()
     vxlan: Vxlan = field(default_factory=Vxlan)
     bridge_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -1,0 +1,61 @@
+"""The checks a topology declares beyond pings: TCP connections (bash's /dev/tcp), a namespace's every
+address, and commands whose output must match; each passes when it should and fails when it should."""
+
+from pathlib import Path
+
+import live_labs
+import pytest
+from conftest import leftovers, run
+from test_services import _web
+
+from nsgen.plan import lab_plans
+from nsgen.plan.commands import Connect, Probe
+from nsgen.render import lab_files, writing
+from nsgen.topology import yaml_file
+from nsgen.validate.lab import build_lab
+
+GET = 'exec 3<>/dev/tcp/10.95.0.1/8080; printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3'
+CHECKS = [
+    {"from": "client", "tcp": "10.95.0.1:8080"},  # open, as it should be
+    {"from": "client", "tcp": "10.95.0.1:8081", "open": False},  # closed, as it should be
+    {"from": "client", "tcp": "10.95.0.1:8081"},  # closed, and should be open: fails
+    {"from": "client", "to": "web", "reachable": False},  # answered, and should not be: fails
+    {"in": "client", "run": GET, "output": "Directory listing for /"},  # matches
+    {"in": "client", "run": "echo hello; exit 3", "output": "^bye"},  # does not match: fails
+]
+
+
+def test_each_kind_of_check_is_planned_and_round_trips() -> None:
+    lab = build_lab({**_web(), "expect": CHECKS}, "t", prefix="p-")
+    assert build_lab(yaml_file.document(lab), "t", prefix="p-").expect == lab.expect
+    planned = [c for step in lab_plans.checks(lab) for c in step.commands]
+    assert planned[:3] == [
+        Connect("p-client", lab.expect[0].address, 8080),
+        Connect("p-client", lab.expect[0].address, 8081, open=False),
+        Connect("p-client", lab.expect[0].address, 8081),
+    ]
+    assert planned[3:] == [Probe("p-client", GET, "Directory listing for /"), Probe("p-client", "echo hello; exit 3", "^bye")]
+
+
+@pytest.mark.kernel
+def test_verify_runs_each_check_after_its_own_one_line_each(tmp_path: Path, prefix: str) -> None:
+    loaded = live_labs.load({**_web(), "expect": CHECKS}, prefix)
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(loaded), lab_dir)
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    try:
+        result = run("bash", lab_dir / "verify.sh")
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[1:] == [
+        f"ok    {prefix}web -> 10.95.0.2 (client:eth0)",
+        f"FAIL  {prefix}client -> 10.95.0.1 (expect: unreachable)",
+        f"ok    {prefix}client -> 10.95.0.1:8080 (tcp open)",
+        f"ok    {prefix}client -> 10.95.0.1:8081 (tcp closed)",
+        f"FAIL  {prefix}client -> 10.95.0.1:8081 (tcp closed, open expected)",
+        f"ok    {prefix}client: {GET} (its output matches Directory listing for /)",
+        f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; its output does not match ^bye: hello)",
+        "lab web: 4 passed, 3 failed (its checks)",
+    ]
+    assert leftovers(prefix) == set()
