@@ -31,11 +31,11 @@ netns del ns-3
 NSGEN
 }
 
-# === nsgen runtime: sha256 1322c232c8e928a8679b42e43424ae9b76b7c8382afe2afb2d022e6d07f586f1 ===
+# === nsgen runtime: sha256 093fa65b1ed9eed11b958f49ffa14fcf7cb651fb66cf9de7e93890bfbe0f3905 ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
-# above (lab_steps) for what of the lab is there, forgets its services' files, deletes the
-# FORWARD rules setup.sh --allow-forward added for it, then waits until the kernel has let go of the lab.
+# above (lab_steps) for what of the lab is there, forgets its services' files, deletes its
+# iptables rules (NAT, forwarded ports, --allow-forward's) and puts back the root sysctls it changed, then waits until the kernel has let go of the lab.
 
 # --- options
 #   --dry-run: print the commands this script would run, and change nothing
@@ -275,30 +275,77 @@ root_batch() {
   devices_deleted=$((devices_deleted + ${#device_lines[@]}))
 }
 
-# --- delete_forward: the FORWARD rules carrying the lab's comment (setup.sh --allow-forward's), and
-# only those: each rule `iptables -S FORWARD` prints with it, deleted by the same words (iptables-nft
-# prints the comment in double quotes, legacy iptables bare)
-forward_deleted=0
-delete_forward() {
-  local words i ours
-  if ! command -v iptables >/dev/null 2>&1; then return; fi
-  while read -ra words; do
-    ours=0
-    for (( i = 1; i < ${#words[@]}; i++ )); do
-      if [[ ${words[i]} == '"'*'"' ]]; then words[i]=${words[i]:1:-1}; fi
-      if [[ ${words[i - 1]} == --comment && ${words[i]} == "nsgen:${lab_key}" ]]; then ours=1; fi
+# --- delete_rules: the iptables rules carrying the lab's comment (its NAT, its forwarded ports,
+# --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S` prints with
+# it, deleted by the same words (iptables-nft prints the comment in double quotes, legacy iptables bare)
+rules_deleted=0
+delete_rules() {
+  local table words i ours
+  if ! command -v iptables >/dev/null 2>&1; then return 0; fi
+  for table in filter nat; do
+    while read -ra words; do
+      ours=0
+      for (( i = 1; i < ${#words[@]}; i++ )); do
+        if [[ ${words[i]} == '"'*'"' ]]; then words[i]=${words[i]:1:-1}; fi
+        if [[ ${words[i - 1]} == --comment && ${words[i]} == "nsgen:${lab_key}" ]]; then ours=1; fi
+      done
+      if [[ ${words[0]-} != -A ]] || (( ! ours )); then continue; fi
+      words[0]=-D
+      if (( dry_run )); then
+        printf 'iptables -w -t %s' "${table}"
+        printf ' %q' "${words[@]}"
+        printf '\n'
+      else
+        command iptables -w -t "${table}" "${words[@]}" || true
+      fi
+      rules_deleted=$((rules_deleted + 1))
+    done < <(command iptables -w -t "${table}" -S 2>/dev/null)
+  done
+}
+
+# --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
+# NETNS is empty), with bash alone. In the root namespace, the value it had is recorded first, as
+# a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
+sysctl_record=/run/nsgen/${lab_key}.sysctl
+set_sysctl() {
+  local had=''
+  if [[ -n $1 ]]; then
+    # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
+    ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
+  elif (( dry_run )); then
+    echo "set_sysctl '' $2 $3"
+  else
+    read -r had <"/proc/sys/${2//.//}"
+    mkdir -p /run/nsgen
+    # the first value found only: a second set (apply's) would record the lab's own
+    if [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then echo "$2 ${had}" >>"${sysctl_record}"; fi
+    echo "$3" >"/proc/sys/${2//.//}"
+  fi
+}
+# --- restore_sysctls: put back the root namespace's sysctls the lab set (its record). Where another
+# running lab set the same one too, the value this lab found is handed to that lab's record
+# instead: the last of them puts it back
+restore_sysctls() {
+  local key had other line lines handed mine entry
+  if (( dry_run )) || [[ ! -e ${sysctl_record} ]]; then return 0; fi
+  mapfile -t mine <"${sysctl_record}"
+  for entry in "${mine[@]}"; do
+    read -r key had <<<"${entry}"
+    for other in /run/nsgen/*.sysctl; do
+      if [[ ${other} == "${sysctl_record}" || ! -e ${other} ]]; then continue; fi
+      mapfile -t lines <"${other}"
+      handed=0
+      for line in "${!lines[@]}"; do
+        if [[ ${lines[line]%% *} == "${key}" ]]; then lines[line]="${key} ${had}" handed=1; fi
+      done
+      if (( handed )); then
+        printf '%s\n' "${lines[@]}" >"${other}.$$" && mv -f "${other}.$$" "${other}"
+        continue 2
+      fi
     done
-    if [[ ${words[0]-} != -A ]] || (( ! ours )); then continue; fi
-    words[0]=-D
-    if (( dry_run )); then
-      printf 'iptables -w'
-      printf ' %q' "${words[@]}"
-      printf '\n'
-    else
-      command iptables -w "${words[@]}"
-    fi
-    forward_deleted=$((forward_deleted + 1))
-  done < <(command iptables -w -S FORWARD 2>/dev/null)
+    echo "${had}" >"/proc/sys/${key//.//}"
+  done
+  rm -f "${sysctl_record}"
 }
 
 # --- the lab's record (/run/nsgen/LAB_KEY.yaml, which setup.sh wrote) goes with it
@@ -306,9 +353,10 @@ record_file=/run/nsgen/${lab_key}.yaml
 
 lab_steps
 forget_services
-delete_forward
+delete_rules
+restore_sysctls
 if (( ! dry_run )); then rm -f "${record_file}"; fi
-if (( netns_deleted + devices_deleted + forward_deleted == 0 )); then
+if (( netns_deleted + devices_deleted + rules_deleted == 0 )); then
   echo "lab ${lab_name} was not up: nothing to delete"
   exit 0
 fi
@@ -322,6 +370,6 @@ if (( dry_run )); then
   echo "dry run: nothing was changed"
   exit 0
 fi
-forward_rules=''
-if (( forward_deleted > 0 )); then forward_rules=", ${forward_deleted} FORWARD rule(s)"; fi
-echo "lab ${lab_name} is down: deleted ${netns_deleted} namespace(s), ${devices_deleted} root-namespace device(s)${forward_rules}"
+rules=''
+if (( rules_deleted > 0 )); then rules=", ${rules_deleted} iptables rule(s)"; fi
+echo "lab ${lab_name} is down: deleted ${netns_deleted} namespace(s), ${devices_deleted} root-namespace device(s)${rules}"

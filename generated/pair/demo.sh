@@ -21,6 +21,7 @@ lab_netns=(ns-0 ns-1)
 lab_devices=()
 lab_root_networks=()
 lab_bridges=()
+lab_outside=()
 lab_qdiscs=()
 lab_conditions=()
 
@@ -79,14 +80,14 @@ lab_steps() {
   run ip netns del ns-1
 }
 
-# === nsgen runtime: sha256 cf5876223524ce48afa4f4cab3d6c09ce6dfaa84e68533a5fc65f9bbdf33b509 ===
+# === nsgen runtime: sha256 371dafe941d5cade38616b258dba47223583cd88cacfe3d9d0cb377d08538b1c ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
 # changing anything; when it ends, on a failed step or a signal too, it deletes what it created.
 
 # --- options
-#   --allow-forward: where the FORWARD chain drops bridged traffic, accept the lab's (one rule per bridge)
+#   --allow-forward: where the FORWARD chain drops the lab's traffic, accept it (the rules of lab_accepts)
 #   --delay SECONDS: the typing delay per character (default: $NSGEN_TYPING_DELAY, else 0.04; 0 types at once)
 
 # --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
@@ -149,21 +150,28 @@ done
 if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: ${present[*]} (run teardown.sh first)"; fi
 if (( ${#overlaps[@]} > 0 )); then refuse "${overlaps[0]} of the root namespace"; fi
 
-# --- bridged traffic and the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1),
-# frames between two ports of a bridge pass FORWARD; where it drops them (Docker sets its policy to
-# DROP) a bridge lab comes up and its pings go unanswered. forward_drop names what drops them:
-# iptables' policy, else (no iptables) an nft chain on the forward hook; empty when nothing does.
+# --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
+# ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
+# through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
+# up and its traffic goes unanswered. forward_drop names what drops it: iptables' policy, else (no
+# iptables) an nft chain on the forward hook; empty when nothing does (or the lab sends nothing there).
 forward_drop=''
 forward_added=()
 bridge_nf=0
+dropped=()  # what of the lab FORWARD would drop
 if (( ${#lab_bridges[@]} > 0 )) && [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
   read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
 fi
-if [[ ${bridge_nf} == 1 ]] && command -v iptables >/dev/null 2>&1; then
+if [[ ${bridge_nf} == 1 ]]; then dropped+=("traffic between the namespaces on its bridges (${lab_bridges[*]})"); fi
+if (( ${#lab_outside[@]} > 0 )); then
+  printf -v what '%s, ' "${lab_outside[@]}"
+  dropped+=("its traffic to and from the outside (${what%, })")
+fi
+if (( ${#dropped[@]} > 0 )) && command -v iptables >/dev/null 2>&1; then
   if [[ $(command iptables -w -S FORWARD 2>/dev/null) == '-P FORWARD DROP'* ]]; then
     forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
   fi
-elif [[ ${bridge_nf} == 1 ]] && command -v nft >/dev/null 2>&1; then
+elif (( ${#dropped[@]} > 0 )) && command -v nft >/dev/null 2>&1; then
   nft_table='' nft_chain=''
   while read -r kind name rest; do
     case ${kind} in
@@ -177,39 +185,67 @@ elif [[ ${bridge_nf} == 1 ]] && command -v nft >/dev/null 2>&1; then
   done < <(command nft list ruleset 2>/dev/null)
 fi
 
-# --- preflight: bridged traffic must pass (unless --allow-forward; a dry run explains and goes
-# on). --allow-forward's rules are iptables rules: without iptables, they are the user's to add.
-if [[ -n ${forward_drop} ]] && (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
+# --- preflight: the lab's NAT and forwarded ports are iptables rules; its traffic must pass FORWARD
+# (unless --allow-forward; a dry run explains and goes on). --allow-forward's rules
+# are iptables rules: without iptables, they are the user's to add.
+if (( ${#lab_outside[@]} > 0 )) && ! command -v iptables >/dev/null 2>&1; then
+  refuse "the lab's NAT and forwarded ports are iptables rules, and iptables was not found"
+elif [[ -n ${forward_drop} ]] && (( allow_forward )) && ! command -v iptables >/dev/null 2>&1; then
   refuse "${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force"
 elif [[ -n ${forward_drop} ]] && (( ! allow_forward )); then
   {
-    echo "${0##*/}: lab ${lab_name}: traffic between the namespaces on its bridges (${lab_bridges[*]}) would be dropped."
-    echo "  Bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1): frames between two ports of a bridge pass"
-    echo "  the FORWARD chain, and here ${forward_drop}. Nothing was changed. Ways out:"
-    echo "    --allow-forward  insert per lab bridge BR: iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
+    printf -v what '%s and ' "${dropped[@]}"
+    echo "${0##*/}: lab ${lab_name}: ${what% and } would be dropped."
+    echo "  Those pass the FORWARD chain (bridged frames where bridge netfilter is on,"
+    echo "  net.bridge.bridge-nf-call-iptables=1), and here ${forward_drop}. Nothing was changed. Ways out:"
+    echo "    --allow-forward  insert the lab's ACCEPT rules first in FORWARD (lab_accepts above), e.g. per lab bridge BR:"
+    echo "                     iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
     echo "                     (teardown.sh deletes exactly the rules carrying that comment)"
   } >&2
   if (( ! dry_run )); then exit 2; fi
   echo "dry run: a real run would stop here" >&2
 fi
 
-# --- allow_forward: with --allow-forward, where FORWARD drops bridged traffic, an ACCEPT rule per lab
-# bridge for frames between its ports, first in the chain, with the lab's comment (a rule already
-# there is left alone); forget_forward deletes the rules this run added (forward_added)
-allow_forward() {
-  local br rule
-  if (( ! allow_forward )) || [[ -z ${forward_drop} ]]; then return; fi
-  for br in "${lab_bridges[@]}"; do
-    rule=(FORWARD -i "${br}" -o "${br}" -m comment --comment "nsgen:${lab_key}" -j ACCEPT)
-    if (( ! dry_run )) && command iptables -w -C "${rule[@]}" 2>/dev/null; then continue; fi
-    iptables -w -I "${rule[@]}"
-    forward_added+=("${br}")
-  done
+# --- allow_forward: with --allow-forward, where FORWARD drops the lab's traffic, its ACCEPT rules
+# (lab_accepts: accept MATCH... each), first in the chain, with the lab's comment (a rule already
+# there is left alone; delete_rules deletes them)
+accept() {
+  if (( ! dry_run )) && command iptables -w -C FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT 2>/dev/null; then
+    return 0
+  fi
+  iptables -w -I FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT
+  forward_added+=("$*")
 }
-forget_forward() {
-  local br
-  for br in "${forward_added[@]}"; do
-    command iptables -w -D FORWARD -i "${br}" -o "${br}" -m comment --comment "nsgen:${lab_key}" -j ACCEPT || true
+allow_forward() {
+  # something is dropped only where the lab has a bridge or reaches outside: lab_accepts is there
+  if (( allow_forward )) && [[ -n ${forward_drop} ]]; then lab_accepts; fi
+}
+
+# --- delete_rules: the iptables rules carrying the lab's comment (its NAT, its forwarded ports,
+# --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S` prints with
+# it, deleted by the same words (iptables-nft prints the comment in double quotes, legacy iptables bare)
+rules_deleted=0
+delete_rules() {
+  local table words i ours
+  if ! command -v iptables >/dev/null 2>&1; then return 0; fi
+  for table in filter nat; do
+    while read -ra words; do
+      ours=0
+      for (( i = 1; i < ${#words[@]}; i++ )); do
+        if [[ ${words[i]} == '"'*'"' ]]; then words[i]=${words[i]:1:-1}; fi
+        if [[ ${words[i - 1]} == --comment && ${words[i]} == "nsgen:${lab_key}" ]]; then ours=1; fi
+      done
+      if [[ ${words[0]-} != -A ]] || (( ! ours )); then continue; fi
+      words[0]=-D
+      if (( dry_run )); then
+        printf 'iptables -w -t %s' "${table}"
+        printf ' %q' "${words[@]}"
+        printf '\n'
+      else
+        command iptables -w -t "${table}" "${words[@]}" || true
+      fi
+      rules_deleted=$((rules_deleted + 1))
+    done < <(command iptables -w -t "${table}" -S 2>/dev/null)
   done
 }
 
@@ -409,7 +445,8 @@ stop_processes() {
 rollback() {
   stop_started
   delete_lab
-  forget_forward
+  delete_rules
+  restore_sysctls
 }
 # --- script_line N: line N of this script, to name the step that was running
 script_line() {
@@ -501,16 +538,48 @@ run() {
 }
 
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
-# NETNS is empty), with bash alone
+# NETNS is empty), with bash alone. In the root namespace, the value it had is recorded first, as
+# a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
+sysctl_record=/run/nsgen/${lab_key}.sysctl
 set_sysctl() {
+  local had=''
   if [[ -n $1 ]]; then
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
   elif (( dry_run )); then
     echo "set_sysctl '' $2 $3"
   else
+    read -r had <"/proc/sys/${2//.//}"
+    mkdir -p /run/nsgen
+    # the first value found only: a second set (apply's) would record the lab's own
+    if [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then echo "$2 ${had}" >>"${sysctl_record}"; fi
     echo "$3" >"/proc/sys/${2//.//}"
   fi
+}
+# --- restore_sysctls: put back the root namespace's sysctls the lab set (its record). Where another
+# running lab set the same one too, the value this lab found is handed to that lab's record
+# instead: the last of them puts it back
+restore_sysctls() {
+  local key had other line lines handed mine entry
+  if (( dry_run )) || [[ ! -e ${sysctl_record} ]]; then return 0; fi
+  mapfile -t mine <"${sysctl_record}"
+  for entry in "${mine[@]}"; do
+    read -r key had <<<"${entry}"
+    for other in /run/nsgen/*.sysctl; do
+      if [[ ${other} == "${sysctl_record}" || ! -e ${other} ]]; then continue; fi
+      mapfile -t lines <"${other}"
+      handed=0
+      for line in "${!lines[@]}"; do
+        if [[ ${lines[line]%% *} == "${key}" ]]; then lines[line]="${key} ${had}" handed=1; fi
+      done
+      if (( handed )); then
+        printf '%s\n' "${lines[@]}" >"${other}.$$" && mv -f "${other}.$$" "${other}"
+        continue 2
+      fi
+    done
+    echo "${had}" >"/proc/sys/${key//.//}"
+  done
+  rm -f "${sysctl_record}"
 }
 
 allow_forward

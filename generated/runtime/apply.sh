@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 9013d17e77594d772d45bb4e2e56b3d2feea5d4e80101350db18e6e0a630cbdc ===
+# === nsgen runtime: sha256 eecb282124ba47f81f9334da6a5404aefe2d6d4e7cf56607d2b872f96cec9f21 ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -243,16 +243,48 @@ record_write() {
 }
 
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
-# NETNS is empty), with bash alone
+# NETNS is empty), with bash alone. In the root namespace, the value it had is recorded first, as
+# a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
+sysctl_record=/run/nsgen/${lab_key}.sysctl
 set_sysctl() {
+  local had=''
   if [[ -n $1 ]]; then
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     ip netns exec "$1" bash -c 'echo "$2" >"/proc/sys/${1//.//}"' set_sysctl "$2" "$3"
   elif (( dry_run )); then
     echo "set_sysctl '' $2 $3"
   else
+    read -r had <"/proc/sys/${2//.//}"
+    mkdir -p /run/nsgen
+    # the first value found only: a second set (apply's) would record the lab's own
+    if [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then echo "$2 ${had}" >>"${sysctl_record}"; fi
     echo "$3" >"/proc/sys/${2//.//}"
   fi
+}
+# --- restore_sysctls: put back the root namespace's sysctls the lab set (its record). Where another
+# running lab set the same one too, the value this lab found is handed to that lab's record
+# instead: the last of them puts it back
+restore_sysctls() {
+  local key had other line lines handed mine entry
+  if (( dry_run )) || [[ ! -e ${sysctl_record} ]]; then return 0; fi
+  mapfile -t mine <"${sysctl_record}"
+  for entry in "${mine[@]}"; do
+    read -r key had <<<"${entry}"
+    for other in /run/nsgen/*.sysctl; do
+      if [[ ${other} == "${sysctl_record}" || ! -e ${other} ]]; then continue; fi
+      mapfile -t lines <"${other}"
+      handed=0
+      for line in "${!lines[@]}"; do
+        if [[ ${lines[line]%% *} == "${key}" ]]; then lines[line]="${key} ${had}" handed=1; fi
+      done
+      if (( handed )); then
+        printf '%s\n' "${lines[@]}" >"${other}.$$" && mv -f "${other}.$$" "${other}"
+        continue 2
+      fi
+    done
+    echo "${had}" >"/proc/sys/${key//.//}"
+  done
+  rm -f "${sysctl_record}"
 }
 
 # --- link conditions: the qdiscs the lab's links need (lab_qdiscs), each probed before anything

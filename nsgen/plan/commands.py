@@ -17,6 +17,7 @@ from nsgen.topology.model import (
     Interface,
     IPAddress,
     IPInterface,
+    IPv4Network,
     Lab,
     Route,
     Service,
@@ -24,7 +25,7 @@ from nsgen.topology.model import (
     rate_bits,
 )
 
-Tool = Literal["ip", "sysctl", "bridge", "stop", "tc", "service"]
+Tool = Literal["ip", "sysctl", "bridge", "stop", "tc", "service", "iptables", "accept"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class Command:
     `ip` takes iproute2's words; `sysctl` (KEY VALUE) sets a sysctl; `bridge` takes iproute2's
     `bridge` words (a multi-host lab's FDB entries); `stop` (NETNS...) stops every process in those namespaces;
     `tc` takes tc's words (a link's conditions); `service` (start NAME COMMAND [READY SECONDS], or
-    stop NAME) starts or stops a service inside `netns`.
+    stop NAME) starts or stops a service inside `netns`; `iptables` takes iptables' words (a rule of
+    the lab's NAT); `accept` the match of a FORWARD rule that accepts the lab's traffic (--allow-forward).
     """
 
     argv: tuple[str, ...]
@@ -215,3 +217,52 @@ def addr_command(verb: Literal["add", "del"], address: IPInterface, device: str,
 def step(comment: str, commands: Sequence[Command | Ping]) -> list[Step]:
     """One step of a plan, or none when it has no command."""
     return [Step(comment, tuple(commands))] if commands else []
+
+
+#: The root namespace's sysctl a lab with NAT or forwarded ports needs: teardown puts it back.
+IP_FORWARD = "net.ipv4.ip_forward"
+
+
+def lab_networks(lab: Lab) -> list[IPv4Network]:
+    """The lab's own IPv4 subnets: traffic between them is the lab's, never masqueraded."""
+    owners = [*(i for ns in lab.namespaces for i in ns.interfaces), *lab.root_interfaces, *lab.bridges]
+    networks = {a.network for owner in owners for a in owner.addresses if a.version == 4}
+    return sorted(n for n in networks if isinstance(n, IPv4Network) and n.prefixlen < 32)
+
+
+def _rule(lab: Lab, table: str, chain: str, match: tuple[str, ...], target: tuple[str, ...]) -> Command:
+    """`-t TABLE -A CHAIN MATCH -m comment --comment nsgen:LAB -j TARGET`: teardown deletes it by its comment."""
+    comment = ("-m", "comment", "--comment", f"nsgen:{lab.key}")
+    return Command(("-t", table, "-A", chain, *match, *comment, "-j", *target), tool="iptables")
+
+
+def masquerading(lab: Lab) -> list[Command]:
+    """Each `nat:` subnet's traffic leaving the machine masqueraded, but what goes to the lab's own subnets."""
+    rules = []
+    for source in lab.nat:
+        rules += [_rule(lab, "nat", "POSTROUTING", ("-s", str(source), "-d", str(net)), ("RETURN",)) for net in lab_networks(lab)]
+        rules.append(_rule(lab, "nat", "POSTROUTING", ("-s", str(source)), ("MASQUERADE",)))
+    return rules
+
+
+def port_forwarding(lab: Lab) -> list[Command]:
+    """Each forwarded port: a connection to any of the machine's addresses on it, from outside
+    (PREROUTING) or from the machine itself (OUTPUT), goes to its namespace's address and port."""
+    rules = []
+    for forward in lab.forwards:
+        match = ("-p", forward.proto, "--dport", str(forward.port), "-m", "addrtype", "--dst-type", "LOCAL")
+        target = ("DNAT", "--to-destination", f"{forward.address}:{forward.to_port}")
+        rules += [_rule(lab, "nat", chain, match, target) for chain in ("PREROUTING", "OUTPUT")]
+    return rules
+
+
+def accepts(lab: Lab) -> list[Command]:
+    """The FORWARD rules --allow-forward adds where FORWARD drops: frames between a bridge's ports,
+    the NAT subnets' traffic out and its answers, and the forwarded ports' connections both ways."""
+    words = [("-i", br.device, "-o", br.device) for br in lab.bridges]
+    for source in lab.nat:
+        words += [("-s", str(source)), ("-d", str(source), "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED")]
+    for f in lab.forwards:
+        words += [("-d", str(f.address), "-p", f.proto, "--dport", str(f.to_port))]
+        words += [("-s", str(f.address), "-p", f.proto, "--sport", str(f.to_port))]
+    return [Command(w, tool="accept") for w in words]

@@ -6,6 +6,7 @@ a command. The commands come from `nsgen.plan.commands`.
 
 from nsgen.plan import reachability
 from nsgen.plan.commands import (
+    IP_FORWARD,
     Command,
     Connect,
     Ping,
@@ -14,6 +15,8 @@ from nsgen.plan.commands import (
     addr_command,
     bridge_add,
     loopback_up,
+    masquerading,
+    port_forwarding,
     route_command,
     shaping,
     start_service,
@@ -99,6 +102,14 @@ def setup(lab: Lab) -> Plan:
             [command for link in lab.links for command in shaping(link)],
         ),
         *step("route the traffic: without routes a namespace reaches only its own subnets", routes),
+        *step(
+            "the lab and the outside: the root namespace forwards (teardown puts it back as it was),\n"
+            "the NAT subnets' traffic leaving the machine is masqueraded, and the forwarded ports of\n"
+            "the machine reach the lab (iptables rules with the lab's comment: teardown deletes those)",
+            [Command((IP_FORWARD, "1"), None, "sysctl"), *masquerading(lab), *port_forwarding(lab)]
+            if lab.nat or lab.forwards
+            else [],
+        ),
         *step(
             "start the services, each inside its namespace now that the lab's network is up: in the\n"
             "background, in a session of its own, its output in /run/nsgen/LAB/NETNS/NAME.log\n"

@@ -33,6 +33,10 @@ def _facts(lab: Lab) -> dict[str, Any]:
         # the qdisc each link condition needs, and what it conditions: `netem a:e0 -- b:e0 (from a: delay 20ms)`
         "conditions": [f"{c.qdisc} {link.a} -- {link.b} (from {end.node}: {c.text})" for link, end, c in sent],
         "qdiscs": sorted({c.qdisc for _, _, c in sent}),
+        # what of the lab reaches outside it (`NAT from 10.0.1.0/24`), and --allow-forward's FORWARD rules
+        "outside": [f"NAT from {net}" for net in lab.nat]
+        + [f"{f.proto} port {f.port} to {f.node}:{f.to_port}" for f in lab.forwards],
+        "accepts": [styles.tutorial_words(command, {}) for command in commands.accepts(lab)],
     }
 
 

@@ -69,6 +69,10 @@ def tutorial_words(command: Command | Ping | Connect | Probe, aliases: dict[str,
         return ("tc", *(("-n", command.netns) if command.netns else ()), *command.argv)
     if command.tool == "service":
         return (f"{command.argv[0]}_service", command.netns or "", *command.argv[1:])
+    if command.tool == "iptables":
+        return ("iptables", "-w", *command.argv)
+    if command.tool == "accept":
+        return ("accept", *command.argv)
     if command.tool == "bridge":
         return ("nsgen_bridge", *command.argv)
     return (aliases[command.netns] if command.netns else "ip", *command.argv)
@@ -183,6 +187,7 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     before: dict[str, list[tuple[str, ...]]] = {ns.netns: [] for ns in lab.namespaces}  # commands before its batch
     fdb = Batch("the spanning bridges' FDB entries (iproute2's `bridge`), after the root namespace's batch", None)
     shaped = Batch("the conditions of links' root-namespace ends (tc), after the root namespace's batch", None)
+    outside = Batch("the lab and the outside: forwarding, NAT, forwarded ports (iptables), after the root's batch", None)
     for step in plan:
         for command in step.commands:
             if command.tool == "bridge":
@@ -193,6 +198,8 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
                 started.commands.append(tutorial_words(command, {}))
             elif command.tool == "tc" and command.netns is None:
                 shaped.commands.append(tutorial_words(command, {}))
+            elif command.tool == "iptables" or (command.tool == "sysctl" and command.netns is None):
+                outside.commands.append(tutorial_words(command, {}))
             elif command.tool in ("sysctl", "tc"):
                 before[command.netns or ""].append(tutorial_words(command, {}))
             elif command.netns is not None:
@@ -204,7 +211,7 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
                 root_lines.append(list(command.argv))
     batches = [stops] if stops.commands else []
     batches += [Batch("the root namespace, in one batch", None, lines=_joined(root_lines))] if root_lines else []
-    batches += [batch for batch in (fdb, shaped) if batch.commands]
+    batches += [batch for batch in (fdb, shaped, outside) if batch.commands]
     for ns in lab.namespaces:
         words = lines[ns.netns]
         kinds = dict.fromkeys("its sysctls" if cmd[0] == "set_sysctl" else "its links' conditions" for cmd in before[ns.netns])
@@ -218,7 +225,7 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
 def apply_words(command: Command) -> tuple[str, ...]:
     """A command as apply.sh writes it: `ip [-n NETNS] …`, `tc`, or a runtime function (`set_sysctl`,
     `stop_processes`, `start_service`)."""
-    if command.tool in ("sysctl", "stop", "tc", "service"):
+    if command.tool in ("sysctl", "stop", "tc", "service", "iptables", "accept"):
         return tutorial_words(command, {})
     return ("ip", *(("-n", command.netns) if command.netns else ()), *command.argv)
 

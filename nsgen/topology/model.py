@@ -358,6 +358,17 @@ class RunExpectation:
     output: str
 
 
+@dataclass(frozen=True)
+class PortForward:
+    """Connections to the machine's `port` (`proto`) reach `address`:`to_port`, in the namespace `node`."""
+
+    port: int
+    node: str
+    address: IPv4Address
+    to_port: int
+    proto: str = "tcp"
+
+
 #: An entry of the topology's `expect:` list.
 Expected = Expectation | TcpExpectation | RunExpectation
 
@@ -379,6 +390,8 @@ class Lab:
     vxlan: Vxlan = Vxlan()
     tunnels: tuple[Tunnel, ...] = ()  # one machine's part of a multi-host lab: its VXLAN devices
     peers: tuple[Namespace, ...] = ()  # one machine's part: the other machines' namespaces (for reachability)
+    nat: tuple[IPv4Network, ...] = ()  # lab subnets masqueraded as they leave the machine
+    forwards: tuple[PortForward, ...] = ()  # the machine's ports forwarded into the lab
 
     @property
     def key(self) -> str:

@@ -339,6 +339,40 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "nat": {
+            "type": "array",
+            "title": "nat",
+            "description": "lab subnets whose traffic to anything outside the lab is masqueraded as it leaves the machine"
+            " (IPv4), e.g. [{from: 10.0.1.0/24}]",
+            "items": {
+                "type": "object",
+                "title": "nat",
+                "additionalProperties": False,
+                "required": ["from"],
+                "properties": {"from": {**_CIDR, "title": "from"}},
+            },
+        },
+        "forward": {
+            "type": "array",
+            "title": "forward",
+            "description": "ports of the machine forwarded into the lab, e.g. [{port: 8080, to: 'web:80', proto: tcp}]",
+            "items": {
+                "type": "object",
+                "title": "forwarded port",
+                "additionalProperties": False,
+                "required": ["port", "to"],
+                "properties": {
+                    "port": {"type": "integer", "title": "port", "minimum": 1, "maximum": 65535},
+                    "to": {
+                        "type": "string",
+                        "title": "to",
+                        "pattern": rf"{NETNS_NAME[:-1]}:[0-9]{{1,5}}$",
+                        "description": "NAMESPACE:PORT, e.g. web:80 (the namespace's first IPv4 address)",
+                    },
+                    "proto": {"type": "string", "title": "proto", "enum": ["tcp", "udp"]},
+                },
+            },
+        },
         "hosts": {
             "type": "object",
             "title": "hosts",

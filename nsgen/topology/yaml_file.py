@@ -206,6 +206,10 @@ def document(lab: Lab) -> dict[str, Any]:
     doc["links"] = [_link(link) for link in lab.links]
     if lab.expect:
         doc["expect"] = [_expected(e) for e in lab.expect]
+    if lab.nat:
+        doc["nat"] = [{"from": str(network)} for network in lab.nat]
+    if lab.forwards:
+        doc["forward"] = [{"port": f.port, "to": f"{f.node}:{f.to_port}", "proto": f.proto} for f in lab.forwards]
     return doc
 
 

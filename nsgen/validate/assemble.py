@@ -25,6 +25,8 @@ def _lab(ctx: Context) -> Lab:
         segments=tuple(_segment(ctx, segment) for segment in ctx.segments),
         machines=ctx.machines,
         vxlan=ctx.vxlan,
+        nat=ctx.nat,
+        forwards=ctx.forwards,
     )
 
 

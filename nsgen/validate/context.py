@@ -14,7 +14,19 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from nsgen.problems import Problem, field_path
-from nsgen.topology.model import Expected, IPAddress, IPInterface, IPNetwork, Lab, Machine, Namespace, VethLink, Vxlan
+from nsgen.topology.model import (
+    Expected,
+    IPAddress,
+    IPInterface,
+    IPNetwork,
+    IPv4Network,
+    Lab,
+    Machine,
+    Namespace,
+    PortForward,
+    VethLink,
+    Vxlan,
+)
 
 Path = list[Any]
 
@@ -77,6 +89,8 @@ class Context:
     lab_namespaces: tuple[Namespace, ...] = ()
     lab_links: tuple[VethLink, ...] = ()
     lab_expect: tuple[Expected, ...] = ()
+    nat: tuple[IPv4Network, ...] = ()
+    forwards: tuple[PortForward, ...] = ()
     machines: tuple[Machine, ...] = ()
     vxlan: Vxlan = field(default_factory=Vxlan)
     bridge_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -22,6 +22,7 @@ from nsgen.validate import (
     links,
     names,
     namespaces,
+    outside,
     placement,
     root_devices,
     schema_check,
@@ -46,6 +47,7 @@ PHASES: tuple[tuple[str, Phase, bool], ...] = (
     ("veth links", links.veth_links, False),  # typed link ends
     ("root devices", root_devices.check, False),  # root-namespace names: fit, no clash
     ("expectations", expectations.build, False),  # the `expect:` list
+    ("outside", outside.build, False),  # NAT to the outside, the machine's ports forwarded in
     ("placement", placement.check, False),  # multi-host labs: hosts, namespaces' host, bridges' hosts, VNIs, MTUs
     ("model", assemble.build, False),  # the Lab, from what the phases above built
     ("kernel limits", kernel_limits.check, False),  # what the kernel would refuse at setup, on the built model

@@ -5,10 +5,11 @@ from nsgen.topology.schema import NETNS_MAX
 from nsgen.validate.context import Context, Path
 
 #: The functions the scripts' runtime sections define (a test keeps this list whole).
-RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_forward delete_lab expect foreign_names
-    await_gone forget_forward kernel_facts netns_batch qdisc_facts pause record_write refuse report rollback root_batch run say
-    script_line set_sysctl stop_batches stop_processes tc undo undo_ip within check_tcp check_run service_alive
-    group_running service_log start_service stop_service stop_started forget_services service_facts""".split()
+RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab expect foreign_names
+    await_gone kernel_facts netns_batch qdisc_facts pause record_write refuse report rollback root_batch run say
+    script_line set_sysctl stop_batches stop_processes tc undo undo_ip within check_tcp check_run service_alive accept
+    delete_rules restore_sysctls group_running service_log start_service stop_service stop_started forget_services
+    service_facts""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
@@ -19,7 +20,7 @@ RESERVED_ALIASES = frozenset(
     times trap true type typeset ulimit umask unalias unset wait
     bash env ip ping sudo nsenter getconf flock iptables nft sysctl tcpdump
     displayLinks displayAddr displayRoutes lab_steps lab_undo_steps lab_record lab_record_old lab_expect
-    lab_expect_old bridge nsgen_bridge""".split()
+    lab_expect_old lab_accepts bridge nsgen_bridge""".split()
     + RUNTIME_FUNCTIONS
 )
 

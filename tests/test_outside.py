@@ -1,0 +1,149 @@
+"""NAT to the outside and the machine's ports forwarded into a lab, for real, inside an emulated host (a
+network namespace with its own /run and /sys): never this machine's own firewall, forwarding or uplink.
+
+The switch namespace's address on the underlay (198.51.100.254) plays the outside world: a server there
+is reached from a lab namespace through `nat:` and sees the emulated host's address; from there (and from
+the emulated host itself) the host's forwarded port reaches the lab's web server. Teardown leaves the
+host's iptables rules and its forwarding sysctl exactly as they were.
+"""
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run
+
+from nsgen.render import lab_files, writing
+from nsgen.run import emulated_hosts
+from nsgen.run.emulated_hosts import CONTROLLER, Host
+from nsgen.validate import sources
+
+pytestmark = pytest.mark.kernel
+
+UPSTREAM = str(CONTROLLER.ip)
+
+
+def _lab(name: str, subnet: int) -> dict:
+    """A bridge with the host's gateway address, a web server behind it, NAT out, port 8080 + n forwarded in."""
+    return {
+        "name": name,
+        "bridges": {"lan": {"addresses": [f"10.7{subnet}.0.1/24"]}},
+        "namespaces": {
+            "web": {
+                "interfaces": {"eth0": {"addresses": [f"10.7{subnet}.0.2/24"]}},
+                "routes": [{"to": "default", "via": f"10.7{subnet}.0.1"}],
+                "run": [{"name": "http", "command": f"{sys.executable} -m http.server 80 --directory /", "ready": {"tcp": 80}}],
+            }
+        },
+        "links": [["web:eth0", "lan:p-web"]],
+        "nat": [{"from": f"10.7{subnet}.0.0/24"}],
+        "forward": [{"port": 8080 + subnet, "to": "web:80"}],
+    }
+
+
+@pytest.fixture
+def host(prefix: str) -> Iterator[Host]:
+    try:
+        (made,) = emulated_hosts.create(prefix, 1)
+        yield made
+    finally:
+        emulated_hosts.destroy(prefix)
+
+
+@pytest.fixture
+def upstream(host: Host, prefix: str, tmp_path: Path) -> Iterator[Path]:
+    """A web server outside the lab (in the switch namespace); its log names each client's address."""
+    log = tmp_path / "upstream.log"
+    command = ["ip", "netns", "exec", f"{prefix}sw", sys.executable, "-u", "-m", "http.server", "9000", "--bind", UPSTREAM]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # it says so once it listens
+            if "Serving HTTP" in log.read_text():
+                break
+            time.sleep(0.05)
+        yield log
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _get(where: list[str], address: str, port: int, path: str) -> str:
+    """An HTTP GET with bash alone, from `where` (a command prefix): the status line, or what failed."""
+    script = f'exec 3<>/dev/tcp/{address}/{port} && printf "GET {path} HTTP/1.0\\r\\n\\r\\n" >&3 && head -n 1 <&3'
+    result = run(*where, "timeout", "5", "bash", "-c", script)
+    return (result.stdout or result.stderr).strip()
+
+
+def _in(host: Host, *command: str | Path) -> subprocess.CompletedProcess[str]:
+    return emulated_hosts.run(host, [str(word) for word in command], timeout=60)
+
+
+def _firewall(host: Host) -> tuple[str, str, str]:
+    """The host's filter and nat rules, and its IPv4 forwarding."""
+    rules = [_in(host, "iptables", "-w", "-t", table, "-S").stdout for table in ("filter", "nat")]
+    return rules[0], rules[1], _in(host, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip()
+
+
+def _render(tmp_path: Path, prefix: str, document: dict) -> Path:
+    lab_dir = tmp_path / document["name"]
+    writing.write(lab_files.render(sources.from_document(document, "test", "test", prefix)), lab_dir)
+    return lab_dir
+
+
+def test_nat_reaches_the_outside_as_the_host_and_a_forwarded_port_reaches_the_lab(
+    host: Host, upstream: Path, tmp_path: Path, prefix: str
+) -> None:
+    before = _firewall(host)
+    assert before[2] == "0"
+    lab_dir = _render(tmp_path, prefix, _lab("out", 7))
+    setup = _in(host, "bash", lab_dir / "setup.sh")
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    in_lab = ["nsenter", f"--target={host.holder}", "--net", "--mount", "--", "ip", "netns", "exec", f"{prefix}web"]
+    assert _get(in_lab, UPSTREAM, 9000, "/from-the-lab").startswith("HTTP/1.0 404")  # reached: no such file
+    assert f'{host.address.ip} - - ' in upstream.read_text() and "GET /from-the-lab" in upstream.read_text()
+    outside = ["ip", "netns", "exec", f"{prefix}sw"]
+    assert _get(outside, str(host.address.ip), 8087, "/") == "HTTP/1.0 200 OK"  # the lab's server, from outside
+    on_host = ["nsenter", f"--target={host.holder}", "--net", "--mount", "--"]
+    assert _get(on_host, str(host.address.ip), 8087, "/") == "HTTP/1.0 200 OK"  # and from the host itself
+    assert _firewall(host)[2] == "1"
+
+    teardown = _in(host, "bash", lab_dir / "teardown.sh")
+    assert teardown.returncode == 0, teardown.stderr
+    assert "4 iptables rule(s)" in teardown.stdout
+    assert _firewall(host) == before
+    assert _in(host, "ls", "-A", "/run/nsgen").stdout == ""
+
+
+def test_where_forward_drops_setup_names_the_outside_and_allow_forward_lets_it_through(
+    host: Host, upstream: Path, tmp_path: Path, prefix: str
+) -> None:
+    assert _in(host, "iptables", "-w", "-P", "FORWARD", "DROP").returncode == 0
+    before = _firewall(host)
+    lab_dir = _render(tmp_path, prefix, _lab("out", 7))
+    refused = _in(host, "bash", lab_dir / "setup.sh")
+    assert refused.returncode == 2
+    assert "its traffic to and from the outside (NAT from 10.77.0.0/24, tcp port 8087 to web:80) would be dropped" in refused.stderr
+    assert _firewall(host) == before
+
+    setup = _in(host, "bash", lab_dir / "setup.sh", "--allow-forward")
+    assert setup.returncode == 0, setup.stderr
+    assert "FORWARD accepts the lab's traffic: 5 iptables rule(s)" in setup.stdout
+    in_lab = ["nsenter", f"--target={host.holder}", "--net", "--mount", "--", "ip", "netns", "exec", f"{prefix}web"]
+    assert _get(in_lab, UPSTREAM, 9000, "/through-drop").startswith("HTTP/1.0 404")
+    assert _get(["ip", "netns", "exec", f"{prefix}sw"], str(host.address.ip), 8087, "/") == "HTTP/1.0 200 OK"
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+    assert _firewall(host) == before  # DROP kept, every rule of the lab's gone, forwarding off again
+
+
+def test_forwarding_is_put_back_by_the_last_lab_that_needed_it(host: Host, tmp_path: Path, prefix: str) -> None:
+    first, second = _render(tmp_path, prefix, _lab("one", 7)), _render(tmp_path, prefix + "b", _lab("two", 8))
+    assert _in(host, "bash", first / "setup.sh").returncode == 0
+    assert _in(host, "bash", second / "setup.sh").returncode == 0
+    assert _in(host, "bash", first / "teardown.sh").returncode == 0
+    assert _firewall(host)[2] == "1"  # the second lab still needs it
+    assert _in(host, "bash", second / "teardown.sh").returncode == 0
+    assert _firewall(host)[2] == "0"
