@@ -94,7 +94,7 @@ def test_allow_forward_then_verify_passes_and_teardown_leaves_no_rule(host: Host
 
     setup = _in(host, "bash", lab_dir / "setup.sh", "--allow-forward")
     assert setup.returncode == 0, setup.stderr
-    assert f"FORWARD accepts the traffic of {prefix}v-net-0" in setup.stdout
+    assert f"FORWARD accepts the lab's traffic: 1 iptables rule(s) with the comment {comment}" in setup.stdout
     assert _forward_rules(host) == ["-P FORWARD DROP", rule]
     assert f"{prefix}v-net-0" not in root_link_names()  # all of it inside the host
 
@@ -105,7 +105,7 @@ def test_allow_forward_then_verify_passes_and_teardown_leaves_no_rule(host: Host
 
     teardown = _in(host, "bash", lab_dir / "teardown.sh")
     assert teardown.returncode == 0, teardown.stderr
-    assert "deleted 3 namespace(s), 1 root-namespace device(s), 1 FORWARD rule(s)" in teardown.stdout
+    assert "deleted 3 namespace(s), 1 root-namespace device(s), 1 iptables rule(s)" in teardown.stdout
     assert _forward_rules(host) == ["-P FORWARD DROP"]
     assert _inside(host) == ([], [])
     again = _in(host, "bash", lab_dir / "teardown.sh")

@@ -75,7 +75,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 154d8f84516c2c2278fbf5fc98f35fce79a6d89c56c984d767df209aaf52eb04 ===
+# === nsgen runtime: sha256 90e697e5b430ca4b4834fa0c46416e21dd9e6c9818c7506a07a5a10be577d74b ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -541,8 +541,8 @@ stop_batches() {
 }
 
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
-# NETNS is empty), with bash alone. In the root namespace, the value it had is recorded first, as
-# a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
+# NETNS is empty), with bash alone. In the root namespace, the value a sysctl that is no device's
+# had is recorded first, as a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
 sysctl_record=/run/nsgen/${lab_key}.sysctl
 set_sysctl() {
   local had=''
@@ -554,8 +554,11 @@ set_sysctl() {
   else
     read -r had <"/proc/sys/${2//.//}"
     mkdir -p /run/nsgen
-    # the first value found only: a second set (apply's) would record the lab's own
-    if [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then echo "$2 ${had}" >>"${sysctl_record}"; fi
+    # the first value found only (a second set, apply's, would record the lab's own); a device's
+    # sysctl (net.*.conf.DEV.*, not all or default) goes with its device
+    if [[ $2 != net.*.conf.* || $2 == net.*.conf.all.* || $2 == net.*.conf.default.* ]] && [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then
+      echo "$2 ${had}" >>"${sysctl_record}"
+    fi
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }

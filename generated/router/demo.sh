@@ -217,7 +217,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 371dafe941d5cade38616b258dba47223583cd88cacfe3d9d0cb377d08538b1c ===
+# === nsgen runtime: sha256 344cc49dbffcbe8beee62b02445eaca859ce2488711237bbd594fe0ce9ed00fb ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -675,8 +675,8 @@ run() {
 }
 
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
-# NETNS is empty), with bash alone. In the root namespace, the value it had is recorded first, as
-# a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
+# NETNS is empty), with bash alone. In the root namespace, the value a sysctl that is no device's
+# had is recorded first, as a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
 sysctl_record=/run/nsgen/${lab_key}.sysctl
 set_sysctl() {
   local had=''
@@ -688,8 +688,11 @@ set_sysctl() {
   else
     read -r had <"/proc/sys/${2//.//}"
     mkdir -p /run/nsgen
-    # the first value found only: a second set (apply's) would record the lab's own
-    if [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then echo "$2 ${had}" >>"${sysctl_record}"; fi
+    # the first value found only (a second set, apply's, would record the lab's own); a device's
+    # sysctl (net.*.conf.DEV.*, not all or default) goes with its device
+    if [[ $2 != net.*.conf.* || $2 == net.*.conf.all.* || $2 == net.*.conf.default.* ]] && [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then
+      echo "$2 ${had}" >>"${sysctl_record}"
+    fi
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }

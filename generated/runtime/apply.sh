@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 eecb282124ba47f81f9334da6a5404aefe2d6d4e7cf56607d2b872f96cec9f21 ===
+# === nsgen runtime: sha256 e9ab7e0f5ac780b48173efd158eed23f156cf61c8b6492b5b1b4bd9412ce5c69 ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -243,8 +243,8 @@ record_write() {
 }
 
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
-# NETNS is empty), with bash alone. In the root namespace, the value it had is recorded first, as
-# a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
+# NETNS is empty), with bash alone. In the root namespace, the value a sysctl that is no device's
+# had is recorded first, as a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
 sysctl_record=/run/nsgen/${lab_key}.sysctl
 set_sysctl() {
   local had=''
@@ -256,8 +256,11 @@ set_sysctl() {
   else
     read -r had <"/proc/sys/${2//.//}"
     mkdir -p /run/nsgen
-    # the first value found only: a second set (apply's) would record the lab's own
-    if [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then echo "$2 ${had}" >>"${sysctl_record}"; fi
+    # the first value found only (a second set, apply's, would record the lab's own); a device's
+    # sysctl (net.*.conf.DEV.*, not all or default) goes with its device
+    if [[ $2 != net.*.conf.* || $2 == net.*.conf.all.* || $2 == net.*.conf.default.* ]] && [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then
+      echo "$2 ${had}" >>"${sysctl_record}"
+    fi
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }

@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 093fa65b1ed9eed11b958f49ffa14fcf7cb651fb66cf9de7e93890bfbe0f3905 ===
+# === nsgen runtime: sha256 89ccc0322d0e705341433e22a1b395cda570fdaa9943b015052d36fac92b03b4 ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, forgets its services' files, deletes its
@@ -271,8 +271,8 @@ delete_rules() {
 }
 
 # --- set_sysctl NETNS KEY VALUE: `sysctl -w KEY=VALUE` inside NETNS (the root namespace when
-# NETNS is empty), with bash alone. In the root namespace, the value it had is recorded first, as
-# a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
+# NETNS is empty), with bash alone. In the root namespace, the value a sysctl that is no device's
+# had is recorded first, as a `KEY VALUE` line of /run/nsgen/LAB_KEY.sysctl, for restore_sysctls
 sysctl_record=/run/nsgen/${lab_key}.sysctl
 set_sysctl() {
   local had=''
@@ -284,8 +284,11 @@ set_sysctl() {
   else
     read -r had <"/proc/sys/${2//.//}"
     mkdir -p /run/nsgen
-    # the first value found only: a second set (apply's) would record the lab's own
-    if [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then echo "$2 ${had}" >>"${sysctl_record}"; fi
+    # the first value found only (a second set, apply's, would record the lab's own); a device's
+    # sysctl (net.*.conf.DEV.*, not all or default) goes with its device
+    if [[ $2 != net.*.conf.* || $2 == net.*.conf.all.* || $2 == net.*.conf.default.* ]] && [[ ! -e ${sysctl_record} || $'\n'$(<"${sysctl_record}") != *$'\n'"$2 "* ]]; then
+      echo "$2 ${had}" >>"${sysctl_record}"
+    fi
     echo "$3" >"/proc/sys/${2//.//}"
   fi
 }
