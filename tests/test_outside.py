@@ -147,3 +147,23 @@ def test_forwarding_is_put_back_by_the_last_lab_that_needed_it(host: Host, tmp_p
     assert _firewall(host)[2] == "1"  # the second lab still needs it
     assert _in(host, "bash", second / "teardown.sh").returncode == 0
     assert _firewall(host)[2] == "0"
+
+
+def test_apply_changes_the_forwarded_ports_and_the_services_keep_running(host: Host, tmp_path: Path, prefix: str) -> None:
+    before = _firewall(host)
+    old = _lab("out", 7)
+    old_dir = _render(tmp_path, prefix, old)
+    assert _in(host, "bash", old_dir / "setup.sh").returncode == 0
+    pid = _in(host, "cat", f"/run/nsgen/{prefix}out/{prefix}web/http.pid").stdout
+    new = {**old, "forward": [{"port": 9090, "to": "web:80"}]}
+    loaded = [sources.from_document(doc, "test", "test", prefix) for doc in (old, new)]
+    change = tmp_path / "change"
+    writing.write(lab_files.render_apply(loaded[0].lab, loaded[1]), change)
+    applied = _in(host, "bash", change / "apply.sh")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    outside = ["ip", "netns", "exec", f"{prefix}sw"]
+    assert _get(outside, str(host.address.ip), 9090, "/") == "HTTP/1.0 200 OK"
+    assert "refused" in _get(outside, str(host.address.ip), 8087, "/")  # the old port is no more
+    assert _in(host, "cat", f"/run/nsgen/{prefix}out/{prefix}web/http.pid").stdout == pid
+    assert _in(host, "bash", change / "teardown.sh").returncode == 0
+    assert _firewall(host) == before

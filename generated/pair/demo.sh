@@ -80,7 +80,7 @@ lab_steps() {
   run ip netns del ns-1
 }
 
-# === nsgen runtime: sha256 344cc49dbffcbe8beee62b02445eaca859ce2488711237bbd594fe0ce9ed00fb ===
+# === nsgen runtime: sha256 2bef415231b6388fc402b3b77e5ca1cb82aab3dd34583e602eb5ace3dc99fb2c ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -510,13 +510,22 @@ say() {
     mark='# '
   done
 }
+# --- typed WORD...: the words as a person types them, a word the shell would read otherwise in
+# single quotes (`bash -c 'exec 3<>/dev/tcp/…'`)
+typed() {
+  local word shown=()
+  for word in "$@"; do
+    if [[ ${word} =~ ^[A-Za-z0-9_./:=,+%@-]+$ ]]; then shown+=("${word}"); else shown+=("${word@Q}"); fi
+  done
+  echo "${shown[*]}"
+}
 # --- run [--fails] COMMAND...: a prompt and COMMAND, typed out at ${delay} s a character, then
 # COMMAND run for real; with --fails it must fail (a ping the topology expects no answer to).
 # run --show TEXT: TEXT typed out, and nothing run (the script runs it next: a function definition)
 run() {
   local fails=0 i step
   if [[ $1 == --fails ]]; then fails=1; shift; fi
-  if [[ $1 == --show ]]; then step=$2; else printf -v step '%q ' "$@"; step=${step% }; fi
+  if [[ $1 == --show ]]; then step=$2; else step=$(typed "$@"); fi
   printf '%s' "${prompt}"
   if [[ ${delay} =~ ^0*\.?0*$ ]]; then
     printf '%s' "${step}"

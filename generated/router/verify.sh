@@ -153,7 +153,7 @@ lab_steps() {
   check reachable left-1:eth0 ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
 }
 
-# === nsgen runtime: sha256 f07949172500acc1b4c1d85cdfce1f251b57c8957479563f0183692b6b8061f0 ===
+# === nsgen runtime: sha256 ed07b2a195e2b1c3728cb1f01d007e6e2dede809efab192693f1749346927a0b ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -430,27 +430,26 @@ within() {
   wait "${pid}" 2>/dev/null || true
   return 124
 }
-# --- check_tcp open|closed NETNS ADDRESS PORT: a TCP connection from inside NETNS (bash's /dev/tcp,
-# 2 s at most) must open, or not; one line, ok or FAIL
+# --- check_tcp open|closed TARGET ip netns exec NETNS bash -c 'exec 3<>/dev/tcp/ADDRESS/PORT': the
+# connection to TARGET (ADDRESS:PORT) must open within 2 s, or not; one line, ok or FAIL (in a dry
+# run, the command is printed)
 check_tcp() {
-  local got=closed target=$3:$4
-  if [[ $3 == *:* ]]; then target="[$3]:$4"; fi
-  if (( dry_run )); then echo "connect from $2 to ${target} (bash's /dev/tcp): $1 expected"; return; fi
-  # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
-  if within 2 ip netns exec "$2" bash -c 'exec 3<>"/dev/tcp/$1/$2"' check_tcp "$3" "$4" 2>/dev/null; then got=open; fi
-  if [[ ${got} == "$1" ]]; then report ok "$2 -> ${target} (tcp ${got})"; else report FAIL "$2 -> ${target} (tcp ${got}, $1 expected)"; fi
+  local got=closed
+  if (( dry_run )); then "${@:3}"; return; fi
+  if within 2 "${@:3}" 2>/dev/null; then got=open; fi
+  if [[ ${got} == "$1" ]]; then report ok "$6 -> $2 (tcp ${got})"; else report FAIL "$6 -> $2 (tcp ${got}, $1 expected)"; fi
 }
-# --- check_run NETNS PATTERN COMMAND: COMMAND run inside NETNS (10 s at most) must print what
-# matches PATTERN (bash's =~); one line, ok or FAIL with the start of what it printed
+# --- check_run PATTERN ip netns exec NETNS bash -c COMMAND: what COMMAND prints within 10 s must
+# match PATTERN (bash's =~); one line, ok or FAIL with the start of what it printed
 check_run() {
   local output status=0
-  if (( dry_run )); then echo "ip netns exec $1 bash -c ${3@Q}: its output must match ${2@Q}"; return; fi
-  output=$(within 10 ip netns exec "$1" bash -c "$3" 2>&1 </dev/null) || status=$?
-  if [[ ${output} =~ $2 ]]; then
-    report ok "$1: $3 (its output matches $2)"
+  if (( dry_run )); then "${@:2}"; return; fi
+  output=$(within 10 "${@:2}" 2>&1 </dev/null) || status=$?
+  if [[ ${output} =~ $1 ]]; then
+    report ok "$5: ${*: -1} (its output matches $1)"
   else
     output=${output//$'\n'/ }
-    report FAIL "$1: $3 (exit status ${status}; its output does not match $2: ${output:0:60})"
+    report FAIL "$5: ${*: -1} (exit status ${status}; its output does not match $1: ${output:0:60})"
   fi
 }
 

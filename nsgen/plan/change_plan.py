@@ -64,6 +64,10 @@ def _removals(c: Comparison) -> Plan:
         link_del += [Command(("link", "del", "dev", end.device), end.netns) for end in (root or kept)[:1]]
     return (
         *step(
+            "delete the lab's NAT and forwarded ports' rules when they change (added again below, in order)",
+            [Command(_verb(rule.argv, "-D"), tool="iptables") for rule in _outside(c)[0]],
+        ),
+        *step(
             "stop the services that go or change (a changed one is started again below)",
             [commands.stop_service(ns.netns, service) for ns, service in c.stopped],
         ),
@@ -165,6 +169,11 @@ def _tuning(c: Comparison) -> Plan:
         *step("set the new interfaces up", ups),
         *step("add the new routes", route_add),
         *step(
+            "the lab and the outside, when they change: forwarding on in the root namespace (teardown puts\n"
+            "it back), then every NAT and forwarded port rule, in order",
+            _outside_added(c),
+        ),
+        *step(
             "start the services that come or change, each inside its namespace",
             [commands.start_service(ns.netns, service) for ns, service in c.started],
         ),
@@ -213,3 +222,24 @@ def touched_devices(steps: Plan) -> set[str]:
             if c.netns is None and c.tool == "ip":
                 names.update(b for a, b in zip(c.argv, c.argv[1:], strict=False) if a in ("dev", "master"))
     return names
+
+
+def _outside(c: Comparison) -> tuple[list[Command], list[Command]]:
+    """The NAT and forwarded-port rules to delete and to add: all of the old lab's, then all of the new
+    lab's, when they differ at all (a RETURN rule must come before its MASQUERADE: appending one would not)."""
+    old = [*commands.masquerading(c.old), *commands.port_forwarding(c.old)]
+    new = [*commands.masquerading(c.new), *commands.port_forwarding(c.new)]
+    return ([], []) if old == new else (old, new)
+
+
+def _outside_added(c: Comparison) -> list[Command]:
+    """The new lab's NAT and forwarded-port rules, when they change; forwarding turned on first where the
+    old lab needed none."""
+    added = _outside(c)[1]
+    needed_none = not (c.old.nat or c.old.forwards)
+    return [Command((commands.IP_FORWARD, "1"), None, "sysctl"), *added] if added and needed_none else added
+
+
+def _verb(argv: tuple[str, ...], verb: str) -> tuple[str, ...]:
+    """An iptables rule's words with another verb (`-A` to `-D`)."""
+    return tuple(verb if word == "-A" else word for word in argv)

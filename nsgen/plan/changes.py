@@ -28,7 +28,24 @@ def _addresses(addresses: tuple[IPInterface, ...]) -> str:
 
 def changes(c: Comparison) -> tuple[Change, ...]:
     """Every line of the change: objects that go and come, then what changes on kept objects."""
-    return (*_objects(c), *_bridges_and_interfaces(c), *_conditions(c), *_namespaces(c), *_services(c), *_link_local(c))
+    return (
+        *_objects(c),
+        *_bridges_and_interfaces(c),
+        *_conditions(c),
+        *_namespaces(c),
+        *_services(c),
+        *_outside(c),
+        *_link_local(c),
+    )
+
+
+def _outside(c: Comparison) -> list[Change]:
+    """NAT subnets and forwarded ports that go or come."""
+    lines = [Change("-", f"nat from {net}") for net in c.old.nat if net not in c.new.nat]
+    lines += [Change("+", f"nat from {net}") for net in c.new.nat if net not in c.old.nat]
+    for sign, these, others in (("-", c.old.forwards, c.new.forwards), ("+", c.new.forwards, c.old.forwards)):
+        lines += [Change(sign, f"forward {f.proto} port {f.port} to {f.node}:{f.to_port}") for f in these if f not in others]
+    return lines
 
 
 def _services(c: Comparison) -> list[Change]:

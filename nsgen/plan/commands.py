@@ -78,6 +78,15 @@ class Connect:
     port: int
     open: bool = True
 
+    @property
+    def target(self) -> str:
+        return f"[{self.address}]:{self.port}" if self.address.version == 6 else f"{self.address}:{self.port}"
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        # the path bash connects through: an address and a port, nothing the shell reads otherwise
+        return ("ip", "netns", "exec", self.netns, "bash", "-c", f"exec 3<>/dev/tcp/{self.address}/{self.port}")
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -87,6 +96,10 @@ class Probe:
     netns: str
     command: str
     output: str
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return ("ip", "netns", "exec", self.netns, "bash", "-c", self.command)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
         return {"blocks": styles.tutorial(lab, checked), "expect_places": declared.places(declared.declared(lab))}
     if script == "demo.sh":
         return {
-            "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.teardown)),
+            "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *lab_plans.checks(lab), *plans.teardown)),
             "setup_steps": len(plans.setup),
             "displays": styles.displays(lab, ("displayLinks", "displayAddr")),
         }

@@ -53,14 +53,14 @@ def _comment(text: str) -> tuple[str, ...]:
 
 def tutorial_words(command: Command | Ping | Connect | Probe, aliases: dict[str, str]) -> tuple[str, ...]:
     """A command as the guide writes it: `ip …`, `ALIAS …` inside a namespace, or a runtime function
-    (verify.sh's `check reachable|unreachable HOLDER PING…`, `check_tcp open|closed NETNS ADDRESS
-    PORT`, `check_run NETNS PATTERN COMMAND`)."""
+    (verify.sh's `check reachable|unreachable HOLDER PING…`, `check_tcp open|closed TARGET CONNECT…`,
+    `check_run PATTERN COMMAND…`)."""
     if isinstance(command, Ping):
         return ("check", "reachable" if command.reachable else "unreachable", command.holder, *command.argv)
     if isinstance(command, Connect):
-        return ("check_tcp", "open" if command.open else "closed", command.netns, str(command.address), str(command.port))
+        return ("check_tcp", "open" if command.open else "closed", command.target, *command.argv)
     if isinstance(command, Probe):
-        return ("check_run", command.netns, command.output, command.command)
+        return ("check_run", command.output, *command.argv)
     if command.tool == "sysctl":
         return ("set_sysctl", command.netns or "", *command.argv)
     if command.tool == "stop":
@@ -94,12 +94,15 @@ def tutorial(lab: Lab, plan: Plan, limit: int | None = None) -> list[Block]:
     return blocks
 
 
-def demo_words(command: Command | Ping, aliases: dict[str, str]) -> tuple[str, ...]:
-    """What demo.sh types and runs: the tutorial's words, a check as the ping it is (`--fails`: no
-    answer expected)."""
-    if not isinstance(command, Ping):
-        return tutorial_words(command, aliases)
-    return command.argv if command.reachable else ("--fails", *command.argv)
+def demo_words(command: Command | Ping | Connect | Probe, aliases: dict[str, str]) -> tuple[str, ...]:
+    """What demo.sh types and runs: the tutorial's words, a check as the ping, connection or command
+    it is (`--fails`: no answer, or no connection, expected)."""
+    if isinstance(command, Probe):
+        return command.argv
+    if isinstance(command, (Ping, Connect)):
+        expected = command.reachable if isinstance(command, Ping) else command.open
+        return command.argv if expected else ("--fails", *command.argv)
+    return tutorial_words(command, aliases)
 
 
 @dataclass(frozen=True)

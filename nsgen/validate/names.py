@@ -9,7 +9,7 @@ RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab 
     await_gone kernel_facts netns_batch qdisc_facts pause record_write refuse report rollback root_batch run say
     script_line set_sysctl stop_batches stop_processes tc undo undo_ip within check_tcp check_run service_alive accept
     delete_rules restore_sysctls group_running service_log start_service stop_service stop_started forget_services
-    service_facts""".split()
+    service_facts typed""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
