@@ -84,7 +84,8 @@ def nsgen(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedPro
 @pytest.fixture
 def prefix() -> str:
     """A unique name prefix for one test's lab; whatever carries it (or a prefix a test derives from it,
-    `t12ab3b-` from `t12ab3-`) is deleted afterwards, pass or fail: namespaces, devices, locks, records."""
+    `t12ab3b-` from `t12ab3-`) is deleted afterwards, pass or fail: what runs in its namespaces, namespaces,
+    devices, locks, records, services' files."""
     unique = f"t{uuid.uuid4().hex[:5]}-"
     yield unique
     stem = unique[:-1]
@@ -97,7 +98,8 @@ def prefix() -> str:
     for name in sorted(root_link_names()):
         if name.startswith(stem):
             subprocess.run(["ip", "link", "del", name], check=False)
-    for path in [*Path("/run").glob(f"nsgen-{stem}*.lock"), *Path("/run/nsgen").glob(f"{stem}*.yaml")]:
+    records = [*Path("/run/nsgen").glob(f"{stem}*.yaml"), *Path("/run/nsgen").glob(f"{stem}*.sysctl")]
+    for path in [*Path("/run").glob(f"nsgen-{stem}*.lock"), *records]:
         path.unlink(missing_ok=True)
     for path in Path("/run/nsgen").glob(f"{stem}*/"):  # a lab's services' files
         shutil.rmtree(path, ignore_errors=True)

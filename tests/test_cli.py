@@ -123,7 +123,7 @@ def test_demo_tears_down_even_when_its_output_is_closed(prefix: str) -> None:
         (["render", "--no-such-option"], "No such option: --no-such-option"),
         (["render", "--style", "fancy"], "Invalid value for '--style': 'fancy' is not one of 'batched', 'tutorial'."),
         (["graph", "--format", "svg"], "'svg' is not one of 'mermaid', 'dot'."),
-        (["runtime", "nope.sh"], "is not one of 'setup.sh', 'teardown.sh', 'verify.sh', 'demo.sh', 'apply.sh'."),
+        (["runtime", "nope.sh"], "is not one of 'setup.sh', 'teardown.sh', 'verify.sh', 'demo.sh', 'check.sh', 'apply.sh'."),
     ],
 )
 def test_a_bad_flag_is_one_usage_line_and_exit_2(args: list[str], message: str) -> None:

@@ -3,12 +3,15 @@
 import json
 import re
 import subprocess
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
 from conftest import REPO, leftovers, nsgen, run
 
+from nsgen.plan import lab_plans, progress
 from nsgen.render import docs_page, lab_files, writing
+from nsgen.render.demo_terminal import STEP
 from nsgen.run import recording
 from nsgen.topology import presets
 from nsgen.validate import sources
@@ -39,6 +42,11 @@ def lab_dir(tmp_path: Path, prefix: str, preset: str = "pair") -> Path:
 def events(cast: Path) -> tuple[dict, list[list]]:
     header, *lines = cast.read_text().splitlines()
     return json.loads(header), [json.loads(line) for line in lines]
+
+
+def _after_markers(recorded: list[list]) -> list[list]:
+    """The event that follows each marker: the step's comment."""
+    return [recorded[i + 1] for i, event in enumerate(recorded[:-1]) if event[1] == "m"]
 
 
 def cast_text(cast: Path) -> str:
@@ -108,7 +116,15 @@ def test_record_makes_a_valid_cast_that_is_the_same_twice(tmp_path: Path, prefix
         assert leftovers(prefix) == set()
     header, recorded = events(casts[0])
     assert header == {"version": 2, "width": 100, "height": 28, "title": "pair", "env": recording.ENV}
-    assert all(len(event) == 3 and event[1] == "o" and isinstance(event[2], str) for event in recorded)
+    assert all(len(event) == 3 and event[1] in ("o", "m") and isinstance(event[2], str) for event in recorded)
+    # a marker where each step of the demo starts, labelled as `nsgen check` names the step, in order
+    steps = [event[2] for event in recorded if event[1] == "m"]
+    shown = [e for e in recorded if e[1] == "o" and e[2].startswith(STEP)]
+    assert len(steps) == len(shown) and all(e[1] == "o" and e[2].startswith(STEP) for e in _after_markers(recorded))
+    pair = sources.load(preset="pair").lab
+    setup = [stage.label for stage in progress.stages(pair, lab_plans.setup(pair))]
+    assert [label for label in steps if label in setup] == setup
+    assert steps[steps.index("create new namespaces") + 1] == "create 2 peered veth, each end directly where it lives"
     times = [event[0] for event in recorded]
     assert times == sorted(times) and times[0] >= 0
     typed = [recorded[i + 1] for i, event in enumerate(recorded[:-1]) if event[2] == recording.PROMPT]
@@ -188,6 +204,11 @@ def test_docs_page_plays_offline_in_headless_chromium(tmp_path: Path, prefix: st
     assert terminal, dom.stdout[-2000:]
     text = re.sub(r"<[^>]+>", "", terminal.group(1)).replace("&quot;", '"')
     assert f'$ ip0() {{ ip netns exec {prefix}ns-0 ip "$@"; }}' in text
+    chapters = docs_page.chapters(cast.read_text())
+    assert len(re.findall(r'class="ap-marker-container', dom.stdout)) == len(chapters) > 10  # on the progress bar
+    listed = re.findall(r'<a href="#player" data-marker="(\d+)">([^<]*)</a>', dom.stdout)
+    assert [(int(i), html_unescape(label)) for i, label in listed] == [(i, label) for i, (_, label) in enumerate(chapters)]
+    assert 'id="pause-at-steps"' in dom.stdout
     assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     requested = set(re.findall(r"NotifyBeforeURLRequest: (\S+)", dom.stderr))
     assert {url for url in requested if not url.split("?")[0].endswith("update.googleapis.com/service/update2/json")} == set()

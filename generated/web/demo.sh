@@ -153,7 +153,7 @@ lab_steps() {
   run iptables -w -t nat -A POSTROUTING -s 10.0.1.0/24 -m comment --comment nsgen:web -j MASQUERADE
   run iptables -w -t nat -A PREROUTING -p tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment nsgen:web -j DNAT --to-destination 10.0.1.2:80
   run iptables -w -t nat -A OUTPUT -p tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment nsgen:web -j DNAT --to-destination 10.0.1.2:80
-  say 'start the services, each inside its namespace now that the lab'"'"'s network is up: in the' 'background, in a session of its own, its output in /run/nsgen/LAB/NETNS/NAME.log' '(start_service NETNS NAME COMMAND [READY SECONDS]: waits up to SECONDS for READY)'
+  say 'start the services, each inside its namespace once the lab'"'"'s network is up (in the' 'background, in a session of its own, its output in /run/nsgen/LAB/NETNS/NAME.log;' 'start_service NETNS NAME COMMAND [READY SECONDS] waits up to SECONDS for READY)'
   run start_service web http 'python3 -m http.server 80 --directory /usr/share/doc/iproute2' tcp:80 10
   run start_service web admin 'python3 -m http.server 8081 --bind 127.0.0.1 --directory /usr/share/doc/iproute2' tcp:8081 10
   say 'show every namespace'"'"'s links, then addresses (helpers.sh defines these functions too)'

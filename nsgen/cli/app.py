@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer 0.28 carries its own click (pinned)
 
-from nsgen.cli import authoring, change, docs, hosts, lab, node, rendering
+from nsgen.cli import authoring, change, docs, hosts, lab, learn, node, rendering
 
 app = typer.Typer(
     help="Turn a network-namespace topology into standalone, reviewable bash scripts, and run them.",
@@ -48,6 +48,8 @@ COMMANDS = {
     "docs": docs.docs,
     "graph": rendering.graph,
     "status": lab.status,
+    "check": learn.check,
+    "lesson": learn.lesson,
     "plan": change.plan_command,
     "apply": change.apply_command,
     "cni": rendering.cni_command,

@@ -48,9 +48,14 @@ def record(
     raise typer.Exit(status)
 
 
-def play(cast: Annotated[Path, typer.Argument(help="An asciinema cast.", exists=True, dir_okay=False)]) -> None:
-    """Replay a cast in this terminal (asciinema play)."""
-    raise typer.Exit(recording.play(cast))
+def play(
+    cast: Annotated[Path, typer.Argument(help="An asciinema cast.", exists=True, dir_okay=False)],
+    pause_on_markers: Annotated[
+        bool, typer.Option("--pause-on-markers", "-m", help="Pause at each step (space goes on).")
+    ] = False,
+) -> None:
+    """Replay a cast in this terminal (asciinema play), its steps as markers."""
+    raise typer.Exit(recording.play(cast, pause_on_markers))
 
 
 @reports_problems

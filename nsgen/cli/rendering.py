@@ -50,6 +50,7 @@ class RuntimeScript(str, Enum):
     teardown = "teardown.sh"
     verify = "verify.sh"
     demo = "demo.sh"
+    check = "check.sh"
     apply = "apply.sh"
 
 

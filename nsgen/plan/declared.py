@@ -144,7 +144,7 @@ def places(facts: list[Expect]) -> list[Place]:
         grouped.setdefault(fact.netns, []).append(fact)
     result = []
     for netns, mine in grouped.items():
-        devices = tuple(dict.fromkeys(f.device for f in mine if f.kind == "device")) if netns is None else ()
+        devices = tuple(dict.fromkeys(f.device for f in mine if f.device)) if netns is None else ()  # the devices read
         lines = tuple(f.line for f in mine if f.kind != "namespace")
         result.append(Place(netns, mine[0].node, devices, lines))
     return result

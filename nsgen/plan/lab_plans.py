@@ -111,9 +111,9 @@ def setup(lab: Lab) -> Plan:
             else [],
         ),
         *step(
-            "start the services, each inside its namespace now that the lab's network is up: in the\n"
-            "background, in a session of its own, its output in /run/nsgen/LAB/NETNS/NAME.log\n"
-            "(start_service NETNS NAME COMMAND [READY SECONDS]: waits up to SECONDS for READY)",
+            "start the services, each inside its namespace once the lab's network is up (in the\n"
+            "background, in a session of its own, its output in /run/nsgen/LAB/NETNS/NAME.log;\n"
+            "start_service NETNS NAME COMMAND [READY SECONDS] waits up to SECONDS for READY)",
             [start_service(ns.netns, service) for ns in lab.namespaces for service in ns.services],
         ),
     )

@@ -2,3 +2,5 @@
 
 #: Before each command demo.sh types, and at the start of each comment line it shows.
 PROMPT, COMMENT = "\x1b[1;32m$\x1b[0m ", "\x1b[36m#"
+#: The start of a step's first comment line: what follows is the step's label.
+STEP = COMMENT + " --- "

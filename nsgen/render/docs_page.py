@@ -37,6 +37,12 @@ def first_command_end(cast_text: str) -> float:
     return 0
 
 
+def chapters(cast_text: str) -> list[tuple[float, str]]:
+    """The cast's markers (the demo's steps, as `nsgen record` writes them): time in seconds, label."""
+    events = (json.loads(line) for line in cast_text.splitlines()[1:] if line.strip())
+    return [(event[0], event[2]) for event in events if event[1] == "m"]
+
+
 def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
     """The page's HTML: the same lab and cast always give the same bytes."""
     files = lab_files.render(loaded)
@@ -47,6 +53,7 @@ def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
         cast=cast_text,
         cast_name=cast_name,
         poster=first_command_end(cast_text),
+        chapters=chapters(cast_text),
         diagram=diagram.graph(loaded, "mermaid"),
         scripts=[(name, files[name]) for name in SHOWN],
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nsgen import __version__
-from nsgen.plan import change_plan, commands, declared, lab_plans, reachability
+from nsgen.plan import change_plan, commands, declared, lab_plans, progress, reachability
 from nsgen.plan.as_found import Found
 from nsgen.plan.commands import Plan, step
 from nsgen.render import styles
@@ -18,7 +18,7 @@ from nsgen.topology.model import Lab, VxlanPort
 from nsgen.validate.sources import LoadedLab
 
 #: Artifacts rendered from templates of the same name plus `.j2`; the executable ones are scripts.
-SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "demo.sh")
+SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "demo.sh", "check.sh")
 ARTIFACTS = (*SCRIPTS, "helpers.sh", "README.md")
 TOPOLOGY = "topology.yaml"
 
@@ -69,6 +69,21 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
             "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *lab_plans.checks(lab), *plans.teardown)),
             "setup_steps": len(plans.setup),
             "displays": styles.displays(lab, ("displayLinks", "displayAddr")),
+        }
+    if script == "check.sh":
+        names = styles.aliases(lab)
+        stages = progress.stages(lab, plans.setup)
+        return {
+            "stages": [
+                {
+                    "number": stage.number,
+                    "label": stage.label,
+                    "commands": [styles.tutorial_words(command, names) for command in stage.step.commands],
+                    "places": declared.places(list(stage.facts)),
+                }
+                for stage in stages
+            ],
+            "expect_places": declared.places(declared.declared(lab)),
         }
     if script == "helpers.sh":
         return {"displays": styles.displays(lab, ("displayLinks", "displayAddr", "displayRoutes"), ("_nsgen_as_root",))}

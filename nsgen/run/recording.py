@@ -3,11 +3,14 @@
 `asciinema rec` records the demo for real, in a pseudo-terminal of a given size. Its event boundaries
 and timings differ from run to run, so unless `raw`, the demo runs with no typing delay and the cast
 is rebuilt from its joined output: commands typed at `typing_speed`, output lines at fixed gaps, no
-timestamp, a pinned `env`. Two recordings of a lab then differ only in what the kernel picks.
+timestamp, a pinned `env`, and a marker (an `m` event, labelled with the step's comment) where each
+step starts: players show the steps as chapters. Two recordings of a lab then differ only in what the
+kernel picks.
 """
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -17,7 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from nsgen.render.demo_terminal import COMMENT, PROMPT
+from nsgen.plan import progress
+from nsgen.render.demo_terminal import COMMENT, PROMPT, STEP
 
 #: The `env` of every rebuilt cast's header.
 ENV = {"SHELL": "/bin/bash", "TERM": "xterm-256color"}
@@ -73,28 +77,37 @@ def rebuild(cast_text: str, options: CastOptions) -> str:
     output = "".join(event[2] for event in map(json.loads, lines) if event[1] == "o")
     fields = json.loads(header)
     kept = {key: fields[key] for key in ("version", "width", "height", "idle_time_limit", "title") if key in fields}
-    events = [{**kept, "env": ENV}] + [[round(time / 1e6, 6), "o", data] for time, data in _timeline(output, options)]
+    timeline = _timeline(output, options)
+    events = [{**kept, "env": ENV}] + [[round(time / 1e6, 6), code, data] for time, code, data in timeline]
     return "".join(json.dumps(event, ensure_ascii=False) + "\n" for event in events)
 
 
-def _timeline(output: str, options: CastOptions) -> Iterator[tuple[int, str]]:
-    """(microseconds, data) of each event: a typed command char by char, any other line at once."""
+#: The first line of a step's comment, as demo.sh shows it (`# --- create new namespaces`), its colours.
+_STEP = re.compile(re.escape(STEP) + r"(.*?)(\x1b\[[0-9;]*m)?\r?\n?$")
+
+
+def _timeline(output: str, options: CastOptions) -> Iterator[tuple[int, str, str]]:
+    """(microseconds, code, data) of each event: a marker where a step starts, a typed command char by
+    char, any other line at once."""
     typing = round(options.typing_speed * 1e6)
     time = 0
     for line in output.splitlines(keepends=True):
         if not line.startswith(PROMPT):
             time += LINE_GAP
-            yield time, line
+            if step := _STEP.match(line):  # labelled with its first words, as `nsgen check` names it
+                yield time, "m", progress.short(step.group(1))
+            yield time, "o", line
             time += READING if line.startswith(COMMENT) else 0
             continue
         typed = line[len(PROMPT) :].rstrip("\r\n")
         time += PROMPT_PAUSE
-        yield time, PROMPT
+        yield time, "o", PROMPT
         for char in typed if typing else [typed]:
             time += typing
-            yield time, char
+            yield time, "o", char
         time += ENTER_PAUSE
-        yield time, line[len(PROMPT) + len(typed) :]
+        yield time, "o", line[len(PROMPT) + len(typed) :]
+
 
 
 def cast_problem(cast: Path) -> str | None:
@@ -111,11 +124,13 @@ def cast_problem(cast: Path) -> str | None:
     return None
 
 
-def play(cast: Path) -> int:
-    """Replay a cast in this terminal with `asciinema play`; its exit status."""
+def play(cast: Path, pause_on_markers: bool = False) -> int:
+    """Replay a cast in this terminal with `asciinema play` (pausing at each step's marker: space goes
+    on); its exit status."""
+    command = [sys.executable, "-m", "asciinema", "play", *(["--pause-on-markers"] if pause_on_markers else []), str(cast)]
     with tempfile.TemporaryDirectory(prefix="nsgen-play-") as private:
         env = {**os.environ, "HOME": private, "ASCIINEMA_CONFIG_HOME": private}
-        return subprocess.run([sys.executable, "-m", "asciinema", "play", str(cast)], env=env, check=False).returncode
+        return subprocess.run(command, env=env, check=False).returncode
 
 
 def agg() -> str | None:

@@ -1,0 +1,84 @@
+"""`nsgen check` and `nsgen lesson`: where a learner stands in a lab's setup, step by step."""
+
+import shlex
+from typing import Annotated
+
+import typer
+
+from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, reports_problems
+from nsgen.plan import lab_plans, progress
+from nsgen.plan.progress import Stage
+from nsgen.render import styles
+from nsgen.run import standing
+from nsgen.topology.model import Lab
+
+
+def _commands(lab: Lab, stage: Stage) -> list[str]:
+    """The step's commands as the guide writes them (the tutorial style, with the aliases)."""
+    names = styles.aliases(lab)
+    return [shlex.join(styles.tutorial_words(command, names)) for command in stage.step.commands]
+
+
+def _report(lab: Lab, stages: list[Stage]) -> bool:
+    """Print where the kernel stands; whether the whole lab is there, and nothing beyond it."""
+    found = standing.standing(lab, stages)
+    for stage in found.done:
+        typer.echo(f"✓ step {stage.number} \"{stage.label}\"")
+    if found.current is not None:
+        typer.echo(f"✗ step {found.current.number} \"{found.current.label}\": not done")
+        for difference in found.lacking:
+            typer.echo(f"  {difference}")
+        typer.echo("  its commands, as the guide writes them:")
+        for line in _commands(lab, found.current):
+            typer.echo(f"    {line}")
+    for stage in found.later:
+        typer.echo(f"· step {stage.number} \"{stage.label}\"")
+    for difference in found.extra:
+        typer.echo(f"! not the lab's: {difference}")
+    done = len(found.done)
+    whole = "every step is done" if found.current is None else f"{done} of {len(stages)} step(s) done"
+    typer.echo(f"lab {lab.name}: {whole}" + (f", and {len(found.extra)} thing(s) beyond it" if found.extra else ""))
+    return found.complete
+
+
+@reports_problems
+def check(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
+    """Where you stand in the lab's setup: the steps done (✓), the first not done with what it lacks and
+    its commands, what is there beyond the lab (!); exit 0 only when the whole lab is there."""
+    lab = one_machine(load(file, preset, prefix, count), "check").lab
+    raise typer.Exit(0 if _report(lab, progress.stages(lab, lab_plans.setup(lab))) else 1)
+
+
+@reports_problems
+def lesson(
+    file: File = None,
+    preset: Preset = None,
+    prefix: Prefix = None,
+    count: Count = None,
+    start: Annotated[int, typer.Option(min=1, help="The step to start from.")] = 1,
+) -> None:
+    """The lab's setup one step at a time, for you to type in another terminal: each step's commands,
+    then Enter runs `check`; a step not done yet is shown again (Ctrl-D stops)."""
+    lab = one_machine(load(file, preset, prefix, count), "lesson").lab
+    stages = progress.stages(lab, lab_plans.setup(lab))
+    typer.echo(f"lab {lab.name}: {len(stages)} steps; type each step's commands as root, then press Enter")
+    index = start - 1
+    while index < len(stages):
+        stage = stages[index]
+        typer.echo(f"\n# --- step {stage.number} of {len(stages)}: {stage.step.comment.replace(chr(10), chr(10) + '# ')}")
+        for line in _commands(lab, stage):
+            typer.echo(line)
+        try:
+            input("(Enter checks your work) ")
+        except EOFError:
+            typer.echo("\nlesson stopped")
+            raise typer.Exit(1) from None
+        found = standing.standing(lab, stages)
+        reached = len(found.done)
+        if reached > index:
+            typer.echo(f"✓ step {stage.number} done")
+            index = reached
+        else:
+            for difference in found.lacking:
+                typer.echo(f"  {difference}")
+    typer.echo(f"lab {lab.name}: every step is done")
