@@ -81,7 +81,7 @@ def test_setup_and_teardown_are_idempotent(pair_dir: Path, prefix: str) -> None:
     assert run("bash", pair_dir / "verify.sh").returncode == 0  # the second run changed nothing
     run("ip", "netns", "del", f"{prefix}ns-0", check=True)  # half the lab deleted by hand
     refused = run("bash", pair_dir / "setup.sh")
-    assert refused.returncode == 2 and f"partly there, or its names are taken: namespace {prefix}ns-1 (run teardown.sh first)" in refused.stderr
+    assert refused.returncode == 2 and f"partly there, or its names are taken: namespace {prefix}ns-1 (another lab's, running? ls /run/nsgen; else run teardown.sh first)" in refused.stderr
     partial = run("bash", pair_dir / "teardown.sh")
     assert partial.returncode == 0 and "deleted 1 namespace(s)" in partial.stdout
     twice = run("bash", pair_dir / "teardown.sh")

@@ -2,7 +2,10 @@
 they change, and stopped by teardown with nothing left; for real, with a web server."""
 
 import shlex
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import live_labs
@@ -191,3 +194,53 @@ def test_a_command_runs_exactly_as_written_and_nothing_else_in_the_topology_runs
     assert not marker.exists()
     assert run("bash", lab_dir / "teardown.sh").returncode == 0
     assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_service_whose_shell_was_killed_is_restarted_once_its_group_is_stopped(tmp_path: Path, prefix: str) -> None:
+    _, lab_dir = _setup(tmp_path, prefix, _web())
+    topology = tmp_path / "web.yaml"
+    topology.write_text(yaml_file.dump(_web()))
+    shell = _pid(prefix, "http")
+    assert run("kill", "-KILL", str(shell)).returncode == 0  # the server itself lives on, holding the port
+    status = nsgen("status", topology, "--prefix", prefix)
+    assert status.stdout.startswith("web: service http running: different (exited)")
+    applied = nsgen("apply", topology, "--prefix", prefix)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"stopping service {prefix}web/http (pid {shell})" in applied.stdout  # the old group, first
+    assert _get(prefix) == "HTTP/1.0 200 OK" and _pid(prefix, "http") != shell
+    assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert _in_lab(prefix) == [] and leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_ctrl_c_on_nsgen_up_waits_for_the_rollback(tmp_path: Path, prefix: str) -> None:
+    never = {"name": "never", "command": "sleep 600", "ready": {"tcp": 9, "timeout": 30}}
+    topology = tmp_path / "web.yaml"
+    topology.write_text(yaml_file.dump(_web(extra=[never])))
+    up = subprocess.Popen(
+        [sys.executable, "-m", "nsgen", "up", str(topology), "--prefix", prefix],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    for _ in range(100):  # until setup waits for the service that never listens
+        if Path(f"/run/nsgen/{prefix}web/{prefix}web/never.pid").exists():
+            break
+        time.sleep(0.1)
+    up.send_signal(signal.SIGINT)  # to nsgen alone, as `timeout -s INT` does: it passes it on
+    out, err = up.communicate(timeout=60)
+    assert up.returncode == 130, out + err
+    assert "interrupted" in err and "deleting what this run created" in err
+    assert leftovers(prefix) == set() and not Path(f"/run/nsgen/{prefix}web").exists()
+    assert run("pgrep", "-f", "sleep 600").stdout == ""
+
+
+@pytest.mark.kernel
+def test_down_of_a_lab_that_is_not_up_leaves_another_labs_names_alone(tmp_path: Path, prefix: str) -> None:
+    _, lab_dir = _setup(tmp_path, prefix, _web())
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml_file.dump({**_web(), "name": "other"}))  # the same namespaces, another lab
+    down = nsgen("down", other, "--prefix", prefix)
+    assert down.returncode == 2
+    assert down.stderr == f"other.yaml: lab other is not up, and its names are lab web's (the record /run/nsgen/{prefix}web.yaml): nothing was deleted\n"
+    assert f"{prefix}web" in run("ip", "netns", "list").stdout
+    assert run("bash", lab_dir / "teardown.sh").returncode == 0

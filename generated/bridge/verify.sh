@@ -73,7 +73,7 @@ lab_steps() {
   check reachable ns-1:eth0 ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.3
 }
 
-# === nsgen runtime: sha256 ed07b2a195e2b1c3728cb1f01d007e6e2dede809efab192693f1749346927a0b ===
+# === nsgen runtime: sha256 ba55ca1f35b64afad9fd843fe1e86a59e0797c77cc16517a144ca2ced0e173e9 ===
 # verify.sh's runtime, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it): it checks that the lab is there, then its declared state (lab_expect
 # above), then runs its checks (lab_steps above), one line each, ok or FAIL, and exits 1 if any fails.
@@ -367,6 +367,8 @@ check_run() {
   output=$(within 10 "${@:2}" 2>&1 </dev/null) || status=$?
   if [[ ${output} =~ $1 ]]; then
     report ok "$5: ${*: -1} (its output matches $1)"
+  elif (( status == 124 )); then
+    report FAIL "$5: ${*: -1} (timed out after 10 s; its output does not match $1)"
   else
     output=${output//$'\n'/ }
     report FAIL "$5: ${*: -1} (exit status ${status}; its output does not match $1: ${output:0:60})"

@@ -71,7 +71,7 @@ lab_steps() {
   run ip netns del ns-0
 }
 
-# === nsgen runtime: sha256 2bef415231b6388fc402b3b77e5ca1cb82aab3dd34583e602eb5ace3dc99fb2c ===
+# === nsgen runtime: sha256 48a492f1003b41c67a57030fed5f54d91e5f769323e5d6374684dc14abcf75ec ===
 # demo.sh's runtime, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it). Each step of the lab above (lab_steps) shows its comment, then its command after a
 # prompt, typed out, then runs it for real. If any of the lab is there already it stops before
@@ -308,8 +308,8 @@ start_service() {
     printf '\n'
     return 0
   fi
+  if [[ -e ${dir}/$2.pid ]]; then stop_service "$1" "$2"; fi  # an instance before this one, ended or not
   mkdir -p "${dir}"
-  rm -f "${dir}/$2.status"
   (
     cd /
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
@@ -351,7 +351,8 @@ stop_service() {
   local dir=${service_dir}/$1 pid='' round
   if (( dry_run )); then echo "stop_service $1 $2"; return 0; fi
   if [[ -r ${dir}/$2.pid ]]; then read -r pid <"${dir}/$2.pid" || true; fi
-  if service_alive "$1" "${pid}"; then
+  # its process group, while any of it runs (the shell that started it may be gone, killed on its own)
+  if service_alive "$1" "${pid}" || { [[ ${pid} =~ ^[0-9]+$ ]] && group_running "${pid}"; }; then
     echo "stopping service $1/$2 (pid ${pid})"
     kill -TERM -- "-${pid}" 2>/dev/null || true
     for (( round = 0; round < 20; round++ )); do

@@ -75,7 +75,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 90e697e5b430ca4b4834fa0c46416e21dd9e6c9818c7506a07a5a10be577d74b ===
+# === nsgen runtime: sha256 2bb94d89c93e73a041cf832742b3a4116757153756c167cb2f1b8604809862bb ===
 # setup.sh's runtime, the same in every lab's setup.sh of this nsgen version (`nsgen runtime
 # setup.sh` prints it): it checks, locks, runs the lab's steps above (lab_steps), and on a failed
 # step or a signal deletes what this run created, and only that.
@@ -170,7 +170,7 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${present[*]} (run teardown.sh first)"
+  refuse "lab ${lab_name} is partly there, or its names are taken: ${present[*]} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi
@@ -346,8 +346,8 @@ start_service() {
     printf '\n'
     return 0
   fi
+  if [[ -e ${dir}/$2.pid ]]; then stop_service "$1" "$2"; fi  # an instance before this one, ended or not
   mkdir -p "${dir}"
-  rm -f "${dir}/$2.status"
   (
     cd /
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
@@ -389,7 +389,8 @@ stop_service() {
   local dir=${service_dir}/$1 pid='' round
   if (( dry_run )); then echo "stop_service $1 $2"; return 0; fi
   if [[ -r ${dir}/$2.pid ]]; then read -r pid <"${dir}/$2.pid" || true; fi
-  if service_alive "$1" "${pid}"; then
+  # its process group, while any of it runs (the shell that started it may be gone, killed on its own)
+  if service_alive "$1" "${pid}" || { [[ ${pid} =~ ^[0-9]+$ ]] && group_running "${pid}"; }; then
     echo "stopping service $1/$2 (pid ${pid})"
     kill -TERM -- "-${pid}" 2>/dev/null || true
     for (( round = 0; round < 20; round++ )); do

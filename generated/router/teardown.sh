@@ -35,7 +35,7 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 89ccc0322d0e705341433e22a1b395cda570fdaa9943b015052d36fac92b03b4 ===
+# === nsgen runtime: sha256 eccefdf08ad9ae78c23afddc555d6be596e69712a2e1ab12d948fec253118e71 ===
 # teardown.sh's runtime, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it). Safe to run again, and on a half-built lab: it runs the lab's steps
 # above (lab_steps) for what of the lab is there, forgets its services' files, deletes its
@@ -130,8 +130,8 @@ start_service() {
     printf '\n'
     return 0
   fi
+  if [[ -e ${dir}/$2.pid ]]; then stop_service "$1" "$2"; fi  # an instance before this one, ended or not
   mkdir -p "${dir}"
-  rm -f "${dir}/$2.status"
   (
     cd /
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
@@ -173,7 +173,8 @@ stop_service() {
   local dir=${service_dir}/$1 pid='' round
   if (( dry_run )); then echo "stop_service $1 $2"; return 0; fi
   if [[ -r ${dir}/$2.pid ]]; then read -r pid <"${dir}/$2.pid" || true; fi
-  if service_alive "$1" "${pid}"; then
+  # its process group, while any of it runs (the shell that started it may be gone, killed on its own)
+  if service_alive "$1" "${pid}" || { [[ ${pid} =~ ^[0-9]+$ ]] && group_running "${pid}"; }; then
     echo "stopping service $1/$2 (pid ${pid})"
     kill -TERM -- "-${pid}" 2>/dev/null || true
     for (( round = 0; round < 20; round++ )); do

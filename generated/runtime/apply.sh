@@ -1,4 +1,4 @@
-# === nsgen runtime: sha256 e9ab7e0f5ac780b48173efd158eed23f156cf61c8b6492b5b1b4bd9412ce5c69 ===
+# === nsgen runtime: sha256 9bcbad72eb180abd48013dbe787eab5a0fd809259307f1972412ed0438db426e ===
 # apply.sh's runtime, the same in every lab's apply.sh of this nsgen version (`nsgen runtime
 # apply.sh` prints it): it checks that the running lab is the old topology (its record, and the
 # declared state of what the change touches: lab_expect_old), locks, runs the change (lab_steps),
@@ -358,8 +358,8 @@ start_service() {
     printf '\n'
     return 0
   fi
+  if [[ -e ${dir}/$2.pid ]]; then stop_service "$1" "$2"; fi  # an instance before this one, ended or not
   mkdir -p "${dir}"
-  rm -f "${dir}/$2.status"
   (
     cd /
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
@@ -401,7 +401,8 @@ stop_service() {
   local dir=${service_dir}/$1 pid='' round
   if (( dry_run )); then echo "stop_service $1 $2"; return 0; fi
   if [[ -r ${dir}/$2.pid ]]; then read -r pid <"${dir}/$2.pid" || true; fi
-  if service_alive "$1" "${pid}"; then
+  # its process group, while any of it runs (the shell that started it may be gone, killed on its own)
+  if service_alive "$1" "${pid}" || { [[ ${pid} =~ ^[0-9]+$ ]] && group_running "${pid}"; }; then
     echo "stopping service $1/$2 (pid ${pid})"
     kill -TERM -- "-${pid}" 2>/dev/null || true
     for (( round = 0; round < 20; round++ )); do

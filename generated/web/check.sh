@@ -300,8 +300,8 @@ lab_step_9() {
     'iptables -w -t nat -A POSTROUTING -s 10.0.1.0/24 -d 10.0.1.0/24 -m comment --comment nsgen:web -j RETURN'
     'iptables -w -t nat -A POSTROUTING -s 10.0.1.0/24 -d 10.0.2.0/24 -m comment --comment nsgen:web -j RETURN'
     'iptables -w -t nat -A POSTROUTING -s 10.0.1.0/24 -m comment --comment nsgen:web -j MASQUERADE'
-    'iptables -w -t nat -A PREROUTING -p tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment nsgen:web -j DNAT --to-destination 10.0.1.2:80'
-    'iptables -w -t nat -A OUTPUT -p tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment nsgen:web -j DNAT --to-destination 10.0.1.2:80'
+    'iptables -w -t nat -A PREROUTING -p tcp --dport 8080 '"'"'!'"'"' -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment nsgen:web -j DNAT --to-destination 10.0.1.2:80'
+    'iptables -w -t nat -A OUTPUT -p tcp --dport 8080 '"'"'!'"'"' -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment nsgen:web -j DNAT --to-destination 10.0.1.2:80'
   )
   if (( ! checking )); then return 0; fi
 }

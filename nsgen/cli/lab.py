@@ -21,6 +21,7 @@ from nsgen.cli.options import (
     one_machine,
     reports_problems,
 )
+from nsgen.problems import Problem, TopologyError
 from nsgen.render import multihost
 from nsgen.render.styles import Style
 from nsgen.run import drift, playbook, records, scripts
@@ -135,6 +136,9 @@ def down(
     if running_lab is not None and running_lab.lab != loaded.lab:
         typer.echo(f"nsgen down: tearing down the lab as {running_lab.origin} has it (changed by nsgen apply)", err=True)
         loaded = running_lab
+    if running_lab is None and (owner := records.owner(loaded.lab)) is not None:
+        message = f"lab {loaded.lab.name} is not up, and its names are lab {owner.lab.name}'s ({owner.origin})"
+        raise TopologyError([Problem(loaded.origin, "", message + ": nothing was deleted")])
     _run("teardown.sh", loaded, Style.batched, workdir, dry_run)
 
 

@@ -263,7 +263,9 @@ def port_forwarding(lab: Lab) -> list[Command]:
     (PREROUTING) or from the machine itself (OUTPUT), goes to its namespace's address and port."""
     rules = []
     for forward in lab.forwards:
-        match = ("-p", forward.proto, "--dport", str(forward.port), "-m", "addrtype", "--dst-type", "LOCAL")
+        # any of the machine's addresses but loopback's: its own 127.0.0.1:PORT (a local resolver's) stays its own
+        local = ("!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL")
+        match = ("-p", forward.proto, "--dport", str(forward.port), *local)
         target = ("DNAT", "--to-destination", f"{forward.address}:{forward.to_port}")
         rules += [_rule(lab, "nat", chain, match, target) for chain in ("PREROUTING", "OUTPUT")]
     return rules

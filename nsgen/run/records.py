@@ -29,6 +29,15 @@ def running() -> list[sources.LoadedLab]:
     return [sources.from_document(yaml_file.read(path), path.name, f"the record {path}") for path in paths]
 
 
+def owner(lab: Lab) -> sources.LoadedLab | None:
+    """Another running lab (by its record) that has one of `lab`'s namespaces or root-namespace devices."""
+    names = {ns.netns for ns in lab.namespaces} | set(lab.root_devices)
+    for other in running():
+        if other.lab.key != lab.key and names & ({ns.netns for ns in other.lab.namespaces} | set(other.lab.root_devices)):
+            return other
+    return None
+
+
 def load_old(new: Lab, old_file: Path | None = None) -> Lab:
     """The topology the lab of `new` runs: `old_file` (--from), else its record. Both must be the
     same lab (name and prefix): a plan changes a lab, it does not rename it."""

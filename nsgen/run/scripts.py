@@ -3,10 +3,11 @@
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,26 +53,35 @@ def run_script(
 ) -> int:
     """Run one of the lab's scripts with bash (with `env` added to ours), its output streamed to ours.
 
-    With `progress`, the script's progress lines become a bar redrawn in place on stderr.
+    With `progress`, the script's progress lines become a bar redrawn in place on stderr. A Ctrl-C (or
+    SIGINT) here is passed on to the script, and its rollback waited for: it is what undoes the run.
     """
     command = ["bash", str(lab_dir / script), *args]
     environment = {**os.environ, **(env or {})}
-    if not progress:
-        return subprocess.run(command, cwd=lab_dir, check=False, env=environment).returncode
-    with subprocess.Popen(command, cwd=lab_dir, stdout=subprocess.PIPE, text=True, env=environment) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            match = PROGRESS.match(line.rstrip("\n"))
-            if match:
-                percent, done, total = map(int, match.groups())
-                bar = "#" * (BAR_WIDTH * percent // 100)
-                sys.stderr.write(f"\r[{bar:<{BAR_WIDTH}}] {percent:3d} % ({done}/{total} namespaces)")
-                sys.stderr.write("\n" if percent == 100 else "")
-                sys.stderr.flush()
-            else:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-    return process.returncode
+    output = subprocess.PIPE if progress else None
+    with subprocess.Popen(command, cwd=lab_dir, stdout=output, text=True, env=environment) as process:
+        while True:
+            try:
+                if process.stdout is not None:
+                    _relay(process.stdout)
+                return process.wait()
+            except KeyboardInterrupt:
+                process.send_signal(signal.SIGINT)  # a second one, in its rollback, it ignores
+
+
+def _relay(lines: Iterable[str]) -> None:
+    """A script's output, its progress lines drawn as a bar on stderr."""
+    for line in lines:
+        match = PROGRESS.match(line.rstrip("\n"))
+        if match:
+            percent, done, total = map(int, match.groups())
+            bar = "#" * (BAR_WIDTH * percent // 100)
+            sys.stderr.write(f"\r[{bar:<{BAR_WIDTH}}] {percent:3d} % ({done}/{total} namespaces)")
+            sys.stderr.write("\n" if percent == 100 else "")
+            sys.stderr.flush()
+        else:
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
 
 def run_helper(lab_dir: Path, function: str) -> int:

@@ -3,6 +3,7 @@ command, from (or in) a known namespace."""
 
 import ipaddress
 import re
+import warnings
 from typing import Any
 
 from nsgen.topology.model import Expectation, Expected, IPInterface, RunExpectation, TcpExpectation
@@ -43,10 +44,9 @@ def build(ctx: Context) -> None:
 
 def _checks(ctx: Context, path: Path, spec: dict[str, Any], source: str) -> list[Expected]:
     if "run" in spec:
-        try:
-            re.compile(spec["output"])
-        except re.error as error:
-            ctx.problem([*path, "output"], f"'{spec['output']}' is not a regular expression ({error})")
+        problem = _pattern_problem(spec["output"])
+        if problem:
+            ctx.problem([*path, "output"], f"'{spec['output']}' {problem}")
             return []
         return [RunExpectation(source, spec["run"], spec["output"])]
     if "tcp" in spec:
@@ -75,3 +75,27 @@ def _checks(ctx: Context, path: Path, spec: dict[str, Any], source: str) -> list
 def _addresses(ctx: Context, name: str) -> list[IPInterface]:
     """The addresses of the namespace `name`, as the namespaces phase completed them."""
     return [a for ns in ctx.lab_namespaces if ns.name == name for iface in ns.interfaces for a in iface.addresses]
+
+
+#: What Python's regular expressions take and bash's `=~` (POSIX extended) does not.
+_PYTHON_ONLY = re.compile(r"\\[dDwWsSbB]|\(\?|[*+?}]\?")
+#: A POSIX character class inside a bracket expression (`[[:space:]]`), and the classes there are.
+_CLASS = re.compile(r"\[:([a-z]*):\]")
+_CLASSES = frozenset("alnum alpha blank cntrl digit graph lower print punct space upper xdigit".split())
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why `pattern` is no extended regular expression bash's `=~` matches as written, or None (Python
+    compiles it, its POSIX classes standing for a letter)."""
+    if _PYTHON_ONLY.search(pattern):
+        return "is Python's, not bash's =~ (POSIX extended): [0-9] for \\d, [[:space:]] for \\s, no (?...), no lazy *?"
+    unknown = sorted(set(_CLASS.findall(pattern)) - _CLASSES)
+    if unknown:
+        return f"names no character class [:{unknown[0]}:] (known: {', '.join(sorted(_CLASSES))})"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a nested set Python only warns of
+        try:
+            re.compile(_CLASS.sub("a", pattern))
+        except (re.error, FutureWarning) as error:
+            return f"is not a regular expression ({error})"
+    return None

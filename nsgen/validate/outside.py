@@ -9,7 +9,15 @@ from nsgen.validate.hints import known
 
 
 def build(ctx: Context) -> None:
-    ctx.nat = tuple(net for index, spec in enumerate(ctx.doc.get("nat") or []) if (net := _nat(ctx, index, spec["from"])))
+    own = _lab_networks(ctx)
+    nat: list[IPv4Network] = []
+    for index, spec in enumerate(ctx.doc.get("nat") or []):
+        network = _nat(ctx, index, spec["from"], own)
+        if network in nat:
+            ctx.problem(["nat", index, "from"], f"a second nat entry for {network}")
+        elif network is not None:
+            nat.append(network)
+    ctx.nat = tuple(nat)
     forwards: dict[tuple[int, str], PortForward] = {}
     for index, spec in enumerate(ctx.doc.get("forward") or []):
         path: Path = ["forward", index]
@@ -25,10 +33,22 @@ def build(ctx: Context) -> None:
         ctx.problem(["nat" if ctx.nat else "forward"], "NAT and forwarded ports are one machine's: not in a multi-host lab")
 
 
-def _nat(ctx: Context, index: int, text: str) -> IPv4Network | None:
+def _lab_networks(ctx: Context) -> list[IPv4Network]:
+    """The lab's own IPv4 subnets: of its namespaces', bridges' and root-namespace interfaces' addresses."""
+    ports = [*ctx.ports.values(), *ctx.bridge_ports.values()]
+    return sorted({a.network for port in ports for a in port.addresses if isinstance(a.network, IPv4Network)})
+
+
+def _nat(ctx: Context, index: int, text: str, own: list[IPv4Network]) -> IPv4Network | None:
+    """A `nat:` subnet: IPv4, and the lab's own (one of its subnets, or inside one): NAT masquerades
+    the lab's traffic, not anyone else's."""
     network = ctx.network(["nat", index, "from"], text)
     if network is not None and not isinstance(network, IPv4Network):
         ctx.problem(["nat", index, "from"], f"{network} is not IPv4: NAT is IPv4's")
+        return None
+    if network is not None and own and not any(network.subnet_of(net) for net in own if net.prefixlen < 32):
+        subnets = ", ".join(str(net) for net in own if net.prefixlen < 32)
+        ctx.problem(["nat", index, "from"], f"{network} is not one of the lab's subnets ({subnets}): NAT is the lab's traffic")
         return None
     return network
 
