@@ -1,5 +1,6 @@
 """Commands for documentation: record (a real run as an asciinema cast), play, docs (an offline page)."""
 
+import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -8,7 +9,9 @@ import typer
 from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, reports_problems, write_or_check
 from nsgen.problems import Problem, TopologyError
 from nsgen.render import docs_page
+from nsgen.render import guide as guide_pages
 from nsgen.run import recording, scripts
+from nsgen.validate import sources
 
 
 @reports_problems
@@ -66,8 +69,18 @@ def docs(
     prefix: Prefix = None,
     count: Count = None,
     cast: Annotated[Optional[Path], typer.Option(help="Show this cast instead of recording the demo now.")] = None,
+    guide: Annotated[
+        bool, typer.Option("--guide", help="The guide's parts: a page each (a cast already in OUTPUT is kept), an index.")
+    ] = False,
 ) -> None:
-    """Write the lab's static HTML page (offline): its demo in a player, its topology, its scripts."""
+    """Write the lab's static HTML page (offline): its demo in a player, with its steps as chapters, its
+    topology, its scripts; with --guide, a page for each recorded part of the guide and an index."""
+    if guide and (file is not None or preset is not None or count is not None or cast is not None):
+        message = "the guide's parts are its presets: give no topology, preset, count or cast"
+        raise TopologyError([Problem("--guide", "", message)])
+    if guide:
+        _guide(output, prefix)
+        return
     loaded = one_machine(load(file, preset, prefix, count), "docs")
     if cast is not None and (problem := recording.cast_problem(cast)):
         raise TopologyError([Problem(str(cast), "", problem)])
@@ -80,3 +93,22 @@ def docs(
                 raise typer.Exit(status)
         page = docs_page.files(loaded, cast)
     write_or_check(page, output, (), False, f"wrote the page of lab '{loaded.lab.name}' into {output}/: {', '.join(page)}")
+
+
+def _guide(output: Path, prefix: str | None) -> None:
+    """The guide's pages into `output`: each part of a preset recorded now, unless its cast is there."""
+    recorded = {}
+    with tempfile.TemporaryDirectory(prefix="nsgen-guide-") as scratch:
+        for part in (p for p in guide_pages.PARTS if p.preset is not None):
+            loaded = sources.load(preset=part.preset, prefix=prefix)
+            cast = output / part.directory / f"{loaded.lab.name}.cast"
+            if not cast.is_file() or recording.cast_problem(cast):
+                cast = Path(scratch) / f"{part.directory}.cast"
+                with scripts.rendered(loaded) as lab_dir:
+                    status = recording.record(lab_dir, cast)
+                if status != 0:
+                    typer.echo(f"nsgen docs: the demo of {part.title} failed with exit status {status}", err=True)
+                    raise typer.Exit(status)
+            recorded[part.number] = (loaded, cast)
+        pages = guide_pages.files(recorded)
+        write_or_check(pages, output, (), False, f"wrote the guide's pages into {output}/: index.html, {len(recorded)} part(s)")

@@ -20,7 +20,8 @@ PLAYER = {"asciinema-player.min.js": "asciinema-player.min.js", "asciinema-playe
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The pages' Jinja2 environment: HTML, autoescaped."""
     loader = jinja2.FileSystemLoader(templates.templates_dir())
     return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True)
@@ -46,7 +47,7 @@ def chapters(cast_text: str) -> list[tuple[float, str]]:
 def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
     """The page's HTML: the same lab and cast always give the same bytes."""
     files = lab_files.render(loaded)
-    return _environment().get_template("docs/lab.html.j2").render(
+    return environment().get_template("docs/lab.html.j2").render(
         lab=loaded.lab,
         origin=loaded.origin,
         version=__version__,
