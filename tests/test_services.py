@@ -215,17 +215,21 @@ def test_a_service_whose_shell_was_killed_is_restarted_once_its_group_is_stopped
 
 @pytest.mark.kernel
 def test_ctrl_c_on_nsgen_up_waits_for_the_rollback(tmp_path: Path, prefix: str) -> None:
-    never = {"name": "never", "command": "sleep 600", "ready": {"tcp": 9, "timeout": 30}}
+    document = _web()
+    document["namespaces"]["web"]["run"] = [{"name": "never", "command": "sleep 600", "ready": {"tcp": 9, "timeout": 60}}]
     topology = tmp_path / "web.yaml"
-    topology.write_text(yaml_file.dump(_web(extra=[never])))
+    topology.write_text(yaml_file.dump(document))
     up = subprocess.Popen(
         [sys.executable, "-m", "nsgen", "up", str(topology), "--prefix", prefix],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    for _ in range(100):  # until setup waits for the service that never listens
-        if Path(f"/run/nsgen/{prefix}web/{prefix}web/never.pid").exists():
+    waiting = Path(f"/run/nsgen/{prefix}web/{prefix}web/never.pid")
+    for _ in range(300):  # until setup waits for the service that never listens
+        if waiting.exists():
             break
         time.sleep(0.1)
+    assert waiting.exists(), "setup did not start the service within 30 s"
+    time.sleep(0.5)  # into its wait for the port
     up.send_signal(signal.SIGINT)  # to nsgen alone, as `timeout -s INT` does: it passes it on
     out, err = up.communicate(timeout=60)
     assert up.returncode == 130, out + err
