@@ -171,7 +171,7 @@ def _tuning(c: Comparison) -> Plan:
         *step(
             "the lab and the outside, when they change: forwarding on in the root namespace (teardown puts\n"
             "it back), then every NAT and forwarded port rule, in order",
-            _outside_added(c),
+            _outside(c)[1],
         ),
         *step(
             "start the services that come or change, each inside its namespace",
@@ -225,19 +225,14 @@ def touched_devices(steps: Plan) -> set[str]:
 
 
 def _outside(c: Comparison) -> tuple[list[Command], list[Command]]:
-    """The NAT and forwarded-port rules to delete and to add: all of the old lab's, then all of the new
-    lab's, when they differ at all (a RETURN rule must come before its MASQUERADE: appending one would not)."""
-    old = [*commands.masquerading(c.old), *commands.port_forwarding(c.old)]
-    new = [*commands.masquerading(c.new), *commands.port_forwarding(c.new)]
-    return ([], []) if old == new else (old, new)
-
-
-def _outside_added(c: Comparison) -> list[Command]:
-    """The new lab's NAT and forwarded-port rules, when they change; forwarding turned on first where the
-    old lab needed none."""
-    added = _outside(c)[1]
-    needed_none = not (c.old.nat or c.old.forwards)
-    return [Command((commands.IP_FORWARD, "1"), None, "sysctl"), *added] if added and needed_none else added
+    """The NAT and forwarded-port rules to delete and the commands to add, when they differ at all: all
+    of the old lab's rules out, then all of the new lab's in (a RETURN rule must come before its
+    MASQUERADE: appending one would not), forwarding turned on first where the old lab had none on."""
+    old, new = commands.outside(c.old), commands.outside(c.new)
+    if old == new:
+        return [], []
+    rules = [command for command in old if command.tool == "iptables"]
+    return rules, [command for command in new if command.tool == "iptables" or not old]
 
 
 def _verb(argv: tuple[str, ...], verb: str) -> tuple[str, ...]:

@@ -249,7 +249,7 @@ def _rule(lab: Lab, table: str, chain: str, match: tuple[str, ...], target: tupl
     return Command(("-t", table, "-A", chain, *match, *comment, "-j", *target), tool="iptables")
 
 
-def masquerading(lab: Lab) -> list[Command]:
+def _masquerading(lab: Lab) -> list[Command]:
     """Each `nat:` subnet's traffic leaving the machine masqueraded, but what goes to the lab's own subnets."""
     rules = []
     for source in lab.nat:
@@ -258,7 +258,7 @@ def masquerading(lab: Lab) -> list[Command]:
     return rules
 
 
-def port_forwarding(lab: Lab) -> list[Command]:
+def _port_forwarding(lab: Lab) -> list[Command]:
     """Each forwarded port: a connection to any of the machine's addresses on it, from outside
     (PREROUTING) or from the machine itself (OUTPUT), goes to its namespace's address and port."""
     rules = []
@@ -269,6 +269,13 @@ def port_forwarding(lab: Lab) -> list[Command]:
         target = ("DNAT", "--to-destination", f"{forward.address}:{forward.to_port}")
         rules += [_rule(lab, "nat", chain, match, target) for chain in ("PREROUTING", "OUTPUT")]
     return rules
+
+
+def outside(lab: Lab) -> list[Command]:
+    """The lab and the outside: forwarding on in the root namespace, then its NAT and forwarded-port
+    rules, in order; nothing for a lab with neither."""
+    rules = [*_masquerading(lab), *_port_forwarding(lab)]
+    return [Command((IP_FORWARD, "1"), None, "sysctl"), *rules] if rules else []
 
 
 def accepts(lab: Lab) -> list[Command]:

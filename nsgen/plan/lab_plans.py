@@ -6,7 +6,6 @@ a command. The commands come from `nsgen.plan.commands`.
 
 from nsgen.plan import reachability
 from nsgen.plan.commands import (
-    IP_FORWARD,
     Command,
     Connect,
     Ping,
@@ -15,8 +14,7 @@ from nsgen.plan.commands import (
     addr_command,
     bridge_add,
     loopback_up,
-    masquerading,
-    port_forwarding,
+    outside,
     route_command,
     shaping,
     start_service,
@@ -106,9 +104,7 @@ def setup(lab: Lab) -> Plan:
             "the lab and the outside: the root namespace forwards (teardown puts it back as it was),\n"
             "the NAT subnets' traffic leaving the machine is masqueraded, and the forwarded ports of\n"
             "the machine reach the lab (iptables rules with the lab's comment: teardown deletes those)",
-            [Command((IP_FORWARD, "1"), None, "sysctl"), *masquerading(lab), *port_forwarding(lab)]
-            if lab.nat or lab.forwards
-            else [],
+            outside(lab),
         ),
         *step(
             "start the services, each inside its namespace once the lab's network is up (in the\n"

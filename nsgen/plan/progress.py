@@ -51,46 +51,58 @@ def made_devices(command: Command) -> list[tuple[str | None, str]]:
     return [*made, (netns, name)] if name else made
 
 
-def _makes(command: Command, fact: Expect, routes: dict[tuple[str | None, str], Command]) -> bool:
-    """Whether `command` makes `fact` on its own."""
-    words, here = command.argv, command.netns == fact.netns
-    if fact.kind == "namespace":
-        return words[:2] == ("netns", "add") and words[2] == fact.netns
-    if fact.kind == "device":
-        return (fact.netns, fact.device) in made_devices(command)
-    if fact.kind == "route":
-        return routes.get((fact.netns, fact.value)) == command
-    if fact.kind == "sysctl":
-        return command.tool == "sysctl" and here and words[0] == fact.device
-    if fact.kind == "service":
-        return command.tool == "service" and here and words[:2] == ("start", fact.device)
-    if fact.kind in ("qdisc", "rate"):
-        return command.tool == "tc" and here and words[:2] == ("qdisc", "add") and fact.device in words
-    if command.tool != "ip" or not here:
-        return False
-    if fact.kind == "address":
-        return words[:2] == ("addr", "add") and words[-1] == fact.device and words[2].split("/")[0] == fact.value.split("/")[0]
-    setting = words[:4] == ("link", "set", "dev", fact.device)
-    if fact.kind == "up":
-        return setting and words[4:] == ("up",)
-    if fact.kind in ("mtu", "mac"):
-        key = "mtu" if fact.kind == "mtu" else "address"
-        return setting and key in words and words[words.index(key) + 1].lower() == fact.value
-    return False
+#: A fact by what identifies it: its namespace, kind, device, and the value a command names (an
+#: address's, an MTU's, a MAC's, a route's text; none for the rest).
+Key = tuple[str | None, str, str, str]
+
+
+def _key(fact: Expect) -> Key:
+    value = fact.value.split("/")[0] if fact.kind == "address" else fact.value
+    return (fact.netns, fact.kind, fact.device, value if fact.kind in ("address", "mtu", "mac", "route") else "")
+
+
+def _made(command: Command, routes: dict[Command, str]) -> list[Key]:
+    """The facts `command` makes on its own, by key."""
+    words, netns = command.argv, command.netns
+    if command.tool == "sysctl":
+        return [(netns, "sysctl", words[0], "")]
+    if command.tool == "service":
+        return [(netns, "service", words[1], "")] if words[0] == "start" else []
+    if command.tool == "tc":
+        device = words[words.index("dev") + 1] if words[:2] == ("qdisc", "add") else None
+        return [(netns, kind, device, "") for kind in ("qdisc", "rate")] if device else []
+    if command.tool != "ip":
+        return []
+    if words[:2] == ("netns", "add"):
+        return [(words[2], "namespace", "", "")]
+    if words[:2] == ("link", "add"):
+        return [(where, "device", name, "") for where, name in made_devices(command)]
+    if words[:2] == ("route", "add") and command in routes:
+        return [(netns, "route", "", routes[command])]
+    if words[:2] == ("addr", "add"):
+        return [(netns, "address", words[-1], words[2].split("/")[0])]
+    if words[:3] != ("link", "set", "dev"):
+        return []
+    device, settings = words[3], dict(itertools.pairwise(words[4:]))
+    made = [(netns, "up", device, "")] if words[4:] == ("up",) else []
+    made += [(netns, "mtu", device, settings["mtu"])] if "mtu" in settings else []
+    return made + ([(netns, "mac", device, settings["address"].lower())] if "address" in settings else [])
 
 
 def stages(lab: Lab, plan: Plan) -> list[Stage]:
-    """Each step of `plan` (the lab's setup) with the declared facts it makes."""
-    routes = {(ns.netns, r.text): route_command("add", r, ns.netns) for ns in lab.namespaces for r in ns.routes}
-    creator = {
-        device: index for index, step in enumerate(plan) for c in step.commands if isinstance(c, Command)
-        for device in made_devices(c)
-    }
+    """Each step of `plan` (the lab's setup) with the declared facts it makes: one pass over the
+    commands, one over the facts."""
+    routes = {route_command("add", r, ns.netns): r.text for ns in lab.namespaces for r in ns.routes}
+    maker: dict[Key, int] = {}
+    creator: dict[tuple[str | None, str], int] = {}
+    for index, step in enumerate(plan):
+        for command in (c for c in step.commands if isinstance(c, Command)):
+            for key in _made(command, routes):
+                maker.setdefault(key, index)
+            for device in made_devices(command):
+                creator.setdefault(device, index)
     owned: list[list[Expect]] = [[] for _ in plan]
     for fact in declared(lab):
-        index = next(
-            (i for i, step in enumerate(plan) for c in step.commands if isinstance(c, Command) and _makes(c, fact, routes)),
-            creator.get((fact.netns, fact.device), len(plan) - 1),
-        )
+        index = maker.get(_key(fact), creator.get((fact.netns, fact.device), len(plan) - 1))
         owned[index].append(fact)
     return [Stage(number, step, tuple(facts)) for number, (step, facts) in enumerate(zip(plan, owned, strict=True), 1)]
