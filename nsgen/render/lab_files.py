@@ -51,6 +51,8 @@ class _Plans:
     setup: Plan
     teardown: Plan
     verify: Plan
+    checks: Plan  # the topology's own checks beyond pings
+    places: list[declared.Place]  # the declared state, by place
 
 
 def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[str, Any]:
@@ -62,11 +64,10 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plans.teardown)}
     if script == "verify.sh":
-        checked = (*plans.verify, *lab_plans.checks(lab))
-        return {"blocks": styles.tutorial(lab, checked), "expect_places": declared.places(declared.declared(lab))}
+        return {"blocks": styles.tutorial(lab, (*plans.verify, *plans.checks)), "expect_places": plans.places}
     if script == "demo.sh":
         return {
-            "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *lab_plans.checks(lab), *plans.teardown)),
+            "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.checks, *plans.teardown)),
             "setup_steps": len(plans.setup),
             "displays": styles.displays(lab, ("displayLinks", "displayAddr")),
         }
@@ -83,7 +84,7 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
                 }
                 for stage in stages
             ],
-            "expect_places": declared.places(declared.declared(lab)),
+            "expect_places": plans.places,
         }
     if script == "helpers.sh":
         return {"displays": styles.displays(lab, ("displayLinks", "displayAddr", "displayRoutes"), ("_nsgen_as_root",))}
@@ -107,7 +108,14 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str 
     the topology.yaml to write and hash instead of the lab's own (a multi-host lab's, in each host's part)."""
     topology = topology or record_text(loaded.lab)
     checks = reachability.checks(loaded.lab)
-    plans = _Plans(lab_plans.setup(loaded.lab), lab_plans.teardown(loaded.lab), lab_plans.verify(loaded.lab, checks))
+    lab = loaded.lab
+    plans = _Plans(
+        lab_plans.setup(lab),
+        lab_plans.teardown(lab),
+        lab_plans.verify(lab, checks),
+        lab_plans.checks(lab),
+        declared.places(declared.declared(lab)),
+    )
     context = {
         "lab": loaded.lab,
         "origin": loaded.origin,
