@@ -23,7 +23,6 @@ from cni_harness import (
     Flavour,
     Net,
     Reply,
-    busybox_oci_archive,
     call,
     containerd_config,
     macs,
@@ -36,6 +35,7 @@ from conftest import REPO, ip_json, netns_names, nsgen, root_link_names, run
 from nsgen import __version__
 from nsgen.problems import TopologyError
 from nsgen.render import cni, writing
+from nsgen.run import busybox_image
 
 GENERATED_CNI = REPO / "generated" / "cni"
 SHELL_SCRIPTS = sorted(cni.EXECUTABLES)
@@ -599,7 +599,7 @@ def test_containerd_runs_two_containers_on_the_network(tmp_path_factory: pytest.
     writing.write(cni.render_cni(options), work / "cni", cni.EXECUTABLES)
     (work / "containerd.toml").write_text(containerd_config(work))
     image = "docker.io/nsgen/busybox:test"
-    busybox_oci_archive(work / "busybox.tar", image)
+    busybox_image.archive(work / "busybox.tar", image)
     host = lab.netns("host")
     namespace = lab.prefix.rstrip("-")  # containerd's namespace: also names its cgroups
     transcript: list[str] = []

@@ -1,14 +1,46 @@
-"""The guide's pages (`nsgen docs --guide`): a page per recorded part, its steps as chapters, and an index of
-the five parts; the committed docs/guide is what nsgen writes now (from its committed casts)."""
+"""The guide's pages (`nsgen docs --guide`): a page per part, its steps as chapters, and an index of the five parts;
+the committed docs/guide is what nsgen writes now (from its committed casts), and each committed cast is what its
+demo shows when it is recorded again here (Parts III to V in nsgen's sandbox, Parts I and II in an emulated host)."""
 
+import os
+import re
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import REPO, nsgen
+import pytest
+from conftest import REPO, netns_names, nsgen, root_link_names, run
+from test_recording import KERNEL_PICKED, cast_text
 
 from nsgen.render import docs_page, guide
+from nsgen.run import emulated_hosts, guide_parts, sandbox
+from nsgen.run.emulated_hosts import Host
 
 GUIDE = REPO / "docs" / "guide"
+DEMO_PARTS = [part for part in guide.PARTS if part.preset is None]
+#: What changes from run to run beyond a pair's: a root-namespace device's ifindex, the dummy's log's times and PIDs,
+#: the image's digest (it holds this machine's busybox), a link-local address (from a MAC), busybox's round trips, and
+#: a container's host veth in Part V (named after containerd's namespace, the sandbox's own).
+RUN_PICKED = [
+    (re.compile(r"veth[0-9a-f]{11}"), "vethH"),
+    (re.compile(r"^\d+: ", re.M), "N: "),
+    (re.compile(r"at [0-9T:-]+Z, pid \d+"), "at T, pid N"),
+    (re.compile(r"sha256:[0-9a-f]{64}"), "sha256:D"),
+    (re.compile(r"fe80::[0-9a-f:]+/64"), "fe80::L/64"),
+    (re.compile(r"min/avg/max = [\d./]+ ms"), "min/avg/max = RTT"),
+]
+
+
+def masked(text: str) -> str:
+    for pattern, mask in [*KERNEL_PICKED, *RUN_PICKED]:
+        text = pattern.sub(mask, text)
+    return text
+
+
+def committed_cast(part: guide.Part) -> Path:
+    return next((GUIDE / part.directory).glob("*.cast"))
 
 
 def test_the_committed_guide_is_current(tmp_path: Path) -> None:
@@ -22,20 +54,126 @@ def test_the_committed_guide_is_current(tmp_path: Path) -> None:
             assert (out / path.relative_to(GUIDE)).read_bytes() == path.read_bytes(), f"{stale}: {path.name}"
 
 
-def test_the_index_lists_the_five_parts_and_links_the_recorded_ones() -> None:
+def test_the_index_links_each_part_with_its_steps() -> None:
     index = (GUIDE / "index.html").read_text()
     for part in guide.PARTS:
-        assert part.title.split(":")[0] in index
-    recorded = [part for part in guide.PARTS if part.preset is not None]
-    for part in recorded:
-        cast = next((GUIDE / part.directory).glob("*.cast"))
-        steps = len(docs_page.chapters(cast.read_text()))
+        steps = len(docs_page.chapters(committed_cast(part).read_text()))
         assert f'<a href="{part.directory}/index.html">{part.title}</a>: {steps} steps' in index
-        assert 'data-marker="0"' in (GUIDE / part.directory / "index.html").read_text()
-    assert index.count("not recorded yet") == len(guide.PARTS) - len(recorded)
+        page = (GUIDE / part.directory / "index.html").read_text()
+        assert 'data-marker="0"' in page and f'data-marker="{steps - 1}"' in page
+
+
+def test_a_demo_part_page_shows_its_demo_and_its_cni_files() -> None:
+    for part in DEMO_PARTS:
+        page = (GUIDE / part.directory / "index.html").read_text()
+        assert f"<h1>{part.title}</h1>" in page
+        for name in ("demo.sh", *part.shown):
+            assert f'<details id="{name}"' in page
+        assert "nsgen cni --name nsgen-net" in page
 
 
 def test_guide_takes_no_lab() -> None:
     refused = nsgen("docs", "--guide", "--preset", "pair", "-o", "/nonexistent/guide")
     assert refused.returncode == 2
     assert refused.stderr == "--guide: the guide's parts are its presets: give no topology, preset, count or cast\n"
+
+
+@pytest.mark.parametrize("part", DEMO_PARTS, ids=lambda part: part.directory)
+def test_a_demo_part_runs_only_in_the_sandbox_and_passes_shellcheck(tmp_path: Path, part: guide.Part) -> None:
+    demo = tmp_path / "demo.sh"
+    demo.write_text(guide.demo_files(part)["demo.sh"])
+    refused = run("bash", demo, env={"PATH": os.environ["PATH"]})
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == "demo.sh: runs only in nsgen's sandbox, which keeps this machine as it is: nsgen docs --guide records it\n"
+    assert run("shellcheck", demo).returncode == 0
+
+
+def test_a_part_this_machine_cannot_record_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "guide"
+    shutil.copytree(GUIDE, out)
+    (out / "part-5" / "containerd.cast").unlink()
+    tools = tmp_path / "bin"  # this machine without containerd, ctr, runc and busybox
+    tools.mkdir()
+    for tool in ("unshare", "jq", "flock", "nsenter", "sha256sum"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    result = subprocess.run([sys.executable, "-m", "nsgen", "docs", "--guide", "-o", out], capture_output=True,
+                            text=True, env={**os.environ, "PATH": str(tools)})
+    if os.geteuid() == 0:
+        why = ("recording Part V needs containerd, ctr, runc, busybox, which this machine lacks"
+               " (Debian: apt-get install containerd runc busybox-static)")
+    else:
+        why = "recording Part V needs root: it runs in a sandbox of namespaces"
+    assert (result.returncode, result.stderr) == (2, f"--guide: {why}\n")
+    assert not (out / "part-5" / "containerd.cast").exists()
+
+
+def _machine() -> dict[str, object]:
+    """What a sandbox must leave as it was: namespaces, root devices, the CNI directories, sandbox cgroups."""
+    return {
+        "netns": netns_names(),
+        "links": root_link_names(),
+        "cni": sorted(str(p) for d in (Path("/etc/cni"), Path("/opt/cni"), Path("/var/lib/cni")) if d.exists() for p in d.rglob("*")),
+        "cgroups": sorted(map(str, sandbox.CGROUPS.glob("*/nsgen-sandbox-*"))),
+        "containerd": sorted(p for p in map(str, Path("/run").glob("containerd*"))),
+    }
+
+
+def _record_again(part: guide.Part, tmp_path: Path) -> None:
+    before = _machine()
+    cast = tmp_path / part.cast_name
+    assert guide_parts.missing(part) is None
+    assert guide_parts.record(part, tmp_path / part.directory, cast) == 0, cast_text(cast)[-2000:]
+    assert _machine() == before
+    if os.environ.get("NSGEN_RECORD") == "1":  # the committed recording made again, here (then `nsgen docs --guide`)
+        shutil.copyfile(cast, committed_cast(part))
+    stale = f"{committed_cast(part)} is stale: run this test with NSGEN_RECORD=1, then `nsgen docs --guide -o docs/guide`"
+    assert masked(cast_text(cast)) == masked(cast_text(committed_cast(part))), stale
+    steps = [label for _, label in docs_page.chapters(cast.read_text())]
+    assert len(steps) == cast_text(cast).count("\n# --- ") and steps[0]
+
+
+@pytest.mark.kernel
+def test_part_3_recorded_again_is_the_committed_one(tmp_path: Path) -> None:
+    _record_again(guide.PARTS[2], tmp_path)
+    text = cast_text(committed_cast(guide.PARTS[2]))
+    assert "=== ADD at" in text and "=== DEL at" in text and '"supportedVersions": [' in text
+
+
+@pytest.mark.kernel
+def test_part_4_recorded_again_is_the_committed_one(tmp_path: Path) -> None:
+    _record_again(guide.PARTS[3], tmp_path)
+    text = cast_text(committed_cast(guide.PARTS[3]))
+    assert "2 received, 0% packet loss" in text and "CHECK c1: all there" in text
+    assert '"msg": "CHECK: eth0 lacks the address 10.244.0.2/24"' in text and "CHECK c1: exit status 1" in text
+
+
+@pytest.mark.kernel
+@pytest.mark.containerd
+def test_part_5_recorded_again_is_the_committed_one(tmp_path: Path) -> None:
+    _record_again(guide.PARTS[4], tmp_path)
+    text = cast_text(committed_cast(guide.PARTS[4]))
+    assert "inet 10.244.0.2/24 scope global eth0" in text and "2 packets received, 0% packet loss" in text
+    assert "c1 exited with status 137\n$ ls /var/lib/cni/networks/nsgen-net\nlock\n" in text
+
+
+@pytest.fixture
+def host(prefix: str) -> Iterator[Host]:
+    try:
+        (made,) = emulated_hosts.create(prefix, 1)
+        yield made
+    finally:
+        emulated_hosts.destroy(prefix)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("part", [part for part in guide.PARTS if part.preset], ids=lambda part: part.directory)
+def test_a_preset_part_recorded_again_is_the_committed_one(host: Host, tmp_path: Path, part: guide.Part) -> None:
+    """Recorded in an emulated host: its names are the guide's (ns-0, ...) and stay the host's own."""
+    cast = tmp_path / "part.cast"
+    command = ["env", f"--chdir={tmp_path}", sys.executable, "-m", "nsgen", "record", "--preset", part.preset, "-o", cast]
+    result = run(*emulated_hosts.argv(host, [str(word) for word in command]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    if os.environ.get("NSGEN_RECORD") == "1":
+        shutil.copyfile(cast, committed_cast(part))
+    stale = f"{committed_cast(part)} is stale: run this test with NSGEN_RECORD=1, then `nsgen docs --guide -o docs/guide`"
+    assert masked(cast_text(cast)) == masked(cast_text(committed_cast(part))), stale

@@ -10,7 +10,7 @@ from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, re
 from nsgen.problems import Problem, TopologyError
 from nsgen.render import docs_page
 from nsgen.render import guide as guide_pages
-from nsgen.run import recording, scripts
+from nsgen.run import guide_parts, recording, scripts
 from nsgen.validate import sources
 
 
@@ -96,19 +96,27 @@ def docs(
 
 
 def _guide(output: Path, prefix: str | None) -> None:
-    """The guide's pages into `output`: each part of a preset recorded now, unless its cast is there."""
-    recorded = {}
+    """The guide's pages into `output`: each part recorded now, unless its cast is there (a demo part in a sandbox)."""
+    labs = {part.number: sources.load(preset=part.preset, prefix=prefix) for part in guide_pages.PARTS if part.preset}
+    casts = {
+        part.number: output / part.directory / (f"{labs[part.number].lab.name}.cast" if part.preset else part.cast_name)
+        for part in guide_pages.PARTS
+    }
+    to_record = [part for part in guide_pages.PARTS if recording.cast_problem(casts[part.number])]
+    problems = [Problem("--guide", "", why) for part in to_record if not part.preset and (why := guide_parts.missing(part))]
+    if problems:
+        raise TopologyError(problems)
     with tempfile.TemporaryDirectory(prefix="nsgen-guide-") as scratch:
-        for part in (p for p in guide_pages.PARTS if p.preset is not None):
-            loaded = sources.load(preset=part.preset, prefix=prefix)
-            cast = output / part.directory / f"{loaded.lab.name}.cast"
-            if not cast.is_file() or recording.cast_problem(cast):
-                cast = Path(scratch) / f"{part.directory}.cast"
-                with scripts.rendered(loaded) as lab_dir:
+        for part in to_record:
+            cast = casts[part.number] = Path(scratch) / f"{part.directory}.cast"
+            if part.preset:
+                with scripts.rendered(labs[part.number]) as lab_dir:
                     status = recording.record(lab_dir, cast)
-                if status != 0:
-                    typer.echo(f"nsgen docs: the demo of {part.title} failed with exit status {status}", err=True)
-                    raise typer.Exit(status)
-            recorded[part.number] = (loaded, cast)
+            else:
+                status = guide_parts.record(part, Path(scratch) / part.directory, cast)
+            if status != 0:
+                typer.echo(f"nsgen docs: the demo of {part.title} failed with exit status {status}", err=True)
+                raise typer.Exit(status)
+        recorded = {part.number: (labs.get(part.number), casts[part.number]) for part in guide_pages.PARTS}
         pages = guide_pages.files(recorded)
-        write_or_check(pages, output, (), False, f"wrote the guide's pages into {output}/: index.html, {len(recorded)} part(s)")
+        write_or_check(pages, output, (), False, f"wrote the guide's pages into {output}/: index.html and {len(recorded)} parts")

@@ -64,6 +64,10 @@ def files(loaded: LoadedLab, cast: Path) -> dict[str, str]:
     """The page (index.html), the cast and the player, by name."""
     cast_text = cast.read_text(encoding="utf-8")
     cast_name = f"{loaded.lab.name}.cast"
-    player = templates.templates_dir() / "vendor" / "asciinema-player"
-    contents = {name: (player / source).read_text(encoding="utf-8") for source, name in PLAYER.items()}
-    return contents | {cast_name: cast_text, "index.html": page(loaded, cast_text, cast_name)}
+    return player() | {cast_name: cast_text, "index.html": page(loaded, cast_text, cast_name)}
+
+
+def player() -> dict[str, str]:
+    """The player's files, to copy beside a page, by name."""
+    vendored = templates.templates_dir() / "vendor" / "asciinema-player"
+    return {name: (vendored / source).read_text(encoding="utf-8") for source, name in PLAYER.items()}

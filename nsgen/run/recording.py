@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,15 +44,17 @@ class CastOptions:
     raw: bool = False
 
 
-def record(lab_dir: Path, cast: Path, options: CastOptions = CastOptions()) -> int:
-    """Record `lab_dir`/demo.sh into `cast`; returns demo.sh's exit status (non-zero if it never ran).
+def record(lab_dir: Path, cast: Path, options: CastOptions = CastOptions(), wrapper: Sequence[str] = ()) -> int:
+    """Record `lab_dir`/demo.sh, run by `wrapper` if any (an argv prefix: a sandbox), into `cast`; returns demo.sh's
+    exit status (non-zero if it never ran).
 
     The cast is written even when the demo fails, so that what went wrong can be replayed.
     """
     with tempfile.TemporaryDirectory(prefix="nsgen-record-") as private:
         raw_cast, status_file = Path(private) / "raw.cast", Path(private) / "status"
         delay = options.typing_speed if options.raw else 0
-        inner = f"NSGEN_TYPING_DELAY={delay:.6f} bash ./demo.sh; echo $? >{shlex.quote(str(status_file))}"
+        demo = shlex.join([*wrapper, "bash", "./demo.sh"])
+        inner = f"NSGEN_TYPING_DELAY={delay:.6f} {demo}; echo $? >{shlex.quote(str(status_file))}"
         command = [sys.executable, "-m", "asciinema", "rec", "--quiet", "--overwrite", "-c", inner]
         command += ["--cols", str(options.cols), "--rows", str(options.rows)]
         command += ["--title", options.title] if options.title else []

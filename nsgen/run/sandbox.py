@@ -1,0 +1,37 @@
+"""A sandbox for recording the guide's CNI parts: a private machine made of namespaces (templates/guide/sandbox.sh).
+
+`unshare` gives the command new PID, network and mount namespaces; the sandbox's script mounts its own /run,
+/var/lib and /var/log, layers /etc and /opt over the machine's, and runs the command as a child of its PID 1.
+When PID 1 exits the kernel ends every process left (containerd, its shims), and the namespaces, mounts and
+devices go with them. Only containerd's cgroups outlive it, named after the sandbox: `sandbox()` removes them.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nsgen.render.templates import templates_dir
+
+CGROUPS = Path("/sys/fs/cgroup")
+#: New PID, network and mount namespaces (util-linux), a fresh /proc, no mount shared with the machine.
+UNSHARE = ("unshare", "--pid", "--fork", "--mount-proc", "--net", "--mount", "--propagation", "private")
+
+
+@contextmanager
+def sandbox() -> Iterator[list[str]]:
+    """The argv prefix that runs a command in a new sandbox; on leaving, the sandbox's cgroups are removed."""
+    name = f"nsgen-sandbox-{os.getpid()}"
+    script = (templates_dir() / "guide" / "sandbox.sh").read_text(encoding="utf-8")
+    try:
+        yield [*UNSHARE, "--", "bash", "-c", script, "sandbox.sh", name]
+    finally:
+        _remove_cgroups(name)
+
+
+def _remove_cgroups(name: str) -> None:
+    """The (empty) cgroups containerd made for the sandbox's namespace `name`, in every hierarchy, deepest first."""
+    for top in [*CGROUPS.glob(name), *CGROUPS.glob(f"*/{name}")]:
+        for directory in sorted(top.rglob("*/"), key=lambda path: len(path.parts), reverse=True):
+            directory.rmdir()
+        top.rmdir()

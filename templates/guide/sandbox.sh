@@ -1,0 +1,27 @@
+# nsgen's sandbox: a private machine for the guide's recorded parts (nsgen.run.sandbox). `unshare` has made
+# it new PID, network and mount namespaces; this script, PID 1 there, gives it its own /run, /var/lib and
+# /var/log (tmpfs), /etc and /opt as writable layers over the machine's (overlayfs, the layers in its /run),
+# and its loopback up, then runs its arguments. When it exits every process in it ends, and its mounts,
+# namespaces and devices go with them: nothing it did reaches the machine's files or network.
+# Usage: sandbox.sh NAME COMMAND [ARG...]   (NAME: its containerd namespace, unique on this machine)
+set -Eeuo pipefail
+name=$1
+shift
+
+# --- its own /run, /var/lib and /var/log
+for dir in /run /var/lib /var/log; do
+  mount -t tmpfs nsgen-sandbox "${dir}"
+done
+mkdir /run/netns
+
+# --- /etc and /opt: the machine's, with what the sandbox writes in a layer of its own
+for dir in /etc /opt; do
+  layer=/run/nsgen-sandbox${dir}
+  mkdir -p "${layer}/upper" "${layer}/work"
+  mount -t overlay nsgen-sandbox -o "lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work" "${dir}"
+done
+
+ip link set lo up
+# containerd's cgroups are named after its namespace, in the machine's cgroup tree: a name of the sandbox's own
+export CONTAINERD_NAMESPACE=${name} NSGEN_SANDBOX=${name}
+"$@"
