@@ -8,11 +8,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
 from conftest import REPO, netns_names, nsgen, root_link_names, run
-from test_recording import KERNEL_PICKED, cast_text
+from test_recording import CHROMIUM, CHROMIUM_FLAGS, KERNEL_PICKED, cast_text
 
 from nsgen.render import docs_page, guide
 from nsgen.run import emulated_hosts, guide_parts, sandbox
@@ -86,6 +87,10 @@ def test_a_demo_part_runs_only_in_the_sandbox_and_passes_shellcheck(tmp_path: Pa
     assert (refused.returncode, refused.stdout) == (2, "")
     assert refused.stderr == "demo.sh: runs only in nsgen's sandbox, which keeps this machine as it is: nsgen docs --guide records it\n"
     assert run("shellcheck", demo).returncode == 0
+
+
+def test_the_sandbox_script_passes_shellcheck() -> None:
+    assert run("shellcheck", REPO / "templates" / "guide" / "sandbox.sh").returncode == 0
 
 
 def test_a_part_this_machine_cannot_record_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -177,3 +182,20 @@ def test_a_preset_part_recorded_again_is_the_committed_one(host: Host, tmp_path:
         shutil.copyfile(cast, committed_cast(part))
     stale = f"{committed_cast(part)} is stale: run this test with NSGEN_RECORD=1, then `nsgen docs --guide -o docs/guide`"
     assert masked(cast_text(cast)) == masked(cast_text(committed_cast(part))), stale
+
+
+@pytest.mark.browser
+def test_a_demo_part_page_plays_offline_in_headless_chromium_with_its_chapters(tmp_path: Path) -> None:
+    part = guide.PARTS[3]
+    page = GUIDE / part.directory / "index.html"
+    # in a network namespace of its own (loopback only, down): whatever it tries, nothing leaves
+    command = ["unshare", "--net", CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom"]
+    dom = run(*command, f"file://{page}")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    terminal = re.search(r'<pre class="ap-term-text[^>]*>(.*?)</pre>', dom.stdout, re.S)
+    assert terminal and "$ cat cni/nsgen-net.conflist" in html_unescape(re.sub(r"<[^>]+>", "", terminal.group(1)))
+    chapters = docs_page.chapters(committed_cast(part).read_text())
+    assert len(re.findall(r'class="ap-marker-container', dom.stdout)) == len(chapters) == 11  # on the progress bar
+    listed = re.findall(r'<a href="#player" data-marker="(\d+)">([^<]*)</a>', dom.stdout)
+    assert [(int(i), html_unescape(label)) for i, label in listed] == [(i, label) for i, (_, label) in enumerate(chapters)]
+    assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]

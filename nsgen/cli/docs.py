@@ -70,11 +70,12 @@ def docs(
     count: Count = None,
     cast: Annotated[Optional[Path], typer.Option(help="Show this cast instead of recording the demo now.")] = None,
     guide: Annotated[
-        bool, typer.Option("--guide", help="The guide's parts: a page each (a cast already in OUTPUT is kept), an index.")
+        bool, typer.Option("--guide", help="The guide's five parts: a page each (a cast already in OUTPUT is kept), an index.")
     ] = False,
 ) -> None:
     """Write the lab's static HTML page (offline): its demo in a player, with its steps as chapters, its
-    topology, its scripts; with --guide, a page for each recorded part of the guide and an index."""
+    topology, its scripts; with --guide, a page for each of the guide's five parts and an index (Parts III-V are
+    recorded in a sandbox of namespaces, and need root, jq, and for Part V containerd, runc and a static busybox)."""
     if guide and (file is not None or preset is not None or count is not None or cast is not None):
         message = "the guide's parts are its presets: give no topology, preset, count or cast"
         raise TopologyError([Problem("--guide", "", message)])

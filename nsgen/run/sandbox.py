@@ -6,7 +6,9 @@ When PID 1 exits the kernel ends every process left (containerd, its shims), and
 devices go with them. Only containerd's cgroups outlive it, named after the sandbox: `sandbox()` removes them.
 """
 
+import errno
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,24 +16,32 @@ from pathlib import Path
 from nsgen.render.templates import templates_dir
 
 CGROUPS = Path("/sys/fs/cgroup")
-#: New PID, network and mount namespaces (util-linux), a fresh /proc, no mount shared with the machine.
-UNSHARE = ("unshare", "--pid", "--fork", "--mount-proc", "--net", "--mount", "--propagation", "private")
+#: New PID, network and mount namespaces (util-linux), a fresh /proc, no mount shared with the machine; if unshare
+#: dies (Ctrl-C), the kernel kills the sandbox's PID 1, and so all of it.
+UNSHARE = ("unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--mount", "--propagation", "private")
 
 
 @contextmanager
 def sandbox() -> Iterator[list[str]]:
     """The argv prefix that runs a command in a new sandbox; on leaving, the sandbox's cgroups are removed."""
     name = f"nsgen-sandbox-{os.getpid()}"
-    script = (templates_dir() / "guide" / "sandbox.sh").read_text(encoding="utf-8")
     try:
-        yield [*UNSHARE, "--", "bash", "-c", script, "sandbox.sh", name]
+        yield [*UNSHARE, "--", "bash", str(templates_dir() / "guide" / "sandbox.sh"), name]
     finally:
         _remove_cgroups(name)
 
 
 def _remove_cgroups(name: str) -> None:
-    """The (empty) cgroups containerd made for the sandbox's namespace `name`, in every hierarchy, deepest first."""
+    """The cgroups containerd made for the sandbox's namespace `name`, in every hierarchy, deepest first; one still
+    busy (a process of the sandbox not yet gone, after a Ctrl-C) is tried again for up to 5 s."""
+    deadline = time.monotonic() + 5
     for top in [*CGROUPS.glob(name), *CGROUPS.glob(f"*/{name}")]:
-        for directory in sorted(top.rglob("*/"), key=lambda path: len(path.parts), reverse=True):
-            directory.rmdir()
-        top.rmdir()
+        for directory in sorted([top, *top.rglob("*/")], key=lambda path: len(path.parts), reverse=True):
+            while True:
+                try:
+                    directory.rmdir()
+                    break
+                except OSError as error:
+                    if error.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # nsgen's sandbox: a private machine for the guide's recorded parts (nsgen.run.sandbox). `unshare` has made
 # it new PID, network and mount namespaces; this script, PID 1 there, gives it its own /run, /var/lib and
 # /var/log (tmpfs), /etc and /opt as writable layers over the machine's (overlayfs, the layers in its /run),
