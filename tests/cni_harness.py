@@ -125,12 +125,13 @@ def macs(netns: str) -> dict[str, str]:
 # --- a private containerd -------------------------------------------------------------------
 
 #: Run by `unshare -m` in the test's host netns: a private /run (containerd's state, runc's root, shim
-#: sockets, fifos); /etc and /opt overlaid with writable layers in the work dir, so that the generated
+#: sockets, fifos) and /var/lib (libcni's cache); /etc and /opt overlaid with writable layers in the work dir, so that the generated
 #: install.sh can fill /etc/cni/net.d and /opt/cni/bin without touching the machine's; then containerd.
 MOUNT_NAMESPACE_SCRIPT = """\
 set -euo pipefail
 work=$1
 mount -t tmpfs nsgen-test-run /run
+mount -t tmpfs nsgen-test-var-lib /var/lib  # libcni keeps its results cache in /var/lib/cni
 for dir in etc opt; do
   mkdir -p "$work/$dir-upper" "$work/$dir-work"
   mount -t overlay "nsgen-test-$dir" -o "lowerdir=/$dir,upperdir=$work/$dir-upper,workdir=$work/$dir-work" "/$dir"

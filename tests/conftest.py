@@ -8,12 +8,15 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nsgen.cli import app as cli
 from nsgen.render import lab_files, writing
+from nsgen.run import emulated_hosts
+from nsgen.run.emulated_hosts import Host
 from nsgen.validate import sources
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,3 +138,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if MATRIX_TOTALS["faults injected"]:
         totals = ", ".join(f"{key}: {value}" for key, value in MATRIX_TOTALS.items())
         terminalreporter.write_line(f"fault matrix: {totals}")
+
+
+@pytest.fixture
+def host(prefix: str) -> Iterator[Host]:
+    """One emulated host (its own network namespace, /run and /sys) named by the test's prefix; destroyed afterwards,
+    pass or fail."""
+    try:
+        (made,) = emulated_hosts.create(prefix, 1)
+        yield made
+    finally:
+        emulated_hosts.destroy(prefix)

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from test_outside import _firewall, _get, _in
 from test_recording import KERNEL_PICKED, cast_text
 
 from nsgen.render import lab_files, writing
-from nsgen.run import emulated_hosts
 from nsgen.run.emulated_hosts import Host
 from nsgen.validate import sources
 
@@ -37,15 +35,6 @@ def test_the_committed_example_is_current(tmp_path: Path) -> None:
     page = nsgen("docs", EXAMPLE, "--cast", REPO / "docs" / "web.cast", "-o", tmp_path / "page")
     assert page.returncode == 0, page.stderr
     assert (tmp_path / "page" / "index.html").read_bytes() == (REPO / "docs" / "web" / "index.html").read_bytes()
-
-
-@pytest.fixture
-def host(prefix: str) -> Iterator[Host]:
-    try:
-        (made,) = emulated_hosts.create(prefix, 1)
-        yield made
-    finally:
-        emulated_hosts.destroy(prefix)
 
 
 @pytest.mark.kernel

@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
 from html import unescape as html_unescape
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from test_recording import CHROMIUM, CHROMIUM_FLAGS, KERNEL_PICKED, cast_text
 from nsgen.render import docs_page, guide
 from nsgen.run import emulated_hosts, guide_parts, sandbox
 from nsgen.run.emulated_hosts import Host
+from nsgen.validate import sources
 
 GUIDE = REPO / "docs" / "guide"
 DEMO_PARTS = [part for part in guide.PARTS if part.preset is None]
@@ -73,10 +74,50 @@ def test_a_demo_part_page_shows_its_demo_and_its_cni_files() -> None:
         assert "nsgen cni --name nsgen-net" in page
 
 
-def test_guide_takes_no_lab() -> None:
-    refused = nsgen("docs", "--guide", "--preset", "pair", "-o", "/nonexistent/guide")
-    assert refused.returncode == 2
-    assert refused.stderr == "--guide: the guide's parts are its presets: give no topology, preset, count or cast\n"
+@pytest.mark.parametrize("given", [["--preset", "pair"], ["--prefix", "x-"], ["--cast", "docs/pair.cast"]])
+def test_guide_takes_no_lab(given: list[str]) -> None:
+    refused = nsgen("docs", "--guide", *given, "-o", "/nonexistent/guide")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == ("--guide: writes the guide's own parts, with the guide's names: give no topology, preset,"
+                              " prefix, count or cast\n")
+
+
+@pytest.mark.parametrize("broken", ["garbage\n", "truncated"])
+def test_a_broken_cast_in_the_output_is_named_before_anything_is_recorded(tmp_path: Path, broken: str) -> None:
+    out = tmp_path / "guide"
+    shutil.copytree(GUIDE, out)
+    cast = out / "part-4" / "nsgen-bridge.cast"
+    cast.write_text(broken if broken != "truncated" else cast.read_text()[:3000])
+    (out / "part-3" / "dummy.cast").unlink()  # to record: it is not, the broken cast stops all first
+    result = nsgen("docs", "--guide", "-o", out)
+    why = ("not an asciinema cast (its first line is no asciicast v2 or v3 header)" if broken != "truncated"
+           else f"not a whole asciinema cast (its line {cast.read_text().count(chr(10)) + 1} is no event: [time, code, data])")
+    assert (result.returncode, result.stderr) == (2, f"--guide: {cast}: {why}: delete it to record Part IV again\n")
+    assert not (out / "part-3" / "dummy.cast").exists()
+
+
+def test_a_cast_put_in_the_output_by_hand_is_kept_and_shown(tmp_path: Path) -> None:
+    """A cast recorded again (NSGEN_RECORD=1) and copied over the committed one: the pages are written around it."""
+    out = tmp_path / "guide"
+    shutil.copytree(GUIDE, out)
+    other = REPO / "docs" / "pair.cast"  # a pair recording of its own, not the guide's
+    shutil.copyfile(other, out / "part-1" / "pair.cast")
+    result = nsgen("docs", "--guide", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("(recorded now: none, each cast kept)\n")
+    assert (out / "part-1" / "pair.cast").read_bytes() == other.read_bytes()
+    shown = docs_page.page(sources.load(preset="pair"), other.read_text(), "pair.cast", guide.PARTS[0].title)
+    assert (out / "part-1" / "index.html").read_text() == shown
+
+
+def test_a_non_empty_directory_is_refused_before_anything_is_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    started = time.monotonic()
+    result = nsgen("docs", "--guide", "-o", out)
+    assert result.returncode == 2 and "not empty, and nsgen did not write it" in result.stderr
+    assert time.monotonic() - started < 10 and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
 @pytest.mark.parametrize("part", DEMO_PARTS, ids=lambda part: part.directory)
@@ -118,7 +159,7 @@ def _machine() -> dict[str, object]:
         "netns": netns_names(),
         "links": root_link_names(),
         "cni": sorted(str(p) for d in (Path("/etc/cni"), Path("/opt/cni"), Path("/var/lib/cni")) if d.exists() for p in d.rglob("*")),
-        "cgroups": sorted(map(str, sandbox.CGROUPS.glob("*/nsgen-sandbox-*"))),
+        "cgroups": sorted(map(str, sandbox.CGROUPS.glob(f"*/{sandbox.name()}"))),
         "containerd": sorted(p for p in map(str, Path("/run").glob("containerd*"))),
     }
 
@@ -159,15 +200,7 @@ def test_part_5_recorded_again_is_the_committed_one(tmp_path: Path) -> None:
     text = cast_text(committed_cast(guide.PARTS[4]))
     assert "inet 10.244.0.2/24 scope global eth0" in text and "2 packets received, 0% packet loss" in text
     assert "c1 exited with status 137\n$ ls /var/lib/cni/networks/nsgen-net\nlock\n" in text
-
-
-@pytest.fixture
-def host(prefix: str) -> Iterator[Host]:
-    try:
-        (made,) = emulated_hosts.create(prefix, 1)
-        yield made
-    finally:
-        emulated_hosts.destroy(prefix)
+    assert re.search(r"\$ ip -br link show master cni-nsgen0\nveth[0-9a-f]{11}@if2 +UP ", text)  # c1's, while it runs
 
 
 @pytest.mark.kernel
@@ -199,3 +232,38 @@ def test_a_demo_part_page_plays_offline_in_headless_chromium_with_its_chapters(t
     listed = re.findall(r'<a href="#player" data-marker="(\d+)">([^<]*)</a>', dom.stdout)
     assert [(int(i), html_unescape(label)) for i, label in listed] == [(i, label) for i, (_, label) in enumerate(chapters)]
     assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+
+
+@pytest.mark.kernel
+def test_a_failed_recording_says_what_the_demo_said_last(host: Host, tmp_path: Path) -> None:
+    """In an emulated host (its names its own), Part I's ns-0 is there already: its demo refuses, and nsgen says why."""
+    out = tmp_path / "guide"
+    shutil.copytree(GUIDE, out)
+    (out / "part-1" / "pair.cast").unlink()
+    assert run(*emulated_hosts.argv(host, ["ip", "netns", "add", "ns-0"])).returncode == 0
+    result = run(*emulated_hosts.argv(host, [sys.executable, "-m", "nsgen", "docs", "--guide", "-o", str(out)]))
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[:2] == ["nsgen docs: the demo of Part I: two namespaces joined by a veth pair failed with exit status 2",
+                         "  its last lines:"]
+    assert "  | demo.sh: lab pair is already there: namespace ns-0 (run teardown.sh first)" in lines
+    assert not (out / "part-1" / "pair.cast").exists()
+
+
+@pytest.mark.kernel
+def test_a_sandbox_removes_the_cgroups_a_killed_one_left(tmp_path: Path) -> None:
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    gone = next(pid for pid in range(pid_max - 1, 1, -1) if not Path(f"/proc/{pid}").exists())
+    left = [sandbox.CGROUPS / hierarchy / f"nsgen-sandbox-{gone}" for hierarchy in ("pids", "memory")]
+    left = [path for path in left if path.parent.is_dir()] or [sandbox.CGROUPS / f"nsgen-sandbox-{gone}"]
+    try:
+        for path in left:
+            (path / "c1").mkdir(parents=True)  # as containerd makes them: its namespace, a container in it
+        with sandbox.sandbox() as wrapper:
+            assert run(*wrapper, "true").returncode == 0
+        assert not any(path.exists() for path in left)
+    finally:
+        for path in left:
+            for directory in (path / "c1", path):
+                if directory.exists():
+                    directory.rmdir()

@@ -107,6 +107,7 @@ def test_an_edited_file_and_a_users_file_in_the_way_are_refused(tmp_path: Path, 
     assert _write(name, out, tri).returncode == 0
     manifest = (out / writing.MANIFEST).read_text()
     (out / writing.MANIFEST).write_text("".join(line for line in manifest.splitlines(True) if not line.endswith(f"  {written_file}\n")))
+    edited.write_text(edited.read_text() + "# mine\n")
     result = _write(name, out, tri)  # the file is there, and nsgen's manifest does not list it: it is not nsgen's
     _one_line_refusal(result)
     assert f"{written_file} not written by nsgen" in result.stderr
@@ -117,3 +118,34 @@ def test_check_ignores_the_manifest(tmp_path: Path) -> None:
     out = tmp_path / "pair"
     assert nsgen("render", "--preset", "pair", "-o", out).returncode == 0
     assert nsgen("render", "--preset", "pair", "-o", out, "--check").returncode == 0
+
+
+def test_a_file_that_holds_what_nsgen_writes_is_no_users_file(tmp_path: Path) -> None:
+    """Overwriting a file with its own bytes loses nothing: a directory without a manifest holding only such files is
+    written, and so is a file nsgen wrote that now holds what it writes again (a cast the guide keeps, put by hand)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("same\n")
+    writing.write({"a": "same\n", "b": "new\n"}, out, ())
+    (out / "a").write_text("other\n")  # as edited by hand
+    writing.write({"a": "other\n", "b": "new\n"}, out, ())  # ... and what nsgen is asked to write there now
+    assert writing.written(out) == {"a": writing._sha256("other\n"), "b": writing._sha256("new\n")}
+    (out / "a").write_text("mine\n")
+    with pytest.raises(writing.OutputError, match="a changed since nsgen wrote it"):
+        writing.write({"a": "other\n"}, out, ())
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "a").write_text("not what is written\n")
+    with pytest.raises(writing.OutputError, match="not empty, and nsgen did not write it"):
+        writing.write({"a": "same\n"}, tmp_path / "foreign", ())
+
+
+def test_writing_into_the_current_directory_keeps_it(tmp_path: Path) -> None:
+    """`-o .` a second time replaces the files, not the directory: a shell in it stays in a directory that exists."""
+    out = tmp_path / "here"
+    out.mkdir()
+    for _ in range(2):
+        assert nsgen("render", "--preset", "pair", "-o", ".", cwd=out).returncode == 0
+        assert out.stat().st_ino == (out / ".").stat().st_ino and (out / "setup.sh").is_file()
+    inode = out.stat().st_ino
+    assert nsgen("render", "--preset", "bridge", "-o", ".", cwd=out).returncode == 0
+    assert out.stat().st_ino == inode and "bridge" in (out / "topology.yaml").read_text()

@@ -45,15 +45,6 @@ def _lab(name: str, subnet: int) -> dict:
 
 
 @pytest.fixture
-def host(prefix: str) -> Iterator[Host]:
-    try:
-        (made,) = emulated_hosts.create(prefix, 1)
-        yield made
-    finally:
-        emulated_hosts.destroy(prefix)
-
-
-@pytest.fixture
 def upstream(host: Host, prefix: str, tmp_path: Path) -> Iterator[Path]:
     """A web server outside the lab (in the switch namespace); its log names each client's address."""
     log = tmp_path / "upstream.log"

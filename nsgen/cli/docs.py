@@ -8,7 +8,7 @@ import typer
 
 from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, reports_problems, write_or_check
 from nsgen.problems import Problem, TopologyError
-from nsgen.render import docs_page
+from nsgen.render import docs_page, writing
 from nsgen.render import guide as guide_pages
 from nsgen.run import guide_parts, recording, scripts
 from nsgen.validate import sources
@@ -76,11 +76,11 @@ def docs(
     """Write the lab's static HTML page (offline): its demo in a player, with its steps as chapters, its
     topology, its scripts; with --guide, a page for each of the guide's five parts and an index (Parts III-V are
     recorded in a sandbox of namespaces, and need root, jq, and for Part V containerd, runc and a static busybox)."""
-    if guide and (file is not None or preset is not None or count is not None or cast is not None):
-        message = "the guide's parts are its presets: give no topology, preset, count or cast"
+    if guide and any(given is not None for given in (file, preset, prefix, count, cast)):
+        message = "writes the guide's own parts, with the guide's names: give no topology, preset, prefix, count or cast"
         raise TopologyError([Problem("--guide", "", message)])
     if guide:
-        _guide(output, prefix)
+        _guide(output)
         return
     loaded = one_machine(load(file, preset, prefix, count), "docs")
     if cast is not None and (problem := recording.cast_problem(cast)):
@@ -96,28 +96,40 @@ def docs(
     write_or_check(page, output, (), False, f"wrote the page of lab '{loaded.lab.name}' into {output}/: {', '.join(page)}")
 
 
-def _guide(output: Path, prefix: str | None) -> None:
-    """The guide's pages into `output`: each part recorded now, unless its cast is there (a demo part in a sandbox)."""
-    labs = {part.number: sources.load(preset=part.preset, prefix=prefix) for part in guide_pages.PARTS if part.preset}
-    casts = {
-        part.number: output / part.directory / (f"{labs[part.number].lab.name}.cast" if part.preset else part.cast_name)
-        for part in guide_pages.PARTS
-    }
-    to_record = [part for part in guide_pages.PARTS if recording.cast_problem(casts[part.number])]
-    problems = [Problem("--guide", "", why) for part in to_record if not part.preset and (why := guide_parts.missing(part))]
+def _guide(output: Path) -> None:
+    """The guide's pages into `output`: each part recorded now (a demo part in a sandbox), unless its cast is there."""
+    labs = {part.number: sources.load(preset=part.preset) for part in guide_pages.PARTS if part.preset}
+    kept = {part.number: output / part.directory / part.cast_name for part in guide_pages.PARTS}
+    problems = [Problem("--guide", "", f"{cast}: {why}: delete it to record {guide_pages.PARTS[n - 1].name} again")
+                for n, cast in kept.items() if cast.exists() and (why := recording.cast_problem(cast))]
+    to_record = [part for part in guide_pages.PARTS if not kept[part.number].exists()]
+    problems += [Problem("--guide", "", why) for part in to_record if not part.preset and (why := guide_parts.missing(part))]
     if problems:
         raise TopologyError(problems)
+    casts = {n: cast.read_text(encoding="utf-8") for n, cast in kept.items() if cast.exists()}
+    writing.check({str(kept[n].relative_to(output)): text for n, text in casts.items()}, output)  # before recording
     with tempfile.TemporaryDirectory(prefix="nsgen-guide-") as scratch:
         for part in to_record:
-            cast = casts[part.number] = Path(scratch) / f"{part.directory}.cast"
+            cast = kept[part.number] = Path(scratch) / f"{part.directory}.cast"
             if part.preset:
                 with scripts.rendered(labs[part.number]) as lab_dir:
                     status = recording.record(lab_dir, cast)
             else:
                 status = guide_parts.record(part, Path(scratch) / part.directory, cast)
             if status != 0:
-                typer.echo(f"nsgen docs: the demo of {part.title} failed with exit status {status}", err=True)
-                raise typer.Exit(status)
-        recorded = {part.number: (labs.get(part.number), casts[part.number]) for part in guide_pages.PARTS}
-        pages = guide_pages.files(recorded)
-        write_or_check(pages, output, (), False, f"wrote the guide's pages into {output}/: index.html and {len(recorded)} parts")
+                _failed(part, cast, status)
+        pages = guide_pages.files({part.number: (labs.get(part.number), kept[part.number]) for part in guide_pages.PARTS})
+        recorded = ", ".join(part.name for part in to_record) or "none, each cast kept"
+        wrote = f"wrote the guide's pages into {output}/: the index and {len(guide_pages.PARTS)} parts (recorded now: {recorded})"
+        write_or_check(pages, output, (), False, wrote)
+
+
+def _failed(part: guide_pages.Part, cast: Path, status: int) -> None:
+    """Say how the demo of `part` ended (its last lines, if it ran), and exit with its status."""
+    if status == 130:
+        typer.echo(f"nsgen docs: interrupted while recording {part.name}: nothing written", err=True)
+        raise typer.Exit(130)
+    typer.echo(f"nsgen docs: the demo of {part.title} failed with exit status {status}", err=True)
+    if cast.exists() and not recording.cast_problem(cast):
+        typer.echo("  its last lines:\n" + "".join(f"  | {line}\n" for line in recording.last_lines(cast)), err=True, nl=False)
+    raise typer.Exit(status)

@@ -13,7 +13,7 @@ from nsgen.render.demo_terminal import PROMPT
 from nsgen.validate.sources import LoadedLab
 
 #: The rendered files the page shows, in order.
-SHOWN = (lab_files.TOPOLOGY, "setup.sh", "verify.sh", "teardown.sh", "helpers.sh", "demo.sh")
+SHOWN = (lab_files.TOPOLOGY, "setup.sh", "verify.sh", "teardown.sh", "helpers.sh", "demo.sh", "check.sh")
 #: The player's files, copied beside the page (its licence under a name of its own).
 PLAYER = {"asciinema-player.min.js": "asciinema-player.min.js", "asciinema-player.css": "asciinema-player.css",
           "LICENSE": "asciinema-player.LICENSE"}
@@ -44,10 +44,12 @@ def chapters(cast_text: str) -> list[tuple[float, str]]:
     return [(event[0], event[2]) for event in events if event[1] == "m"]
 
 
-def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
-    """The page's HTML: the same lab and cast always give the same bytes."""
+def page(loaded: LoadedLab, cast_text: str, cast_name: str, guide_part: str | None = None) -> str:
+    """The page's HTML (as a part of the guide's pages, with `guide_part` its title): the same lab and cast always
+    give the same bytes."""
     files = lab_files.render(loaded)
     return environment().get_template("docs/lab.html.j2").render(
+        guide_part=guide_part,
         lab=loaded.lab,
         origin=loaded.origin,
         version=__version__,
@@ -60,11 +62,11 @@ def page(loaded: LoadedLab, cast_text: str, cast_name: str) -> str:
     )
 
 
-def files(loaded: LoadedLab, cast: Path) -> dict[str, str]:
+def files(loaded: LoadedLab, cast: Path, guide_part: str | None = None) -> dict[str, str]:
     """The page (index.html), the cast and the player, by name."""
     cast_text = cast.read_text(encoding="utf-8")
     cast_name = f"{loaded.lab.name}.cast"
-    return player() | {cast_name: cast_text, "index.html": page(loaded, cast_text, cast_name)}
+    return player() | {cast_name: cast_text, "index.html": page(loaded, cast_text, cast_name, guide_part)}
 
 
 def player() -> dict[str, str]:

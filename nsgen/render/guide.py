@@ -18,16 +18,18 @@ IMAGE = "docker.io/library/busybox:latest"
 
 @dataclass(frozen=True)
 class Part:
-    """A part of the guide: its number and title, and either the preset that is its lab or, for a part shown by a
-    demo of its own, what it is about, the CNI files its page shows, the programs its demo runs and its cast's name."""
+    """A part of the guide: its number, title and cast's name, and either the preset that is its lab or, for a part
+    shown by a demo of its own, what it is about, what typing it changes on a machine, the CNI files its page shows
+    and the programs its demo runs."""
 
     number: int
     title: str
+    cast_name: str
     preset: str | None = None
     about: str = ""
+    touches: str = ""
     shown: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
-    cast_name: str = ""
 
     @property
     def directory(self) -> str:
@@ -40,23 +42,28 @@ class Part:
 
 
 PARTS = (
-    Part(1, "Part I: two namespaces joined by a veth pair", preset="pair"),
-    Part(2, "Part II: a bridge, because a full mesh needs n(n-1)/2 links", preset="bridge"),
+    Part(1, "Part I: two namespaces joined by a veth pair", preset="pair", cast_name="pair.cast"),
+    Part(2, "Part II: a bridge, because a full mesh needs n(n-1)/2 links", preset="bridge", cast_name="bridge.cast"),
     Part(3, "Part III: a dummy CNI plugin", about=(
         "A CNI plugin is a program: a runtime runs it with CNI_* variables in its environment and the network's config"
         " on stdin, and reads its result on stdout. The dummy plugin configures nothing: it logs what it was sent and"
         " answers as little as the spec allows. Here it is called by hand, as a runtime would: ADD, VERSION, DEL."),
+        touches="it makes the namespace demo (deleted at the end) and appends to /var/log/nsgen-cni-dummy.log",
         shown=("dummy",), needs=("jq",), cast_name="dummy.cast"),
     Part(4, "Part IV: a real CNI plugin from scratch", about=(
         "nsgen-bridge, a CNI plugin in bash, joins containers to a Linux bridge: a veth pair per container, an address"
         " from its own store, a default route. Here it is called by hand for two containers' namespaces: ADD, a ping"
         " between them, CHECK (passing, then failing once an address is deleted), DEL."),
+        touches=(f"namespaces and the bridge {NETWORK.bridge} (deleted at the end), and the address store in"
+                 f" /var/lib/cni/networks/{NETWORK.name}"),
         shown=("nsgen-bridge", f"{NETWORK.name}.conflist"), needs=("jq", "flock", "nsenter", "sha256sum"),
         cast_name="nsgen-bridge.cast"),
     Part(5, "Part V: containerd using it", about=(
-        "containerd runs containers through the plugin: install.sh puts nsgen-bridge and its config where runtimes"
-        " look, and `ctr run --cni` calls ADD when a container starts and DEL when it ends. Here containerd is started"
-        " by hand, busybox imported from a file, and two containers ping each other."),
+        "containerd runs the containers, and its client ctr, with --cni, calls the plugin: ADD when a container"
+        " starts, DEL when it ends. install.sh puts nsgen-bridge and its config where ctr looks. Here containerd is"
+        " started by hand, busybox imported from a file, and a second container pings the first."),
+        touches=(f"/opt/cni/bin, /etc/cni/net.d, /var/lib/cni, the bridge {NETWORK.bridge}, and a containerd of its"
+                 " own on /run/containerd, which clashes with one already running"),
         shown=("install.sh", "containerd/run-container.sh", "containerd/config.toml"),
         needs=("jq", "flock", "nsenter", "sha256sum", "containerd", "ctr", "runc", "busybox"),
         cast_name="containerd.cast"),
@@ -85,7 +92,7 @@ def files(recorded: dict[int, tuple[LoadedLab | None, Path]]) -> dict[str, str]:
     steps = {}
     for number, (loaded, cast) in recorded.items():
         part = PARTS[number - 1]
-        page = docs_page.files(loaded, cast) if loaded is not None else _demo_page(part, cast)
+        page = docs_page.files(loaded, cast, part.title) if loaded is not None else _demo_page(part, cast)
         result |= {f"{part.directory}/{name}": text for name, text in page.items()}
         steps[number] = len(docs_page.chapters(cast.read_text(encoding="utf-8")))
     index = docs_page.environment().get_template("docs/guide.html.j2").render(parts=PARTS, steps=steps, version=__version__)

@@ -47,7 +47,7 @@ def written(out_dir: Path) -> dict[str, str]:
     return {path: digest for digest, path in (line.split("  ", 1) for line in manifest.read_text().splitlines() if line)}
 
 
-def _checked(files: dict[str, str], out_dir: Path) -> set[str]:
+def check(files: dict[str, str], out_dir: Path) -> set[str]:
     """The files in `out_dir` that are not nsgen's (left alone); OutputError where writing would lose one."""
     if out_dir.is_symlink() and not out_dir.exists():
         raise OutputError(f"{out_dir}: a dangling symlink: give a directory")
@@ -55,16 +55,21 @@ def _checked(files: dict[str, str], out_dir: Path) -> set[str]:
         raise OutputError(f"{out_dir}: not a directory: give a directory to write the files into")
     if not out_dir.exists():
         return set()
-    ours, present = written(out_dir), _present(out_dir)
-    if not (out_dir / MANIFEST).is_file() and present:
+    present = _present(out_dir)
+    # a file that holds what nsgen writes there now loses nothing (a cast the guide keeps, put there by hand)
+    same = {p for p in present & files.keys() if not (out_dir / p).is_symlink() and _read(out_dir / p) == files[p]}
+    ours = written(out_dir) | dict.fromkeys(same, "")
+    if not (out_dir / MANIFEST).is_file() and present - same:
         raise OutputError(f"{out_dir}: not empty, and nsgen did not write it (no {MANIFEST}): give a new or empty directory")
-    edited = sorted(p for p in present & ours.keys() if (out_dir / p).is_symlink() or _sha256(_read(out_dir / p)) != ours[p])
+    edited = sorted(
+        p for p in (present & ours.keys()) - same if (out_dir / p).is_symlink() or _sha256(_read(out_dir / p)) != ours[p]
+    )
     if edited:
-        raise OutputError(f"{out_dir}: {', '.join(edited)} changed since nsgen wrote it: move it away to write the lab again")
+        raise OutputError(f"{out_dir}: {', '.join(edited)} changed since nsgen wrote it: move it away, then write again")
     foreign = present - ours.keys()
     taken = sorted(foreign & files.keys())
     if taken:
-        raise OutputError(f"{out_dir}: {', '.join(taken)} not written by nsgen: move it away to write the lab here")
+        raise OutputError(f"{out_dir}: {', '.join(taken)} not written by nsgen: move it away, then write again")
     return foreign
 
 
@@ -83,7 +88,7 @@ def write(files: dict[str, str], out_dir: Path, executables: Collection[str] = S
     out_dir = Path(os.path.abspath(out_dir))
     if out_dir.is_symlink() and out_dir.is_dir():
         out_dir = out_dir.resolve()  # write into the directory it points to, not over the link
-    foreign = _checked(files, out_dir)
+    foreign = check(files, out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -97,7 +102,7 @@ def write(files: dict[str, str], out_dir: Path, executables: Collection[str] = S
         staging.chmod(0o755)
         if not out_dir.exists():
             os.rename(staging, out_dir)
-        elif not foreign:
+        elif not foreign and not Path.cwd().is_relative_to(out_dir):  # a shell in it would be left in a deleted one
             retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
             os.rename(out_dir, retired / "lab")
             os.rename(staging, out_dir)

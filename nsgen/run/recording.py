@@ -117,13 +117,32 @@ def cast_problem(cast: Path) -> str | None:
     if not cast.is_file():
         return "no such file" if not cast.exists() else "not a file"
     try:
-        with cast.open(encoding="utf-8") as text:
-            header = json.loads(text.readline())
-    except (OSError, UnicodeDecodeError, ValueError):
-        header = None
+        lines = cast.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    header = _json(lines[0]) if lines else None
     if not isinstance(header, dict) or header.get("version") not in (2, 3):
         return "not an asciinema cast (its first line is no asciicast v2 or v3 header)"
+    for number, line in enumerate(lines[1:], 2):
+        event = _json(line) if line.strip() else []
+        if line.strip() and not (isinstance(event, list) and len(event) == 3):
+            return f"not a whole asciinema cast (its line {number} is no event: [time, code, data])"
     return None
+
+
+def _json(text: str) -> object:
+    """`text` parsed as JSON; None if it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def last_lines(cast: Path, count: int = 8) -> list[str]:
+    """The last `count` lines a cast shows, colours dropped: what a failed demo said last."""
+    events = (json.loads(line) for line in cast.read_text(encoding="utf-8").splitlines()[1:] if line.strip())
+    output = "".join(event[2] for event in events if event[1] == "o")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output).replace("\r", "").splitlines()[-count:]
 
 
 def play(cast: Path, pause_on_markers: bool = False) -> int:

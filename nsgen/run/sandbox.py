@@ -23,19 +23,27 @@ UNSHARE = ("unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net"
 
 @contextmanager
 def sandbox() -> Iterator[list[str]]:
-    """The argv prefix that runs a command in a new sandbox; on leaving, the sandbox's cgroups are removed."""
-    name = f"nsgen-sandbox-{os.getpid()}"
+    """The argv prefix that runs a command in a new sandbox; on leaving, the sandbox's cgroups are removed (and
+    those of sandboxes whose process is gone, killed before it could remove them)."""
+    for stale in {path.name for path in CGROUPS.glob("*/nsgen-sandbox-*")}:
+        if not Path(f"/proc/{stale.removeprefix('nsgen-sandbox-')}").exists():
+            _remove_cgroups(stale)
     try:
-        yield [*UNSHARE, "--", "bash", str(templates_dir() / "guide" / "sandbox.sh"), name]
+        yield [*UNSHARE, "--", "bash", str(templates_dir() / "guide" / "sandbox.sh"), name()]
     finally:
-        _remove_cgroups(name)
+        _remove_cgroups(name())
 
 
-def _remove_cgroups(name: str) -> None:
-    """The cgroups containerd made for the sandbox's namespace `name`, in every hierarchy, deepest first; one still
+def name() -> str:
+    """This process's sandbox's name: its containerd namespace, and so its cgroups' (one sandbox at a time)."""
+    return f"nsgen-sandbox-{os.getpid()}"
+
+
+def _remove_cgroups(sandbox_name: str) -> None:
+    """The cgroups containerd made for the sandbox's namespace `sandbox_name`, in every hierarchy, deepest first; one still
     busy (a process of the sandbox not yet gone, after a Ctrl-C) is tried again for up to 5 s."""
     deadline = time.monotonic() + 5
-    for top in [*CGROUPS.glob(name), *CGROUPS.glob(f"*/{name}")]:
+    for top in [*CGROUPS.glob(sandbox_name), *CGROUPS.glob(f"*/{sandbox_name}")]:
         for directory in sorted([top, *top.rglob("*/")], key=lambda path: len(path.parts), reverse=True):
             while True:
                 try:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # nsgen's sandbox: a private machine for the guide's recorded parts (nsgen.run.sandbox). `unshare` has made
 # it new PID, network and mount namespaces; this script, PID 1 there, gives it its own /run, /var/lib and
-# /var/log (tmpfs), /etc and /opt as writable layers over the machine's (overlayfs, the layers in its /run),
-# and its loopback up, then runs its arguments. When it exits every process in it ends, and its mounts,
+# /var/log (tmpfs), /etc and /opt as writable layers over the machine's (overlayfs, the layers in its /run)
+# but with no containerd or CNI config and no CNI plugin, and its loopback up, then runs its arguments. When it exits every process in it ends, and its mounts,
 # namespaces and devices go with them: nothing it did reaches the machine's files or network.
 # Usage: sandbox.sh NAME COMMAND [ARG...]   (NAME: its containerd namespace, unique on this machine)
 set -Eeuo pipefail
@@ -20,6 +20,12 @@ for dir in /etc /opt; do
   layer=/run/nsgen-sandbox${dir}
   mkdir -p "${layer}/upper" "${layer}/work"
   mount -t overlay nsgen-sandbox -o "lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work" "${dir}"
+done
+
+# --- a machine fresh for CNI: no containerd config, no CNI config, no plugin installed (empty, writable)
+for dir in /etc/containerd /etc/cni /opt/cni; do
+  mkdir -p "${dir}"
+  mount -t tmpfs nsgen-sandbox "${dir}"
 done
 
 ip link set lo up
