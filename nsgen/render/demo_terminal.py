@@ -1,4 +1,5 @@
-"""What demo.sh prints on a terminal (see templates/runtime/demo.sh.j2), for those who read its casts."""
+"""What demo.sh and the guide's demo parts print on a terminal (see templates/runtime/_terminal.sh.j2), for those
+who read their casts."""
 
 #: Before each command demo.sh types, and at the start of each comment line it shows.
 PROMPT, COMMENT = "\x1b[1;32m$\x1b[0m ", "\x1b[36m#"
