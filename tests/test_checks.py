@@ -1,6 +1,7 @@
 """The checks a topology declares beyond pings: TCP connections (bash's /dev/tcp), a namespace's every
 address, and commands whose output must match; each passes when it should and fails when it should."""
 
+import sys
 from pathlib import Path
 
 import live_labs
@@ -57,5 +58,31 @@ def test_verify_runs_each_check_after_its_own_one_line_each(tmp_path: Path, pref
         f"ok    {prefix}client: {GET} (its output matches Directory listing for /)",
         f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; its output does not match ^bye: hello)",
         "lab web: 4 passed, 3 failed (its checks)",
+    ]
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_tcp_check_reaches_an_ipv6_address(tmp_path: Path, prefix: str) -> None:
+    """`tcp: "[ADDRESS]:PORT"`: bash's /dev/tcp connects to an IPv6 address; open where the server listens, closed
+    where it does not."""
+    document = _web(f"{sys.executable} -m http.server 8080 --bind fd00:95::1 --directory /")
+    document["namespaces"]["web"]["interfaces"]["eth0"]["addresses"] = ["fd00:95::1/64"]
+    document["namespaces"]["client"]["interfaces"]["eth0"]["addresses"] = ["fd00:95::2/64"]
+    document["expect"] = [{"from": "client", "tcp": "[fd00:95::1]:8080"}, {"from": "client", "tcp": "[fd00:95::1]:8081"}]
+    loaded = live_labs.load(document, prefix)
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(loaded), lab_dir)
+    setup = run("bash", lab_dir / "setup.sh")
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    try:
+        result = run("bash", lab_dir / "verify.sh")
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-3:] == [
+        f"ok    {prefix}client -> [fd00:95::1]:8080 (tcp open)",
+        f"FAIL  {prefix}client -> [fd00:95::1]:8081 (tcp closed, open expected)",
+        "lab web: 3 passed, 1 failed (its checks)",
     ]
     assert leftovers(prefix) == set()

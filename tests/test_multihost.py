@@ -187,9 +187,9 @@ def host_state(host: emulated_hosts.Host) -> tuple[str, list[str]]:
 CLEAN = ("", ["lo", "eth0"])
 
 
-def write_topology(tmp_path: Path, hosts: list[emulated_hosts.Host], prefix: str) -> Path:
+def write_topology(tmp_path: Path, hosts: list[emulated_hosts.Host], prefix: str, **extra: object) -> Path:
     topology = tmp_path / "tri.yaml"
-    document = {**three_hosts([str(h.address.ip) for h in hosts]), "prefix": prefix}
+    document = {**three_hosts([str(h.address.ip) for h in hosts]), "prefix": prefix, **extra}
     topology.write_text(yaml.safe_dump(document, sort_keys=False))
     return topology
 
@@ -199,7 +199,9 @@ def test_a_three_host_lab_comes_up_through_ansible_pings_across_hosts_and_leaves
     hosts: tuple[list[emulated_hosts.Host], emulated_hosts.Access], prefix: str, tmp_path: Path
 ) -> None:
     made, access = hosts
-    topology = write_topology(tmp_path, made, prefix)
+    # a declared check runs on the host that holds its namespace (c, on h3), once
+    check = {"in": "c", "run": "ip -o -4 addr show dev y", "output": "inet 10\\.0\\.2\\.2/30"}
+    topology = write_topology(tmp_path, made, prefix, expect=[check])
     up = controller(prefix, access, "up", topology, "--workdir", tmp_path / "deploy")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "failed=0" in up.stdout and "unreachable=0" in up.stdout
@@ -218,6 +220,8 @@ def test_a_three_host_lab_comes_up_through_ansible_pings_across_hosts_and_leaves
     ):
         assert line in verify.stdout, verify.stdout
     assert "FAIL" not in verify.stdout
+    checked = f"ok    {prefix}c: ip -o -4 addr show dev y (its output matches inet 10\\.0\\.2\\.2/30)"
+    assert verify.stdout.count(checked) == 1, verify.stdout
     down = controller(prefix, access, "down", topology)
     assert down.returncode == 0, down.stdout + down.stderr
     assert all(host_state(host) == CLEAN for host in made)

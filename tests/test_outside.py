@@ -158,3 +158,28 @@ def test_apply_changes_the_forwarded_ports_and_the_services_keep_running(host: H
     assert _in(host, "cat", f"/run/nsgen/{prefix}out/{prefix}web/http.pid").stdout == pid
     assert _in(host, "bash", change / "teardown.sh").returncode == 0
     assert _firewall(host) == before
+
+
+def test_a_udp_port_is_forwarded_to_the_lab_and_answered(host: Host, tmp_path: Path, prefix: str) -> None:
+    """`proto: udp`: a datagram to the host's port reaches the lab's UDP echo server, and its answer comes back."""
+    before = _firewall(host)
+    document = _lab("udp", 9)
+    document["namespaces"]["web"]["run"] = [{"name": "echo", "command": "socat -T1 UDP-LISTEN:5300,fork PIPE"}]
+    document["forward"] = [{"port": 5301, "to": "web:5300", "proto": "udp"}]
+    lab_dir = _render(tmp_path, prefix, document)
+    setup = _in(host, "bash", lab_dir / "setup.sh")
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert "-p udp --dport 5301" in (lab_dir / "setup.sh").read_text()
+    outside = ["ip", "netns", "exec", f"{prefix}sw"]
+    answers = []
+    for attempt in range(20):  # the server has no readiness probe for UDP: the first datagrams may come too soon
+        sent = run(*outside, "bash", "-c", f"echo datagram-{attempt} | timeout 5 socat -T1 - UDP:{host.address.ip}:5301")
+        answers.append(sent.stdout.strip())
+        if sent.stdout.strip() == f"datagram-{attempt}":
+            break
+        time.sleep(0.1)
+    assert answers[-1] == f"datagram-{len(answers) - 1}", answers
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+    assert _firewall(host) == before
+    silent = run(*outside, "bash", "-c", f"echo after | timeout 5 socat -T1 - UDP:{host.address.ip}:5301")
+    assert silent.stdout.strip() == ""  # the port is forwarded no more
