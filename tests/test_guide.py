@@ -12,11 +12,12 @@ from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
+from cni_harness import processes_mentioning
 from conftest import REPO, netns_names, nsgen, root_link_names, run
 from test_recording import CHROMIUM, CHROMIUM_FLAGS, KERNEL_PICKED, cast_text
 
 from nsgen.render import docs_page, guide
-from nsgen.run import emulated_hosts, guide_parts, sandbox
+from nsgen.run import busybox_image, emulated_hosts, guide_parts, recording, sandbox
 from nsgen.run.emulated_hosts import Host
 from nsgen.validate import sources
 
@@ -159,7 +160,7 @@ def _machine() -> dict[str, object]:
         "netns": netns_names(),
         "links": root_link_names(),
         "cni": sorted(str(p) for d in (Path("/etc/cni"), Path("/opt/cni"), Path("/var/lib/cni")) if d.exists() for p in d.rglob("*")),
-        "cgroups": sorted(map(str, sandbox.CGROUPS.glob(f"*/{sandbox.name()}"))),
+        "cgroups": sorted(map(str, [*sandbox.CGROUPS.glob(sandbox.name()), *sandbox.CGROUPS.glob(f"*/{sandbox.name()}")])),
         "containerd": sorted(p for p in map(str, Path("/run").glob("containerd*"))),
     }
 
@@ -267,3 +268,84 @@ def test_a_sandbox_removes_the_cgroups_a_killed_one_left(tmp_path: Path) -> None
             for directory in (path / "c1", path):
                 if directory.exists():
                     directory.rmdir()
+
+
+def test_the_paths_known_before_recording_are_the_pages_paths() -> None:
+    recorded = {part.number: (sources.load(preset=part.preset) if part.preset else None, committed_cast(part))
+                for part in guide.PARTS}
+    assert sorted(guide.paths()) == sorted(guide.files(recorded))
+
+
+def test_a_file_where_a_part_s_directory_goes_is_refused_before_anything_is_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "guide"
+    shutil.copytree(GUIDE, out)
+    shutil.rmtree(out / "part-3")
+    (out / "part-3").write_text("mine\n")
+    result = nsgen("docs", "--guide", "-o", out)
+    assert (result.returncode, result.stderr) == (2, f"nsgen docs: {out}: part-3 not written by nsgen: move it away, then write again\n")
+    assert (out / "part-3").read_text() == "mine\n"
+
+
+def test_a_sandbox_removes_stale_cgroups_once_each_in_v1_and_v2_trees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Co-mounted v1 controllers show one hierarchy under several names (symlinks); v2 has one tree at the top."""
+    monkeypatch.setattr(sandbox, "CGROUPS", tmp_path)
+    (tmp_path / "cpu,cpuacct").mkdir()
+    for alias in ("cpu", "cpuacct"):
+        (tmp_path / alias).symlink_to("cpu,cpuacct")
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    gone = next(pid for pid in range(pid_max - 1, 1, -1) if not Path(f"/proc/{pid}").exists())
+    stale = [tmp_path / "cpu,cpuacct" / f"nsgen-sandbox-{gone}" / "c1", tmp_path / f"nsgen-sandbox-{gone}" / "c1"]
+    alive = tmp_path / "cpu,cpuacct" / f"nsgen-sandbox-{os.getppid()}"
+    for directory in (*stale, alive):
+        directory.mkdir(parents=True)
+    with sandbox.sandbox():
+        assert not any(path.parent.exists() for path in stale) and alive.is_dir()
+        (tmp_path / sandbox.name()).mkdir()  # as containerd makes them while the sandbox runs
+    assert not (tmp_path / sandbox.name()).exists() and alive.is_dir()
+
+
+def test_a_static_busybox_is_needed_for_part_5_s_image(tmp_path: Path) -> None:
+    assert busybox_image.is_static(Path(shutil.which("busybox")).resolve())
+    dynamic = Path(shutil.which("ls")).resolve()
+    assert not busybox_image.is_static(dynamic) and not busybox_image.is_static(REPO / "README.md")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("unshare", *guide.PARTS[4].needs):
+        (tools / tool).symlink_to(dynamic if tool == "busybox" else shutil.which(tool))
+    script = "from nsgen.render import guide; from nsgen.run import guide_parts; print(guide_parts.missing(guide.PARTS[4]))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "PATH": str(tools)})
+    if os.geteuid() == 0:
+        assert result.stdout == (f"recording Part V needs a static busybox for its image, and {dynamic} is not"
+                                 " (Debian: busybox-static)\n")
+
+
+@pytest.mark.kernel
+@pytest.mark.containerd
+def test_a_term_signal_stops_a_recording_as_ctrl_c_does_and_leaves_nothing(tmp_path: Path) -> None:
+    out, scratch = tmp_path / "guide", tmp_path / "tmp"
+    shutil.copytree(GUIDE, out)
+    (out / "part-5" / "containerd.cast").unlink()
+    scratch.mkdir()
+    nsgen_docs = subprocess.Popen([sys.executable, "-m", "nsgen", "docs", "--guide", "-o", out], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(scratch)})
+    name = f"nsgen-sandbox-{nsgen_docs.pid}"
+    deadline = time.monotonic() + 30
+    while not [*sandbox.CGROUPS.glob(name), *sandbox.CGROUPS.glob(f"*/{name}")]:  # containerd runs a container
+        assert time.monotonic() < deadline and nsgen_docs.poll() is None, nsgen_docs.communicate()
+        time.sleep(0.05)
+    nsgen_docs.terminate()
+    _, stderr = nsgen_docs.communicate(timeout=30)
+    assert (nsgen_docs.returncode, stderr) == (130, "nsgen docs: interrupted while recording Part V: nothing written\n")
+    assert list(scratch.iterdir()) == [] and not (out / "part-5" / "containerd.cast").exists()
+    assert not [*sandbox.CGROUPS.glob(name), *sandbox.CGROUPS.glob(f"*/{name}")]
+    assert not processes_mentioning(name)  # the sandbox, its containerd, its shims
+
+
+def test_a_cast_s_events_are_checked_and_a_v3_cast_s_times_added_up(tmp_path: Path) -> None:
+    cast = tmp_path / "v3.cast"
+    cast.write_text('{"version": 3, "term": {"cols": 80, "rows": 24}}\n[1.5, "m", "one"]\n[0.5, "o", "x"]\n[0.5, "m", "two"]\n')
+    assert recording.cast_problem(cast) is None
+    assert docs_page.chapters(cast.read_text()) == [(1.5, "one"), (2.5, "two")]
+    for event in ('[0.1, "o", 5]', '["a", "m", "x"]', '[0.1, "o"]'):
+        cast.write_text(f'{{"version": 2, "width": 80, "height": 24}}\n[0.1, "o", "x"]\n{event}\n')
+        assert recording.cast_problem(cast) == "not a whole asciinema cast (its line 3 is no event: [time, code, data])"

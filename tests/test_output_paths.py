@@ -2,7 +2,9 @@
 output, a file given as the directory, a dangling symlink, an edited script, a note of the user's in
 a directory nsgen wrote. Each refusal is one line, exit 2, nothing changed."""
 
+import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,3 +151,27 @@ def test_writing_into_the_current_directory_keeps_it(tmp_path: Path) -> None:
     inode = out.stat().st_ino
     assert nsgen("render", "--preset", "bridge", "-o", ".", cwd=out).returncode == 0
     assert out.stat().st_ino == inode and "bridge" in (out / "topology.yaml").read_text()
+
+
+def test_a_pipe_or_an_empty_directory_of_the_users_is_kept_and_so_is_the_directory_s_mode(tmp_path: Path) -> None:
+    """Only files show in a listing of files: a directory nsgen wrote, holding a user's empty directory or pipe,
+    is written file by file, not replaced; a directory without a manifest holding them is refused."""
+    out = tmp_path / "out"
+    writing.write({"a": "same\n"}, out, ())
+    (out / "drafts").mkdir()
+    os.mkfifo(out / "pipe")
+    out.chmod(0o700)
+    left = writing.write({"a": "new\n"}, out, ())
+    assert left == ["drafts/", "pipe"] and (out / "drafts").is_dir() and (out / "pipe").is_fifo()
+    assert (out / "a").read_text() == "new\n" and stat.S_IMODE(out.stat().st_mode) == 0o700
+    (out / "drafts").rmdir()
+    (out / "pipe").unlink()
+    writing.write({"a": "newer\n"}, out, ())  # only nsgen's: replaced in one rename, its mode kept
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "a").write_text("same\n")
+    os.mkfifo(bare / "pipe")
+    with pytest.raises(writing.OutputError, match="not empty, and nsgen did not write it"):
+        writing.write({"a": "same\n"}, bare, ())
+    assert (bare / "pipe").is_fifo()

@@ -99,18 +99,19 @@ def docs(
 def _guide(output: Path) -> None:
     """The guide's pages into `output`: each part recorded now (a demo part in a sandbox), unless its cast is there."""
     labs = {part.number: sources.load(preset=part.preset) for part in guide_pages.PARTS if part.preset}
-    kept = {part.number: output / part.directory / part.cast_name for part in guide_pages.PARTS}
+    given = {part.number: output / part.directory / part.cast_name for part in guide_pages.PARTS}
     problems = [Problem("--guide", "", f"{cast}: {why}: delete it to record {guide_pages.PARTS[n - 1].name} again")
-                for n, cast in kept.items() if cast.exists() and (why := recording.cast_problem(cast))]
-    to_record = [part for part in guide_pages.PARTS if not kept[part.number].exists()]
+                for n, cast in given.items() if cast.exists() and (why := recording.cast_problem(cast))]
+    to_record = [part for part in guide_pages.PARTS if not given[part.number].exists()]
     problems += [Problem("--guide", "", why) for part in to_record if not part.preset and (why := guide_parts.missing(part))]
     if problems:
         raise TopologyError(problems)
-    casts = {n: cast.read_text(encoding="utf-8") for n, cast in kept.items() if cast.exists()}
-    writing.check({str(kept[n].relative_to(output)): text for n, text in casts.items()}, output)  # before recording
+    kept = {str(cast.relative_to(output)): cast.read_text(encoding="utf-8") for cast in given.values() if cast.exists()}
+    writing.check({path: kept.get(path) for path in guide_pages.paths()}, output)  # before anything is recorded
     with tempfile.TemporaryDirectory(prefix="nsgen-guide-") as scratch:
+        casts = dict(given)  # each part's cast: the one kept, or the one recorded now
         for part in to_record:
-            cast = kept[part.number] = Path(scratch) / f"{part.directory}.cast"
+            cast = casts[part.number] = Path(scratch) / f"{part.directory}.cast"
             if part.preset:
                 with scripts.rendered(labs[part.number]) as lab_dir:
                     status = recording.record(lab_dir, cast)
@@ -118,7 +119,7 @@ def _guide(output: Path) -> None:
                 status = guide_parts.record(part, Path(scratch) / part.directory, cast)
             if status != 0:
                 _failed(part, cast, status)
-        pages = guide_pages.files({part.number: (labs.get(part.number), kept[part.number]) for part in guide_pages.PARTS})
+        pages = guide_pages.files({part.number: (labs.get(part.number), casts[part.number]) for part in guide_pages.PARTS})
         recorded = ", ".join(part.name for part in to_record) or "none, each cast kept"
         wrote = f"wrote the guide's pages into {output}/: the index and {len(guide_pages.PARTS)} parts (recorded now: {recorded})"
         write_or_check(pages, output, (), False, wrote)

@@ -27,11 +27,22 @@ def environment() -> jinja2.Environment:
                               lstrip_blocks=True, keep_trailing_newline=True)
 
 
+def events(cast_text: str) -> list[tuple[float, str, str]]:
+    """A cast's events, each at its time from the start (an asciicast v3 gives the time since the event before)."""
+    header, *lines = cast_text.splitlines()
+    relative, time = json.loads(header).get("version") == 3, 0.0
+    result = []
+    for line in filter(str.strip, lines):
+        at, code, data = json.loads(line)
+        time = time + at if relative else at
+        result.append((time, code, data))
+    return result
+
+
 def first_command_end(cast_text: str) -> float:
     """When the cast's first typed command has been entered (0 if it has none): the player's poster."""
     typing = False
-    for line in cast_text.splitlines()[1:]:
-        time, kind, data = json.loads(line)
+    for time, kind, data in events(cast_text):
         typing = typing or (kind == "o" and data.startswith(PROMPT))
         if typing and "\n" in data:
             return time
@@ -40,8 +51,7 @@ def first_command_end(cast_text: str) -> float:
 
 def chapters(cast_text: str) -> list[tuple[float, str]]:
     """The cast's markers (the demo's steps, as `nsgen record` writes them): time in seconds, label."""
-    events = (json.loads(line) for line in cast_text.splitlines()[1:] if line.strip())
-    return [(event[0], event[2]) for event in events if event[1] == "m"]
+    return [(time, label) for time, code, label in events(cast_text) if code == "m"]
 
 
 def page(loaded: LoadedLab, cast_text: str, cast_name: str, guide_part: str | None = None) -> str:

@@ -62,8 +62,9 @@ PARTS = (
         "containerd runs the containers, and its client ctr, with --cni, calls the plugin: ADD when a container"
         " starts, DEL when it ends. install.sh puts nsgen-bridge and its config where ctr looks. Here containerd is"
         " started by hand, busybox imported from a file, and a second container pings the first."),
-        touches=(f"/opt/cni/bin, /etc/cni/net.d, /var/lib/cni, the bridge {NETWORK.bridge}, and a containerd of its"
-                 " own on /run/containerd, which clashes with one already running"),
+        touches=(f"/opt/cni/bin, /etc/cni/net.d, /var/lib/cni, the bridge {NETWORK.bridge}, the image in"
+                 " /var/lib/containerd, /var/log/containerd.log, and a containerd of its own on /run/containerd, which"
+                 " clashes with one already running"),
         shown=("install.sh", "containerd/run-container.sh", "containerd/config.toml"),
         needs=("jq", "flock", "nsenter", "sha256sum", "containerd", "ctr", "runc", "busybox"),
         cast_name="containerd.cast"),
@@ -97,6 +98,12 @@ def files(recorded: dict[int, tuple[LoadedLab | None, Path]]) -> dict[str, str]:
         steps[number] = len(docs_page.chapters(cast.read_text(encoding="utf-8")))
     index = docs_page.environment().get_template("docs/guide.html.j2").render(parts=PARTS, steps=steps, version=__version__)
     return {"index.html": index, **result}
+
+
+def paths() -> list[str]:
+    """Every path `files` writes, known before any part is recorded."""
+    names = ("index.html", *docs_page.PLAYER.values())
+    return ["index.html", *(f"{part.directory}/{name}" for part in PARTS for name in (*names, part.cast_name))]
 
 
 def _demo_page(part: Part, cast: Path) -> dict[str, str]:

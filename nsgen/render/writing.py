@@ -3,14 +3,17 @@ where a directory differs.
 
 A directory nsgen writes carries a manifest (MANIFEST: `SHA256  PATH` a line, as `sha256sum`
 prints it) of the files it wrote. A later write replaces those files, removes the ones it no longer
-writes, and leaves every other file alone (and says so). It refuses, changing nothing, a path that
+writes, and leaves everything else alone (and says so). It refuses, changing nothing, a path that
 is a file or a dangling symlink, a non-empty directory without a manifest, a file it would
-overwrite that it did not write, and a file it wrote that was edited since.
+overwrite that it did not write, a file where it writes a directory, and a file it wrote that was
+edited since. A file that holds exactly what nsgen writes there is not a user's: overwriting it
+loses nothing.
 """
 
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
@@ -34,8 +37,15 @@ def _is_executable(path: Path) -> bool:
 
 
 def _present(out_dir: Path) -> set[str]:
-    """The files in `out_dir` (relative paths, symlinks included), but its manifest."""
-    found = {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file() or p.is_symlink()}
+    """What `out_dir` holds but its manifest, by relative path: every entry that is not a directory (files,
+    symlinks, pipes, sockets), and each empty directory (with a trailing /)."""
+    found = set()
+    for path in out_dir.rglob("*"):
+        relative = path.relative_to(out_dir).as_posix()
+        if not path.is_dir() or path.is_symlink():
+            found.add(relative)
+        elif not any(path.iterdir()):
+            found.add(relative + "/")
     return found - {MANIFEST}
 
 
@@ -47,8 +57,9 @@ def written(out_dir: Path) -> dict[str, str]:
     return {path: digest for digest, path in (line.split("  ", 1) for line in manifest.read_text().splitlines() if line)}
 
 
-def check(files: dict[str, str], out_dir: Path) -> set[str]:
-    """The files in `out_dir` that are not nsgen's (left alone); OutputError where writing would lose one."""
+def check(files: dict[str, str | None], out_dir: Path) -> set[str]:
+    """What `out_dir` holds that is not nsgen's (left alone); OutputError where writing `files` (relative paths, and
+    their text, or None where it is not known yet) would lose something of a user's."""
     if out_dir.is_symlink() and not out_dir.exists():
         raise OutputError(f"{out_dir}: a dangling symlink: give a directory")
     if out_dir.exists() and not out_dir.is_dir():
@@ -57,20 +68,27 @@ def check(files: dict[str, str], out_dir: Path) -> set[str]:
         return set()
     present = _present(out_dir)
     # a file that holds what nsgen writes there now loses nothing (a cast the guide keeps, put there by hand)
-    same = {p for p in present & files.keys() if not (out_dir / p).is_symlink() and _read(out_dir / p) == files[p]}
-    ours = written(out_dir) | dict.fromkeys(same, "")
+    same = {p for p in present & files.keys() if _holds(out_dir / p, files[p])}
     if not (out_dir / MANIFEST).is_file() and present - same:
         raise OutputError(f"{out_dir}: not empty, and nsgen did not write it (no {MANIFEST}): give a new or empty directory")
-    edited = sorted(
-        p for p in (present & ours.keys()) - same if (out_dir / p).is_symlink() or _sha256(_read(out_dir / p)) != ours[p]
-    )
+    ours = written(out_dir)
+    edited = sorted(p for p in (present & ours.keys()) - same if not _holds(out_dir / p, None, ours[p]))
     if edited:
         raise OutputError(f"{out_dir}: {', '.join(edited)} changed since nsgen wrote it: move it away, then write again")
-    foreign = present - ours.keys()
-    taken = sorted(foreign & files.keys())
+    foreign = present - ours.keys() - same
+    in_the_way = {parent.as_posix() for name in files for parent in Path(name).parents} & present
+    taken = sorted((foreign & files.keys()) | in_the_way)
     if taken:
         raise OutputError(f"{out_dir}: {', '.join(taken)} not written by nsgen: move it away, then write again")
     return foreign
+
+
+def _holds(path: Path, text: str | None, digest: str | None = None) -> bool:
+    """Whether `path` is a regular file holding `text` (or text of sha256 `digest`)."""
+    if path.is_symlink() or not path.is_file() or (text is None and digest is None):
+        return False
+    content = _read(path)
+    return content == text if text is not None else _sha256(content) == digest
 
 
 def _read(path: Path) -> str:
@@ -99,7 +117,7 @@ def write(files: dict[str, str], out_dir: Path, executables: Collection[str] = S
             path.chmod(0o755 if name in executables else 0o644)
         manifest = "".join(f"{_sha256(text)}  {name}\n" for name, text in sorted(files.items()))
         (staging / MANIFEST).write_text(manifest, encoding="utf-8")
-        staging.chmod(0o755)
+        staging.chmod(stat.S_IMODE(out_dir.stat().st_mode) if out_dir.is_dir() else 0o755)
         if not out_dir.exists():
             os.rename(staging, out_dir)
         elif not foreign and not Path.cwd().is_relative_to(out_dir):  # a shell in it would be left in a deleted one

@@ -5,9 +5,12 @@ import hashlib
 import io
 import json
 import os
+import struct
 import tarfile
 from pathlib import Path
 
+#: The ELF program header of a program's dynamic loader.
+PT_INTERP = 3
 #: The applets the image links to busybox.
 APPLETS = ("sh", "ping", "ip", "sleep", "cat", "echo", "ifconfig", "hostname")
 
@@ -55,3 +58,20 @@ def archive(path: Path, image: str, busybox: Path = Path("/bin/busybox")) -> Non
                         "annotations": {"io.containerd.image.name": image,
                                         "org.opencontainers.image.ref.name": image.rsplit(":", 1)[1]}}
         _add(layout, "index.json", json.dumps({"schemaVersion": 2, "manifests": [manifest_ref]}).encode())
+
+
+def is_static(path: Path) -> bool:
+    """Whether the ELF program at `path` runs without a dynamic loader (it has no PT_INTERP program header): an
+    image holding it alone needs no libraries."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return False
+    order = "<" if data[5] == 1 else ">"
+    if data[4] == 2:  # 64-bit: e_phoff at 0x20, e_phentsize and e_phnum at 0x36
+        (offset,), (entry_size, count) = struct.unpack_from(order + "Q", data, 0x20), struct.unpack_from(order + "HH", data, 0x36)
+    else:  # 32-bit: e_phoff at 0x1c, e_phentsize and e_phnum at 0x2a
+        (offset,), (entry_size, count) = struct.unpack_from(order + "I", data, 0x1C), struct.unpack_from(order + "HH", data, 0x2A)
+    return all(struct.unpack_from(order + "I", data, offset + n * entry_size)[0] != PT_INTERP for n in range(count))

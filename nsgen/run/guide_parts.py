@@ -23,7 +23,14 @@ def missing(part: guide.Part) -> str | None:
     if absent:
         packages = " ".join(dict.fromkeys(PACKAGES[tool] for tool in absent))
         return f"recording {part.name} needs {', '.join(absent)}, which this machine lacks (Debian: apt-get install {packages})"
+    if "busybox" in part.needs and not busybox_image.is_static(busybox := _busybox()):
+        return f"recording {part.name} needs a static busybox for its image, and {busybox} is not (Debian: busybox-static)"
     return None
+
+
+def _busybox() -> Path:
+    """The busybox on PATH, its links followed."""
+    return Path(shutil.which("busybox") or "busybox").resolve()
 
 
 def record(part: guide.Part, directory: Path, cast: Path) -> int:
@@ -31,6 +38,6 @@ def record(part: guide.Part, directory: Path, cast: Path) -> int:
     demo.sh's exit status."""
     writing.write(guide.demo_files(part), directory, guide.EXECUTABLES)
     if "busybox" in part.needs:
-        busybox_image.archive(directory / "busybox.tar", guide.IMAGE, Path(shutil.which("busybox") or "/bin/busybox"))
+        busybox_image.archive(directory / "busybox.tar", guide.IMAGE, _busybox())
     with sandbox.sandbox() as wrapper:
         return recording.record(directory, cast, wrapper=wrapper)

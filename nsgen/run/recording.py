@@ -5,7 +5,7 @@ and timings differ from run to run, so unless `raw`, the demo runs with no typin
 is rebuilt from its joined output: commands typed at `typing_speed`, output lines at fixed gaps, no
 timestamp, a pinned `env`, and a marker (an `m` event, labelled with the step's comment) where each
 step starts: players show the steps as chapters. Two recordings of a lab then differ only in what the
-kernel picks.
+kernel picks (a demo part of the guide adds the times, PIDs and names its programs pick).
 """
 
 import json
@@ -13,10 +13,12 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,17 +62,39 @@ def record(lab_dir: Path, cast: Path, options: CastOptions = CastOptions(), wrap
         command += ["--title", options.title] if options.title else []
         command += ["--idle-time-limit", str(options.idle_time_limit)] if options.idle_time_limit else []
         env = {**os.environ, **ENV, "HOME": private, "ASCIINEMA_CONFIG_HOME": private}
+        # asciinema and the helpers it forks in a process group of their own, ended together on Ctrl-C
+        asciinema = subprocess.Popen([*command, str(raw_cast)], cwd=lab_dir, stdin=subprocess.DEVNULL, env=env,
+                                     start_new_session=True)
         try:
-            done = subprocess.run([*command, str(raw_cast)], cwd=lab_dir, stdin=subprocess.DEVNULL, env=env)
+            with _ended_as_by_ctrl_c():
+                returncode = asciinema.wait()
         except KeyboardInterrupt:  # asciinema is gone: the demo, hung up, deletes what it created
+            os.killpg(asciinema.pid, signal.SIGKILL)
+            asciinema.wait()
             return 130
         if not raw_cast.exists():
-            return done.returncode or 1
+            return returncode or 1
         text = raw_cast.read_text(encoding="utf-8")
         cast.parent.mkdir(parents=True, exist_ok=True)
         cast.write_text(text if options.raw else rebuild(text, options), encoding="utf-8")
         status = status_file.read_text().strip() if status_file.exists() else ""
-        return int(status) if status.isdigit() else done.returncode or 1
+        return int(status) if status.isdigit() else returncode or 1
+
+
+@contextmanager
+def _ended_as_by_ctrl_c() -> Iterator[None]:
+    """A TERM or a hang-up (a job cancelled, a terminal closed) stops the recording as Ctrl-C does, so that what
+    was made for it is removed."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def rebuild(cast_text: str, options: CastOptions) -> str:
@@ -111,7 +135,6 @@ def _timeline(output: str, options: CastOptions) -> Iterator[tuple[int, str, str
         yield time, "o", line[len(PROMPT) + len(typed) :]
 
 
-
 def cast_problem(cast: Path) -> str | None:
     """Why `cast` is not an asciinema cast (v2 or v3) to show, or None."""
     if not cast.is_file():
@@ -124,8 +147,9 @@ def cast_problem(cast: Path) -> str | None:
     if not isinstance(header, dict) or header.get("version") not in (2, 3):
         return "not an asciinema cast (its first line is no asciicast v2 or v3 header)"
     for number, line in enumerate(lines[1:], 2):
-        event = _json(line) if line.strip() else []
-        if line.strip() and not (isinstance(event, list) and len(event) == 3):
+        event = _json(line) if line.strip() else [0, "", ""]
+        if not (isinstance(event, list) and len(event) == 3 and isinstance(event[0], int | float)
+                and isinstance(event[1], str) and isinstance(event[2], str)):
             return f"not a whole asciinema cast (its line {number} is no event: [time, code, data])"
     return None
 

@@ -8,6 +8,7 @@ devices go with them. Only containerd's cgroups outlive it, named after the sand
 
 import errno
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,14 +25,15 @@ UNSHARE = ("unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net"
 @contextmanager
 def sandbox() -> Iterator[list[str]]:
     """The argv prefix that runs a command in a new sandbox; on leaving, the sandbox's cgroups are removed (and
-    those of sandboxes whose process is gone, killed before it could remove them)."""
-    for stale in {path.name for path in CGROUPS.glob("*/nsgen-sandbox-*")}:
+    those of sandboxes whose process is gone, killed before they could remove theirs)."""
+    for stale in {path.name for path in _cgroups("nsgen-sandbox-*")}:
         if not Path(f"/proc/{stale.removeprefix('nsgen-sandbox-')}").exists():
             _remove_cgroups(stale)
     try:
         yield [*UNSHARE, "--", "bash", str(templates_dir() / "guide" / "sandbox.sh"), name()]
     finally:
-        _remove_cgroups(name())
+        if left := _remove_cgroups(name()):
+            print(f"nsgen: the sandbox's cgroups are still busy, left for the next sandbox: {', '.join(left)}", file=sys.stderr)
 
 
 def name() -> str:
@@ -39,17 +41,28 @@ def name() -> str:
     return f"nsgen-sandbox-{os.getpid()}"
 
 
-def _remove_cgroups(sandbox_name: str) -> None:
-    """The cgroups containerd made for the sandbox's namespace `sandbox_name`, in every hierarchy, deepest first; one still
-    busy (a process of the sandbox not yet gone, after a Ctrl-C) is tried again for up to 5 s."""
+def _cgroups(pattern: str) -> set[Path]:
+    """The cgroups named `pattern`, once each: at the top (cgroup v2) or in each hierarchy (v1, where co-mounted
+    controllers show one hierarchy under several names)."""
+    return {path.resolve() for path in [*CGROUPS.glob(pattern), *CGROUPS.glob(f"*/{pattern}")] if path.is_dir()}
+
+
+def _remove_cgroups(sandbox_name: str) -> list[str]:
+    """Remove the cgroups containerd made for the sandbox `sandbox_name`, deepest first, waiting up to 5 s for one
+    still busy (a process of the sandbox not yet gone, after a Ctrl-C); those left."""
     deadline = time.monotonic() + 5
-    for top in [*CGROUPS.glob(sandbox_name), *CGROUPS.glob(f"*/{sandbox_name}")]:
+    left = []
+    for top in _cgroups(sandbox_name):
         for directory in sorted([top, *top.rglob("*/")], key=lambda path: len(path.parts), reverse=True):
             while True:
                 try:
                     directory.rmdir()
                     break
+                except FileNotFoundError:
+                    break
                 except OSError as error:
                     if error.errno != errno.EBUSY or time.monotonic() > deadline:
-                        raise
+                        left.append(str(directory))
+                        break
                     time.sleep(0.05)
+    return left

@@ -2,8 +2,10 @@
 # nsgen's sandbox: a private machine for the guide's recorded parts (nsgen.run.sandbox). `unshare` has made
 # it new PID, network and mount namespaces; this script, PID 1 there, gives it its own /run, /var/lib and
 # /var/log (tmpfs), /etc and /opt as writable layers over the machine's (overlayfs, the layers in its /run)
-# but with no containerd or CNI config and no CNI plugin, and its loopback up, then runs its arguments. When it exits every process in it ends, and its mounts,
-# namespaces and devices go with them: nothing it did reaches the machine's files or network.
+# but with no containerd or CNI config and no CNI plugin, and its loopback up, then runs its arguments.
+# When it exits every process in it ends, and its mounts, namespaces and devices go with them. Nothing it
+# does reaches the machine's network, processes, /run, /var/lib, /var/log, /etc or /opt; the rest of the
+# machine's files (/tmp, /home, /usr, /sys) it shares, and containerd's cgroups, which nsgen removes after.
 # Usage: sandbox.sh NAME COMMAND [ARG...]   (NAME: its containerd namespace, unique on this machine)
 set -Eeuo pipefail
 name=$1

@@ -9,8 +9,8 @@
 #   REF defaults to docker.io/library/busybox:latest (`ctr image pull` it first: ctr run does not
 #   pull), ID to nsgen-net-PID, COMMAND to sh.
 # `ctr run --cni` creates the task, then runs the plugins of the first config in /etc/cni/net.d
-# (ADD, with CNI_NETNS=/proc/PID/ns/net and CNI_IFNAME=eth0); when the container exits, --rm
-# runs DEL and removes the container. Run ../install.sh first. ctr talks to the containerd at
+# (ADD, with CNI_NETNS=/proc/PID/ns/net and CNI_IFNAME=eth0); when the container exits, ctr runs
+# DEL, and --rm removes the container. Run ../install.sh first. ctr talks to the containerd at
 # ${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}, in ${CONTAINERD_NAMESPACE:-default}.
 set -Eeuo pipefail
 
