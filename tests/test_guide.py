@@ -349,3 +349,20 @@ def test_a_cast_s_events_are_checked_and_a_v3_cast_s_times_added_up(tmp_path: Pa
     for event in ('[0.1, "o", 5]', '["a", "m", "x"]', '[0.1, "o"]'):
         cast.write_text(f'{{"version": 2, "width": 80, "height": 24}}\n[0.1, "o", "x"]\n{event}\n')
         assert recording.cast_problem(cast) == "not a whole asciinema cast (its line 3 is no event: [time, code, data])"
+
+
+@pytest.mark.kernel
+def test_nsgen_docs_guide_records_a_missing_demo_part_and_writes_its_page(tmp_path: Path) -> None:
+    out = tmp_path / "guide"
+    shutil.copytree(GUIDE, out)
+    (out / "part-3" / "dummy.cast").unlink()
+    result = nsgen("docs", "--guide", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("(recorded now: Part III)\n")
+    recorded = out / "part-3" / "dummy.cast"
+    assert masked(cast_text(recorded)) == masked(cast_text(committed_cast(guide.PARTS[2])))
+    page = (out / "part-3" / "index.html").read_text()
+    casts = {part.number: (sources.load(preset=part.preset) if part.preset else None, committed_cast(part))
+             for part in guide.PARTS}
+    assert page == guide.files({**casts, 3: (None, recorded)})["part-3/index.html"]
+    assert (out / "index.html").read_bytes() == (GUIDE / "index.html").read_bytes()

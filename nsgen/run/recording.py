@@ -99,11 +99,9 @@ def _ended_as_by_ctrl_c() -> Iterator[None]:
 
 def rebuild(cast_text: str, options: CastOptions) -> str:
     """A recorded cast, rebuilt from its joined output on nsgen's fixed timeline (see the module)."""
-    header, *lines = cast_text.splitlines()
-    output = "".join(event[2] for event in map(json.loads, lines) if event[1] == "o")
-    fields = json.loads(header)
+    fields = json.loads(cast_text.split("\n", 1)[0])
     kept = {key: fields[key] for key in ("version", "width", "height", "idle_time_limit", "title") if key in fields}
-    timeline = _timeline(output, options)
+    timeline = _timeline(_output(cast_text), options)
     events = [{**kept, "env": ENV}] + [[round(time / 1e6, 6), code, data] for time, code, data in timeline]
     return "".join(json.dumps(event, ensure_ascii=False) + "\n" for event in events)
 
@@ -162,10 +160,15 @@ def _json(text: str) -> object:
         return None
 
 
+def _output(cast_text: str) -> str:
+    """All a cast shows on the terminal, joined: its output events' data."""
+    events = (json.loads(line) for line in cast_text.splitlines()[1:] if line.strip())
+    return "".join(event[2] for event in events if event[1] == "o")
+
+
 def last_lines(cast: Path, count: int = 8) -> list[str]:
     """The last `count` lines a cast shows, colours dropped: what a failed demo said last."""
-    events = (json.loads(line) for line in cast.read_text(encoding="utf-8").splitlines()[1:] if line.strip())
-    output = "".join(event[2] for event in events if event[1] == "o")
+    output = _output(cast.read_text(encoding="utf-8"))
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output).replace("\r", "").splitlines()[-count:]
 
 
