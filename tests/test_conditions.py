@@ -143,7 +143,7 @@ def test_netem_is_refused_where_the_kernel_lacks_it_and_force_goes_on_without(tm
         assert forced.returncode == 0 and "--force: no netem qdisc in this kernel" in forced.stderr
         verify = nsgen("verify", *lab)  # the lab answers; its conditions are not there, and it says so
         assert verify.returncode == 1 and "lab delayed: 4 passed, 0 failed (its checks)" in verify.stdout
-        assert "FAIL  a: e0 qdisc netem: different (no qdisc)" in verify.stdout
+        assert "FAIL  a: e0 qdisc netem: missing" in verify.stdout
     finally:
         nsgen("down", *lab)
     assert leftovers(prefix) == set()
@@ -239,8 +239,8 @@ def test_a_bridge_ports_condition_is_in_the_root_namespace_and_checked(tmp_path:
         assert run("bash", lab_dir / "verify.sh").returncode == 0 and drift.differences(lab) == []
         run("tc", "qdisc", "del", "dev", f"{prefix}pa", "root", check=True)  # the lab's own port, in the root namespace
         assert [str(d) for d in drift.differences(lab)] == [
-            f"host: {prefix}pa qdisc tbf: different (no qdisc)",
-            f"host: {prefix}pa rate 10mbit: different (no rate)",
+            f"host: {prefix}pa qdisc tbf: missing",
+            f"host: {prefix}pa rate 10mbit: missing",
         ]
     finally:
         run("bash", lab_dir / "teardown.sh")

@@ -11,13 +11,13 @@ from conftest import REPO, leftovers, nsgen, run
 from live_labs import BASE, load, setup, teardown
 
 from nsgen.plan import as_found, declared
-from nsgen.plan.declared import Difference, Expect
+from nsgen.topology.facts import Difference, Fact
 from nsgen.run import drift
 
 pytestmark = pytest.mark.kernel
 
 
-def _break(fact: Expect) -> list[str]:
+def _break(fact: Fact) -> list[str]:
     """The command that takes `fact` away, as someone at the shell would."""
     ip = ["ip", *(["-n", fact.netns] if fact.netns else [])]
     if fact.kind == "namespace":
@@ -161,7 +161,7 @@ def test_apply_converges_the_lab_from_what_the_kernel_has(tmp_path: Path, prefix
 def test_as_found_drops_a_lost_namespace_and_its_links() -> None:
     """The lab as found, for a plan: a namespace the kernel lost is gone with its links (the plan makes it again)."""
     lab = load(BASE, "p-").lab
-    found = as_found.as_found(lab, [Difference("p-ns-2", "ns-2", "namespace", "missing")])
+    found = as_found.as_found(lab, [Difference(Fact("p-ns-2", "ns-2", "namespace"), "missing")])
     assert "ns-2" not in {ns.name for ns in found.lab.namespaces}
     assert all("ns-2:" not in f"{link.a} {link.b}" for link in found.lab.links)
     assert len(found.lab.links) == len(lab.links) - 1

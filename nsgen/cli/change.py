@@ -49,7 +49,8 @@ def _print_plan(found: Found, new: sources.LoadedLab) -> change_plan.Diff:
     for change in forward.changes:
         typer.echo(str(change))
     for repaired in found.repaired:
-        typer.echo(f"~ {repaired.node}: {repaired.line} (found {repaired.have})")
+        said = "- " if repaired.kind == "extra" else "~ "
+        typer.echo(said + f"{repaired.node}: {repaired.line}" + (f" (found {repaired.have})" if repaired.have else ""))
     commands = sum(len(step.commands) for step in forward.plan) + len(found.repaired)
     changes = len(forward.changes) + len(found.repaired)
     typer.echo(f"plan: {changes} change(s), {commands} command(s)" if commands else "plan: no change")

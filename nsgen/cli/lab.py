@@ -107,7 +107,7 @@ def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
     if running is None or running.lab != loaded.lab:
         return
     found = drift.differences(loaded.lab)
-    if sum(d.line == "namespace" and d.kind == "missing" for d in found) == len(loaded.lab.namespaces):
+    if sum(d.fact.kind == "namespace" and d.kind == "missing" for d in found) == len(loaded.lab.namespaces):
         return  # nothing of it is left: setup.sh sets it up again
     for difference in found:
         typer.echo(str(difference))

@@ -13,8 +13,18 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 
 from nsgen.plan.commands import Command
-from nsgen.plan.declared import SERVICE_LINE, Difference
+from nsgen.topology.facts import KINDS, Difference, Fact
 from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Namespace, Route, VethLink, interface_address
+
+#: Routes of these types are no `Route` of the model.
+TYPED_ROUTES = ("blackhole", "unreachable", "prohibit", "throw")
+
+
+def unheld(fact: Fact) -> bool:
+    """Whether the model cannot hold `fact` as extra (a policy rule, a typed route, a device in a lab
+    namespace: one renamed by hand, say): an extra one is removed by its kind's command, before the change."""
+    typed = fact.kind == "route" and fact.value.split()[0] in TYPED_ROUTES
+    return fact.kind == "rule" or typed or (fact.kind == "device" and fact.netns is not None)
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ def route_of(text: str) -> Route:
 
 def _interface(iface: Interface, change: Difference) -> Interface:
     """`iface` with one difference of its own applied."""
-    kind, value = change.line.split(" ")[1], change.line.split(" ")[-1]
+    kind, value = change.fact.kind, change.fact.value
     if kind == "address":
         address = interface_address(value)
         kept = tuple(a for a in iface.addresses if a != address)
@@ -55,21 +65,20 @@ def _namespace(ns: Namespace, found: list[Difference]) -> Namespace:
     interfaces = {iface.name: iface for iface in ns.interfaces}
     routes, sysctls, services = list(ns.routes), dict(ns.sysctls), list(ns.services)
     for change in found:
-        words = change.line.split(" ")
-        if words[0] == "route":
-            route = route_of(change.line.removeprefix("route "))
+        fact = change.fact
+        if fact.kind == "route" and not unheld(fact):
+            route = route_of(fact.value)
             routes = [r for r in routes if r.text != route.text] + ([route] if change.kind == "extra" else [])
-        elif words[0] == "sysctl":
-            key = words[1].split("=", 1)[0]
-            sysctls.pop(key, None)
+        elif fact.kind == "sysctl":
+            sysctls.pop(fact.device, None)
             if change.have != "unreadable":
-                sysctls[key] = change.have
-        elif words[0] == "device":
-            interfaces.pop(words[1], None)
-        elif SERVICE_LINE.match(change.line) and change.kind != "extra":  # not running: started again
-            services = [s for s in services if s.name != words[1]]
-        elif words[0] in interfaces:
-            interfaces[words[0]] = _interface(interfaces[words[0]], change)
+                sysctls[fact.device] = change.have
+        elif fact.kind == "device":
+            interfaces.pop(fact.device, None)
+        elif fact.kind == "service" and change.kind != "extra":  # not running: started again
+            services = [s for s in services if s.name != fact.device]
+        elif fact.device in interfaces:
+            interfaces[fact.device] = _interface(interfaces[fact.device], change)
     return dataclasses.replace(
         ns, interfaces=tuple(interfaces.values()), routes=tuple(routes), sysctls=tuple(sysctls.items()), services=tuple(services)
     )
@@ -82,18 +91,19 @@ def _bridge(bridge: Bridge, found: list[Difference]) -> Bridge:
 
 def as_found(lab: Lab, drift: list[Difference]) -> Found:
     """`lab` (its record) as the kernel has it, given its `drift` (extra devices are left out: not the lab's)."""
-    gone_netns = {d.netns for d in drift if d.line == "namespace" and d.kind == "missing"}
-    gone = {(d.netns, d.line.removeprefix("device ")) for d in drift if d.line.startswith("device ") and d.kind == "missing"}
+    gone_netns = {d.netns for d in drift if d.fact.kind == "namespace" and d.kind == "missing"}
+    gone = {(d.netns, d.fact.device) for d in drift if d.fact.kind == "device" and d.kind == "missing"}
+    removed = [d for d in drift if d.kind == "extra" and unheld(d.fact)]
     by_netns: dict[str | None, list[Difference]] = {}
     for d in drift:
-        if d.kind != "extra" or not d.line.startswith(("device ", "namespace")):
+        if d.kind != "extra" or not (d.fact.kind in ("device", "namespace") or unheld(d.fact)):
             by_netns.setdefault(d.netns, []).append(d)
     # a link condition lost or changed is as good as none (it is replaced); one no end declares, as found
     qdiscs: dict[tuple[str | None, str], dict[str, str]] = {}
     for d in drift:
-        words = d.line.split(" ")
-        if len(words) == 3 and words[1] in ("qdisc", "rate"):
-            qdiscs.setdefault((d.netns, words[0]), {"drift": d.kind})[words[1]] = words[2] if d.kind == "extra" else ""
+        if d.fact.kind in ("qdisc", "rate"):
+            found = qdiscs.setdefault((d.netns, d.fact.device), {"drift": d.kind})
+            found[d.fact.kind] = d.fact.value if d.kind == "extra" else ""
     links = tuple(
         _conditions_found(link, qdiscs)
         for link in lab.links
@@ -103,12 +113,13 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     root = by_netns.get(None, [])
     bridges = tuple(_bridge(br, root) for br in lab.bridges if (None, br.device) not in gone)
     root_interfaces = tuple(_root_interface(iface, root) for iface in lab.root_interfaces if (None, iface.device) not in gone)
-    ups = [d for d in drift if d.kind == "different" and d.line.endswith(" up")]
-    ports = [d for d in drift if d.kind == "different" and len(d.line.split(" ")) == 3 and d.line.split(" ")[1] == "master"]
-    before = tuple(Command(("link", "set", "dev", d.line.split(" ")[0], "up"), d.netns) for d in ups)
-    after = tuple(Command(("link", "set", "dev", *d.line.split(" ")), d.netns) for d in ports)
+    ups = [d for d in drift if d.kind == "different" and d.fact.kind == "up"]
+    ports = [d for d in drift if d.kind != "extra" and d.fact.kind == "master"]
+    before = tuple(Command(argv, d.netns) for d in ups if (argv := d.fact.make()))
+    before += tuple(Command(argv, d.netns) for d in removed if (argv := d.fact.remove()))
+    after = tuple(Command(argv, d.netns) for d in ports if (argv := d.fact.make()))
     found = dataclasses.replace(lab, namespaces=namespaces, links=links, bridges=bridges, root_interfaces=root_interfaces)
-    return Found(found, before, after, (*ups, *ports))
+    return Found(found, before, after, (*ups, *ports, *removed))
 
 
 def _conditions_found(link: VethLink, qdiscs: dict[tuple[str | None, str], dict[str, str]]) -> VethLink:
@@ -129,6 +140,6 @@ def _conditions_found(link: VethLink, qdiscs: dict[tuple[str | None, str], dict[
 def _root_interface(iface: Interface, found: list[Difference]) -> Interface:
     """A root-namespace device (`iface.device`) with the root namespace's differences about it applied."""
     for change in found:
-        if change.line.split(" ")[0] == iface.device:
+        if change.fact.device == iface.device and change.fact.kind in KINDS and KINDS[change.fact.kind].of_device:
             iface = _interface(iface, change)
     return iface

@@ -2,53 +2,18 @@
 
 `declared(lab)` lists every object the topology declares: namespaces, devices, up state, addresses,
 MTUs (a namespace's veth end has the kernel's 1500 unless it declares one), MACs, bridge ports,
-routes, sysctls, services running. Each is one exact line (`eth0 address 10.0.0.2/24`, `route default via 10.0.0.1`)
-in the words the kernel's state is read into: verify.sh and apply.sh get them by place (`places`),
-and their runtime compares them with what `ip -o` shows (kernel_facts); `nsgen status` compares
-the same lines with what `ip -j` shows (`nsgen.run.drift`).
+routes, sysctls, services running. Each is a typed `Fact` (`nsgen.topology.facts`), one exact line in
+the kernel's words (`eth0 address 10.0.0.2/24`, `route default via 10.0.0.1`): verify.sh, check.sh,
+apply.sh and `nsgen status` get them by place (`places`) and compare them with the kernel in the
+runtime's one reader (`expect`).
 """
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nsgen.plan.commands import MTU_DEFAULT, canonical_rate
+from nsgen.topology.facts import Fact
 from nsgen.topology.model import ROOT, Conditions, Interface, Lab, VxlanEnd, rate_bits
-
-#: A service's line: `service NAME running` (declared), or `exited` (the kernel side, once it ended).
-SERVICE_LINE = re.compile(r"^service ([^ ]+) (running|exited)$")
-
-
-@dataclass(frozen=True)
-class Expect:
-    """One declared fact. `netns` None is the root namespace (its `node` is `host`)."""
-
-    netns: str | None
-    node: str
-    kind: str  # namespace, device, up, address, mtu, mac, master, qdisc, rate, route, sysctl, service
-    device: str = ""
-    value: str = ""
-
-    @property
-    def line(self) -> str:
-        """The fact as one line, as the kernel's state is read into lines (`nsgen.run.drift`, kernel_facts)."""
-        if self.kind == "namespace":
-            return "namespace"
-        if self.kind == "device":
-            return f"device {self.device}"
-        if self.kind == "up":
-            return f"{self.device} up"
-        if self.kind == "route":
-            return f"route {self.value}"
-        if self.kind == "sysctl":
-            return f"sysctl {self.device}={self.value}"
-        if self.kind == "service":
-            return f"service {self.device} running"
-        return f"{self.device} {self.kind} {self.value}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.node}: {self.line}"
 
 
 @dataclass(frozen=True)
@@ -62,53 +27,37 @@ class Place:
     lines: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Difference:
-    """One line of drift at a place (`node`, in `netns`): a declared `line` the kernel lacks
-    (`missing`) or holds with another value (`different`, `have` its value), or a line it has beyond
-    the declared ones (`extra`)."""
-
-    netns: str | None
-    node: str
-    line: str
-    kind: str  # missing, different, extra
-    have: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.node}: {self.line}: {self.kind}" + (f" ({self.have})" if self.kind == "different" else "")
-
-
 def _interface(
     netns: str | None, node: str, device: str, iface: Interface | None, master: str | None, sends: Conditions | None = None
-) -> list[Expect]:
-    facts = [Expect(netns, node, "device", device), Expect(netns, node, "up", device)]
+) -> list[Fact]:
+    facts = [Fact(netns, node, "device", device), Fact(netns, node, "up", device)]
     if master:
-        facts.append(Expect(netns, node, "master", device, master))
+        facts.append(Fact(netns, node, "master", device, master))
     if sends:  # the qdisc that conditions what it sends, and its rate
-        facts.append(Expect(netns, node, "qdisc", device, sends.qdisc))
-        facts += [Expect(netns, node, "rate", device, canonical_rate(rate_bits(sends.rate)))] if sends.rate else []
+        facts.append(Fact(netns, node, "qdisc", device, sends.qdisc))
+        facts += [Fact(netns, node, "rate", device, canonical_rate(rate_bits(sends.rate)))] if sends.rate else []
     if iface is not None:
-        facts += [Expect(netns, node, "address", device, a.with_prefixlen) for a in iface.addresses]
+        facts += [Fact(netns, node, "address", device, a.with_prefixlen) for a in iface.addresses]
         mtu = iface.mtu or (MTU_DEFAULT if netns else None)  # a root end may follow its bridge's MTU
-        facts += [Expect(netns, node, "mtu", device, str(mtu))] if mtu else []
-        facts += [Expect(netns, node, "mac", device, iface.mac.lower())] if iface.mac else []
+        facts += [Fact(netns, node, "mtu", device, str(mtu))] if mtu else []
+        facts += [Fact(netns, node, "mac", device, iface.mac.lower())] if iface.mac else []
     return facts
 
 
-def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterable[str] | None = None) -> list[Expect]:
+def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterable[str] | None = None) -> list[Fact]:
     """Every object `lab` declares, grouped by where it lives: each namespace, then the root
     namespace; with `namespaces` (kernel names) and `devices` (the root's), of those only."""
     only = None if namespaces is None else set(namespaces)
     only_devices = None if devices is None else set(devices)
-    facts: list[Expect] = []
+    facts: list[Fact] = []
     root_interfaces = {iface.name: iface for iface in lab.root_interfaces}
-    root: list[Expect] = []
+    root: list[Fact] = []
     for br in lab.bridges:
-        root.append(Expect(None, ROOT, "device", br.device))
-        root.append(Expect(None, ROOT, "up", br.device))
-        root += [Expect(None, ROOT, "address", br.device, a.with_prefixlen) for a in br.addresses]
-        root += [Expect(None, ROOT, "mtu", br.device, str(br.mtu))] if br.mtu else []
-    ends: dict[str, list[Expect]] = {}
+        root.append(Fact(None, ROOT, "device", br.device))
+        root.append(Fact(None, ROOT, "up", br.device))
+        root += [Fact(None, ROOT, "address", br.device, a.with_prefixlen) for a in br.addresses]
+        root += [Fact(None, ROOT, "mtu", br.device, str(br.mtu))] if br.mtu else []
+    ends: dict[str, list[Fact]] = {}
     for link in lab.links:
         for end, sends in zip((link.a, link.b), link.sends, strict=True):
             if end.netns is None:
@@ -125,21 +74,21 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
             ends.setdefault(ns.netns, []).extend(_interface(ns.netns, ns.name, tunnel.end.interface, iface, None))
         else:
             root += _interface(None, ROOT, tunnel.device, None, tunnel.bridge)
-            root.append(Expect(None, ROOT, "mtu", tunnel.device, str(tunnel.mtu)))
+            root.append(Fact(None, ROOT, "mtu", tunnel.device, str(tunnel.mtu)))
     for ns in lab.namespaces:
         if only is not None and ns.netns not in only:
             continue
-        facts += [Expect(ns.netns, ns.name, "namespace"), Expect(ns.netns, ns.name, "up", "lo")]
+        facts += [Fact(ns.netns, ns.name, "namespace"), Fact(ns.netns, ns.name, "up", "lo")]
         facts += ends.get(ns.netns, [])
-        facts += [Expect(ns.netns, ns.name, "route", value=r.text) for r in ns.routes]
-        facts += [Expect(ns.netns, ns.name, "sysctl", key, value) for key, value in ns.sysctls]
-        facts += [Expect(ns.netns, ns.name, "service", service.name) for service in ns.services]
+        facts += [Fact(ns.netns, ns.name, "route", value=r.text) for r in ns.routes]
+        facts += [Fact(ns.netns, ns.name, "sysctl", key, value) for key, value in ns.sysctls]
+        facts += [Fact(ns.netns, ns.name, "service", service.name, "running") for service in ns.services]
     return facts + [f for f in root if only_devices is None or f.device in only_devices]
 
 
-def places(facts: list[Expect]) -> list[Place]:
+def places(facts: list[Fact]) -> list[Place]:
     """The facts by place, in order: each namespace, then the root namespace (its devices' facts)."""
-    grouped: dict[str | None, list[Expect]] = {}
+    grouped: dict[str | None, list[Fact]] = {}
     for fact in facts:
         grouped.setdefault(fact.netns, []).append(fact)
     result = []

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 from nsgen.plan.commands import Command, Plan, Step, route_command
-from nsgen.plan.declared import Expect, declared
+from nsgen.plan.declared import declared
+from nsgen.topology.facts import Fact
 from nsgen.topology.model import Lab
 
 
@@ -22,7 +23,7 @@ class Stage:
 
     number: int
     step: Step
-    facts: tuple[Expect, ...]
+    facts: tuple[Fact, ...]
 
     @property
     def label(self) -> str:
@@ -56,7 +57,7 @@ def made_devices(command: Command) -> list[tuple[str | None, str]]:
 Key = tuple[str | None, str, str, str]
 
 
-def _key(fact: Expect) -> Key:
+def _key(fact: Fact) -> Key:
     value = fact.value.split("/")[0] if fact.kind == "address" else fact.value
     return (fact.netns, fact.kind, fact.device, value if fact.kind in ("address", "mtu", "mac", "route") else "")
 
@@ -101,7 +102,7 @@ def stages(lab: Lab, plan: Plan) -> list[Stage]:
                 maker.setdefault(key, index)
             for device in made_devices(command):
                 creator.setdefault(device, index)
-    owned: list[list[Expect]] = [[] for _ in plan]
+    owned: list[list[Fact]] = [[] for _ in plan]
     for fact in declared(lab):
         index = maker.get(_key(fact), creator.get((fact.netns, fact.device), len(plan) - 1))
         owned[index].append(fact)

@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 
 from nsgen.plan import commands
+from nsgen.topology import facts
 
 
 def templates_dir() -> Path:
@@ -59,6 +60,7 @@ def environment() -> jinja2.Environment:
     env.filters["sh"] = lambda words: " ".join(map(_quoted, words))
     env.filters["array"] = _array
     env.filters["address"] = lambda address: commands.address_words(address)[0]
+    env.globals["facts"] = facts.bash_table()  # the fact kinds, for the runtime's comparison
     env.filters["node_id"] = lambda name: "n_" + name.encode().hex()  # Mermaid ids: letters and digits only
     return env
 

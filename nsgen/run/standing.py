@@ -7,9 +7,9 @@ where the learner is; what the kernel has beyond the lab is named apart.
 
 from dataclasses import dataclass
 
-from nsgen.plan.declared import Difference, Expect
 from nsgen.plan.progress import Stage
 from nsgen.run import drift
+from nsgen.topology.facts import Difference, Fact
 from nsgen.topology.model import Lab
 
 
@@ -32,11 +32,10 @@ def standing(lab: Lab, stages: list[Stage]) -> Standing:
     """Where the kernel stands on `lab`'s setup, read once."""
     found = drift.differences(lab)
     wrong = {(d.netns, d.line): d for d in found if d.kind != "extra"}
-    gone = {d.netns for d in found if d.line == "namespace" and d.kind == "missing"}
-    devices = [d for d in found if d.line.startswith("device ") and d.kind == "missing"]
-    gone_devices = {(d.netns, d.line.removeprefix("device ")) for d in devices}
+    gone = {d.netns for d in found if d.fact.kind == "namespace" and d.kind == "missing"}
+    gone_devices = {(d.netns, d.fact.device) for d in found if d.fact.kind == "device" and d.kind == "missing"}
 
-    def lacks(fact: Expect) -> Difference | None:
+    def lacks(fact: Fact) -> Difference | None:
         """What the kernel lacks of `fact`: in a namespace or of a device that is missing, only that is
         said (as verify.sh says it); the namespace and the device are facts of earlier steps, or of this one."""
         if fact.kind != "namespace" and fact.netns in gone:

@@ -92,11 +92,6 @@ class Route:
         return " ".join([dest, *(("via", str(self.via)) if self.via else ()), *(("dev", self.dev) if self.dev else ())])
 
 
-#: What the declared state's lines say of a device (`eth0 mtu 1500`): no service takes one of these
-#: names, so that `service NAME running` never reads as a line of a device named `service`.
-DEVICE_WORDS = ("up", "mtu", "mac", "master", "address", "qdisc", "rate")
-
-
 @dataclass(frozen=True)
 class Service:
     """A process a lab runs in a namespace: `command`, a shell command line its author wrote, run

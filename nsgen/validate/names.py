@@ -1,5 +1,6 @@
 """The names phases: namespaces' and bridges' names, device names the kernel keeps, aliases."""
 
+from nsgen.topology import facts
 from nsgen.topology.model import ROOT
 from nsgen.topology.schema import NETNS_MAX
 from nsgen.validate.context import Context, Path
@@ -9,7 +10,7 @@ RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab 
     netns_batch qdisc_facts pause record_write refuse report rollback root_batch run say script_line
     set_sysctl stop_batches report_extras summary stop_processes tc undo undo_ip within check_tcp check_run
     service_alive accept delete_rules restore_sysctls group_running service_log start_service stop_service
-    stop_started forget_services service_facts typed""".split()
+    stop_started forget_services service_facts typed kernel_dump qdisc_dump drift_add""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
@@ -42,9 +43,12 @@ def check_nodes(ctx: Context) -> None:
 
 
 def check_device(ctx: Context, path: Path, device: str) -> None:
-    """A device name the kernel keeps for itself cannot be a lab's (`lo`, `all`, `default`)."""
+    """A device name the kernel keeps for itself cannot be a lab's (`lo`, `all`, `default`), nor a
+    word a fact's line leads with (`route`: `route up` would read as a route)."""
     if device in KERNEL_DEVICE_NAMES:
         ctx.problem(path, f"'{device}' is a name the kernel keeps ({', '.join(KERNEL_DEVICE_NAMES)}): choose another")
+    elif device in facts.LEADING:
+        ctx.problem(path, f"'{device}' is a word of nsgen's declared state ({', '.join(facts.LEADING)}): choose another")
 
 
 

@@ -4,7 +4,7 @@ its namespace, with at most one thing to wait for."""
 import re
 from typing import Any
 
-from nsgen.topology.model import DEVICE_WORDS, Service
+from nsgen.topology.model import Service
 from nsgen.topology.schema import SERVICE_NAME
 from nsgen.validate.context import Context, Path
 
@@ -27,10 +27,6 @@ def build(ctx: Context, path: Path, specs: list[Any]) -> tuple[Service, ...]:
         name = entry.get("name") or _default_name(entry["command"])
         if name is None:
             ctx.problem(here, f"the first word of '{entry['command']}' is not a service name: give it a name")
-            continue
-        if name in DEVICE_WORDS:
-            where = "name" if "name" in entry else "command"
-            ctx.problem([*here, where], f"'{name}' names what a device has ({', '.join(DEVICE_WORDS)}): give another name")
             continue
         if name in services:
             where = "name" if "name" in entry else "command"
