@@ -1,0 +1,130 @@
+"""The fact table and the runtime's one reader, without root: canned `ip -o` and `tc` output (taken
+from a real namespace, tests/canned/) fed to the bash reader and comparison that verify.sh, check.sh,
+apply.sh and `nsgen status` run, and every preset's declared facts read back through the table."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nsgen.plan.declared import declared, places
+from nsgen.run import drift
+from nsgen.topology import facts
+from nsgen.topology.facts import Difference, Fact
+from nsgen.topology.presets import PRESETS
+from nsgen.validate.sources import load
+
+CANNED = Path(__file__).parent / "canned"
+
+
+def _bash(script: str) -> list[str]:
+    """`script` run after the runtime's reader, its dumps replaced by the canned ones."""
+    stubs = f"""
+kernel_dump() {{ cat {CANNED / "ip-o.txt"}; }}
+qdisc_dump() {{ cat {CANNED / "tc-qdisc.txt"}; }}
+lab_key=canned
+netns_dir={CANNED}
+"""
+    program = "set -Eeuo pipefail\n" + drift.reader() + stubs + script
+    result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True)
+    return result.stdout.splitlines()
+
+
+def test_the_reader_writes_the_kernel_in_the_facts_words() -> None:
+    assert _bash('kernel_facts ns') == [
+        "e0 qdisc tbf",
+        "e0 rate 2500kbit",  # tc's 2500Kbit, in the largest unit that divides it
+        "lo address 127.0.0.1/8",
+        "lo address ::1/128",
+        "e0 address 10.0.0.2/24",
+        "e0 address fd00::2/64",  # link-local addresses are the kernel's own
+        "lo up",  # lo is every namespace's: no `device lo`
+        "lo mtu 65536",
+        "device e1",
+        "e1 up",
+        "e1 mtu 1500",
+        "e1 mac 0e:3e:93:c0:3d:b0",
+        "e1 master br0",
+        "device e0",
+        "e0 up",
+        "e0 mtu 1400",
+        "e0 mac 02:00:00:00:00:01",
+        "device br0",
+        "br0 up",
+        "br0 mtu 1500",
+        "br0 mac 0e:3e:93:c0:3d:b0",
+        "route default via 10.0.0.1 dev e0",
+        "route 10.5.0.0/16 dev e0",  # the connected 10.0.0.0/24 is the kernel's own
+        "route blackhole 10.77.0.0/24",
+        "rule 100 from 10.77.0.0/24 lookup 100",  # the three default rules are the kernel's own
+        "route unreachable fd00:9::/64",
+        "rule -6 200 from all lookup 200",
+    ]
+
+
+def test_every_line_the_reader_writes_is_a_fact_of_the_table() -> None:
+    for line in _bash("kernel_facts ns"):
+        fact = facts.parse(line, "ns", "n")
+        assert fact.line == line and fact.kind in facts.KINDS
+
+
+def _differences(declared_lines: list[str], extras: bool = True) -> list[str]:
+    heredoc = "\n".join(declared_lines)
+    return _bash(f"expect_extras={int(extras)}\nexpect ns node <<'NSGEN'\n{heredoc}\nNSGEN\nfor line in \"${{drift[@]}}\"; do echo \"$line\"; done")
+
+
+def test_the_comparison_follows_the_table() -> None:
+    declared_lines = [
+        "device e0", "e0 up", "e0 mtu 1500", "e0 address 10.0.0.2/24", "e0 qdisc tbf", "e0 rate 10mbit",
+        "device e1", "e1 up", "e1 master br1", "device br0", "br0 up",
+        "device e9", "e9 up", "e9 address 10.9.0.1/24",  # gone: one line, not what it holds
+        "route default via 10.0.0.1",  # the kernel names its device too: the same route
+        "route 10.6.0.0/16 dev e0",
+        "sysctl net.ipv4.ip_forward=1",  # read from /proc in the namespace: canned here as none
+        "service web running",
+    ]
+    assert _differences(declared_lines) == [
+        "node: e0 mtu 1500: different (1400)",
+        "node: e0 rate 10mbit: different (2500kbit)",
+        "node: e1 master br1: different (br0)",
+        "node: device e9: missing",
+        "node: route 10.6.0.0/16 dev e0: missing",
+        "node: sysctl net.ipv4.ip_forward=1: different (unreadable)",
+        "node: service web running: missing",
+        # beyond the declared: an address of a declared device, a route of any type, a policy rule
+        "node: e0 address fd00::2/64: extra",
+        "node: route 10.5.0.0/16 dev e0: extra",
+        "node: route blackhole 10.77.0.0/24: extra",
+        "node: route unreachable fd00:9::/64: extra",
+        "node: rule -6 200 from all lookup 200: extra",
+        "node: rule 100 from 10.77.0.0/24 lookup 100: extra",
+    ]
+
+
+def test_without_extras_only_the_declared_are_compared() -> None:
+    assert _differences(["device e0", "e0 up", "e0 mtu 1400"], extras=False) == []
+
+
+def test_a_flag_the_kernel_lacks_is_said_as_the_table_says() -> None:
+    assert [k.name for k in facts.KINDS.values() if k.absent] == ["up"]
+    assert _differences(["device e0", "eth7 up"], extras=False) == ["node: eth7 up: different (down)"]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_declared_fact_reads_back_through_the_table(name: str) -> None:
+    lab = load(None, name).lab
+    for fact in declared(lab):
+        assert facts.parse(fact.line, fact.netns, fact.node) == fact or fact.kind == "namespace"
+    assert all(place.lines for place in places(declared(lab)) if place.netns)
+
+
+def test_a_line_that_is_no_fact_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a fact's line"):
+        facts.parse("eth0 colour blue", None, "host")
+
+
+def test_a_difference_is_said_with_its_fact() -> None:
+    fact = Fact("p-ns-0", "ns-0", "mtu", "eth0", "9000")
+    assert str(Difference(fact, "different", "1500")) == "ns-0: eth0 mtu 9000: different (1500)"
+    assert fact.key == "eth0 mtu" and fact.make() == ("link", "set", "dev", "eth0", "mtu", "9000")
+    assert Fact(None, "host", "rule", value="-6 200 from all lookup 200").remove() == ("-6", "rule", "del", "priority", "200")
