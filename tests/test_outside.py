@@ -183,3 +183,41 @@ def test_a_udp_port_is_forwarded_to_the_lab_and_answered(host: Host, tmp_path: P
     assert _firewall(host) == before
     silent = run(*outside, "bash", "-c", f"echo after | timeout 5 socat -T1 - UDP:{host.address.ip}:5301")
     assert silent.stdout.strip() == ""  # the port is forwarded no more
+
+
+def test_status_and_verify_see_the_rules_and_forwarding_and_apply_puts_them_back(host: Host, tmp_path: Path, prefix: str) -> None:
+    """The lab's NAT rules and the root's forwarding are declared state: a rule deleted by hand, one
+    added with the lab's comment, forwarding turned off, each named by verify.sh and `nsgen status`,
+    and repaired by `nsgen apply`."""
+    before = _firewall(host)
+    lab_dir = _render(tmp_path, prefix, _lab("out", 7))
+    assert _in(host, "bash", lab_dir / "setup.sh").returncode == 0
+    nsgen = [sys.executable, "-m", "nsgen"]
+    topology = lab_dir / "topology.yaml"
+    try:
+        status = _in(host, *nsgen, "status", topology)
+        assert status.returncode == 0, status.stdout + status.stderr
+        comment = f"nsgen:{prefix}out"
+        masquerade = ["-t", "nat", "-D", "POSTROUTING", "-s", "10.77.0.0/24", "-m", "comment", "--comment", comment, "-j", "MASQUERADE"]
+        assert _in(host, "iptables", "-w", *masquerade).returncode == 0
+        stray = ["-t", "nat", "-A", "POSTROUTING", "-s", "10.99.0.0/24", "-m", "comment", "--comment", comment, "-j", "MASQUERADE"]
+        assert _in(host, "iptables", "-w", *stray).returncode == 0
+        assert _in(host, "bash", "-c", "echo 0 >/proc/sys/net/ipv4/ip_forward").returncode == 0
+        named = [
+            "host: sysctl net.ipv4.ip_forward=1: different (0)",
+            f"host: iptables -t nat -A POSTROUTING -s 10.77.0.0/24 -m comment --comment {comment} -j MASQUERADE: missing",
+            f"host: iptables -t nat -A POSTROUTING -s 10.99.0.0/24 -m comment --comment {comment} -j MASQUERADE: extra",
+        ]
+        status = _in(host, *nsgen, "status", topology)
+        assert status.returncode == 1 and status.stdout.splitlines()[:-1] == named, status.stdout
+        verify = _in(host, "bash", lab_dir / "verify.sh")
+        assert verify.returncode == 1 and all(f"FAIL  {line}" in verify.stdout for line in named), verify.stdout
+        applied = _in(host, *nsgen, "apply", topology)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        status = _in(host, *nsgen, "status", topology)
+        assert status.returncode == 0, status.stdout
+        outside = ["ip", "netns", "exec", f"{prefix}sw"]
+        assert _get(outside, str(host.address.ip), 8087, "/") == "HTTP/1.0 200 OK"  # forwarded again
+    finally:
+        assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+    assert _firewall(host) == before

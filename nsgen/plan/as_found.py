@@ -9,11 +9,13 @@ need it up), a port found out of its bridge is plugged back after it (the bridge
 """
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 
+from nsgen.plan import declared
 from nsgen.plan.commands import Command
-from nsgen.topology.facts import KINDS, Difference, Fact
+from nsgen.topology.facts import KINDS, Argv, Difference, Fact
 from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Namespace, Route, VethLink, interface_address
 
 #: Routes of these types are no `Route` of the model.
@@ -115,11 +117,32 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     root_interfaces = tuple(_root_interface(iface, root) for iface in lab.root_interfaces if (None, iface.device) not in gone)
     ups = [d for d in drift if d.kind == "different" and d.fact.kind == "up"]
     ports = [d for d in drift if d.kind != "extra" and d.fact.kind == "master"]
-    before = tuple(Command(argv, d.netns) for d in ups if (argv := d.fact.make()))
-    before += tuple(Command(argv, d.netns) for d in removed if (argv := d.fact.remove()))
-    after = tuple(Command(argv, d.netns) for d in ports if (argv := d.fact.make()))
+    outside, rules = _outside(lab, drift)
+    before = (*_commands(ups, Fact.make), *_commands(removed, Fact.remove), *outside)
     found = dataclasses.replace(lab, namespaces=namespaces, links=links, bridges=bridges, root_interfaces=root_interfaces)
-    return Found(found, before, after, (*ups, *ports, *removed))
+    if any(d.fact.kind == "iptables" for d in rules):  # none of its rules is left: the change adds them all
+        found = dataclasses.replace(found, nat=(), forwards=())
+    return Found(found, before, _commands(ports, Fact.make), (*ups, *ports, *removed, *rules))
+
+
+def _commands(drift: list[Difference], verb: Callable[[Fact], Argv]) -> tuple[Command, ...]:
+    """The commands that make (or remove) the facts of `drift`, each by its kind's tool."""
+    return tuple(Command(argv, d.netns, KINDS[d.fact.kind].tool) for d in drift if (argv := verb(d.fact)))
+
+
+def _outside(lab: Lab, drift: list[Difference]) -> tuple[list[Command], list[Difference]]:
+    """The root namespace's sysctls set back; where a NAT or forwarded-port rule is missing or extra,
+    every rule of the lab's that is there deleted (the change adds them all again, in order: a
+    RETURN before its MASQUERADE), with the differences they repair."""
+    sysctls = [d for d in drift if d.netns is None and d.fact.kind == "sysctl" and d.kind == "different"]
+    rules = [d for d in drift if d.fact.kind == "iptables"]
+    commands = list(_commands(sysctls, Fact.make))
+    if rules:
+        missing = {d.line for d in rules if d.kind == "missing"}
+        ours = [fact for fact in declared.outside(lab) if fact.kind == "iptables" and fact.line not in missing]
+        there = [Difference(fact, "extra") for fact in ours]
+        commands += _commands([*there, *(d for d in rules if d.kind == "extra")], Fact.remove)
+    return commands, [*sysctls, *rules]
 
 
 def _conditions_found(link: VethLink, qdiscs: dict[tuple[str | None, str], dict[str, str]]) -> VethLink:

@@ -264,8 +264,9 @@ def _port_forwarding(lab: Lab) -> list[Command]:
     rules = []
     for forward in lab.forwards:
         # any of the machine's addresses but loopback's: its own 127.0.0.1:PORT (a local resolver's) stays its own
-        local = ("!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL")
-        match = ("-p", forward.proto, "--dport", str(forward.port), *local)
+        # in the order `iptables -S` prints them (the declared state compares its words)
+        local = ("-m", "addrtype", "--dst-type", "LOCAL")
+        match = ("!", "-d", "127.0.0.0/8", "-p", forward.proto, "--dport", str(forward.port), *local)
         target = ("DNAT", "--to-destination", f"{forward.address}:{forward.to_port}")
         rules += [_rule(lab, "nat", chain, match, target) for chain in ("PREROUTING", "OUTPUT")]
     return rules

@@ -2,15 +2,16 @@
 
 `declared(lab)` lists every object the topology declares: namespaces, devices, up state, addresses,
 MTUs (a namespace's veth end has the kernel's 1500 unless it declares one), MACs, bridge ports,
-routes, sysctls, services running. Each is a typed `Fact` (`nsgen.topology.facts`), one exact line in
-the kernel's words (`eth0 address 10.0.0.2/24`, `route default via 10.0.0.1`): verify.sh, check.sh,
-apply.sh and `nsgen status` get them by place (`places`) and compare them with the kernel in the
-runtime's one reader (`expect`).
+routes, sysctls, services running, the root's forwarding and the lab's NAT rules. Each is a typed
+`Fact` (`nsgen.topology.facts`), one exact line in the kernel's words (`eth0 address 10.0.0.2/24`,
+`route default via 10.0.0.1`): verify.sh, check.sh, apply.sh and `nsgen status` get them by place
+(`places`) and compare them with the kernel in the runtime's one reader (`expect`).
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from nsgen.plan import commands
 from nsgen.plan.commands import MTU_DEFAULT, canonical_rate
 from nsgen.topology.facts import Fact
 from nsgen.topology.model import ROOT, Conditions, Interface, Lab, VxlanEnd, rate_bits
@@ -83,7 +84,20 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
         facts += [Fact(ns.netns, ns.name, "route", value=r.text) for r in ns.routes]
         facts += [Fact(ns.netns, ns.name, "sysctl", key, value) for key, value in ns.sysctls]
         facts += [Fact(ns.netns, ns.name, "service", service.name, "running") for service in ns.services]
+    root += outside(lab)
     return facts + [f for f in root if only_devices is None or f.device in only_devices]
+
+
+def outside(lab: Lab) -> list[Fact]:
+    """The root namespace's forwarding and the lab's NAT and forwarded-port rules, as `iptables -S`
+    prints them (nsgen.plan.commands builds them in its words)."""
+    facts = []
+    for command in commands.outside(lab):
+        if command.tool == "sysctl":
+            facts.append(Fact(None, ROOT, "sysctl", command.argv[0], command.argv[1]))
+        else:
+            facts.append(Fact(None, ROOT, "iptables", value=" ".join(command.argv)))
+    return facts
 
 
 def places(facts: list[Fact]) -> list[Place]:

@@ -59,7 +59,7 @@ Key = tuple[str | None, str, str, str]
 
 def _key(fact: Fact) -> Key:
     value = fact.value.split("/")[0] if fact.kind == "address" else fact.value
-    return (fact.netns, fact.kind, fact.device, value if fact.kind in ("address", "mtu", "mac", "route") else "")
+    return (fact.netns, fact.kind, fact.device, value if fact.kind in ("address", "mtu", "mac", "route", "iptables") else "")
 
 
 def _made(command: Command, routes: dict[Command, str]) -> list[Key]:
@@ -67,6 +67,8 @@ def _made(command: Command, routes: dict[Command, str]) -> list[Key]:
     words, netns = command.argv, command.netns
     if command.tool == "sysctl":
         return [(netns, "sysctl", words[0], "")]
+    if command.tool == "iptables":
+        return [(netns, "iptables", "", " ".join(words))]
     if command.tool == "service":
         return [(netns, "service", words[1], "")] if words[0] == "start" else []
     if command.tool == "tc":

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-#: argv of `ip` for a fact (its namespace is the fact's), or None: made by its step of the plan.
+#: argv of a kind's tool for a fact (its namespace is the fact's), or None: made by its step of the plan.
 Argv = tuple[str, ...] | None
 
 
@@ -34,13 +34,14 @@ class Kind:
     """One kind of fact: its line (`words`, with `{device}` and `{value}`), one value per key
     (`keyed`: the key is the line but its last word), where an undeclared one is `extra`, the
     word a lacking flag is said to be (`absent`: `eth0 up` lacking is `different (down)`), and the
-    `ip` argv that makes a declared fact or removes an extra one."""
+    argv of its `tool` (`ip`, `sysctl`, `iptables`) that makes a declared fact or removes an extra one."""
 
     name: str
     words: str
     keyed: bool = False
     extra: Extra = Extra.never
     absent: str = ""
+    tool: str = "ip"
     make: Callable[["Fact"], Argv] = lambda fact: None
     remove: Callable[["Fact"], Argv] = lambda fact: None
 
@@ -94,7 +95,17 @@ KINDS = {
             remove=lambda f: ("route", "del", *f.value.split()),
         ),
         Kind("rule", "rule {value}", extra=Extra.namespace, remove=_rule),
-        Kind("sysctl", "sysctl {device}={value}"),
+        Kind("sysctl", "sysctl {device}={value}", tool="sysctl", make=lambda f: (f.device, f.value)),
+        # a rule of the lab's NAT or forwarded ports, in the words `iptables -S` prints it (its
+        # comment unquoted, no `-m tcp` after `-p tcp`): read in the root namespace's nat table
+        Kind(
+            "iptables",
+            "iptables {value}",
+            extra=Extra.anywhere,
+            tool="iptables",
+            make=lambda f: tuple(f.value.split()),
+            remove=lambda f: tuple("-D" if word == "-A" else word for word in f.value.split()),
+        ),
         Kind("service", "service {device} {value}", keyed=True, extra=Extra.anywhere),
     )
 }
