@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, leftovers, nsgen, run
+from conftest import REPO, leftovers, netns_names, nsgen, run
 from live_labs import BASE, load, setup, teardown
 
 from nsgen.plan import as_found, declared
@@ -165,3 +165,33 @@ def test_as_found_drops_a_lost_namespace_and_its_links() -> None:
     assert "ns-2" not in {ns.name for ns in found.lab.namespaces}
     assert all("ns-2:" not in f"{link.a} {link.b}" for link in found.lab.links)
     assert len(found.lab.links) == len(lab.links) - 1
+
+
+def _same_name(tmp_path: Path, letter: str, subnet: int) -> Path:
+    """A topology named `same`, its namespaces and subnet its own."""
+    path = tmp_path / f"{letter}.yaml"
+    path.write_text(
+        "name: same\nnamespaces:\n"
+        f"  {letter}1: {{interfaces: {{e0: {{addresses: [10.{subnet}.0.1/24]}}}}}}\n"
+        f"  {letter}2: {{interfaces: {{e0: {{addresses: [10.{subnet}.0.2/24]}}}}}}\n"
+        f"links:\n- [{letter}1:e0, {letter}2:e0]\n"
+    )
+    return path
+
+
+def test_one_lab_per_name_and_status_says_what_is_not_up(tmp_path: Path, prefix: str) -> None:
+    first, second = _same_name(tmp_path, "a", 161), _same_name(tmp_path, "b", 162)
+    status = nsgen("status", first, "--prefix", prefix)
+    assert (status.returncode, status.stdout) == (1, "lab same is not up: nothing of it is here (nsgen up sets it up)\n")
+    assert nsgen("up", first, "--prefix", prefix).returncode == 0
+    try:
+        refused = nsgen("up", second, "--prefix", prefix)
+        assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+        assert f"lab {prefix}same is already up from another topology" in refused.stderr
+        assert {f"{prefix}b1", f"{prefix}b2"} & netns_names() == set()  # nothing made
+        status = nsgen("status", second, "--prefix", prefix)
+        assert status.returncode == 1 and "is up from another topology" in status.stdout and "missing" not in status.stdout
+        assert nsgen("status", "--prefix", prefix).returncode == 0  # without a file: the running lab, as it is
+    finally:
+        assert nsgen("down", "--prefix", prefix).returncode == 0
+    assert leftovers(prefix[:-1]) == set()

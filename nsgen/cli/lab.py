@@ -102,10 +102,15 @@ def up(
 
 
 def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
-    """`nsgen up` of a lab that runs as recorded but has drifted: the drift, and what repairs it."""
+    """`nsgen up` of a lab whose name (with its prefix) is up from another topology: refused, nothing
+    made; of a lab that runs as recorded but has drifted: the drift, and what repairs it."""
     running = None if multihost.is_multihost(loaded.lab) else records.recorded(loaded.lab)
-    if running is None or running.lab != loaded.lab:
+    if running is None:
         return
+    if running.lab != loaded.lab:
+        change = shlex.join(["nsgen", "apply", *source])
+        message = f"lab {loaded.lab.key} is already up from another topology ({running.origin}): nothing was made"
+        raise TopologyError([Problem(loaded.origin, "", f"{message}; {change} changes it, nsgen down takes it down")])
     found = drift.differences(loaded.lab)
     if sum(d.fact.kind == "namespace" and d.kind == "missing" for d in found) == len(loaded.lab.namespaces):
         return  # nothing of it is left: setup.sh sets it up again
@@ -195,6 +200,14 @@ def status(file: File = None, preset: Preset = None, prefix: Prefix = None, coun
     """Compare every object the lab declares with the kernel: one line per difference (missing,
     extra, different); exit 0 only when there is none."""
     lab = one_machine(load(file, preset, prefix, count, running=True), "status").lab
+    present = {ns.netns for ns in lab.namespaces} & set(drift.namespaces())
+    running = records.recorded(lab)
+    if running is None and not present:
+        typer.echo(f"lab {lab.name} is not up: nothing of it is here (nsgen up sets it up)")
+        raise typer.Exit(1)
+    if running is not None and running.lab != lab:
+        typer.echo(f"lab {lab.key} is up from another topology ({running.origin}), not this one: nsgen plan shows the change")
+        raise typer.Exit(1)
     found = drift.differences(lab)
     lines = [str(difference) for difference in found]
     for difference in found:

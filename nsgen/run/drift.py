@@ -31,6 +31,11 @@ def _ip_json(*args: str) -> list[dict]:
     return json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else []
 
 
+def namespaces() -> list[str]:
+    """The network namespaces of this machine, by name."""
+    return [entry["name"] for entry in _ip_json("netns", "list")]
+
+
 @cache
 def reader() -> str:
     """The runtime's reader and comparison, as every verify.sh carries them."""
@@ -86,7 +91,7 @@ def differences(lab: Lab) -> list[Difference]:
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         found = [difference for read in pool.map(lambda share: _read(lab.key, share), shares) for difference in read]
     if lab.prefix:  # what carries the lab's prefix but is not the lab's
-        present = {e["name"] for e in _ip_json("netns", "list")}
+        present = set(namespaces())
         ours = {ns.netns for ns in lab.namespaces} | set(lab.root_devices)
         root = {e["ifname"] for e in _ip_json("link", "show")}
         theirs = sorted(name for name in present - ours if name.startswith(lab.prefix))
