@@ -11,8 +11,8 @@ from conftest import REPO, leftovers, netns_names, nsgen, run
 from live_labs import BASE, load, setup, teardown
 
 from nsgen.plan import as_found, declared
-from nsgen.topology.facts import Difference, Fact
 from nsgen.run import drift
+from nsgen.topology.facts import Difference, Fact
 
 pytestmark = pytest.mark.kernel
 
