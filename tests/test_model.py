@@ -11,7 +11,8 @@ from nsgen.plan import reachability
 from nsgen.problems import TopologyError
 from nsgen.render import lab_files
 from nsgen.topology import presets, yaml_file
-from nsgen.topology.model import Interface, NamespaceEnd, Route
+from nsgen.topology.ends import NamespaceEnd
+from nsgen.topology.model import Interface, Route
 from nsgen.validate import sources
 from nsgen.validate.lab import build_lab
 

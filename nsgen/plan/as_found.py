@@ -16,7 +16,7 @@ from ipaddress import ip_address, ip_network
 from nsgen.plan import declared
 from nsgen.plan.commands import Command
 from nsgen.topology.facts import KINDS, Argv, Difference, Fact
-from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Namespace, Route, VethLink, interface_address
+from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Route, interface_address
 
 #: Routes of these types are no `Route` of the model.
 TYPED_ROUTES = ("blackhole", "unreachable", "prohibit", "throw")
@@ -145,7 +145,7 @@ def _outside(lab: Lab, drift: list[Difference]) -> tuple[list[Command], list[Dif
     return commands, [*sysctls, *rules]
 
 
-def _conditions_found(link: VethLink, qdiscs: dict[tuple[str | None, str], dict[str, str]]) -> VethLink:
+def _conditions_found(link: Link, qdiscs: dict[tuple[str | None, str], dict[str, str]]) -> Link:
     """`link` with the conditions found: a lost or changed one as none, one no end declares as it is
     (a netem one's delay, jitter and loss are not read back: it is shown as `delay 0ms`)."""
     sends = []

@@ -15,8 +15,9 @@ from typing import Literal
 from nsgen.plan import commands
 from nsgen.plan.changes import SYSCTL_DEFAULT, Change, changes
 from nsgen.plan.commands import MTU_DEFAULT, Command, Plan, addr_command, route_command, step, tuning_words
-from nsgen.plan.compare import Comparison, compare, ends
-from nsgen.topology.model import Lab, VethLink
+from nsgen.plan.compare import Comparison, compare, interfaces
+from nsgen.topology import ends
+from nsgen.topology.model import Lab, Link
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def _removals(c: Comparison) -> Plan:
         # namespaces that both go, goes with them
         root = [end for end in (link.a, link.b) if end.netns is None]
         kept = [end for end in (link.a, link.b) if end.netns is not None and end.node in c.new_ns]
-        link_del += [Command(("link", "del", "dev", end.device), end.netns) for end in (root or kept)[:1]]
+        removals = [removal for end in (*root, *kept) if (removal := ends.kind(end).removal(end))]
+        link_del += [Command(argv, netns) for argv, netns in removals[:1]]
     return (
         *step(
             "delete the lab's NAT and forwarded ports' rules when they change (added again below, in order)",
@@ -104,7 +106,7 @@ def _additions(c: Comparison) -> Plan:
             "create the new bridges",
             [cmd for n, br in c.new_br.items() if n not in c.old_br for cmd in commands.bridge_add(br, c.v4_new)],
         ),
-        *step("create the new veth pairs, each end directly where it lives", [commands.veth_add(link) for link in c.added_links]),
+        *step("create the new links, each end directly where it lives", [commands.link_add(link) for link in c.added_links]),
         *step("IPv6 link-local addresses on the devices that stay, as the new lab wants them", _link_local_flip(c)),
     )
 
@@ -144,7 +146,7 @@ def _tuning(c: Comparison) -> Plan:
     for name, ns in c.new_ns.items():
         before = dict(c.old_ns[name].sysctls) if name in c.old_ns else {}
         sysctls += [Command((k, v), ns.netns, "sysctl") for k, v in ns.sysctls if before.get(k) != v]
-    new_ends = [end for link in c.added_links for end in ends(c.new, link)]
+    new_ends = [end for link in c.added_links for end in interfaces(c.new, link)]
     addr_add = [addr_command("add", a, end.device, end.netns) for end in new_ends for a in end.iface.addresses]
     addr_add += _kept_addresses(c, "add")
     namespaced = [(end.netns, end.device) for link in c.added_links for end in (link.a, link.b) if end.netns is not None]
@@ -210,8 +212,8 @@ def _mtus_and_macs(c: Comparison, new_ends: list) -> list[Command]:
     return tuning
 
 
-def _root_veths(links: list[VethLink]) -> list[str]:
-    return [end.device for link in links for end in link.creation_order if end.netns is None]
+def _root_veths(links: list[Link]) -> list[str]:
+    return [end.device for link in links for end in link.creation_order if end.netns is None and ends.owned(end)]
 
 
 def touched_devices(steps: Plan) -> set[str]:

@@ -4,7 +4,7 @@
 from dataclasses import dataclass
 
 from nsgen.plan.commands import MTU_DEFAULT
-from nsgen.plan.compare import Comparison, ends
+from nsgen.plan.compare import Comparison, interfaces
 from nsgen.topology.model import IPInterface, Service
 
 #: What a removed sysctl goes back to: a new namespace's forwarding default.
@@ -89,7 +89,7 @@ def _objects(c: Comparison) -> list[Change]:
     for link in c.added_links:
         lines.append(Change("+", f"link {link.a} -- {link.b}"))
         lines += [
-            Change("+", f"{end.label} address {a.with_prefixlen}") for end in ends(c.new, link) for a in end.iface.addresses
+            Change("+", f"{end.label} address {a.with_prefixlen}") for end in interfaces(c.new, link) for a in end.iface.addresses
         ]
     return lines
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from nsgen.topology import ends
 from nsgen.topology.model import (
     Bridge,
     Conditions,
@@ -19,9 +20,9 @@ from nsgen.topology.model import (
     IPInterface,
     IPv4Network,
     Lab,
+    Link,
     Route,
     Service,
-    VethLink,
     rate_bits,
 )
 
@@ -173,7 +174,7 @@ def conditioning(verb: Literal["add", "replace", "del"], end: Endpoint, conditio
     return Command(("qdisc", verb, "dev", end.device, "root", *words), end.netns, "tc")
 
 
-def shaping(link: VethLink) -> list[Command]:
+def shaping(link: Link) -> list[Command]:
     """The qdisc of each end whose sent traffic the link conditions."""
     return [conditioning("add", end, c) for end, c in zip((link.a, link.b), link.sends, strict=True) if c]
 
@@ -203,14 +204,10 @@ def bridge_add(br: Bridge, v4: bool) -> list[Command]:
     return [*commands, Command(("link", "set", "dev", br.device, "up"))]
 
 
-def veth_add(link: VethLink) -> Command:
-    """Make a veth pair, each end directly where it lives, a bridge port plugged in as it is made."""
-    first, second = link.creation_order
-    words = ["link", "add", "name", first.device]
-    words += ["netns", first.netns] if first.netns else []
-    words += ["master", first.bridge] if first.bridge else []
-    words += ["type", "veth", "peer", "name", second.device, "netns", second.netns or ""]
-    return Command(tuple(words))
+def link_add(link: Link) -> Command:
+    """Make a link in one command, by its ends' kinds (`nsgen.topology.ends`): a veth pair, each end
+    directly where it lives, a bridge port plugged in as it is made; or a macvlan of its parent."""
+    return Command(ends.link_words(*link.creation_order))
 
 
 def route_command(verb: Literal["add", "del"], route: Route, netns: str) -> Command:

@@ -9,7 +9,8 @@ old lab's namespaces the change reaches.
 from dataclasses import dataclass
 
 from nsgen.plan.lab_plans import ipv4_only
-from nsgen.topology.model import Bridge, Interface, Lab, Namespace, Service, VethLink
+from nsgen.topology.ends import owned
+from nsgen.topology.model import Bridge, Interface, Lab, Link, Namespace, Service
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,9 @@ class Comparison:
     new_ns: dict[str, Namespace]
     old_br: dict[str, Bridge]
     new_br: dict[str, Bridge]
-    removed_links: list[VethLink]
-    added_links: list[VethLink]
-    kept_links: list[tuple[VethLink, VethLink]]
+    removed_links: list[Link]
+    added_links: list[Link]
+    kept_links: list[tuple[Link, Link]]
     kept_ends: list[tuple[End, End]]  # the interfaces of kept links, before and after
     v4_old: bool
     v4_new: bool
@@ -52,16 +53,16 @@ class Comparison:
         return [name for name in self.new_br if name in self.old_br]
 
 
-def link_key(link: VethLink) -> tuple[str, str]:
+def link_key(link: Link) -> tuple[str, str]:
     """A link by its two ends, as the topology names them."""
     return tuple(sorted((str(link.a), str(link.b))))  # type: ignore[return-value]
 
 
-def ends(lab: Lab, link: VethLink) -> list[End]:
-    """The ends of `link` that are interfaces (not bridge ports)."""
+def interfaces(lab: Lab, link: Link) -> list[End]:
+    """The ends of `link` that are the lab's interfaces (not bridge ports, not a macvlan's parent)."""
     found = []
     for end in (link.a, link.b):
-        iface = lab.interface_of(end) if end.bridge is None else None
+        iface = lab.interface_of(end) if end.bridge is None and owned(end) else None
         if iface is not None:
             found.append(End(str(end), end.netns, end.device, iface))
     return found
@@ -81,7 +82,7 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
     removed = [link for key, link in old_links.items() if key not in new_links]
     added = [link for key, link in new_links.items() if key not in old_links]
     kept = [(old_links[key], link) for key, link in new_links.items() if key in old_links]
-    kept_ends = [pair for before, after in kept for pair in _paired(ends(old, before), ends(new, after))]
+    kept_ends = [pair for before, after in kept for pair in _paired(interfaces(old, before), interfaces(new, after))]
     old_ns = {ns.name: ns for ns in old.namespaces}
     new_ns = {ns.name: ns for ns in new.namespaces}
     touched = {ns.netns for name, ns in old_ns.items() if name not in new_ns}

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from nsgen.plan import commands
 from nsgen.plan.commands import MTU_DEFAULT, canonical_rate
+from nsgen.topology.ends import ROOT, owned
 from nsgen.topology.facts import Fact
-from nsgen.topology.model import ROOT, Conditions, Interface, Lab, VxlanEnd, rate_bits
+from nsgen.topology.model import Conditions, Interface, Lab, VxlanEnd, rate_bits
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,16 @@ class Place:
 
 
 def _interface(
-    netns: str | None, node: str, device: str, iface: Interface | None, master: str | None, sends: Conditions | None = None
+    netns: str | None,
+    node: str,
+    device: str,
+    iface: Interface | None,
+    master: str | None,
+    sends: Conditions | None = None,
+    mtu_default: int | None = MTU_DEFAULT,
 ) -> list[Fact]:
+    """A device's facts; `mtu_default` is its MTU in a namespace when it declares none (a veth's
+    1500; none for a macvlan, which follows its parent)."""
     facts = [Fact(netns, node, "device", device), Fact(netns, node, "up", device)]
     if master:
         facts.append(Fact(netns, node, "master", device, master))
@@ -39,7 +48,7 @@ def _interface(
         facts += [Fact(netns, node, "rate", device, canonical_rate(rate_bits(sends.rate)))] if sends.rate else []
     if iface is not None:
         facts += [Fact(netns, node, "address", device, a.with_prefixlen) for a in iface.addresses]
-        mtu = iface.mtu or (MTU_DEFAULT if netns else None)  # a root end may follow its bridge's MTU
+        mtu = iface.mtu or (mtu_default if netns else None)  # a root end may follow its bridge's MTU
         facts += [Fact(netns, node, "mtu", device, str(mtu))] if mtu else []
         facts += [Fact(netns, node, "mac", device, iface.mac.lower())] if iface.mac else []
     return facts
@@ -61,12 +70,16 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
     ends: dict[str, list[Fact]] = {}
     for link in lab.links:
         for end, sends in zip((link.a, link.b), link.sends, strict=True):
+            if not owned(end):  # a macvlan's parent: not the lab's
+                continue
             if end.netns is None:
                 iface = root_interfaces.get(end.interface) if end.bridge is None else None
                 root += _interface(None, ROOT, end.device, iface, end.bridge, sends)
             else:
                 ns = lab.namespace(end.node)
-                facts_of_end = _interface(ns.netns, ns.name, end.device, ns.interface(end.interface), None, sends)
+                mtu_default = MTU_DEFAULT if owned(link.a) and owned(link.b) else None  # a macvlan's is its parent's
+                iface = ns.interface(end.interface)
+                facts_of_end = _interface(ns.netns, ns.name, end.device, iface, None, sends, mtu_default)
                 ends.setdefault(ns.netns, []).extend(facts_of_end)
     for tunnel in lab.tunnels:  # a multi-host lab's VXLAN devices: a link's end in its namespace, a bridge's port
         if isinstance(tunnel, VxlanEnd):

@@ -13,6 +13,7 @@ from nsgen.plan.commands import (
     Probe,
     addr_command,
     bridge_add,
+    link_add,
     loopback_up,
     outside,
     route_command,
@@ -22,8 +23,8 @@ from nsgen.plan.commands import (
     stop_processes,
     stop_service,
     tuning_words,
-    veth_add,
 )
+from nsgen.topology.ends import MacvlanParent, owned
 from nsgen.topology.model import Lab, RunExpectation, TcpExpectation, VxlanEnd, VxlanPort
 
 
@@ -40,9 +41,10 @@ def setup(lab: Lab) -> Plan:
     namespace's, so a runner may run the root's first and each namespace's on its own."""
     v4 = ipv4_only(lab)
     # each link's end in the root namespace (creation_order puts it first)
-    root_veths = [link.creation_order[0].device for link in lab.links if link.creation_order[0].netns is None]
+    root_veths = [end.device for link in lab.links if (end := link.creation_order[0]).netns is None and owned(end)]
     bridges = [command for br in lab.bridges for command in bridge_add(br, v4)]
-    veths = [veth_add(link) for link in lab.links]
+    veths = [link_add(link) for link in lab.links]
+    macvlans = sum(isinstance(link.b, MacvlanParent) for link in lab.links)
     namespaced = [(ns.netns, iface) for ns in lab.namespaces for iface in ns.interfaces]
     every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.root_interfaces)]
     tuned = [Command(("link", "set", "dev", dev, *tuning_words(i)), ns) for ns, dev, i in every if tuning_words(i)]
@@ -56,14 +58,7 @@ def setup(lab: Lab) -> Plan:
     return (
         *step("create new namespaces", [Command(("netns", "add", ns.netns)) for ns in lab.namespaces]),
         *step("create the bridges in the root namespace; the namespaces' veths plug into them", bridges),
-        *step(
-            f"create {2 * len(lab.links)} peered veth, each end directly where it lives. The guide makes a pair in\n"
-            "the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end\n"
-            "(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes\n"
-            "with the root's, and no half-moved pair is left behind."
-            + ("\nA bridge port is plugged in as it is made." if lab.bridges else ""),
-            veths,
-        ),
+        *step(_links_comment(len(lab.links) - macvlans, macvlans, bool(lab.bridges)), veths),
         *step(
             "create the VXLAN devices (multi-host lab): each made in this machine's root namespace, where its\n"
             "socket stays on the underlay; a cross-host link's end directly inside its namespace, under the\n"
@@ -113,6 +108,25 @@ def setup(lab: Lab) -> Plan:
             [start_service(ns.netns, service) for ns in lab.namespaces for service in ns.services],
         ),
     )
+
+
+def _links_comment(veths: int, macvlans: int, bridges: bool) -> str:
+    """What the links' step says: the veth pairs as the guide makes them, the macvlans."""
+    said = []
+    if veths:
+        said.append(
+            f"create {2 * veths} peered veth, each end directly where it lives. The guide makes a pair in\n"
+            "the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end\n"
+            "(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes\n"
+            "with the root's, and no half-moved pair is left behind."
+            + ("\nA bridge port is plugged in as it is made." if bridges else "")
+        )
+    if macvlans:
+        said.append(
+            f"create {macvlans} macvlan(s), each directly in its namespace, on a parent device the lab does\n"
+            "not own and never changes (mode bridge: the macvlans of one parent reach each other)"
+        )
+    return "\n".join(said)
 
 
 def _tunnels(lab: Lab, v4: bool) -> tuple[list[Command], list[Command]]:

@@ -13,7 +13,8 @@ and every root-namespace address of the segment, and so every member is pinged a
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nsgen.topology.model import ROOT, Expectation, IPAddress, Lab, Member, Namespace
+from nsgen.topology.ends import ROOT
+from nsgen.topology.model import Expectation, IPAddress, Lab, Member, Namespace
 
 #: Segments with more members than this are sampled (see the module's docstring).
 FULL_SEGMENT_MAX = 16

@@ -19,7 +19,8 @@ from nsgen import __version__
 from nsgen.render import lab_files, templates
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
-from nsgen.topology.model import BridgePort, Lab, Namespace, NamespaceEnd, VxlanEnd, VxlanPort
+from nsgen.topology.ends import BridgePort, NamespaceEnd
+from nsgen.topology.model import Lab, Namespace, VxlanEnd, VxlanPort
 from nsgen.validate import placement
 from nsgen.validate.sources import LoadedLab
 

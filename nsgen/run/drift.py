@@ -19,8 +19,9 @@ from pathlib import Path
 from nsgen.plan.declared import Place, declared, places
 from nsgen.render.templates import template
 from nsgen.run.records import RECORDS
+from nsgen.topology.ends import ROOT, owned
 from nsgen.topology.facts import Difference, Fact, parse
-from nsgen.topology.model import ROOT, Lab
+from nsgen.topology.model import Lab
 
 #: How many bash readers run at once, each over its share of the places.
 READERS = 16
@@ -92,7 +93,8 @@ def differences(lab: Lab) -> list[Difference]:
         found = [difference for read in pool.map(lambda share: _read(lab.key, share), shares) for difference in read]
     if lab.prefix:  # what carries the lab's prefix but is not the lab's
         present = set(namespaces())
-        ours = {ns.netns for ns in lab.namespaces} | set(lab.root_devices)
+        parents = {end.device for link in lab.links for end in (link.a, link.b) if not owned(end)}
+        ours = {ns.netns for ns in lab.namespaces} | set(lab.root_devices) | parents
         root = {e["ifname"] for e in _ip_json("link", "show")}
         theirs = sorted(name for name in present - ours if name.startswith(lab.prefix))
         found += [Difference(Fact(name, name, "namespace"), "extra") for name in theirs]

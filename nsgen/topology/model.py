@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 
+from nsgen.topology.ends import Endpoint, NamespaceEnd, owned
+
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
 IPNetwork = IPv4Network | IPv6Network
@@ -51,7 +53,6 @@ def interface_address(value: str | tuple[int, int], version: int | None = None) 
 #: The node name of the root namespace in link ends (`host:veth-h`) and the topology's `host:` key.
 #: In the code "host" means a machine only (Namespace.host, Bridge.hosts, a multi-host lab's
 #: `hosts:`); the root namespace is ROOT, and its interfaces are Lab.root_interfaces.
-ROOT = "host"
 
 #: The sysctls that make a namespace forward packets, by IP version.
 FORWARDING_SYSCTLS = {
@@ -138,67 +139,6 @@ class Bridge:
     vni: int | None = None  # the VXLAN network of a bridge that spans machines
 
 
-@dataclass(frozen=True)
-class NamespaceEnd:
-    """A veth end inside a lab namespace: its device keeps the topology's name; the namespace is prefixed."""
-
-    node: str
-    interface: str
-    prefix: str = ""
-    bridge = None
-
-    @property
-    def netns(self) -> str:
-        return self.prefix + self.node
-
-    @property
-    def device(self) -> str:
-        return self.interface
-
-    def __str__(self) -> str:
-        return f"{self.node}:{self.interface}"
-
-
-@dataclass(frozen=True)
-class BridgePort:
-    """A veth end in the root namespace plugged into the bridge `node`: device and bridge are prefixed."""
-
-    node: str
-    interface: str
-    prefix: str = ""
-    netns = None
-
-    @property
-    def device(self) -> str:
-        return self.prefix + self.interface
-
-    @property
-    def bridge(self) -> str:
-        return self.prefix + self.node
-
-    def __str__(self) -> str:
-        return f"{self.node}:{self.interface}"
-
-
-@dataclass(frozen=True)
-class RootEnd:
-    """A veth end in the root namespace itself (`host:IFNAME`), addressed under `host:`; prefixed."""
-
-    interface: str
-    prefix: str = ""
-    node = ROOT
-    netns = None
-    bridge = None
-
-    @property
-    def device(self) -> str:
-        return self.prefix + self.interface
-
-    def __str__(self) -> str:
-        return f"{self.node}:{self.interface}"
-
-
-Endpoint = NamespaceEnd | BridgePort | RootEnd
 
 
 #: A rate in bits a second, by tc's unit.
@@ -232,9 +172,10 @@ class Conditions:
 
 
 @dataclass(frozen=True)
-class VethLink:
-    """A veth pair, each end created directly where it lives; `subnets` hand addresses to its ends;
-    `sends` the conditions on what end a, then end b, sends (egress on its device)."""
+class Link:
+    """A link between two ends, made in one `ip link add` (`nsgen.topology.ends`): a veth pair, each
+    end created directly where it lives, or a macvlan of a parent; `subnets` hand addresses to its
+    ends; `sends` the conditions on what end a, then end b, sends (egress on its device)."""
 
     a: Endpoint
     b: Endpoint
@@ -376,7 +317,7 @@ class Lab:
     description: str
     prefix: str
     namespaces: tuple[Namespace, ...]
-    links: tuple[VethLink, ...] = ()
+    links: tuple[Link, ...] = ()
     bridges: tuple[Bridge, ...] = ()
     root_interfaces: tuple[Interface, ...] = ()  # the topology's `host:` interfaces
     expect: tuple[Expected, ...] = ()
@@ -414,7 +355,7 @@ class Lab:
 
     @property
     def root_devices(self) -> tuple[str, ...]:
-        """Every device the lab makes in the root namespace: bridges, bridge ports, root ends."""
-        ends = [end.device for link in self.links for end in (link.a, link.b) if end.netns is None]
+        """Every device the lab makes in the root namespace: bridges, bridge ports, root ends (not a macvlan's parent)."""
+        ends = [end.device for link in self.links for end in (link.a, link.b) if end.netns is None and owned(end)]
         ports = [tunnel.device for tunnel in self.tunnels if isinstance(tunnel, VxlanPort)]
         return (*(br.device for br in self.bridges), *ends, *ports)

@@ -145,14 +145,15 @@ _LINK_END = {
     "type": "string",
     "title": "link end",
     "pattern": rf"{NETNS_NAME[:-1]}:{IFNAME[1:]}",
-    "description": "written node:interface, e.g. ns-0:veth-0 (node: a namespace, a bridge, or host)",
+    "description": "written node:interface, e.g. ns-0:veth-0 (node: a namespace, a bridge, or host); macvlan:PARENT"
+    " makes the other end a macvlan (mode bridge) of the root namespace's device PARENT, which the lab never changes",
 }
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": SCHEMA_ID,
     "title": "nsgen topology",
-    "description": "Network namespaces, their interfaces, addresses and routes, and the veth links between them.",
+    "description": "Network namespaces, their interfaces, addresses and routes, and the links between them.",
     "type": "object",
     "additionalProperties": False,
     "required": ["name", "namespaces"],
@@ -268,7 +269,8 @@ SCHEMA: dict[str, Any] = {
         "links": {
             "type": "array",
             "title": "links",
-            "description": "veth pairs: [end, end], or {endpoints: [end, end], subnet: CIDR} with conditions on what"
+            "description": "veth pairs (or a macvlan: [NS:IF, macvlan:PARENT]): [end, end], or {endpoints: [end, end],"
+            " subnet: CIDR} with conditions on what"
             " both ends send (rate: 10mbit, delay: 20ms, jitter: 2ms, loss: 0.5%) or, per sending end, under"
             " from: {NODE: {rate: 10mbit}}",
             "items": {

@@ -16,13 +16,13 @@ from nsgen.topology.model import (
     Interface,
     IPNetwork,
     Lab,
+    Link,
     Machine,
     Namespace,
     Route,
     RunExpectation,
     Service,
     TcpExpectation,
-    VethLink,
 )
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
@@ -278,7 +278,7 @@ def _machine(machine: Machine) -> dict[str, Any]:
     return entry
 
 
-def _link(link: VethLink) -> list[str] | dict[str, Any]:
+def _link(link: Link) -> list[str] | dict[str, Any]:
     ends = [str(link.a), str(link.b)]
     entry: dict[str, Any] = {"endpoints": ends, **({"subnet": _subnet(link.subnets)} if link.subnets else {})}
     entry |= {"vni": link.vni} if link.vni is not None else {}

@@ -1,7 +1,8 @@
 """The model phase: the `Lab` put together from what the phases before it built (complete when they
 found no problem)."""
 
-from nsgen.topology.model import ROOT, Bridge, Interface, Lab, Member
+from nsgen.topology.ends import ROOT
+from nsgen.topology.model import Bridge, Interface, Lab, Member
 from nsgen.topology.model import Segment as ModelSegment
 from nsgen.validate.context import Context, Port, Segment
 from nsgen.validate.namespaces import interface

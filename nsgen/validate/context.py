@@ -21,10 +21,10 @@ from nsgen.topology.model import (
     IPNetwork,
     IPv4Network,
     Lab,
+    Link,
     Machine,
     Namespace,
     PortForward,
-    VethLink,
     Vxlan,
 )
 
@@ -87,7 +87,7 @@ class Context:
     subnets: dict[tuple[Any, ...], list[IPNetwork]] = field(default_factory=dict)
     # namespaces, veth links, expectations, placement: the model's parts
     lab_namespaces: tuple[Namespace, ...] = ()
-    lab_links: tuple[VethLink, ...] = ()
+    lab_links: tuple[Link, ...] = ()
     lab_expect: tuple[Expected, ...] = ()
     nat: tuple[IPv4Network, ...] = ()
     forwards: tuple[PortForward, ...] = ()

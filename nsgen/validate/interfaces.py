@@ -3,7 +3,8 @@ device, with their declared addresses, each address given to one owner only."""
 
 from typing import Any
 
-from nsgen.topology.model import ROOT, IPAddress, IPInterface, interface_address
+from nsgen.topology.ends import ROOT
+from nsgen.topology.model import IPAddress, IPInterface, interface_address
 from nsgen.validate import names
 from nsgen.validate.context import Context, Path, Port
 

@@ -12,7 +12,8 @@ elsewhere, by the schema and the validator):
 """
 
 from nsgen.problems import Problem, field_path
-from nsgen.topology.model import BridgePort, IPInterface, Lab
+from nsgen.topology.ends import BridgePort
+from nsgen.topology.model import IPInterface, Lab
 from nsgen.validate.context import Context
 
 BRIDGE_MAX_PORTS = 1023

@@ -1,7 +1,8 @@
 """The links phases: each link's ends resolved to ports, declared interfaces left off every link,
-and the model's veth links with typed ends."""
+and the model's links with typed ends (a veth pair's, or a macvlan's and its parent)."""
 
-from nsgen.topology.model import ROOT, BridgePort, Conditions, Endpoint, NamespaceEnd, RootEnd, VethLink, rate_bits
+from nsgen.topology.ends import MACVLAN, ROOT, BridgePort, Endpoint, MacvlanParent, NamespaceEnd, RootEnd
+from nsgen.topology.model import Conditions, Link, rate_bits
 from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
 from nsgen.validate import names
 from nsgen.validate.context import Context, LinkSpec, Path, Port
@@ -27,11 +28,20 @@ def resolve(ctx: Context) -> None:
         if all(end.node not in ctx.namespaces for end in resolved):
             ctx.problem(path, "a link needs at least one namespace end")
             continue
+        macvlan = any(end.node == MACVLAN for end in resolved)
+        if macvlan and not all(end.node == MACVLAN or end.node in ctx.namespaces for end in resolved):
+            ctx.problem(path, "a macvlan's other end is an interface of a namespace (NS:IFNAME)")
+            continue
         ctx.links.append(LinkSpec(path, resolved, spec))
 
 
 def _end(ctx: Context, path: Path, text: str, used: dict[tuple[str, str], int], index: int) -> Port | None:
     node, ifname = text.split(":")
+    if node == MACVLAN:  # a device of the root namespace the lab does not own: its parent
+        if len(ifname) > IFNAME_MAX:
+            ctx.problem(path, f"parent device name '{ifname}' is longer than {IFNAME_MAX} characters (kernel IFNAMSIZ)")
+            return None
+        return Port(node, ifname, path)
     if node not in ctx.namespaces and node not in ctx.bridges and node != ROOT:
         choices = [*ctx.namespaces, *ctx.bridges, *([ROOT] if ctx.doc.get("host") else [])]
         ctx.problem(path, f"unknown namespace '{node}'{known(node, choices)}")
@@ -71,6 +81,8 @@ def _condition_problems(values: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def _endpoint(ctx: Context, port: Port) -> Endpoint:
+    if port.node == MACVLAN:
+        return MacvlanParent(port.name)
     if ctx.is_bridge(port.node):
         return BridgePort(port.node, port.name, ctx.prefix)
     if port.node == ROOT:
@@ -78,11 +90,11 @@ def _endpoint(ctx: Context, port: Port) -> Endpoint:
     return NamespaceEnd(port.node, port.name, ctx.prefix)
 
 
-def veth_links(ctx: Context) -> None:
-    """The veth links of the model, each end typed (namespace end, bridge port, root end), with the
-    conditions on what each end sends."""
+def typed_links(ctx: Context) -> None:
+    """The links of the model, each end typed (namespace end, bridge port, root end, macvlan parent:
+    `nsgen.topology.ends`), with the conditions on what each end sends."""
     ctx.lab_links = tuple(
-        VethLink(_endpoint(ctx, a), _endpoint(ctx, b), tuple(ctx.subnets.get(tuple(link.path), ())), sends=_sends(ctx, link))
+        Link(_endpoint(ctx, a), _endpoint(ctx, b), tuple(ctx.subnets.get(tuple(link.path), ())), sends=_sends(ctx, link))
         for link in ctx.links
         for a, b in [link.ends]
     )
@@ -99,6 +111,11 @@ def _sends(ctx: Context, link: LinkSpec) -> tuple[Conditions | None, Conditions 
     sends, problems = [], {}
     for node in nodes:
         own = per_end.get(node) or {}
+        if node == MACVLAN:  # what the parent sends is none of the lab's
+            if own:
+                ctx.problem([*link.path, "from", node], "a macvlan's parent is not the lab's: condition its namespace end")
+            sends.append(None)
+            continue
         values = {**both, **own}
         for key, message in _condition_problems(values):
             path = [*link.path, "from", node, key] if key in own else [*link.path, key]

@@ -1,7 +1,7 @@
 """The names phases: namespaces' and bridges' names, device names the kernel keeps, aliases."""
 
 from nsgen.topology import facts
-from nsgen.topology.model import ROOT
+from nsgen.topology.ends import MACVLAN, ROOT
 from nsgen.topology.schema import NETNS_MAX
 from nsgen.validate.context import Context, Path
 
@@ -10,7 +10,8 @@ RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab 
     netns_batch pause record_write refuse report rollback root_batch run say script_line
     set_sysctl stop_batches report_extras summary stop_processes tc undo undo_ip within check_tcp check_run
     service_alive accept delete_rules restore_sysctls group_running service_log start_service stop_service
-    stop_started forget_services service_facts typed kernel_dump drift_add""".split()
+    stop_started forget_services service_facts typed
+    forward_preflight forward_report qdisc_preflight iptables kernel_dump drift_add""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
@@ -32,10 +33,11 @@ KERNEL_DEVICE_NAMES = ("lo", "all", "default")
 
 def check_nodes(ctx: Context) -> None:
     """Namespaces and bridges: no namespace named like the root, no bridge named like a namespace, none too long."""
-    if ROOT in ctx.namespaces:
-        ctx.problem(["namespaces", ROOT], f"'{ROOT}' names the root namespace in links: choose another name")
+    for word, meaning in ((ROOT, "the root namespace"), (MACVLAN, "a macvlan's parent")):
+        if word in ctx.namespaces:
+            ctx.problem(["namespaces", word], f"'{word}' names {meaning} in links: choose another name")
     for name in ctx.bridges:
-        if name in ctx.namespaces or name == ROOT:
+        if name in ctx.namespaces or name in (ROOT, MACVLAN):
             ctx.problem(["bridges", name], f"'{name}' is also a namespace name: link ends would be ambiguous")
     for name in ctx.namespaces:
         if len(ctx.prefix + name) > NETNS_MAX:

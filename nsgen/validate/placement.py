@@ -12,7 +12,8 @@ import ipaddress
 from typing import Any
 
 from nsgen.problems import field_path
-from nsgen.topology.model import ROOT, IPNetwork, Machine, Vxlan
+from nsgen.topology.ends import MACVLAN, ROOT
+from nsgen.topology.model import IPNetwork, Machine, Vxlan
 from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
 from nsgen.validate.context import Context
 from nsgen.validate.hints import known
@@ -119,6 +120,8 @@ class _Placement:
         for path, ends, _ in self.b.links:
             if any(end.node == ROOT for end in ends):
                 self.b.problem(path, "a multi-host lab has no single root namespace: a link end cannot be host:IF")
+            elif any(end.node == MACVLAN for end in ends):
+                self.b.problem(path, "a multi-host lab has no single root namespace: a macvlan's parent is one machine's")
 
     def _host_of(self, ns: str) -> str | None:
         host = self.placed.get(ns, (None, None))[0]

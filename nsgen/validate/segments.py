@@ -1,10 +1,11 @@
-"""The L2 phases: segments (a bridge with its ports' far ends, or a veth link), their subnets checked
+"""The L2 phases: segments (a bridge with its ports' far ends, a veth link, or a parent's macvlans), their subnets checked
 (addresses inside, no overlap), and addresses handed out from a segment's `subnet`."""
 
 from collections.abc import Iterator
 from typing import Any
 
 from nsgen.problems import field_path
+from nsgen.topology.ends import MACVLAN
 from nsgen.topology.model import IPAddress, IPNetwork, interface_address
 from nsgen.validate.context import Context, Path, Segment
 
@@ -17,9 +18,19 @@ def build(ctx: Context) -> None:
         for name, spec in ctx.bridges.items()
     }
     plain = []
+    parents: dict[str, Segment] = {}  # the macvlans of one parent share its segment
     for link in ctx.links:
         bridged = [end for end in link.ends if ctx.is_bridge(end.node)]
-        if bridged:
+        parent = next((end.name for end in link.ends if end.node == MACVLAN), None)
+        if parent is not None:
+            here = [end for end in link.ends if end.node != MACVLAN]
+            if parent in parents:
+                parents[parent].members += here
+            else:
+                subnets = _subnets(ctx, link.path, link.spec, bad)
+                parents[parent] = Segment(link.path, f"macvlan parent {parent}", here, subnets)
+                plain.append(parents[parent])
+        elif bridged:
             far = next(end for end in link.ends if all(end is not b for b in bridged))
             segments[bridged[0].node].members.append(far)
             if link.spec.get("subnet") is not None:
