@@ -16,7 +16,7 @@ from nsgen.render.styles import Style
 from nsgen.validate import sources
 
 #: Words iproute2 reads as keywords, or abbreviations of keywords, where a name could stand.
-KEYWORDS = """up down help type dev name netns mtu peer master link addr route add del a d h n m t p ad de he
+KEYWORDS = """up down help type dev name netns mtu peer master link addr neigh add del a d h n m t p ad de he
     li mt ne ty pe ma address via to from nomaster vrf group index alias txqlen qlen broadcast brd arp
     multicast on off list show set exec all""".split()
 

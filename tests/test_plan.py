@@ -49,7 +49,7 @@ SETUP_TABLE = [
         },
         [
             (None, "netns add up"),
-            (None, "link add name name type bridge"),
+            (None, "link add name name address 4e:a9:e8:7d:32:60 type bridge"),
             (None, "addr add 10.0.0.254/24 dev name"),
             (None, "link set dev name up"),
             (None, "link add name peer master name type veth peer name dev netns up"),

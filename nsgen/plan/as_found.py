@@ -87,8 +87,8 @@ def _namespace(ns: Namespace, found: list[Difference]) -> Namespace:
 
 
 def _bridge(bridge: Bridge, found: list[Difference]) -> Bridge:
-    own = _root_interface(Interface(bridge.name, bridge.device, bridge.addresses, bridge.mtu), found)
-    return dataclasses.replace(bridge, addresses=own.addresses, mtu=own.mtu)
+    own = _root_interface(Interface(bridge.name, bridge.device, bridge.addresses, bridge.mtu, bridge.mac), found)
+    return dataclasses.replace(bridge, addresses=own.addresses, mtu=own.mtu, mac=own.mac or bridge.mac)
 
 
 def as_found(lab: Lab, drift: list[Difference]) -> Found:

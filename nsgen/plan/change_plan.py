@@ -209,6 +209,8 @@ def _mtus_and_macs(c: Comparison, new_ends: list) -> list[Command]:
     for n in c.kept_br:
         if c.old_br[n].mtu != c.new_br[n].mtu:
             tuning.append(Command(("link", "set", "dev", c.new_br[n].device, "mtu", str(c.new_br[n].mtu or MTU_DEFAULT))))
+        if c.old_br[n].mac != c.new_br[n].mac:
+            tuning.append(Command(("link", "set", "dev", c.new_br[n].device, "address", c.new_br[n].mac)))
     return tuning
 
 

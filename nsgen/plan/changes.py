@@ -102,6 +102,8 @@ def _bridges_and_interfaces(c: Comparison) -> list[Change]:
             lines.append(Change("~", f"bridge {name} address {_addresses(before.addresses)} -> {_addresses(after.addresses)}"))
         if before.mtu != after.mtu:
             lines.append(Change("~", f"bridge {name} mtu {before.mtu or 'default'} -> {after.mtu or 'default'}"))
+        if before.mac != after.mac:
+            lines.append(Change("~", f"bridge {name} mac {before.mac} -> {after.mac}"))
     for old_end, new_end in c.kept_ends:
         before, after, label = old_end.iface, new_end.iface, new_end.label
         if set(before.addresses) != set(after.addresses):

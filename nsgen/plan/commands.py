@@ -197,7 +197,7 @@ def tuning_words(iface: Interface) -> tuple[str, ...]:
 
 def bridge_add(br: Bridge, v4: bool) -> list[Command]:
     """Make a bridge in the root namespace: its addresses, MTU, no link-local in an IPv4-only lab, up."""
-    commands = [Command(("link", "add", "name", br.device, "type", "bridge"))]
+    commands = [Command(("link", "add", "name", br.device, "address", br.mac, "type", "bridge"))]
     commands += [addr_command("add", address, br.device, None) for address in br.addresses]
     commands += [Command(("link", "set", "dev", br.device, "mtu", str(br.mtu)))] if br.mtu else []
     commands += [Command(("link", "set", "dev", br.device, "addrgenmode", "none"))] if v4 else []

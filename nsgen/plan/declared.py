@@ -67,6 +67,7 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
         root.append(Fact(None, ROOT, "up", br.device))
         root += [Fact(None, ROOT, "address", br.device, a.with_prefixlen) for a in br.addresses]
         root += [Fact(None, ROOT, "mtu", br.device, str(br.mtu))] if br.mtu else []
+        root.append(Fact(None, ROOT, "mac", br.device, br.mac))
     ends: dict[str, list[Fact]] = {}
     for link in lab.links:
         for end, sends in zip((link.a, link.b), link.sends, strict=True):

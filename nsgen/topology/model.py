@@ -6,6 +6,7 @@ scripts is `nsgen.plan`'s and `nsgen.render`'s.
 """
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
@@ -137,6 +138,16 @@ class Bridge:
     subnets: tuple[IPNetwork, ...] = ()
     hosts: tuple[str, ...] = ()  # the machines it spans (multi-host labs): one bridge each, joined by VXLAN
     vni: int | None = None  # the VXLAN network of a bridge that spans machines
+    mac: str = ""  # its own MAC (`bridge_mac` unless declared): it never follows its ports'
+
+
+def bridge_mac(lab_key: str, name: str) -> str:
+    """A bridge's own MAC, stable across runs: from the lab's key and the bridge's name, locally
+    administered and unicast. Without one, a bridge takes its lowest port's MAC, and changes it as
+    ports come and go: neighbours keep the old one for about 30 s and lose their gateway."""
+    octets = bytearray(hashlib.sha256(f"{lab_key}/{name}".encode()).digest()[:6])
+    octets[0] = (octets[0] & 0xFC) | 0x02
+    return ":".join(f"{octet:02x}" for octet in octets)
 
 
 

@@ -145,8 +145,7 @@ _LINK_END = {
     "type": "string",
     "title": "link end",
     "pattern": rf"{NETNS_NAME[:-1]}:{IFNAME[1:]}",
-    "description": "written node:interface, e.g. ns-0:veth-0 (node: a namespace, a bridge, or host); macvlan:PARENT"
-    " makes the other end a macvlan (mode bridge) of the root namespace's device PARENT, which the lab never changes",
+    "description": "written node:interface, e.g. ns-0:veth-0 (node: a namespace, a bridge, host, or macvlan)",
 }
 
 SCHEMA: dict[str, Any] = {
@@ -248,6 +247,7 @@ SCHEMA: dict[str, Any] = {
                     "addresses": {"type": "array", "title": "addresses", "items": _ADDRESS},
                     "subnet": _SUBNETS,
                     "mtu": _MTU,
+                    "mac": _MAC,
                     "hosts": {
                         "type": "array",
                         "title": "bridge hosts",

@@ -23,6 +23,7 @@ from nsgen.topology.model import (
     RunExpectation,
     Service,
     TcpExpectation,
+    bridge_mac,
 )
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
@@ -200,7 +201,7 @@ def document(lab: Lab) -> dict[str, Any]:
         doc["vxlan"] = {"vni_base": lab.vxlan.vni_base, "port": lab.vxlan.port}
     doc["namespaces"] = {ns.name: _namespace(ns) for ns in lab.namespaces}
     if lab.bridges:
-        doc["bridges"] = {br.name: _bridge(br) for br in lab.bridges}
+        doc["bridges"] = {br.name: _bridge(br, lab.key) for br in lab.bridges}
     if lab.root_interfaces:
         doc["host"] = {"interfaces": {iface.name: _interface(iface) for iface in lab.root_interfaces}}
     doc["links"] = [_link(link) for link in lab.links]
@@ -258,12 +259,14 @@ def _subnet(subnets: tuple[IPNetwork, ...]) -> str | list[str]:
     return str(subnets[0]) if len(subnets) == 1 else [str(net) for net in subnets]
 
 
-def _bridge(bridge: Bridge) -> dict[str, Any]:
+def _bridge(bridge: Bridge, lab_key: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"addresses": [a.with_prefixlen for a in bridge.addresses]}
     if bridge.subnets:
         entry["subnet"] = _subnet(bridge.subnets)
     if bridge.mtu is not None:
         entry["mtu"] = bridge.mtu
+    if bridge.mac != bridge_mac(lab_key, bridge.name):  # a declared one
+        entry["mac"] = bridge.mac
     if bridge.hosts:
         entry["hosts"] = list(bridge.hosts)
     if bridge.vni is not None:

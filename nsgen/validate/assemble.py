@@ -2,7 +2,7 @@
 found no problem)."""
 
 from nsgen.topology.ends import ROOT
-from nsgen.topology.model import Bridge, Interface, Lab, Member
+from nsgen.topology.model import Bridge, Interface, Lab, Member, bridge_mac
 from nsgen.topology.model import Segment as ModelSegment
 from nsgen.validate.context import Context, Port, Segment
 from nsgen.validate.namespaces import interface
@@ -35,7 +35,9 @@ def _bridge(ctx: Context, name: str) -> Bridge:
     addresses = tuple(ctx.bridge_ports[name].addresses)
     subnets = tuple(ctx.subnets[("bridges", name)])
     hosts, vni = ctx.bridge_hosts.get(name, ()), ctx.bridge_vnis.get(name)
-    return Bridge(name, ctx.prefix + name, addresses, ctx.bridges[name].get("mtu"), subnets, hosts, vni)
+    spec = ctx.bridges[name]
+    mac = (spec.get("mac") or bridge_mac(ctx.prefix + ctx.doc["name"], name)).lower()
+    return Bridge(name, ctx.prefix + name, addresses, spec.get("mtu"), subnets, hosts, vni, mac)
 
 
 def _segment(ctx: Context, segment: Segment) -> ModelSegment:

@@ -24,6 +24,7 @@ def declare(ctx: Context) -> None:
     for name, spec in ctx.bridges.items():
         port = Port(name, name, ["bridges", name], spec=spec)
         port.addresses = _addresses(ctx, port.path, name, f"bridge {name}", spec)
+        _check_mac(ctx, port.path, spec.get("mac"))
         ctx.bridge_ports[name] = port
 
 

@@ -44,7 +44,7 @@ PHASES: tuple[tuple[str, Phase, bool], ...] = (
     ("addresses", segments.assign_addresses, False),  # `subnet` hands addresses out (sound segments)
     ("namespaces", namespaces.build, False),  # routes and gateways, sysctls, default aliases
     ("aliases", names.check_aliases, False),  # the guide's helper names: unique, not the shell's
-    ("links", links.typed_links, False),  # typed link ends
+    ("typed links", links.typed_links, False),  # typed link ends (nsgen.topology.ends)
     ("root devices", root_devices.check, False),  # root-namespace names: fit, no clash
     ("expectations", expectations.build, False),  # the `expect:` list
     ("outside", outside.build, False),  # NAT to the outside, the machine's ports forwarded in
