@@ -20,7 +20,7 @@ from nsgen.render import lab_files, templates
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
 from nsgen.topology.ends import BridgePort, NamespaceEnd
-from nsgen.topology.model import Lab, Namespace, VxlanEnd, VxlanPort
+from nsgen.topology.model import Lab, Namespace, VxlanEnd, VxlanPort, bridge_mac
 from nsgen.validate import placement
 from nsgen.validate.sources import LoadedLab
 
@@ -69,7 +69,9 @@ def host_lab(lab: Lab, host: str) -> Lab:
         if host not in bridge.hosts:
             continue
         first = bridge.hosts[0] == host
-        bridges.append(bridge if first else dataclasses.replace(bridge, addresses=()))  # one gateway per segment
+        # one gateway per segment; each other machine's part a MAC of its own (one segment, no MAC twice)
+        own_mac = bridge_mac(f"{lab.key}@{host}", bridge.name)
+        bridges.append(bridge if first else dataclasses.replace(bridge, addresses=(), mac=own_mac))
         if bridge.vni is not None:
             remotes = tuple(lab.machine(h).address for h in bridge.hosts if h != host)
             device = placement.port_device(lab.prefix, bridge.vni)
