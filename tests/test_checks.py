@@ -23,6 +23,10 @@ CHECKS = [
     {"from": "client", "to": "web", "reachable": False},  # answered, and should not be: fails
     {"in": "client", "run": GET, "output": "Directory listing for /"},  # matches
     {"in": "client", "run": "echo hello; exit 3", "output": "^bye"},  # does not match: fails
+    {"in": "client", "run": "echo hello; exit 3", "output": "hello"},  # matches, but exits 3: fails
+    {"in": "client", "run": "cat /nonexistent/hello-world", "output": "hello-world"},  # stderr is not matched: fails
+    {"in": "client", "run": "false", "output": ""},  # an empty pattern: exit 0 is all, and false exits 1
+    {"in": "client", "run": "true", "output": ""},  # passes
 ]
 
 
@@ -35,7 +39,7 @@ def test_each_kind_of_check_is_planned_and_round_trips() -> None:
         Connect("p-client", lab.expect[0].address, 8081, open=False),
         Connect("p-client", lab.expect[0].address, 8081),
     ]
-    assert planned[3:] == [Probe("p-client", GET, "Directory listing for /"), Probe("p-client", "echo hello; exit 3", "^bye")]
+    assert planned[3:5] == [Probe("p-client", GET, "Directory listing for /"), Probe("p-client", "echo hello; exit 3", "^bye")]
 
 
 @pytest.mark.kernel
@@ -56,8 +60,12 @@ def test_verify_runs_each_check_after_its_own_one_line_each(tmp_path: Path, pref
         f"ok    {prefix}client -> 10.95.0.1:8081 (tcp closed)",
         f"FAIL  {prefix}client -> 10.95.0.1:8081 (tcp closed, open expected)",
         f"ok    {prefix}client: {GET} (its output matches Directory listing for /)",
-        f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; its output does not match ^bye: hello)",
-        "lab web: 4 passed, 3 failed (its checks)",
+        f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; stdout: hello)",
+        f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; stdout: hello)",
+        f"FAIL  {prefix}client: cat /nonexistent/hello-world (exit status 1; stderr: cat: /nonexistent/hello-world: No such file or directory )",
+        f"FAIL  {prefix}client: false (exit status 1)",
+        f"ok    {prefix}client: true (it exits 0)",
+        "lab web: 5 passed, 6 failed (its checks)",
     ]
     assert leftovers(prefix) == set()
 

@@ -62,14 +62,16 @@ def test_the_reader_writes_the_kernel_in_the_facts_words() -> None:
 
 
 def test_every_line_the_reader_writes_is_a_fact_of_the_table() -> None:
-    for line in _bash('kernel_facts ns; printf "%s\\n" "${kernel[@]}"'):
+    lines = _bash('kernel_facts ns; printf "%s\\n" "${kernel[@]}"')
+    assert lines  # a reader that writes nothing has no line to check
+    for line in lines:
         fact = facts.parse(line, "ns", "n")
         assert fact.line == line and fact.kind in facts.KINDS
 
 
 def _differences(declared_lines: list[str], extras: bool = True) -> list[str]:
     heredoc = "\n".join(declared_lines)
-    return _bash(f"expect_extras={int(extras)}\nexpect ns node <<'NSGEN'\n{heredoc}\nNSGEN\nfor line in \"${{drift[@]}}\"; do echo \"$line\"; done")
+    return _bash(f"with_extras={int(extras)}\ncompare_facts ns node <<'NSGEN'\n{heredoc}\nNSGEN\nfor line in \"${{drift[@]}}\"; do echo \"$line\"; done")
 
 
 def test_the_comparison_follows_the_table() -> None:

@@ -147,7 +147,8 @@ def test_up_names_what_works_next_loopback_answers_and_another_topology_is_for_a
         changed.write_text(yaml.safe_dump(document))
         other = nsgen("up", changed, "--prefix", prefix)
         assert other.returncode == 2
-        assert f"lab pair is up from another topology (/run/nsgen/{prefix}pair.yaml): nsgen apply" in other.stderr
+        said = f"lab {prefix}pair is already up from another topology (the record /run/nsgen/{prefix}pair.yaml): nothing was made"
+        assert said in other.stderr and f"nsgen apply {changed} --prefix {prefix} changes it" in other.stderr
         assert nsgen("verify", "--prefix", prefix).returncode == 0  # the lab that runs, found by its record
     finally:
         assert nsgen("down", "--preset", "pair", "--prefix", prefix).returncode == 0

@@ -221,3 +221,34 @@ def test_status_and_verify_see_the_rules_and_forwarding_and_apply_puts_them_back
     finally:
         assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
     assert _firewall(host) == before
+
+
+def test_apply_to_a_lab_without_outside_puts_back_what_its_teardown_would_not(host: Host, tmp_path: Path, prefix: str) -> None:
+    """The new lab has no bridge, NAT or forwarded port: its teardown.sh carries no section for the old
+    one's FORWARD rules and forwarding, so apply.sh deletes and puts those back itself."""
+    assert _in(host, "iptables", "-w", "-P", "FORWARD", "DROP").returncode == 0
+    before = _firewall(host)
+    old = _lab("out", 7)
+    old_dir = _render(tmp_path, prefix, old)
+    assert _in(host, "bash", old_dir / "setup.sh", "--allow-forward").returncode == 0
+    assert _firewall(host)[2] == "1"
+    new = {
+        "name": "out",
+        "namespaces": {
+            "web": {"interfaces": {"eth0": {"addresses": ["10.77.0.2/24"]}}, "run": old["namespaces"]["web"]["run"]},
+            "peer": {"interfaces": {"eth0": {"addresses": ["10.77.0.3/24"]}}},
+        },
+        "links": [["web:eth0", "peer:eth0"]],
+    }
+    loaded = [sources.from_document(doc, "test", "test", prefix) for doc in (old, new)]
+    change = tmp_path / "change"
+    writing.write(lab_files.render_apply(loaded[0].lab, loaded[1]), change)
+    assert "rules" in lab_files.sections(loaded[0].lab, "teardown.sh")
+    assert lab_files.sections(loaded[1].lab, "teardown.sh") == ("services", "stop")
+    applied = _in(host, "bash", change / "apply.sh")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert _firewall(host) == before  # DROP kept, the old lab's rules gone, forwarding off again
+    teardown = _in(host, "bash", change / "teardown.sh")
+    assert teardown.returncode == 0, teardown.stdout + teardown.stderr
+    assert _firewall(host) == before
+    assert _in(host, "ls", "-A", "/run/nsgen").stdout == ""

@@ -1,8 +1,9 @@
-"""Plans as tables: topology in, the exact steps out (no root needed); the runtime section of every script."""
+"""Plans as tables: topology in, the exact steps out (no root needed); the runtime sections of every script."""
 
 import hashlib
 import re
 from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
 from conftest import REPO, nsgen
@@ -130,26 +131,138 @@ def test_the_pair_setup_shows_its_lab_on_one_screen() -> None:
     assert setup.index("lab_steps() {") < setup.index("# === nsgen runtime:")
 
 
+#: Labs that carry every runtime section between them: the presets, the example, and links with conditions.
+CONDITIONED = {
+    "name": "shaped",
+    "namespaces": {"a": {"interfaces": {"e0": {"addresses": ["10.9.0.1/24"]}}},
+                   "b": {"interfaces": {"e0": {"addresses": ["10.9.0.2/24"]}}}},
+    "links": [{"endpoints": ["a:e0", "b:e0"], "rate": "10mbit"}],
+}
+
+
+def _runtime_labs() -> list[sources.LoadedLab]:
+    return [
+        *(sources.load(preset=preset, prefix="x-") for preset in presets.PRESETS),
+        sources.load(REPO / "examples" / "web.yaml"),
+        sources.from_document(CONDITIONED, "shaped.yaml", "shaped.yaml", ""),
+    ]
+
+
 @pytest.mark.parametrize("script", lab_files.SCRIPTS)
-def test_the_runtime_is_the_same_in_every_lab_and_carries_its_sha256(script: str) -> None:
-    runtimes = set()
-    for preset in presets.PRESETS:
+def test_each_runtime_section_is_the_same_in_every_lab_and_carries_its_sha256(script: str) -> None:
+    bodies: dict[str, set[str]] = {}
+    for loaded in _runtime_labs():
         for style in styles.Style:
-            text = lab_files.render(sources.load(preset=preset, prefix="x-"), style)[script]
-            marker, body = text.split("# === nsgen runtime: sha256 ", 1)[1].split("\n", 1)
-            assert marker == hashlib.sha256(body.encode()).hexdigest() + " ==="
-            runtimes.add(body)
-    assert len(runtimes) == 1
-    printed = nsgen("runtime", script)
-    assert printed.returncode == 0 and printed.stdout.split("\n", 1)[1] == runtimes.pop()
+            text = lab_files.render(loaded, style)[script]
+            marker, rest = text.split("# === nsgen runtime: sha256 ", 1)[1].split("\n", 1)
+            assert marker == hashlib.sha256(rest.encode()).hexdigest() + " ==="  # every byte after it
+            found = templates.carried(text)
+            assert found is not None and found.current and not found.loose
+            # the sections its lab needs, in the fixed order, its core last
+            assert [s.name for s in found.sections] == [*lab_files.sections(loaded.lab, script), script]
+            for name, body in re.findall(r"^# --- nsgen runtime section (\S+): sha256 \S+ ---\n(.*?)(?=^# --- nsgen|\Z)",
+                                          rest, re.M | re.S):
+                bodies.setdefault(name, set()).add(body)
+    assert set(bodies) == {*templates.SCRIPT_SECTIONS[script], script}  # the labs carry every one between them
+    assert all(len(texts) == 1 for texts in bodies.values())
+    printed = nsgen("runtime", script)  # every section it may carry
+    assert printed.returncode == 0 and templates.carried(printed.stdout).current  # type: ignore[union-attr]
+    assert [s.name for s in templates.carried(printed.stdout).sections] == [*templates.SCRIPT_SECTIONS[script], script]  # type: ignore[union-attr]
     listed = nsgen("runtime").stdout
-    assert f"{marker.split()[0]}  {script}" in listed
+    for name in bodies:
+        assert f"{templates.section_sha256(name)}  {name}\n" in listed
+    for name in templates.SCRIPT_SECTIONS[script]:
+        assert nsgen("runtime", name).stdout == templates.section(name)
+
+
+#: The runtime sections each preset's setup.sh carries before its core.
+SETUP_SECTIONS = {
+    "pair": (),
+    "bridge": ("forward", "rules"),
+    "mesh": (),
+    "router": ("forward", "rules", "sysctl"),
+    "host": (),
+}
+
+
+@pytest.mark.parametrize("preset", presets.PRESETS)
+def test_a_setup_carries_the_sections_its_lab_needs(preset: str) -> None:
+    lab = sources.load(preset=preset).lab
+    assert lab_files.sections(lab, "setup.sh") == SETUP_SECTIONS[preset]
+
+
+def test_the_example_and_conditions_carry_their_sections() -> None:
+    web = sources.load(REPO / "examples" / "web.yaml").lab
+    assert lab_files.sections(web, "setup.sh") == ("services", "forward", "rules", "sysctl")
+    assert lab_files.sections(web, "teardown.sh") == ("services", "rules", "sysctl", "stop")
+    shaped = sources.from_document(CONDITIONED, "shaped.yaml", "shaped.yaml", "").lab
+    assert lab_files.sections(shaped, "setup.sh") == ("tc",)
+    assert lab_files.sections(shaped, "teardown.sh") == ("stop",)
+
+
+def test_the_pair_setup_runtime_is_its_core_alone_and_short() -> None:
+    setup = lab_files.render(sources.load(preset="pair"))["setup.sh"]
+    runtime = setup[setup.index("# === nsgen runtime:") :]
+    assert len(runtime.splitlines()) <= 250
+    assert re.findall(r"^# --- nsgen runtime section (\S+):", runtime, re.M) == ["setup.sh"]
+    assert not re.search(r"service|iptables|\btc\b|qdisc|sysctl", runtime)
+
+
+def _defined(text: str) -> set[str]:
+    return set(re.findall(r"^([a-zA-Z_]+)\(\) \{", text, re.M))
+
+
+def test_no_script_calls_a_function_of_a_section_it_left_out() -> None:
+    for loaded in _runtime_labs():
+        for style in styles.Style:
+            for script, text in lab_files.render(loaded, style).items():
+                if script not in lab_files.SCRIPTS:
+                    continue
+                carried = {*lab_files.sections(loaded.lab, script), script}
+                left_out = {f for name in templates.SCRIPT_SECTIONS[script] if name not in carried
+                            for f in _defined(templates.section(name))} - _defined(text)
+                code = "\n".join(re.sub(r"(^|\s)# .*", "", line) for line in text.splitlines())  # no comments
+                called = {f for f in left_out if re.search(rf"(?<![-\w${{]){f}(?![-\w=])", code)}
+                assert not called, f"{loaded.lab.name} {script} ({style.value}) calls {called}, of sections it left out"
+
+
+def test_runtime_names_the_sections_a_file_carries_and_checks_them(tmp_path: Path) -> None:
+    text = lab_files.render(sources.load(REPO / "examples" / "web.yaml"))["setup.sh"]
+    script = tmp_path / "setup.sh"
+    script.write_text(text)
+    checked = nsgen("runtime", script)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert lines[0].endswith(": matches the bytes after it")
+    assert [line.split()[0] for line in lines[1:]] == ["services", "forward", "rules", "sysctl", "setup.sh"]
+    assert all(line.endswith("  this nsgen's") for line in lines[1:])
+    # an edited section: the marker and that section's line no longer match its bytes
+    script.write_text(text.replace("forward_drop=''", "forward_drop='x'", 1))
+    edited = nsgen("runtime", script)
+    assert edited.returncode == 1 and "does not match the bytes after it" in edited.stdout
+    assert [line.split()[0] for line in edited.stdout.splitlines() if "edited: its bytes' sha256 is" in line] == ["forward"]
+    # another nsgen's section, its line and the marker made to match its bytes again
+    old = templates.carried(text)
+    body = text.split("# --- nsgen runtime section rules: sha256 ", 1)[1].split("\n", 1)[1].split("# --- nsgen", 1)[0]
+    other = body.replace("rules_deleted=0", "rules_deleted=0 ", 1)
+    sha = hashlib.sha256(other.encode()).hexdigest()
+    rest = text.split("\n# === nsgen runtime: sha256 ", 1)[1].split("\n", 1)[1]
+    rest = rest.replace(body, other, 1).replace(next(s.stated for s in old.sections if s.name == "rules"), sha, 1)  # type: ignore[union-attr]
+    head = text.split("\n# === nsgen runtime: sha256 ", 1)[0]
+    script.write_text(f"{head}\n# === nsgen runtime: sha256 {hashlib.sha256(rest.encode()).hexdigest()} ===\n{rest}")
+    other_nsgen = nsgen("runtime", script)
+    assert other_nsgen.returncode == 1 and ": matches the bytes after it" in other_nsgen.stdout
+    assert f"rules     sha256 {sha}  not this nsgen's (this nsgen's: {templates.section_sha256('rules')})" in other_nsgen.stdout
+    # no runtime at all
+    (tmp_path / "plain.sh").write_text("#!/bin/bash\n")
+    plain = nsgen("runtime", tmp_path / "plain.sh")
+    assert plain.returncode == 2 and "no nsgen runtime in it" in plain.stderr
 
 
 def test_no_alias_can_hide_a_runtime_function() -> None:
     defined = set()
-    for script in (*lab_files.SCRIPTS, lab_files.APPLY):
-        defined |= set(re.findall(r"^([a-zA-Z_]+)\(\) \{", templates.runtime(script), re.M))
+    for name in (*templates.SECTIONS, *templates.SCRIPT_SECTIONS):
+        defined |= _defined(templates.section(name))
     assert defined <= set(RUNTIME_FUNCTIONS) | {"displayLinks", "displayAddr", "ip"}
     assert set(RUNTIME_FUNCTIONS) <= RESERVED_ALIASES and defined <= RESERVED_ALIASES
 

@@ -1,6 +1,5 @@
 """Commands that render files: render, graph, runtime, cni."""
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -43,39 +42,77 @@ def graph(
     typer.echo(diagram.graph(load(file, preset, None, count), fmt), nl=False)
 
 
-class RuntimeScript(str, Enum):
-    """The scripts whose runtime section is the same in every lab."""
+def _section_file(name: str) -> str:
+    """The file of a section under `nsgen runtime -o`: a core's is named after its script (setup.sh)."""
+    return name if name.endswith(".sh") else f"{name}.sh"
 
-    setup = "setup.sh"
-    teardown = "teardown.sh"
-    verify = "verify.sh"
-    demo = "demo.sh"
-    check = "check.sh"
-    apply = "apply.sh"
+
+def _report(path: Path) -> None:
+    """What runtime the rendered script at `path` carries: its sections, each checked against this
+    nsgen's, and its marker against its bytes; exit 1 unless all match."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise typer.BadParameter(f"{path}: {getattr(error, 'strerror', None) or error}", param_hint="'NAME'") from None
+    found = templates.carried(text)
+    if found is None:
+        raise typer.BadParameter(f"{path}: no nsgen runtime in it (no marker line)", param_hint="'NAME'")
+    mark = "matches the bytes after it" if found.stated == found.actual else f"does not match the bytes after it ({found.actual})"
+    typer.echo(f"{path}: runtime sha256 {found.stated}: {mark}")
+    if found.loose:
+        what = "no section (rendered by an nsgen before sections)" if not found.sections else "bytes before its first section"
+        typer.echo(f"  {what}")
+    width = max((len(s.name) for s in found.sections), default=0)
+    for carried in found.sections:
+        typer.echo(f"  {carried.name:<{width}}  sha256 {carried.stated}  {carried.verdict}")
+    if not found.current:
+        raise typer.Exit(1)
+
+
+def _runtime_names(incomplete: str) -> list[str]:
+    """Tab completion of NAME: the scripts and the sections (a path completes as the shell's own)."""
+    return [name for name in (*templates.SCRIPT_SECTIONS, *templates.SECTIONS) if name.startswith(incomplete)]
 
 
 @reports_problems
 def runtime(
-    script: Annotated[Optional[RuntimeScript], typer.Argument(help="Print this script's runtime section.")] = None,
+    name: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="[NAME]",
+            autocompletion=_runtime_names,
+            help="A script (setup.sh, teardown.sh, verify.sh, demo.sh, check.sh, apply.sh): print its runtime with every"
+            " section it may carry. A section (" + ", ".join(templates.SECTIONS) + "): print it. A rendered script's"
+            " path (with a /: ./setup.sh): name the sections it carries and check each against this nsgen's.",
+        ),
+    ] = None,
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Write every runtime section into this directory.")
+        Optional[Path], typer.Option("--output", "-o", help="Write every runtime section into this directory, a file each.")
     ] = None,
     check: Annotated[bool, typer.Option(help="With --output: write nothing; exit 1 if the directory differs.")] = False,
 ) -> None:
-    """Print a script's runtime section (its marker line holds the sha256 of the rest), or every
-    script's runtime sha256, to check against the marker lines of rendered scripts; with --output,
-    write them all (generated/runtime/ holds them, so a change to a runtime is reviewed once)."""
+    """A script's runtime is the sections its lab needs (its services, its FORWARD chain and rules, tc,
+    sysctls...), each the same bytes in every lab and opened by a line with its sha256, then the
+    script's core, under a marker line with the sha256 of all. Without NAME: every section's sha256,
+    to check against the lines of rendered scripts; with --output, write them all (generated/runtime/
+    holds them, so a change to a runtime is reviewed once)."""
+    names = (*templates.SECTIONS, *templates.SCRIPT_SECTIONS)
     if output is not None:
-        files = {kind.value: templates.runtime(kind.value) for kind in RuntimeScript}
+        files = {_section_file(section): templates.section(section) for section in names}
         write_or_check(files, output, (), check, f"wrote the runtime sections into {output}/: {', '.join(files)}")
         return
-    if script is not None:
-        typer.echo(templates.runtime(script.value), nl=False)
-        return
-    for kind in RuntimeScript:
-        marker = templates.runtime(kind.value).split("\n", 1)[0]
-        typer.echo(f"{marker.split()[5]}  {kind.value}")
-
+    if name is None:
+        for section in names:
+            typer.echo(f"{templates.section_sha256(section)}  {section}")
+    elif name in templates.SCRIPT_SECTIONS:
+        typer.echo(templates.runtime(name), nl=False)
+    elif name in templates.SECTIONS:
+        typer.echo(templates.section(name), nl=False)
+    elif "/" in name or Path(name).exists():
+        _report(Path(name))
+    else:
+        message = f"{name!r} is no script, section or file (a file in this directory: ./{name})"
+        raise typer.BadParameter(message, param_hint="'NAME'")
 
 
 @reports_problems

@@ -8,12 +8,13 @@ from typing import Any
 from nsgen import __version__
 from nsgen.plan import change_plan, commands, declared, lab_plans, progress, reachability
 from nsgen.plan.as_found import Found
-from nsgen.plan.commands import Plan, step
+from nsgen.plan.commands import Command, Plan, step
 from nsgen.render import styles
 from nsgen.render.parallel import in_two_processes
 from nsgen.render.styles import Style
-from nsgen.render.templates import environment, runtime, template
+from nsgen.render.templates import SCRIPT_SECTIONS, environment, runtime, template
 from nsgen.topology import yaml_file
+from nsgen.topology.ends import owned
 from nsgen.topology.model import Lab, VxlanPort
 from nsgen.validate.sources import LoadedLab
 
@@ -28,6 +29,8 @@ def _facts(lab: Lab) -> dict[str, Any]:
     root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.root_interfaces for a in i.addresses]
     sent = [(link, end, c) for link in lab.links for end, c in zip((link.a, link.b), link.sends, strict=True) if c]
     return {
+        # the devices the lab's macvlans are made on: setup checks they are there
+        "parents": sorted({end.device for link in lab.links for end in (link.a, link.b) if not owned(end)}),
         "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
         "fdb": any(isinstance(tunnel, VxlanPort) for tunnel in lab.tunnels),  # a multi-host part: `bridge fdb`
         # the qdisc each link condition needs, and what it conditions: `netem a:e0 -- b:e0 (from a: delay 20ms)`
@@ -38,6 +41,58 @@ def _facts(lab: Lab) -> dict[str, Any]:
         + [f"{f.proto} port {f.port} to {f.node}:{f.to_port}" for f in lab.forwards],
         "accepts": [styles.tutorial_words(command, {}) for command in commands.accepts(lab)],
     }
+
+
+def _outside(lab: Lab) -> bool:
+    """NAT or a forwarded port: iptables rules, and the root namespace's forwarding (a sysctl put back)."""
+    return bool(lab.nat or lab.forwards)
+
+
+def _forwarded(lab: Lab) -> bool:
+    """What FORWARD may drop: a bridge, NAT or a forwarded port (--allow-forward has rules for it)."""
+    return bool(commands.accepts(lab))
+
+
+def sections(lab: Lab, script: str) -> tuple[str, ...]:
+    """The runtime sections `script` of `lab` carries (of those it may, templates.SCRIPT_SECTIONS),
+    decided here once: what its steps call, and what its core's hooks need. setup.sh and demo.sh:
+    macvlans' parents (checked first), services, the FORWARD chain (a bridge, NAT or a forwarded port; its rules with it), link
+    conditions (tc), sysctls (a namespace's, or the root's forwarding); teardown.sh: what deletes
+    or puts back what those left (the services' files, the rules, the root sysctls)."""
+    namespace_sysctls = any(ns.sysctls for ns in lab.namespaces)
+    needed = {
+        "facts": True,
+        "parents": any(not owned(end) for link in lab.links for end in (link.a, link.b)),  # macvlans
+        "services": any(ns.services for ns in lab.namespaces),
+        "forward": _forwarded(lab),
+        "rules": _forwarded(lab),
+        "tc": any(sends for link in lab.links for sends in link.sends),
+        "sysctl": _outside(lab) or (script != "teardown.sh" and namespace_sysctls),
+        "stop": bool(lab.namespaces),
+    }
+    return tuple(name for name in SCRIPT_SECTIONS[script] if needed[name])
+
+
+#: The section that runs a command of each tool apply.sh's steps may use (`ip` and `bridge`: none).
+_TOOL_SECTIONS = {"service": "services", "iptables": "rules", "tc": "tc", "sysctl": "sysctl", "stop": "stop"}
+
+
+def _apply_sections(plans: tuple[Plan, ...], retired: tuple[str, ...]) -> tuple[str, ...]:
+    """apply.sh's sections: facts (it checks the old lab), those whose functions its steps and its
+    rollback's call, and those whose cleanup it runs for the old lab (`retired`)."""
+    tools = {c.tool for plan in plans for s in plan for c in s.commands if isinstance(c, Command)}
+    if unknown := tools - {"ip", "bridge", *_TOOL_SECTIONS}:
+        raise ValueError(f"apply.sh has no section for {sorted(unknown)}")
+    chosen = {"facts", *(_TOOL_SECTIONS[tool] for tool in tools & _TOOL_SECTIONS.keys()), *retired}
+    return tuple(name for name in SCRIPT_SECTIONS[APPLY] if name in chosen)
+
+
+def _retired(old: Lab, new: Lab) -> tuple[str, ...]:
+    """What of the old lab's outside the new one has no use for, nor its teardown.sh a section to
+    undo, apply.sh cleans up itself: `rules` (--allow-forward's FORWARD rules, where the new lab has
+    no bridge, NAT or forwarded port), `sysctl` (the root's forwarding, where it has no NAT or port)."""
+    rules = _forwarded(old) and not _forwarded(new)
+    return (*(("rules",) if rules else ()), *(("sysctl",) if _outside(old) and not _outside(new) else ()))
 
 
 #: The README lists at most this many namespaces and links, and draws no diagram of more.
@@ -64,7 +119,7 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plans.teardown)}
     if script == "verify.sh":
-        return {"blocks": styles.tutorial(lab, (*plans.verify, *plans.checks)), "expect_places": plans.places}
+        return {"blocks": styles.tutorial(lab, (*plans.verify, *plans.checks)), "fact_places": plans.places}
     if script == "demo.sh":
         return {
             "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.checks, *plans.teardown)),
@@ -84,7 +139,7 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
                 }
                 for stage in stages
             ],
-            "expect_places": plans.places,
+            "fact_places": plans.places,
         }
     if script == "helpers.sh":
         return {"displays": styles.displays(lab, ("displayLinks", "displayAddr", "displayRoutes"), ("_nsgen_as_root",))}
@@ -132,7 +187,8 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str 
     def artifact(name: str) -> str:
         extra = _script_context(loaded.lab, name, plans, Style(style))
         if name in SCRIPTS:
-            extra["runtime"] = runtime(name)
+            extra["runtime_sections"] = sections(loaded.lab, name)
+            extra["runtime"] = runtime(name, extra["runtime_sections"])
         return env.get_template(f"{name}.j2").render(context, script=name, **extra)
 
     if len(loaded.lab.namespaces) > PARALLEL_NAMESPACES:
@@ -170,17 +226,22 @@ def render_apply(
     old_facts = declared.declared(found.lab, forward.touched, change_plan.touched_devices(plan))
     repaired = {(d.netns, d.line) for d in found.repaired}
     old_facts = [fact for fact in old_facts if (fact.netns, fact.line) not in repaired]
+    undo = change_plan.undo(forward).plan
+    retired = _retired(old, loaded.lab)
+    carried = _apply_sections((plan, undo), retired)
     files[APPLY] = template(f"{APPLY}.j2").render(
         lab=loaded.lab,
         origin=loaded.origin,
         version=__version__,
         digest=hashlib.sha256(files[TOPOLOGY].encode()).hexdigest(),
         script=APPLY,
-        runtime=runtime(APPLY),
+        runtime=runtime(APPLY, carried),
+        runtime_sections=carried,
+        retired=retired,
         changes=forward.changes,
         blocks=styles.apply(plan),
-        undo_blocks=styles.apply(change_plan.undo(forward).plan),
-        old_expect_places=declared.places(old_facts),
+        undo_blocks=styles.apply(undo),
+        old_fact_places=declared.places(old_facts),
         old_record_text=old_text,
         old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
         record_text=files[TOPOLOGY],

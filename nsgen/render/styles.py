@@ -53,14 +53,15 @@ def _comment(text: str) -> tuple[str, ...]:
 
 def tutorial_words(command: Command | Ping | Connect | Probe, aliases: dict[str, str]) -> tuple[str, ...]:
     """A command as the guide writes it: `ip …`, `ALIAS …` inside a namespace, or a runtime function
-    (verify.sh's `check reachable|unreachable HOLDER PING…`, `check_tcp open|closed TARGET CONNECT…`,
-    `check_run PATTERN COMMAND…`)."""
+    (verify.sh's `check reachable|unreachable HOLDER NETNS ADDRESS PING…`, `check_tcp open|closed TARGET
+    NETNS CONNECT…`, `check_run PATTERN NETNS COMMAND ARGV…`: what the report names, then what runs)."""
     if isinstance(command, Ping):
-        return ("check", "reachable" if command.reachable else "unreachable", command.holder, *command.argv)
+        reach = "reachable" if command.reachable else "unreachable"
+        return ("check", reach, command.holder, command.netns, str(command.address), *command.argv)
     if isinstance(command, Connect):
-        return ("check_tcp", "open" if command.open else "closed", command.target, *command.argv)
+        return ("check_tcp", "open" if command.open else "closed", command.target, command.netns, *command.argv)
     if isinstance(command, Probe):
-        return ("check_run", command.output, *command.argv)
+        return ("check_run", command.output, command.netns, command.command, *command.argv)
     if command.tool == "sysctl":
         return ("set_sysctl", command.netns or "", *command.argv)
     if command.tool == "stop":

@@ -1,7 +1,7 @@
 """Drift: what the kernel has versus what the lab declares (`nsgen status`).
 
-The kernel is read and compared by the one reader the lab's scripts carry: the runtime's `expect`
-(templates/runtime/_expect.sh.j2, by the kinds of `nsgen.topology.facts`), run here in bash over each
+The kernel is read and compared by the one reader the lab's scripts carry: the runtime's `compare_facts`
+(templates/runtime/_facts.sh.j2, by the kinds of `nsgen.topology.facts`), run here in bash over each
 place's declared lines, as verify.sh runs it. Every difference comes back as fixed fields and is
 typed again by the fact table: `ns-2: route default via 172.16.0.1: missing`, `ns-0: eth0 mtu 9000:
 different (1500)`, `ns-0: device eth9: extra`. A missing namespace or device is one difference:
@@ -40,16 +40,16 @@ def namespaces() -> list[str]:
 @cache
 def reader() -> str:
     """The runtime's reader and comparison, as every verify.sh carries them."""
-    return template("runtime/_expect.sh.j2").render()
+    return template("runtime/_facts.sh.j2").render()
 
 
 def program(lab_key: str, share: list[Place]) -> str:
     """A bash program that compares `share`'s places with the kernel (extras too) and prints each
     difference as tab-separated fields (`drift_rows`)."""
-    lines = ["set -Euo pipefail", f"lab_key={shlex.quote(lab_key)}", reader(), "expect_extras=1"]
+    lines = ["set -Euo pipefail", f"lab_key={shlex.quote(lab_key)}", reader(), "with_extras=1"]
     for place in share:
         words = shlex.join([place.netns or "", place.node, *place.devices])
-        lines += [f"expect {words} <<'NSGEN'", *place.lines, "NSGEN"]
+        lines += [f"compare_facts {words} <<'NSGEN'", *place.lines, "NSGEN"]
     lines.append("""if (( ${#drift_rows[@]} > 0 )); then printf '%s\\n' "${drift_rows[@]}"; fi""")
     return "\n".join(lines) + "\n"
 

@@ -11,7 +11,9 @@ veth pair. A new kind of end is one class and one entry.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-#: The node of the root namespace in link ends (`host:IFNAME`).
+#: The node of the root namespace in link ends (`host:veth-h`) and the topology's `host:` key. In the
+#: code "host" means a machine only (Namespace.host, Bridge.hosts, a multi-host lab's `hosts:`); the
+#: root namespace is ROOT, and its interfaces are Lab.root_interfaces.
 ROOT = "host"
 #: The node of a macvlan link's parent (`macvlan:PARENT`).
 MACVLAN = "macvlan"

@@ -6,7 +6,7 @@ with its own word (`route default via 10.0.0.1`, `sysctl net.ipv4.ip_forward=1`)
 how its line reads, whether it holds one value (a wrong one is `different`, not missing and extra),
 where one the lab does not declare counts as `extra`, and what makes a declared one or removes an
 extra one. The runtime reads the kernel into these lines once, in bash (`kernel_facts` in
-templates/runtime/_expect.sh.j2), and compares them with the declared ones there (`expect`), taking
+templates/runtime/_facts.sh.j2), and compares them with the declared ones there (`compare_facts`), taking
 every property of a kind from `bash_table()`: verify.sh, check.sh, apply.sh and `nsgen status` run
 that one reader and that one comparison. A new kind is one entry of `KINDS`, and its words in the reader.
 """

@@ -51,9 +51,6 @@ def interface_address(value: str | tuple[int, int], version: int | None = None) 
             return _LabIPv6Interface(value)
     return _LabIPv4Interface(value) if version == 4 else _LabIPv6Interface(value)
 
-#: The node name of the root namespace in link ends (`host:veth-h`) and the topology's `host:` key.
-#: In the code "host" means a machine only (Namespace.host, Bridge.hosts, a multi-host lab's
-#: `hosts:`); the root namespace is ROOT, and its interfaces are Lab.root_interfaces.
 
 #: The sysctls that make a namespace forward packets, by IP version.
 FORWARDING_SYSCTLS = {

@@ -47,9 +47,25 @@ def _addresses(ctx: Context, path: Path, node: str, owner: str, spec: dict[str, 
             ctx.problem([*path, "addresses", index], f"invalid address '{text}' (expected e.g. 172.16.0.2 or 10.0.0.1/24)")
             ctx.incomplete.add(node)
             continue
-        if _claim(ctx, address.ip, owner, [*path, "addresses", index]):
+        problem = _unusable(address)
+        if problem:
+            ctx.problem([*path, "addresses", index], f"address {text}: {problem}")
+        elif _claim(ctx, address.ip, owner, [*path, "addresses", index]):
             result.append(address)
     return result
+
+
+def _unusable(address: IPInterface) -> str | None:
+    """What the kernel or verify.sh would make of an address no lab interface can hold, if it is one."""
+    if address.version == 6 and address.ip.ipv4_mapped is not None:  # type: ignore[union-attr]
+        return f"an IPv4-mapped IPv6 address: the kernel shows it otherwise; give {address.ip.ipv4_mapped} instead"  # type: ignore[union-attr]
+    if address.ip.is_loopback:
+        return "a loopback address: every namespace has its own on lo"
+    network = address.network
+    if address.version == 4 and network.prefixlen < 31 and address.ip in (network.network_address, network.broadcast_address):
+        which = "network" if address.ip == network.network_address else "broadcast"
+        return f"the {which} address of {network}: give a host address"
+    return None
 
 
 def _claim(ctx: Context, address: IPAddress, owner: str, path: Path) -> bool:

@@ -27,6 +27,7 @@ from nsgen.validate import (
     root_devices,
     schema_check,
     segments,
+    text,
 )
 from nsgen.validate.context import Context
 
@@ -35,6 +36,7 @@ Phase = Callable[[Context], None]
 #: The phases, in order: (name, function, whether later phases need it to have found nothing).
 PHASES: tuple[tuple[str, Phase, bool], ...] = (
     ("schema", schema_check.check, True),  # structure, types, name syntax: the checkpoint
+    ("text", text.check, False),  # no invisible format character in any string
     ("names", names.check_nodes, False),  # namespaces and bridges: reserved, clashing, too long
     ("interfaces", interfaces.declare, False),  # declared interfaces and bridges, their addresses
     ("links", links.resolve, False),  # each link's ends resolved; a broken link marks its nodes

@@ -6,12 +6,12 @@ from nsgen.topology.schema import NETNS_MAX
 from nsgen.validate.context import Context, Path
 
 #: The functions the scripts' runtime sections define (a test keeps this list whole).
-RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab expect foreign_names await_gone kernel_facts
-    netns_batch pause record_write refuse report rollback root_batch run say script_line
+RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab compare_facts foreign_names await_gone
+    kernel_facts netns_batch pause record_write refuse report rollback root_batch run say script_line
     set_sysctl stop_batches report_extras summary stop_processes tc undo undo_ip within check_tcp check_run
-    service_alive accept delete_rules restore_sysctls group_running service_log start_service stop_service
+    service_alive accept delete_rules restore_sysctls group_running service_log start_service stop_service parents_there
     stop_started forget_services service_facts typed
-    forward_preflight forward_report qdisc_preflight iptables kernel_dump drift_add""".split()
+    forward_preflight forward_report qdisc_preflight iptables kernel_dump drift_add tagged""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
@@ -21,8 +21,8 @@ RESERVED_ALIASES = frozenset(
     mapfile popd printf pushd pwd read readarray readonly return set shift shopt source suspend test
     times trap true type typeset ulimit umask unalias unset wait
     bash env ip ping sudo nsenter getconf flock iptables nft sysctl tcpdump
-    displayLinks displayAddr displayRoutes lab_steps lab_undo_steps lab_record lab_record_old lab_expect
-    lab_expect_old lab_accepts bridge nsgen_bridge""".split()
+    displayLinks displayAddr displayRoutes lab_steps lab_undo_steps lab_record lab_record_old lab_facts
+    lab_facts_old lab_accepts bridge nsgen_bridge""".split()
     + RUNTIME_FUNCTIONS
 )
 

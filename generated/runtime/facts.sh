@@ -1,0 +1,233 @@
+# --- nsgen runtime section facts: sha256 adba767a11e4b657156d12c4e7a651f9bac750e871b77e8cfb1f02ac876014ec ---
+# --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
+# of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
+# key (the line but its last word), where one the lab does not declare is extra, the word a lacking
+# flag is said to be, and a route via a gateway with its device (the same route as without it)
+fact_leading='^(namespace|device|route|rule|sysctl|iptables|service)$'
+declare -A fact_keyed=([mtu]=1 [mac]=1 [master]=1 [qdisc]=1 [rate]=1 [service]=1)
+declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [qdisc]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
+declare -A fact_absent=([up]=down)
+fact_route_via='^(route .* via [^ ]+) dev [^ ]+$'
+# --- kernel_dump NETNS [DEV...]: the kernel's state in NETNS as `ip -o` prints it: addresses,
+# links, IPv4 routes and policy rules, a line `@6` and the IPv6 routes and rules, then a line `@tc`
+# and the qdiscs as `tc qdisc show` prints them (in the root namespace, NETNS empty: of DEV..., or
+# of every device with with_extras, to find a lab bridge's ports that are not the lab's; then a
+# line `@nat` and the nat table's rules as `iptables -S` prints them). `addr show` comes first: in a
+# batch, one after a `link show` prints links. A test feeds canned output.
+kernel_dump() {
+  local ns=$1 dev line
+  shift
+  if [[ -n ${ns} ]]; then
+    command ip -n "${ns}" -o -force -batch - <<<$'addr show\nlink show\nroute show\nrule show' 2>/dev/null
+    echo @6
+    command ip -n "${ns}" -o -6 -force -batch - <<<$'route show\nrule show' 2>/dev/null
+    echo @tc
+    command tc -n "${ns}" qdisc show 2>/dev/null
+  else
+    if (( with_extras )); then
+      command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null
+      echo @tc
+      command tc qdisc show 2>/dev/null
+    elif (( $# > 0 )); then
+      { printf 'addr show dev %s\n' "$@"; printf 'link show dev %s\n' "$@"; } | command ip -o -force -batch - 2>/dev/null
+      echo @tc
+      for dev in "$@"; do command tc qdisc show dev "${dev}" 2>/dev/null | while read -r line; do echo "${line/ root / dev ${dev} root }"; done; done
+    fi
+    echo @nat
+    if command -v iptables >/dev/null 2>&1; then command iptables -w -t nat -S 2>/dev/null; fi
+  fi
+}
+# --- kernel_facts NETNS [DEV...]: what the kernel has in NETNS (in the root namespace, NETNS empty:
+# DEV... and their bridge ports), into the caller's array `kernel`, one fact a line in the words of
+# nsgen.topology.facts: `device D` (not lo), `D up`, `D mtu N`, `D mac M`, `D master B`, `D address
+# A/P` (not link-local), `route DEST [via G] [dev D]` (not the kernel's own), `route TYPE DEST`
+# (blackhole, unreachable, prohibit, throw), `rule [-6 ]PRIORITY SELECTOR…` (not the kernel's
+# three), `D qdisc tbf|netem` and `D rate R` (a link condition's root qdisc, its rate in the largest
+# unit that divides it), `service NAME running|exited`; in the root namespace, the nat table's rules
+# with the lab's comment, `iptables -t nat -A CHAIN …` (its comment unquoted, no `-m tcp` after `-p
+# tcp`: as the lab's commands write them). `nsgen status` runs this same reader.
+kernel_facts() {
+  local ns=$1 words dev i dst via route_dev mtu master mac family='' section=ip rate unit size line
+  local -A wanted=()
+  shift
+  kernel=()
+  for dev in "$@"; do wanted[${dev}]=1; done
+  if [[ -n ${ns} ]]; then service_facts "${ns}"; fi
+  while read -ra words; do
+    if [[ ${words[0]-} == @6 ]]; then
+      family='-6 '
+    elif [[ ${words[0]-} == @tc || ${words[0]-} == @nat ]]; then
+      section=${words[0]#@}
+    elif [[ ${section} == nat ]]; then  # -A CHAIN … -m comment --comment "nsgen:KEY" …: the lab's rules
+      if [[ ${words[0]-} != -A || " ${words[*]} " != *" --comment nsgen:${lab_key} "* && " ${words[*]} " != *" --comment \"nsgen:${lab_key}\" "* ]]; then continue; fi
+      for (( i = 0; i < ${#words[@]}; i++ )); do
+        if [[ ${words[i]} == '"'*'"' ]]; then words[i]=${words[i]:1:-1}; fi
+        # the match of `-p tcp` that iptables adds on its own
+        if (( i > 1 )) && [[ ${words[i]} =~ ^(tcp|udp)$ && ${words[i - 1]} == -m && ${words[i - 2]} == "${words[i]}" ]]; then
+          words[i - 1]='' words[i]=''
+        fi
+      done
+      line="${words[*]}"
+      while [[ ${line} == *'  '* ]]; do line=${line//  / }; done
+      kernel+=("iptables -t nat ${line% }")
+    elif [[ ${section} == tc ]]; then  # qdisc KIND HANDLE: dev D root … [rate R …]
+      dev='' rate=''
+      for (( i = 2; i + 1 < ${#words[@]}; i++ )); do
+        case ${words[i]} in
+          dev) dev=${words[i + 1]} ;;
+          rate) rate=${words[i + 1]} ;;
+        esac
+      done
+      if [[ ! ${words[1]-} =~ ^(tbf|netem)$ || " ${words[*]} " != *" root "* ]]; then continue; fi
+      if [[ -z ${ns} && -z ${wanted[${dev}]-} ]]; then continue; fi
+      kernel+=("${dev} qdisc ${words[1]}")
+      if [[ ${rate} =~ ^([0-9]+)(bit|Kbit|Mbit|Gbit)$ ]]; then
+        case ${BASH_REMATCH[2]} in bit) rate=${BASH_REMATCH[1]} ;; Kbit) rate=$((BASH_REMATCH[1] * 1000)) ;;
+          Mbit) rate=$((BASH_REMATCH[1] * 1000000)) ;; Gbit) rate=$((BASH_REMATCH[1] * 1000000000)) ;; esac
+        unit=bit
+        for size in gbit:1000000000 mbit:1000000 kbit:1000; do
+          if (( rate % ${size#*:} == 0 )); then unit=${size%%:*}; rate=$((rate / ${size#*:})); break; fi
+        done
+        kernel+=("${dev} rate ${rate}${unit}")
+      fi
+    elif [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == '<'* ]]; then
+      dev=${words[1]%:} mtu='' master='' mac=''
+      dev=${dev%@*}
+      for (( i = 3; i + 1 < ${#words[@]}; i++ )); do
+        case ${words[i]} in
+          mtu) mtu=${words[i + 1]}; i=$((i + 1)) ;;
+          master) master=${words[i + 1]}; i=$((i + 1)) ;;
+          link/ether) mac=${words[i + 1]}; i=$((i + 1)) ;;
+        esac
+      done
+      # in the root namespace: the devices asked for, and the ports of those
+      if [[ -z ${ns} && -z ${wanted[${dev}]-} && -z ${wanted[${master:-/}]-} ]]; then continue; fi
+      if [[ ${dev} != lo ]]; then kernel+=("device ${dev}"); fi
+      if [[ ,${words[2]:1:-1}, == *,UP,* ]]; then kernel+=("${dev} up"); fi
+      kernel+=("${dev} mtu ${mtu}")
+      if [[ -n ${mac} ]]; then kernel+=("${dev} mac ${mac}"); fi
+      if [[ -n ${master} ]]; then kernel+=("${dev} master ${master}"); fi
+    elif [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == inet* ]]; then
+      if [[ -z ${ns} && -z ${wanted[${words[1]}]-} ]]; then continue; fi
+      if [[ ${words[3]} != fe80:* ]]; then kernel+=("${words[1]} address ${words[3]}"); fi
+    elif [[ ${words[0]-} =~ ^[0-9]+:$ ]]; then  # a policy rule
+      case "${words[0]} ${words[*]:1}" in
+        '0: from all lookup local' | '32766: from all lookup main' | '32767: from all lookup default') ;;
+        *) kernel+=("rule ${family}${words[0]%:} ${words[*]:1}") ;;
+      esac
+    elif [[ ${words[0]-} =~ ^(blackhole|unreachable|prohibit|throw)$ ]]; then
+      kernel+=("route ${words[0]} ${words[1]}")
+    elif [[ -n ${words[0]-} && ! ${words[0]} =~ ^(local|broadcast|multicast|anycast|nat)$ ]]; then
+      dst=${words[0]} via='' route_dev=''
+      for (( i = 1; i + 1 < ${#words[@]}; i++ )); do
+        case ${words[i]} in
+          via) via=${words[i + 1]} ;;
+          dev) route_dev=${words[i + 1]} ;;
+          proto) if [[ ${words[i + 1]} == kernel ]]; then continue 2; fi ;;
+        esac
+      done
+      kernel+=("route ${dst}${via:+ via ${via}}${route_dev:+ dev ${route_dev}}")
+    fi
+  done < <(kernel_dump "${ns}" "$@")
+}
+# --- service_facts NETNS: each service the lab started in NETNS (its PID file under
+# /run/nsgen/LAB_KEY/NETNS), `service NAME running` while its process is in NETNS, else `exited`
+# (into the caller's array `kernel`)
+service_facts() {
+  local file name pid
+  for file in "/run/nsgen/${lab_key}/$1"/*.pid; do
+    if [[ ! -e ${file} ]]; then continue; fi
+    name=${file##*/} pid=''
+    read -r pid <"${file}" || true
+    if [[ ${pid} =~ ^[0-9]+$ && /proc/${pid}/ns/net -ef ${netns_dir}/$1 ]]; then
+      kernel+=("service ${name%.pid} running")
+    else
+      kernel+=("service ${name%.pid} exited")
+    fi
+  done
+}
+# --- drift_add KIND NETNS NODE LINE [HAVE]: one difference (KIND missing, different or extra), as a
+# line in `drift` (`ns-0: eth0 mtu 1400: different (1500)`) and as tab-separated fields in
+# `drift_rows` (KIND, NETNS, NODE, LINE, HAVE: what `nsgen status` reads)
+drift=()
+drift_rows=()
+drift_add() {
+  local said=$1
+  if [[ $1 == different ]]; then said+=" (${5-})"; fi
+  drift+=("$3: $4: ${said}")
+  drift_rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"${5-}")
+}
+# --- compare_facts NETNS NODE [DEV...]: the lines on stdin are what the lab declares in NETNS (the root
+# namespace when NETNS is empty, its DEV... read); compared with kernel_facts line by line, by the
+# kinds' table above: a declared line the kernel lacks is `missing`, a keyed one it holds with
+# another value `different`, a lacking flag `different (down)`; a missing namespace or device is one
+# difference, what it holds is not listed. With with_extras, so is what the kernel has beyond
+# them (`extra`, sorted), where the kind's table says an undeclared one counts.
+with_extras=0
+netns_dir=/run/netns  # where `ip netns` keeps the lab's namespaces
+compare_facts() {
+  local ns=$1 node=$2 line dev key kind have_value kernel=() extras=()
+  local -A want=() wanted_key=() have=() value=() gone=() devices=()
+  shift 2
+  if [[ -n ${ns} && ! -e ${netns_dir}/${ns} ]]; then
+    drift_add missing "${ns}" "${node}" namespace
+    return 0
+  fi
+  kernel_facts "${ns}" "$@"
+  for line in "${kernel[@]}"; do
+    have[${line}]=1
+    kind=${line%% *}
+    if [[ ! ${kind} =~ ${fact_leading} ]]; then kind=${line#* } kind=${kind%% *}; fi
+    if [[ -n ${fact_keyed[${kind}]-} ]]; then value[${line% *}]=${line##* }; fi
+    if [[ ${line} =~ ${fact_route_via} ]]; then have[${BASH_REMATCH[1]}]=1; fi
+  done
+  while IFS= read -r line; do
+    want[${line}]=1
+    kind=${line%% *} dev=/  # no device: a name a device cannot have
+    if [[ ! ${kind} =~ ${fact_leading} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
+    if [[ ${kind} == device ]]; then dev=${line#device } devices[${dev}]=1; fi
+    key=${line% *}
+    if [[ -n ${fact_keyed[${kind}]-} ]]; then wanted_key[${key}]=1; fi
+    if [[ -n ${gone[${dev}]-} || -n ${have[${line}]-} ]]; then continue; fi
+    if [[ ${kind} == device ]]; then
+      gone[${dev}]=1
+      drift_add missing "${ns}" "${node}" "${line}"
+    elif [[ -n ${fact_absent[${kind}]-} ]]; then
+      drift_add different "${ns}" "${node}" "${line}" "${fact_absent[${kind}]}"
+    elif [[ ${kind} == sysctl ]]; then  # read when declared: a namespace has thousands
+      key=${line#sysctl }
+      # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1
+      if [[ -n ${ns} ]]; then
+        have_value=$(command ip netns exec "${ns}" bash -c 'read -r v <"/proc/sys/${1//.//}" && echo "${v}"' \
+          compare_facts "${key%%=*}" 2>/dev/null) || true
+      else
+        have_value=${key%%=*}
+        read -r have_value <"/proc/sys/${have_value//.//}" 2>/dev/null || have_value=''
+      fi
+      if [[ ${have_value} != "${key#*=}" ]]; then drift_add different "${ns}" "${node}" "${line}" "${have_value:-unreadable}"; fi
+    elif [[ -n ${fact_keyed[${kind}]-} && -n ${value[${key}]-} ]]; then
+      drift_add different "${ns}" "${node}" "${line}" "${value[${key}]}"
+    else
+      drift_add missing "${ns}" "${node}" "${line}"
+    fi
+  done
+  if (( ! with_extras )); then return 0; fi
+  for line in "${kernel[@]}"; do
+    if [[ -n ${want[${line}]-} ]]; then continue; fi
+    kind=${line%% *} dev=/  # no device: a name a device cannot have
+    if [[ ! ${kind} =~ ${fact_leading} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
+    # a keyed fact the lab declares with another value is named as different, not extra
+    if [[ -n ${fact_keyed[${kind}]-} && -n ${wanted_key[${line% *}]-} ]]; then continue; fi
+    if [[ ${line} =~ ${fact_route_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi
+    case ${fact_extra[${kind}]-never} in
+      never) continue ;;
+      namespace) if [[ -z ${ns} ]]; then continue; fi ;;
+      declared-device) if [[ -z ${devices[${dev}]-} ]]; then continue; fi ;;
+    esac
+    extras+=("${line}")
+  done
+  if (( ${#extras[@]} > 0 )); then  # sorted, as bytes
+    mapfile -t extras < <(printf '%s\n' "${extras[@]}" | LC_ALL=C sort)
+    for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
+  fi
+}

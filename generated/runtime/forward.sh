@@ -1,0 +1,85 @@
+# --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
+# --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
+# ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
+# through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
+# up and its traffic goes unanswered. forward_drop names what drops it: iptables' policy, else (no
+# iptables) an nft chain on the forward hook; empty when nothing does (or the lab sends nothing there).
+forward_drop=''
+forward_added=()
+forward_allowed=0
+dropped=()  # what of the lab FORWARD would drop
+# --- forward_preflight FORCE ALLOW_FORWARD (a preflight hook): the lab's NAT and forwarded ports are
+# iptables rules; its traffic must pass FORWARD, unless ALLOW_FORWARD (--allow-forward) or FORCE
+# (setup.sh's --force) is 1 (FORCE empty: the script has no such --force); a dry run explains and goes
+# on. --allow-forward's rules are iptables rules: without iptables, they are the user's to add.
+forward_preflight() {
+  local bridge_nf=0 what kind name rest nft_table='' nft_chain=''
+  forward_allowed=$2
+  if (( ${#lab_bridges[@]} > 0 )) && [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+    read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
+  fi
+  if [[ ${bridge_nf} == 1 ]]; then dropped+=("traffic between the namespaces on its bridges (${lab_bridges[*]})"); fi
+  if (( ${#lab_outside[@]} > 0 )); then
+    printf -v what '%s, ' "${lab_outside[@]}"
+    dropped+=("its traffic to and from the outside (${what%, })")
+  fi
+  if (( ${#dropped[@]} > 0 )) && type -P iptables >/dev/null; then
+    if [[ $(command iptables -w -S FORWARD 2>/dev/null) == '-P FORWARD DROP'* ]]; then
+      forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
+    fi
+  elif (( ${#dropped[@]} > 0 )) && command -v nft >/dev/null 2>&1; then
+    while read -r kind name rest; do
+      case ${kind} in
+        table) nft_table="${name} ${rest% \{}" ;;
+        chain) nft_chain=${name} ;;
+        type) if [[ ${rest} == *'hook forward '*'policy drop;'* && ${nft_table} =~ ^(ip|inet)\  ]]; then
+          forward_drop="the chain ${nft_chain} of the nft table ${nft_table} (hook forward) has policy drop (nft list ruleset)"
+          break
+        fi ;;
+      esac
+    done < <(command nft list ruleset 2>/dev/null)
+  fi
+
+  if (( ${#lab_outside[@]} > 0 )) && ! type -P iptables >/dev/null; then
+    refuse "the lab's NAT and forwarded ports are iptables rules, and iptables was not found"
+  elif [[ -n ${forward_drop} ]] && (( forward_allowed )) && ! type -P iptables >/dev/null; then
+    refuse "${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force"
+  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )) && [[ $1 != 1 ]]; then
+    {
+      printf -v what '%s and ' "${dropped[@]}"
+      echo "${0##*/}: lab ${lab_name}: ${what% and } would be dropped."
+      echo "  Those pass the FORWARD chain (bridged frames where bridge netfilter is on,"
+      echo "  net.bridge.bridge-nf-call-iptables=1), and here ${forward_drop}. Nothing was changed. Ways out:"
+      echo "    --allow-forward  insert the lab's ACCEPT rules first in FORWARD (lab_accepts above), e.g. per lab bridge BR:"
+      echo "                     iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
+      echo "                     (teardown.sh deletes exactly the rules carrying that comment)"
+      if [[ $1 == 0 ]]; then echo "    --force          set the lab up as it is, that traffic dropped"; fi
+    } >&2
+    if (( ! dry_run )); then exit 2; fi
+    echo "dry run: a real run would stop here" >&2
+  fi
+}
+# --- allow_forward (a start hook): with --allow-forward, where FORWARD drops the lab's traffic, its
+# ACCEPT rules (lab_accepts: accept MATCH... each), first in the chain, with the lab's comment (a
+# rule already there is left alone; delete_rules deletes them)
+accept() {
+  if (( ! dry_run )) && command iptables -w -C FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT 2>/dev/null; then
+    return 0
+  fi
+  iptables -w -I FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT
+  forward_added+=("$*")
+}
+allow_forward() {
+  if (( forward_allowed )) && [[ -n ${forward_drop} ]]; then lab_accepts; fi
+}
+# --- forward_report (a done hook): the rules it added, or what FORWARD drops, set up with --force
+forward_report() {
+  if (( ${#forward_added[@]} > 0 )); then
+    echo "FORWARD accepts the lab's traffic: ${#forward_added[@]} iptables rule(s) with the comment nsgen:${lab_key} (teardown.sh deletes them)"
+  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )); then
+    echo "${0##*/}: set up with --force: ${forward_drop}, and it drops ${dropped[*]}" >&2
+  fi
+}
+preflight_hooks+=(forward_preflight)
+start_hooks+=(allow_forward)
+done_hooks+=(forward_report)

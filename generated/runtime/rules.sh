@@ -1,0 +1,37 @@
+# --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---
+# --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
+# takes them; a dry run prints them instead
+iptables() {
+  if (( dry_run )); then echo "iptables$(printf ' %q' "$@")"; return 0; fi
+  command iptables "$@"
+}
+# --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
+# forwarded ports, --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S`
+# prints with it, deleted by the same words (iptables-nft prints the comment in double quotes, legacy
+# iptables bare). How many is added to what teardown.sh says it deleted (deleted_beyond).
+rules_deleted=0
+delete_rules() {
+  local table words i ours
+  if ! type -P iptables >/dev/null; then return 0; fi
+  for table in filter nat; do
+    while read -ra words; do
+      ours=0
+      for (( i = 1; i < ${#words[@]}; i++ )); do
+        if [[ ${words[i]} == '"'*'"' ]]; then words[i]=${words[i]:1:-1}; fi
+        if [[ ${words[i - 1]} == --comment && ${words[i]} == "nsgen:${lab_key}" ]]; then ours=1; fi
+      done
+      if [[ ${words[0]-} != -A ]] || (( ! ours )); then continue; fi
+      words[0]=-D
+      if (( dry_run )); then
+        printf 'iptables -w -t %s' "${table}"
+        printf ' %q' "${words[@]}"
+        printf '\n'
+      else
+        command iptables -w -t "${table}" "${words[@]}" || true
+      fi
+      rules_deleted=$((rules_deleted + 1))
+    done < <(command iptables -w -t "${table}" -S 2>/dev/null)
+  done
+  if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
+}
+cleanup_hooks+=(delete_rules)
