@@ -96,35 +96,35 @@ NSGEN
 
 lab_steps() {
   # --- ping every address each namespace should reach
-  check reachable 'bridge lan-web' ip netns exec router ping -4 -c 1 -W 2 10.0.1.1
-  check reachable web:eth0 ip netns exec router ping -4 -c 1 -W 2 10.0.1.2
-  check reachable client-0:eth0 ip netns exec router ping -4 -c 1 -W 2 10.0.2.2
-  check reachable client-1:eth0 ip netns exec router ping -4 -c 1 -W 2 10.0.2.3
-  check reachable 'bridge lan-web' ip netns exec web ping -4 -c 1 -W 2 10.0.1.1
-  check reachable router:eth-web ip netns exec web ping -4 -c 1 -W 2 10.0.1.254
-  check reachable router:eth-clients ip netns exec web ping -4 -c 1 -W 2 10.0.2.1
-  check reachable client-0:eth0 ip netns exec web ping -4 -c 1 -W 2 10.0.2.2
-  check reachable client-1:eth0 ip netns exec web ping -4 -c 1 -W 2 10.0.2.3
-  check reachable router:eth-clients ip netns exec client-0 ping -4 -c 1 -W 2 10.0.2.1
-  check reachable client-1:eth0 ip netns exec client-0 ping -4 -c 1 -W 2 10.0.2.3
-  check reachable router:eth-web ip netns exec client-0 ping -4 -c 1 -W 2 10.0.1.254
-  check reachable web:eth0 ip netns exec client-0 ping -4 -c 1 -W 2 10.0.1.2
-  check reachable router:eth-clients ip netns exec client-1 ping -4 -c 1 -W 2 10.0.2.1
-  check reachable client-0:eth0 ip netns exec client-1 ping -4 -c 1 -W 2 10.0.2.2
-  check reachable router:eth-web ip netns exec client-1 ping -4 -c 1 -W 2 10.0.1.254
-  check reachable web:eth0 ip netns exec client-1 ping -4 -c 1 -W 2 10.0.1.2
-  check unreachable 'expect: unreachable' ip netns exec client-0 ping -4 -c 1 -W 1 10.0.1.1
-  check unreachable 'expect: unreachable' ip netns exec client-1 ping -4 -c 1 -W 1 10.0.1.1
+  check reachable 'bridge lan-web' router 10.0.1.1 ip netns exec router ping -4 -c 1 -W 2 10.0.1.1
+  check reachable web:eth0 router 10.0.1.2 ip netns exec router ping -4 -c 1 -W 2 10.0.1.2
+  check reachable client-0:eth0 router 10.0.2.2 ip netns exec router ping -4 -c 1 -W 2 10.0.2.2
+  check reachable client-1:eth0 router 10.0.2.3 ip netns exec router ping -4 -c 1 -W 2 10.0.2.3
+  check reachable 'bridge lan-web' web 10.0.1.1 ip netns exec web ping -4 -c 1 -W 2 10.0.1.1
+  check reachable router:eth-web web 10.0.1.254 ip netns exec web ping -4 -c 1 -W 2 10.0.1.254
+  check reachable router:eth-clients web 10.0.2.1 ip netns exec web ping -4 -c 1 -W 2 10.0.2.1
+  check reachable client-0:eth0 web 10.0.2.2 ip netns exec web ping -4 -c 1 -W 2 10.0.2.2
+  check reachable client-1:eth0 web 10.0.2.3 ip netns exec web ping -4 -c 1 -W 2 10.0.2.3
+  check reachable router:eth-clients client-0 10.0.2.1 ip netns exec client-0 ping -4 -c 1 -W 2 10.0.2.1
+  check reachable client-1:eth0 client-0 10.0.2.3 ip netns exec client-0 ping -4 -c 1 -W 2 10.0.2.3
+  check reachable router:eth-web client-0 10.0.1.254 ip netns exec client-0 ping -4 -c 1 -W 2 10.0.1.254
+  check reachable web:eth0 client-0 10.0.1.2 ip netns exec client-0 ping -4 -c 1 -W 2 10.0.1.2
+  check reachable router:eth-clients client-1 10.0.2.1 ip netns exec client-1 ping -4 -c 1 -W 2 10.0.2.1
+  check reachable client-0:eth0 client-1 10.0.2.2 ip netns exec client-1 ping -4 -c 1 -W 2 10.0.2.2
+  check reachable router:eth-web client-1 10.0.1.254 ip netns exec client-1 ping -4 -c 1 -W 2 10.0.1.254
+  check reachable web:eth0 client-1 10.0.1.2 ip netns exec client-1 ping -4 -c 1 -W 2 10.0.1.2
+  check unreachable 'expect: unreachable' client-0 10.0.1.1 ip netns exec client-0 ping -4 -c 1 -W 1 10.0.1.1
+  check unreachable 'expect: unreachable' client-1 10.0.1.1 ip netns exec client-1 ping -4 -c 1 -W 1 10.0.1.1
 
   # --- connect where the topology expects a TCP port open, or closed (bash's /dev/tcp, 2 s at most)
-  check_tcp open 10.0.1.2:80 ip netns exec client-0 bash -c 'exec 3<>/dev/tcp/10.0.1.2/80'
-  check_tcp closed 10.0.1.2:8081 ip netns exec client-1 bash -c 'exec 3<>/dev/tcp/10.0.1.2/8081'
+  check_tcp open 10.0.1.2:80 client-0 ip netns exec client-0 bash -c 'exec 3<>/dev/tcp/10.0.1.2/80'
+  check_tcp closed 10.0.1.2:8081 client-1 ip netns exec client-1 bash -c 'exec 3<>/dev/tcp/10.0.1.2/8081'
 
   # --- run the topology's commands: each one's output must match its pattern (10 s at most)
-  check_run 'Directory listing for /' ip netns exec client-1 bash -c 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3'
+  check_run 'Directory listing for /' client-1 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3' ip netns exec client-1 bash -c 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3'
 }
 
-# === nsgen runtime: sha256 111e8f82dbd787e2f203ab917ff8e8addced0d9465c7a90c55aa8cf259eb87e9 ===
+# === nsgen runtime: sha256 b548c1da6ecbbb56b97d944d4d5e85282a6417e677b00f1f3786159c850f609d ===
 # --- nsgen runtime section facts: sha256 adba767a11e4b657156d12c4e7a651f9bac750e871b77e8cfb1f02ac876014ec ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -358,7 +358,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 36b4ce01552bc4351beb63677a44ccb70d09af5ba9150e8022a3b5195370b421 ---
+# --- nsgen runtime section verify.sh: sha256 2f80bb4833715bfef2f446bf1d73efd5e52ae0568d4e14f4414b81ad48b77863 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -436,13 +436,13 @@ report() {
   printf '%-5s %s\n' "$1" "$2"
   if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
-# --- check reachable|unreachable HOLDER ip netns exec NETNS ping … ADDRESS: the ping must get an
-# answer (reachable) or none; one line, ok or FAIL (in a dry run, the ping is printed)
+# --- check reachable|unreachable HOLDER NETNS ADDRESS PING...: PING (from NETNS to ADDRESS, held by
+# HOLDER) must get an answer (reachable) or none; one line, ok or FAIL (in a dry run, PING is printed)
 check() {
   local got=unreachable
-  if (( dry_run )); then "${@:3}"; return; fi
-  if "${@:3}" >/dev/null 2>&1; then got=reachable; fi
-  if [[ ${got} == "$1" ]]; then report ok "$6 -> ${*: -1} ($2)"; else report FAIL "$6 -> ${*: -1} ($2)"; fi
+  if (( dry_run )); then "${@:5}"; return; fi
+  if "${@:5}" >/dev/null 2>&1; then got=reachable; fi
+  if [[ ${got} == "$1" ]]; then report ok "$3 -> $4 ($2)"; else report FAIL "$3 -> $4 ($2)"; fi
 }
 # --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124
 within() {
@@ -457,28 +457,46 @@ within() {
   wait "${pid}" 2>/dev/null || true
   return 124
 }
-# --- check_tcp open|closed TARGET ip netns exec NETNS bash -c 'exec 3<>/dev/tcp/ADDRESS/PORT': the
-# connection to TARGET (ADDRESS:PORT) must open within 2 s, or not; one line, ok or FAIL (in a dry
-# run, the command is printed)
+# --- check_tcp open|closed TARGET NETNS CONNECT...: CONNECT (from NETNS to TARGET, ADDRESS:PORT, with
+# bash's /dev/tcp) must open within 2 s, or not; one line, ok or FAIL (in a dry run, CONNECT is printed)
 check_tcp() {
   local got=closed
-  if (( dry_run )); then "${@:3}"; return; fi
-  if within 2 "${@:3}" 2>/dev/null; then got=open; fi
-  if [[ ${got} == "$1" ]]; then report ok "$6 -> $2 (tcp ${got})"; else report FAIL "$6 -> $2 (tcp ${got}, $1 expected)"; fi
+  if (( dry_run )); then "${@:4}"; return; fi
+  if within 2 "${@:4}" 2>/dev/null; then got=open; fi
+  if [[ ${got} == "$1" ]]; then report ok "$3 -> $2 (tcp ${got})"; else report FAIL "$3 -> $2 (tcp ${got}, $1 expected)"; fi
 }
-# --- check_run PATTERN ip netns exec NETNS bash -c COMMAND: what COMMAND prints within 10 s must
-# match PATTERN (bash's =~); one line, ok or FAIL with the start of what it printed
+# --- tagged TAG: each line of stdin with TAG before it
+tagged() {
+  local line
+  while IFS= read -r line || [[ -n ${line} ]]; do printf '%s%s\n' "$1" "${line}"; done
+}
+# --- check_run PATTERN NETNS COMMAND ARGV...: ARGV (COMMAND inside NETNS) must exit 0 within 10 s, and
+# what it prints on stdout match PATTERN (bash's =~; an empty one: exit 0 is all); one line, ok or FAIL
+# with the start of its stdout and its stderr (which is never matched)
 check_run() {
-  local output status=0
-  if (( dry_run )); then "${@:2}"; return; fi
-  output=$(within 10 "${@:2}" 2>&1 </dev/null) || status=$?
-  if [[ ${output} =~ $1 ]]; then
-    report ok "$5: ${*: -1} (its output matches $1)"
+  local line output='' errors='' status=1 said
+  if (( dry_run )); then "${@:4}"; return; fi
+  while IFS= read -r line; do
+    case ${line} in
+      o*) output+=${line:1}$'\n' ;;
+      e*) errors+="${line:1} " ;;
+      s*) status=${line:1} ;;
+    esac
+  # stdout tagged o, stderr tagged e, then the status (s): in a subshell that goes on when ARGV fails
+  done < <({ { set +e; within 10 "${@:4}" </dev/null | tagged o; echo "s${PIPESTATUS[0]}"; } 2>&1 1>&3 | tagged e; } 3>&1)
+  output=${output%$'\n'}
+  said="its output matches $1"
+  if [[ -z $1 ]]; then said="it exits 0"; fi
+  if (( status == 0 )) && [[ ${output} =~ $1 ]]; then
+    report ok "$2: $3 (${said})"
   elif (( status == 124 )); then
-    report FAIL "$5: ${*: -1} (timed out after 10 s; its output does not match $1)"
+    report FAIL "$2: $3 (timed out after 10 s)"
+  elif (( status != 0 )); then
+    output=${output//$'\n'/ }
+    report FAIL "$2: $3 (exit status ${status}${output:+; stdout: ${output:0:60}}${errors:+; stderr: ${errors:0:60}})"
   else
     output=${output//$'\n'/ }
-    report FAIL "$5: ${*: -1} (exit status ${status}; its output does not match $1: ${output:0:60})"
+    report FAIL "$2: $3 (its output does not match $1: ${output:0:60})"
   fi
 }
 
