@@ -66,6 +66,8 @@ def check(files: dict[str, str | None], out_dir: Path) -> set[str]:
         raise OutputError(f"{out_dir}: not a directory: give a directory to write the files into")
     if not out_dir.exists():
         return set()
+    if not (out_dir / MANIFEST).is_file() and _holds_other(out_dir, files):  # decided before walking it all
+        raise OutputError(f"{out_dir}: not empty, and nsgen did not write it (no {MANIFEST}): give a new or empty directory")
     present = _present(out_dir)
     # a file that holds what nsgen writes there now loses nothing (a cast the guide keeps, put there by hand)
     same = {p for p in present & files.keys() if _holds(out_dir / p, files[p])}
@@ -81,6 +83,25 @@ def check(files: dict[str, str | None], out_dir: Path) -> set[str]:
     if taken:
         raise OutputError(f"{out_dir}: {', '.join(taken)} not written by nsgen: move it away, then write again")
     return foreign
+
+
+def _holds_other(out_dir: Path, files: dict[str, str | None]) -> bool:
+    """Whether `out_dir` holds anything but files of `files` with their text (and the directories
+    they are in): it stops at the first such entry, so `/usr` or `/` is refused at once, and a
+    directory it may not read counts as one."""
+    parents = {parent.as_posix() for name in files for parent in Path(name).parents}
+    pending = [out_dir]
+    try:
+        while pending:
+            for path in pending.pop().iterdir():
+                relative = path.relative_to(out_dir).as_posix()
+                if path.is_dir() and not path.is_symlink() and relative in parents:
+                    pending.append(path)
+                elif relative not in files or not _holds(path, files[relative]):
+                    return True
+    except OSError:
+        return True
+    return False
 
 
 def _holds(path: Path, text: str | None, digest: str | None = None) -> bool:
