@@ -145,7 +145,16 @@ def _runtime_labs() -> list[sources.LoadedLab]:
         *(sources.load(preset=preset, prefix="x-") for preset in presets.PRESETS),
         sources.load(REPO / "examples" / "web.yaml"),
         sources.from_document(CONDITIONED, "shaped.yaml", "shaped.yaml", ""),
+        sources.from_document(MACVLANS, "macvlans.yaml", "macvlans.yaml", ""),
     ]
+
+
+#: Two namespaces as macvlans of a device of the machine's (the section `parents` checks it is there).
+MACVLANS = {
+    "name": "mv",
+    "namespaces": {name: {"interfaces": {"m0": {"addresses": [f"10.88.0.{i}/24"]}}} for i, name in enumerate(("a", "b"), 2)},
+    "links": [["a:m0", "macvlan:eth1"], ["b:m0", "macvlan:eth1"]],
+}
 
 
 @pytest.mark.parametrize("script", lab_files.SCRIPTS)
