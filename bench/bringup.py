@@ -1,7 +1,9 @@
 """Bring-up of the bridge lab at N = 1000 against the kernel-only floor, and `nsgen render` at N = 5000,
 each with a breakdown of where the time goes.
 
-    python3 bench/bringup.py [--count 1000] [--repeats 5] [--render-count 5000]
+    python3 bench/bringup.py [--count 1000] [--repeats 5] [--render-count 5000] [--render-only] [--cached-bytecode]
+
+Run it with the Python nsgen is installed into (the README's venv on Debian's Python 3.11.2, not a debug build).
 
 In one run, interleaved (each repetition times every variant before the next repetition starts):
 - floor: every namespace and veth pair of the lab made by one `ip -batch` (what the kernel needs at least);
@@ -10,14 +12,19 @@ In one run, interleaved (each repetition times every variant before the next rep
 - setup.sh: the whole script (checks, lock, preflight, the same commands, rollback armed);
 - teardown.sh, timed until the kernel has removed every root-namespace device.
 Medians with ranges, and ratios to the floor. Before them (the kernel's workers are busy for a minute after a
-bring-up), `nsgen render` of a 5000-namespace lab (five bridges of 1000: a Linux bridge takes at most 1023 ports)
-as a whole process, beside a fixed Python loop (how fast the machine runs Python in this run), and its phases.
-Needs root and iproute2. Not a test: CI does not run it.
+bring-up), as whole processes, interleaved: `nsgen render` of the bridge preset of `--count` namespaces and of a
+5000-namespace lab (five bridges of 1000: a Linux bridge takes at most 1023 ports), each into a temp dir, beside a
+fixed loop, `python -c 'sum(range(10**7))'` of the same Python (how fast the machine runs Python in this run: renders
+are given as ratios to it), and the render of 5000's phases in one process. `--render-only`: that part alone (no
+root needed); `--cached-bytecode`: nsgen's bytecode kept between runs (in a temp dir), as pip installs it, where
+PYTHONDONTWRITEBYTECODE would have it compiled in every run. Needs root and iproute2 for the rest. Not a test: CI
+does not run it, and nothing in it asserts a time.
 """
 
 import argparse
 import gc
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -35,8 +42,8 @@ from nsgen.validate import sources
 PREFIX = "bu-"
 
 
-def _run(*argv: str, stdin: str | None = None) -> None:
-    subprocess.run(argv, input=stdin, text=True, check=True, stdout=subprocess.DEVNULL)
+def _run(*argv: str, stdin: str | None = None, env: dict[str, str] | None = None) -> None:
+    subprocess.run(argv, input=stdin, text=True, check=True, stdout=subprocess.DEVNULL, env=env)
 
 
 def _gone(prefix: str) -> None:
@@ -138,26 +145,62 @@ def render_phases(path: Path) -> dict[str, float]:
     return phases
 
 
-def render_whole(path: Path, repeats: int) -> tuple[list[float], float, list[float]]:
-    """The whole process's times, interleaved with a fixed pure-Python loop's (how fast this machine's
-    CPUs run Python in this run: it varies by 2x on a shared host); and the best time of the imports."""
-    out = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "out"
-    whole, reference = [], []
-    for _ in range(repeats):
-        whole.append(timed(lambda: _run(sys.executable, "-m", "nsgen", "render", str(path), "-o", str(out))))
-        reference.append(timed(_reference_loop))
-    imports = min(timed(lambda: _run(sys.executable, "-c", "import nsgen.cli.app")) for _ in range(repeats))
-    return whole, imports, reference
+#: The fixed work every render is measured against: this Python's loop, as a whole process. The machine's
+#: speed varies by up to 3x hour to hour (a shared host), so renders are given as ratios to it, timed in the
+#: same run, interleaved.
+LOOP = "sum(range(10**7))"
 
 
-def _reference_loop() -> None:
-    total = 0
-    for i in range(3_000_000):
-        total += i * i
+def render_runs(
+    path: Path, count: int, big: int, repeats: int, cached_bytecode: bool
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Whole-process times, interleaved and in a rotating order: `nsgen render` of the bridge preset of
+    `count` namespaces and of the lab at `path` (`big` namespaces), each into a temp dir; the fixed loop;
+    and the imports alone. nsgen keeps compiled code in a cache of its own (here an empty temp dir, as
+    XDG_CACHE_HOME): each command runs once first, untimed in the table, its time given apart. With
+    `cached_bytecode`, Python keeps nsgen's bytecode (in a temp dir: PYTHONPYCACHEPREFIX), as an
+    installed nsgen has it; else as this environment says (PYTHONDONTWRITEBYTECODE)."""
+    work = Path(tempfile.mkdtemp(prefix="nsgen-bench-"))
+    env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache")}
+    if cached_bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    nsgen = (sys.executable, "-m", "nsgen", "render")
+    commands = {
+        f"`nsgen render --preset bridge -n {count}`": (*nsgen, "--preset", "bridge", "-n", str(count), "-o", str(work / "bridge")),
+        f"`nsgen render` of {big} namespaces (five bridges of 1000)": (*nsgen, str(path), "-o", str(work / "big")),
+        f"the fixed loop (`python -c '{LOOP}'`)": (sys.executable, "-c", LOOP),
+        "starting Python and importing nsgen.cli.app": (sys.executable, "-c", "import nsgen.cli.app"),
+    }
+    first = {name: timed(lambda argv=argv: _run(*argv, env=env)) for name, argv in commands.items()}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    names = list(commands)
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+            times[name].append(timed(lambda argv=commands[name]: _run(*argv, env=env)))
+    return times, first
 
 
-def _median(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} s ({min(values):.2f}–{max(values):.2f})"
+def print_render_runs(times: dict[str, list[float]], first: dict[str, float], repeats: int, cached_bytecode: bool) -> None:
+    """The table of `render_runs`: medians (ranges), and each median's ratio to the loop's."""
+    loop = statistics.median(next(values for name, values in times.items() if name.startswith("the fixed loop")))
+    if cached_bytecode:
+        bytecode = "kept (PYTHONPYCACHEPREFIX, a temp dir), as an installed nsgen has it"
+    elif os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        bytecode = "not kept (PYTHONDONTWRITEBYTECODE): compiled in every run"
+    else:
+        bytecode = "as Python keeps it"
+    print(f"## nsgen render, whole processes: medians of {repeats} (range), interleaved; ratio to the fixed loop\n")
+    print(f"Python: {sys.executable} {platform.python_version()}; nsgen's bytecode: {bytecode}; "
+          f"load average {os.getloadavg()[0]:.2f}\n")
+    print("| what | time | × loop | first run (nsgen's cache empty) |\n|---|---|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {_median(values, 3)} | ×{statistics.median(values) / loop:.1f} | {first[name]:.3f} s |")
+    print()
+
+
+def _median(values: list[float], digits: int = 2) -> str:
+    return f"{statistics.median(values):.{digits}f} s ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 def main() -> None:
@@ -165,17 +208,22 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--render-count", type=int, default=5000)
+    parser.add_argument("--render-only", action="store_true", help="time render only (no root needed): no bring-up")
+    parser.add_argument(
+        "--cached-bytecode", action="store_true", help="keep nsgen's bytecode between runs, as an installed nsgen has it"
+    )
     args = parser.parse_args()
     # render first: after a bring-up the kernel's workers spend a minute freeing namespaces, on the same CPUs
     path = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "big.yaml"
     path.write_text(yaml_file.dump(big_topology(args.render_count)))
-    whole, imports, reference = render_whole(path, args.repeats)
-    print(f"## nsgen render, N = {args.render_count} (five bridges of 1000)\n")
-    print(f"whole process: {_median(whole)}; of which starting Python and importing nsgen: {imports:.2f} s")
-    print(f"this machine's speed in the same run: a fixed Python loop took {_median(reference)}\n")
-    print("| phase (one process) | time |\n|---|---|")
+    runs = render_runs(path, args.count, args.render_count, args.repeats, args.cached_bytecode)
+    print_render_runs(*runs, args.repeats, args.cached_bytecode)
+    print(f"| phase of the render of {args.render_count} (one process) | time |\n|---|---|")
     for name, value in render_phases(path).items():
         print(f"| {name} | {value:.2f} s |")
+    if args.render_only:
+        print(f"\nmachine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+        return
     times = bring_up(args.count, args.repeats)
     Path(f"/run/nsgen-{PREFIX}bridge.lock").unlink(missing_ok=True)  # setup's lock (the lab is gone: checked)
     floor = statistics.median(times["floor"])

@@ -1,17 +1,20 @@
 """Shared fixtures: unique lab prefixes that are always cleaned up, and readers of kernel state."""
 
 import contextlib
-import io
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import typer.main
+from hypothesis import configuration as hypothesis_configuration
 
 from nsgen.cli import app as cli
 from nsgen.render import lab_files, writing
@@ -21,6 +24,10 @@ from nsgen.validate import sources
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATED_PAIR = REPO / "generated" / "pair"
+
+# hypothesis keeps its examples out of the checkout (which the tests do not write), in a directory of this user's
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    hypothesis_configuration.set_hypothesis_home_dir(Path(tempfile.gettempdir()) / f"nsgen-tests-hypothesis-{os.getuid()}")
 
 
 def ip_json(*args: str, netns: str | None = None) -> list[dict]:
@@ -60,28 +67,136 @@ def run(
     )
 
 
-#: Commands that run no script: `nsgen` runs them in this process (a new one costs 0.3 s of imports).
+#: Commands that run no script and replace no process: `nsgen` runs them in this process (a new one costs 0.2 s of
+#: imports).
 IN_PROCESS = frozenset({"cni", "graph", "init", "plan", "presets", "render", "runtime", "schema", "validate", "version"})
 
 
-def nsgen(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The real CLI, as a user runs it: its entry point with these arguments, its exit status and its
-    output; in a new process (`python -m nsgen`) for a command that runs a lab's scripts."""
-    if not args or str(args[0]) not in IN_PROCESS:
+def nsgen(*args: str | Path, cwd: Path | None = None, in_process: bool = False) -> subprocess.CompletedProcess:
+    """The real CLI, as a user runs it: its entry point with these arguments, its exit status and its output.
+
+    In this process for a command of IN_PROCESS, and for any other with `in_process`: a call the test expects to be
+    refused, or to run no more than a dry run or a page (there, an exec that would replace the process fails the
+    test instead); its output, and that of any program it starts, taken at the file descriptors as a new process's
+    would be. Otherwise in a new process (`python -m nsgen`): a command that runs a lab's scripts, records or execs.
+    """
+    if not in_process and (not args or str(args[0]) not in IN_PROCESS):
         return run(sys.executable, "-m", "nsgen", *args, cwd=cwd)
-    out, err, status = io.StringIO(), io.StringIO(), 0
+    status = 0
     saved = os.getcwd(), sys.argv
-    try:
-        os.chdir(cwd or saved[0])
-        sys.argv = ["nsgen", *map(str, args)]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with _descriptors_captured() as output, _no_exec(), _command_built_once():
+        try:
+            os.chdir(cwd or saved[0])
+            sys.argv = ["nsgen", *map(str, args)]
             cli.main()
-    except SystemExit as done:
-        status = done.code if isinstance(done.code, int) else int(done.code is not None)
+        except SystemExit as done:
+            status = done.code if isinstance(done.code, int) else int(done.code is not None)
+        finally:
+            os.chdir(saved[0])
+            sys.argv = saved[1]
+    return subprocess.CompletedProcess([str(a) for a in args], status, *output)
+
+
+@contextlib.contextmanager
+def _descriptors_captured() -> Iterator[list[str]]:
+    """stdin from /dev/null, stdout and stderr into files (sys.std* and descriptors 0-2, as a new process has them,
+    so what a child prints is caught too), restored afterwards; then the list yielded holds what each got."""
+    output: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    streams, kept = (sys.stdin, sys.stdout, sys.stderr), [os.dup(fd) for fd in (0, 1, 2)]
+    with open(os.devnull, "rb") as devnull, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            for fd, file in enumerate((devnull, out, err)):
+                os.dup2(file.fileno(), fd)
+            with (  # closefd=False: closing these leaves descriptors 0-2 open
+                open(0, encoding="utf-8", closefd=False) as sys.stdin,
+                open(1, "w", encoding="utf-8", buffering=1, closefd=False) as sys.stdout,
+                open(2, "w", encoding="utf-8", buffering=1, closefd=False) as sys.stderr,
+            ):
+                yield output
+        finally:
+            for fd, original in enumerate(kept):
+                os.dup2(original, fd)
+                os.close(original)
+            sys.stdin, sys.stdout, sys.stderr = streams
+            for file in (out, err):
+                file.seek(0)
+                output.append(file.read().decode("utf-8", "replace"))
+
+
+#: The click command typer builds of an app (by the app's id), built once in a session.
+_COMMANDS: dict[int, typer.main._click.Command] = {}
+
+
+@contextlib.contextmanager
+def _command_built_once() -> Iterator[None]:
+    """typer builds its click command anew at each call of an app (20 ms, for nsgen's commands): it is built once,
+    then the same command object parses each call's arguments, as click's commands are meant to."""
+    build = typer.main.get_command
+
+    def built(app: typer.Typer) -> typer.main._click.Command:
+        if id(app) not in _COMMANDS:
+            _COMMANDS[id(app)] = build(app)
+        return _COMMANDS[id(app)]
+
+    typer.main.get_command = built
+    try:
+        yield
     finally:
-        os.chdir(saved[0])
-        sys.argv = saved[1]
-    return subprocess.CompletedProcess([str(a) for a in args], status, out.getvalue(), err.getvalue())
+        typer.main.get_command = build
+
+
+@contextlib.contextmanager
+def _no_exec() -> Iterator[None]:
+    """os.exec* fail (AssertionError) rather than replace this process, pytest and all."""
+
+    def refused(*args: object) -> None:
+        raise AssertionError(f"nsgen, run in the tests' process, would replace it: exec {args!r}")
+
+    names = ("execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe")
+    saved = {name: getattr(os, name) for name in names}
+    try:
+        for name in names:
+            setattr(os, name, refused)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(os, name, function)
+
+
+#: Digests of scripts (with shellcheck's options) shellcheck found clean in this session: each is checked once.
+_SHELLCHECKED: set[str] = set()
+
+
+def shellcheck(*paths: str | Path, options: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """`shellcheck OPTIONS PATHS`: its exit status and findings as one run of it gives them, sooner. The files are
+    spread over the CPUs, and one with the bytes and suffix of a file found clean with the same options earlier in
+    the session is not checked again: a file's findings are its own (these scripts source none, and no .shellcheckrc
+    sits in the checkout or the temp directories)."""
+    assert paths, "shellcheck needs a file to check"
+    digests = {}
+    for path in map(Path, paths):
+        key = "\0".join([*options, path.suffix, hashlib.sha256(path.read_bytes()).hexdigest()])
+        digests[path] = hashlib.sha256(key.encode()).hexdigest()
+    todo = sorted((path for path, digest in digests.items() if digest not in _SHELLCHECKED), key=lambda p: -p.stat().st_size)
+    chunks: list[list[Path]] = [[] for _ in range(min(os.cpu_count() or 1, len(todo)))]
+    sizes = [0] * len(chunks)
+    for path in todo:  # the largest first, each into the lightest chunk
+        lightest = sizes.index(min(sizes))
+        chunks[lightest].append(path)
+        sizes[lightest] += path.stat().st_size
+    runs = [(chunk, subprocess.Popen(["shellcheck", *options, *map(str, chunk)], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for chunk in chunks]
+    status, stdout, stderr = 0, [], []
+    for chunk, process in runs:
+        out, err = process.communicate()
+        status = max(status, process.returncode)
+        stdout.append(out)
+        stderr.append(err)
+        if process.returncode == 0:
+            _SHELLCHECKED.update(digests[path] for path in chunk)
+    return subprocess.CompletedProcess(["shellcheck", *options, *map(str, paths)], status, "".join(stdout), "".join(stderr))
 
 
 @pytest.fixture

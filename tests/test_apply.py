@@ -9,7 +9,7 @@ from pathlib import Path
 
 import faults
 import pytest
-from conftest import leftovers, netns_names, nsgen, run
+from conftest import leftovers, netns_names, nsgen, run, shellcheck
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from live_labs import BASE, VARIANTS, apply, ifindexes, load, record, setup, state, teardown, variant
@@ -18,8 +18,6 @@ from nsgen.plan import change_plan
 from nsgen.render import lab_files, writing
 from nsgen.validate import sources
 
-pytestmark = pytest.mark.kernel
-
 
 def test_apply_sh_passes_shellcheck_and_quotes_what_it_records(tmp_path: Path) -> None:
     doc = variant(VARIANTS["add-namespace"])
@@ -27,7 +25,7 @@ def test_apply_sh_passes_shellcheck_and_quotes_what_it_records(tmp_path: Path) -
     old, new = load(BASE, "q.x-"), load(doc, "q.x-")
     files = lab_files.render_apply(old.lab, new)
     writing.write(files, tmp_path / "lab")
-    result = run("shellcheck", "--severity=style", tmp_path / "lab" / "apply.sh")
+    result = shellcheck(tmp_path / "lab" / "apply.sh", options=["--severity=style"])
     assert result.returncode == 0, result.stdout
     assert "\n#   + namespace ns-3\n" in files["apply.sh"]
 
@@ -43,6 +41,7 @@ def test_plan_selects_the_lab_like_up_and_down(tmp_path: Path) -> None:
     assert nsgen("runtime", "apply.sh").stdout.startswith("# === nsgen runtime: sha256 ")
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("kind", VARIANTS)
 def test_each_change_both_ways_matches_a_fresh_setup(tmp_path: Path, prefix: str, kind: str) -> None:
     old, new = load(BASE, prefix), load(variant(VARIANTS[kind]), prefix)
@@ -68,6 +67,7 @@ def test_each_change_both_ways_matches_a_fresh_setup(tmp_path: Path, prefix: str
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_no_change_is_an_empty_plan(tmp_path: Path, prefix: str) -> None:
     lab = load(BASE, prefix)
     setup(lab, tmp_path / "a")
@@ -81,6 +81,7 @@ def test_no_change_is_an_empty_plan(tmp_path: Path, prefix: str) -> None:
         teardown(tmp_path / "a")
 
 
+@pytest.mark.kernel
 def test_plan_and_apply_from_the_record_with_the_cli(tmp_path: Path, prefix: str) -> None:
     old, new = load(BASE, prefix), load(variant(VARIANTS["add-namespace"]), prefix)
     (tmp_path / "new.yaml").write_text(lab_files.record_text(new.lab))
@@ -110,6 +111,7 @@ def test_plan_and_apply_from_the_record_with_the_cli(tmp_path: Path, prefix: str
     assert leftovers(prefix) == set() and record(old) is None
 
 
+@pytest.mark.kernel
 def test_preflight_stops_on_drift_and_force_overrides(tmp_path: Path, prefix: str) -> None:
     old, new = load(BASE, prefix), load(variant(VARIANTS["add-route"]), prefix)
     setup(old, tmp_path / "a")
@@ -146,6 +148,7 @@ def _big(doc: dict) -> None:
             VARIANTS[kind](doc)
 
 
+@pytest.mark.kernel
 def test_a_signal_at_any_step_leaves_exactly_the_old_lab(tmp_path: Path, prefix: str) -> None:
     old, new = load(BASE, prefix), load(variant(_big), prefix)
     setup(old, tmp_path / "a")
@@ -165,6 +168,7 @@ def test_a_signal_at_any_step_leaves_exactly_the_old_lab(tmp_path: Path, prefix:
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_a_name_taken_midway_leaves_the_old_lab_and_the_others_name(tmp_path: Path, prefix: str) -> None:
     old, new = load(BASE, prefix), load(variant(_big), prefix)
     setup(old, tmp_path / "a")
@@ -189,6 +193,7 @@ def test_a_name_taken_midway_leaves_the_old_lab_and_the_others_name(tmp_path: Pa
     assert leftovers(prefix) == set()
 
 
+@pytest.mark.kernel
 def test_untouched_traffic_loses_nothing_and_keeps_its_devices(tmp_path: Path, prefix: str) -> None:
     def change(doc: dict) -> None:
         for kind in ("add-namespace", "move-address", "add-route", "host-end-addresses"):
@@ -252,6 +257,7 @@ def topologies(draw: st.DrawFn) -> dict:
     return doc
 
 
+@pytest.mark.kernel
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(topologies(), topologies())
 @example(  # the same link written with its ends the other way round, its addresses changed (found by hypothesis)

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 from conftest import nsgen
-from typer.testing import CliRunner
-
-from nsgen.cli.app import app
 
 BAD = Path(__file__).parent / "bad"
 CASES = sorted(BAD.glob("*.yaml"))
@@ -18,8 +15,8 @@ CASES = sorted(BAD.glob("*.yaml"))
 def _render_into_existing_dir(topology: Path, out_dir: Path) -> tuple[int, str, str]:
     out_dir.mkdir(parents=True)
     (out_dir / "keep.txt").write_text("untouched\n")
-    result = CliRunner().invoke(app, ["render", str(topology), "-o", str(out_dir)])
-    return result.exit_code, result.stdout, result.stderr
+    result = nsgen("render", topology, "-o", out_dir)
+    return result.returncode, result.stdout, result.stderr
 
 
 def _assert_refused(topology: Path, out_dir: Path, expected: str) -> None:

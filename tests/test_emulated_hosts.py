@@ -9,8 +9,6 @@ from conftest import leftovers, netns_names, run
 
 from nsgen.run import emulated_hosts
 
-pytestmark = pytest.mark.kernel
-
 
 @pytest.fixture
 def hosts(prefix: str) -> Iterator[list[emulated_hosts.Host]]:
@@ -22,6 +20,7 @@ def hosts(prefix: str) -> Iterator[list[emulated_hosts.Host]]:
         emulated_hosts.destroy(prefix)
 
 
+@pytest.mark.kernel
 def test_a_namespace_made_in_a_host_is_its_own(hosts: list[emulated_hosts.Host]) -> None:
     one, two = hosts
     assert emulated_hosts.run(one, ["ip", "netns", "add", "inner"]).returncode == 0
@@ -30,6 +29,7 @@ def test_a_namespace_made_in_a_host_is_its_own(hosts: list[emulated_hosts.Host])
     assert "inner" not in netns_names()
 
 
+@pytest.mark.kernel
 def test_hosts_ping_each_other_over_the_underlay(hosts: list[emulated_hosts.Host]) -> None:
     one, two = hosts
     assert str(one.address) == "198.51.100.1/24" and str(two.address) == "198.51.100.2/24"
@@ -38,6 +38,7 @@ def test_hosts_ping_each_other_over_the_underlay(hosts: list[emulated_hosts.Host
         assert ping.returncode == 0, ping.stdout + ping.stderr
 
 
+@pytest.mark.kernel
 @pytest.mark.skipif(shutil.which("iptables") is None, reason="needs iptables (Debian package iptables)")
 def test_a_hosts_firewall_is_not_the_machines(hosts: list[emulated_hosts.Host]) -> None:
     machine_before = run("iptables", "-S", "FORWARD", check=True).stdout
@@ -47,6 +48,7 @@ def test_a_hosts_firewall_is_not_the_machines(hosts: list[emulated_hosts.Host]) 
     assert run("iptables", "-S", "FORWARD", check=True).stdout == machine_before
 
 
+@pytest.mark.kernel
 def test_destroy_leaves_nothing(prefix: str) -> None:
     made = emulated_hosts.create(prefix, 2)
     assert emulated_hosts.run(made[0], ["ip", "netns", "add", "inner"]).returncode == 0

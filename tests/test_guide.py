@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from cni_harness import processes_mentioning
-from conftest import REPO, netns_names, nsgen, root_link_names, run
+from conftest import REPO, netns_names, nsgen, root_link_names, run, shellcheck
 from test_recording import CHROMIUM, CHROMIUM_FLAGS, KERNEL_PICKED, cast_text
 
 from nsgen.render import docs_page, guide
@@ -49,7 +49,7 @@ def committed_cast(part: guide.Part) -> Path:
 def test_the_committed_guide_is_current(tmp_path: Path) -> None:
     out = tmp_path / "guide"
     shutil.copytree(GUIDE, out)  # its casts are kept: the pages are written again around them
-    result = nsgen("docs", "--guide", "-o", out)
+    result = nsgen("docs", "--guide", "-o", out, in_process=True)
     assert result.returncode == 0, result.stderr
     stale = "docs/guide is stale: run `nsgen docs --guide -o docs/guide` (delete a part's cast to record it again)"
     for path in GUIDE.rglob("*"):
@@ -77,20 +77,23 @@ def test_a_demo_part_page_shows_its_demo_and_its_cni_files() -> None:
 
 @pytest.mark.parametrize("given", [["--preset", "pair"], ["--prefix", "x-"], ["--cast", "docs/pair.cast"]])
 def test_guide_takes_no_lab(given: list[str]) -> None:
-    refused = nsgen("docs", "--guide", *given, "-o", "/nonexistent/guide")
+    refused = nsgen("docs", "--guide", *given, "-o", "/nonexistent/guide", in_process=True)
     assert (refused.returncode, refused.stdout) == (2, "")
     assert refused.stderr == ("--guide: writes the guide's own parts, with the guide's names: give no topology, preset,"
                               " prefix, count or cast\n")
 
 
 @pytest.mark.parametrize("broken", ["garbage\n", "truncated"])
-def test_a_broken_cast_in_the_output_is_named_before_anything_is_recorded(tmp_path: Path, broken: str) -> None:
+def test_a_broken_cast_in_the_output_is_named_before_anything_is_recorded(
+    tmp_path: Path, broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "guide"
     shutil.copytree(GUIDE, out)
     cast = out / "part-4" / "nsgen-bridge.cast"
     cast.write_text(broken if broken != "truncated" else cast.read_text()[:3000])
     (out / "part-3" / "dummy.cast").unlink()  # to record: it is not, the broken cast stops all first
-    result = nsgen("docs", "--guide", "-o", out)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # and before what the machine lacks (root, or jq), as root or not
+    result = nsgen("docs", "--guide", "-o", out, in_process=True)
     why = ("not an asciinema cast (its first line is no asciicast v2 or v3 header)" if broken != "truncated"
            else f"not a whole asciinema cast (its line {cast.read_text().count(chr(10)) + 1} is no event: [time, code, data])")
     assert (result.returncode, result.stderr) == (2, f"--guide: {cast}: {why}: delete it to record Part IV again\n")
@@ -103,7 +106,7 @@ def test_a_cast_put_in_the_output_by_hand_is_kept_and_shown(tmp_path: Path) -> N
     shutil.copytree(GUIDE, out)
     other = REPO / "docs" / "pair.cast"  # a pair recording of its own, not the guide's
     shutil.copyfile(other, out / "part-1" / "pair.cast")
-    result = nsgen("docs", "--guide", "-o", out)
+    result = nsgen("docs", "--guide", "-o", out, in_process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith("(recorded now: none, each cast kept)\n")
     assert (out / "part-1" / "pair.cast").read_bytes() == other.read_bytes()
@@ -111,12 +114,13 @@ def test_a_cast_put_in_the_output_by_hand_is_kept_and_shown(tmp_path: Path) -> N
     assert (out / "part-1" / "index.html").read_text() == shown
 
 
-def test_a_non_empty_directory_is_refused_before_anything_is_recorded(tmp_path: Path) -> None:
+def test_a_non_empty_directory_is_refused_before_anything_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("mine\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # said before what the machine lacks (root, or jq), as root or not
     started = time.monotonic()
-    result = nsgen("docs", "--guide", "-o", out)
+    result = nsgen("docs", "--guide", "-o", out, in_process=True)
     assert result.returncode == 2 and "not empty, and nsgen did not write it" in result.stderr
     assert time.monotonic() - started < 10 and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
@@ -128,11 +132,11 @@ def test_a_demo_part_runs_only_in_the_sandbox_and_passes_shellcheck(tmp_path: Pa
     refused = run("bash", demo, env={"PATH": os.environ["PATH"]})
     assert (refused.returncode, refused.stdout) == (2, "")
     assert refused.stderr == "demo.sh: runs only in nsgen's sandbox, which keeps this machine as it is: nsgen docs --guide records it\n"
-    assert run("shellcheck", demo).returncode == 0
+    assert shellcheck(demo).returncode == 0
 
 
 def test_the_sandbox_script_passes_shellcheck() -> None:
-    assert run("shellcheck", REPO / "templates" / "guide" / "sandbox.sh").returncode == 0
+    assert shellcheck(REPO / "templates" / "guide" / "sandbox.sh").returncode == 0
 
 
 def test_a_part_this_machine_cannot_record_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -276,12 +280,15 @@ def test_the_paths_known_before_recording_are_the_pages_paths() -> None:
     assert sorted(guide.paths()) == sorted(guide.files(recorded))
 
 
-def test_a_file_where_a_part_s_directory_goes_is_refused_before_anything_is_recorded(tmp_path: Path) -> None:
+def test_a_file_where_a_part_s_directory_goes_is_refused_before_anything_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "guide"
     shutil.copytree(GUIDE, out)
     shutil.rmtree(out / "part-3")
     (out / "part-3").write_text("mine\n")
-    result = nsgen("docs", "--guide", "-o", out)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # said before what the machine lacks (root, or jq), as root or not
+    result = nsgen("docs", "--guide", "-o", out, in_process=True)
     assert (result.returncode, result.stderr) == (2, f"nsgen docs: {out}: part-3 not written by nsgen: move it away, then write again\n")
     assert (out / "part-3").read_text() == "mine\n"
 
@@ -317,6 +324,8 @@ def test_a_static_busybox_is_needed_for_part_5_s_image(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         assert result.stdout == (f"recording Part V needs a static busybox for its image, and {dynamic} is not"
                                  " (Debian: busybox-static)\n")
+    else:  # root comes first: without it, no busybox is good enough
+        assert result.stdout == "recording Part V needs root: it runs in a sandbox of namespaces\n"
 
 
 @pytest.mark.kernel

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, leftovers, netns_names, nsgen, run
+from conftest import REPO, leftovers, netns_names, nsgen, run, shellcheck
 
 from nsgen.plan import lab_plans
 from nsgen.render import multihost, writing
@@ -109,8 +109,8 @@ def test_render_writes_a_directory_per_host_and_the_deployment(tmp_path: Path) -
         assert sorted(p.name for p in (out / host).iterdir()) == sorted(multihost.HOST_ARTIFACTS)
         assert os.access(out / host / "setup.sh", os.X_OK)
         assert (out / host / "topology.yaml").read_text() == (out / "topology.yaml").read_text()
-    shellcheck = run("shellcheck", *(out / h / s for h in ("h1", "h2", "h3") for s in ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh")))
-    assert shellcheck.returncode == 0, shellcheck.stdout
+    checked = shellcheck(*(out / h / s for h in ("h1", "h2", "h3") for s in ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh")))
+    assert checked.returncode == 0, checked.stdout
     assert nsgen("render", topology, "-o", out, "--check").returncode == 0
     assert nsgen("validate", out / "topology.yaml").returncode == 0  # the normalised topology loads again
     site = yaml.safe_load((out / "site.yml").read_text())
@@ -303,7 +303,7 @@ def test_one_machine_commands_refuse_a_multihost_lab_in_one_line(tmp_path: Path,
     topology = tmp_path / "multi.yaml"
     topology.write_text(yaml.safe_dump(TRI))
     where = ["--file", str(topology)] if command[0] in ("exec", "shell") else [str(topology)]
-    result = nsgen(*command[:1], *where, *command[1:])
+    result = nsgen(*command[:1], *where, *command[1:], in_process=True)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == (
         f"multi.yaml: hosts: a multi-host lab: nsgen {command[0]} works on a one-machine lab"

@@ -25,22 +25,22 @@ def pair_up(pair_dir: Path, prefix: str) -> Iterator[str]:
 
 
 def test_an_unknown_node_is_one_line() -> None:
-    result = nsgen("exec", "--preset", "pair", "ns-9", "--", "true")
+    result = nsgen("exec", "--preset", "pair", "ns-9", "--", "true", in_process=True)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "ns-9: no such node in lab 'pair' (its namespaces: ns-0, ns-1)\n"
 
 
 @pytest.mark.parametrize("command", [["exec", "ns-0", "--", "true"], ["shell", "ns-0"], ["capture", "ns-0:veth-0"]])
 def test_a_lab_that_is_not_up_is_one_line(command: list[str], prefix: str) -> None:
-    result = nsgen(command[0], "--preset", "pair", "--prefix", prefix, *command[1:])
+    result = nsgen(command[0], "--preset", "pair", "--prefix", prefix, *command[1:], in_process=True)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == f"ns-0: namespace '{prefix}ns-0' does not exist: is the lab up (`nsgen up`)?\n"
-    nothing = nsgen(command[0], "--prefix", prefix, *command[1:])  # no lab named, none running
+    nothing = nsgen(command[0], "--prefix", prefix, *command[1:], in_process=True)  # no lab named, none running
     assert nothing.returncode == 2 and nothing.stderr.startswith(f"nsgen: no lab of prefix '{prefix}' is running")
 
 
 def test_exec_without_a_command_is_one_line() -> None:
-    result = nsgen("exec", "--preset", "pair", "ns-0")
+    result = nsgen("exec", "--preset", "pair", "ns-0", in_process=True)
     assert (result.returncode, result.stderr) == (2, "ns-0: no command given (nsgen exec NODE -- COMMAND...)\n")
 
 
@@ -49,7 +49,7 @@ def test_exec_without_a_command_is_one_line() -> None:
     ("ns-0:eth9", "ns-0:eth9: node 'ns-0' has no interface 'eth9' (its interfaces: veth-0)"),
 ])
 def test_a_bad_capture_target_is_one_line(target: str, message: str) -> None:
-    result = nsgen("capture", "--preset", "pair", target)
+    result = nsgen("capture", "--preset", "pair", target, in_process=True)
     assert (result.returncode, result.stderr) == (2, message + "\n")
 
 

@@ -40,7 +40,7 @@ def tri(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _write(name: str, out: Path, tri: Path, cwd: Path | None = None):
     command, _ = WRITERS[name]
-    return nsgen(*command(out, tri), cwd=cwd)
+    return nsgen(*command(out, tri), cwd=cwd, in_process=True)  # each writes a page or a dry run's scripts, or refuses
 
 
 def _one_line_refusal(result) -> None:

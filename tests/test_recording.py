@@ -7,7 +7,7 @@ from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
-from conftest import REPO, leftovers, nsgen, run
+from conftest import REPO, leftovers, nsgen, run, shellcheck
 
 from nsgen.plan import lab_plans, progress
 from nsgen.render import docs_page, lab_files, writing
@@ -55,16 +55,25 @@ def cast_text(cast: Path) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", out).replace("\r\n", "\n")
 
 
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each preset's demo.sh as nsgen writes it (no prefix: the committed one), shellchecked all at once, on every
+    CPU: a test's own shellcheck of it then finds it done."""
+    out = tmp_path_factory.mktemp("demos")
+    for preset in presets.PRESETS:
+        writing.write({"demo.sh": lab_files.render(sources.load(preset=preset))["demo.sh"]}, out / preset)
+    shellcheck(*(out / preset / "demo.sh" for preset in presets.PRESETS), options=["--severity=style"])
+    return {preset: out / preset / "demo.sh" for preset in presets.PRESETS}
+
+
 @pytest.mark.parametrize("preset", sorted(presets.PRESETS))
-def test_demo_shows_setups_tutorial_commands_and_passes_shellcheck(preset: str, tmp_path: Path) -> None:
-    loaded = sources.load(preset=preset, prefix="t-")
-    demo = lab_files.render(loaded)["demo.sh"]
-    setup = lab_files.render(loaded, "tutorial")["setup.sh"]
+def test_demo_shows_setups_tutorial_commands_and_passes_shellcheck(preset: str, demos: dict[str, Path]) -> None:
+    demo = demos[preset].read_text()
+    setup = lab_files.render(sources.load(preset=preset), "tutorial")["setup.sh"]
     commands = [line.strip() for line in setup.splitlines() if re.match(r"  (ip|ip\d+|set_sysctl) ", line)]
     assert commands and all(f"\n  run {command}\n" in demo for command in commands)
-    writing.write({"demo.sh": demo}, tmp_path / "lab")
-    assert (tmp_path / "lab" / "demo.sh").stat().st_mode & 0o777 == 0o755
-    result = run("shellcheck", "--severity=style", tmp_path / "lab" / "demo.sh")
+    assert demos[preset].stat().st_mode & 0o777 == 0o755
+    result = shellcheck(demos[preset], options=["--severity=style"])
     assert result.returncode == 0, result.stdout
 
 
@@ -236,7 +245,7 @@ def test_cli_record_passes_on_the_demos_exit_status_and_writes_the_docs(tmp_path
 def test_the_committed_docs_page_is_current(tmp_path: Path) -> None:
     """docs/pair/ shows the pair lab's scripts as they are rendered now (with the committed recording)."""
     docs = REPO / "docs"
-    result = nsgen("docs", "--preset", "pair", "--cast", docs / "pair.cast", "-o", tmp_path / "page")
+    result = nsgen("docs", "--preset", "pair", "--cast", docs / "pair.cast", "-o", tmp_path / "page", in_process=True)
     assert result.returncode == 0, result.stderr
     stale = "docs/pair is stale: run `nsgen docs --preset pair --cast docs/pair.cast -o docs/pair`"
     for name in ("index.html", "pair.cast"):

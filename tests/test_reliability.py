@@ -7,6 +7,7 @@ else" must still be there. The totals go to the terminal summary.
 """
 
 import fcntl
+import ipaddress
 import re
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import faults
 import pytest
-from conftest import leftovers, netns_names, nsgen, root_link_names, run
+from conftest import ip_json, leftovers, netns_names, nsgen, root_link_names, run, shellcheck
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -203,13 +204,22 @@ def test_two_labs_in_parallel_ten_times(tmp_path: Path, prefix: str) -> None:
 
 
 def test_dry_run_changes_nothing_and_prints_every_command(tmp_path: Path, prefix: str) -> None:
+    # a lab up on this machine may route the bridge's subnet (the guide's Part II, under any prefix): setup.sh's dry
+    # run then refuses, as setup.sh would, and shows with --force what it would do all the same
+    subnet = ipaddress.ip_network("172.16.0.0/16")
+    routed = [route["dst"] for route in ip_json("route", "show")
+              if route["dst"] != "default" and ipaddress.ip_network(route["dst"]).overlaps(subnet)]
+    force = ["--force"] if routed else []
     for style in ("batched", "tutorial"):
         lab_dir = _render(tmp_path, "bridge", prefix, style)
         for script in ("setup.sh", "verify.sh", "teardown.sh"):
-            result = run("bash", lab_dir / script, "--dry-run")
+            result = run("bash", lab_dir / script, "--dry-run", *(force if script == "setup.sh" else []))
             assert result.returncode == 0, result.stderr
             assert leftovers(prefix) == set()
-        dry = run("bash", lab_dir / "setup.sh", "--dry-run").stdout
+        if routed:
+            refused = run("bash", lab_dir / "setup.sh", "--dry-run")
+            assert refused.returncode == 2 and f"172.16.0.0/16 overlaps the route {routed[0]}" in refused.stderr
+        dry = run("bash", lab_dir / "setup.sh", "--dry-run", *force).stdout
         assert f"netns add {prefix}ns-0" in dry and "dry run: nothing was changed" in dry
         assert "route add default via 172.16.0.1" in dry
 
@@ -285,7 +295,7 @@ def test_hostile_values_are_refused_or_harmless(tmp_path_factory: pytest.TempPat
     lab_dir = work / "lab"
     writing.write(lab_files.render(loaded), lab_dir)
     scripts = [lab_dir / name for name in ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh")]
-    assert run("shellcheck", *scripts).returncode == 0
+    assert shellcheck(*scripts).returncode == 0
     for script in scripts[:3]:
         dry = run("bash", script.name, "--dry-run", cwd=lab_dir)
         assert dry.returncode == 0, dry.stderr

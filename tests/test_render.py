@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, nsgen, run
+from conftest import REPO, nsgen, shellcheck
 
 from nsgen import __version__
 from nsgen.render import lab_files, parallel, writing
@@ -122,7 +122,7 @@ def test_tutorial_setup_follows_the_guide_step_by_step() -> None:
 def test_every_committed_script_passes_shellcheck() -> None:
     scripts = sorted(path for path in GENERATED.glob("*/*.sh") if path.parent.name != "runtime")
     assert len(scripts) >= 25
-    result = run("shellcheck", "--severity=style", *scripts)
+    result = shellcheck(*scripts, options=["--severity=style"])
     assert result.returncode == 0, result.stdout
 
 
@@ -130,7 +130,7 @@ def test_every_committed_script_passes_shellcheck() -> None:
 def test_every_script_passes_shellcheck(tmp_path: Path, prefix: str | None) -> None:
     lab_dir = tmp_path / "lab"
     writing.write(lab_files.render(sources.load(preset="pair", prefix=prefix)), lab_dir)
-    result = run("shellcheck", "--severity=style", *(lab_dir / name for name in SHELL_FILES))
+    result = shellcheck(*(lab_dir / name for name in (*lab_files.SCRIPTS, "helpers.sh")), options=["--severity=style"])
     assert result.returncode == 0, result.stdout
 
 
@@ -140,7 +140,7 @@ def test_interpolated_values_are_shell_quoted(tmp_path: Path) -> None:
     lab = sources.from_document(document, "test", "test", "q.x-")
     files = lab_files.render(lab)
     writing.write(files, tmp_path / "lab")
-    assert run("shellcheck", *(tmp_path / "lab" / name for name in SHELL_FILES)).returncode == 0
+    assert shellcheck(*(tmp_path / "lab" / name for name in SHELL_FILES)).returncode == 0
     # the description only ever appears inside comments, or in the record: a quoted here-doc
     for name in SHELL_FILES:
         recorded = False

@@ -124,7 +124,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 dc293f80835be597398cbe2d994a6d6a9562ab75bf1659c348fe3227111f1c86 ===
+# === nsgen runtime: sha256 e2c78af2fe94b5efb1640c97a8e42216d404f0d4cb3b3bfd711702ca7af86d76 ===
 # --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -247,7 +247,7 @@ delete_rules() {
   if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
 }
 cleanup_hooks+=(delete_rules)
-# --- nsgen runtime section setup.sh: sha256 853efa33d4756848fe4ebff7c2d3059d9abad2eedc73d8391fecddf0828dc106 ---
+# --- nsgen runtime section setup.sh: sha256 3db2a91bfeb3e2a596f175c60ce32eb273f185bf9cab456360ae141f9703f70a ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -345,8 +345,9 @@ fi
 # --- hooks: lists of functions that the sections before this core (those the lab needs) add to
 # (`declare` keeps them), run in order: preflight_hooks before anything changes, start_hooks before
 # the lab's steps, stop_hooks in a rollback before the lab's namespaces go, cleanup_hooks once they
-# are gone, done_hooks once the lab is up.
-declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks done_hooks
+# are gone, ready_hooks once the lab's steps are done, before it is said to be up, done_hooks once
+# the lab is up.
+declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks ready_hooks done_hooks
 for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}"; done  # told FORCE ALLOW_FORWARD
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
@@ -491,6 +492,7 @@ lab_steps
 await_batches
 trap - ERR INT TERM HUP
 if (( dry_run )); then echo "dry run: nothing was changed"; exit 0; fi
+for hook in "${ready_hooks[@]}"; do "${hook}"; done
 record_write
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 for hook in "${done_hooks[@]}"; do "${hook}"; done

@@ -41,7 +41,7 @@ lab_steps() {
   check reachable host:veth-h0 ns-0 172.16.100.1 ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.100.1
 }
 
-# === nsgen runtime: sha256 b548c1da6ecbbb56b97d944d4d5e85282a6417e677b00f1f3786159c850f609d ===
+# === nsgen runtime: sha256 1c15e91d4532d928812154bcc8855e8173b90a45cc1f4fa57a9a408f065e7efa ===
 # --- nsgen runtime section facts: sha256 adba767a11e4b657156d12c4e7a651f9bac750e871b77e8cfb1f02ac876014ec ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -275,7 +275,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 2f80bb4833715bfef2f446bf1d73efd5e52ae0568d4e14f4414b81ad48b77863 ---
+# --- nsgen runtime section verify.sh: sha256 c41edb523b0820f6e5a410b28d28bc186cfa4f550e18ef865e715b0b0d3a2fc4 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -354,12 +354,32 @@ report() {
   if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 # --- check reachable|unreachable HOLDER NETNS ADDRESS PING...: PING (from NETNS to ADDRESS, held by
-# HOLDER) must get an answer (reachable) or none; one line, ok or FAIL (in a dry run, PING is printed)
+# HOLDER) must get an answer (reachable) or none; one line, ok or FAIL (in a dry run, PING is printed).
+# The pings run side by side, up to check_jobs at once, and are reported in order (checks_done):
+# each ping's wait bounds the whole run, not each ping's in turn
+check_jobs=8
+check_pids=() check_expected=() check_texts=()
+checks_read=0
 check() {
-  local got=unreachable
   if (( dry_run )); then "${@:5}"; return; fi
-  if "${@:5}" >/dev/null 2>&1; then got=reachable; fi
-  if [[ ${got} == "$1" ]]; then report ok "$3 -> $4 ($2)"; else report FAIL "$3 -> $4 ($2)"; fi
+  if (( ${#check_pids[@]} - checks_read >= check_jobs )); then check_read; fi
+  "${@:5}" >/dev/null 2>&1 &
+  check_pids+=("$!") check_expected+=("$1") check_texts+=("$3 -> $4 ($2)")
+}
+# --- check_read: the oldest ping not reported yet, waited for and reported
+check_read() {
+  local got=unreachable
+  if wait "${check_pids[checks_read]}"; then got=reachable; fi
+  if [[ ${got} == "${check_expected[checks_read]}" ]]; then
+    report ok "${check_texts[checks_read]}"
+  else
+    report FAIL "${check_texts[checks_read]}"
+  fi
+  checks_read=$((checks_read + 1))
+}
+# --- checks_done: every ping started is reported (before any other check, and at the end)
+checks_done() {
+  while (( checks_read < ${#check_pids[@]} )); do check_read; done
 }
 # --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124
 within() {
@@ -379,6 +399,7 @@ within() {
 check_tcp() {
   local got=closed
   if (( dry_run )); then "${@:4}"; return; fi
+  checks_done
   if within 2 "${@:4}" 2>/dev/null; then got=open; fi
   if [[ ${got} == "$1" ]]; then report ok "$3 -> $2 (tcp ${got})"; else report FAIL "$3 -> $2 (tcp ${got}, $1 expected)"; fi
 }
@@ -393,6 +414,7 @@ tagged() {
 check_run() {
   local line output='' errors='' status=1 said
   if (( dry_run )); then "${@:4}"; return; fi
+  checks_done
   while IFS= read -r line; do
     case ${line} in
       o*) output+=${line:1}$'\n' ;;
@@ -418,6 +440,7 @@ check_run() {
 }
 
 lab_steps
+checks_done
 if (( dry_run )); then
   echo "dry run: nothing was checked"
   exit 0

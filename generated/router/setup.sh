@@ -9,7 +9,7 @@
 # The lab comes first: its names and its steps. Then its runtime, in sections, each the same in every
 # lab of this nsgen version and marked by its sha256 (`nsgen runtime setup.sh` prints every section
 # a setup.sh may carry; `nsgen runtime ./setup.sh` checks this file's). This one carries:
-#   forward, rules, sysctl, setup.sh (its core)
+#   forward, rules, sysctl, ipv6, setup.sh (its core)
 # Style: batched (one `ip -batch` for the root namespace, then one per namespace, run side by
 # side; `nsgen render --style tutorial` writes the guide's one command per line).
 # Needs only bash and iproute2; options: --dry-run, --force, --allow-forward.
@@ -187,7 +187,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 5d981383dfe764236673b56322cbc7f98a4b31599c697f1c8b256f5a44191f99 ===
+# === nsgen runtime: sha256 28dec2f704839db95e1e270c36e2f4ffa2dd2272f3ec3ccb8e70fde57728bb4f ===
 # --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -359,7 +359,23 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 853efa33d4756848fe4ebff7c2d3059d9abad2eedc73d8391fecddf0828dc106 ---
+# --- nsgen runtime section ipv6: sha256 62a1867040a42b45e74b92d023d60bedddf6b87930ab06a4daeaa16ef31770bd ---
+# --- ipv6_ready (a ready hook): wait, 5 s at most, until no IPv6 address in the lab's namespaces
+# (lab_netns) is tentative. Right after an interface comes up, the kernel checks that its addresses
+# are unique (duplicate address detection, about a second); until then a router has no link-local
+# source to ask for a neighbour's MAC, and the first packet it forwards is lost
+ipv6_ready() {
+  local ns tries
+  for (( tries = 0; tries < 50; tries++ )); do
+    for ns in "${lab_netns[@]}"; do
+      if [[ -n $(command ip -n "${ns}" -6 addr show tentative 2>/dev/null) ]]; then pause 0.1; continue 2; fi
+    done
+    return 0
+  done
+  echo "${0##*/}: IPv6 addresses still tentative after 5 s (duplicate address detection)" >&2
+}
+ready_hooks+=(ipv6_ready)
+# --- nsgen runtime section setup.sh: sha256 3db2a91bfeb3e2a596f175c60ce32eb273f185bf9cab456360ae141f9703f70a ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -457,8 +473,9 @@ fi
 # --- hooks: lists of functions that the sections before this core (those the lab needs) add to
 # (`declare` keeps them), run in order: preflight_hooks before anything changes, start_hooks before
 # the lab's steps, stop_hooks in a rollback before the lab's namespaces go, cleanup_hooks once they
-# are gone, done_hooks once the lab is up.
-declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks done_hooks
+# are gone, ready_hooks once the lab's steps are done, before it is said to be up, done_hooks once
+# the lab is up.
+declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks ready_hooks done_hooks
 for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}"; done  # told FORCE ALLOW_FORWARD
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
@@ -603,6 +620,7 @@ lab_steps
 await_batches
 trap - ERR INT TERM HUP
 if (( dry_run )); then echo "dry run: nothing was changed"; exit 0; fi
+for hook in "${ready_hooks[@]}"; do "${hook}"; done
 record_write
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 for hook in "${done_hooks[@]}"; do "${hook}"; done

@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 53389d20672238496ad3d0f912d640e7ed4270e4c29e8e5fa718f35eccfee7b0 ---
+# --- nsgen runtime section apply.sh: sha256 ef6a00ae6da61466c4fe077b31f658682ca535ad7c58743bcd5fc51bcc67a634 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -63,8 +63,9 @@ record_write() {
 }
 
 # --- hooks: lists of functions that the sections before this core (those the lab needs) add to
-# (`declare` keeps them), run in order: preflight_hooks before anything changes.
-declare -a preflight_hooks
+# (`declare` keeps them), run in order: preflight_hooks before anything changes, ready_hooks once
+# the lab's steps are done, before it is said to be up.
+declare -a preflight_hooks ready_hooks
 # the sections' preflights (a change is applied whole: apply.sh's --force is not theirs)
 for hook in "${preflight_hooks[@]}"; do "${hook}" '' 0; done
 
@@ -171,5 +172,6 @@ if (( dry_run )); then
   echo "dry run: nothing was changed"
   exit 0
 fi
+for hook in "${ready_hooks[@]}"; do "${hook}"; done
 record_write
 echo "lab ${lab_name}: the change is applied, and recorded in ${record_file}"

@@ -1,4 +1,4 @@
-# --- nsgen runtime section setup.sh: sha256 853efa33d4756848fe4ebff7c2d3059d9abad2eedc73d8391fecddf0828dc106 ---
+# --- nsgen runtime section setup.sh: sha256 3db2a91bfeb3e2a596f175c60ce32eb273f185bf9cab456360ae141f9703f70a ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -96,8 +96,9 @@ fi
 # --- hooks: lists of functions that the sections before this core (those the lab needs) add to
 # (`declare` keeps them), run in order: preflight_hooks before anything changes, start_hooks before
 # the lab's steps, stop_hooks in a rollback before the lab's namespaces go, cleanup_hooks once they
-# are gone, done_hooks once the lab is up.
-declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks done_hooks
+# are gone, ready_hooks once the lab's steps are done, before it is said to be up, done_hooks once
+# the lab is up.
+declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks ready_hooks done_hooks
 for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}"; done  # told FORCE ALLOW_FORWARD
 
 # --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
@@ -242,6 +243,7 @@ lab_steps
 await_batches
 trap - ERR INT TERM HUP
 if (( dry_run )); then echo "dry run: nothing was changed"; exit 0; fi
+for hook in "${ready_hooks[@]}"; do "${hook}"; done
 record_write
 echo "lab ${lab_name} is up: ${#lab_netns[@]} namespace(s), ${#lab_devices[@]} root-namespace device(s)"
 for hook in "${done_hooks[@]}"; do "${hook}"; done

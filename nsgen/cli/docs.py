@@ -97,17 +97,23 @@ def docs(
 
 
 def _guide(output: Path) -> None:
-    """The guide's pages into `output`: each part recorded now (a demo part in a sandbox), unless its cast is there."""
+    """The guide's pages into `output`: each part recorded now (a demo part in a sandbox), unless its cast is there.
+
+    Checked before anything is recorded, each check stopping the rest: the casts kept in `output`, then `output`
+    itself (new, or nsgen's to write again), then what this machine lacks for the parts to record; so a problem of
+    what the user gave reads the same on any machine, as root or not."""
     labs = {part.number: sources.load(preset=part.preset) for part in guide_pages.PARTS if part.preset}
     given = {part.number: output / part.directory / part.cast_name for part in guide_pages.PARTS}
-    problems = [Problem("--guide", "", f"{cast}: {why}: delete it to record {guide_pages.PARTS[n - 1].name} again")
-                for n, cast in given.items() if cast.exists() and (why := recording.cast_problem(cast))]
-    to_record = [part for part in guide_pages.PARTS if not given[part.number].exists()]
-    problems += [Problem("--guide", "", why) for part in to_record if not part.preset and (why := guide_parts.missing(part))]
-    if problems:
-        raise TopologyError(problems)
+    broken = [Problem("--guide", "", f"{cast}: {why}: delete it to record {guide_pages.PARTS[n - 1].name} again")
+              for n, cast in given.items() if cast.exists() and (why := recording.cast_problem(cast))]
+    if broken:
+        raise TopologyError(broken)
     kept = {str(cast.relative_to(output)): cast.read_text(encoding="utf-8") for cast in given.values() if cast.exists()}
-    writing.check({path: kept.get(path) for path in guide_pages.paths()}, output)  # before anything is recorded
+    writing.check({path: kept.get(path) for path in guide_pages.paths()}, output)
+    to_record = [part for part in guide_pages.PARTS if not given[part.number].exists()]
+    lacking = [Problem("--guide", "", why) for part in to_record if not part.preset and (why := guide_parts.missing(part))]
+    if lacking:
+        raise TopologyError(lacking)
     with tempfile.TemporaryDirectory(prefix="nsgen-guide-") as scratch:
         casts = dict(given)  # each part's cast: the one kept, or the one recorded now
         for part in to_record:

@@ -23,6 +23,7 @@ from nsgen.topology.model import (
     Link,
     Route,
     Service,
+    once,
     rate_bits,
 )
 
@@ -44,6 +45,12 @@ class Command:
     netns: str | None = None
     tool: Tool = "ip"
 
+    def __init__(self, argv: tuple[str, ...], netns: str | None = None, tool: Tool = "ip") -> None:
+        # the frozen dataclass's own __init__, without its object.__setattr__ per field: a large lab's
+        # plans make hundreds of thousands of commands
+        fields = self.__dict__
+        fields["argv"], fields["netns"], fields["tool"] = argv, netns, tool
+
 
 #: The MTU the kernel gives a new veth or bridge.
 MTU_DEFAULT = 1500
@@ -63,7 +70,11 @@ class Ping:
     holder: str
     reachable: bool = True
 
-    @property
+    def __init__(self, netns: str, address: IPAddress, holder: str, reachable: bool = True) -> None:
+        fields = self.__dict__  # as Command's: a large lab checks tens of thousands of addresses
+        fields["netns"], fields["address"], fields["holder"], fields["reachable"] = netns, address, holder, reachable
+
+    @once  # verify.sh and demo.sh each write it
     def argv(self) -> tuple[str, ...]:
         ping = ("ping", f"-{self.address.version}", "-c", "1", "-W", PING_WAIT[self.reachable], str(self.address))
         return ("ip", "netns", "exec", self.netns, *ping)

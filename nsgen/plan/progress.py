@@ -57,55 +57,71 @@ def made_devices(command: Command) -> list[tuple[str | None, str]]:
 Key = tuple[str | None, str, str, str]
 
 
-def _key(fact: Fact) -> Key:
-    value = fact.value.split("/")[0] if fact.kind == "address" else fact.value
-    return (fact.netns, fact.kind, fact.device, value if fact.kind in ("address", "mtu", "mac", "route", "iptables") else "")
-
-
-def _made(command: Command, routes: dict[Command, str]) -> list[Key]:
-    """The facts `command` makes on its own, by key."""
-    words, netns = command.argv, command.netns
-    if command.tool == "sysctl":
-        return [(netns, "sysctl", words[0], "")]
-    if command.tool == "iptables":
-        return [(netns, "iptables", "", " ".join(words))]
-    if command.tool == "service":
-        return [(netns, "service", words[1], "")] if words[0] == "start" else []
-    if command.tool == "tc":
-        device = words[words.index("dev") + 1] if words[:2] == ("qdisc", "add") else None
-        return [(netns, kind, device, "") for kind in ("qdisc", "rate")] if device else []
-    if command.tool != "ip":
+def _made(command: Command, routes: dict[tuple[str | None, tuple[str, ...]], str]) -> list[Key]:
+    """The facts `command` makes on its own, by key (`routes`: the lab's routes' text, by where each is
+    added and its `route add` words)."""
+    words, netns, tool = command.argv, command.netns, command.tool
+    if tool != "ip":
+        if tool == "sysctl":
+            return [(netns, "sysctl", words[0], "")]
+        if tool == "iptables":
+            return [(netns, "iptables", "", " ".join(words))]
+        if tool == "service":
+            return [(netns, "service", words[1], "")] if words[0] == "start" else []
+        if tool == "tc":
+            device = words[words.index("dev") + 1] if words[:2] == ("qdisc", "add") else None
+            return [(netns, kind, device, "") for kind in ("qdisc", "rate")] if device else []
         return []
-    if words[:2] == ("netns", "add"):
+    verb = words[:2]
+    if verb == ("link", "set"):  # most of a lab's commands: `link set dev D SETTINGS…`
+        if words[2:3] != ("dev",):
+            return []
+        device, settings = words[3], words[4:]
+        if settings == ("up",):
+            return [(netns, "up", device, "")]
+        if "mtu" not in settings and "address" not in settings:
+            return []
+        named = dict(itertools.pairwise(settings))
+        made = [(netns, "mtu", device, named["mtu"])] if "mtu" in named else []
+        return made + ([(netns, "mac", device, named["address"].lower())] if "address" in named else [])
+    if verb == ("netns", "add"):
         return [(words[2], "namespace", "", "")]
-    if words[:2] == ("link", "add"):
+    if verb == ("link", "add"):
         return [(where, "device", name, "") for where, name in made_devices(command)]
-    if words[:2] == ("route", "add") and command in routes:
-        return [(netns, "route", "", routes[command])]
-    if words[:2] == ("addr", "add"):
+    if verb == ("route", "add"):
+        text = routes.get((netns, words))
+        return [(netns, "route", "", text)] if text is not None else []
+    if verb == ("addr", "add"):
         return [(netns, "address", words[-1], words[2].split("/")[0])]
-    if words[:3] != ("link", "set", "dev"):
-        return []
-    device, settings = words[3], dict(itertools.pairwise(words[4:]))
-    made = [(netns, "up", device, "")] if words[4:] == ("up",) else []
-    made += [(netns, "mtu", device, settings["mtu"])] if "mtu" in settings else []
-    return made + ([(netns, "mac", device, settings["address"].lower())] if "address" in settings else [])
+    return []
 
 
-def stages(lab: Lab, plan: Plan) -> list[Stage]:
-    """Each step of `plan` (the lab's setup) with the declared facts it makes: one pass over the
-    commands, one over the facts."""
-    routes = {route_command("add", r, ns.netns): r.text for ns in lab.namespaces for r in ns.routes}
+#: The kinds of fact whose key holds the value a command names (an address's without its prefix length).
+_VALUED = frozenset(("mtu", "mac", "route", "iptables"))
+
+
+def stages(lab: Lab, plan: Plan, facts: list[Fact] | None = None) -> list[Stage]:
+    """Each step of `plan` (the lab's setup) with the declared facts it makes (`facts`: the lab's
+    declared state, if worked out already): one pass over the commands, one over the facts."""
+    routes = {(ns.netns, route_command("add", r, ns.netns).argv): r.text for ns in lab.namespaces for r in ns.routes}
     maker: dict[Key, int] = {}
     creator: dict[tuple[str | None, str], int] = {}
     for index, step in enumerate(plan):
-        for command in (c for c in step.commands if isinstance(c, Command)):
+        for command in step.commands:
+            if not isinstance(command, Command):
+                continue
+            if command.tool == "ip" and command.argv[:2] == ("link", "add"):  # _made's devices, and their creator
+                for device in made_devices(command):
+                    maker.setdefault((device[0], "device", device[1], ""), index)
+                    creator.setdefault(device, index)
+                continue
             for key in _made(command, routes):
                 maker.setdefault(key, index)
-            for device in made_devices(command):
-                creator.setdefault(device, index)
+    last = len(plan) - 1
     owned: list[list[Fact]] = [[] for _ in plan]
-    for fact in declared(lab):
-        index = maker.get(_key(fact), creator.get((fact.netns, fact.device), len(plan) - 1))
-        owned[index].append(fact)
-    return [Stage(number, step, tuple(facts)) for number, (step, facts) in enumerate(zip(plan, owned, strict=True), 1)]
+    for fact in declared(lab) if facts is None else facts:  # each by its Key (a lab of 5000 namespaces declares 50000)
+        kind = fact.kind
+        value = fact.value.split("/")[0] if kind == "address" else fact.value if kind in _VALUED else ""
+        index = maker.get((fact.netns, kind, fact.device, value))
+        owned[creator.get((fact.netns, fact.device), last) if index is None else index].append(fact)
+    return [Stage(number, step, tuple(made)) for number, (step, made) in enumerate(zip(plan, owned, strict=True), 1)]

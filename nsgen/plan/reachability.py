@@ -31,6 +31,11 @@ class Check:
     target: str
     reachable: bool = True
 
+    def __init__(self, source: Namespace, address: IPAddress, target: str, reachable: bool = True) -> None:
+        # the frozen dataclass's own __init__, without its object.__setattr__ per field (as Command's)
+        fields = self.__dict__
+        fields["source"], fields["address"], fields["target"], fields["reachable"] = source, address, target, reachable
+
     @property
     def family(self) -> int:
         return self.address.version
@@ -83,8 +88,7 @@ class _Intent:
     def _forwarder(self, node: str, gateway: IPAddress) -> str | None:
         """The namespace holding `gateway` on a segment `node` is on, if it forwards that IP version."""
         holder, index = self.holders.get(gateway, (ROOT, -1))
-        shares_segment = any(segment is self.segments[index] for segment, _ in self.attached.get(node, []))
-        if holder in (node, ROOT) or not shares_segment:
+        if holder in (node, ROOT) or not any(segment is self.segments[index] for segment, _ in self.attached.get(node, [])):
             return None
         return holder if self.lab.namespace(holder).forwards(gateway.version) else None
 
@@ -104,7 +108,7 @@ def checks(lab: Lab) -> list[Check]:
         own = {a.ip for iface in ns.interfaces for a in iface.addresses}
         families = {a.version for a in own}
         for address, holder in intent.reach(ns.name).items():
-            if address not in own and address.version in families and expected.get((ns.name, address), True):
+            if address not in own and address.version in families and (not expected or expected.get((ns.name, address), True)):
                 result.append(Check(ns, address, holder))
     listed = {(c.source.name, c.address) for c in result}
     for expectation in pings:

@@ -15,6 +15,7 @@ from nsgen.render.styles import Style
 from nsgen.render.templates import SCRIPT_SECTIONS, environment, runtime, template
 from nsgen.topology import yaml_file
 from nsgen.topology.ends import owned
+from nsgen.topology.facts import Fact
 from nsgen.topology.model import Lab, VxlanPort
 from nsgen.validate.sources import LoadedLab
 
@@ -68,6 +69,7 @@ def sections(lab: Lab, script: str) -> tuple[str, ...]:
         "rules": _forwarded(lab),
         "tc": any(sends for link in lab.links for sends in link.sends),
         "sysctl": _outside(lab) or (script != "teardown.sh" and namespace_sysctls),
+        "ipv6": not lab_plans.ipv4_only(lab),  # up once duplicate address detection is done
         "stop": bool(lab.namespaces),
     }
     return tuple(name for name in SCRIPT_SECTIONS[script] if needed[name])
@@ -77,13 +79,14 @@ def sections(lab: Lab, script: str) -> tuple[str, ...]:
 _TOOL_SECTIONS = {"service": "services", "iptables": "rules", "tc": "tc", "sysctl": "sysctl", "stop": "stop"}
 
 
-def _apply_sections(plans: tuple[Plan, ...], retired: tuple[str, ...]) -> tuple[str, ...]:
+def _apply_sections(plans: tuple[Plan, ...], retired: tuple[str, ...], ipv6: bool) -> tuple[str, ...]:
     """apply.sh's sections: facts (it checks the old lab), those whose functions its steps and its
-    rollback's call, and those whose cleanup it runs for the old lab (`retired`)."""
+    rollback's call, those whose cleanup it runs for the old lab (`retired`), and `ipv6` for a new
+    lab with IPv6 (it is said to be changed once its addresses are usable)."""
     tools = {c.tool for plan in plans for s in plan for c in s.commands if isinstance(c, Command)}
     if unknown := tools - {"ip", "bridge", *_TOOL_SECTIONS}:
         raise ValueError(f"apply.sh has no section for {sorted(unknown)}")
-    chosen = {"facts", *(_TOOL_SECTIONS[tool] for tool in tools & _TOOL_SECTIONS.keys()), *retired}
+    chosen = {"facts", *(_TOOL_SECTIONS[tool] for tool in tools & _TOOL_SECTIONS.keys()), *retired, *(("ipv6",) if ipv6 else ())}
     return tuple(name for name in SCRIPT_SECTIONS[APPLY] if name in chosen)
 
 
@@ -107,7 +110,8 @@ class _Plans:
     teardown: Plan
     verify: Plan
     checks: Plan  # the topology's own checks beyond pings
-    places: list[declared.Place]  # the declared state, by place
+    facts: list[Fact]  # the declared state
+    places: list[declared.Place]  # the same, by place
 
 
 def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[str, Any]:
@@ -128,7 +132,7 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
         }
     if script == "check.sh":
         names = styles.aliases(lab)
-        stages = progress.stages(lab, plans.setup)
+        stages = progress.stages(lab, plans.setup, plans.facts)
         return {
             "stages": [
                 {
@@ -164,12 +168,14 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str 
     topology = topology or record_text(loaded.lab)
     checks = reachability.checks(loaded.lab)
     lab = loaded.lab
+    facts = declared.declared(lab)
     plans = _Plans(
         lab_plans.setup(lab),
         lab_plans.teardown(lab),
         lab_plans.verify(lab, checks),
         lab_plans.checks(lab),
-        declared.places(declared.declared(lab)),
+        facts,
+        declared.places(facts),
     )
     context = {
         "lab": loaded.lab,
@@ -202,7 +208,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str 
 #: A lab of more namespaces than this renders its files in two processes: FORKED_ARTIFACTS (about
 #: half the work) in a forked child, the others here, at the same time.
 PARALLEL_NAMESPACES = 500
-FORKED_ARTIFACTS = ("demo.sh", "helpers.sh", "teardown.sh", "README.md")
+FORKED_ARTIFACTS = ("check.sh", "helpers.sh", "teardown.sh", "README.md")
 
 
 APPLY = "apply.sh"
@@ -228,7 +234,7 @@ def render_apply(
     old_facts = [fact for fact in old_facts if (fact.netns, fact.line) not in repaired]
     undo = change_plan.undo(forward).plan
     retired = _retired(old, loaded.lab)
-    carried = _apply_sections((plan, undo), retired)
+    carried = _apply_sections((plan, undo), retired, not lab_plans.ipv4_only(loaded.lab))
     files[APPLY] = template(f"{APPLY}.j2").render(
         lab=loaded.lab,
         origin=loaded.origin,

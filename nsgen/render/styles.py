@@ -8,6 +8,7 @@
   has none).
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -55,28 +56,29 @@ def tutorial_words(command: Command | Ping | Connect | Probe, aliases: dict[str,
     """A command as the guide writes it: `ip …`, `ALIAS …` inside a namespace, or a runtime function
     (verify.sh's `check reachable|unreachable HOLDER NETNS ADDRESS PING…`, `check_tcp open|closed TARGET
     NETNS CONNECT…`, `check_run PATTERN NETNS COMMAND ARGV…`: what the report names, then what runs)."""
+    if isinstance(command, Command):
+        tool = command.tool
+        if tool in _TOOL_WORDS:  # not `ip` (most commands of a lab)
+            return _TOOL_WORDS[tool](command)
+        return (aliases[command.netns] if command.netns else "ip", *command.argv)
     if isinstance(command, Ping):
         reach = "reachable" if command.reachable else "unreachable"
         return ("check", reach, command.holder, command.netns, str(command.address), *command.argv)
     if isinstance(command, Connect):
         return ("check_tcp", "open" if command.open else "closed", command.target, command.netns, *command.argv)
-    if isinstance(command, Probe):
-        return ("check_run", command.output, command.netns, command.command, *command.argv)
-    if command.tool == "sysctl":
-        return ("set_sysctl", command.netns or "", *command.argv)
-    if command.tool == "stop":
-        return ("stop_processes", *command.argv)
-    if command.tool == "tc":
-        return ("tc", *(("-n", command.netns) if command.netns else ()), *command.argv)
-    if command.tool == "service":
-        return (f"{command.argv[0]}_service", command.netns or "", *command.argv[1:])
-    if command.tool == "iptables":
-        return ("iptables", "-w", *command.argv)
-    if command.tool == "accept":
-        return ("accept", *command.argv)
-    if command.tool == "bridge":
-        return ("nsgen_bridge", *command.argv)
-    return (aliases[command.netns] if command.netns else "ip", *command.argv)
+    return ("check_run", command.output, command.netns, command.command, *command.argv)  # a Probe
+
+
+#: How tutorial_words writes a command of each tool but `ip` (as which any other is written).
+_TOOL_WORDS: dict[str, Callable[[Command], tuple[str, ...]]] = {
+    "sysctl": lambda command: ("set_sysctl", command.netns or "", *command.argv),
+    "stop": lambda command: ("stop_processes", *command.argv),
+    "tc": lambda command: ("tc", *(("-n", command.netns) if command.netns else ()), *command.argv),
+    "service": lambda command: (f"{command.argv[0]}_service", command.netns or "", *command.argv[1:]),
+    "iptables": lambda command: ("iptables", "-w", *command.argv),
+    "accept": lambda command: ("accept", *command.argv),
+    "bridge": lambda command: ("nsgen_bridge", *command.argv),
+}
 
 
 def aliases(lab: Lab) -> dict[str, str]:
@@ -156,23 +158,25 @@ _NAMESPACE_PARTS = {
 }
 
 
-def _parts(lines: list[list[str]]) -> list[str]:
+def _parts(lines: list[tuple[str, ...]]) -> list[str]:
     """What a namespace's batch does, each part once, in the order of _NAMESPACE_PARTS."""
     seen = {lines[0] for lines in lines} | {word for words in lines if words[0] == "link" for word in words[4:]}
     return list(dict.fromkeys(part for key, part in _NAMESPACE_PARTS.items() if key in seen))
 
 
-def _joined(lines: list[list[str]]) -> list[str]:
+def _joined(lines: list[tuple[str, ...]]) -> list[str]:
     """A batch's lines, each device's `link set dev D …` settings joined onto its first such line
     (settings only ever move earlier: every later command still finds them made)."""
     first: dict[str, list[str]] = {}
-    kept = []
+    kept: list[Sequence[str]] = []
     for words in lines:
-        if words[:3] == ["link", "set", "dev"] and len(words) > 4:
+        if len(words) > 4 and words[0] == "link" and words[1] == "set" and words[2] == "dev":
             if words[3] in first:
                 first[words[3]] += words[4:]
                 continue
-            first[words[3]] = words
+            first[words[3]] = joined = list(words)
+            kept.append(joined)
+            continue
         kept.append(words)
     return [" ".join(words) for words in kept]
 
@@ -185,34 +189,42 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
     come first, and the services a setup starts last, once every batch is done."""
     stops = Batch("stop what still runs in the lab's namespaces, its services first (it would keep them alive)", None)
     started = Batch("start the services once every namespace's batch is done (await_batches)", None, [("await_batches",)])
-    root_lines: list[list[str]] = []
+    root_lines: list[tuple[str, ...]] = []
     last_step = None
-    lines: dict[str, list[list[str]]] = {ns.netns: [] for ns in lab.namespaces}
+    lines: dict[str, list[tuple[str, ...]]] = {ns.netns: [] for ns in lab.namespaces}
     before: dict[str, list[tuple[str, ...]]] = {ns.netns: [] for ns in lab.namespaces}  # commands before its batch
     fdb = Batch("the spanning bridges' FDB entries (iproute2's `bridge`), after the root namespace's batch", None)
     shaped = Batch("the conditions of links' root-namespace ends (tc), after the root namespace's batch", None)
     outside = Batch("the lab and the outside: forwarding, NAT, forwarded ports (iptables), after the root's batch", None)
     for step in plan:
         for command in step.commands:
-            if command.tool == "bridge":
-                fdb.commands.append(tutorial_words(command, {}))
-            elif command.tool == "stop" or (command.tool == "service" and command.argv[0] == "stop"):
-                stops.commands.append(tutorial_words(command, {}))
-            elif command.tool == "service":
-                started.commands.append(tutorial_words(command, {}))
-            elif command.tool == "tc" and command.netns is None:
-                shaped.commands.append(tutorial_words(command, {}))
-            elif command.tool == "iptables" or (command.tool == "sysctl" and command.netns is None):
-                outside.commands.append(tutorial_words(command, {}))
-            elif command.tool in ("sysctl", "tc"):
-                before[command.netns or ""].append(tutorial_words(command, {}))
-            elif command.netns is not None:
-                lines[command.netns].append(list(command.argv))
+            tool, netns = command.tool, command.netns
+            if tool != "ip":  # `ip` commands (most of a lab's) go into the batches below, as do the tools' not named here
+                if tool == "bridge":
+                    fdb.commands.append(tutorial_words(command, {}))
+                    continue
+                if tool == "stop" or (tool == "service" and command.argv[0] == "stop"):
+                    stops.commands.append(tutorial_words(command, {}))
+                    continue
+                if tool == "service":
+                    started.commands.append(tutorial_words(command, {}))
+                    continue
+                if tool == "tc" and netns is None:
+                    shaped.commands.append(tutorial_words(command, {}))
+                    continue
+                if tool == "iptables" or (tool == "sysctl" and netns is None):
+                    outside.commands.append(tutorial_words(command, {}))
+                    continue
+                if tool in ("sysctl", "tc"):
+                    before[netns or ""].append(tutorial_words(command, {}))
+                    continue
+            if netns is not None:
+                lines[netns].append(command.argv)
             else:
                 if last_step is not step:
-                    root_lines += [["#", line] for line in step.comment.split("\n")]
+                    root_lines += [("#", line) for line in step.comment.split("\n")]
                     last_step = step
-                root_lines.append(list(command.argv))
+                root_lines.append(command.argv)
     batches = [stops] if stops.commands else []
     batches += [Batch("the root namespace, in one batch", None, lines=_joined(root_lines))] if root_lines else []
     batches += [batch for batch in (fdb, shaped, outside) if batch.commands]

@@ -59,7 +59,7 @@ def environment() -> jinja2.Environment:
         comment_start_string="{##",
         comment_end_string="##}",
     )
-    env.filters["q"] = lambda value: shlex.quote(str(value))
+    env.filters["q"] = lambda value: _quoted(str(value))
     env.filters["sh"] = lambda words: " ".join(map(_quoted, words))
     env.filters["array"] = _array
     env.filters["address"] = lambda address: commands.address_words(address)[0]
@@ -84,18 +84,18 @@ SECTION_LINE = re.compile(r"^# --- nsgen runtime section (\S+): sha256 ([0-9a-f]
 #: The sections a runtime may carry besides its script's core, in the order they come, each the same
 #: bytes in every script and lab that carries it (templates/runtime/_NAME.sh.j2): each defines
 #: functions and adds to the hooks its script's core runs (preflight_hooks, start_hooks, ...).
-SECTIONS = ("facts", "parents", "services", "forward", "rules", "tc", "sysctl", "stop")
+SECTIONS = ("facts", "parents", "services", "forward", "rules", "tc", "sysctl", "ipv6", "stop")
 
 #: The scripts with a runtime, each with the sections it may carry (nsgen.render.lab_files decides
 #: which a lab's carries); its core (templates/runtime/SCRIPT.j2), a section named after the
 #: script, comes last and runs it.
 SCRIPT_SECTIONS = {
-    "setup.sh": ("parents", "services", "forward", "rules", "tc", "sysctl"),
+    "setup.sh": ("parents", "services", "forward", "rules", "tc", "sysctl", "ipv6"),
     "teardown.sh": ("services", "rules", "sysctl", "stop"),
     "verify.sh": ("facts",),
     "demo.sh": ("parents", "services", "forward", "rules", "tc", "sysctl", "stop"),
     "check.sh": ("facts",),
-    "apply.sh": ("facts", "services", "rules", "tc", "sysctl", "stop"),
+    "apply.sh": ("facts", "services", "rules", "tc", "sysctl", "ipv6", "stop"),
 }
 
 

@@ -7,9 +7,11 @@ scripts is `nsgen.plan`'s and `nsgen.render`'s.
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
+from typing import Any, Generic, TypeVar
 
 from nsgen.topology.ends import Endpoint, NamespaceEnd, owned
 
@@ -17,14 +19,82 @@ IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
 IPNetwork = IPv4Network | IPv6Network
 
+T = TypeVar("T")
+
+
+class once(Generic[T]):  # named as functools.cached_property, which it stands for
+    """functools.cached_property without the lock Python 3.11 takes on each first read (1 µs: a lab's
+    addresses and routes are read by the ten thousand): worked out on the first read, then read as the
+    instance's own attribute. For immutable objects only: nothing ever works it out again."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
+
+
+class _LabIPv4Address(IPv4Address):
+    """An IPv4 address whose text and hash are worked out once: a lab's gateways and its pings'
+    addresses are written and looked up thousands of times (ipaddress computes them on every read).
+    Equal to, hashed and shown (repr) as the IPv4Address it is."""
+
+    _text = once(IPv4Address.__str__)
+    _hash = once(IPv4Address.__hash__)
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"IPv4Address({self._text!r})"
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+class _LabIPv6Address(IPv6Address):
+    """_LabIPv4Address's IPv6 twin."""
+
+    _text = once(IPv6Address.__str__)
+    _hash = once(IPv6Address.__hash__)
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"IPv6Address({self._text!r})"
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+def lab_address(value: str | int) -> IPAddress:
+    """ipaddress.ip_address, as a lab keeps its addresses (their text worked out once)."""
+    try:
+        return _LabIPv4Address(value)
+    except ValueError:  # AddressValueError
+        pass
+    try:
+        return _LabIPv6Address(value)
+    except ValueError:
+        pass
+    raise ValueError(f"{value!r} does not appear to be an IPv4 or IPv6 address")
+
 
 class _LabIPv4Interface(IPv4Interface):
     """An interface's IPv4 address whose host address and text are worked out once: a lab's plans,
     checks, declared state and record each read them (ipaddress computes them on every read)."""
 
-    ip = cached_property(IPv4Interface.ip.fget)  # type: ignore[assignment, arg-type]
-    with_prefixlen = cached_property(IPv4Interface.with_prefixlen.fget)  # type: ignore[assignment, arg-type]
-    _text = cached_property(IPv4Interface.__str__)
+    ip = once(lambda self: _LabIPv4Address(self._ip))  # type: ignore[assignment]
+    with_prefixlen = once(IPv4Interface.with_prefixlen.fget)  # type: ignore[assignment, arg-type]
+    _text = once(IPv4Interface.__str__)
 
     def __str__(self) -> str:
         return self._text
@@ -33,9 +103,9 @@ class _LabIPv4Interface(IPv4Interface):
 class _LabIPv6Interface(IPv6Interface):
     """_LabIPv4Interface's IPv6 twin."""
 
-    ip = cached_property(IPv6Interface.ip.fget)  # type: ignore[assignment, arg-type]
-    with_prefixlen = cached_property(IPv6Interface.with_prefixlen.fget)  # type: ignore[assignment, arg-type]
-    _text = cached_property(IPv6Interface.__str__)
+    ip = once(lambda self: _LabIPv6Address(self._ip))  # type: ignore[assignment]
+    with_prefixlen = once(IPv6Interface.with_prefixlen.fget)  # type: ignore[assignment, arg-type]
+    _text = once(IPv6Interface.__str__)
 
     def __str__(self) -> str:
         return self._text
@@ -78,12 +148,12 @@ class Route:
     dev: str | None = None
     via: IPAddress | None = None
 
-    @property
+    @once
     def destination(self) -> str:
         """As the topology and `ip route` write it: `default` for IPv4's 0.0.0.0/0, else the CIDR."""
         return "default" if self.to.version == 4 and self.to.prefixlen == 0 else str(self.to)
 
-    @property
+    @once
     def text(self) -> str:
         """As `ip route` shows it: `default via 172.16.0.1`, `10.0.2.0/24 dev eth0`, a host route bare."""
         to = self.to
@@ -117,7 +187,10 @@ class Namespace:
     services: tuple[Service, ...] = ()
 
     def interface(self, name: str) -> Interface:
-        return next(iface for iface in self.interfaces if iface.name == name)
+        for iface in self.interfaces:
+            if iface.name == name:
+                return iface
+        raise StopIteration  # as next() over no interface of that name
 
     def forwards(self, version: int) -> bool:
         """Whether its sysctls turn on forwarding for IP `version`."""
@@ -361,7 +434,7 @@ class Lab:
             return self.namespace(end.node).interface(end.interface)
         return next((iface for iface in self.root_interfaces if iface.name == end.interface), None)
 
-    @property
+    @once
     def root_devices(self) -> tuple[str, ...]:
         """Every device the lab makes in the root namespace: bridges, bridge ports, root ends (not a macvlan's parent)."""
         ends = [end.device for link in self.links for end in (link.a, link.b) if end.netns is None and owned(end)]

@@ -1,6 +1,7 @@
 """Reading topology files (strict YAML) and writing normalised ones."""
 
 import dataclasses
+import functools
 import json
 import re
 from pathlib import Path
@@ -48,6 +49,20 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     constructor. A node met again (an alias) gives the same object, as in PyYAML.
     """
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        """A node's tag, a plain scalar's remembered by its text (the loader has no path resolvers, so
+        its text alone decides it): a large lab's keys, gateways and devices are the same few words."""
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = self._plain_tags.get(value)
+            if tag is None:
+                tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+
     def construct_document(self, node: yaml.Node) -> Any:
         if _expanded(node, {}) > MAX_EXPANDED_NODES:
             message = f"its aliases expand to more than {MAX_EXPANDED_NODES} values: refused (an alias bomb?)"
@@ -61,10 +76,12 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
             return node.value if node.tag == _STR else self.construct_object(node, deep=True)
         if id(node) in built:
             return built[id(node)]
+        scalar = yaml.ScalarNode  # a string's node is read here, not through a call: most of a lab's values
         if node.__class__ is yaml.SequenceNode and node.tag == _SEQ:
             items: list[Any] = []
             built[id(node)] = items
-            items.extend(self._build(item, built) for item in node.value)
+            for item in node.value:
+                items.append(item.value if item.__class__ is scalar and item.tag == _STR else self._build(item, built))
             return items
         if node.__class__ is not yaml.MappingNode or node.tag != _MAP:
             return self.construct_object(node, deep=True)  # a set, an ordered map, an unknown tag: refused
@@ -73,7 +90,7 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         mapping: dict[Any, Any] = {}
         built[id(node)] = mapping
         for key_node, value_node in node.value:
-            key = self._build(key_node, built)
+            key = key_node.value if key_node.__class__ is scalar and key_node.tag == _STR else self._build(key_node, built)
             try:
                 duplicate = key in mapping
             except TypeError:  # an unhashable key: a list or mapping used as a key
@@ -82,7 +99,9 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                 ) from None
             if duplicate:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            mapping[key] = self._build(value_node, built)
+            mapping[key] = (
+                value_node.value if value_node.__class__ is scalar and value_node.tag == _STR else self._build(value_node, built)
+            )
         return mapping
 
 
@@ -93,7 +112,8 @@ def _expanded(node: yaml.Node, sizes: dict[int, int]) -> int:
     if id(node) not in sizes:
         sizes[id(node)] = 1  # a node inside itself (a recursive alias) counts once
         children = node.value if node.__class__ is yaml.SequenceNode else [n for pair in node.value for n in pair]
-        sizes[id(node)] = 1 + sum(_expanded(child, sizes) for child in children)
+        scalar = yaml.ScalarNode  # a scalar counts one: no call for it (most of a lab's nodes)
+        sizes[id(node)] = 1 + sum(1 if child.__class__ is scalar else _expanded(child, sizes) for child in children)
     return sizes[id(node)]
 
 
@@ -140,14 +160,24 @@ _SPECIAL = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null
 
 
 def _scalar(value: Any) -> str:
+    if type(value) is str:
+        return _string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    text = str(value)
-    return text if _PLAIN.match(text) and text.lower() not in _SPECIAL else json.dumps(text, ensure_ascii=False)
+    return _string(str(value))
+
+
+@functools.lru_cache(maxsize=4096)  # a lab's keys (alias, interfaces, addresses, routes, to, via) and gateways
+def _string(text: str) -> str:
+    return text if _PLAIN.match(text) and text.lower() not in _SPECIAL else _json_string(text)
+
+
+#: json.dumps(text, ensure_ascii=False) of a string, without the encoder json.dumps makes for each call.
+_json_string = json.encoder.encode_basestring
 
 
 def _flow(value: Any) -> str:
@@ -158,8 +188,10 @@ def _flow(value: Any) -> str:
 
 
 def _is_leaf(value: Any) -> bool:
-    items = value.values() if isinstance(value, dict) else value
-    return not any(isinstance(item, (dict, list)) for item in items)
+    for item in value.values() if isinstance(value, dict) else value:  # noqa: SIM110 - no generator for each of thousands
+        if isinstance(item, (dict, list)):
+            return False
+    return True
 
 
 def _block(value: Any, indent: str, lines: list[str]) -> None:

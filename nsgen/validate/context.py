@@ -26,13 +26,14 @@ from nsgen.topology.model import (
     Namespace,
     PortForward,
     Vxlan,
+    lab_address,
 )
 
 Path = list[Any]
 
 #: Addresses and networks parsed once per text (they are immutable): a large lab names the same
-#: gateways and destinations thousands of times.
-parsed_address = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
+#: gateways and destinations thousands of times (an address's text is worked out once, too).
+parsed_address = functools.lru_cache(maxsize=4096)(lab_address)
 parsed_network = functools.lru_cache(maxsize=4096)(ipaddress.ip_network)
 
 

@@ -19,10 +19,11 @@ def resolve(ctx: Context) -> None:
         ends_path = [*path, "endpoints"] if isinstance(raw, dict) else path
         ctx.mentioned.update(tuple(text.split(":")) for text in spec["endpoints"])
         ends = [_end(ctx, [*ends_path, side], text, used, index) for side, text in enumerate(spec["endpoints"])]
-        if None in ends or any(end.node in ctx.namespaces and end.node in ctx.bridges for end in ends):
+        bad = not all(ends)  # an end that is None (a Port is always true): `None in ends` without Port.__eq__
+        if bad or any(end.node in ctx.namespaces and end.node in ctx.bridges for end in ends):
             # a bad or ambiguous end: the nodes of the others may lack what this link would give them
             ctx.incomplete.update(end.node for end in ends if end is not None)
-            if None in ends:
+            if bad:
                 continue
         resolved = [end for end in ends if end is not None]
         if all(end.node not in ctx.namespaces for end in resolved):
@@ -102,8 +103,10 @@ def typed_links(ctx: Context) -> None:
 
 def _sends(ctx: Context, link: LinkSpec) -> tuple[Conditions | None, Conditions | None]:
     """The conditions on what each end sends: the link's own keys, then its `from: {NODE: ...}` over them."""
-    both = {key: link.spec[key] for key in CONDITION_KEYS if key in link.spec}
     per_end = link.spec.get("from") or {}
+    if not per_end and not any(key in link.spec for key in CONDITION_KEYS):
+        return None, None  # most links: nothing conditioned
+    both = {key: link.spec[key] for key in CONDITION_KEYS if key in link.spec}
     nodes = [end.node for end in link.ends]
     for node in per_end:
         if node not in nodes:

@@ -27,12 +27,13 @@ def _namespace(ctx: Context, index: int, name: str, ports: list[Port]) -> Namesp
     path: Path = ["namespaces", name]
     interfaces = tuple(interface(port, port.name) for port in ports)
     connected = [a.network for iface in interfaces for a in iface.addresses if a.network.prefixlen < a.max_prefixlen]
+    ifnames = [i.name for i in interfaces]
     routes: list[tuple[int, Route]] = []
     for route_index, route_spec in enumerate(spec.get("routes") or []):
-        route = _route(ctx, [*path, "routes", route_index], route_spec, [i.name for i in interfaces])
+        route = _route(ctx, [*path, "routes", route_index], route_spec, ifnames)
         if route is None:
             continue
-        if route.to in {r.to for _, r in routes}:
+        if routes and route.to in {r.to for _, r in routes}:
             ctx.problem([*path, "routes", route_index, "to"], f"a second route to {route.to}")
         routes.append((route_index, route))
     onlink = connected + [r.to for _, r in routes if r.via is None]
@@ -42,7 +43,7 @@ def _namespace(ctx: Context, index: int, name: str, ports: list[Port]) -> Namesp
         if route.via in own:
             message = f"gateway {route.via} is this namespace's own address (on {own[route.via]})"
             ctx.problem([*path, "routes", route_index, "via"], message)
-        elif route.via is None or (route.via.is_link_local and route.dev is not None):
+        elif route.via is None or (route.dev is not None and route.via.is_link_local):
             continue  # a link-local gateway is reached through the route's own device
         elif not any(route.via in net for net in onlink if net.version == route.via.version):
             ctx.problem([*path, "routes", route_index, "via"], f"gateway {route.via} is on no connected subnet of this namespace")
@@ -53,7 +54,7 @@ def _namespace(ctx: Context, index: int, name: str, ports: list[Port]) -> Namesp
         interfaces=interfaces,
         routes=tuple(route for _, route in routes),
         sysctls=tuple((key, str(value)) for key, value in (spec.get("sysctls") or {}).items()),
-        services=services.build(ctx, [*path, "run"], spec.get("run") or []),
+        services=services.build(ctx, [*path, "run"], spec["run"] or []) if "run" in spec else (),
     )
 
 
