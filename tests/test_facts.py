@@ -129,3 +129,22 @@ def test_a_difference_is_said_with_its_fact() -> None:
     assert str(Difference(fact, "different", "1500")) == "ns-0: eth0 mtu 9000: different (1500)"
     assert fact.key == "eth0 mtu" and fact.make() == ("link", "set", "dev", "eth0", "mtu", "9000")
     assert Fact(None, "host", "rule", value="-6 200 from all lookup 200").remove() == ("-6", "rule", "del", "priority", "200")
+
+
+IPTABLES_S = """-P PREROUTING ACCEPT
+-A PREROUTING ! -d 127.0.0.0/8 -p tcp -m tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment "nsgen:canned" -j DNAT --to-destination 10.0.2.2:80
+-A POSTROUTING -s 10.0.1.0/24 -m comment --comment nsgen:canned -j MASQUERADE
+-A POSTROUTING -s 10.0.9.0/24 -m comment --comment "nsgen:other" -j MASQUERADE
+-A POSTROUTING -s 10.0.1.0/24 -j MASQUERADE
+"""
+
+
+def test_the_reader_takes_the_labs_nat_rules_from_iptables_s_as_the_lab_writes_them() -> None:
+    """iptables-nft quotes the comment and adds `-m tcp`, legacy iptables does neither: both read as the lab's
+    commands write them; another lab's rules and rules without a comment are not this lab's."""
+    dump = f"kernel_dump() {{ echo @nat; cat <<'CANNED'\n{IPTABLES_S}CANNED\n}}\n"
+    assert _bash(dump + 'kernel_facts ""; printf "%s\\n" "${kernel[@]}"') == [
+        "iptables -t nat -A PREROUTING ! -d 127.0.0.0/8 -p tcp --dport 8080 -m addrtype --dst-type LOCAL"
+        " -m comment --comment nsgen:canned -j DNAT --to-destination 10.0.2.2:80",
+        "iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -m comment --comment nsgen:canned -j MASQUERADE",
+    ]
