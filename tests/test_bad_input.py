@@ -3,10 +3,13 @@
 Each `tests/bad/NAME.yaml` pairs with `NAME.err`, the exact line nsgen must print (golden, as netlab does).
 """
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import nsgen
+from conftest import REPO, nsgen
 
 BAD = Path(__file__).parent / "bad"
 CASES = sorted(BAD.glob("*.yaml"))
@@ -84,3 +87,16 @@ def test_validate_reports_every_problem_one_per_line(tmp_path: Path) -> None:
         "lab.yaml: namespaces.ns-1.interfaces.veth-1.addresses[0]: address 172.16.0.2 is already given to ns-0:veth-0",
         "lab.yaml: namespaces.ns-1.routes[0].to: '172.16.0.1/16' has host bits set (did you mean '172.16.0.0/16'?)",
     ]
+
+
+def test_what_is_not_a_regular_file_is_read_to_its_bound_and_never_waited_for(tmp_path: Path) -> None:
+    """/dev/zero grew to gigabytes, and a FIFO nobody writes to hung: both are read without waiting, to the bound."""
+    zero = nsgen("validate", "/dev/zero", in_process=True)
+    assert (zero.returncode, zero.stderr) == (2, "zero: more than 8388608 bytes; a topology may have at most that\n")
+    fifo = tmp_path / "lab.yaml"
+    os.mkfifo(fifo)
+    hung = nsgen("validate", fifo, in_process=True)
+    assert (hung.returncode, hung.stderr) == (2, "lab.yaml: the file is empty; expected a mapping with name, namespaces and links\n")
+    piped = subprocess.run(["bash", "-c", f"{sys.executable} -m nsgen validate <(cat {REPO}/examples/web.yaml)"],
+                           capture_output=True, text=True, check=False)
+    assert piped.returncode == 0 and "ok: lab 'web'" in piped.stdout, piped.stderr  # a pipe with a writer is read

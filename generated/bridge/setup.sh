@@ -124,7 +124,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 e2c78af2fe94b5efb1640c97a8e42216d404f0d4cb3b3bfd711702ca7af86d76 ===
+# === nsgen runtime: sha256 ed5ed1729d7fb0af76f2f32e43cd293571e70dd5da8e12d7732d0a402dc2eacb ===
 # --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -247,7 +247,7 @@ delete_rules() {
   if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
 }
 cleanup_hooks+=(delete_rules)
-# --- nsgen runtime section setup.sh: sha256 3db2a91bfeb3e2a596f175c60ce32eb273f185bf9cab456360ae141f9703f70a ---
+# --- nsgen runtime section setup.sh: sha256 e80ce1d2c4c46eaf22da3e5fa1decc3b9076b99db51b9e86657d660143a5f0e8 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -337,7 +337,8 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${present[*]} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
+  taken="${present[*]:0:5}${present[5]+ and $(( ${#present[@]} - 5 )) more}"  # a few named, the rest counted
+  refuse "lab ${lab_name} is partly there, or its names are taken: ${taken} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi

@@ -152,8 +152,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 a1459f97ba71c668a5468d5685998dda3372c3d3bd8dd6782d048c855e75beef ===
-# --- nsgen runtime section setup.sh: sha256 3db2a91bfeb3e2a596f175c60ce32eb273f185bf9cab456360ae141f9703f70a ---
+# === nsgen runtime: sha256 dce1f6b7e25257aea3d48143a036b30cea03d41b50c0a31849aecea6cd522860 ===
+# --- nsgen runtime section setup.sh: sha256 e80ce1d2c4c46eaf22da3e5fa1decc3b9076b99db51b9e86657d660143a5f0e8 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -243,7 +243,8 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${present[*]} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
+  taken="${present[*]:0:5}${present[5]+ and $(( ${#present[@]} - 5 )) more}"  # a few named, the rest counted
+  refuse "lab ${lab_name} is partly there, or its names are taken: ${taken} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi

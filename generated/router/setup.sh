@@ -187,7 +187,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 28dec2f704839db95e1e270c36e2f4ffa2dd2272f3ec3ccb8e70fde57728bb4f ===
+# === nsgen runtime: sha256 3e4edbf3bf70b12f800b2e36befc104d281750b3ced72cf3b35d35a739eac463 ===
 # --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -375,7 +375,7 @@ ipv6_ready() {
   echo "${0##*/}: IPv6 addresses still tentative after 5 s (duplicate address detection)" >&2
 }
 ready_hooks+=(ipv6_ready)
-# --- nsgen runtime section setup.sh: sha256 3db2a91bfeb3e2a596f175c60ce32eb273f185bf9cab456360ae141f9703f70a ---
+# --- nsgen runtime section setup.sh: sha256 e80ce1d2c4c46eaf22da3e5fa1decc3b9076b99db51b9e86657d660143a5f0e8 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -465,7 +465,8 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${present[*]} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
+  taken="${present[*]:0:5}${present[5]+ and $(( ${#present[@]} - 5 )) more}"  # a few named, the rest counted
+  refuse "lab ${lab_name} is partly there, or its names are taken: ${taken} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi

@@ -1,4 +1,4 @@
-# --- nsgen runtime section setup.sh: sha256 3db2a91bfeb3e2a596f175c60ce32eb273f185bf9cab456360ae141f9703f70a ---
+# --- nsgen runtime section setup.sh: sha256 e80ce1d2c4c46eaf22da3e5fa1decc3b9076b99db51b9e86657d660143a5f0e8 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -88,7 +88,8 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${present[*]} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
+  taken="${present[*]:0:5}${present[5]+ and $(( ${#present[@]} - 5 )) more}"  # a few named, the rest counted
+  refuse "lab ${lab_name} is partly there, or its names are taken: ${taken} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi

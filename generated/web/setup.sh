@@ -195,7 +195,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 30367c3d69b2a407da1ab76e535254a1d0dc74a638fa0fddcb90242317ed1279 ===
+# === nsgen runtime: sha256 032e63f6e025927ea0121c671a263848f74eaefb7f3302f1b454e730415540e4 ===
 # --- nsgen runtime section services: sha256 883dfd1a5bb88c22139139ee75a2d2b8dfe5f0714cb78a49014727415720a322 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -481,7 +481,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 3db2a91bfeb3e2a596f175c60ce32eb273f185bf9cab456360ae141f9703f70a ---
+# --- nsgen runtime section setup.sh: sha256 e80ce1d2c4c46eaf22da3e5fa1decc3b9076b99db51b9e86657d660143a5f0e8 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -571,7 +571,8 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${present[*]} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
+  taken="${present[*]:0:5}${present[5]+ and $(( ${#present[@]} - 5 )) more}"  # a few named, the rest counted
+  refuse "lab ${lab_name} is partly there, or its names are taken: ${taken} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi

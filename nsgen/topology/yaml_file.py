@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,16 @@ def read(path: Path) -> Any:
             raise TopologyError(
                 [Problem(source, "", f"file is {size} bytes; a topology may have at most {MAX_FILE_BYTES}")]
             )
-        data = path.read_bytes()
+        # opened without waiting for a writer (a FIFO nobody writes to is empty, not a hang), then read
+        # to the bound whatever it is (/dev/zero, a pipe): a file's size is not all it can hold
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise TopologyError([Problem(source, "", f"cannot read: {exc.strerror}")]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise TopologyError([Problem(source, "", f"more than {MAX_FILE_BYTES} bytes; a topology may have at most that")])
     if b"\0" in data:
         raise TopologyError([Problem(source, "", "not a text file (it contains NUL bytes)")])
     try:
