@@ -38,5 +38,9 @@ def build(ctx: Context, path: Path, specs: list[Any]) -> tuple[Service, ...]:
             ctx.problem([*here, "ready"], "give one of tcp (a port that listens) or file (a path that appears)")
             continue
         waited = f"{kinds[0]}:{ready[kinds[0]]}" if kinds else None
+        twin = next((s.name for s in services.values() if waited and s.ready == waited), None)
+        if twin is not None:  # the second would be found ready on the first's port, or file
+            ctx.problem([*here, "ready", kinds[0]], f"service '{twin}' in this namespace waits for the same: give each its own")
+            continue
         services[name] = Service(name, entry["command"], waited, ready.get("timeout", READY_TIMEOUT))
     return tuple(services.values())
