@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cni_harness import processes_mentioning
 from conftest import REPO, netns_names, nsgen, root_link_names, run, shellcheck
-from test_recording import CHROMIUM, CHROMIUM_FLAGS, KERNEL_PICKED, cast_text
+from test_recording import CHROMIUM, CHROMIUM_FLAGS, KERNEL_PICKED, cast_text, dumped, page_console, terminal_text
 
 from nsgen.render import docs_page, guide
 from nsgen.run import busybox_image, emulated_hosts, guide_parts, recording, sandbox
@@ -228,15 +228,14 @@ def test_a_demo_part_page_plays_offline_in_headless_chromium_with_its_chapters(t
     page = GUIDE / part.directory / "index.html"
     # in a network namespace of its own (loopback only, down): whatever it tries, nothing leaves
     command = ["unshare", "--net", CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom"]
-    dom = run(*command, f"file://{page}")
+    dom = dumped([*command, f"file://{page}"], "$ cat cni/nsgen-net.conflist")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    terminal = re.search(r'<pre class="ap-term-text[^>]*>(.*?)</pre>', dom.stdout, re.S)
-    assert terminal and "$ cat cni/nsgen-net.conflist" in html_unescape(re.sub(r"<[^>]+>", "", terminal.group(1)))
+    assert "$ cat cni/nsgen-net.conflist" in terminal_text(dom.stdout)
     chapters = docs_page.chapters(committed_cast(part).read_text())
     assert len(re.findall(r'class="ap-marker-container', dom.stdout)) == len(chapters) == 11  # on the progress bar
     listed = re.findall(r'<a href="#player" data-marker="(\d+)">([^<]*)</a>', dom.stdout)
     assert [(int(i), html_unescape(label)) for i, label in listed] == [(i, label) for i, (_, label) in enumerate(chapters)]
-    assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert page_console(dom.stderr) == []
 
 
 @pytest.mark.kernel

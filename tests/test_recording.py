@@ -24,6 +24,28 @@ CHROMIUM_FLAGS = [
     "--disable-features=NetworkTimeServiceQuerying", "--host-resolver-rules=MAP * ~NOTFOUND",
     "--enable-logging=stderr", "--v=1", "--virtual-time-budget=3000", "--window-size=1280,900",
 ]  # fmt: skip
+
+
+def terminal_text(dom: str) -> str:
+    """The text the player's terminal shows in a dumped DOM ('' where it drew none)."""
+    terminal = re.search(r'<pre class="ap-term-text[^>]*>(.*?)</pre>', dom, re.S)
+    return html_unescape(re.sub(r"<[^>]+>", "", terminal.group(1))) if terminal else ""
+
+
+def dumped(command: list[str], shows: str) -> subprocess.CompletedProcess:
+    """`command` (Chromium with --dump-dom), once more with a longer virtual time budget where the
+    player's terminal does not show `shows` yet: a machine under load can leave it undrawn."""
+    dom = run(*command)
+    if shows not in terminal_text(dom.stdout):
+        dom = run(*(word.replace("--virtual-time-budget=3000", "--virtual-time-budget=15000") for word in command))
+    return dom
+
+
+def page_console(stderr: str) -> list[str]:
+    """The page's own console messages: Chromium logs those of its own pages too (`source: chrome://…`)."""
+    return [line for line in stderr.splitlines() if "CONSOLE" in line and "source: chrome://" not in line]
+
+
 #: Values the kernel picks, masked before two recordings are compared.
 KERNEL_PICKED = [
     (re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}"), "MAC"),
@@ -207,18 +229,18 @@ def test_docs_page_plays_offline_in_headless_chromium(tmp_path: Path, prefix: st
         command = ["unshare", "--net", CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
         return run(*command, f"file://{out / 'index.html'}")
 
-    dom = chromium("--dump-dom")
+    shown = f'$ ip0() {{ ip netns exec {prefix}ns-0 ip "$@"; }}'
+    profile = tmp_path / "profile-dump"
+    command = ["unshare", "--net", CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom"]
+    dom = dumped([*command, f"file://{out / 'index.html'}"], shown)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    terminal = re.search(r'<pre class="ap-term-text[^>]*>(.*?)</pre>', dom.stdout, re.S)
-    assert terminal, dom.stdout[-2000:]
-    text = re.sub(r"<[^>]+>", "", terminal.group(1)).replace("&quot;", '"')
-    assert f'$ ip0() {{ ip netns exec {prefix}ns-0 ip "$@"; }}' in text
+    assert shown in terminal_text(dom.stdout), dom.stdout[-2000:]
     chapters = docs_page.chapters(cast.read_text())
     assert len(re.findall(r'class="ap-marker-container', dom.stdout)) == len(chapters) > 10  # on the progress bar
     listed = re.findall(r'<a href="#player" data-marker="(\d+)">([^<]*)</a>', dom.stdout)
     assert [(int(i), html_unescape(label)) for i, label in listed] == [(i, label) for i, (_, label) in enumerate(chapters)]
     assert 'id="pause-at-steps"' in dom.stdout
-    assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert page_console(dom.stderr) == []
     requested = set(re.findall(r"NotifyBeforeURLRequest: (\S+)", dom.stderr))
     assert {url for url in requested if not url.split("?")[0].endswith("update.googleapis.com/service/update2/json")} == set()
     screenshot = tmp_path / "docs-page.png"
