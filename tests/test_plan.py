@@ -279,3 +279,12 @@ def test_no_alias_can_hide_a_runtime_function() -> None:
 def test_committed_generated_runtime_is_current() -> None:
     result = nsgen("runtime", "-o", REPO / "generated" / "runtime", "--check")
     assert result.returncode == 0, f"generated/runtime is stale: run `nsgen runtime -o generated/runtime`\n{result.stderr}"
+
+
+def test_an_apply_sh_carries_its_runtime_whole_under_its_marker() -> None:
+    """apply.sh's marker line is the sha256 of every byte after it (an extra newline at its end broke it)."""
+    old, new = (sources.load(preset="bridge", count=count, prefix="x-") for count in (3, 4))
+    text = lab_files.render_apply(old.lab, new)[lab_files.APPLY]
+    found = templates.carried(text)
+    assert found is not None and found.current and not found.loose
+    assert text.endswith('recorded in ${record_file}"\n')
