@@ -167,3 +167,22 @@ def test_docs_refuses_a_cast_that_is_not_one(tmp_path: Path, kind: str) -> None:
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"{cast}: ")
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("kind", ["a user's file", "a symlink", "a directory", "a directory, with /"])
+def test_record_refuses_what_would_lose_a_users_file_before_the_demo_runs(tmp_path: Path, prefix: str, kind: str) -> None:
+    notes = tmp_path / "notes.cast"
+    notes.write_text("my notes\n")
+    cast = tmp_path / "out.cast"
+    if kind == "a user's file":
+        cast = notes
+    elif kind == "a symlink":
+        cast.symlink_to(notes)
+    else:
+        cast = tmp_path / "dir"
+        cast.mkdir()
+    given = f"{cast}/" if kind.endswith("/") else str(cast)
+    result = nsgen("record", "--preset", "pair", "--prefix", prefix, "-o", given, in_process=True)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"nsgen record: {cast}: ")
+    assert notes.read_text() == "my notes\n" and not any(name.startswith(prefix) for name in netns_names())

@@ -32,6 +32,7 @@ def record(
     ] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Keep the real timings (demo.sh types for real).")] = False,
     gif: Annotated[Optional[Path], typer.Option(help="Also render the cast as an animated GIF (needs agg).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite a cast (and GIF) already there.")] = False,
 ) -> None:
     """Record the lab's demo.sh, run for real, as a reproducible asciinema cast (and a GIF)."""
     loaded = one_machine(load(file, preset, prefix, count), "record")
@@ -39,6 +40,8 @@ def record(
     if gif is not None and renderer is None:
         raise TopologyError([Problem("--gif", "", recording.AGG_MISSING)])
     cast = output or Path(f"{loaded.lab.name}.cast")
+    for path in (cast, *([gif] if gif is not None else [])):  # before the demo runs, not after
+        writing.check_file(path, force)
     options = recording.CastOptions(cols, rows, title, typing_speed, idle_time_limit, raw)
     with scripts.rendered(loaded) as lab_dir:
         status = recording.record(lab_dir, cast, options)

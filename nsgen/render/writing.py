@@ -85,6 +85,17 @@ def check(files: dict[str, str | None], out_dir: Path) -> set[str]:
     return foreign
 
 
+def check_file(path: Path, force: bool = False) -> None:
+    """OutputError where writing the file `path` (a cast, a GIF) would lose something of a user's: a
+    directory, a symlink (nsgen writes through none), a file already there (unless `force`)."""
+    if path.is_symlink():
+        raise OutputError(f"{path}: a symlink: nsgen writes no file through one; give the file itself")
+    if path.is_dir():
+        raise OutputError(f"{path}: a directory: give the file's name (e.g. {path.as_posix().rstrip('/')}/lab.cast)")
+    if path.exists() and not force:
+        raise OutputError(f"{path}: exists already (use --force to overwrite it)")
+
+
 def _holds_other(out_dir: Path, files: dict[str, str | None]) -> bool:
     """Whether `out_dir` holds anything but files of `files` with their text (and the directories
     they are in): it stops at the first such entry, so `/usr` or `/` is refused at once, and a
