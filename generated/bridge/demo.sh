@@ -131,7 +131,7 @@ lab_steps() {
   run ip link del dev v-net-0
 }
 
-# === nsgen runtime: sha256 ec887bea4dc4cde0a1d374c20ea4ec2a3a8549a8bcb077218ecf5ded0ad292ab ===
+# === nsgen runtime: sha256 78e4f561b660d2493af3cf08204bd12f0a6187afa5ec6f745844176e07bb9314 ===
 # --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -289,7 +289,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 4110e2beaab1340f099c26f9cfd0ad633143118d78cab52a5a4888def14dda9b ---
+# --- nsgen runtime section demo.sh: sha256 03fe98a3ba5d84d95cd8824c9b228acf4977a396fb3d56720bcbae2aa7dfe693 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -437,6 +437,7 @@ undo() {
   local line=${failed_batch_line:-$3} i
   trap - ERR
   trap '' INT TERM HUP
+  exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
     if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
@@ -447,6 +448,8 @@ undo() {
   rollback
   exit "$1"
 }
+# the script's own output and errors, kept for undo: a step may send its own to /dev/null
+exec {script_out}>&1 {script_err}>&2
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM

@@ -124,7 +124,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 ed5ed1729d7fb0af76f2f32e43cd293571e70dd5da8e12d7732d0a402dc2eacb ===
+# === nsgen runtime: sha256 20a852305c684f49ab7708243cadfd062a9b2e3fa6f821f907b9791e57054f25 ===
 # --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -247,7 +247,7 @@ delete_rules() {
   if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
 }
 cleanup_hooks+=(delete_rules)
-# --- nsgen runtime section setup.sh: sha256 e80ce1d2c4c46eaf22da3e5fa1decc3b9076b99db51b9e86657d660143a5f0e8 ---
+# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -423,6 +423,7 @@ undo() {
   local line=${failed_batch_line:-$3} i
   trap - ERR
   trap '' INT TERM HUP
+  exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
     if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
@@ -433,6 +434,8 @@ undo() {
   rollback
   exit "$1"
 }
+# the script's own output and errors, kept for undo: a step may send its own to /dev/null
+exec {script_out}>&1 {script_err}>&2
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM

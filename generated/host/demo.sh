@@ -69,7 +69,7 @@ lab_steps() {
   run ip netns del ns-0
 }
 
-# === nsgen runtime: sha256 b99cd562ac951980cfcc1f9b8e811f91768cd71552075ec499d91c1676eac86b ===
+# === nsgen runtime: sha256 b708d93a50fe238169a8e992665f61343865d1bda44ace0bfea84669ccb7dc2d ===
 # --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -105,7 +105,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 4110e2beaab1340f099c26f9cfd0ad633143118d78cab52a5a4888def14dda9b ---
+# --- nsgen runtime section demo.sh: sha256 03fe98a3ba5d84d95cd8824c9b228acf4977a396fb3d56720bcbae2aa7dfe693 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -253,6 +253,7 @@ undo() {
   local line=${failed_batch_line:-$3} i
   trap - ERR
   trap '' INT TERM HUP
+  exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
     if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
@@ -263,6 +264,8 @@ undo() {
   rollback
   exit "$1"
 }
+# the script's own output and errors, kept for undo: a step may send its own to /dev/null
+exec {script_out}>&1 {script_err}>&2
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM

@@ -80,8 +80,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 dce1f6b7e25257aea3d48143a036b30cea03d41b50c0a31849aecea6cd522860 ===
-# --- nsgen runtime section setup.sh: sha256 e80ce1d2c4c46eaf22da3e5fa1decc3b9076b99db51b9e86657d660143a5f0e8 ---
+# === nsgen runtime: sha256 5a4316e9f621bf77cc3e4e29dde84109a2648b8320b747a635c24a9fefa81c65 ===
+# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -257,6 +257,7 @@ undo() {
   local line=${failed_batch_line:-$3} i
   trap - ERR
   trap '' INT TERM HUP
+  exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
     if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
@@ -267,6 +268,8 @@ undo() {
   rollback
   exit "$1"
 }
+# the script's own output and errors, kept for undo: a step may send its own to /dev/null
+exec {script_out}>&1 {script_err}>&2
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM

@@ -1,4 +1,4 @@
-# --- nsgen runtime section demo.sh: sha256 4110e2beaab1340f099c26f9cfd0ad633143118d78cab52a5a4888def14dda9b ---
+# --- nsgen runtime section demo.sh: sha256 03fe98a3ba5d84d95cd8824c9b228acf4977a396fb3d56720bcbae2aa7dfe693 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -146,6 +146,7 @@ undo() {
   local line=${failed_batch_line:-$3} i
   trap - ERR
   trap '' INT TERM HUP
+  exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
     if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
@@ -156,6 +157,8 @@ undo() {
   rollback
   exit "$1"
 }
+# the script's own output and errors, kept for undo: a step may send its own to /dev/null
+exec {script_out}>&1 {script_err}>&2
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM

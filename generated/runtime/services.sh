@@ -1,4 +1,4 @@
-# --- nsgen runtime section services: sha256 883dfd1a5bb88c22139139ee75a2d2b8dfe5f0714cb78a49014727415720a322 ---
+# --- nsgen runtime section services: sha256 0cccd5d69ae0a171f37a2aba8b6907c8b77fdb1c158bacbce187a301d8c2da9a ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -41,6 +41,7 @@ start_service() {
     cd /
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
     if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
+    if [[ -n ${script_out-} ]]; then exec {script_out}>&- {script_err}>&-; fi
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     exec setsid ip netns exec "$1" bash -c 'bash -c "$1"; echo "$?" >"$2"' service "$3" "${dir}/$2.status"
   ) </dev/null >"${dir}/$2.log" 2>&1 &

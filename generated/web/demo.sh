@@ -199,8 +199,8 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 50de5585e7d3f4a7faac6c29b31bca9ff34bb52384edff021e93d56fd4e282a4 ===
-# --- nsgen runtime section services: sha256 883dfd1a5bb88c22139139ee75a2d2b8dfe5f0714cb78a49014727415720a322 ---
+# === nsgen runtime: sha256 cf5f5ab4419d3fc0828f17804e605bc6e3868a4a9f28e0956ef861345ea77a03 ===
+# --- nsgen runtime section services: sha256 0cccd5d69ae0a171f37a2aba8b6907c8b77fdb1c158bacbce187a301d8c2da9a ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -243,6 +243,7 @@ start_service() {
     cd /
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
     if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
+    if [[ -n ${script_out-} ]]; then exec {script_out}>&- {script_err}>&-; fi
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     exec setsid ip netns exec "$1" bash -c 'bash -c "$1"; echo "$?" >"$2"' service "$3" "${dir}/$2.status"
   ) </dev/null >"${dir}/$2.log" 2>&1 &
@@ -520,7 +521,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 4110e2beaab1340f099c26f9cfd0ad633143118d78cab52a5a4888def14dda9b ---
+# --- nsgen runtime section demo.sh: sha256 03fe98a3ba5d84d95cd8824c9b228acf4977a396fb3d56720bcbae2aa7dfe693 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -668,6 +669,7 @@ undo() {
   local line=${failed_batch_line:-$3} i
   trap - ERR
   trap '' INT TERM HUP
+  exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
     if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
@@ -678,6 +680,8 @@ undo() {
   rollback
   exit "$1"
 }
+# the script's own output and errors, kept for undo: a step may send its own to /dev/null
+exec {script_out}>&1 {script_err}>&2
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM

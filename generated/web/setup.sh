@@ -195,8 +195,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 032e63f6e025927ea0121c671a263848f74eaefb7f3302f1b454e730415540e4 ===
-# --- nsgen runtime section services: sha256 883dfd1a5bb88c22139139ee75a2d2b8dfe5f0714cb78a49014727415720a322 ---
+# === nsgen runtime: sha256 fdd33b5950f17f9d1aed6adf27a8a169276a2e9d7714a0473704e5f8d50c518f ===
+# --- nsgen runtime section services: sha256 0cccd5d69ae0a171f37a2aba8b6907c8b77fdb1c158bacbce187a301d8c2da9a ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -239,6 +239,7 @@ start_service() {
     cd /
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
     if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
+    if [[ -n ${script_out-} ]]; then exec {script_out}>&- {script_err}>&-; fi
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     exec setsid ip netns exec "$1" bash -c 'bash -c "$1"; echo "$?" >"$2"' service "$3" "${dir}/$2.status"
   ) </dev/null >"${dir}/$2.log" 2>&1 &
@@ -481,7 +482,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 e80ce1d2c4c46eaf22da3e5fa1decc3b9076b99db51b9e86657d660143a5f0e8 ---
+# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -657,6 +658,7 @@ undo() {
   local line=${failed_batch_line:-$3} i
   trap - ERR
   trap '' INT TERM HUP
+  exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere
   for (( i = 1; i < ${#FUNCNAME[@]}; i++ )); do
     if [[ -z ${failed_batch_line-} && ${FUNCNAME[i]} == lab_steps ]]; then line=${BASH_LINENO[i - 1]}; break; fi
   done
@@ -667,6 +669,8 @@ undo() {
   rollback
   exit "$1"
 }
+# the script's own output and errors, kept for undo: a step may send its own to /dev/null
+exec {script_out}>&1 {script_err}>&2
 trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
