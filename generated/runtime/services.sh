@@ -1,4 +1,4 @@
-# --- nsgen runtime section services: sha256 0cccd5d69ae0a171f37a2aba8b6907c8b77fdb1c158bacbce187a301d8c2da9a ---
+# --- nsgen runtime section services: sha256 5a2669e8315c83b6979d5fb363fe527f162bdc4b43c7eab75906ff38d401d460 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -41,7 +41,8 @@ start_service() {
     cd /
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
     if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
-    if [[ -n ${script_out-} ]]; then exec {script_out}>&- {script_err}>&-; fi
+    if [[ -n ${script_out-} ]]; then exec {script_out}>&-; fi
+    if [[ -n ${script_err-} ]]; then exec {script_err}>&-; fi
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     exec setsid ip netns exec "$1" bash -c 'bash -c "$1"; echo "$?" >"$2"' service "$3" "${dir}/$2.status"
   ) </dev/null >"${dir}/$2.log" 2>&1 &
