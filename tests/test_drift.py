@@ -192,6 +192,10 @@ def test_one_lab_per_name_and_status_says_what_is_not_up(tmp_path: Path, prefix:
         status = nsgen("status", second, "--prefix", prefix)
         assert status.returncode == 1 and "is up from another topology" in status.stdout and "missing" not in status.stdout
         assert nsgen("status", "--prefix", prefix).returncode == 0  # without a file: the running lab, as it is
+        for ns in ("a1", "a2"):  # the first lab deleted by hand: its record is no lab up
+            run("ip", "netns", "del", f"{prefix}{ns}", check=True)
+        assert nsgen("up", second, "--prefix", prefix).returncode == 0
+        assert nsgen("status", second, "--prefix", prefix).returncode == 0
     finally:
         assert nsgen("down", "--prefix", prefix).returncode == 0
     assert leftovers(prefix[:-1]) == set()

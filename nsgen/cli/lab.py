@@ -103,11 +103,13 @@ def up(
 
 def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
     """`nsgen up` of a lab whose name (with its prefix) is up from another topology: refused, nothing
-    made; of a lab that runs as recorded but has drifted: the drift, and what repairs it."""
+    made (a record whose namespaces are all gone is no lab up: setup.sh records the new one); of a lab
+    that runs as recorded but has drifted: the drift, and what repairs it."""
     running = None if multihost.is_multihost(loaded.lab) else records.recorded(loaded.lab)
     if running is None:
         return
-    if running.lab != loaded.lab:
+    theirs = {ns.netns for ns in running.lab.namespaces}
+    if running.lab != loaded.lab and theirs & set(drift.namespaces()):  # a record with nothing left is no lab up
         change = shlex.join(["nsgen", "apply", *source])
         message = f"lab {loaded.lab.key} is already up from another topology ({running.origin}): nothing was made"
         raise TopologyError([Problem(loaded.origin, "", f"{message}; {change} changes it, nsgen down takes it down")])

@@ -163,6 +163,6 @@ def _conditions_found(link: Link, qdiscs: dict[tuple[str | None, str], dict[str,
 def _root_interface(iface: Interface, found: list[Difference]) -> Interface:
     """A root-namespace device (`iface.device`) with the root namespace's differences about it applied."""
     for change in found:
-        if change.fact.device == iface.device and change.fact.kind in KINDS and KINDS[change.fact.kind].of_device:
+        if change.fact.device == iface.device and KINDS[change.fact.kind].of_device:
             iface = _interface(iface, change)
     return iface
