@@ -2,6 +2,7 @@
 `nsgen status` and verify.sh fail, naming it."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from conftest import REPO, leftovers, netns_names, nsgen, run
 from live_labs import BASE, load, setup, teardown
 
 from nsgen.plan import as_found, declared
+from nsgen.problems import TopologyError
 from nsgen.run import drift
 from nsgen.topology.facts import Difference, Fact
 
@@ -199,3 +201,26 @@ def test_one_lab_per_name_and_status_says_what_is_not_up(tmp_path: Path, prefix:
     finally:
         assert nsgen("down", "--prefix", prefix).returncode == 0
     assert leftovers(prefix[:-1]) == set()
+
+
+def test_status_as_anyone_but_root_is_refused_rather_than_naming_everything_missing(prefix: str) -> None:
+    """Only root reads a lab namespace (`ip -n`): as nobody, every object read as missing; now it says why it cannot.
+    The reading runs in a child turned nobody (a fork: nothing to import, wherever the checkout lies)."""
+    loaded = load(BASE, prefix)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: nobody, reading the lab's kernel state
+        os.close(reader)
+        os.setgid(65534)
+        os.setuid(65534)
+        try:
+            said = f"read {len(drift.differences(loaded.lab))} difference(s)"
+        except TopologyError as refused:
+            said = str(refused)
+        os.write(writer, said.encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as told:
+        said = told.read()
+    os.waitpid(child, 0)
+    assert said == f"lab {prefix}live: reading its namespaces needs root (ip -n): run it as root"

@@ -10,6 +10,7 @@ and is not the lab's.
 """
 
 import json
+import os
 import shlex
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from nsgen.plan.declared import Place, declared, places
+from nsgen.problems import Problem, TopologyError
 from nsgen.render.templates import template
 from nsgen.run.records import RECORDS
 from nsgen.topology.ends import ROOT, owned
@@ -84,7 +86,10 @@ def service_report(lab: Lab, difference: Difference) -> list[str]:
 
 
 def differences(lab: Lab) -> list[Difference]:
-    """Every difference between the kernel and `lab`: missing, different, extra."""
+    """Every difference between the kernel and `lab`: missing, different, extra. Only root reads a
+    lab namespace (`ip -n`): as anyone else every object would read as missing, so it is refused."""
+    if os.geteuid() != 0:
+        raise TopologyError([Problem(f"lab {lab.key}", "", "reading its namespaces needs root (ip -n): run it as root")])
     every = places(declared(lab))
     size = max(1, -(-len(every) // READERS))
     shares = [every[start : start + size] for start in range(0, len(every), size)]
