@@ -248,3 +248,68 @@ def test_down_of_a_lab_that_is_not_up_leaves_another_labs_names_alone(tmp_path: 
     assert down.stderr == f"other.yaml: lab other is not up, and its names are lab web's (the record /run/nsgen/{prefix}web.yaml): nothing was deleted\n"
     assert f"{prefix}web" in run("ip", "netns", "list").stdout
     assert run("bash", lab_dir / "teardown.sh").returncode == 0
+
+
+@pytest.mark.kernel
+def test_a_service_that_forks_into_the_background_is_named_and_its_daemon_stopped_by_the_rollback(
+    tmp_path: Path, prefix: str
+) -> None:
+    document = _web()
+    daemon = "busybox httpd -p 10.95.0.1:8080 -h /"  # without -f: it forks, the child calls setsid
+    document["namespaces"]["web"]["run"] = [{"name": "httpd", "command": daemon, "ready": {"tcp": 8080}}]
+    loaded = live_labs.load(document, prefix)
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(loaded), lab_dir)
+    result = run("bash", lab_dir / "setup.sh")
+    assert result.returncode == 1
+    assert f"setup.sh: service {prefix}web/httpd forked into the background and ended, leaving " in result.stderr
+    assert "(busybox): run it in the foreground" in result.stderr
+    assert "stopping what still runs in the lab" in result.stdout + result.stderr
+    assert leftovers(prefix) == set() and not Path(f"/run/nsgen/{prefix}web").exists()
+    assert run("pgrep", "-f", daemon).stdout == ""
+
+
+def _ignored(pid: int) -> int:
+    """The signals process `pid` ignores, as a mask (bit n-1: signal n)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no SigIgn for {pid}")
+
+
+@pytest.mark.kernel
+def test_a_service_restarted_by_an_apply_rollback_still_ends_on_term(tmp_path: Path, prefix: str) -> None:
+    loaded, lab_dir = _setup(tmp_path, prefix, _web())
+    http = _pid(prefix, "http")
+    broken = _web()
+    broken["namespaces"]["web"]["run"][0] = {"name": "http", "command": "sleep 600", "ready": {"tcp": 8080, "timeout": 1}}
+    result = live_labs.apply(loaded, live_labs.load(broken, prefix), lab_dir)
+    assert result.returncode == 1 and "rolled back" in result.stderr, result.stdout + result.stderr
+    restarted = _pid(prefix, "http")
+    assert restarted != http and _get(prefix) == "HTTP/1.0 200 OK"
+    group = [int(pid) for pid in run("pgrep", "-g", str(restarted)).stdout.split()]
+    assert group and all(_ignored(pid) & (1 << (signal.SIGINT - 1) | 1 << (signal.SIGTERM - 1)) == 0 for pid in group)
+    writing.write(lab_files.render(loaded), lab_dir)
+    started = time.monotonic()
+    assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert time.monotonic() - started < 2  # TERM ended it: no KILL after 2 s of grace
+    assert leftovers(prefix) == set() and not _running(restarted)
+
+
+@pytest.mark.kernel
+def test_readiness_is_the_services_own_port_not_one_another_process_listens_on(tmp_path: Path, prefix: str) -> None:
+    document = _web()
+    document["namespaces"]["web"]["run"] = [
+        {"name": "http", "command": SERVER, "ready": {"tcp": 8080}},
+        {"name": "pretender", "command": "sleep 600", "ready": {"tcp": 8080, "timeout": 1}},
+    ]
+    with pytest.raises(Exception, match="ready"):  # validation refuses the same port awaited twice
+        live_labs.load(document, prefix)
+    document["namespaces"]["web"]["run"][0] = SERVER  # the server, not awaited: only the pretender awaits 8080
+    loaded = live_labs.load(document, prefix)
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(loaded), lab_dir)
+    result = run("bash", lab_dir / "setup.sh")
+    assert result.returncode == 1, result.stdout
+    assert f"service {prefix}web/pretender was not ready (tcp:8080) within 1 s" in result.stderr
+    assert leftovers(prefix) == set() and run("pgrep", "-f", SERVER).stdout == ""

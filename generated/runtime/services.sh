@@ -1,4 +1,4 @@
-# --- nsgen runtime section services: sha256 5a2669e8315c83b6979d5fb363fe527f162bdc4b43c7eab75906ff38d401d460 ---
+# --- nsgen runtime section services: sha256 66c3ee732839dfa41f7d1b615e3b9a6980615ca2cdd60e20e8a012467574edba ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -9,6 +9,7 @@
 # group, up to 2 s of grace, KILL; then its files go.
 service_dir=/run/nsgen/${lab_key}
 services_started=()
+strays=()
 service_alive() { [[ $2 =~ ^[0-9]+$ && /proc/$2/ns/net -ef /run/netns/$1 ]]; }
 # group_running PGID: a process of the group has not ended yet (a zombie has: where nobody reaps
 # it, it stays in the group)
@@ -27,6 +28,46 @@ service_log() {
   first=$(( ${#lines[@]} > 5 ? ${#lines[@]} - 5 : 0 ))
   if (( ${#lines[@]} > 0 )); then printf '  | %s\n' "${lines[@]:first}" >&2; else echo "  (empty)" >&2; fi
 }
+# --- listens PGID PORT: a process of group PGID (the service's own, not another in its namespace)
+# holds a socket listening on TCP PORT: the socket's inode, from its namespace's table, is one of
+# the group's open files
+listens() {
+  local port inodes=() file address state inode stat line pgrp target
+  printf -v port '%04X' "$2"
+  for file in "/proc/$1/net/tcp" "/proc/$1/net/tcp6"; do
+    while read -r _ address _ state _ _ _ _ _ inode _; do
+      if [[ ${state} == 0A && ${address##*:} == "${port}" ]]; then inodes+=("socket:[${inode}]"); fi
+    done <"${file}" 2>/dev/null || true
+  done
+  if (( ${#inodes[@]} == 0 )); then return 1; fi
+  for stat in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"${stat}" || continue
+    read -r _ _ pgrp _ <<<"${line##*) }"
+    if [[ ${pgrp} != "$1" ]]; then continue; fi
+    while IFS= read -r target; do
+      if [[ " ${inodes[*]} " == *" ${target} "* ]]; then return 0; fi
+    done < <(readlink "${stat%/stat}"/fd/* 2>/dev/null)
+  done
+  return 1
+}
+# --- forked NETNS: what runs in NETNS outside every service's process group (a service that forked
+# into the background and ended: a daemon), as `PID (COMM)` in `strays`
+forked() {
+  local entry line pgrp comm groups=() file pid
+  strays=()
+  for file in "${service_dir}/$1"/*.pid; do
+    if [[ -r ${file} ]] && read -r pid <"${file}"; then groups+=("${pid}"); fi
+  done
+  for entry in /proc/[0-9]*; do
+    if [[ ! ${entry}/ns/net -ef /run/netns/$1 ]]; then continue; fi
+    read -r line 2>/dev/null <"${entry}/stat" || continue
+    read -r _ _ pgrp _ <<<"${line##*) }"
+    if [[ " ${groups[*]} " == *" ${pgrp} "* ]]; then continue; fi
+    comm='?'
+    read -r comm 2>/dev/null <"${entry}/comm" || true
+    strays+=("${entry#/proc/} (${comm})")
+  done
+}
 start_service() {
   local dir=${service_dir}/$1 pid tenths port state address file ready=''
   if (( dry_run )); then
@@ -39,6 +80,7 @@ start_service() {
   mkdir -p "${dir}"
   (
     cd /
+    trap - INT TERM HUP  # a rollback (apply's) ignores them: the service must not inherit that
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
     if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
     if [[ -n ${script_out-} ]]; then exec {script_out}>&-; fi
@@ -53,20 +95,19 @@ start_service() {
   for (( tenths = 0; tenths <= $5 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then
       wait "${pid}" 2>/dev/null || true
-      echo "${0##*/}: service $1/$2 ended before it was ready ($4); the end of ${dir}/$2.log:" >&2
-      service_log "${dir}/$2.log"
+      forked "$1"
+      if (( ${#strays[@]} > 0 )); then
+        echo "${0##*/}: service $1/$2 forked into the background and ended, leaving ${strays[*]}: run it in the foreground (busybox httpd -f, nginx -g 'daemon off;'), so that nsgen can await, check and stop it" >&2
+      else
+        echo "${0##*/}: service $1/$2 ended before it was ready ($4); the end of ${dir}/$2.log:" >&2
+        service_log "${dir}/$2.log"
+      fi
       return 1
     fi
     # its sockets are its namespace's once it is in it (the first tenths, it may still be on its way)
     if ! service_alive "$1" "${pid}"; then pause 0.1; continue; fi
     case $4 in
-      tcp:*)
-        printf -v port '%04X' "${4#tcp:}"
-        for file in "/proc/${pid}/net/tcp" "/proc/${pid}/net/tcp6"; do
-          while read -r _ address _ state _; do
-            if [[ ${state} == 0A && ${address##*:} == "${port}" ]]; then ready=1; fi
-          done <"${file}" 2>/dev/null || true
-        done ;;
+      tcp:*) if listens "${pid}" "${4#tcp:}"; then ready=1; fi ;;
       file:*) if [[ -e ${4#file:} ]]; then ready=1; fi ;;
     esac
     if [[ -n ${ready} ]]; then echo "service $1/$2 started (pid ${pid}), ready: $4"; return 0; fi

@@ -9,7 +9,7 @@
 # The lab comes first: its names and its steps. Then its runtime, in sections, each the same in every
 # lab of this nsgen version and marked by its sha256 (`nsgen runtime setup.sh` prints every section
 # a setup.sh may carry; `nsgen runtime ./setup.sh` checks this file's). This one carries:
-#   services, forward, rules, sysctl, setup.sh (its core)
+#   services, forward, rules, sysctl, stop, setup.sh (its core)
 # Style: batched (one `ip -batch` for the root namespace, then one per namespace, run side by
 # side; `nsgen render --style tutorial` writes the guide's one command per line).
 # Needs only bash and iproute2; options: --dry-run, --force, --allow-forward.
@@ -195,8 +195,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 3698e22a44308b101d6d140fc8b64fc2bb49f22010abd9a9991a7effd3df814c ===
-# --- nsgen runtime section services: sha256 5a2669e8315c83b6979d5fb363fe527f162bdc4b43c7eab75906ff38d401d460 ---
+# === nsgen runtime: sha256 54e3e14f480d2a38cabf0eab9bc299a9c45d3f8c7d44d2b6dc86e4441242fb08 ===
+# --- nsgen runtime section services: sha256 66c3ee732839dfa41f7d1b615e3b9a6980615ca2cdd60e20e8a012467574edba ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -207,6 +207,7 @@ NSGEN_TOPOLOGY
 # group, up to 2 s of grace, KILL; then its files go.
 service_dir=/run/nsgen/${lab_key}
 services_started=()
+strays=()
 service_alive() { [[ $2 =~ ^[0-9]+$ && /proc/$2/ns/net -ef /run/netns/$1 ]]; }
 # group_running PGID: a process of the group has not ended yet (a zombie has: where nobody reaps
 # it, it stays in the group)
@@ -225,6 +226,46 @@ service_log() {
   first=$(( ${#lines[@]} > 5 ? ${#lines[@]} - 5 : 0 ))
   if (( ${#lines[@]} > 0 )); then printf '  | %s\n' "${lines[@]:first}" >&2; else echo "  (empty)" >&2; fi
 }
+# --- listens PGID PORT: a process of group PGID (the service's own, not another in its namespace)
+# holds a socket listening on TCP PORT: the socket's inode, from its namespace's table, is one of
+# the group's open files
+listens() {
+  local port inodes=() file address state inode stat line pgrp target
+  printf -v port '%04X' "$2"
+  for file in "/proc/$1/net/tcp" "/proc/$1/net/tcp6"; do
+    while read -r _ address _ state _ _ _ _ _ inode _; do
+      if [[ ${state} == 0A && ${address##*:} == "${port}" ]]; then inodes+=("socket:[${inode}]"); fi
+    done <"${file}" 2>/dev/null || true
+  done
+  if (( ${#inodes[@]} == 0 )); then return 1; fi
+  for stat in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"${stat}" || continue
+    read -r _ _ pgrp _ <<<"${line##*) }"
+    if [[ ${pgrp} != "$1" ]]; then continue; fi
+    while IFS= read -r target; do
+      if [[ " ${inodes[*]} " == *" ${target} "* ]]; then return 0; fi
+    done < <(readlink "${stat%/stat}"/fd/* 2>/dev/null)
+  done
+  return 1
+}
+# --- forked NETNS: what runs in NETNS outside every service's process group (a service that forked
+# into the background and ended: a daemon), as `PID (COMM)` in `strays`
+forked() {
+  local entry line pgrp comm groups=() file pid
+  strays=()
+  for file in "${service_dir}/$1"/*.pid; do
+    if [[ -r ${file} ]] && read -r pid <"${file}"; then groups+=("${pid}"); fi
+  done
+  for entry in /proc/[0-9]*; do
+    if [[ ! ${entry}/ns/net -ef /run/netns/$1 ]]; then continue; fi
+    read -r line 2>/dev/null <"${entry}/stat" || continue
+    read -r _ _ pgrp _ <<<"${line##*) }"
+    if [[ " ${groups[*]} " == *" ${pgrp} "* ]]; then continue; fi
+    comm='?'
+    read -r comm 2>/dev/null <"${entry}/comm" || true
+    strays+=("${entry#/proc/} (${comm})")
+  done
+}
 start_service() {
   local dir=${service_dir}/$1 pid tenths port state address file ready=''
   if (( dry_run )); then
@@ -237,6 +278,7 @@ start_service() {
   mkdir -p "${dir}"
   (
     cd /
+    trap - INT TERM HUP  # a rollback (apply's) ignores them: the service must not inherit that
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
     if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
     if [[ -n ${script_out-} ]]; then exec {script_out}>&-; fi
@@ -251,20 +293,19 @@ start_service() {
   for (( tenths = 0; tenths <= $5 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then
       wait "${pid}" 2>/dev/null || true
-      echo "${0##*/}: service $1/$2 ended before it was ready ($4); the end of ${dir}/$2.log:" >&2
-      service_log "${dir}/$2.log"
+      forked "$1"
+      if (( ${#strays[@]} > 0 )); then
+        echo "${0##*/}: service $1/$2 forked into the background and ended, leaving ${strays[*]}: run it in the foreground (busybox httpd -f, nginx -g 'daemon off;'), so that nsgen can await, check and stop it" >&2
+      else
+        echo "${0##*/}: service $1/$2 ended before it was ready ($4); the end of ${dir}/$2.log:" >&2
+        service_log "${dir}/$2.log"
+      fi
       return 1
     fi
     # its sockets are its namespace's once it is in it (the first tenths, it may still be on its way)
     if ! service_alive "$1" "${pid}"; then pause 0.1; continue; fi
     case $4 in
-      tcp:*)
-        printf -v port '%04X' "${4#tcp:}"
-        for file in "/proc/${pid}/net/tcp" "/proc/${pid}/net/tcp6"; do
-          while read -r _ address _ state _; do
-            if [[ ${state} == 0A && ${address##*:} == "${port}" ]]; then ready=1; fi
-          done <"${file}" 2>/dev/null || true
-        done ;;
+      tcp:*) if listens "${pid}" "${4#tcp:}"; then ready=1; fi ;;
       file:*) if [[ -e ${4#file:} ]]; then ready=1; fi ;;
     esac
     if [[ -n ${ready} ]]; then echo "service $1/$2 started (pid ${pid}), ready: $4"; return 0; fi
@@ -483,7 +524,42 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
+# --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
+# --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
+# `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
+# there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
+# with bash alone, in one pass over /proc: a process's network namespace is the same file (`-ef`)
+# as the lab's in /run/netns; one in ours (most) is passed over at once.
+stop_processes() {
+  local entry pid ns comm named=() pids round list
+  for (( round = 0; round < 30; round++ )); do
+    pids=()
+    for entry in /proc/[0-9]*; do
+      pid=${entry#/proc/}
+      if [[ ${entry}/ns/net -ef /proc/$$/ns/net ]]; then continue; fi
+      for ns in "$@"; do
+        if [[ ${entry}/ns/net -ef /run/netns/${ns} ]]; then
+          pids+=("${pid}")
+          if (( round == 0 )); then
+            comm='?'
+            read -r comm <"${entry}/comm" || true
+            named+=("${pid} (${comm}) in ${ns}")
+          fi
+          break
+        fi
+      done
+    done
+    if (( ${#pids[@]} == 0 )); then return 0; fi
+    printf -v list '%s, ' "${named[@]}"
+    if (( round == 0 && dry_run )); then echo "dry run: would stop ${list%, }"; return 0; fi
+    if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
+    if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
+    if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
+    pause 0.1
+  done
+  echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
+}
+# --- nsgen runtime section setup.sh: sha256 75e6cd78d997f1ff0645ddde63349fe472464be85d6c8a7457229372637de91e ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -606,12 +682,15 @@ await_gone() {
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
-# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's.
+# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's:
+# what runs in its namespaces (a daemon a service forked) is stopped before they go.
 delete_lab() {
-  local ns dev
+  local ns dev mine=()
   for ns in "${lab_netns[@]}"; do
-    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then command ip netns del "${ns}" || true; fi
+    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then mine+=("${ns}"); fi
   done
+  if (( ${#mine[@]} > 0 )); then stop_processes "${mine[@]}"; fi
+  for ns in "${mine[@]}"; do command ip netns del "${ns}" || true; done
   for dev in "${lab_devices[@]}"; do
     if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done
