@@ -264,3 +264,30 @@ def test_the_recording_shows_a_rate_changed_live(tmp_path: Path, prefix: str, mo
     assert "plan: 2 change(s), 2 command(s)" in text and "~ link a:e0 -- b:e0 from a: rate 10mbit -> rate 20mbit" in text
     assert recording.cast_problem(CONDITIONS_DEMO.parent / "conditions.cast") is None  # the committed recording
     assert leftovers(prefix) == set()
+
+
+#: Rates at the edges of what validation takes: the least, one tc shows in bits, one in a unit it
+#: divides into, the fastest.
+EDGE_RATES = ("8bit", "12344bit", "2500kbit", "100gbit")
+
+
+@pytest.mark.kernel
+def test_every_rate_validation_takes_is_set_and_read_back_as_declared(tmp_path: Path, prefix: str) -> None:
+    names = [chr(ord("a") + index) for index in range(2 * len(EDGE_RATES))]
+    document = {
+        "name": "edges",
+        "namespaces": {name: {"interfaces": {"e0": {"addresses": [f"10.{index // 2}.0.{index % 2 + 1}/24"]}}} for index, name in enumerate(names)},
+        "links": [{"endpoints": [f"{a}:e0", f"{b}:e0"], "rate": rate} for a, b, rate in zip(names[::2], names[1::2], EDGE_RATES)],
+    }
+    lab_dir = _lab(tmp_path, document, prefix)
+    lab = sources.from_document(document, "lab.yaml", "lab.yaml", prefix).lab
+    try:
+        result = run("bash", lab_dir / "setup.sh")
+        assert result.returncode == 0, result.stderr
+        assert drift.differences(lab) == []
+        assert run("bash", lab_dir / "verify.sh").returncode == 0
+        shown = run("ip", "netns", "exec", f"{prefix}a", "tc", "qdisc", "show", "dev", "e0").stdout
+        assert " rate 8bit " in shown
+    finally:
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()

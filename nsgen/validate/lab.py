@@ -43,6 +43,7 @@ PHASES: tuple[tuple[str, Phase, bool], ...] = (
     ("unlinked", links.check_linked, False),  # no declared interface left off every link
     ("segments", segments.build, False),  # L2 segments: bridges with their ports' far ends, links
     ("subnets", segments.check_subnets, False),  # addresses inside their subnet, no subnet overlap
+    ("macs", segments.check_macs, False),  # no MAC twice on one segment
     ("addresses", segments.assign_addresses, False),  # `subnet` hands addresses out (sound segments)
     ("namespaces", namespaces.build, False),  # routes and gateways, sysctls, default aliases
     ("aliases", names.check_aliases, False),  # the guide's helper names: unique, not the shell's

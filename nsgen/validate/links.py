@@ -74,11 +74,42 @@ def _condition_problems(values: dict[str, str]) -> list[tuple[str, str]]:
     problems = []
     if "jitter" in values and "delay" not in values:
         problems.append(("jitter", "jitter without a delay: give the delay it varies"))
-    if "rate" in values and rate_bits(values["rate"]) < 1:
-        problems.append(("rate", f"rate {values['rate']} lets nothing through: give a rate above 0"))
+    if "rate" in values and (problem := _rate_problem(values["rate"])):
+        problems.append(("rate", problem))
     if "loss" in values and float(values["loss"].rstrip("%")) > 100:
         problems.append(("loss", f"loss {values['loss']} is above 100%"))
     return problems
+
+
+#: The fastest rate a link takes: tbf's bucket (10 ms of the rate) must fit, and no veth is faster.
+MAX_RATE = "100gbit"
+
+
+def _rate_problem(rate: str) -> str | None:
+    """Why tbf cannot take `rate` as written, or verify could not read it back as declared: the
+    kernel keeps whole bytes a second, and tc shows a rate of a million or more of its unit in
+    the next unit, cutting off what does not divide."""
+    bits = rate_bits(rate)
+    if bits < 1:
+        return f"rate {rate} lets nothing through: give a rate above 0"
+    if bits < 8:
+        return f"rate {rate} is below 8bit (a byte a second), the least tbf takes"
+    if bits != int(bits) or int(bits) % 8:
+        return f"rate {rate} is not a whole number of bytes a second (8bit each): the kernel keeps {int(bits) // 8 * 8}bit"
+    if bits > rate_bits(MAX_RATE):
+        return f"rate {rate} is above {MAX_RATE}: tbf's bucket cannot hold 10 ms of it"
+    shown = int(bits)
+    for unit in ("bit", "kbit", "mbit"):
+        if shown >= 10**6 and shown % 1000:
+            return f"rate {rate} is shown by tc as {shown // 1000}{_next_unit(unit)}, so verify would never find it: give it in whole {_next_unit(unit)}"
+        if shown < 1000 or shown % 1000:
+            break
+        shown //= 1000
+    return None
+
+
+def _next_unit(unit: str) -> str:
+    return {"bit": "kbit", "kbit": "mbit", "mbit": "gbit"}[unit]
 
 
 def _endpoint(ctx: Context, port: Port) -> Endpoint:

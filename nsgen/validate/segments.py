@@ -7,7 +7,7 @@ from typing import Any
 from nsgen.problems import field_path
 from nsgen.topology.ends import MACVLAN
 from nsgen.topology.model import IPAddress, IPNetwork, interface_address
-from nsgen.validate.context import Context, Path, Segment
+from nsgen.validate.context import Context, Path, Port, Segment
 
 
 def build(ctx: Context) -> None:
@@ -86,6 +86,19 @@ def check_subnets(ctx: Context) -> None:
                 ctx.broken(segment, segment.path, f"subnet {net} {relation} of {widest[1].label}")
             continue
         widest = (net, segment)
+
+
+def check_macs(ctx: Context) -> None:
+    """No two devices on one segment declare the same MAC: frames for one would reach both."""
+    for segment in ctx.segments:
+        owners: dict[str, Port] = {}
+        for port in segment.members:
+            mac = port.spec.get("mac")
+            if not isinstance(mac, str):
+                continue
+            if (first := owners.setdefault(mac.lower(), port)) is not port:
+                owner = f"bridge {first.name}" if first.path[0] == "bridges" else f"{first.node}:{first.name}"
+                ctx.problem([*port.path, "mac"], f"MAC {mac} is also {owner}'s, on the same segment ({segment.label})")
 
 
 def assign_addresses(ctx: Context) -> None:
