@@ -264,7 +264,7 @@ def test_a_service_that_forks_into_the_background_is_named_and_its_daemon_stoppe
     assert result.returncode == 1
     assert f"setup.sh: service {prefix}web/httpd forked into the background and ended, leaving " in result.stderr
     assert "(busybox): run it in the foreground" in result.stderr
-    assert "stopping what still runs in the lab" in result.stdout + result.stderr
+    assert f"stopping what the lab's services left in {prefix}web: " in result.stdout
     assert leftovers(prefix) == set() and not Path(f"/run/nsgen/{prefix}web").exists()
     assert run("pgrep", "-f", daemon).stdout == ""
 

@@ -131,7 +131,7 @@ lab_steps() {
   run ip link del dev v-net-0
 }
 
-# === nsgen runtime: sha256 6437d3b59504814cba7ede3eaf3aa9757c0119fcc08425a8fc9d9ea84d794904 ===
+# === nsgen runtime: sha256 78e4f561b660d2493af3cf08204bd12f0a6187afa5ec6f745844176e07bb9314 ===
 # --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -289,7 +289,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 042497759417c53429f2de779fd455ffa21f5be51bcb1b6670ae6625ed43f88d ---
+# --- nsgen runtime section demo.sh: sha256 03fe98a3ba5d84d95cd8824c9b228acf4977a396fb3d56720bcbae2aa7dfe693 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -385,15 +385,12 @@ await_gone() {
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
-# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's:
-# what runs in its namespaces (a daemon a service forked) is stopped before they go.
+# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
-  local ns dev mine=()
+  local ns dev
   for ns in "${lab_netns[@]}"; do
-    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then mine+=("${ns}"); fi
+    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then command ip netns del "${ns}" || true; fi
   done
-  if (( ${#mine[@]} > 0 )); then stop_processes "${mine[@]}"; fi
-  for ns in "${mine[@]}"; do command ip netns del "${ns}" || true; done
   for dev in "${lab_devices[@]}"; do
     if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done

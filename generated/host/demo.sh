@@ -69,7 +69,7 @@ lab_steps() {
   run ip netns del ns-0
 }
 
-# === nsgen runtime: sha256 ec13c6123ab85717bac8f679247170b7ac7da6b220939a4043e391ae17316ee3 ===
+# === nsgen runtime: sha256 b708d93a50fe238169a8e992665f61343865d1bda44ace0bfea84669ccb7dc2d ===
 # --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -105,7 +105,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 042497759417c53429f2de779fd455ffa21f5be51bcb1b6670ae6625ed43f88d ---
+# --- nsgen runtime section demo.sh: sha256 03fe98a3ba5d84d95cd8824c9b228acf4977a396fb3d56720bcbae2aa7dfe693 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -201,15 +201,12 @@ await_gone() {
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
-# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's:
-# what runs in its namespaces (a daemon a service forked) is stopped before they go.
+# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
-  local ns dev mine=()
+  local ns dev
   for ns in "${lab_netns[@]}"; do
-    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then mine+=("${ns}"); fi
+    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then command ip netns del "${ns}" || true; fi
   done
-  if (( ${#mine[@]} > 0 )); then stop_processes "${mine[@]}"; fi
-  for ns in "${mine[@]}"; do command ip netns del "${ns}" || true; done
   for dev in "${lab_devices[@]}"; do
     if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done

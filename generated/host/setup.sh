@@ -9,7 +9,7 @@
 # The lab comes first: its names and its steps. Then its runtime, in sections, each the same in every
 # lab of this nsgen version and marked by its sha256 (`nsgen runtime setup.sh` prints every section
 # a setup.sh may carry; `nsgen runtime ./setup.sh` checks this file's). This one carries:
-#   stop, setup.sh (its core)
+#   setup.sh (its core)
 # Style: batched (one `ip -batch` for the root namespace, then one per namespace, run side by
 # side; `nsgen render --style tutorial` writes the guide's one command per line).
 # Needs only bash and iproute2; options: --dry-run, --force, --allow-forward.
@@ -73,43 +73,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 e4399beefb522a0961fb1d74a5a33b7ea375a39dd72bc28dba896eda88b24c07 ===
-# --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
-# --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
-# `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
-# there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
-# with bash alone, in one pass over /proc: a process's network namespace is the same file (`-ef`)
-# as the lab's in /run/netns; one in ours (most) is passed over at once.
-stop_processes() {
-  local entry pid ns comm named=() pids round list
-  for (( round = 0; round < 30; round++ )); do
-    pids=()
-    for entry in /proc/[0-9]*; do
-      pid=${entry#/proc/}
-      if [[ ${entry}/ns/net -ef /proc/$$/ns/net ]]; then continue; fi
-      for ns in "$@"; do
-        if [[ ${entry}/ns/net -ef /run/netns/${ns} ]]; then
-          pids+=("${pid}")
-          if (( round == 0 )); then
-            comm='?'
-            read -r comm <"${entry}/comm" || true
-            named+=("${pid} (${comm}) in ${ns}")
-          fi
-          break
-        fi
-      done
-    done
-    if (( ${#pids[@]} == 0 )); then return 0; fi
-    printf -v list '%s, ' "${named[@]}"
-    if (( round == 0 && dry_run )); then echo "dry run: would stop ${list%, }"; return 0; fi
-    if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
-    if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
-    if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
-    pause 0.1
-  done
-  echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
-}
-# --- nsgen runtime section setup.sh: sha256 75e6cd78d997f1ff0645ddde63349fe472464be85d6c8a7457229372637de91e ---
+# === nsgen runtime: sha256 5a4316e9f621bf77cc3e4e29dde84109a2648b8320b747a635c24a9fefa81c65 ===
+# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -232,15 +197,12 @@ await_gone() {
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
-# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's:
-# what runs in its namespaces (a daemon a service forked) is stopped before they go.
+# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
-  local ns dev mine=()
+  local ns dev
   for ns in "${lab_netns[@]}"; do
-    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then mine+=("${ns}"); fi
+    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then command ip netns del "${ns}" || true; fi
   done
-  if (( ${#mine[@]} > 0 )); then stop_processes "${mine[@]}"; fi
-  for ns in "${mine[@]}"; do command ip netns del "${ns}" || true; done
   for dev in "${lab_devices[@]}"; do
     if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done

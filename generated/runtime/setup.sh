@@ -1,4 +1,4 @@
-# --- nsgen runtime section setup.sh: sha256 75e6cd78d997f1ff0645ddde63349fe472464be85d6c8a7457229372637de91e ---
+# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -121,15 +121,12 @@ await_gone() {
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
-# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's:
-# what runs in its namespaces (a daemon a service forked) is stopped before they go.
+# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
-  local ns dev mine=()
+  local ns dev
   for ns in "${lab_netns[@]}"; do
-    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then mine+=("${ns}"); fi
+    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then command ip netns del "${ns}" || true; fi
   done
-  if (( ${#mine[@]} > 0 )); then stop_processes "${mine[@]}"; fi
-  for ns in "${mine[@]}"; do command ip netns del "${ns}" || true; done
   for dev in "${lab_devices[@]}"; do
     if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done

@@ -199,8 +199,8 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 f306b3d77da1cc3347409181000c305794f2055c12aa832c3b0db8178ee65422 ===
-# --- nsgen runtime section services: sha256 66c3ee732839dfa41f7d1b615e3b9a6980615ca2cdd60e20e8a012467574edba ---
+# === nsgen runtime: sha256 463581547dbbf1b796f67614c35d6247dd7e7986d506ffa9b7419c0ea5df3dc9 ===
+# --- nsgen runtime section services: sha256 7c251b919e4bb7608f3aa7b8d972105f86c3aa1907e9edf086ce641bfbadcdb5 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -336,10 +336,29 @@ stop_service() {
   rm -f "${dir}/$2.pid" "${dir}/$2.log" "${dir}/$2.status"
   rmdir "${dir}" "${service_dir}" 2>/dev/null || true
 }
-# --- stop_started: stop the services this run started (a rollback's)
+# --- stop_started: stop the services this run started (a rollback's), then what they forked into
+# the background in their namespaces (a daemon, out of every service's group): TERM, up to 2 s, KILL
 stop_started() {
-  local started
+  local started ns seen=' ' round pid line alive=() pids=()
   for started in "${services_started[@]}"; do stop_service "${started%%/*}" "${started#*/}"; done
+  for ns in "${services_started[@]%%/*}"; do
+    if [[ ${seen} == *" ${ns} "* ]]; then continue; fi
+    seen+="${ns} "
+    forked "${ns}"
+    if (( ${#strays[@]} > 0 )); then echo "stopping what the lab's services left in ${ns}: ${strays[*]}"; fi
+    pids+=("${strays[@]%% *}")
+  done
+  if (( ${#pids[@]} == 0 )); then return 0; fi
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for (( round = 0; round < 20; round++ )); do
+    alive=()
+    for pid in "${pids[@]}"; do  # a zombie nobody reaps has ended
+      if read -r line 2>/dev/null <"/proc/${pid}/stat" && [[ ${line##*) } != Z* ]]; then alive+=("${pid}"); fi
+    done
+    if (( ${#alive[@]} == 0 )); then return 0; fi
+    pause 0.1
+  done
+  kill -KILL "${alive[@]}" 2>/dev/null || true
 }
 # --- forget_services: the files of the lab's services (/run/nsgen/LAB_KEY/NETNS/), those teardown's
 # steps did not name (a service renamed since setup) with them: only those nsgen writes, by their names
@@ -563,7 +582,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 042497759417c53429f2de779fd455ffa21f5be51bcb1b6670ae6625ed43f88d ---
+# --- nsgen runtime section demo.sh: sha256 03fe98a3ba5d84d95cd8824c9b228acf4977a396fb3d56720bcbae2aa7dfe693 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -659,15 +678,12 @@ await_gone() {
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
-# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's:
-# what runs in its namespaces (a daemon a service forked) is stopped before they go.
+# until its devices are gone. Preflight found nothing of the lab, so all the rest is this run's.
 delete_lab() {
-  local ns dev mine=()
+  local ns dev
   for ns in "${lab_netns[@]}"; do
-    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then mine+=("${ns}"); fi
+    if [[ -e /run/netns/${ns} && " ${foreign[*]} " != *" netns:${ns} "* ]]; then command ip netns del "${ns}" || true; fi
   done
-  if (( ${#mine[@]} > 0 )); then stop_processes "${mine[@]}"; fi
-  for ns in "${mine[@]}"; do command ip netns del "${ns}" || true; done
   for dev in "${lab_devices[@]}"; do
     if [[ -e /sys/class/net/${dev} && " ${foreign[*]} " != *" link::${dev} "* ]]; then command ip link del dev "${dev}" 2>/dev/null || true; fi
   done

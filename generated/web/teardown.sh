@@ -37,8 +37,8 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 e34b612c63f89ae5570c2df28041aa777c013e845065aefb65640f05155e66be ===
-# --- nsgen runtime section services: sha256 66c3ee732839dfa41f7d1b615e3b9a6980615ca2cdd60e20e8a012467574edba ---
+# === nsgen runtime: sha256 cc0cb658c0ed68e6c05e439f8bf020247969d4692b90d7d78dc102630865587c ===
+# --- nsgen runtime section services: sha256 7c251b919e4bb7608f3aa7b8d972105f86c3aa1907e9edf086ce641bfbadcdb5 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -174,10 +174,29 @@ stop_service() {
   rm -f "${dir}/$2.pid" "${dir}/$2.log" "${dir}/$2.status"
   rmdir "${dir}" "${service_dir}" 2>/dev/null || true
 }
-# --- stop_started: stop the services this run started (a rollback's)
+# --- stop_started: stop the services this run started (a rollback's), then what they forked into
+# the background in their namespaces (a daemon, out of every service's group): TERM, up to 2 s, KILL
 stop_started() {
-  local started
+  local started ns seen=' ' round pid line alive=() pids=()
   for started in "${services_started[@]}"; do stop_service "${started%%/*}" "${started#*/}"; done
+  for ns in "${services_started[@]%%/*}"; do
+    if [[ ${seen} == *" ${ns} "* ]]; then continue; fi
+    seen+="${ns} "
+    forked "${ns}"
+    if (( ${#strays[@]} > 0 )); then echo "stopping what the lab's services left in ${ns}: ${strays[*]}"; fi
+    pids+=("${strays[@]%% *}")
+  done
+  if (( ${#pids[@]} == 0 )); then return 0; fi
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for (( round = 0; round < 20; round++ )); do
+    alive=()
+    for pid in "${pids[@]}"; do  # a zombie nobody reaps has ended
+      if read -r line 2>/dev/null <"/proc/${pid}/stat" && [[ ${line##*) } != Z* ]]; then alive+=("${pid}"); fi
+    done
+    if (( ${#alive[@]} == 0 )); then return 0; fi
+    pause 0.1
+  done
+  kill -KILL "${alive[@]}" 2>/dev/null || true
 }
 # --- forget_services: the files of the lab's services (/run/nsgen/LAB_KEY/NETNS/), those teardown's
 # steps did not name (a service renamed since setup) with them: only those nsgen writes, by their names

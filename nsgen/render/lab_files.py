@@ -59,8 +59,7 @@ def sections(lab: Lab, script: str) -> tuple[str, ...]:
     decided here once: what its steps call, and what its core's hooks need. setup.sh and demo.sh:
     macvlans' parents (checked first), services, the FORWARD chain (a bridge, NAT or a forwarded port; its rules with it), link
     conditions (tc), sysctls (a namespace's, or the root's forwarding); teardown.sh: what deletes
-    or puts back what those left (the services' files, the rules, the root sysctls); `stop` where
-    namespaces go (setup.sh's too: its rollback stops what runs in them first)."""
+    or puts back what those left (the services' files, the rules, the root sysctls)."""
     namespace_sysctls = any(ns.sysctls for ns in lab.namespaces)
     needed = {
         "facts": True,

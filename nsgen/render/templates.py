@@ -90,7 +90,7 @@ SECTIONS = ("facts", "parents", "services", "forward", "rules", "tc", "sysctl", 
 #: which a lab's carries); its core (templates/runtime/SCRIPT.j2), a section named after the
 #: script, comes last and runs it.
 SCRIPT_SECTIONS = {
-    "setup.sh": ("parents", "services", "forward", "rules", "tc", "sysctl", "ipv6", "stop"),
+    "setup.sh": ("parents", "services", "forward", "rules", "tc", "sysctl", "ipv6"),
     "teardown.sh": ("services", "rules", "sysctl", "stop"),
     "verify.sh": ("facts",),
     "demo.sh": ("parents", "services", "forward", "rules", "tc", "sysctl", "stop"),

@@ -101,7 +101,8 @@ def _rate_problem(rate: str) -> str | None:
     shown = int(bits)
     for unit in ("bit", "kbit", "mbit"):
         if shown >= 10**6 and shown % 1000:
-            return f"rate {rate} is shown by tc as {shown // 1000}{_next_unit(unit)}, so verify would never find it: give it in whole {_next_unit(unit)}"
+            larger = _next_unit(unit)
+            return f"rate {rate} is shown by tc as {shown // 1000}{larger}, so verify never sees it: give it in whole {larger}"
         if shown < 1000 or shown % 1000:
             break
         shown //= 1000
