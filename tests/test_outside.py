@@ -252,3 +252,30 @@ def test_apply_to_a_lab_without_outside_puts_back_what_its_teardown_would_not(ho
     assert teardown.returncode == 0, teardown.stdout + teardown.stderr
     assert _firewall(host) == before
     assert _in(host, "ls", "-A", "/run/nsgen").stdout == ""
+
+
+def test_a_forwarded_port_the_host_serves_already_is_refused_and_force_forwards_it(host: Host, tmp_path: Path, prefix: str) -> None:
+    on_host = ["nsenter", f"--target={host.holder}", "--net", "--"]
+    server = subprocess.Popen([*on_host, sys.executable, "-m", "http.server", "8089"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if ":1F99 " in _in(host, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout:
+                break
+            time.sleep(0.05)
+        before = _firewall(host)
+        lab_dir = _render(tmp_path, prefix, _lab("shadow", 9))
+        refused = _in(host, "bash", lab_dir / "setup.sh")
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr == (
+            "setup.sh: the lab forwards tcp port 8089, which this machine serves already (ss -lntup shows what): other"
+            " machines would reach the lab instead. Nothing was changed: forward another port, or use --force to forward it anyway\n"
+        )
+        assert _firewall(host) == before and _in(host, "ip", "netns", "list").stdout == ""
+        forced = _in(host, "bash", lab_dir / "setup.sh", "--force")
+        assert forced.returncode == 0, forced.stderr
+        assert "--force: the lab forwards tcp port 8089" in forced.stderr
+        assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+        assert _firewall(host) == before
+    finally:
+        server.kill()
+        server.wait()

@@ -23,6 +23,7 @@ lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 lab_root_networks=()
 lab_bridges=(br-left br-right)
 lab_outside=()
+lab_ports=()
 
 # --- the FORWARD rules --allow-forward adds where FORWARD drops the lab's traffic (accept MATCH:
 # `iptables -I FORWARD MATCH -m comment --comment nsgen:LAB_KEY -j ACCEPT`; teardown.sh deletes them)
@@ -187,8 +188,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 9e615fe5148d34741f13d6b9d3fea50f53fae4008bb03803a26071e8b6a1ba17 ===
-# --- nsgen runtime section forward: sha256 b5631aea6dbfc084506338efd861d947578bc7f4258d8edae996c6e6efce954d ---
+# === nsgen runtime: sha256 6ae2cda40189fa005d0d79f733f46776901b72b5b97d8a1f3a8a6403ca7b7b4d ===
+# --- nsgen runtime section forward: sha256 af831fd72e550d7481ac17ba53a639dfae3db30833bfc67d975d595f10b401f8 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
@@ -249,6 +250,29 @@ forward_preflight() {
     echo "dry run: a real run would stop here" >&2
   fi
 }
+# --- ports_preflight FORCE (a preflight hook): no port the lab forwards (lab_ports, PROTO:PORT) is
+# one the machine itself serves, a socket of its root namespace listening on it (TCP) or bound to it
+# (UDP): the lab's DNAT would hide that server from other machines. FORCE 1 (setup.sh's --force):
+# said, and forwarded anyway.
+ports_preflight() {
+  local entry hex serving file address state taken=() what
+  for entry in "${lab_ports[@]}"; do
+    printf -v hex '%04X' "${entry#*:}"
+    serving=07  # a UDP socket bound to the port; a TCP one listening on it
+    if [[ ${entry} == tcp:* ]]; then serving=0A; fi
+    for file in "/proc/net/${entry%%:*}" "/proc/net/${entry%%:*}6"; do
+      while read -r _ address _ state _; do
+        if [[ ${address##*:} == "${hex}" && ${state} == "${serving}" ]]; then taken+=("${entry/:/ port }"); break 2; fi
+      done <"${file}" 2>/dev/null || true
+    done
+  done
+  if (( ${#taken[@]} == 0 )); then return 0; fi
+  printf -v what '%s, ' "${taken[@]}"
+  what="the lab forwards ${what%, }, which this machine serves already (ss -lntup shows what): other machines would reach the lab instead"
+  if [[ $1 == 1 ]]; then echo "${0##*/}: --force: ${what}" >&2; return 0; fi
+  if (( dry_run )); then echo "${0##*/}: ${what}; a real run would stop here" >&2; return 0; fi
+  refuse "${what}. Nothing was changed: forward another port${1:+, or use --force to forward it anyway}"
+}
 # --- allow_forward (a start hook): with --allow-forward, where FORWARD drops the lab's traffic, its
 # ACCEPT rules (lab_accepts: accept MATCH... each), first in the chain, with the lab's comment (a
 # rule already there is left alone; delete_rules deletes them)
@@ -270,7 +294,7 @@ forward_report() {
     echo "${0##*/}: set up with --force: ${forward_drop}, and it drops ${dropped[*]}" >&2
   fi
 }
-preflight_hooks+=(forward_preflight)
+preflight_hooks+=(forward_preflight ports_preflight)
 start_hooks+=(allow_forward)
 done_hooks+=(forward_report)
 # --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---

@@ -40,6 +40,7 @@ def _facts(lab: Lab) -> dict[str, Any]:
         # what of the lab reaches outside it (`NAT from 10.0.1.0/24`), and --allow-forward's FORWARD rules
         "outside": [f"NAT from {net}" for net in lab.nat]
         + [f"{f.proto} port {f.port} to {f.node}:{f.to_port}" for f in lab.forwards],
+        "ports": [f"{f.proto}:{f.port}" for f in lab.forwards],  # the machine's ports it forwards
         "accepts": [styles.tutorial_words(command, {}) for command in commands.accepts(lab)],
     }
 
