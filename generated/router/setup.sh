@@ -188,8 +188,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 6ae2cda40189fa005d0d79f733f46776901b72b5b97d8a1f3a8a6403ca7b7b4d ===
-# --- nsgen runtime section forward: sha256 af831fd72e550d7481ac17ba53a639dfae3db30833bfc67d975d595f10b401f8 ---
+# === nsgen runtime: sha256 833fa6fa2a6f9dcae62893406c8bbfd3a62520493cb4676fd1816faeed3b1114 ===
+# --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
@@ -255,19 +255,19 @@ forward_preflight() {
 # (UDP): the lab's DNAT would hide that server from other machines. FORCE 1 (setup.sh's --force):
 # said, and forwarded anyway.
 ports_preflight() {
-  local entry hex serving file address state taken=() what
+  local entry hex serving file address state served=() what
   for entry in "${lab_ports[@]}"; do
     printf -v hex '%04X' "${entry#*:}"
     serving=07  # a UDP socket bound to the port; a TCP one listening on it
     if [[ ${entry} == tcp:* ]]; then serving=0A; fi
     for file in "/proc/net/${entry%%:*}" "/proc/net/${entry%%:*}6"; do
       while read -r _ address _ state _; do
-        if [[ ${address##*:} == "${hex}" && ${state} == "${serving}" ]]; then taken+=("${entry/:/ port }"); break 2; fi
+        if [[ ${address##*:} == "${hex}" && ${state} == "${serving}" ]]; then served+=("${entry/:/ port }"); break 2; fi
       done <"${file}" 2>/dev/null || true
     done
   done
-  if (( ${#taken[@]} == 0 )); then return 0; fi
-  printf -v what '%s, ' "${taken[@]}"
+  if (( ${#served[@]} == 0 )); then return 0; fi
+  printf -v what '%s, ' "${served[@]}"
   what="the lab forwards ${what%, }, which this machine serves already (ss -lntup shows what): other machines would reach the lab instead"
   if [[ $1 == 1 ]]; then echo "${0##*/}: --force: ${what}" >&2; return 0; fi
   if (( dry_run )); then echo "${0##*/}: ${what}; a real run would stop here" >&2; return 0; fi

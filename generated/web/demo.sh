@@ -200,7 +200,7 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 3b7a1632622a0e51ff2daa8835628c26325ec893340f9f87afa831710ff412a2 ===
+# === nsgen runtime: sha256 74ab2a6ed75b31936478dbc29175d0eada2c26b124f59c0dec65c30dbedd60a4 ===
 # --- nsgen runtime section services: sha256 7c251b919e4bb7608f3aa7b8d972105f86c3aa1907e9edf086ce641bfbadcdb5 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -377,7 +377,7 @@ forget_services() {
 # rollback's end, teardown's), the files of the lab's services go too
 stop_hooks+=(stop_started)
 cleanup_hooks+=(forget_services)
-# --- nsgen runtime section forward: sha256 af831fd72e550d7481ac17ba53a639dfae3db30833bfc67d975d595f10b401f8 ---
+# --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
@@ -443,19 +443,19 @@ forward_preflight() {
 # (UDP): the lab's DNAT would hide that server from other machines. FORCE 1 (setup.sh's --force):
 # said, and forwarded anyway.
 ports_preflight() {
-  local entry hex serving file address state taken=() what
+  local entry hex serving file address state served=() what
   for entry in "${lab_ports[@]}"; do
     printf -v hex '%04X' "${entry#*:}"
     serving=07  # a UDP socket bound to the port; a TCP one listening on it
     if [[ ${entry} == tcp:* ]]; then serving=0A; fi
     for file in "/proc/net/${entry%%:*}" "/proc/net/${entry%%:*}6"; do
       while read -r _ address _ state _; do
-        if [[ ${address##*:} == "${hex}" && ${state} == "${serving}" ]]; then taken+=("${entry/:/ port }"); break 2; fi
+        if [[ ${address##*:} == "${hex}" && ${state} == "${serving}" ]]; then served+=("${entry/:/ port }"); break 2; fi
       done <"${file}" 2>/dev/null || true
     done
   done
-  if (( ${#taken[@]} == 0 )); then return 0; fi
-  printf -v what '%s, ' "${taken[@]}"
+  if (( ${#served[@]} == 0 )); then return 0; fi
+  printf -v what '%s, ' "${served[@]}"
   what="the lab forwards ${what%, }, which this machine serves already (ss -lntup shows what): other machines would reach the lab instead"
   if [[ $1 == 1 ]]; then echo "${0##*/}: --force: ${what}" >&2; return 0; fi
   if (( dry_run )); then echo "${0##*/}: ${what}; a real run would stop here" >&2; return 0; fi
