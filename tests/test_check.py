@@ -18,7 +18,7 @@ def test_each_fact_belongs_to_the_step_that_makes_it() -> None:
     assert [(s.label, [f.label for f in s.facts]) for s in stages] == [
         ("create new namespaces", ["ns-0: namespace", "ns-1: namespace"]),
         (
-            "create 2 peered veth, each end directly where it lives",
+            "create 1 veth pair, each end directly where it lives",
             ["ns-0: device veth-0", "ns-0: veth-0 mtu 1500", "ns-1: device veth-1", "ns-1: veth-1 mtu 1500"],
         ),
         ("give those devices an ip addr", ["ns-0: veth-0 address 172.16.0.2/32", "ns-1: veth-1 address 172.16.0.3/32"]),
@@ -143,4 +143,42 @@ def test_a_lesson_shows_each_step_and_checks_it_after_enter(
     assert "ip0 addr add 172.16.0.2 dev veth-0" in out
     assert out.rstrip().endswith("lab pair: every step is done")
     assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_value_changed_by_hand_is_offered_its_repair_and_lesson_shows_what_check_shows(
+    tmp_path: Path, prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nsgen.cli import learn
+    from nsgen.cli.options import PresetName
+
+    loaded = sources.load(preset="pair", prefix=prefix)
+    lab_dir = tmp_path / "pair"
+    writing.write(lab_files.render(loaded), lab_dir)
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    try:
+        ns0 = ["ip", "netns", "exec", f"{prefix}ns-0", "ip"]
+        assert run(*ns0, "link", "set", "dev", "veth-0", "mtu", "1400").returncode == 0
+        assert run(*ns0, "addr", "add", "172.16.0.9/32", "dev", "veth-0").returncode == 0
+        status, lines = _checked(lab_dir, "pair", prefix)  # check.sh's lines are nsgen check's
+        assert status == 1
+        assert lines[1:5] == [
+            '✗ step 2 "create 1 veth pair, each end directly where it lives": not done',
+            "  ns-0: veth-0 mtu 1500: different (1400)",
+            "  what repairs it:",
+            "    ip0 link set dev veth-0 mtu 1500",
+        ]
+        repaired = run("bash", "-c", "source ./helpers.sh && ip0 link set dev veth-0 mtu 1500", cwd=lab_dir)
+        assert repaired.returncode == 0, repaired.stderr  # the command offered works as written
+
+        monkeypatch.setattr("builtins.input", lambda prompt: "")
+        learn.lesson(None, PresetName("pair"), prefix, None)  # every step is done: one Enter each
+        out = capsys.readouterr().out
+        assert "! not the lab's: ns-0: veth-0 address 172.16.0.9/32: extra" in out  # as check shows it
+        assert out.rstrip().endswith("lab pair: every step is done, and 1 thing(s) beyond it")
+        status, lines = _checked(lab_dir, "pair", prefix)
+        assert status == 1 and lines[-1] == "lab pair: every step is done, and 1 thing(s) beyond it"
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
     assert leftovers(prefix) == set()

@@ -155,7 +155,7 @@ def test_record_makes_a_valid_cast_that_is_the_same_twice(tmp_path: Path, prefix
     pair = sources.load(preset="pair").lab
     setup = [stage.label for stage in progress.stages(pair, lab_plans.setup(pair))]
     assert [label for label in steps if label in setup] == setup
-    assert steps[steps.index("create new namespaces") + 1] == "create 2 peered veth, each end directly where it lives"
+    assert steps[steps.index("create new namespaces") + 1] == "create 1 veth pair, each end directly where it lives"
     times = [event[0] for event in recorded]
     assert times == sorted(times) and times[0] >= 0
     typed = [recorded[i + 1] for i, event in enumerate(recorded[:-1]) if event[2] == recording.PROMPT]

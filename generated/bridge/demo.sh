@@ -80,7 +80,7 @@ lab_steps() {
   run ip addr add 172.16.0.1/16 dev v-net-0
   run ip link set dev v-net-0 addrgenmode none
   run ip link set dev v-net-0 up
-  say 'create 6 peered veth, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.' 'A bridge port is plugged in as it is made.'
+  say 'create 3 veth pairs, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.' 'A bridge port is plugged in as it is made.'
   run ip link add name veth-0 master v-net-0 type veth peer name eth0 netns ns-0
   run ip link add name veth-1 master v-net-0 type veth peer name eth0 netns ns-1
   run ip link add name veth-2 master v-net-0 type veth peer name eth0 netns ns-2

@@ -42,7 +42,7 @@ netns add ns-2
 link add name v-net-0 address 6e:19:85:88:ba:98 type bridge
 addr add 172.16.0.1/16 dev v-net-0
 link set dev v-net-0 addrgenmode none up
-# create 6 peered veth, each end directly where it lives. The guide makes a pair in
+# create 3 veth pairs, each end directly where it lives. The guide makes a pair in
 # the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end
 # (`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes
 # with the root's, and no half-moved pair is left behind.

@@ -46,7 +46,7 @@ lab_steps() {
   ip0() { ip netns exec ns-0 ip "$@"; }
   say 'create new namespaces'
   run ip netns add ns-0
-  say 'create 2 peered veth, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.'
+  say 'create 1 veth pair, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.'
   run ip link add name veth-h0 type veth peer name eth0 netns ns-0
   say 'give those devices an ip addr'
   run ip0 addr add 172.16.100.2/30 dev eth0

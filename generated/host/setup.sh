@@ -27,7 +27,7 @@ lab_steps() {
   root_batch <<'NSGEN'
 # create new namespaces
 netns add ns-0
-# create 2 peered veth, each end directly where it lives. The guide makes a pair in
+# create 1 veth pair, each end directly where it lives. The guide makes a pair in
 # the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end
 # (`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes
 # with the root's, and no half-moved pair is left behind.

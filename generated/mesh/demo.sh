@@ -63,7 +63,7 @@ lab_steps() {
   run ip netns add ns-1
   run ip netns add ns-2
   run ip netns add ns-3
-  say 'create 12 peered veth, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.'
+  say 'create 6 veth pairs, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.'
   run ip link add name to-1 netns ns-0 type veth peer name to-0 netns ns-1
   run ip link add name to-2 netns ns-0 type veth peer name to-0 netns ns-2
   run ip link add name to-3 netns ns-0 type veth peer name to-0 netns ns-3

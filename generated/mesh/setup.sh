@@ -30,7 +30,7 @@ netns add ns-0
 netns add ns-1
 netns add ns-2
 netns add ns-3
-# create 12 peered veth, each end directly where it lives. The guide makes a pair in
+# create 6 veth pairs, each end directly where it lives. The guide makes a pair in
 # the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end
 # (`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes
 # with the root's, and no half-moved pair is left behind.

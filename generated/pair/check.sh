@@ -40,7 +40,8 @@ route 172.16.0.0/16 dev veth-1
 NSGEN
 }
 
-# --- each step: its number and label, its commands as the guide writes them, and the facts it makes
+# --- each step: its number and label, its commands as the guide writes them, what repairs each of
+# its facts an object may hold with another value (pairs: `NODE: LINE`, a command), and the facts it makes
 # where they live (as verify.sh's declared state: compare_facts NETNS NODE [DEVICE...] <<lines)
 lab_step_count=6
 
@@ -50,6 +51,8 @@ lab_step_1() {
     'ip netns add ns-0'
     'ip netns add ns-1'
   )
+  step_repairs=(
+  )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
 NSGEN
@@ -58,9 +61,13 @@ NSGEN
 }
 
 lab_step_2() {
-  step_label='create 2 peered veth, each end directly where it lives'
+  step_label='create 1 veth pair, each end directly where it lives'
   step_commands=(
     'ip link add name veth-0 netns ns-0 type veth peer name veth-1 netns ns-1'
+  )
+  step_repairs=(
+    'ns-0: veth-0 mtu 1500' 'ip0 link set dev veth-0 mtu 1500'
+    'ns-1: veth-1 mtu 1500' 'ip1 link set dev veth-1 mtu 1500'
   )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
@@ -79,6 +86,8 @@ lab_step_3() {
     'ip0 addr add 172.16.0.2 dev veth-0'
     'ip1 addr add 172.16.0.3 dev veth-1'
   )
+  step_repairs=(
+  )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
 veth-0 address 172.16.0.2/32
@@ -94,6 +103,8 @@ lab_step_4() {
     'ip0 link set dev veth-0 addrgenmode none'
     'ip1 link set dev veth-1 addrgenmode none'
   )
+  step_repairs=(
+  )
   if (( ! checking )); then return 0; fi
 }
 
@@ -104,6 +115,8 @@ lab_step_5() {
     'ip1 link set dev lo up'
     'ip0 link set dev veth-0 up'
     'ip1 link set dev veth-1 up'
+  )
+  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
@@ -122,6 +135,8 @@ lab_step_6() {
     'ip0 route add 172.16.0.0/16 dev veth-0'
     'ip1 route add 172.16.0.0/16 dev veth-1'
   )
+  step_repairs=(
+  )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
 route 172.16.0.0/16 dev veth-0
@@ -131,7 +146,7 @@ route 172.16.0.0/16 dev veth-1
 NSGEN
 }
 
-# === nsgen runtime: sha256 a0d993a7aed9e072ab6d085ab284ca8e02fa5fbbbd9f7b3160624664b5fe2c79 ===
+# === nsgen runtime: sha256 402b78a75c7fc7da438bf42652034739a2acb00b2a1ff093137dda37b2e7aed0 ===
 # --- nsgen runtime section facts: sha256 adba767a11e4b657156d12c4e7a651f9bac750e871b77e8cfb1f02ac876014ec ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -365,7 +380,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section check.sh: sha256 1a4be0033679f102694ba235fe2f63958377b8788ef10368ace2a640783c4459 ---
+# --- nsgen runtime section check.sh: sha256 f7fa18c6915a107eaf5cbe01d47d1229b1f259f9889b11eba5dd1b61a220b36b ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -405,10 +420,26 @@ summary() {
   echo "lab ${lab_name}: $1${beyond}"
 }
 
+# --- repairs: what repairs the step's differences (drift_rows), when each is a value another than
+# declared and has a repair (step_repairs), into `fixes`; else none (the step's commands make it)
+repairs() {
+  local row kind node line i fix
+  fixes=()
+  for row in "${drift_rows[@]}"; do
+    IFS=$'\t' read -r kind _ node line _ <<<"${row}"
+    fix=''
+    for (( i = 0; i + 1 < ${#step_repairs[@]}; i += 2 )); do
+      if [[ ${kind} == different && ${step_repairs[i]} == "${node}: ${line}" ]]; then fix=${step_repairs[i + 1]}; break; fi
+    done
+    if [[ -z ${fix} ]]; then fixes=(); return 0; fi
+    fixes+=("${fix}")
+  done
+}
+
 done_steps=0
 checking=1
 for (( n = 1; n <= lab_step_count; n++ )); do
-  drift=()
+  drift=() drift_rows=()
   "lab_step_${n}"
   if (( ${#drift[@]} == 0 )); then
     echo "✓ step ${n} \"${step_label}\""
@@ -417,8 +448,14 @@ for (( n = 1; n <= lab_step_count; n++ )); do
   fi
   echo "✗ step ${n} \"${step_label}\": not done"
   printf '  %s\n' "${drift[@]}"
-  echo "  its commands, as the guide writes them:"
-  printf '    %s\n' "${step_commands[@]}"
+  repairs
+  if (( ${#fixes[@]} > 0 )); then
+    echo "  what repairs it:"
+    printf '    %s\n' "${fixes[@]}"
+  else
+    echo "  its commands, as the guide writes them:"
+    printf '    %s\n' "${step_commands[@]}"
+  fi
   checking=0
   for (( later = n + 1; later <= lab_step_count; later++ )); do
     "lab_step_${later}"

@@ -49,7 +49,7 @@ lab_steps() {
   say 'create new namespaces'
   run ip netns add ns-0
   run ip netns add ns-1
-  say 'create 2 peered veth, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.'
+  say 'create 1 veth pair, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.'
   run ip link add name veth-0 netns ns-0 type veth peer name veth-1 netns ns-1
   say 'give those devices an ip addr'
   run ip0 addr add 172.16.0.2 dev veth-0

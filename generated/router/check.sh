@@ -105,7 +105,8 @@ r-1 master br-right
 NSGEN
 }
 
-# --- each step: its number and label, its commands as the guide writes them, and the facts it makes
+# --- each step: its number and label, its commands as the guide writes them, what repairs each of
+# its facts an object may hold with another value (pairs: `NODE: LINE`, a command), and the facts it makes
 # where they live (as verify.sh's declared state: compare_facts NETNS NODE [DEVICE...] <<lines)
 lab_step_count=7
 
@@ -117,6 +118,8 @@ lab_step_1() {
     'ip netns add left-1'
     'ip netns add right-0'
     'ip netns add right-1'
+  )
+  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -139,6 +142,10 @@ lab_step_2() {
     'ip link add name br-right address a6:26:d2:d6:fe:65 type bridge'
     'ip link set dev br-right up'
   )
+  step_repairs=(
+    'host: br-left mac f6:29:ca:41:48:af' 'ip link set dev br-left address f6:29:ca:41:48:af'
+    'host: br-right mac a6:26:d2:d6:fe:65' 'ip link set dev br-right address a6:26:d2:d6:fe:65'
+  )
   if (( ! checking )); then return 0; fi
   compare_facts '' host br-left br-right <<'NSGEN'
 device br-left
@@ -151,7 +158,7 @@ NSGEN
 }
 
 lab_step_3() {
-  step_label='create 12 peered veth, each end directly where it lives'
+  step_label='create 6 veth pairs, each end directly where it lives'
   step_commands=(
     'ip link add name r-left master br-left type veth peer name eth-left netns router'
     'ip link add name r-right master br-right type veth peer name eth-right netns router'
@@ -159,6 +166,20 @@ lab_step_3() {
     'ip link add name l-1 master br-left type veth peer name eth0 netns left-1'
     'ip link add name r-0 master br-right type veth peer name eth0 netns right-0'
     'ip link add name r-1 master br-right type veth peer name eth0 netns right-1'
+  )
+  step_repairs=(
+    'router: eth-left mtu 1500' 'ip0 link set dev eth-left mtu 1500'
+    'router: eth-right mtu 1500' 'ip0 link set dev eth-right mtu 1500'
+    'left-0: eth0 mtu 1500' 'ip1 link set dev eth0 mtu 1500'
+    'left-1: eth0 mtu 1500' 'ip2 link set dev eth0 mtu 1500'
+    'right-0: eth0 mtu 1500' 'ip3 link set dev eth0 mtu 1500'
+    'right-1: eth0 mtu 1500' 'ip4 link set dev eth0 mtu 1500'
+    'host: r-left master br-left' 'ip link set dev r-left master br-left'
+    'host: r-right master br-right' 'ip link set dev r-right master br-right'
+    'host: l-0 master br-left' 'ip link set dev l-0 master br-left'
+    'host: l-1 master br-left' 'ip link set dev l-1 master br-left'
+    'host: r-0 master br-right' 'ip link set dev r-0 master br-right'
+    'host: r-1 master br-right' 'ip link set dev r-1 master br-right'
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -205,6 +226,8 @@ lab_step_4() {
     'set_sysctl router net.ipv4.ip_forward 1'
     'set_sysctl router net.ipv6.conf.all.forwarding 1'
   )
+  step_repairs=(
+  )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
 sysctl net.ipv4.ip_forward=1
@@ -227,6 +250,8 @@ lab_step_5() {
     'ip3 addr add fd00:2::2/64 nodad dev eth0'
     'ip4 addr add 10.0.2.3/24 dev eth0'
     'ip4 addr add fd00:2::3/64 nodad dev eth0'
+  )
+  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -274,6 +299,8 @@ lab_step_6() {
     'ip link set dev r-0 up'
     'ip link set dev r-1 up'
   )
+  step_repairs=(
+  )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
 lo up
@@ -318,6 +345,8 @@ lab_step_7() {
     'ip4 route add default via 10.0.2.1'
     'ip4 route add ::/0 via fd00:2::1'
   )
+  step_repairs=(
+  )
   if (( ! checking )); then return 0; fi
   compare_facts left-0 left-0 <<'NSGEN'
 route default via 10.0.1.1
@@ -337,7 +366,7 @@ route default via fd00:2::1
 NSGEN
 }
 
-# === nsgen runtime: sha256 a0d993a7aed9e072ab6d085ab284ca8e02fa5fbbbd9f7b3160624664b5fe2c79 ===
+# === nsgen runtime: sha256 402b78a75c7fc7da438bf42652034739a2acb00b2a1ff093137dda37b2e7aed0 ===
 # --- nsgen runtime section facts: sha256 adba767a11e4b657156d12c4e7a651f9bac750e871b77e8cfb1f02ac876014ec ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -571,7 +600,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section check.sh: sha256 1a4be0033679f102694ba235fe2f63958377b8788ef10368ace2a640783c4459 ---
+# --- nsgen runtime section check.sh: sha256 f7fa18c6915a107eaf5cbe01d47d1229b1f259f9889b11eba5dd1b61a220b36b ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -611,10 +640,26 @@ summary() {
   echo "lab ${lab_name}: $1${beyond}"
 }
 
+# --- repairs: what repairs the step's differences (drift_rows), when each is a value another than
+# declared and has a repair (step_repairs), into `fixes`; else none (the step's commands make it)
+repairs() {
+  local row kind node line i fix
+  fixes=()
+  for row in "${drift_rows[@]}"; do
+    IFS=$'\t' read -r kind _ node line _ <<<"${row}"
+    fix=''
+    for (( i = 0; i + 1 < ${#step_repairs[@]}; i += 2 )); do
+      if [[ ${kind} == different && ${step_repairs[i]} == "${node}: ${line}" ]]; then fix=${step_repairs[i + 1]}; break; fi
+    done
+    if [[ -z ${fix} ]]; then fixes=(); return 0; fi
+    fixes+=("${fix}")
+  done
+}
+
 done_steps=0
 checking=1
 for (( n = 1; n <= lab_step_count; n++ )); do
-  drift=()
+  drift=() drift_rows=()
   "lab_step_${n}"
   if (( ${#drift[@]} == 0 )); then
     echo "✓ step ${n} \"${step_label}\""
@@ -623,8 +668,14 @@ for (( n = 1; n <= lab_step_count; n++ )); do
   fi
   echo "✗ step ${n} \"${step_label}\": not done"
   printf '  %s\n' "${drift[@]}"
-  echo "  its commands, as the guide writes them:"
-  printf '    %s\n' "${step_commands[@]}"
+  repairs
+  if (( ${#fixes[@]} > 0 )); then
+    echo "  what repairs it:"
+    printf '    %s\n' "${fixes[@]}"
+  else
+    echo "  its commands, as the guide writes them:"
+    printf '    %s\n' "${step_commands[@]}"
+  fi
   checking=0
   for (( later = n + 1; later <= lab_step_count; later++ )); do
     "lab_step_${later}"

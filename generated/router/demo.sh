@@ -103,7 +103,7 @@ lab_steps() {
   run ip link set dev br-left up
   run ip link add name br-right address a6:26:d2:d6:fe:65 type bridge
   run ip link set dev br-right up
-  say 'create 12 peered veth, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.' 'A bridge port is plugged in as it is made.'
+  say 'create 6 veth pairs, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.' 'A bridge port is plugged in as it is made.'
   run ip link add name r-left master br-left type veth peer name eth-left netns router
   run ip link add name r-right master br-right type veth peer name eth-right netns router
   run ip link add name l-0 master br-left type veth peer name eth0 netns left-0

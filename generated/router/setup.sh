@@ -46,7 +46,7 @@ link add name br-left address f6:29:ca:41:48:af type bridge
 link set dev br-left up
 link add name br-right address a6:26:d2:d6:fe:65 type bridge
 link set dev br-right up
-# create 12 peered veth, each end directly where it lives. The guide makes a pair in
+# create 6 veth pairs, each end directly where it lives. The guide makes a pair in
 # the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end
 # (`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes
 # with the root's, and no half-moved pair is left behind.

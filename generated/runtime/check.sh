@@ -1,4 +1,4 @@
-# --- nsgen runtime section check.sh: sha256 1a4be0033679f102694ba235fe2f63958377b8788ef10368ace2a640783c4459 ---
+# --- nsgen runtime section check.sh: sha256 f7fa18c6915a107eaf5cbe01d47d1229b1f259f9889b11eba5dd1b61a220b36b ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -38,10 +38,26 @@ summary() {
   echo "lab ${lab_name}: $1${beyond}"
 }
 
+# --- repairs: what repairs the step's differences (drift_rows), when each is a value another than
+# declared and has a repair (step_repairs), into `fixes`; else none (the step's commands make it)
+repairs() {
+  local row kind node line i fix
+  fixes=()
+  for row in "${drift_rows[@]}"; do
+    IFS=$'\t' read -r kind _ node line _ <<<"${row}"
+    fix=''
+    for (( i = 0; i + 1 < ${#step_repairs[@]}; i += 2 )); do
+      if [[ ${kind} == different && ${step_repairs[i]} == "${node}: ${line}" ]]; then fix=${step_repairs[i + 1]}; break; fi
+    done
+    if [[ -z ${fix} ]]; then fixes=(); return 0; fi
+    fixes+=("${fix}")
+  done
+}
+
 done_steps=0
 checking=1
 for (( n = 1; n <= lab_step_count; n++ )); do
-  drift=()
+  drift=() drift_rows=()
   "lab_step_${n}"
   if (( ${#drift[@]} == 0 )); then
     echo "✓ step ${n} \"${step_label}\""
@@ -50,8 +66,14 @@ for (( n = 1; n <= lab_step_count; n++ )); do
   fi
   echo "✗ step ${n} \"${step_label}\": not done"
   printf '  %s\n' "${drift[@]}"
-  echo "  its commands, as the guide writes them:"
-  printf '    %s\n' "${step_commands[@]}"
+  repairs
+  if (( ${#fixes[@]} > 0 )); then
+    echo "  what repairs it:"
+    printf '    %s\n' "${fixes[@]}"
+  else
+    echo "  its commands, as the guide writes them:"
+    printf '    %s\n' "${step_commands[@]}"
+  fi
   checking=0
   for (( later = n + 1; later <= lab_step_count; later++ )); do
     "lab_step_${later}"

@@ -101,7 +101,7 @@ lab_steps() {
   run ip link add name lan-clients address ee:0e:dc:57:f9:ea type bridge
   run ip link set dev lan-clients addrgenmode none
   run ip link set dev lan-clients up
-  say 'create 10 peered veth, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.' 'A bridge port is plugged in as it is made.'
+  say 'create 5 veth pairs, each end directly where it lives. The guide makes a pair in' 'the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end' '(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes' 'with the root'"'"'s, and no half-moved pair is left behind.' 'A bridge port is plugged in as it is made.'
   run ip link add name r-web master lan-web type veth peer name eth-web netns router
   run ip link add name r-clients master lan-clients type veth peer name eth-clients netns router
   run ip link add name v-web master lan-web type veth peer name eth0 netns web

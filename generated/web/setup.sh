@@ -50,7 +50,7 @@ addr add 10.0.1.1/24 dev lan-web
 link set dev lan-web addrgenmode none up
 link add name lan-clients address ee:0e:dc:57:f9:ea type bridge
 link set dev lan-clients addrgenmode none up
-# create 10 peered veth, each end directly where it lives. The guide makes a pair in
+# create 5 veth pairs, each end directly where it lives. The guide makes a pair in
 # the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end
 # (`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes
 # with the root's, and no half-moved pair is left behind.

@@ -115,7 +115,7 @@ def _links_comment(veths: int, macvlans: int, bridges: bool) -> str:
     said = []
     if veths:
         said.append(
-            f"create {2 * veths} peered veth, each end directly where it lives. The guide makes a pair in\n"
+            f"create {veths} veth pair{'s' if veths > 1 else ''}, each end directly where it lives. The guide makes a pair in\n"
             "the root namespace (`ip link add veth-0 type veth peer veth-1`), then moves each end\n"
             "(`ip link set veth-0 netns ns-0`): made in place, a name inside a namespace never clashes\n"
             "with the root's, and no half-moved pair is left behind."

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from nsgen.plan.commands import Command, Plan, Step, route_command
 from nsgen.plan.declared import declared
-from nsgen.topology.facts import Fact
+from nsgen.topology.facts import KINDS, Difference, Fact
 from nsgen.topology.model import Lab
 
 
@@ -125,3 +125,21 @@ def stages(lab: Lab, plan: Plan, facts: list[Fact] | None = None) -> list[Stage]
         index = maker.get((fact.netns, kind, fact.device, value))
         owned[creator.get((fact.netns, fact.device), last) if index is None else index].append(fact)
     return [Stage(number, step, tuple(made)) for number, (step, made) in enumerate(zip(plan, owned, strict=True), 1)]
+
+
+def repair(fact: Fact) -> Command | None:
+    """The command that gives an existing object `fact`'s one value (an MTU, a MAC, a master), by its
+    kind's one definition, where its step's commands (a `link add`) cannot be run again; None for
+    the rest (a device set up: its step's `link set up` repairs it)."""
+    kind = KINDS[fact.kind]
+    if not kind.keyed:
+        return None
+    argv = kind.make(fact)
+    return Command(tuple(argv), fact.netns, kind.tool) if argv is not None else None  # type: ignore[arg-type]
+
+
+def repairs(lacking: tuple[Difference, ...]) -> list[Command] | None:
+    """What repairs a step whose objects are all there but some with another value: each fact's
+    repair; None where the step's own commands are what it lacks (an object missing)."""
+    commands = [repair(d.fact) if d.kind == "different" else None for d in lacking]
+    return None if None in commands else commands  # type: ignore[return-value]
