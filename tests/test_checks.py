@@ -94,3 +94,31 @@ def test_a_tcp_check_reaches_an_ipv6_address(tmp_path: Path, prefix: str) -> Non
         "lab web: 3 passed, 1 failed (its checks)",
     ]
     assert leftovers(prefix) == set()
+
+
+#: Checks with their verdict, and what demo.sh says of those that fail.
+VERDICTS = [
+    ({"in": "client", "run": GET, "output": "Directory listing for /"}, None),
+    ({"in": "client", "run": "echo hello", "output": "^bye"}, "demo.sh: FAIL: its output does not match ^bye"),
+    ({"in": "client", "run": "cat /nonexistent/hello-world", "output": "hello-world"}, "demo.sh: FAIL: exit status 1"),
+    ({"in": "client", "run": "sleep 30; echo late", "output": "late"}, "demo.sh: FAIL: not done within 10 s"),
+    ({"from": "client", "tcp": "10.95.0.1:8081"}, "demo.sh: FAIL: exit status 1"),
+]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(("check", "said"), VERDICTS, ids=["matches", "mismatch", "exit-1", "too-slow", "tcp-closed"])
+def test_demo_gives_each_check_the_verdict_verify_gives_it(check: dict, said: str | None, tmp_path: Path, prefix: str) -> None:
+    loaded = live_labs.load({**_web(), "expect": [check]}, prefix)
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(loaded), lab_dir)
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    try:
+        verify = run("bash", lab_dir / "verify.sh")
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    demo = run("bash", lab_dir / "demo.sh", "--delay", "0")
+    assert (demo.returncode == 0, verify.returncode == 0) == (said is None, said is None), demo.stdout + demo.stderr
+    if said is not None:
+        assert said in demo.stderr.splitlines()
+    assert leftovers(prefix) == set()

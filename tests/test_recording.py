@@ -261,6 +261,11 @@ def test_cli_record_passes_on_the_demos_exit_status_and_writes_the_docs(tmp_path
     run("ip", "netns", "add", f"{prefix}ns-0", check=True)
     failed = nsgen("record", "--preset", "pair", "--prefix", prefix, "-o", tmp_path / "failed.cast")
     assert failed.returncode == 2 and "demo.sh failed with exit status 2" in failed.stderr
+    assert "  its last lines:\n" in failed.stderr and f"  | demo.sh: lab pair is already there: namespace {prefix}ns-0" in failed.stderr
+    run("ip", "netns", "del", f"{prefix}ns-0", check=True)
+    refused = nsgen("docs", "--preset", "pair", "--prefix", prefix, "--cast", tmp_path / "failed.cast", "-o", tmp_path / "failed")
+    assert refused.returncode == 2 and not (tmp_path / "failed").exists()
+    assert refused.stderr.startswith(f"{tmp_path / 'failed.cast'}: its demo of lab 'pair' did not run to its end (it ends with: ")
     assert nsgen("play", tmp_path / "missing.cast").returncode == 2
 
 

@@ -41,7 +41,7 @@ lab_steps() {
   check reachable host:veth-h0 ns-0 172.16.100.1 ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.100.1
 }
 
-# === nsgen runtime: sha256 1c15e91d4532d928812154bcc8855e8173b90a45cc1f4fa57a9a408f065e7efa ===
+# === nsgen runtime: sha256 0ba873c5aa9679963e58d35a6a54b91a17697a1e8a2b73e719c9064d7fdb7206 ===
 # --- nsgen runtime section facts: sha256 adba767a11e4b657156d12c4e7a651f9bac750e871b77e8cfb1f02ac876014ec ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -275,7 +275,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 c41edb523b0820f6e5a410b28d28bc186cfa4f550e18ef865e715b0b0d3a2fc4 ---
+# --- nsgen runtime section verify.sh: sha256 9d5d1591cc13f09419182fae63a0a8273a39d063ed20b3d7e4e817246dec827b ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -381,6 +381,8 @@ check_read() {
 checks_done() {
   while (( checks_read < ${#check_pids[@]} )); do check_read; done
 }
+# --- check_seconds[KIND]: how long a check of each KIND may take (nsgen.plan.commands.CHECK_SECONDS)
+declare -A check_seconds=([tcp]=2 [run]=10)
 # --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124
 within() {
   local pid tenths
@@ -395,12 +397,12 @@ within() {
   return 124
 }
 # --- check_tcp open|closed TARGET NETNS CONNECT...: CONNECT (from NETNS to TARGET, ADDRESS:PORT, with
-# bash's /dev/tcp) must open within 2 s, or not; one line, ok or FAIL (in a dry run, CONNECT is printed)
+# bash's /dev/tcp) must open within check_seconds[tcp], or not; one line, ok or FAIL (in a dry run, CONNECT is printed)
 check_tcp() {
   local got=closed
   if (( dry_run )); then "${@:4}"; return; fi
   checks_done
-  if within 2 "${@:4}" 2>/dev/null; then got=open; fi
+  if within "${check_seconds[tcp]}" "${@:4}" 2>/dev/null; then got=open; fi
   if [[ ${got} == "$1" ]]; then report ok "$3 -> $2 (tcp ${got})"; else report FAIL "$3 -> $2 (tcp ${got}, $1 expected)"; fi
 }
 # --- tagged TAG: each line of stdin with TAG before it
@@ -408,7 +410,7 @@ tagged() {
   local line
   while IFS= read -r line || [[ -n ${line} ]]; do printf '%s%s\n' "$1" "${line}"; done
 }
-# --- check_run PATTERN NETNS COMMAND ARGV...: ARGV (COMMAND inside NETNS) must exit 0 within 10 s, and
+# --- check_run PATTERN NETNS COMMAND ARGV...: ARGV (COMMAND inside NETNS) must exit 0 within check_seconds[run], and
 # what it prints on stdout match PATTERN (bash's =~; an empty one: exit 0 is all); one line, ok or FAIL
 # with the start of its stdout and its stderr (which is never matched)
 check_run() {
@@ -422,7 +424,7 @@ check_run() {
       s*) status=${line:1} ;;
     esac
   # stdout tagged o, stderr tagged e, then the status (s): in a subshell that goes on when ARGV fails
-  done < <({ { set +e; within 10 "${@:4}" </dev/null | tagged o; echo "s${PIPESTATUS[0]}"; } 2>&1 1>&3 | tagged e; } 3>&1)
+  done < <({ { set +e; within "${check_seconds[run]}" "${@:4}" </dev/null | tagged o; echo "s${PIPESTATUS[0]}"; } 2>&1 1>&3 | tagged e; } 3>&1)
   output=${output%$'\n'}
   said="its output matches $1"
   if [[ -z $1 ]]; then said="it exits 0"; fi

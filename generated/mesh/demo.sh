@@ -138,7 +138,7 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 b708d93a50fe238169a8e992665f61343865d1bda44ace0bfea84669ccb7dc2d ===
+# === nsgen runtime: sha256 53980c76542ed426779e01436efeba3f3c56ce9c128e61f326310aa10afbb40d ===
 # --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -174,7 +174,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 03fe98a3ba5d84d95cd8824c9b228acf4977a396fb3d56720bcbae2aa7dfe693 ---
+# --- nsgen runtime section demo.sh: sha256 c74b8192df509b8ea7b26dd14f3c56a7d0c97d6e11bd8315a57e2e3a0982fa4f ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -364,12 +364,37 @@ typed() {
   done
   echo "${shown[*]}"
 }
-# --- run [--fails] COMMAND...: a prompt and COMMAND, typed out at ${delay} s a character, then
-# COMMAND run for real; with --fails it must fail (a ping the topology expects no answer to).
+# --- check_seconds[KIND]: how long a check of each KIND may take (nsgen.plan.commands.CHECK_SECONDS)
+declare -A check_seconds=([tcp]=2 [run]=10)
+# --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124
+within() {
+  local pid tenths
+  "${@:2}" &
+  pid=$!
+  for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
+    if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
+    pause 0.1
+  done
+  kill "${pid}" 2>/dev/null || true
+  wait "${pid}" 2>/dev/null || true
+  return 124
+}
+# --- run [--fails] [--within KIND] [--matches PATTERN] COMMAND...: a prompt and COMMAND, typed out
+# at ${delay} s a character, then COMMAND run for real, judged as verify.sh judges its checks: it
+# must exit 0 (within check_seconds[KIND]: stopped then, it failed), and what it prints match PATTERN
+# (bash's =~, shown as it comes); with --fails it must fail (no answer, no connection expected). A
+# failed one says FAIL and why, and its status stops the demo.
 # run --show TEXT: TEXT typed out, and nothing run (the script runs it next: a function definition)
 run() {
-  local fails=0 i step
-  if [[ $1 == --fails ]]; then fails=1; shift; fi
+  local fails=0 seconds='' pattern='' matching=0 i step output='' status=0
+  while :; do
+    case $1 in
+      --fails) fails=1; shift ;;
+      --within) seconds=${check_seconds[$2]}; shift 2 ;;
+      --matches) pattern=$2 matching=1; shift 2 ;;
+      *) break ;;
+    esac
+  done
   if [[ $1 == --show ]]; then step=$2; else step=$(typed "$@"); fi
   printf '%s' "${prompt}"
   if [[ ${delay} =~ ^0*\.?0*$ ]]; then
@@ -381,14 +406,27 @@ run() {
     done
   fi
   printf '\n'
-  if [[ $1 == --show ]]; then
-    return
-  elif (( ! fails )); then
-    "$@"
-  elif "$@"; then
-    echo "${0##*/}: an answer came, and the topology expects none" >&2
-    return 1
+  if [[ $1 == --show ]]; then return; fi
+  if [[ -n ${seconds} ]]; then set -- within "${seconds}" "$@"; fi
+  if (( matching )); then
+    { output=$("$@" </dev/null | tee /dev/fd/3; exit "${PIPESTATUS[0]}") || status=$?; } 3>&1
+  else
+    "$@" || status=$?
   fi
+  if (( fails && status == 0 )); then
+    echo "${0##*/}: FAIL: an answer came, and the topology expects none" >&2
+    return 1
+  elif (( fails )); then
+    return 0
+  elif (( status == 124 )) && [[ -n ${seconds} ]]; then
+    echo "${0##*/}: FAIL: not done within ${seconds} s" >&2
+  elif (( status != 0 )); then
+    echo "${0##*/}: FAIL: exit status ${status}" >&2
+  elif (( matching )) && [[ ! ${output} =~ ${pattern} ]]; then
+    echo "${0##*/}: FAIL: its output does not match ${pattern}" >&2
+    status=1
+  fi
+  return "${status}"
 }
 
 for hook in "${start_hooks[@]}"; do "${hook}"; done

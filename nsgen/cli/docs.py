@@ -46,8 +46,7 @@ def record(
     with scripts.rendered(loaded) as lab_dir:
         status = recording.record(lab_dir, cast, options)
     if status != 0:
-        typer.echo(f"nsgen record: demo.sh failed with exit status {status}", err=True)
-        raise typer.Exit(status)
+        _failed("record", f"lab '{loaded.lab.name}'", "demo.sh", cast, status)
     if gif is not None and renderer is not None:
         status = recording.make_gif(cast, gif, renderer, idle_time_limit)
     typer.echo(f"recorded lab '{loaded.lab.name}' into {cast}{f' and {gif}' if gif else ''}")
@@ -88,13 +87,16 @@ def docs(
     loaded = one_machine(load(file, preset, prefix, count), "docs")
     if cast is not None and (problem := recording.cast_problem(cast)):
         raise TopologyError([Problem(str(cast), "", problem)])
+    if cast is not None and not recording.finished(cast, loaded.lab.name):
+        ended = next(reversed(recording.last_lines(cast, 1)), "nothing")
+        problem = f"its demo of lab '{loaded.lab.name}' did not run to its end (it ends with: {ended}): record it again"
+        raise TopologyError([Problem(str(cast), "", problem)])
     with scripts.rendered(loaded) as lab_dir:
         if cast is None:
             cast = lab_dir / f"{loaded.lab.name}.cast"
             status = recording.record(lab_dir, cast)
             if status != 0:
-                typer.echo(f"nsgen docs: demo.sh failed with exit status {status}", err=True)
-                raise typer.Exit(status)
+                _failed("docs", f"lab '{loaded.lab.name}'", "demo.sh", cast, status)
         page = docs_page.files(loaded, cast)
     write_or_check(page, output, (), False, f"wrote the page of lab '{loaded.lab.name}' into {output}/: {', '.join(page)}")
 
@@ -127,19 +129,19 @@ def _guide(output: Path) -> None:
             else:
                 status = guide_parts.record(part, Path(scratch) / part.directory, cast)
             if status != 0:
-                _failed(part, cast, status)
+                _failed("docs", part.name, f"the demo of {part.title}", cast, status)
         pages = guide_pages.files({part.number: (labs.get(part.number), casts[part.number]) for part in guide_pages.PARTS})
         recorded = ", ".join(part.name for part in to_record) or "none, each cast kept"
         wrote = f"wrote the guide's pages into {output}/: the index and {len(guide_pages.PARTS)} parts (recorded now: {recorded})"
         write_or_check(pages, output, (), False, wrote)
 
 
-def _failed(part: guide_pages.Part, cast: Path, status: int) -> None:
-    """Say how the demo of `part` ended (its last lines, if it ran), and exit with its status."""
+def _failed(command: str, name: str, demo: str, cast: Path, status: int) -> None:
+    """Say how `demo`, of `name`, recorded into `cast` ended (its last lines, if it ran), and exit with its status."""
     if status == 130:
-        typer.echo(f"nsgen docs: interrupted while recording {part.name}: nothing written", err=True)
+        typer.echo(f"nsgen {command}: interrupted while recording {name}: nothing written", err=True)
         raise typer.Exit(130)
-    typer.echo(f"nsgen docs: the demo of {part.title} failed with exit status {status}", err=True)
+    typer.echo(f"nsgen {command}: {demo} failed with exit status {status}", err=True)
     if cast.exists() and not recording.cast_problem(cast):
         typer.echo("  its last lines:\n" + "".join(f"  | {line}\n" for line in recording.last_lines(cast)), err=True, nl=False)
     raise typer.Exit(status)

@@ -59,6 +59,9 @@ MTU_DEFAULT = 1500
 #: expected waits less: it is the common case of a firewall check, and an answer comes at once).
 PING_WAIT = {True: "2", False: "1"}
 
+#: How long verify.sh and demo.sh give a check of each kind, in seconds: a TCP connection, a command.
+CHECK_SECONDS = {"tcp": 2, "run": 10}
+
 
 @dataclass(frozen=True)
 class Ping:

@@ -6,6 +6,7 @@ a command. The commands come from `nsgen.plan.commands`.
 
 from nsgen.plan import reachability
 from nsgen.plan.commands import (
+    CHECK_SECONDS,
     Command,
     Connect,
     Ping,
@@ -199,7 +200,8 @@ def checks(lab: Lab) -> Plan:
     here = [e for e in lab.expect if e.source in netns]
     connects = [Connect(netns[e.source], e.address, e.port, e.open) for e in here if isinstance(e, TcpExpectation)]
     probes = [Probe(netns[e.source], e.command, e.output) for e in here if isinstance(e, RunExpectation)]
+    tcp, run = CHECK_SECONDS["tcp"], CHECK_SECONDS["run"]
     return (
-        *step("connect where the topology expects a TCP port open, or closed (bash's /dev/tcp, 2 s at most)", connects),
-        *step("run the topology's commands: each one's output must match its pattern (10 s at most)", probes),
+        *step(f"connect where the topology expects a TCP port open, or closed (bash's /dev/tcp, {tcp} s at most)", connects),
+        *step(f"run the topology's commands: each one's output must match its pattern ({run} s at most)", probes),
     )

@@ -99,12 +99,14 @@ def tutorial(lab: Lab, plan: Plan, limit: int | None = None) -> list[Block]:
 
 def demo_words(command: Command | Ping | Connect | Probe, aliases: dict[str, str]) -> tuple[str, ...]:
     """What demo.sh types and runs: the tutorial's words, a check as the ping, connection or command
-    it is (`--fails`: no answer, or no connection, expected)."""
+    it is, bounded and judged as verify.sh judges it (`--fails`: no answer, or no connection,
+    expected; `--within`: its kind's time; `--matches`: the pattern its output must match)."""
     if isinstance(command, Probe):
-        return command.argv
-    if isinstance(command, (Ping, Connect)):
-        expected = command.reachable if isinstance(command, Ping) else command.open
-        return command.argv if expected else ("--fails", *command.argv)
+        return ("--within", "run", "--matches", command.output, *command.argv)
+    if isinstance(command, Ping):
+        return command.argv if command.reachable else ("--fails", *command.argv)
+    if isinstance(command, Connect):
+        return ("--within", "tcp", *(() if command.open else ("--fails",)), *command.argv)
     return tutorial_words(command, aliases)
 
 

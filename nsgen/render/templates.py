@@ -64,6 +64,7 @@ def environment() -> jinja2.Environment:
     env.filters["array"] = _array
     env.filters["address"] = lambda address: commands.address_words(address)[0]
     env.globals["facts"] = facts.bash_table()  # the fact kinds, for the runtime's comparison
+    env.globals["check_seconds"] = commands.CHECK_SECONDS  # how long a check of each kind may take
     env.filters["node_id"] = lambda name: "n_" + name.encode().hex()  # Mermaid ids: letters and digits only
     return env
 

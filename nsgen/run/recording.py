@@ -166,6 +166,11 @@ def _output(cast_text: str) -> str:
     return "".join(event[2] for event in events if event[1] == "o")
 
 
+def finished(cast: Path, lab_name: str) -> bool:
+    """Whether the demo recorded in `cast` (a whole cast) ran to its end: demo.sh's last word."""
+    return f"lab {lab_name}: demo done" in last_lines(cast, 3)
+
+
 def last_lines(cast: Path, count: int = 8) -> list[str]:
     """The last `count` lines a cast shows, colours dropped: what a failed demo said last."""
     output = _output(cast.read_text(encoding="utf-8"))
