@@ -313,3 +313,27 @@ def test_readiness_is_the_services_own_port_not_one_another_process_listens_on(t
     assert result.returncode == 1, result.stdout
     assert f"service {prefix}web/pretender was not ready (tcp:8080) within 1 s" in result.stderr
     assert leftovers(prefix) == set() and run("pgrep", "-f", SERVER).stdout == ""
+
+
+@pytest.mark.kernel
+def test_ctrl_c_on_nsgen_down_says_what_is_left_and_a_second_down_finishes(tmp_path: Path, prefix: str) -> None:
+    document = _web()
+    document["namespaces"]["web"]["run"] = ["bash -c \"trap '' TERM; sleep 600\""]  # only KILL ends it: 2 s of grace
+    topology = tmp_path / "web.yaml"
+    topology.write_text(yaml_file.dump(document))
+    up = nsgen("up", topology, "--prefix", prefix)
+    assert up.returncode == 0, up.stderr
+    down = subprocess.Popen(
+        [sys.executable, "-m", "nsgen", "down", str(topology), "--prefix", prefix],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert down.stdout is not None
+    assert down.stdout.readline().startswith(f"stopping service {prefix}web/bash")  # in its 2 s of grace
+    down.send_signal(signal.SIGINT)
+    out, err = down.communicate(timeout=30)
+    assert down.returncode == 130, out + err
+    assert err.endswith("teardown.sh: interrupted: lab web may be partly deleted; run teardown.sh (nsgen down) again to finish\n")
+    again = nsgen("down", topology, "--prefix", prefix)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1].startswith("lab web is down")
+    assert leftovers(prefix) == set() and _in_lab(prefix) == []

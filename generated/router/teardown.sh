@@ -36,7 +36,7 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 af21f76c08ad5a9338e8cb3243e46650ff689dbb22cc959318d125ef3e2d3627 ===
+# === nsgen runtime: sha256 b6cfed731026ccc2af209f46264fa73879b5d366f3bf425b4fb84ed6bd3f0ce0 ===
 # --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
@@ -109,7 +109,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 df1ec63bfa3304182ed84d2e57c48f15d822e7974ab5dffb5fa2401ae49e2fe7 ---
+# --- nsgen runtime section teardown.sh: sha256 4598c9e3167d05fc3bde6d7a35002f7a099d5b5b45b9f40695ab0707aec38841 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -209,6 +209,17 @@ root_batch() {
 # (`declare` keeps them), run in order: cleanup_hooks once the lab's namespaces are gone.
 declare -a cleanup_hooks
 deleted_beyond=()  # what the cleanup hooks deleted beyond the lab's devices (`2 iptables rule(s)`)
+
+# --- stopped by a signal, it says so: what it had not deleted yet is still there, and running it
+# again deletes it (the record stays until then)
+interrupted() {
+  trap - "$1"
+  echo "${0##*/}: ${2}: lab ${lab_name} may be partly deleted; run teardown.sh (nsgen down) again to finish" >&2
+  exit "$3"
+}
+trap 'interrupted INT interrupted 130' INT
+trap 'interrupted TERM terminated 143' TERM
+trap 'interrupted HUP "hung up" 129' HUP
 
 # --- the lab's record (/run/nsgen/LAB_KEY.yaml, which setup.sh wrote) goes with it
 record_file=/run/nsgen/${lab_key}.yaml

@@ -37,7 +37,7 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 cc0cb658c0ed68e6c05e439f8bf020247969d4692b90d7d78dc102630865587c ===
+# === nsgen runtime: sha256 c2fe65db06f47329c8b27ee62480ae6a6d1b9dd912190b1c7f5379d0ebd57a4b ===
 # --- nsgen runtime section services: sha256 7c251b919e4bb7608f3aa7b8d972105f86c3aa1907e9edf086ce641bfbadcdb5 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -335,7 +335,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 df1ec63bfa3304182ed84d2e57c48f15d822e7974ab5dffb5fa2401ae49e2fe7 ---
+# --- nsgen runtime section teardown.sh: sha256 4598c9e3167d05fc3bde6d7a35002f7a099d5b5b45b9f40695ab0707aec38841 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -435,6 +435,17 @@ root_batch() {
 # (`declare` keeps them), run in order: cleanup_hooks once the lab's namespaces are gone.
 declare -a cleanup_hooks
 deleted_beyond=()  # what the cleanup hooks deleted beyond the lab's devices (`2 iptables rule(s)`)
+
+# --- stopped by a signal, it says so: what it had not deleted yet is still there, and running it
+# again deletes it (the record stays until then)
+interrupted() {
+  trap - "$1"
+  echo "${0##*/}: ${2}: lab ${lab_name} may be partly deleted; run teardown.sh (nsgen down) again to finish" >&2
+  exit "$3"
+}
+trap 'interrupted INT interrupted 130' INT
+trap 'interrupted TERM terminated 143' TERM
+trap 'interrupted HUP "hung up" 129' HUP
 
 # --- the lab's record (/run/nsgen/LAB_KEY.yaml, which setup.sh wrote) goes with it
 record_file=/run/nsgen/${lab_key}.yaml

@@ -64,7 +64,8 @@ def run_script(
             try:
                 if process.stdout is not None:
                     _relay(process.stdout)
-                return process.wait()
+                status = process.wait()
+                return 128 - status if status < 0 else status  # killed by signal N: 128 + N, as a shell says it
             except KeyboardInterrupt:
                 process.send_signal(signal.SIGINT)  # a second one, in its rollback, it ignores
 
