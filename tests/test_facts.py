@@ -148,3 +148,16 @@ def test_the_reader_takes_the_labs_nat_rules_from_iptables_s_as_the_lab_writes_t
         " -m comment --comment nsgen:canned -j DNAT --to-destination 10.0.2.2:80",
         "iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -m comment --comment nsgen:canned -j MASQUERADE",
     ]
+
+
+def test_links_from_json_read_as_ip_o_writes_them() -> None:
+    """A lab namespace's links come as `ip -j link show` (canned from a real one: a veth pair, one end a
+    bridge port, the other with its MTU, MAC and a tbf): links_text writes them as kernel_facts reads."""
+    assert _bash(f'links_text < {CANNED / "ip-j-link-rule6.json"}') == [
+        "0: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536",
+        "0: e1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master br0 link/ether 8a:b5:d2:b6:a2:8b",
+        "0: e0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 link/ether 02:00:00:00:00:01",
+        "0: br0: <NO-CARRIER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 link/ether 8a:b5:d2:b6:a2:8b",
+    ]
+    rules = (CANNED / "ip-j-link-rule6.json").read_text().splitlines()[1]
+    assert _bash("printf '%s\\n' \"${rules6_default}\"") == [rules]  # the kernel's own two: no `ip -6 rule` asked

@@ -41,8 +41,8 @@ lab_steps() {
   check reachable host:veth-h0 ns-0 172.16.100.1 ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.100.1
 }
 
-# === nsgen runtime: sha256 0ba873c5aa9679963e58d35a6a54b91a17697a1e8a2b73e719c9064d7fdb7206 ===
-# --- nsgen runtime section facts: sha256 adba767a11e4b657156d12c4e7a651f9bac750e871b77e8cfb1f02ac876014ec ---
+# === nsgen runtime: sha256 f789366bf2ed68d3fcc29778b9da881c63e6ec5caa416f00825ba20cb1152aee ===
+# --- nsgen runtime section facts: sha256 b1e85fc48bdb0c19ebb3f0957172ae349d4506c3be81477e99e2846479e29a25 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -52,21 +52,47 @@ declare -A fact_keyed=([mtu]=1 [mac]=1 [master]=1 [qdisc]=1 [rate]=1 [service]=1
 declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [qdisc]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
 declare -A fact_absent=([up]=down)
 fact_route_via='^(route .* via [^ ]+) dev [^ ]+$'
-# --- kernel_dump NETNS [DEV...]: the kernel's state in NETNS as `ip -o` prints it: addresses,
-# links, IPv4 routes and policy rules, a line `@6` and the IPv6 routes and rules, then a line `@tc`
-# and the qdiscs as `tc qdisc show` prints them (in the root namespace, NETNS empty: of DEV..., or
-# of every device with with_extras, to find a lab bridge's ports that are not the lab's; then a
-# line `@nat` and the nat table's rules as `iptables -S` prints them). `addr show` comes first: in a
-# batch, one after a `link show` prints links. A test feeds canned output.
+# --- links_text: `ip -j link show` (its JSON array, one line on stdin) in the words `ip -o link show`
+# writes: `N: NAME: <FLAGS> mtu M [master B] [link/ether MAC]`, what kernel_facts reads of a link.
+# In a lab namespace nsgen asks for JSON: to write a veth's peer's namespace by name, `ip -o link`
+# opens every namespace in /run/netns, each call (1000 namespaces: 10 ms a call, 10 s a status).
+links_text() {
+  local json object flags mtu master mac
+  local re_name='"ifname":"([^"]*)"' re_flags='"flags":\[([^]]*)\]' re_mtu='"mtu":([0-9]+)'
+  local re_master='"master":"([^"]*)"' re_mac='"link_type":"ether","address":"([^"]*)"'
+  IFS= read -r json || return 0
+  json=${json#'[{'}
+  while IFS= read -r object; do
+    if [[ ! ${object} =~ ${re_name} ]]; then continue; fi
+    flags='' mtu='' master='' mac=''
+    if [[ ${object} =~ ${re_flags} ]]; then flags=${BASH_REMATCH[1]//'"'/}; fi
+    if [[ ${object} =~ ${re_mtu} ]]; then mtu=${BASH_REMATCH[1]}; fi
+    if [[ ${object} =~ ${re_master} ]]; then master=" master ${BASH_REMATCH[1]}"; fi
+    if [[ ${object} =~ ${re_mac} ]]; then mac=" link/ether ${BASH_REMATCH[1]}"; fi
+    [[ ${object} =~ ${re_name} ]]
+    echo "0: ${BASH_REMATCH[1]}: <${flags}> mtu ${mtu}${master}${mac}"
+  done <<<"${json//'},{'/$'\n'}"
+}
+# --- kernel_dump NETNS [DEV...]: the kernel's state in NETNS as `ip -o` prints it: links (from
+# JSON: links_text), addresses, routes of every family in the main table (`route show table all`:
+# the others' lines name their table) and IPv4 policy rules, a line `@6` and the IPv6 rules (asked
+# for only when there are more than the kernel's two), then a line `@tc` and the qdiscs as `tc qdisc
+# show` prints them (only where a link has a tbf or netem root qdisc). In the root namespace (NETNS
+# empty): of DEV..., or of every device with with_extras, to find a lab bridge's ports that are not
+# the lab's; then a line `@nat` and the nat table's rules as `iptables -S` prints them. `addr show`
+# comes first: in a batch, one after a `link show` prints links. A test feeds canned output.
+rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
 kernel_dump() {
-  local ns=$1 dev line
+  local ns=$1 dev line json
   shift
   if [[ -n ${ns} ]]; then
-    command ip -n "${ns}" -o -force -batch - <<<$'addr show\nlink show\nroute show\nrule show' 2>/dev/null
+    json=$(command ip -n "${ns}" -6 -j -force -batch - <<<$'link show\nrule show' 2>/dev/null) || true
+    links_text <<<"${json%%$'\n'*}"
+    command ip -n "${ns}" -o -force -batch - <<<$'addr show\nroute show table all\nrule show' 2>/dev/null
     echo @6
-    command ip -n "${ns}" -o -6 -force -batch - <<<$'route show\nrule show' 2>/dev/null
+    if [[ ${json#*$'\n'} != "${rules6_default}" ]]; then command ip -n "${ns}" -o -6 rule show 2>/dev/null; fi
     echo @tc
-    command tc -n "${ns}" qdisc show 2>/dev/null
+    if [[ ${json} == *'"qdisc":"tbf"'* || ${json} == *'"qdisc":"netem"'* ]]; then command tc -n "${ns}" qdisc show 2>/dev/null; fi
   else
     if (( with_extras )); then
       command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null
@@ -159,6 +185,8 @@ kernel_facts() {
         '0: from all lookup local' | '32766: from all lookup main' | '32767: from all lookup default') ;;
         *) kernel+=("rule ${family}${words[0]%:} ${words[*]:1}") ;;
       esac
+    elif [[ " ${words[*]} " == *" table "* ]]; then  # a route of another table than main
+      continue
     elif [[ ${words[0]-} =~ ^(blackhole|unreachable|prohibit|throw)$ ]]; then
       kernel+=("route ${words[0]} ${words[1]}")
     elif [[ -n ${words[0]-} && ! ${words[0]} =~ ^(local|broadcast|multicast|anycast|nat)$ ]]; then
