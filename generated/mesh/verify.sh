@@ -18,6 +18,7 @@ lab_name=mesh
 lab_key=mesh
 lab_netns=(ns-0 ns-1 ns-2 ns-3)
 lab_devices=()
+lab_pings=([4]=12 [6]=0)  # its pings of each IP version
 
 # --- the state the topology declares, where it lives, one fact a line: namespaces, devices, up,
 # addresses, MTUs, MACs, bridge ports, routes, sysctls
@@ -100,7 +101,7 @@ lab_steps() {
   check reachable ns-2:to-3 ns-3 10.100.0.21 ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.21
 }
 
-# === nsgen runtime: sha256 f789366bf2ed68d3fcc29778b9da881c63e6ec5caa416f00825ba20cb1152aee ===
+# === nsgen runtime: sha256 4f6ea7d79f40087e3e4bf4251c52bfcca2d1f2d57a2e7a695570612be3e42e3d ===
 # --- nsgen runtime section facts: sha256 b1e85fc48bdb0c19ebb3f0957172ae349d4506c3be81477e99e2846479e29a25 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -362,7 +363,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 9d5d1591cc13f09419182fae63a0a8273a39d063ed20b3d7e4e817246dec827b ---
+# --- nsgen runtime section verify.sh: sha256 1af3f7c71514deb82f9a2a74d8891cc3a5726a2678716cbf1e3c8ca4170bc5b3 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -518,7 +519,7 @@ check_run() {
   if (( status == 0 )) && [[ ${output} =~ $1 ]]; then
     report ok "$2: $3 (${said})"
   elif (( status == 124 )); then
-    report FAIL "$2: $3 (timed out after 10 s)"
+    report FAIL "$2: $3 (timed out after ${check_seconds[run]} s)"
   elif (( status != 0 )); then
     output=${output//$'\n'/ }
     report FAIL "$2: $3 (exit status ${status}${output:+; stdout: ${output:0:60}}${errors:+; stderr: ${errors:0:60}})"
@@ -527,6 +528,17 @@ check_run() {
     report FAIL "$2: $3 (its output does not match $1: ${output:0:60})"
   fi
 }
+
+# --- the neighbour tables (ARP's, IPv6's): one each for every namespace of the machine, of at most
+# gc_thresh3 entries; a ping needs an entry at both of its ends, and where a lab's pings need more
+# than that, a ping may fail for that alone: said first
+for version in 4 6; do
+  limit=''
+  read -r limit 2>/dev/null </proc/sys/net/ipv${version}/neigh/default/gc_thresh3 || true
+  if (( ! dry_run && lab_pings[version] * 2 > ${limit:-0} && ${limit:-0} > 0 )); then
+    echo "${0##*/}: note: its ${lab_pings[version]} IPv${version} pings need up to $(( lab_pings[version] * 2 )) neighbour entries, and this machine keeps at most ${limit} for all its namespaces (net.ipv${version}.neigh.default.gc_thresh3): a ping may fail for that alone (dmesg: neighbor table overflow)" >&2
+  fi
+done
 
 lab_steps
 checks_done

@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 9d5d1591cc13f09419182fae63a0a8273a39d063ed20b3d7e4e817246dec827b ---
+# --- nsgen runtime section verify.sh: sha256 1af3f7c71514deb82f9a2a74d8891cc3a5726a2678716cbf1e3c8ca4170bc5b3 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -154,7 +154,7 @@ check_run() {
   if (( status == 0 )) && [[ ${output} =~ $1 ]]; then
     report ok "$2: $3 (${said})"
   elif (( status == 124 )); then
-    report FAIL "$2: $3 (timed out after 10 s)"
+    report FAIL "$2: $3 (timed out after ${check_seconds[run]} s)"
   elif (( status != 0 )); then
     output=${output//$'\n'/ }
     report FAIL "$2: $3 (exit status ${status}${output:+; stdout: ${output:0:60}}${errors:+; stderr: ${errors:0:60}})"
@@ -163,6 +163,17 @@ check_run() {
     report FAIL "$2: $3 (its output does not match $1: ${output:0:60})"
   fi
 }
+
+# --- the neighbour tables (ARP's, IPv6's): one each for every namespace of the machine, of at most
+# gc_thresh3 entries; a ping needs an entry at both of its ends, and where a lab's pings need more
+# than that, a ping may fail for that alone: said first
+for version in 4 6; do
+  limit=''
+  read -r limit 2>/dev/null </proc/sys/net/ipv${version}/neigh/default/gc_thresh3 || true
+  if (( ! dry_run && lab_pings[version] * 2 > ${limit:-0} && ${limit:-0} > 0 )); then
+    echo "${0##*/}: note: its ${lab_pings[version]} IPv${version} pings need up to $(( lab_pings[version] * 2 )) neighbour entries, and this machine keeps at most ${limit} for all its namespaces (net.ipv${version}.neigh.default.gc_thresh3): a ping may fail for that alone (dmesg: neighbor table overflow)" >&2
+  fi
+done
 
 lab_steps
 checks_done

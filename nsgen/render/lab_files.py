@@ -8,7 +8,7 @@ from typing import Any
 from nsgen import __version__
 from nsgen.plan import change_plan, commands, declared, lab_plans, progress, reachability
 from nsgen.plan.as_found import Found
-from nsgen.plan.commands import Command, Plan, step
+from nsgen.plan.commands import Command, Ping, Plan, step
 from nsgen.render import styles
 from nsgen.render.parallel import in_two_processes
 from nsgen.render.styles import Style
@@ -124,7 +124,13 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
     if script == "teardown.sh":
         return {"batches": styles.batched(lab, plans.teardown)}
     if script == "verify.sh":
-        return {"blocks": styles.tutorial(lab, (*plans.verify, *plans.checks)), "fact_places": plans.places}
+        pings = [command for step in plans.verify for command in step.commands if isinstance(command, Ping)]
+        return {
+            "blocks": styles.tutorial(lab, (*plans.verify, *plans.checks)),
+            "fact_places": plans.places,
+            # how many pings of each IP version: each needs a neighbour entry at both ends
+            "pings": {version: sum(p.address.version == version for p in pings) for version in (4, 6)},
+        }
     if script == "demo.sh":
         return {
             "blocks": styles.demo(lab, (*plans.setup, *plans.verify, *plans.checks, *plans.teardown)),
