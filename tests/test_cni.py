@@ -555,7 +555,8 @@ def test_gateway_and_range_follow_the_subnet(case: str) -> None:
 def test_subnet_alone_renders_a_network_of_that_subnet(tmp_path: Path) -> None:
     result = nsgen("cni", "--subnet", "10.86.0.0/24", "--subnet6", "fd00:86::/64", "-o", tmp_path / "cni")
     assert result.returncode == 0, result.stderr
-    (plugin,) = json.loads((tmp_path / "cni" / "nsgen-net.conflist").read_text())["plugins"]
+    plugin, portmap = json.loads((tmp_path / "cni" / "nsgen-net.conflist").read_text())["plugins"]
+    assert portmap["type"] == "portmap"
     assert (plugin["gateway"], plugin["rangeStart"], plugin["rangeEnd"]) == ("10.86.0.1", "10.86.0.2", "10.86.0.254")
     assert (plugin["subnet6"], plugin["gateway6"], plugin["rangeStart6"]) == ("fd00:86::/64", "fd00:86::1", "fd00:86::2")
 
