@@ -687,6 +687,29 @@ def test_install_leaves_portmap_out_where_it_is_not_installed(tmp_path: Path, re
     assert "apt-get install containernetworking-plugins" in result.stderr
 
 
+CONFIGS = {  # the config on stdin -> whether nsgen-bridge decodes it (it then finds no netns: code 3) or not (6)
+    "nested, escapes, spaces": ('{"cniVersion": "1.0.0", "name": "n", "bridge": "b", "subnet": "10.1.0.0/24",'
+                                ' "gateway": "10.1.0.1", "rangeStart": "10.1.0.2", "rangeEnd": "10.1.0.9",\n'
+                                ' "note": "a \\"quoted\\" \\\\ {word}", "dns": {"nameservers": ["10.1.0.1"], "x": []},'
+                                ' "runtimeConfig": {"portMappings": [{"hostPort": 80}], "mac": "02:00:00:00:00:01"},'
+                                ' "n": -1.5e3, "ok": true, "none": null}\n', 3),
+    "not an object": ("[1, 2]", 6),
+    "two objects": ('{"cniVersion": "1.0.0"} {}', 6),
+    "a trailing comma": ('{"cniVersion": "1.0.0",}', 6),
+    "no colon": ('{"cniVersion" "1.0.0"}', 6),
+    "unclosed": ('{"cniVersion": "1.0.0", "dns": {"a": [1}', 6),
+}
+
+
+@pytest.mark.parametrize("case", CONFIGS)
+def test_the_config_is_read_as_json(tmp_path: Path, rendered: Path, case: str) -> None:
+    config, code = CONFIGS[case]
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c", "CNI_IFNAME": "eth0",
+           "CNI_PATH": "/opt/cni/bin", "CNI_NETNS": str(tmp_path / "none"), "NSGEN_CNI_DATA_DIR": str(tmp_path)}
+    reply = subprocess.run([rendered / "nsgen-bridge"], env=env, input=config, capture_output=True, text=True)
+    assert (reply.returncode, json.loads(reply.stdout)["code"]) == (1, code), reply.stdout + reply.stderr
+
+
 def test_version_is_a_fixed_answer_without_jq(tmp_path: Path, rendered: Path) -> None:
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "bash").symlink_to(shutil.which("bash"))
