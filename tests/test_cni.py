@@ -698,6 +698,8 @@ CONFIGS = {  # the config on stdin -> whether nsgen-bridge decodes it (it then f
     "a trailing comma": ('{"cniVersion": "1.0.0",}', 6),
     "no colon": ('{"cniVersion" "1.0.0"}', 6),
     "unclosed": ('{"cniVersion": "1.0.0", "dns": {"a": [1}', 6),
+    "not a number": ('{"cniVersion": "1.0.0", "n": 1.2.3}', 6),
+    "a bad escape": ('{"cniVersion": "1.0.0", "s": "a\\qb"}', 6),
 }
 
 
