@@ -43,7 +43,10 @@ for tool in ip jq flock nsenter sha256sum iptables; do
     echo "${0##*/}: warning: '${tool}' not found: nsgen-bridge needs it (iproute2, jq, util-linux, coreutils, iptables)" >&2
   fi
 done
-if ! command -v jq >/dev/null 2>&1; then exit 1; fi
+if ! command -v jq >/dev/null 2>&1; then
+  echo "${0##*/}: jq is needed here too, to read and install the config: apt-get install jq" >&2
+  exit 1
+fi
 
 # --- the plugin, where runtimes look for the "type" of each plugin of a config
 install -D -m 0755 "${here}/nsgen-bridge" "${bin_dir}/nsgen-bridge"
