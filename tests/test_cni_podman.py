@@ -28,8 +28,9 @@ pytestmark = [
     pytest.mark.kernel,
     pytest.mark.podman,
     pytest.mark.skipif(
-        not (shutil.which("podman") and (REFERENCE_DIR / "portmap").exists() and Path("/bin/busybox").exists()),
-        reason="needs podman, containernetworking-plugins and busybox-static",
+        not (shutil.which("podman") and shutil.which("socat") and (REFERENCE_DIR / "portmap").exists()
+             and Path("/bin/busybox").exists()),
+        reason="needs podman, socat, containernetworking-plugins and busybox-static",
     ),
 ]
 
@@ -56,6 +57,8 @@ graphroot = "/var/lib/containers/storage"
 """
 #: A container serving "hello from NAME" over HTTP on port 80 (busybox httpd).
 SERVE = "mkdir /www && echo hello from $(hostname) > /www/index.html && exec busybox httpd -f -p 80 -h /www"
+#: An HTTP GET of / from ADDRESS:PORT, its response on stdout (socat; bash -c ... ADDRESS PORT).
+GET = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | socat -t 5 - "TCP:$0:$1,connect-timeout=5"'
 
 
 @dataclass
@@ -159,6 +162,19 @@ def _inner_pid(machine: subprocess.Popen) -> int:
     raise AssertionError("the sandbox did not start in 30 s")
 
 
+def _replied(ping: subprocess.CompletedProcess) -> bool:
+    """Whether a ping got an answer. One lost is no failure here: this machine's one neighbour table (every
+    namespace's, 1024 entries) overflows under another suite's large lab, and then a first ARP goes unanswered."""
+    return ping.returncode == 0 and re.search(r" [1-9]\d* packets received", ping.stdout) is not None
+
+
+def _neighbour_table_overflows() -> int:
+    """How often the machine's ARP table was full (/proc/net/stat/arp_cache, every CPU's table_fulls)."""
+    rows = [line.split() for line in Path("/proc/net/stat/arp_cache").read_text().splitlines()]
+    column = rows[0].index("table_fulls")
+    return sum(int(row[column], 16) for row in rows[1:])
+
+
 def _clean(host: PodmanHost) -> None:
     """Every container of the test gone: nothing of nsgen-bridge or portmap's per-container rules is left."""
     state = host.state()
@@ -174,17 +190,15 @@ def test_containers_ping_publish_masquerade_and_hairpin(podman_host: PodmanHost)
         host.podman_run("web", "-d", "--hostname", f"{host.prefix}web", "--network", net.options.name, "-p", "8080:80", IMAGE,
                         "sh", "-c", SERVE)
         web = host.address("web")
-        ping = host.podman_run("client", "--rm", "--network", net.options.name, IMAGE, "ping", "-c", "3", web)
-        assert " 0% packet loss" in ping.stdout
-        for url in (f"http://{MACHINE}:8080/", f"http://{gateway}:8080/"):  # from the sandbox's own host
-            assert host.run("curl", "-s", "-m", "5", url).stdout == f"hello from {host.prefix}web\n"
-        other = subprocess.run(["ip", "netns", "exec", host.outside, "curl", "-s", "-m", "5", f"http://{MACHINE}:8080/"],
+        assert _replied(host.podman_run("client", "--rm", "--network", net.options.name, IMAGE, "ping", "-c", "3", web))
+        for address in (MACHINE, gateway):  # from the sandbox's own host
+            assert host.run("bash", "-c", GET, address, "8080").stdout.endswith(f"\n\nhello from {host.prefix}web\n")
+        other = subprocess.run(["ip", "netns", "exec", host.outside, "bash", "-c", GET, MACHINE, "8080"],
                                capture_output=True, text=True)  # from another machine
-        assert other.stdout == f"hello from {host.prefix}web\n", other.stderr
+        assert other.stdout.endswith(f"\n\nhello from {host.prefix}web\n"), other.stderr
         # the other machine has no route to the containers: only a masqueraded ping comes back
         assert subprocess.run(["ip", "-n", host.outside, "route", "get", web], capture_output=True).returncode != 0
-        out = host.podman_run("masq", "--rm", "--network", net.options.name, IMAGE, "ping", "-c", "2", OTHER)
-        assert " 0% packet loss" in out.stdout
+        assert _replied(host.podman_run("masq", "--rm", "--network", net.options.name, IMAGE, "ping", "-c", "3", OTHER))
         # hairpin: the server reaches its own published port through the machine's address
         hairpin = host.run("podman", "exec", f"{host.prefix}web", "sh", "-c",
                            f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 5 {MACHINE} 8080")
@@ -216,13 +230,13 @@ def test_two_networks_connect_and_disconnect(podman_host: PodmanHost) -> None:
         host.run("podman", "network", "connect", b.options.name, f"{host.prefix}one")
         routes = host.run("podman", "exec", f"{host.prefix}one", "ip", "route").stdout
         assert f"default via {a.ipv4.gateway} dev eth0" in routes and f"{b.ipv4.subnet} dev eth1" in routes
-        peer = host.podman_run("peer", "--rm", "--network", b.options.name, IMAGE, "ping", "-c", "2",
+        peer = host.podman_run("peer", "--rm", "--network", b.options.name, IMAGE, "ping", "-c", "3",
                                host.address("one", "eth1"))
-        assert " 0% packet loss" in peer.stdout
+        assert _replied(peer)
         host.run("podman", "network", "disconnect", b.options.name, f"{host.prefix}one")
         links = host.run("podman", "exec", f"{host.prefix}one", "ip", "-o", "link").stdout
         assert "eth1" not in links and "eth0" in links
-        assert " 0% packet loss" in host.run("podman", "exec", f"{host.prefix}one", "ping", "-c", "1", OTHER).stdout
+        assert _replied(host.run("podman", "exec", f"{host.prefix}one", "ping", "-c", "3", OTHER))
     finally:
         host.run("podman", "rm", "-f", "-t", "0", f"{host.prefix}one", check=False)
     _clean(host)
@@ -234,12 +248,16 @@ def test_the_gateway_keeps_its_mac_while_containers_come_and_go(podman_host: Pod
     mac = cni.bridge_mac(net.options.name, bridge)
     try:
         # 40 pings at 0.25 s through the gateway to the other machine, while 3 containers start and stop
+        overflows = _neighbour_table_overflows()
         host.podman_run("pinger", "-d", "--network", net.options.name, IMAGE, "ping", "-c", "40", "-i", "0.25", OTHER)
         for index in range(3):
             host.podman_run(f"passer{index}", "--rm", "--network", net.options.name, IMAGE, "sleep", "1")
             assert f"link/ether {mac}" in host.run("ip", "-o", "link", "show", "dev", bridge).stdout
         host.run("podman", "wait", f"{host.prefix}pinger", timeout=60)
         log = host.run("podman", "logs", f"{host.prefix}pinger").stdout
+        if " 0% packet loss" not in log and _neighbour_table_overflows() > overflows:
+            pytest.skip("the machine's neighbour table overflowed during the pings (another lab's namespaces): "
+                        "losses say nothing of the gateway's MAC")
         assert "40 packets transmitted, 40 packets received, 0% packet loss" in log, log
     finally:
         host.run("podman", "rm", "-f", "-t", "0", f"{host.prefix}pinger", check=False)
