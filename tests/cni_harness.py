@@ -106,6 +106,24 @@ def call(
     return Reply(process.returncode, process.stdout, process.stderr)
 
 
+def chain(
+    links: list[tuple[Flavour, dict]], net: Net, command: str, netns: str, version: str = "1.0.0",
+    added: dict | None = None,
+) -> dict | None:
+    """A conflist's plugins run as libcni runs them, each with the network's name and version: ADD in order, each
+    given the result before it (its last result is returned); CHECK in order and DEL in reverse, each given ADD's
+    result (`added`). Every call must succeed."""
+    order = links[::-1] if command == "DEL" else links
+    result = added
+    for flavour, plugin in order:
+        config = {"cniVersion": version, "name": net.name, **plugin, **({"prevResult": result} if result else {})}
+        reply = call(flavour, net, command, f"{netns}-id", netns, config=config)
+        assert reply.returncode == 0, f"{plugin['type']} {command}: {reply.stdout}{reply.stderr}"
+        if command == "ADD":
+            result = reply.result
+    return result
+
+
 def shape(value: object) -> object:
     """The structure of a JSON value: keys and nesting kept, scalars replaced by their type name."""
     if isinstance(value, dict):

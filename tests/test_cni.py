@@ -24,6 +24,7 @@ from cni_harness import (
     Net,
     Reply,
     call,
+    chain,
     containerd_config,
     macs,
     processes_mentioning,
@@ -317,6 +318,188 @@ def test_only_the_container_end_enters_the_netns_as_eth0(lab: Lab, rendered: Pat
     assert ip_json("link", "show", "dev", "lo", netns=netns)[0]["operstate"] == "UNKNOWN"  # lo is up
 
 
+# --- podman's default network: isGateway, ipMasq, hairpinMode, MACs, routes (issue 30) -------------------
+
+
+def _nat(net: Net) -> list[str]:
+    """The nat POSTROUTING rules of the network's host netns (iptables -S; the comments unquoted)."""
+    out = run("ip", "netns", "exec", net.host, "iptables", "-w", "-t", "nat", "-S", "POSTROUTING").stdout
+    return [line.replace('"', "") for line in out.splitlines() if line.startswith("-A")]
+
+
+def _sysctl(netns: str, key: str) -> str:
+    return run("ip", "netns", "exec", netns, "sysctl", "-n", key).stdout.strip()
+
+
+def _nsgen(rendered: Path) -> Flavour:
+    return _flavour("nsgen-bridge", rendered)
+
+
+@pytest.mark.kernel
+def test_the_bridge_keeps_its_own_mac_as_ports_come_and_go(lab: Lab, rendered: Path) -> None:
+    flavour, net = _nsgen(rendered), lab.net()
+    mac = cni.bridge_mac(net.name, net.bridge)
+    assert int(mac[:2], 16) & 3 == 2  # locally administered, unicast
+    seen = set()
+    for ns in (lab.netns(f"c{i}") for i in range(4)):
+        result = _add(flavour, net, ns)
+        assert result["interfaces"][0] == {"name": net.bridge, "mac": mac}
+        seen.add(macs(net.host)[net.bridge])
+        call(flavour, net, "DEL", f"{ns}-id", ns)
+        seen.add(macs(net.host)[net.bridge])
+    assert seen == {mac}
+
+
+@pytest.mark.kernel
+def test_the_port_forwards_as_soon_as_add_returns(lab: Lab, rendered: Path) -> None:
+    """The host end joins the bridge with both ends up, as the reference bridge does it: the port is forwarding when
+    it joins, not once the kernel's deferred carrier event reaches the bridge."""
+    flavour, net = _nsgen(rendered), lab.net()
+    for ns in (lab.netns(f"c{i}") for i in range(6)):
+        port = _add(flavour, net, ns)["interfaces"][1]["name"]
+        assert "state forwarding" in run("bridge", "-n", net.host, "link", "show", "dev", port).stdout
+
+
+@pytest.mark.kernel
+def test_a_second_network_leaves_the_default_route_alone(lab: Lab, rendered: Path) -> None:
+    flavour = _nsgen(rendered)
+    first, second = lab.net("a"), lab.net("b", subnet="10.202.0.0/24", gateway="10.202.0.1",
+                                          range_start="10.202.0.10", range_end="10.202.0.60")
+    netns = lab.netns("c")
+    results = [_add(flavour, first, netns), _add(flavour, second, netns, ifname="eth1")]
+    assert results[0]["routes"] == [{"dst": "0.0.0.0/0", "gw": first.gateway}] and results[1]["routes"] == []
+    defaults = ip_json("route", "show", "default", netns=netns)
+    assert [(r["gateway"], r["dev"]) for r in defaults] == [(first.gateway, "eth0")]
+    for net, result, ifname in ((first, results[0], "eth0"), (second, results[1], "eth1")):
+        config = {**flavour.config(net), "prevResult": result}
+        check = call(flavour, net, "CHECK", f"{netns}-id", netns, ifname=ifname, config=config)
+        assert (check.returncode, check.stdout) == (0, ""), check.stdout + check.stderr
+        ping = _ping(netns, net.gateway)
+        assert ping.returncode == 0, ping.stdout
+
+
+@pytest.mark.kernel
+def test_a_gateway_turns_forwarding_on_and_leaves_it_on(lab: Lab, rendered: Path) -> None:
+    flavour = _nsgen(rendered)
+    net, quiet = lab.net("g", **DUAL_STACK), lab.net("q")
+    keys = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+    assert [_sysctl(net.host, key) for key in keys] == ["0", "0"]  # a new netns's, as Debian's default
+    netns = lab.netns("c")
+    _add(flavour, net, netns)
+    assert [_sysctl(net.host, key) for key in keys] == ["1", "1"]
+    assert call(flavour, net, "DEL", f"{netns}-id", netns).returncode == 0
+    assert [_sysctl(net.host, key) for key in keys] == ["1", "1"]  # left on, as the reference bridge does
+    # isGateway false: no address on the bridge, no default route, forwarding untouched
+    other = lab.netns("d")
+    result = _add(flavour, quiet, other, config={**flavour.config(quiet), "isGateway": False})
+    assert result["routes"] == [] and not ip_json("route", "show", "default", netns=other)
+    assert not [a for link in ip_json("-4", "addr", "show", "dev", quiet.bridge, netns=quiet.host) for a in link["addr_info"]]
+    assert _sysctl(quiet.host, "net.ipv4.ip_forward") == "0"
+
+
+@pytest.mark.kernel
+def test_masquerade_reaches_a_machine_with_no_route_back_and_goes_exactly(lab: Lab, rendered: Path) -> None:
+    flavour = _nsgen(rendered)
+    net = lab.net(**DUAL_STACK)
+    outside = lab.netns("out")  # another machine on the host's LAN, with no route to the containers
+    run("ip", "-n", outside, "link", "add", "lan0", "type", "veth", "peer", "name", "lan0", "netns", net.host,
+        check=True)
+    for netns, address in ((net.host, "198.51.100.1/24"), (outside, "198.51.100.2/24")):
+        run("ip", "-n", netns, "addr", "add", address, "dev", "lan0", check=True)
+        run("ip", "-n", netns, "link", "set", "dev", "lan0", "up", check=True)
+    foreign = ["-A", "POSTROUTING", "-s", "10.9.9.0/24", "-j", "MASQUERADE"]  # a rule of someone else's
+    run("ip", "netns", "exec", net.host, "iptables", "-w", "-t", "nat", *foreign, check=True)
+    a, b, quiet = lab.netns("a"), lab.netns("b"), lab.netns("q")
+    addresses = {ns: _add(flavour, net, ns)["ips"][0]["address"].split("/")[0] for ns in (a, b)}
+    rules = _nat(net)
+    for ns, address in addresses.items():
+        comment = f"nsgen-bridge:{net.name}:{cni.host_interface(f'{ns}-id', 'eth0')}"
+        assert f"-A POSTROUTING -s {address}/32 ! -d {net.subnet} -m comment --comment {comment} -j MASQUERADE" in rules
+    assert _ping(a, "198.51.100.2").returncode == 0
+    _add(flavour, net, quiet, config={**flavour.config(net), "ipMasq": False})
+    assert len(_nat(net)) == 3 and _ping(quiet, "198.51.100.2").returncode != 0
+    assert call(flavour, net, "DEL", f"{a}-id", a).returncode == 0
+    assert _nat(net) == [" ".join(foreign), *[r for r in rules if addresses[b] in r]]
+    _gc(flavour, net, [quiet])  # b is no valid attachment: its rules go; the foreign rule stays
+    assert _nat(net) == [" ".join(foreign)]
+    six = run("ip", "netns", "exec", net.host, "ip6tables", "-w", "-t", "nat", "-S", "POSTROUTING").stdout
+    assert "nsgen-bridge" not in six
+
+
+@pytest.mark.kernel
+def test_hairpin_is_on_unless_hairpin_mode_is_false(lab: Lab, rendered: Path) -> None:
+    flavour, net = _nsgen(rendered), lab.net()
+    for tag, hairpin in (("on", True), ("off", False)):
+        netns = lab.netns(tag)
+        _add(flavour, net, netns, config={**flavour.config(net), "hairpinMode": hairpin})
+        port = ip_json("-d", "link", "show", "dev", cni.host_interface(f"{netns}-id", "eth0"), netns=net.host)[0]
+        assert port["linkinfo"]["info_slave_data"]["hairpin"] is hairpin
+
+
+@pytest.mark.kernel
+def test_the_mac_from_runtime_config_or_cni_args(lab: Lab, rendered: Path) -> None:
+    flavour, net = _nsgen(rendered), lab.net()
+    from_args, from_config = lab.netns("a"), lab.netns("b")
+    result = _add(flavour, net, from_args, cni_args="IgnoreUnknown=1;MAC=02:42:0a:c9:00:0a")
+    assert result["interfaces"][2]["mac"] == macs(from_args)["eth0"] == "02:42:0a:c9:00:0a"
+    config = {**flavour.config(net), "runtimeConfig": {"mac": "02:42:0a:c9:00:0b"}}
+    _add(flavour, net, from_config, cni_args="MAC=02:42:0a:c9:00:0c", config=config)  # runtimeConfig comes first
+    assert macs(from_config)["eth0"] == "02:42:0a:c9:00:0b"
+    bad = call(flavour, net, "ADD", "bad-id", lab.netns("c"), cni_args="MAC=03:00:00:00:00:01")  # multicast
+    assert bad.returncode == 1 and bad.result["code"] == 7, bad.stdout
+
+
+@pytest.mark.kernel
+def test_a_second_add_of_the_same_attachment_is_refused(lab: Lab, flavour: Flavour) -> None:
+    with scenario("ADD of the same id+ifname from another netns: refused", flavour.name) as notes:
+        net = lab.net()
+        first, second = lab.netns("a"), lab.netns("b")
+        address = _add(flavour, net, first)["ips"][0]["address"]
+        again = call(flavour, net, "ADD", f"{first}-id", second)
+        assert again.returncode == 1 and again.result["code"], again.stdout
+        notes.append(f"code {again.result['code']}")
+        if flavour.name == "nsgen-bridge":
+            assert "eth0" not in macs(second)
+        elif "eth0" in macs(second):
+            notes.append("left eth0 in the second netns")
+        assert _address(first) == address
+        assert _ping(net.host, address).returncode == 0
+
+
+def _reference(name: str) -> Flavour:
+    return Flavour(name, REFERENCE_DIR / name, str(REFERENCE_DIR))
+
+
+@pytest.mark.kernel
+def test_reference_plugins_chained_after_the_bridge(lab: Lab, flavour: Flavour) -> None:
+    """portmap, tuning and bandwidth after the bridge plugin, as a conflist chains them: ADD, CHECK, DEL. portmap
+    1.1.1's own CHECK fails after either bridge plugin (it looks for its IPv4 rules among the IPv6 ones: seen
+    with both), so CHECK runs the others."""
+    with scenario("chained portmap, tuning, bandwidth: ADD, CHECK, DEL", flavour.name):
+        net = lab.net()
+        netns = lab.netns("c")
+        mappings = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}
+        portmap = (_reference("portmap"), {"type": "portmap", "capabilities": {"portMappings": True},
+                                           "runtimeConfig": mappings})
+        others = [
+            (_reference("tuning"), {"type": "tuning", "mtu": 1400}),
+            (_reference("bandwidth"), {"type": "bandwidth", "ingressRate": 10_000_000, "ingressBurst": 100_000}),
+        ]
+        links = [(flavour, flavour.config(net)), portmap, *others]
+        added = chain(links, net, "ADD", netns)
+        host_end = added["interfaces"][1]["name"]
+        assert [i["name"] for i in added["interfaces"]] == [net.bridge, host_end, "eth0"]
+        assert ip_json("link", "show", "dev", "eth0", netns=netns)[0]["mtu"] == 1400
+        assert "tbf" in run("tc", "-n", net.host, "qdisc", "show", "dev", host_end).stdout
+        dnat = run("ip", "netns", "exec", net.host, "iptables", "-w", "-t", "nat", "-S").stdout
+        assert f"--to-destination {added['ips'][0]['address'].split('/')[0]}:80" in dnat
+        chain([links[0], *others], net, "CHECK", netns, added=added)
+        chain(links, net, "DEL", netns, added=added)
+        left = run("ip", "netns", "exec", net.host, "iptables", "-w", "-t", "nat", "-S").stdout
+        assert "CNI-DN-" not in left and "nsgen-bridge" not in left, left
+        assert f"{netns}-id" not in _owners(net) and host_end not in macs(net.host)
+
+
 # --- spec 1.1.0 (STATUS, GC) and dual-stack --------------------------------------------------------
 
 DUAL_STACK = {"subnet6": "fd00:201::/64", "gateway6": "fd00:201::1", "range_start6": "fd00:201::10",
@@ -475,6 +658,77 @@ def test_install_sh_installs_under_a_prefix(tmp_path: Path, rendered: Path) -> N
     assert "00-other.conflist sorts first" in result.stderr
 
 
+@pytest.mark.skipif(not (REFERENCE_DIR / "portmap").exists(), reason="needs containernetworking-plugins")
+@pytest.mark.parametrize("portmap", [True, False], ids=["portmap", "no-portmap"])
+def test_install_lists_only_the_versions_every_plugin_supports(tmp_path: Path, portmap: bool) -> None:
+    """Debian's portmap 1.1.1 speaks up to 1.0.0: a runtime picking the highest of cniVersions must not get 1.1.0."""
+    writing.write(cni.render_cni(cni.CniOptions(cni_version="1.1.0", portmap=portmap)), tmp_path / "out", cni.EXECUTABLES)
+    result = run(tmp_path / "out" / "install.sh", "--prefix", tmp_path / "root")
+    assert result.returncode == 0, result.stderr
+    installed = json.loads((tmp_path / "root/etc/cni/net.d/10-nsgen-net.conflist").read_text())
+    expected = ["1.0.0"] if portmap else ["1.0.0", "1.1.0"]
+    assert (installed["cniVersion"], installed["cniVersions"]) == ("1.0.0", expected)
+    assert [plugin["type"] for plugin in installed["plugins"]] == ["nsgen-bridge", *(["portmap"] if portmap else [])]
+    if portmap:
+        assert (tmp_path / "root/opt/cni/bin/portmap").resolve() == (REFERENCE_DIR / "portmap").resolve()
+
+
+@pytest.mark.kernel
+def test_install_leaves_portmap_out_where_it_is_not_installed(tmp_path: Path, rendered: Path) -> None:
+    hide = "; ".join(f"mount -t tmpfs none {d}" for d in ("/usr/lib/cni", "/usr/libexec/cni") if Path(d).is_dir())
+    result = run("unshare", "-m", "--propagation", "private", "bash", "-c",
+                 f'{hide}; "$0" --prefix "$1"', rendered / "install.sh", tmp_path / "root")
+    assert result.returncode == 0, result.stderr
+    installed = json.loads((tmp_path / "root/etc/cni/net.d/10-nsgen-net.conflist").read_text())
+    assert [plugin["type"] for plugin in installed["plugins"]] == ["nsgen-bridge"]
+    assert "apt-get install containernetworking-plugins" in result.stderr
+
+
+CONFIGS = {  # the config on stdin -> whether nsgen-bridge decodes it (it then finds no netns: code 3) or not (6)
+    "nested, escapes, spaces": ('{"cniVersion": "1.0.0", "name": "n", "bridge": "b", "subnet": "10.1.0.0/24",'
+                                ' "gateway": "10.1.0.1", "rangeStart": "10.1.0.2", "rangeEnd": "10.1.0.9",\n'
+                                ' "note": "a \\"quoted\\" \\\\ {word}", "dns": {"nameservers": ["10.1.0.1"], "x": []},'
+                                ' "runtimeConfig": {"portMappings": [{"hostPort": 80}], "mac": "02:00:00:00:00:01"},'
+                                ' "n": -1.5e3, "ok": true, "none": null}\n', 3),
+    "not an object": ("[1, 2]", 6),
+    "two objects": ('{"cniVersion": "1.0.0"} {}', 6),
+    "a trailing comma": ('{"cniVersion": "1.0.0",}', 6),
+    "no colon": ('{"cniVersion" "1.0.0"}', 6),
+    "unclosed": ('{"cniVersion": "1.0.0", "dns": {"a": [1}', 6),
+    "not a number": ('{"cniVersion": "1.0.0", "n": 1.2.3}', 6),
+    "a bad escape": ('{"cniVersion": "1.0.0", "s": "a\\qb"}', 6),
+}
+
+
+@pytest.mark.parametrize("case", CONFIGS)
+def test_the_config_is_read_as_json(tmp_path: Path, rendered: Path, case: str) -> None:
+    config, code = CONFIGS[case]
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c", "CNI_IFNAME": "eth0",
+           "CNI_PATH": "/opt/cni/bin", "CNI_NETNS": str(tmp_path / "none"), "NSGEN_CNI_DATA_DIR": str(tmp_path)}
+    reply = subprocess.run([rendered / "nsgen-bridge"], env=env, input=config, capture_output=True, text=True)
+    assert (reply.returncode, json.loads(reply.stdout)["code"]) == (1, code), reply.stdout + reply.stderr
+
+
+def test_version_is_a_fixed_answer_without_jq(tmp_path: Path, rendered: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "bash").symlink_to(shutil.which("bash"))
+    reply = subprocess.run([rendered / "nsgen-bridge"], env={"PATH": str(tmp_path / "bin"), "CNI_COMMAND": "VERSION"},
+                           input='{"cniVersion": "1.0.0"}', capture_output=True, text=True)
+    assert (reply.returncode, reply.stdout) == (0, cni.version_result() + "\n"), reply.stderr
+    assert json.loads(reply.stdout)["supportedVersions"] == list(cni.SUPPORTED_VERSIONS)
+
+
+def test_each_default_has_a_flag_to_turn_it_off(tmp_path: Path) -> None:
+    result = nsgen("cni", "--no-gateway", "--no-ip-masq", "--no-hairpin", "--no-portmap", "-o", tmp_path / "cni")
+    assert result.returncode == 0, result.stderr
+    (plugin,) = json.loads((tmp_path / "cni" / "nsgen-net.conflist").read_text())["plugins"]
+    assert (plugin["isGateway"], plugin["ipMasq"], plugin["hairpinMode"]) == (False, False, False)
+    assert "--no-portmap --no-gateway --no-ip-masq --no-hairpin" in (tmp_path / "cni" / "nsgen-bridge").read_text()
+    defaults = json.loads(cni.render_cni(cni.CniOptions())["nsgen-net.conflist"])["plugins"]
+    assert [p["type"] for p in defaults] == ["nsgen-bridge", "portmap"] and defaults[0]["capabilities"] == {"mac": True}
+    assert (defaults[0]["isGateway"], defaults[0]["ipMasq"], defaults[0]["hairpinMode"]) == (True, True, True)
+
+
 def test_committed_generated_cni_is_current() -> None:
     stale = writing.differences(cni.render_cni(cni.CniOptions()), GENERATED_CNI, cni.EXECUTABLES)
     assert not stale, f"generated/cni is stale ({', '.join(stale)}): run `nsgen cni -o generated/cni`"
@@ -555,7 +809,8 @@ def test_gateway_and_range_follow_the_subnet(case: str) -> None:
 def test_subnet_alone_renders_a_network_of_that_subnet(tmp_path: Path) -> None:
     result = nsgen("cni", "--subnet", "10.86.0.0/24", "--subnet6", "fd00:86::/64", "-o", tmp_path / "cni")
     assert result.returncode == 0, result.stderr
-    (plugin,) = json.loads((tmp_path / "cni" / "nsgen-net.conflist").read_text())["plugins"]
+    plugin, portmap = json.loads((tmp_path / "cni" / "nsgen-net.conflist").read_text())["plugins"]
+    assert portmap["type"] == "portmap"
     assert (plugin["gateway"], plugin["rangeStart"], plugin["rangeEnd"]) == ("10.86.0.1", "10.86.0.2", "10.86.0.254")
     assert (plugin["subnet6"], plugin["gateway6"], plugin["rangeStart6"]) == ("fd00:86::/64", "fd00:86::1", "fd00:86::2")
 

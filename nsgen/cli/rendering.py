@@ -133,15 +133,26 @@ def cni_command(
         str, typer.Option(help="cniVersion of the config (results follow it); 1.1.0 adds STATUS and GC.")
     ] = cni.CniOptions.cni_version,
     portmap: Annotated[
-        bool, typer.Option(help="Chain the reference portmap plugin after nsgen-bridge.")
+        bool, typer.Option(help="Chain the reference portmap plugin (-p) after nsgen-bridge, where install.sh finds it.")
     ] = cni.CniOptions.portmap,
+    is_gateway: Annotated[
+        bool, typer.Option("--is-gateway/--no-gateway", help="isGateway: gateway addresses, default routes, forwarding on.")
+    ] = cni.CniOptions.is_gateway,
+    ip_masq: Annotated[
+        bool, typer.Option("--ip-masq/--no-ip-masq", help="ipMasq: masquerade the subnet's traffic leaving the host.")
+    ] = cni.CniOptions.ip_masq,
+    hairpin: Annotated[
+        bool, typer.Option("--hairpin/--no-hairpin", help="hairpinMode: containers reach their own published ports.")
+    ] = cni.CniOptions.hairpin,
     subnet6: Annotated[Optional[str], typer.Option(help="IPv6 subnet (CIDR): containers get IPv6 too.")] = None,
     gateway6: Annotated[Optional[str], typer.Option(help="IPv6 gateway [default: the subnet6's first host].")] = None,
     range6: Annotated[Optional[str], typer.Option(help="IPv6 addresses to give out [default: the hosts after it].")] = None,
     check: Check = False,
 ) -> None:
     """Render a CNI network: the dummy and nsgen-bridge plugins, its conflist, install.sh, containerd/."""
-    options = cni.CniOptions(name, bridge, subnet, gateway, range_, cni_version, portmap, subnet6, gateway6, range6)
+    options = cni.CniOptions(
+        name, bridge, subnet, gateway, range_, cni_version, portmap, subnet6, gateway6, range6, is_gateway, ip_masq, hairpin
+    )
     out_dir = output or Path("generated") / "cni"
     files = cni.render_cni(options)
     wrote = f"rendered CNI network '{options.name}' into {out_dir}/: {', '.join(files)}"

@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 from nsgen import __version__
 from nsgen.problems import Problem, TopologyError
 from nsgen.render import templates
+from nsgen.topology import model
 
 #: The spec versions nsgen-bridge speaks; results are shaped for the one the config asks for.
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
@@ -39,10 +40,13 @@ class CniOptions:
     gateway: str | None = None  # None: the subnet's first host address
     range: str | None = None  # None: the subnet's hosts after the gateway
     cni_version: str = "1.0.0"
-    portmap: bool = False
+    portmap: bool = True  # install.sh drops it where the reference portmap is not installed
     subnet6: str | None = None  # None: IPv4 only
     gateway6: str | None = None
     range6: str | None = None
+    is_gateway: bool = True  # the reference bridge's isGateway: gateway addresses, default routes, forwarding
+    ip_masq: bool = True  # ipMasq: the subnet's traffic leaving the host masqueraded
+    hairpin: bool = True  # hairpinMode: hairpin on each bridge port
 
     def command_line(self) -> str:
         """The `nsgen cni` command that renders exactly these options (named in every generated header)."""
@@ -51,10 +55,12 @@ class CniOptions:
             "--gateway6": self.gateway6, "--range6": self.range6,
         }
         optional = "".join(f" {flag} {value}" for flag, value in given.items() if value is not None)
+        off = {"--no-gateway": self.is_gateway, "--no-ip-masq": self.ip_masq, "--no-hairpin": self.hairpin}
+        turned_off = "".join(f" {flag}" for flag, on in off.items() if not on)
         portmap = "--portmap" if self.portmap else "--no-portmap"
         return (
             f"nsgen cni --name {self.name} --bridge {self.bridge} --subnet {self.subnet}{optional}"
-            f" --cni-version {self.cni_version} {portmap}"
+            f" --cni-version {self.cni_version} {portmap}{turned_off}"
         )
 
 
@@ -200,6 +206,17 @@ def validate(options: CniOptions) -> Network:
     return Network(options, ipv4, ipv6)
 
 
+def bridge_mac(network: str, bridge: str) -> str:
+    """The MAC nsgen-bridge gives a network's bridge (labs' bridges derive theirs alike): set once, so the
+    gateway's MAC never follows the ports that come and go."""
+    return model.bridge_mac(f"cni/{network}", bridge)
+
+
+def version_result() -> str:
+    """VERSION's answer, the same for every config: nsgen-bridge prints it as it is."""
+    return json.dumps({"cniVersion": "1.0.0", "supportedVersions": list(SUPPORTED_VERSIONS)}, separators=(",", ":"))
+
+
 def host_interface(container_id: str, ifname: str) -> str:
     """The host end of a container's veth, as nsgen-bridge names it: 15 characters, stable per container+ifname."""
     return "veth" + hashlib.sha256(f"{container_id}/{ifname}".encode()).hexdigest()[:11]
@@ -220,7 +237,7 @@ def render_cni(options: CniOptions) -> dict[str, str]:
     network = validate(options)
     context = {
         "net": network, "options": options, "version": __version__, "command": options.command_line(),
-        "supported_versions": SUPPORTED_VERSIONS,
+        "supported_versions": SUPPORTED_VERSIONS, "version_result": version_result(),
     }
     files = {path: templates.template(f"cni/{name}").render(context, script=path) for path, name in _TEMPLATES.items()}
     files[network.conflist_name] = json.dumps(conflist(network), indent=2) + "\n"
@@ -228,9 +245,12 @@ def render_cni(options: CniOptions) -> dict[str, str]:
 
 
 def conflist(network: Network) -> dict[str, Any]:
-    """The network's configuration list: nsgen-bridge with its addresses, then portmap if chained."""
+    """The network's configuration list: nsgen-bridge with its addresses and modes, then portmap if chained."""
     options = network.options
-    bridge: dict[str, Any] = {"type": "nsgen-bridge", "bridge": options.bridge}
+    bridge: dict[str, Any] = {
+        "type": "nsgen-bridge", "bridge": options.bridge, "isGateway": options.is_gateway, "ipMasq": options.ip_masq,
+        "hairpinMode": options.hairpin,
+    }
     for suffix, family in (("", network.ipv4), ("6", network.ipv6)):
         if family is not None:
             bridge |= {
@@ -239,6 +259,7 @@ def conflist(network: Network) -> dict[str, Any]:
                 f"rangeStart{suffix}": str(family.range_start),
                 f"rangeEnd{suffix}": str(family.range_end),
             }
+    bridge["capabilities"] = {"mac": True}  # runtimeConfig.mac, as podman's --mac-address can send it
     plugins = [bridge, *([{"type": "portmap", "capabilities": {"portMappings": True}}] if options.portmap else [])]
     versions = {"cniVersions": list(network.cni_versions)} if network.cni_versions else {}
     return {"cniVersion": network.cni_version, **versions, "name": options.name, "plugins": plugins}

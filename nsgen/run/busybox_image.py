@@ -29,8 +29,9 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes = b"", mode: int = 0o6
     archive.addfile(info, io.BytesIO(data) if data else None)
 
 
-def archive(path: Path, image: str, busybox: Path = Path("/bin/busybox")) -> None:
-    """An OCI image archive of Debian's static busybox, built offline, for `ctr image import`."""
+def rootfs(busybox: Path = Path("/bin/busybox")) -> bytes:
+    """The image's one layer, a root file system as a tar archive: busybox and its applet links (what
+    `podman import` takes as an image)."""
     layer_bytes = io.BytesIO()
     with tarfile.open(fileobj=layer_bytes, mode="w", format=tarfile.PAX_FORMAT) as layer:
         for directory in ("bin", "dev", "etc", "proc", "sys", "tmp"):
@@ -38,7 +39,12 @@ def archive(path: Path, image: str, busybox: Path = Path("/bin/busybox")) -> Non
         _add(layer, "bin/busybox", busybox.read_bytes(), mode=0o755)
         for applet in APPLETS:
             _add(layer, f"bin/{applet}", type=tarfile.SYMTYPE, linkname="busybox", mode=0o777)
-    layer_data = layer_bytes.getvalue()
+    return layer_bytes.getvalue()
+
+
+def archive(path: Path, image: str, busybox: Path = Path("/bin/busybox")) -> None:
+    """An OCI image archive of Debian's static busybox, built offline, for `ctr image import`."""
+    layer_data = rootfs(busybox)
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
     with tarfile.open(path, mode="w", format=tarfile.PAX_FORMAT) as layout:
         _add(layout, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
