@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import yaml
 
 from nsgen import __version__
+from nsgen.plan import declared
 from nsgen.render import lab_files, templates
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
@@ -24,9 +25,10 @@ from nsgen.topology.model import Lab, Namespace, VxlanEnd, VxlanPort, bridge_mac
 from nsgen.validate import placement
 from nsgen.validate.sources import LoadedLab
 
-#: What each host's directory holds (demo.sh types one machine's lab: left out).
-HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh", "README.md", "topology.yaml")
-HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh")
+#: What each host's directory holds (demo.sh types one machine's lab: left out; status.sh is a host's own).
+HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "status.sh", "helpers.sh", "README.md", "topology.yaml")
+HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "status.sh")
+STATUS = "status.sh"
 #: The files beside the hosts' directories.
 DEPLOYMENT = ("site.yml", "inventory.yml", "ansible.cfg", "README.md", "topology.yaml")
 
@@ -110,6 +112,21 @@ def inventory(lab: Lab) -> str:
     return header + yaml.safe_dump({"all": {"hosts": hosts}}, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
+def status_script(part: LoadedLab, topology: str) -> str:
+    """A host's status.sh: its part's declared state compared with the kernel there by the scripts'
+    own reader (the runtime section facts), each difference printed as drift_rows' fields."""
+    return templates.template(f"multihost/{STATUS}.j2").render(
+        lab=part.lab,
+        origin=part.origin,
+        version=__version__,
+        digest=hashlib.sha256(topology.encode()).hexdigest(),
+        script=STATUS,
+        fact_places=declared.places(declared.declared(part.lab)),
+        runtime=templates.runtime(STATUS),
+        runtime_sections=templates.SCRIPT_SECTIONS[STATUS],
+    )
+
+
 def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
     """Every file of a multi-host lab, by relative path: HOST/setup.sh ... and the deployment files."""
     lab = loaded.lab
@@ -117,7 +134,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
     files: dict[str, str] = {}
     for machine in lab.machines:
         part = LoadedLab(host_lab(lab, machine.name), f"{loaded.origin}, host {machine.name}")
-        rendered = lab_files.render(part, style, topology=topology)
+        rendered = {**lab_files.render(part, style, topology=topology), STATUS: status_script(part, topology)}
         files.update({f"{machine.name}/{name}": rendered[name] for name in HOST_ARTIFACTS})
     context = {
         "lab": lab,
