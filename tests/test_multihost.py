@@ -19,9 +19,10 @@ import yaml
 from conftest import REPO, leftovers, netns_names, nsgen, run, shellcheck
 
 from nsgen.plan import lab_plans
+from nsgen.problems import TopologyError
 from nsgen.render import multihost, writing
 from nsgen.render.styles import Style
-from nsgen.run import emulated_hosts, playbook
+from nsgen.run import emulated_hosts, node_access, playbook, ssh_access
 from nsgen.topology.model import VxlanEnd, VxlanPort
 from nsgen.validate import sources
 
@@ -300,12 +301,11 @@ def test_nsgen_hosts_up_run_down(prefix: str) -> None:
     assert nsgen("hosts", "run", "--prefix", prefix, "--", "true").returncode == 2
 
 
-@pytest.mark.parametrize("command", [["demo"], ["exec", "a", "--", "true"], ["shell", "a"], ["plan"], ["apply"]])
+@pytest.mark.parametrize("command", [["demo"], ["plan"], ["apply"]])
 def test_one_machine_commands_refuse_a_multihost_lab_in_one_line(tmp_path: Path, command: list[str]) -> None:
     topology = tmp_path / "multi.yaml"
     topology.write_text(yaml.safe_dump(TRI))
-    where = ["--file", str(topology)] if command[0] in ("exec", "shell") else [str(topology)]
-    result = nsgen(*command[:1], *where, *command[1:], in_process=True)
+    result = nsgen(command[0], topology, in_process=True)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == (
         f"multi.yaml: hosts: a multi-host lab: nsgen {command[0]} works on a one-machine lab"
@@ -380,3 +380,50 @@ def test_status_reads_every_host_names_a_drift_with_its_host_and_an_unreachable_
     assert deployed.on(3, "ip", "-n", f"{p}c", "route", "add", "10.9.0.0/24", "via", "10.0.2.1").returncode == 0
     assert deployed.on(2, "ip", "-n", f"{p}b", "link", "set", "x", "mtu", "1450").returncode == 0
     assert deployed.nsgen("status", deployed.topology).returncode == 0
+
+
+def test_a_namespace_on_another_host_is_entered_over_ssh_as_ansible_would_connect() -> None:
+    document = {**TRI, "hosts": {**TRI["hosts"], "h2": {"address": "198.51.100.2", "ansible": {"ansible_user": "admin", "ansible_port": 2222}}}}
+    lab = load(document, "p-").lab
+    environ = {"ANSIBLE_REMOTE_USER": "root", "ANSIBLE_PRIVATE_KEY_FILE": "/k/id", "ANSIBLE_SSH_COMMON_ARGS": "-o A=1 -o 'B=x y'"}
+    assert ssh_access.ssh_argv(lab.machine("h2"), ["ip", "netns", "exec", "p-b", "echo", "a b"], environ=environ) == [
+        "ssh", "-o", "ConnectTimeout=10", "-T", "-p", "2222", "-i", "/k/id", "-o", "A=1", "-o", "B=x y",
+        "--", "admin@198.51.100.2", "ip netns exec p-b echo 'a b'",
+    ]
+    assert ssh_access.ssh_argv(lab.machine("h1"), ["true"], tty=True, environ={"ANSIBLE_HOST_KEY_CHECKING": "False"}) == [
+        "ssh", "-o", "ConnectTimeout=10", "-t", "-o", "StrictHostKeyChecking=no", "--", "198.51.100.1", "true",
+    ]
+    with pytest.raises(TopologyError, match="a multi-host lab has a bridge on each of its hosts"):
+        node_access.capture_argv(lab, "lan", [])
+
+
+@pytest.mark.kernel
+def test_exec_runs_in_a_namespace_on_each_host_with_its_exit_status_and_capture_brings_the_pcap_back(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    for node, address in (("a", "10.0.1.1/30"), ("b", "10.0.1.2/30"), ("c", "10.0.2.2/30")):
+        shown = deployed.nsgen("exec", deployed.topology, node, "--", "ip", "-o", "-4", "addr", "show")
+        assert shown.returncode == 0 and f" {address} " in shown.stdout, shown.stdout + shown.stderr
+    status = deployed.nsgen("exec", "--prefix", deployed.prefix, "c", "--", "sh", "-c", "exit 7")  # the recorded lab
+    assert status.returncode == 7, status.stderr
+    missing = deployed.nsgen("exec", deployed.topology, "d", "--", "no-such-command-here")
+    assert missing.returncode != 0
+    pcap = tmp_path / "b.pcap"
+    capture = subprocess.Popen(
+        emulated_hosts.controller_argv(deployed.prefix, [sys.executable, "-m", "nsgen", "capture", str(deployed.topology),
+                                                           "b:x", "-c", "2", "-w", str(pcap), "icmp"]),
+        env={**os.environ, **deployed.access.ansible_env(), "PYTHONPATH": str(REPO)},
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        ping = ""
+        for _ in range(20):  # until tcpdump, started over ssh, listens: then the first ping is caught
+            ping = deployed.nsgen("exec", deployed.topology, "a", "--", "ping", "-c", "1", "-W", "1", "10.0.1.2").stdout
+            if capture.poll() is not None:
+                break
+        assert capture.wait(timeout=30) == 0, capture.stderr.read() if capture.stderr else ""
+    finally:
+        capture.kill()
+    assert " 0% packet loss" in ping
+    read = run("tcpdump", "-nr", pcap)
+    assert read.returncode == 0 and "10.0.1.1 > 10.0.1.2: ICMP echo request" in read.stdout, read.stdout + read.stderr
