@@ -427,3 +427,93 @@ def test_exec_runs_in_a_namespace_on_each_host_with_its_exit_status_and_capture_
     assert " 0% packet loss" in ping
     read = run("tcpdump", "-nr", pcap)
     assert read.returncode == 0 and "10.0.1.1 > 10.0.1.2: ICMP echo request" in read.stdout, read.stdout + read.stderr
+
+
+@pytest.mark.kernel
+def test_a_route_deleted_by_hand_on_one_host_is_named_with_it_and_repaired_by_apply(deployed: Deployed) -> None:
+    p = deployed.prefix
+    assert deployed.on(3, "ip", "-n", f"{p}c", "route", "del", "10.9.0.0/24").returncode == 0
+    found = deployed.nsgen("status", deployed.topology)
+    assert (found.returncode, found.stdout) == (1, "h3: c: route 10.9.0.0/24 via 10.0.2.1: missing\nlab tri: 1 difference(s), on h3\n")
+    plan = deployed.nsgen("plan", deployed.topology)
+    assert (plan.returncode, plan.stdout) == (0, "h3: + c: route 10.9.0.0/24 via 10.0.2.1\nplan: 1 change(s), 1 command(s)\n"), plan.stderr
+    applied = deployed.nsgen("apply", deployed.topology)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert deployed.on(3, "ip", "-n", f"{p}c", "route", "show", "10.9.0.0/24").stdout.startswith("10.9.0.0/24 via 10.0.2.1 ")
+    assert deployed.nsgen("status", deployed.topology).returncode == 0
+
+
+def grown(document: dict) -> dict:
+    """The lab with a namespace more on h2 (e, a veth to b) and on h3 (f, a veth to c)."""
+    namespaces = {**document["namespaces"], "e": {"host": "h2"}, "f": {"host": "h3"}}
+    links = [*document["links"], {"endpoints": ["b:e", "e:b"], "subnet": "10.0.5.0/30"},
+             {"endpoints": ["c:f", "f:c"], "subnet": "10.0.6.0/30"}]
+    return {**document, "namespaces": namespaces, "links": links}
+
+
+def ifindexes(deployed: Deployed) -> dict[tuple[int, str], str]:
+    """Every device of the lab on every host, by host and namespace ('' the host's root namespace): its ifindex."""
+    found = {}
+    for index in range(1, len(deployed.hosts) + 1):
+        listed = deployed.on(index, "ip", "netns", "list").stdout.splitlines()
+        for netns in ["", *(line.split()[0] for line in listed if line.strip())]:
+            shown = deployed.on(index, "ip", *(["-n", netns] if netns else []), "-o", "link", "show").stdout
+            for line in shown.splitlines():
+                number, name = line.split(": ")[:2]
+                found[(index, f"{netns}/{name.split('@')[0]}")] = number
+    return found
+
+
+@pytest.mark.kernel
+def test_an_apply_failing_on_one_host_reverts_every_host(deployed: Deployed, tmp_path: Path) -> None:
+    p = deployed.prefix
+    before = ifindexes(deployed)
+    assert deployed.on(3, "ip", "netns", "add", f"{p}f").returncode == 0  # someone else's, where h3 makes f
+    try:
+        topology = tmp_path / "grown.yaml"
+        topology.write_text(yaml.safe_dump(grown(deployed.document), sort_keys=False))
+        applied = deployed.nsgen("apply", topology)
+    finally:
+        left = deployed.on(3, "ip", "netns", "del", f"{p}f")
+    assert left.returncode == 0  # the rollback left it alone: not the lab's
+    assert applied.returncode != 0
+    out = " ".join(applied.stdout.split())  # Ansible wraps long messages
+    assert f"nsgen: apply failed on h3 (h3: apply.sh: failed at line 30: ip netns add {p}f)" in out, out
+    assert "the hosts already changed were reverted: h1, h2" in out
+    assert "apply.sh: rolled back: the lab is its old topology again, and so is its record" in out
+    assert ifindexes(deployed) == before  # e made on h2 and deleted again: nothing else touched
+    assert deployed.nsgen("status", deployed.topology).returncode == 0  # the record is the old topology still
+
+
+@pytest.mark.kernel
+def test_apply_adds_a_namespace_on_one_host_while_the_others_keep_their_ifindexes(deployed: Deployed, tmp_path: Path) -> None:
+    before = ifindexes(deployed)
+    document = grown(deployed.document)
+    document["namespaces"].pop("f")
+    document["links"].pop()
+    topology = tmp_path / "grown.yaml"
+    topology.write_text(yaml.safe_dump(document, sort_keys=False))
+    plan = deployed.nsgen("plan", topology, "-o", tmp_path / "change")
+    assert plan.returncode == 0 and plan.stdout.startswith("h2: + namespace e\n"), plan.stdout + plan.stderr
+    assert all((tmp_path / "change" / host / "apply.sh").exists() for host in ("h1", "h2", "h3"))
+    applied = deployed.nsgen("apply", topology)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    after = ifindexes(deployed)
+    assert {key: after[key] for key in before} == before
+    assert sorted(set(after) - set(before)) == [(2, f"{deployed.prefix}b/e"), (2, f"{deployed.prefix}e/b"), (2, f"{deployed.prefix}e/lo")]
+    ping = deployed.nsgen("exec", topology, "e", "--", "ping", "-c", "1", "-W", "2", "10.0.5.1")
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    status = deployed.nsgen("status", "--prefix", deployed.prefix)  # the record is the new topology
+    assert status.returncode == 0, status.stdout
+
+
+@pytest.mark.kernel
+def test_down_leaves_nothing_on_any_host(deployed: Deployed) -> None:
+    down = deployed.nsgen("down", "--prefix", deployed.prefix)  # the lab as the controller recorded it, changed
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert all(host_state(host) == CLEAN for host in deployed.hosts)
+    for index in (1, 2, 3):  # nothing of the lab runs there either
+        assert deployed.on(index, "ls", "/run/nsgen").stdout == ""
+    assert not list(Path("/run/nsgen-multihost").glob(f"{deployed.prefix}*"))
+    gone = deployed.nsgen("status", deployed.topology)
+    assert (gone.returncode, gone.stdout) == (1, "lab tri is not up: nothing of it is on any host (nsgen up sets it up)\n")

@@ -215,11 +215,17 @@ APPLY = "apply.sh"
 
 
 def render_apply(
-    old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True, found: Found | None = None
+    old: Lab,
+    loaded: LoadedLab,
+    style: Style | str = Style.batched,
+    lab_files: bool = True,
+    found: Found | None = None,
+    records: tuple[str, str] | None = None,
 ) -> dict[str, str]:
     """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
     change from the running `old` (its record; `found`: as the kernel has it, drift and all) to it
-    (nsgen.plan.change_plan), with the repairs the model cannot hold around it."""
+    (nsgen.plan.change_plan), with the repairs the model cannot hold around it. `records`: the old
+    and new records to check and write instead of the labs' own (a multi-host lab's, on each host)."""
     found = found or Found(old)
     forward = change_plan.diff(found.lab, loaded.lab)
     plan = (
@@ -227,8 +233,8 @@ def render_apply(
         *forward.plan,
         *step("plug the ports found out of their bridges back in", found.after),
     )
-    files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
-    old_text = record_text(old)
+    old_text, new_text = records or (record_text(old), record_text(loaded.lab))
+    files = render(loaded, style, topology=new_text) if lab_files else {TOPOLOGY: new_text}
     old_facts = declared.declared(found.lab, forward.touched, change_plan.touched_devices(plan))
     repaired = {(d.netns, d.line) for d in found.repaired}
     old_facts = [fact for fact in old_facts if (fact.netns, fact.line) not in repaired]

@@ -11,12 +11,14 @@ idempotent teardown. Its verify.sh pings across machines: the other machines' na
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import yaml
 
 from nsgen import __version__
 from nsgen.plan import declared
+from nsgen.plan.as_found import Found
+from nsgen.problems import Problem, TopologyError
 from nsgen.render import lab_files, templates
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
@@ -29,6 +31,9 @@ from nsgen.validate.sources import LoadedLab
 HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "status.sh", "helpers.sh", "README.md", "topology.yaml")
 HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "status.sh")
 STATUS = "status.sh"
+#: A change's scripts, in each host's directory beside the playbook: the change there, and its reverse
+#: (run where the change was applied while another host's failed).
+CHANGE = (lab_files.APPLY, "revert.sh")
 #: The files beside the hosts' directories.
 DEPLOYMENT = ("site.yml", "inventory.yml", "ansible.cfg", "README.md", "topology.yaml")
 
@@ -151,4 +156,31 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
 
 
 def executables(lab: Lab) -> tuple[str, ...]:
-    return tuple(f"{machine.name}/{script}" for machine in lab.machines for script in HOST_SCRIPTS)
+    return tuple(f"{machine.name}/{script}" for machine in lab.machines for script in (*HOST_SCRIPTS, *CHANGE))
+
+
+def _changeable(old: Lab, new: LoadedLab) -> None:
+    """A change keeps the hosts and what joins them (VXLAN devices): else one problem, nothing written."""
+    if old.machines != new.lab.machines:
+        said = "the change moves the lab to other hosts (or other addresses): nsgen down, then nsgen up"
+        raise TopologyError([Problem(new.origin, "hosts", said)])
+    changed = [m.name for m in old.machines if host_lab(old, m.name).tunnels != host_lab(new.lab, m.name).tunnels]
+    if changed:
+        said = f"the change adds or removes VXLAN devices on {', '.join(changed)} (a link between hosts, a bridge's hosts)"
+        raise TopologyError([Problem(new.origin, "links", said + ": apply does not change those yet: nsgen down, then nsgen up")])
+
+
+def render_apply(old: Lab, new: LoadedLab, found: Mapping[str, Found], style: Style | str = Style.batched) -> dict[str, str]:
+    """The new lab's deployment with each host's change: HOST/apply.sh, from the running `old` as `found`
+    there (its drift repaired), and HOST/revert.sh, back from the new lab to the old one."""
+    _changeable(old, new)
+    files = render(new, style)
+    records = (lab_files.record_text(old), files["topology.yaml"])
+    for machine in new.lab.machines:
+        host = machine.name
+        before = LoadedLab(host_lab(old, host), f"the running lab, host {host}")
+        after = LoadedLab(host_lab(new.lab, host), f"{new.origin}, host {host}")
+        forward = lab_files.render_apply(before.lab, after, style, False, found[host], records)
+        back = lab_files.render_apply(after.lab, before, style, False, records=(records[1], records[0]))
+        files[f"{host}/{CHANGE[0]}"], files[f"{host}/{CHANGE[1]}"] = forward[lab_files.APPLY], back[lab_files.APPLY]
+    return files

@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nsgen.plan.as_found import Found, as_found
+from nsgen.problems import Problem, TopologyError
 from nsgen.render import multihost
 from nsgen.run.drift import rows
 from nsgen.run.playbook import NoAnsible, ansible_playbook, playbook_argv
@@ -84,3 +86,13 @@ def report(lab: Lab, states: list[HostState]) -> tuple[list[str], int]:
     if not lines:
         lines.append(f"lab {lab.name}: no drift: every host's part is fully up ({', '.join(s.host for s in states)})")
     return lines, int(bool(drifted or unread))
+
+
+def found(old: Lab) -> dict[str, Found]:
+    """Each host's part of the running lab `old` as the kernel there has it, by host: where a change
+    starts from (its drift repaired). A host not read: refused, one line each."""
+    states = read(LoadedLab(old, "the record"))
+    unread = [s for s in states if s.unreachable or s.failed]
+    if unread:
+        raise TopologyError([Problem(s.host, "", f"not read ({s.unreachable or s.failed}): nothing was changed") for s in unread])
+    return {s.host: as_found(multihost.host_lab(old, s.host), list(s.differences)) for s in states}
