@@ -117,7 +117,7 @@ def test_render_writes_a_directory_per_host_and_the_deployment(tmp_path: Path) -
     assert nsgen("render", topology, "-o", out, "--check").returncode == 0
     assert nsgen("validate", out / "topology.yaml").returncode == 0  # the normalised topology loads again
     site = yaml.safe_load((out / "site.yml").read_text())
-    assert [play["tags"] for play in site] == [["up"], ["verify"], ["down", "never"], ["status", "never"]]
+    assert [play["tags"] for play in site] == [["up"], ["verify"], ["down", "never"], ["status", "never"], ["apply", "never"]]
     assert all(task.get("ansible.builtin.script") is None or "cmd" in task["ansible.builtin.script"] for play in site for task in play["tasks"])
 
 
@@ -301,15 +301,15 @@ def test_nsgen_hosts_up_run_down(prefix: str) -> None:
     assert nsgen("hosts", "run", "--prefix", prefix, "--", "true").returncode == 2
 
 
-@pytest.mark.parametrize("command", [["demo"], ["plan"], ["apply"]])
+@pytest.mark.parametrize("command", [["demo"], ["record"], ["docs", "-o", "out"], ["lesson"], ["check"]])
 def test_one_machine_commands_refuse_a_multihost_lab_in_one_line(tmp_path: Path, command: list[str]) -> None:
     topology = tmp_path / "multi.yaml"
     topology.write_text(yaml.safe_dump(TRI))
-    result = nsgen(command[0], topology, in_process=True)
+    result = nsgen(command[0], topology, *command[1:], cwd=tmp_path, in_process=True)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == (
-        f"multi.yaml: hosts: a multi-host lab: nsgen {command[0]} works on a one-machine lab"
-        " (nsgen up, verify and down run hosts' parts)\n"
+        f"multi.yaml: hosts: a multi-host lab: nsgen {command[0]} works on a one-machine lab; on the hosts, instead:"
+        " nsgen up, verify, status, exec, plan, apply, down\n"
     )
 
 
