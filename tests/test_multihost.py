@@ -23,7 +23,7 @@ from nsgen.problems import TopologyError
 from nsgen.render import multihost, writing
 from nsgen.render.styles import Style
 from nsgen.run import emulated_hosts, node_access, playbook, ssh_access
-from nsgen.topology.model import VxlanEnd, VxlanPort
+from nsgen.topology.model import Conditions, VxlanEnd, VxlanPort
 from nsgen.validate import sources
 
 
@@ -79,6 +79,16 @@ def test_a_hosts_part_has_its_namespaces_bridge_part_and_vxlan_devices() -> None
     assert part.bridges[0].addresses == ()  # the gateway is on the first host's part only
     assert all(i.mtu == 1450 for i in part.namespace("b").interfaces)  # VXLAN over a 1500 underlay
     assert part.root_devices == ("p-lan", "p-pb", "p-vx1003")
+
+
+def test_a_link_between_hosts_is_shaped_on_each_hosts_vxlan_end() -> None:
+    document = {**TRI, "links": [{**TRI["links"][0], "rate": "10mbit"}, *TRI["links"][1:]]}
+    part = multihost.host_lab(load(document).lab, "h2")
+    assert [(str(t.end), t.sends) for t in part.tunnels if isinstance(t, VxlanEnd)] == [("b:x", Conditions(rate="10mbit")), ("b:y", None)]
+    commands = [(c.tool, c.netns, c.argv) for step in lab_plans.setup(part) for c in step.commands]
+    assert ("tc", "b", ("qdisc", "add", "dev", "x", "root", "tbf", "rate", "10mbit", "burst", "16kb", "latency", "50ms")) in commands
+    files = multihost.render(load(document))
+    assert "\nx qdisc tbf\nx rate 10mbit\n" in files["h2/status.sh"]  # declared state, checked by status
 
 
 def test_a_hosts_plan_makes_vxlan_devices_and_fdb_entries_and_teardown_deletes_the_ports() -> None:
@@ -327,6 +337,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Deployed"]:
         made, access = emulated_hosts.up(prefix, 3)
         document = {**three_hosts([str(h.address.ip) for h in made]), "prefix": prefix}
         document["namespaces"]["c"]["routes"] = [{"to": "10.9.0.0/24", "via": "10.0.2.1"}]
+        document["links"][0] = {**document["links"][0], "rate": "10mbit"}  # a:x (h1) -- b:x (h2), shaped both ways
         topology = tmp / "tri.yaml"
         topology.write_text(yaml.safe_dump(document, sort_keys=False))
         lab = Deployed(prefix, made, access, topology, document)
@@ -462,6 +473,39 @@ def ifindexes(deployed: Deployed) -> dict[tuple[int, str], str]:
                 number, name = line.split(": ")[:2]
                 found[(index, f"{netns}/{name.split('@')[0]}")] = number
     return found
+
+
+@pytest.mark.kernel
+def test_a_link_between_hosts_is_shaped_on_its_vxlan_ends_checked_and_changed_in_place(deployed: Deployed) -> None:
+    p = deployed.prefix
+    shown = deployed.on(2, "tc", "-n", f"{p}b", "qdisc", "show", "dev", "x").stdout
+    assert shown.startswith("qdisc tbf ") and " rate 10Mbit " in shown, shown
+    assert deployed.on(2, "tc", "-n", f"{p}b", "qdisc", "del", "dev", "x", "root").returncode == 0
+    found = deployed.nsgen("status", deployed.topology)
+    assert found.stdout == "h2: b: x qdisc tbf: missing\nh2: b: x rate 10mbit: missing\nlab tri: 2 difference(s), on h2\n"
+    repaired = deployed.nsgen("apply", deployed.topology)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    before = ifindexes(deployed)
+    faster = {**deployed.document, "links": [{**deployed.document["links"][0], "rate": "20mbit"}, *deployed.document["links"][1:]]}
+    netem = {**faster, "links": [{**faster["links"][0], "delay": "5ms"}, *faster["links"][1:]]}
+    deployed.topology.write_text(yaml.safe_dump(netem, sort_keys=False))
+    refused = deployed.nsgen("apply", deployed.topology)  # this kernel has no netem: refused on h1 and h2, h3 reverted
+    assert refused.returncode != 0
+    out = " ".join(refused.stdout.split())
+    assert "nsgen: apply failed on h1, h2 (h1: apply.sh: no netem qdisc in this kernel (sch_netem), needed by: a:x -- vxlan 1000" in out
+    deployed.document = faster
+    deployed.topology.write_text(yaml.safe_dump(faster, sort_keys=False))
+    plan = deployed.nsgen("plan", deployed.topology)
+    assert plan.stdout == (
+        "h1: ~ link a:x -- vxlan 1000 from a: rate 10mbit -> rate 20mbit\n"
+        "h2: ~ link b:x -- vxlan 1000 from b: rate 10mbit -> rate 20mbit\n"
+        "plan: 2 change(s), 2 command(s)\n"
+    ), plan.stdout + plan.stderr
+    changed = deployed.nsgen("apply", deployed.topology)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert " rate 20Mbit " in deployed.on(1, "tc", "-n", f"{p}a", "qdisc", "show", "dev", "x").stdout
+    assert ifindexes(deployed) == before  # in place: the VXLAN devices are the same
+    assert deployed.nsgen("status", deployed.topology).returncode == 0
 
 
 @pytest.mark.kernel

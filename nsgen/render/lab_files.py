@@ -28,15 +28,14 @@ TOPOLOGY = "topology.yaml"
 def _facts(lab: Lab) -> dict[str, Any]:
     """What templates need to know about the lab as a whole, decided here rather than in Jinja."""
     root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.root_interfaces for a in i.addresses]
-    sent = [(link, end, c) for link in lab.links for end, c in zip((link.a, link.b), link.sends, strict=True) if c]
     return {
         # the devices the lab's macvlans are made on: setup checks they are there
         "parents": sorted({end.device for link in lab.links for end in (link.a, link.b) if not owned(end)}),
         "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
         "fdb": any(isinstance(tunnel, VxlanPort) for tunnel in lab.tunnels),  # a multi-host part: `bridge fdb`
         # the qdisc each link condition needs, and what it conditions: `netem a:e0 -- b:e0 (from a: delay 20ms)`
-        "conditions": [f"{c.qdisc} {link.a} -- {link.b} (from {end.node}: {c.text})" for link, end, c in sent],
-        "qdiscs": sorted({c.qdisc for _, _, c in sent}),
+        "conditions": [f"{c.qdisc} {what} (from {end.node}: {c.text})" for what, end, c in lab.conditioned],
+        "qdiscs": sorted({c.qdisc for _, _, c in lab.conditioned}),
         # what of the lab reaches outside it (`NAT from 10.0.1.0/24`), and --allow-forward's FORWARD rules
         "outside": [f"NAT from {net}" for net in lab.nat]
         + [f"{f.proto} port {f.port} to {f.node}:{f.to_port}" for f in lab.forwards],
@@ -67,7 +66,7 @@ def sections(lab: Lab, script: str) -> tuple[str, ...]:
         "services": any(ns.services for ns in lab.namespaces),
         "forward": _forwarded(lab),
         "rules": _forwarded(lab),
-        "tc": any(sends for link in lab.links for sends in link.sends),
+        "tc": bool(lab.conditioned),
         "sysctl": _outside(lab) or (script != "teardown.sh" and namespace_sysctls),
         "ipv6": not lab_plans.ipv4_only(lab),  # up once duplicate address detection is done
         "stop": bool(lab.namespaces),

@@ -58,11 +58,11 @@ def host_lab(lab: Lab, host: str) -> Lab:
         ends = (link.a, link.b)
         names = [end for end in ends if isinstance(end, NamespaceEnd)]
         if link.vni is not None:  # a cross-host link: this machine's end becomes a VXLAN device
-            for end, other in ((link.a, link.b), (link.b, link.a)):
+            for end, other, sends in ((link.a, link.b, link.sends[0]), (link.b, link.a, link.sends[1])):
                 if isinstance(end, NamespaceEnd) and end.node in local:
                     remote = lab.machine(lab.namespace(other.node).host or "")
                     mtu = _overlay_mtu(lab, (host, remote.name))
-                    tunnels.append(VxlanEnd(end, link.vni, machine.address, remote.address, lab.vxlan.port, mtu))
+                    tunnels.append(VxlanEnd(end, link.vni, machine.address, remote.address, lab.vxlan.port, mtu, sends))
                     mtus[(end.node, end.interface)] = mtu
             continue
         if all(end.node in local for end in names):
@@ -159,12 +159,22 @@ def executables(lab: Lab) -> tuple[str, ...]:
     return tuple(f"{machine.name}/{script}" for machine in lab.machines for script in (*HOST_SCRIPTS, *CHANGE))
 
 
+def vxlan_devices(part: Lab) -> dict[tuple[str | None, str], VxlanEnd | VxlanPort]:
+    """A host's VXLAN devices, by namespace (None: the root) and name, their conditions left out (apply changes those)."""
+    return {
+        (t.end.netns, t.end.interface) if isinstance(t, VxlanEnd) else (None, t.device): (
+            dataclasses.replace(t, sends=None) if isinstance(t, VxlanEnd) else t
+        )
+        for t in part.tunnels
+    }
+
+
 def _changeable(old: Lab, new: LoadedLab) -> None:
     """A change keeps the hosts and what joins them (VXLAN devices): else one problem, nothing written."""
     if old.machines != new.lab.machines:
         said = "the change moves the lab to other hosts (or other addresses): nsgen down, then nsgen up"
         raise TopologyError([Problem(new.origin, "hosts", said)])
-    changed = [m.name for m in old.machines if host_lab(old, m.name).tunnels != host_lab(new.lab, m.name).tunnels]
+    changed = [m.name for m in old.machines if vxlan_devices(host_lab(old, m.name)) != vxlan_devices(host_lab(new.lab, m.name))]
     if changed:
         said = f"the change adds or removes VXLAN devices on {', '.join(changed)} (a link between hosts, a bridge's hosts)"
         raise TopologyError([Problem(new.origin, "links", said + ": apply does not change those yet: nsgen down, then nsgen up")])

@@ -14,7 +14,7 @@ from typing import Any
 from nsgen.problems import field_path
 from nsgen.topology.ends import MACVLAN, ROOT
 from nsgen.topology.model import IPNetwork, Machine, Vxlan
-from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
+from nsgen.topology.schema import IFNAME_MAX
 from nsgen.validate.context import Context
 from nsgen.validate.hints import known
 
@@ -191,9 +191,6 @@ class _Placement:
             if not bridged and len(hosts) == 2 and hosts[0] != hosts[1]:
                 link_index[index] = len(crossing)
                 crossing.append(([*path, "vni"], f"links[{path[1]}]", spec.get("vni"), hosts))
-                for key in (k for k in (*CONDITION_KEYS, "from") if k in spec):
-                    message = "conditions on a link between hosts are not supported yet (its ends are VXLAN devices)"
-                    self.b.problem([*path, key], message)
             elif "vni" in spec:
                 self.b.problem([*path, "vni"], "a vni is for a link whose ends sit on different hosts")
         bridge_index: dict[str, int] = {}
