@@ -8,6 +8,7 @@ connects over SSH exactly as it would to real machines. They need ansible-core (
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -338,6 +339,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Deployed"]:
         document = {**three_hosts([str(h.address.ip) for h in made]), "prefix": prefix}
         document["namespaces"]["c"]["routes"] = [{"to": "10.9.0.0/24", "via": "10.0.2.1"}]
         document["links"][0] = {**document["links"][0], "rate": "10mbit"}  # a:x (h1) -- b:x (h2), shaped both ways
+        # a service on h2 (its command names the test's prefix: no other process has it), checked from h3
+        serve = f"python3 -c 'import http.server as h; h.test(h.SimpleHTTPRequestHandler, port=80)' {prefix}"
+        document["namespaces"]["b"]["run"] = [{"name": "http", "command": serve, "ready": {"tcp": 80}}]
+        document["expect"] = [{"from": "c", "tcp": "10.0.2.1:80"}]
         topology = tmp / "tri.yaml"
         topology.write_text(yaml.safe_dump(document, sort_keys=False))
         lab = Deployed(prefix, made, access, topology, document)
@@ -370,6 +375,8 @@ class Deployed:
 def test_status_reads_every_host_names_a_drift_with_its_host_and_an_unreachable_host(deployed: Deployed) -> None:
     clean = deployed.nsgen("status", deployed.topology)
     assert (clean.returncode, clean.stdout) == (0, "lab tri: no drift: every host's part is fully up (h1, h2, h3)\n"), clean.stderr
+    verify = deployed.nsgen("verify", deployed.topology)
+    assert verify.returncode == 0 and f"ok    {deployed.prefix}c -> 10.0.2.1:80 (tcp open)" in verify.stdout, verify.stdout
     p = deployed.prefix
     assert deployed.on(3, "ip", "-n", f"{p}c", "route", "del", "10.9.0.0/24").returncode == 0
     assert deployed.on(2, "ip", "-n", f"{p}b", "link", "set", "x", "mtu", "1400").returncode == 0
@@ -440,17 +447,33 @@ def test_exec_runs_in_a_namespace_on_each_host_with_its_exit_status_and_capture_
     assert read.returncode == 0 and "10.0.1.1 > 10.0.1.2: ICMP echo request" in read.stdout, read.stdout + read.stderr
 
 
+def served(deployed: Deployed) -> list[str]:
+    """The PIDs of the test's service (python, not the bash around it), wherever it runs (its command names the prefix)."""
+    return run("pgrep", "-f", f"port=80\\) {deployed.prefix}").stdout.split()
+
+
 @pytest.mark.kernel
-def test_a_route_deleted_by_hand_on_one_host_is_named_with_it_and_repaired_by_apply(deployed: Deployed) -> None:
+def test_a_route_deleted_on_one_host_and_a_service_killed_on_another_are_named_and_repaired_by_apply(deployed: Deployed) -> None:
     p = deployed.prefix
     assert deployed.on(3, "ip", "-n", f"{p}c", "route", "del", "10.9.0.0/24").returncode == 0
+    (pid,) = served(deployed)
+    os.kill(int(pid), signal.SIGKILL)
     found = deployed.nsgen("status", deployed.topology)
-    assert (found.returncode, found.stdout) == (1, "h3: c: route 10.9.0.0/24 via 10.0.2.1: missing\nlab tri: 1 difference(s), on h3\n")
+    assert (found.returncode, found.stdout) == (1, (
+        "h2: b: service http running: different (exited)\n"
+        "h3: c: route 10.9.0.0/24 via 10.0.2.1: missing\n"
+        "lab tri: 2 difference(s), on h2, h3\n"
+    ))
     plan = deployed.nsgen("plan", deployed.topology)
-    assert (plan.returncode, plan.stdout) == (0, "h3: + c: route 10.9.0.0/24 via 10.0.2.1\nplan: 1 change(s), 1 command(s)\n"), plan.stderr
+    assert plan.returncode == 0 and plan.stdout.splitlines()[1:] == [
+        "h3: + c: route 10.9.0.0/24 via 10.0.2.1",
+        "plan: 2 change(s), 2 command(s)",
+    ], plan.stdout + plan.stderr
+    assert plan.stdout.startswith("h2: + b: service http: ")  # started again
     applied = deployed.nsgen("apply", deployed.topology)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert deployed.on(3, "ip", "-n", f"{p}c", "route", "show", "10.9.0.0/24").stdout.startswith("10.9.0.0/24 via 10.0.2.1 ")
+    assert len(served(deployed)) == 1
     assert deployed.nsgen("status", deployed.topology).returncode == 0
 
 
@@ -556,8 +579,9 @@ def test_down_leaves_nothing_on_any_host(deployed: Deployed) -> None:
     down = deployed.nsgen("down", "--prefix", deployed.prefix)  # the lab as the controller recorded it, changed
     assert down.returncode == 0, down.stdout + down.stderr
     assert all(host_state(host) == CLEAN for host in deployed.hosts)
-    for index in (1, 2, 3):  # nothing of the lab runs there either
+    for index in (1, 2, 3):  # nothing of the lab is recorded or runs there either
         assert deployed.on(index, "ls", "/run/nsgen").stdout == ""
+    assert served(deployed) == []
     assert not list(Path("/run/nsgen-multihost").glob(f"{deployed.prefix}*"))
     gone = deployed.nsgen("status", deployed.topology)
     assert (gone.returncode, gone.stdout) == (1, "lab tri is not up: nothing of it is on any host (nsgen up sets it up)\n")
