@@ -123,12 +123,12 @@ def test_render_writes_a_directory_per_host_and_the_deployment(tmp_path: Path) -
         assert sorted(p.name for p in (out / host).iterdir()) == sorted(multihost.HOST_ARTIFACTS)
         assert os.access(out / host / "setup.sh", os.X_OK)
         assert (out / host / "topology.yaml").read_text() == (out / "topology.yaml").read_text()
-    checked = shellcheck(*(out / h / s for h in ("h1", "h2", "h3") for s in ("setup.sh", "teardown.sh", "verify.sh", "status.sh", "helpers.sh")))
+    checked = shellcheck(*(out / h / s for h in ("h1", "h2", "h3") for s in (*multihost.HOST_SCRIPTS, "helpers.sh")))
     assert checked.returncode == 0, checked.stdout
     assert nsgen("render", topology, "-o", out, "--check").returncode == 0
     assert nsgen("validate", out / "topology.yaml").returncode == 0  # the normalised topology loads again
     site = yaml.safe_load((out / "site.yml").read_text())
-    assert [play["tags"] for play in site] == [["up"], ["verify"], ["down", "never"], ["status", "never"], ["apply", "never"]]
+    assert [play["tags"] for play in site] == [["up"], ["verify"], ["down", "never"], ["check", "never"], ["status", "never"], ["apply", "never"]]
     assert all(task.get("ansible.builtin.script") is None or "cmd" in task["ansible.builtin.script"] for play in site for task in play["tasks"])
 
 
@@ -312,7 +312,7 @@ def test_nsgen_hosts_up_run_down(prefix: str) -> None:
     assert nsgen("hosts", "run", "--prefix", prefix, "--", "true").returncode == 2
 
 
-@pytest.mark.parametrize("command", [["demo"], ["record"], ["docs", "-o", "out"], ["lesson"], ["check"]])
+@pytest.mark.parametrize("command", [["demo"], ["record"], ["docs", "-o", "out"], ["lesson"]])
 def test_one_machine_commands_refuse_a_multihost_lab_in_one_line(tmp_path: Path, command: list[str]) -> None:
     topology = tmp_path / "multi.yaml"
     topology.write_text(yaml.safe_dump(TRI))
@@ -377,6 +377,8 @@ def test_status_reads_every_host_names_a_drift_with_its_host_and_an_unreachable_
     assert (clean.returncode, clean.stdout) == (0, "lab tri: no drift: every host's part is fully up (h1, h2, h3)\n"), clean.stderr
     verify = deployed.nsgen("verify", deployed.topology)
     assert verify.returncode == 0 and f"ok    {deployed.prefix}c -> 10.0.2.1:80 (tcp open)" in verify.stdout, verify.stdout
+    check = deployed.nsgen("check", deployed.topology)  # each host's check.sh
+    assert check.returncode == 0 and check.stdout.count("lab tri: every step is done") == 3, check.stdout
     p = deployed.prefix
     assert deployed.on(3, "ip", "-n", f"{p}c", "route", "del", "10.9.0.0/24").returncode == 0
     assert deployed.on(2, "ip", "-n", f"{p}b", "link", "set", "x", "mtu", "1400").returncode == 0

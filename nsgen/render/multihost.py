@@ -28,8 +28,8 @@ from nsgen.validate import placement
 from nsgen.validate.sources import LoadedLab
 
 #: What each host's directory holds (demo.sh types one machine's lab: left out; status.sh is a host's own).
-HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "status.sh", "helpers.sh", "README.md", "topology.yaml")
-HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "status.sh")
+HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "check.sh", "status.sh", "helpers.sh", "README.md", "topology.yaml")
+HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "check.sh", "status.sh")
 STATUS = "status.sh"
 #: A change's scripts, in each host's directory beside the playbook: the change there, and its reverse
 #: (run where the change was applied while another host's failed).

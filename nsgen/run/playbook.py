@@ -1,4 +1,4 @@
-"""Running a multi-host lab's playbook through ansible-playbook: `nsgen up|verify|down|apply` (`status`:
+"""Running a multi-host lab's playbook through ansible-playbook: `nsgen up|verify|down|check|apply` (`status`:
 run/host_states.py)."""
 
 import json
@@ -16,7 +16,14 @@ from nsgen.validate.sources import LoadedLab
 #: The extra that installs Ansible, named when ansible-playbook is missing.
 EXTRA = "pip install 'nsgen[ansible]'"
 #: `nsgen up|verify|down|status` of a multi-host lab: the playbook's tag of each.
-TAGS = {"setup.sh": "up", "verify.sh": "verify", "teardown.sh": "down", multihost.STATUS: "status", lab_files.APPLY: "apply"}
+TAGS = {
+    "setup.sh": "up",
+    "verify.sh": "verify",
+    "teardown.sh": "down",
+    "check.sh": "check",
+    multihost.STATUS: "status",
+    lab_files.APPLY: "apply",
+}
 
 
 class NoAnsible(Exception):
