@@ -92,6 +92,16 @@ def test_a_link_between_hosts_is_shaped_on_each_hosts_vxlan_end() -> None:
     assert "\nx qdisc tbf\nx rate 10mbit\n" in files["h2/status.sh"]  # declared state, checked by status
 
 
+def test_nat_and_a_forwarded_port_go_to_the_host_whose_root_namespace_the_lab_meets() -> None:
+    lab = load({**TRI, "nat": [{"from": "10.0.0.0/24"}], "forward": [{"port": 8080, "to": "d:80"}]}).lab
+    (forward,) = lab.forwards
+    assert str(forward.address) == "10.0.0.4"  # d's address on lan, whose gateway (10.0.0.254) is h1's, not 10.0.4.2
+    parts = {host: multihost.host_lab(lab, host) for host in ("h1", "h2", "h3")}
+    assert [(host, [str(n) for n in part.nat], len(part.forwards)) for host, part in parts.items()] == [
+        ("h1", ["10.0.0.0/24"], 1), ("h2", [], 0), ("h3", [], 0)
+    ]
+
+
 def test_a_hosts_plan_makes_vxlan_devices_and_fdb_entries_and_teardown_deletes_the_ports() -> None:
     part = multihost.host_lab(load(TRI).lab, "h1")
     commands = [(c.tool, c.argv) for step in lab_plans.setup(part) for c in step.commands]
@@ -345,7 +355,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Deployed"]:
         document["expect"] = [{"from": "c", "tcp": "10.0.2.1:80"}]
         topology = tmp / "tri.yaml"
         topology.write_text(yaml.safe_dump(document, sort_keys=False))
-        lab = Deployed(prefix, made, access, topology, document)
+        forwarding = emulated_hosts.run(made[0], ["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout
+        lab = Deployed(prefix, made, access, topology, document, forwarding)
         up = lab.nsgen("up", topology)
         assert up.returncode == 0, up.stdout + up.stderr
         yield lab
@@ -357,11 +368,15 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Deployed"]:
 
 @dataclasses.dataclass
 class Deployed:
+    """The module's deployed lab: its hosts and their access, its topology (the tests that change the lab keep
+    `topology` and `document` as it runs)."""
+
     prefix: str
     hosts: list[emulated_hosts.Host]
     access: emulated_hosts.Access
     topology: Path
     document: dict
+    forwarding: str  # h1's net.ipv4.ip_forward before the lab
 
     def nsgen(self, *args: str | Path) -> subprocess.CompletedProcess:
         return controller(self.prefix, self.access, *args)
@@ -475,7 +490,7 @@ def test_a_route_deleted_on_one_host_and_a_service_killed_on_another_are_named_a
     applied = deployed.nsgen("apply", deployed.topology)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert deployed.on(3, "ip", "-n", f"{p}c", "route", "show", "10.9.0.0/24").stdout.startswith("10.9.0.0/24 via 10.0.2.1 ")
-    assert len(served(deployed)) == 1
+    assert len(served(deployed)) == 1  # b's only (d's comes with NAT, later)
     assert deployed.nsgen("status", deployed.topology).returncode == 0
 
 
@@ -534,6 +549,27 @@ def test_a_link_between_hosts_is_shaped_on_its_vxlan_ends_checked_and_changed_in
 
 
 @pytest.mark.kernel
+def test_nat_and_a_forwarded_port_on_the_host_that_holds_the_gateway(deployed: Deployed, tmp_path: Path) -> None:
+    """d (on h1) serves on port 80, reached on h1's port 8080 from outside (the controller), and reaches the
+    outside masqueraded as h1; the rules are h1's only, and apply adds them (and down deletes them: the last test)."""
+    serve = f"python3 -c 'import http.server as h; h.test(h.SimpleHTTPRequestHandler, port=80)' {deployed.prefix}"
+    document = {**deployed.document, "nat": [{"from": "10.0.0.0/24"}], "forward": [{"port": 8080, "to": "d:80"}]}
+    d = {**document["namespaces"]["d"], "routes": [{"to": "default", "via": "10.0.0.254"}]}
+    document["namespaces"] = {**document["namespaces"], "d": {**d, "run": [{"name": "web", "command": serve, "ready": {"tcp": 80}}]}}
+    deployed.topology.write_text(yaml.safe_dump(document, sort_keys=False))
+    deployed.document = document
+    applied = deployed.nsgen("apply", deployed.topology)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    rules = [deployed.on(index, "iptables", "-t", "nat", "-S").stdout for index in (1, 2, 3)]
+    assert f"nsgen:{deployed.prefix}tri" in rules[0] and not any(f"nsgen:{deployed.prefix}" in r for r in rules[1:])
+    outside = run(*emulated_hosts.controller_argv(deployed.prefix, ["curl", "-sS", "-m", "5", "http://198.51.100.1:8080/"]))
+    assert outside.returncode == 0 and "Directory listing" in outside.stdout, outside.stdout + outside.stderr
+    out = deployed.nsgen("exec", deployed.topology, "d", "--", "ping", "-c", "1", "-W", "2", str(emulated_hosts.CONTROLLER.ip))
+    assert out.returncode == 0, out.stdout + out.stderr  # masqueraded: the controller has no route to 10.0.0.0/24
+    assert deployed.nsgen("status", deployed.topology).returncode == 0
+
+
+@pytest.mark.kernel
 def test_an_apply_failing_on_one_host_reverts_every_host(deployed: Deployed, tmp_path: Path) -> None:
     p = deployed.prefix
     before = ifindexes(deployed)
@@ -584,6 +620,9 @@ def test_down_leaves_nothing_on_any_host(deployed: Deployed) -> None:
     for index in (1, 2, 3):  # nothing of the lab is recorded or runs there either
         assert deployed.on(index, "ls", "/run/nsgen").stdout == ""
     assert served(deployed) == []
+    assert all(f"nsgen:{deployed.prefix}" not in deployed.on(index, "iptables", "-S").stdout for index in (1, 2, 3))
+    assert all(deployed.on(index, "iptables", "-t", "nat", "-S").stdout.count("nsgen:") == 0 for index in (1, 2, 3))
+    assert deployed.on(1, "cat", "/proc/sys/net/ipv4/ip_forward").stdout == deployed.forwarding  # put back
     assert not list(Path("/run/nsgen-multihost").glob(f"{deployed.prefix}*"))
     gone = deployed.nsgen("status", deployed.topology)
     assert (gone.returncode, gone.stdout) == (1, "lab tri is not up: nothing of it is on any host (nsgen up sets it up)\n")

@@ -99,6 +99,9 @@ def host_lab(lab: Lab, host: str) -> Lab:
         links=tuple(links),
         bridges=tuple(bridges),
         expect=tuple(e for e in lab.expect if e.source in local),
+        # NAT where a subnet's traffic meets this machine's root namespace (its bridges' addresses), its namespaces' ports
+        nat=tuple(net for net in lab.nat if any(a.network.overlaps(net) for br in bridges for a in br.addresses)),
+        forwards=tuple(forward for forward in lab.forwards if forward.node in local),
         tunnels=tuple(tunnels),
         peers=tuple(ns for ns in lab.namespaces if ns.name not in local),
     )

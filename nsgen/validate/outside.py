@@ -28,9 +28,7 @@ def build(ctx: Context) -> None:
             ctx.problem([*path, "port"], f"{forward.proto} port {forward.port} is forwarded twice")
             continue
         forwards[(forward.port, forward.proto)] = forward
-    ctx.forwards = tuple(forwards.values())
-    if ctx.doc.get("hosts") and (ctx.nat or ctx.forwards):
-        ctx.problem(["nat" if ctx.nat else "forward"], "NAT and forwarded ports are one machine's: not in a multi-host lab")
+    ctx.forwards = tuple(forwards.values())  # a multi-host lab's: each placed on its host (validate/placement.py)
 
 
 def _lab_networks(ctx: Context) -> list[IPv4Network]:
