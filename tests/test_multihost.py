@@ -20,6 +20,7 @@ import yaml
 from conftest import REPO, leftovers, netns_names, nsgen, run, shellcheck
 
 from nsgen.plan import lab_plans
+from nsgen.plan.as_found import Found
 from nsgen.problems import TopologyError
 from nsgen.render import multihost, writing
 from nsgen.render.styles import Style
@@ -90,6 +91,23 @@ def test_a_link_between_hosts_is_shaped_on_each_hosts_vxlan_end() -> None:
     assert ("tc", "b", ("qdisc", "add", "dev", "x", "root", "tbf", "rate", "10mbit", "burst", "16kb", "latency", "50ms")) in commands
     files = multihost.render(load(document))
     assert "\nx qdisc tbf\nx rate 10mbit\n" in files["h2/status.sh"]  # declared state, checked by status
+
+
+def test_each_hosts_change_is_an_apply_sh_and_a_revert_sh_shellcheck_clean_and_the_same_every_time(tmp_path: Path) -> None:
+    old = load(TRI).lab
+    document = {**TRI, "namespaces": {**TRI["namespaces"], "e": {"host": "h2"}},
+                "links": [{**TRI["links"][0], "rate": "10mbit"}, *TRI["links"][1:], {"endpoints": ["b:e", "e:b"], "subnet": "10.0.5.0/30"}]}
+    found = {m.name: Found(multihost.host_lab(old, m.name)) for m in old.machines}
+    files = multihost.render_apply(old, load(document), found)
+    assert files == multihost.render_apply(old, load(document), found)
+    assert "ip netns add e" in files["h2/apply.sh"] and "ip netns del e" in files["h2/revert.sh"]
+    assert "tc -n a qdisc replace dev x root tbf rate 10mbit " in files["h1/apply.sh"]
+    writing.write(files, tmp_path / "change", multihost.executables(old))
+    checked = shellcheck(*(tmp_path / "change" / h / s for h in ("h1", "h2", "h3") for s in multihost.CHANGE))
+    assert checked.returncode == 0, checked.stdout
+    moved = {**TRI, "links": [{**TRI["links"][0], "endpoints": ["a:x", "c:x"]}, *TRI["links"][1:]]}
+    with pytest.raises(TopologyError, match="the change adds or removes VXLAN devices on h1, h2, h3"):
+        multihost.render_apply(old, load(moved), found)
 
 
 def test_nat_and_a_forwarded_port_go_to_the_host_whose_root_namespace_the_lab_meets() -> None:
@@ -598,6 +616,8 @@ def test_apply_adds_a_namespace_on_one_host_while_the_others_keep_their_ifindexe
     document["links"].pop()
     topology = tmp_path / "grown.yaml"
     topology.write_text(yaml.safe_dump(document, sort_keys=False))
+    again = deployed.nsgen("up", topology)  # another topology, while the controller's record says tri is up
+    assert again.returncode == 2 and f"lab {deployed.prefix}tri is already up from another topology" in again.stderr, again.stderr
     plan = deployed.nsgen("plan", topology, "-o", tmp_path / "change")
     assert plan.returncode == 0 and plan.stdout.startswith("h2: + namespace e\n"), plan.stdout + plan.stderr
     assert all((tmp_path / "change" / host / "apply.sh").exists() for host in ("h1", "h2", "h3"))

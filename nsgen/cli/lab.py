@@ -103,16 +103,20 @@ def up(
 
 def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
     """`nsgen up` of a lab whose name (with its prefix) is up from another topology: refused, nothing
-    made (a record whose namespaces are all gone is no lab up: setup.sh records the new one); of a lab
-    that runs as recorded but has drifted: the drift, and what repairs it."""
-    running = None if multihost.is_multihost(loaded.lab) else records.recorded(loaded.lab)
+    made (a record whose namespaces are all gone is no lab up: setup.sh records the new one; a multi-host
+    lab's, the controller's record alone); of a lab that runs as recorded but has drifted: the drift, and
+    what repairs it."""
+    running = records.recorded(loaded.lab)
     if running is None:
         return
     theirs = {ns.netns for ns in running.lab.namespaces}
-    if running.lab != loaded.lab and theirs & set(drift.namespaces()):  # a record with nothing left is no lab up
+    here = multihost.is_multihost(loaded.lab) or theirs & set(drift.namespaces())  # on hosts: the controller's record
+    if running.lab != loaded.lab and here:  # a record with nothing left is no lab up
         change = shlex.join(["nsgen", "apply", *source])
         message = f"lab {loaded.lab.key} is already up from another topology ({running.origin}): nothing was made"
         raise TopologyError([Problem(loaded.origin, "", f"{message}; {change} changes it, nsgen down takes it down")])
+    if multihost.is_multihost(loaded.lab):  # its hosts' setup.sh say what is up there
+        return
     found = drift.differences(loaded.lab)
     if sum(d.fact.kind == "namespace" and d.kind == "missing" for d in found) == len(loaded.lab.namespaces):
         return  # nothing of it is left: setup.sh sets it up again
