@@ -348,7 +348,7 @@ def test_one_machine_commands_refuse_a_multihost_lab_in_one_line(tmp_path: Path,
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == (
         f"multi.yaml: hosts: a multi-host lab: nsgen {command[0]} works on a one-machine lab; on the hosts, instead:"
-        " nsgen up, verify, status, exec, plan, apply, down\n"
+        " nsgen up, verify, status, check, exec, plan, apply, down\n"
     )
 
 

@@ -86,7 +86,7 @@ def one_machine(loaded: sources.LoadedLab, command: str) -> sources.LoadedLab:
     if multihost.is_multihost(loaded.lab):
         message = (
             f"a multi-host lab: nsgen {command} works on a one-machine lab; on the hosts, instead: nsgen up, verify,"
-            " status, exec, plan, apply, down"
+            " status, check, exec, plan, apply, down"
         )
         raise TopologyError([Problem(loaded.origin, "hosts", message)])
     return loaded

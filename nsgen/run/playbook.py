@@ -15,7 +15,7 @@ from nsgen.validate.sources import LoadedLab
 
 #: The extra that installs Ansible, named when ansible-playbook is missing.
 EXTRA = "pip install 'nsgen[ansible]'"
-#: `nsgen up|verify|down|status` of a multi-host lab: the playbook's tag of each.
+#: The playbook's tag that runs each host's script (`nsgen up` runs setup.sh's, ...).
 TAGS = {
     "setup.sh": "up",
     "verify.sh": "verify",
