@@ -164,12 +164,13 @@ def executables(lab: Lab) -> tuple[str, ...]:
 
 def vxlan_devices(part: Lab) -> dict[tuple[str | None, str], VxlanEnd | VxlanPort]:
     """A host's VXLAN devices, by namespace (None: the root) and name, their conditions left out (apply changes those)."""
-    return {
-        (t.end.netns, t.end.interface) if isinstance(t, VxlanEnd) else (None, t.device): (
-            dataclasses.replace(t, sends=None) if isinstance(t, VxlanEnd) else t
-        )
-        for t in part.tunnels
-    }
+    devices: dict[tuple[str | None, str], VxlanEnd | VxlanPort] = {}
+    for tunnel in part.tunnels:
+        if isinstance(tunnel, VxlanEnd):
+            devices[(tunnel.end.netns, tunnel.end.interface)] = dataclasses.replace(tunnel, sends=None)
+        else:
+            devices[(None, tunnel.device)] = tunnel
+    return devices
 
 
 def _changeable(old: Lab, new: LoadedLab) -> None:
