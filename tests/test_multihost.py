@@ -24,7 +24,8 @@ from nsgen.plan.as_found import Found
 from nsgen.problems import TopologyError
 from nsgen.render import multihost, writing
 from nsgen.render.styles import Style
-from nsgen.run import emulated_hosts, node_access, playbook, ssh_access
+from nsgen.run import emulated_hosts, host_states, node_access, playbook, ssh_access
+from nsgen.topology.facts import Difference, Fact
 from nsgen.topology.model import Conditions, VxlanEnd, VxlanPort
 from nsgen.validate import sources
 
@@ -646,3 +647,25 @@ def test_down_leaves_nothing_on_any_host(deployed: Deployed) -> None:
     assert not list(Path("/run/nsgen-multihost").glob(f"{deployed.prefix}*"))
     gone = deployed.nsgen("status", deployed.topology)
     assert (gone.returncode, gone.stdout) == (1, "lab tri is not up: nothing of it is on any host (nsgen up sets it up)\n")
+
+
+def test_status_reads_each_hosts_rows_and_names_what_it_could_not_read() -> None:
+    lab = load(TRI, "p-").lab
+    row = "missing\tp-c\tc\troute 10.9.0.0/24 via 10.0.2.1\t"
+    results = {
+        "h1": {"unreachable": True, "msg": "Failed to connect to the host via ssh:\n  Connection refused"},
+        "h2": {"rc": 0, "stdout": "status.sh: lab tri: 0 difference(s) here\r\n"},
+        "h3": {"rc": 0, "stdout": f"{row}\r\nsome\tnoise from a terminal\r\nstatus.sh: lab tri: 1 difference(s) here\r\n"},
+    }
+    states = [host_states._host_state(host, result) for host, result in results.items()]
+    assert host_states.report(lab, states) == ([
+        "h1: unreachable: Failed to connect to the host via ssh: Connection refused",
+        "h3: c: route 10.9.0.0/24 via 10.0.2.1: missing",
+        "lab tri: 1 difference(s), on h3",
+        "lab tri: not read on h1: its part there is unknown",
+    ], 1)
+    cut = host_states._host_state("h2", {"rc": 0, "stdout": row})  # no last line: its output was cut short
+    assert cut.failed.startswith("its output ended early")
+    gone = [host_states.HostState(h, tuple(Difference(Fact(ns.netns, ns.name, "namespace"), "missing")
+                                           for ns in lab.namespaces if ns.host == h)) for h in ("h1", "h2", "h3")]
+    assert host_states.report(lab, gone) == (["lab tri is not up: nothing of it is on any host (nsgen up sets it up)"], 1)

@@ -39,7 +39,7 @@ def _host_state(host: str, result: dict) -> HostState:
     lines = result.get("stdout", "").splitlines()  # over SSH with a terminal, its stderr too
     if not lines or not lines[-1].startswith(f"{multihost.STATUS}: "):
         return HostState(host, failed=f"its output ended early: {lines[-1] if lines else 'none'}")
-    return HostState(host, tuple(rows("\n".join(line for line in lines if "\t" in line))))
+    return HostState(host, tuple(rows("\n".join(line for line in lines if line.count("\t") == 4))))  # a row's 5 fields
 
 
 def read(loaded: LoadedLab, workdir: Path | None = None) -> list[HostState]:
