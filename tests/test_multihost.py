@@ -462,6 +462,12 @@ def test_exec_runs_in_a_namespace_on_each_host_with_its_exit_status_and_capture_
     assert status.returncode == 7, status.stderr
     missing = deployed.nsgen("exec", deployed.topology, "d", "--", "no-such-command-here")
     assert missing.returncode != 0
+    env = {**os.environ, **deployed.access.ansible_env(), "PYTHONPATH": str(REPO)}
+    shell = subprocess.run(  # its commands on stdin (no terminal here: ssh says so, and runs them)
+        emulated_hosts.controller_argv(deployed.prefix, [sys.executable, "-m", "nsgen", "shell", str(deployed.topology), "b"]),
+        input="ip -o -4 addr show dev x\nexit 3\n", capture_output=True, text=True, env=env, check=False,
+    )
+    assert shell.returncode == 3 and " 10.0.1.2/30 " in shell.stdout, shell.stdout + shell.stderr
     pcap = tmp_path / "b.pcap"
     capture = subprocess.Popen(
         emulated_hosts.controller_argv(deployed.prefix, [sys.executable, "-m", "nsgen", "capture", str(deployed.topology),
