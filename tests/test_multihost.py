@@ -603,8 +603,10 @@ def test_an_apply_failing_on_one_host_reverts_every_host(deployed: Deployed, tmp
         topology = tmp_path / "grown.yaml"
         topology.write_text(yaml.safe_dump(grown(deployed.document), sort_keys=False))
         applied = deployed.nsgen("apply", topology)
+        named = deployed.nsgen("status", deployed.topology)  # what carries the lab's prefix and is not the lab's
     finally:
         left = deployed.on(3, "ip", "netns", "del", f"{p}f")
+    assert (named.returncode, named.stdout) == (1, f"h3: {p}f: namespace: extra\nlab tri: 1 difference(s), on h3\n")
     assert left.returncode == 0  # the rollback left it alone: not the lab's
     assert applied.returncode != 0
     out = " ".join(applied.stdout.split())  # Ansible wraps long messages

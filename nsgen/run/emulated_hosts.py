@@ -203,6 +203,8 @@ class Access:
             "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={self.known_hosts} -o IdentitiesOnly=yes",
             # every set of emulated hosts has the same addresses: its own ControlPersist sockets
             "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.state_dir / "cp"),
+            # they share this machine's CPUs: on a busy machine an sshd answers later than Ansible's 10 s
+            "ANSIBLE_TIMEOUT": "30",
         }
 
 

@@ -1,7 +1,7 @@
 """Reaching a multi-host lab's host over SSH as Ansible would connect: the inventory's address, user,
 port and key (the topology's `ansible:` variables), else Ansible's environment (ANSIBLE_REMOTE_USER,
 ANSIBLE_REMOTE_PORT, ANSIBLE_PRIVATE_KEY_FILE, ANSIBLE_SSH_COMMON_ARGS, ANSIBLE_SSH_EXTRA_ARGS,
-ANSIBLE_HOST_KEY_CHECKING). Settings only an ansible.cfg holds are not read.
+ANSIBLE_HOST_KEY_CHECKING, ANSIBLE_TIMEOUT). Settings only an ansible.cfg holds are not read.
 """
 
 import os
@@ -39,7 +39,7 @@ def _setting(machine: Machine, name: str, environ: Mapping[str, str]) -> str:
 def ssh_argv(machine: Machine, command: list[str], tty: bool = False, environ: Mapping[str, str] | None = None) -> list[str]:
     """`ssh` to `machine` running `command` there (quoted for its shell); with `tty`, on a terminal."""
     environ = os.environ if environ is None else environ
-    argv = ["ssh", "-o", "ConnectTimeout=10", "-t" if tty else "-T"]
+    argv = ["ssh", "-o", f"ConnectTimeout={environ.get('ANSIBLE_TIMEOUT') or 10}", "-t" if tty else "-T"]
     if port := _setting(machine, "port", environ):
         argv += ["-p", port]
     if key := _setting(machine, "key", environ):
