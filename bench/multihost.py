@@ -18,6 +18,7 @@ ansible-core (the `ansible` extra); run it with the Python nsgen is installed in
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -132,6 +133,7 @@ def main() -> None:
     finally:
         emulated_hosts.down(PREFIX)
         records.record_path(old.lab).unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     section = report(args, local, remote, loop)
     text = args.output.read_text() if args.output.exists() else ""
     for marker in (MARKER, "## Multi-host: Ansible vs local setup (bench/multihost.py)"):  # this section's, and its older name

@@ -140,12 +140,29 @@ def names(prefix: str) -> list[str]:
 
 
 def destroy(prefix: str) -> None:
-    """End every process in the hosts of `prefix` (the holders first among them), then delete their namespaces."""
+    """End every process in the hosts of `prefix` (what runs in the namespaces made inside a host first:
+    a lab's services would keep those alive), then delete their namespaces."""
     for name in names(prefix):
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False).stdout
-        for pid in map(int, pids.split()):
+        for pid in [*_inner_processes(name), *_processes(name)]:
             _kill(pid)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def _processes(netns: str, enter: list[str] | None = None) -> list[int]:
+    """The processes in the named network namespace `netns` (seen through `enter`: a host's)."""
+    listed = subprocess.run([*(enter or []), "ip", "netns", "pids", netns], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in listed.stdout.split()]
+
+
+def _inner_processes(name: str) -> list[int]:
+    """The processes in the namespaces made inside host `name` (in its private /run/netns: a lab's),
+    seen through one of the host's own processes (its holder, its sshd)."""
+    for pid in _processes(name):
+        enter = ["nsenter", f"--target={pid}", "--net", "--mount", "--"]
+        listed = subprocess.run([*enter, "ip", "netns", "list"], capture_output=True, text=True, check=False)
+        if listed.returncode == 0:
+            return [p for line in listed.stdout.splitlines() if line.strip() for p in _processes(line.split()[0], enter)]
+    return []
 
 
 def _kill(pid: int) -> None:
