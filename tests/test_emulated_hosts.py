@@ -3,6 +3,7 @@
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,9 +59,17 @@ def test_destroy_leaves_nothing(prefix: str) -> None:
     # a process in a namespace of the host's own (a lab's service) would keep that namespace alive
     started = emulated_hosts.run(made[0], ["sh", "-c", "ip netns exec inner sleep 300 >/dev/null 2>&1 & echo $!"])
     inner = int(started.stdout)
+    # the controller's processes (as its ssh's) have this machine's files: the machine's namespaces are not the hosts'
+    controller = subprocess.Popen(emulated_hosts.controller_argv(prefix, ["sleep", "300"]), stdin=subprocess.DEVNULL)
+    run("ip", "netns", "add", f"{prefix}bystander", check=True)
+    bystander = subprocess.Popen(["ip", "netns", "exec", f"{prefix}bystander", "sleep", "300"], stdin=subprocess.DEVNULL)
     try:
         assert {f"{prefix}h1", f"{prefix}h2", f"{prefix}sw"} <= netns_names()
+        while not emulated_hosts._processes(f"{prefix}bystander"):
+            time.sleep(0.02)
         emulated_hosts.destroy(prefix)
+        assert bystander.poll() is None  # another namespace of the machine: left alone
+        assert controller.wait(timeout=5) is not None
         deadline = time.monotonic() + 5
         while Path(f"/proc/{inner}").exists() and time.monotonic() < deadline:  # killed, then reaped by init
             time.sleep(0.02)
@@ -68,6 +77,10 @@ def test_destroy_leaves_nothing(prefix: str) -> None:
     finally:
         if Path(f"/proc/{inner}").exists():
             os.kill(inner, signal.SIGKILL)
+        for process in (controller, bystander):
+            process.kill()
+            process.wait()
+        run("ip", "netns", "del", f"{prefix}bystander")
     assert leftovers(prefix) == set()
     assert emulated_hosts.names(prefix) == []
     assert not any(Path(f"/proc/{host.holder}").exists() for host in made)

@@ -140,10 +140,13 @@ def names(prefix: str) -> list[str]:
 
 
 def destroy(prefix: str) -> None:
-    """End every process in the hosts of `prefix` (what runs in the namespaces made inside a host first:
-    a lab's services would keep those alive), then delete their namespaces."""
-    for name in names(prefix):
-        for pid in [*_inner_processes(name), *_processes(name)]:
+    """End every process in the hosts of `prefix` (first what runs in the namespaces made inside a host: a
+    lab's services would keep those alive), then delete their namespaces."""
+    hosts = names(prefix)
+    for pid in [pid for name in hosts if name != switch_netns(prefix) for pid in _inner_processes(name)]:
+        _kill(pid)
+    for name in hosts:
+        for pid in _processes(name):
             _kill(pid)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
@@ -155,9 +158,16 @@ def _processes(netns: str, enter: list[str] | None = None) -> list[int]:
 
 
 def _inner_processes(name: str) -> list[int]:
-    """The processes in the namespaces made inside host `name` (in its private /run/netns: a lab's),
-    seen through one of the host's own processes (its holder, its sshd)."""
+    """The processes in the namespaces made inside host `name` (in its private /run/netns: a lab's), seen
+    through one of the host's own processes (its holder, its sshd): only one in a mount namespace other than
+    ours, whose /run/netns is the host's (a process there with this machine's files sees the machine's)."""
+    mine = os.stat("/proc/self/ns/mnt").st_ino
     for pid in _processes(name):
+        try:
+            if os.stat(f"/proc/{pid}/ns/mnt").st_ino == mine:
+                continue
+        except OSError:
+            continue
         enter = ["nsenter", f"--target={pid}", "--net", "--mount", "--"]
         listed = subprocess.run([*enter, "ip", "netns", "list"], capture_output=True, text=True, check=False)
         if listed.returncode == 0:
