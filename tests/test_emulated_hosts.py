@@ -1,6 +1,10 @@
 """Emulated hosts: private namespaces lists and firewalls, an underlay between them, nothing left after teardown."""
 
+import os
 import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,8 +56,31 @@ def test_a_hosts_firewall_is_not_the_machines(hosts: list[emulated_hosts.Host]) 
 def test_destroy_leaves_nothing(prefix: str) -> None:
     made = emulated_hosts.create(prefix, 2)
     assert emulated_hosts.run(made[0], ["ip", "netns", "add", "inner"]).returncode == 0
-    assert {f"{prefix}h1", f"{prefix}h2", f"{prefix}sw"} <= netns_names()
-    emulated_hosts.destroy(prefix)
+    # a process in a namespace of the host's own (a lab's service) would keep that namespace alive
+    started = emulated_hosts.run(made[0], ["sh", "-c", "ip netns exec inner sleep 300 >/dev/null 2>&1 & echo $!"])
+    inner = int(started.stdout)
+    # the controller's processes (as its ssh's) have this machine's files: the machine's namespaces are not the hosts'
+    controller = subprocess.Popen(emulated_hosts.controller_argv(prefix, ["sleep", "300"]), stdin=subprocess.DEVNULL)
+    run("ip", "netns", "add", f"{prefix}bystander", check=True)
+    bystander = subprocess.Popen(["ip", "netns", "exec", f"{prefix}bystander", "sleep", "300"], stdin=subprocess.DEVNULL)
+    try:
+        assert {f"{prefix}h1", f"{prefix}h2", f"{prefix}sw"} <= netns_names()
+        while not emulated_hosts._processes(f"{prefix}bystander"):
+            time.sleep(0.02)
+        emulated_hosts.destroy(prefix)
+        assert bystander.poll() is None  # another namespace of the machine: left alone
+        assert controller.wait(timeout=5) is not None
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{inner}").exists() and time.monotonic() < deadline:  # killed, then reaped by init
+            time.sleep(0.02)
+        assert not Path(f"/proc/{inner}").exists()
+    finally:
+        if Path(f"/proc/{inner}").exists():
+            os.kill(inner, signal.SIGKILL)
+        for process in (controller, bystander):
+            process.kill()
+            process.wait()
+        run("ip", "netns", "del", f"{prefix}bystander")
     assert leftovers(prefix) == set()
     assert emulated_hosts.names(prefix) == []
     assert not any(Path(f"/proc/{host.holder}").exists() for host in made)

@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 bed77312421a33eb1fd41c603cfb5f82a58d0831b8746c65516ddfb1121ec5d3 ---
+# --- nsgen runtime section apply.sh: sha256 eac75f58eb3e71efdde3d275c11ea95dfe2464539cad169d9a029008ae46a655 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -107,6 +107,7 @@ undo_ip() {
 # --- rollback: back to the old topology (its record was never changed), then check it
 rollback() {
   echo "${0##*/}: rolling back to the old topology" >&2
+  # shellcheck disable=SC2329  # what lab_undo_steps runs as `ip`: an undo of tc commands alone runs none
   ip() { undo_ip "$@"; }
   lab_undo_steps
   unset -f ip

@@ -1,4 +1,6 @@
-"""Commands that change a running lab: plan (print the change, write apply.sh) and apply (run it)."""
+"""Commands that change a running lab: plan (print the change, write apply.sh) and apply (run it). A
+multi-host lab's change is computed host by host, from each host's part as its kernel has it, and
+applied by the playbook: each host's apply.sh, and revert.sh on the others where one fails."""
 
 import sys
 from pathlib import Path
@@ -16,15 +18,15 @@ from nsgen.cli.options import (
     StyleOption,
     WorkDir,
     load,
-    one_machine,
     reports_problems,
     write_or_check,
 )
 from nsgen.plan import change_plan
 from nsgen.plan.as_found import Found, as_found
-from nsgen.render import lab_files
+from nsgen.problems import Problem, TopologyError
+from nsgen.render import lab_files, multihost
 from nsgen.render.styles import Style
-from nsgen.run import drift, records, scripts
+from nsgen.run import drift, host_states, playbook, records, scripts
 from nsgen.topology.model import Lab
 from nsgen.validate import sources
 
@@ -35,26 +37,40 @@ From = Annotated[
 
 
 def _change(
-    command: str, file: Path | None, preset: PresetName | None, prefix: str | None, count: int | None, old_file: Path | None
-) -> tuple[Lab, sources.LoadedLab, Found]:
-    """The running lab (from --from, else its record), the new one, for `command` (plan or apply),
-    and the running lab as the kernel has it (its drift read when it comes from its record)."""
-    new = one_machine(load(file, preset, prefix, count), command)
+    file: Path | None, preset: PresetName | None, prefix: str | None, count: int | None, old_file: Path | None
+) -> tuple[Lab, sources.LoadedLab, dict[str, Found]]:
+    """The running lab (from --from, else its record), the new one, and the running lab as the kernel
+    has it (its drift read when it comes from its record), by host ("": this machine's lab)."""
+    new = load(file, preset, prefix, count)
     old = records.load_old(new.lab, old_file)
-    return old, new, as_found(old, drift.differences(old)) if old_file is None else Found(old)
+    if not multihost.is_multihost(old):
+        return old, new, {"": as_found(old, drift.differences(old)) if old_file is None else Found(old)}
+    if old_file is not None:
+        return old, new, {m.name: Found(multihost.host_lab(old, m.name)) for m in old.machines}
+    try:
+        return old, new, host_states.found(old)
+    except (playbook.NoAnsible, RuntimeError) as error:
+        typer.echo(f"nsgen: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
-def _print_plan(found: Found, new: sources.LoadedLab) -> change_plan.Diff:
-    forward = change_plan.diff(found.lab, new.lab)
-    for change in forward.changes:
-        typer.echo(str(change))
-    for repaired in found.repaired:
-        said = "- " if repaired.kind == "extra" else "~ "
-        typer.echo(said + f"{repaired.node}: {repaired.line}" + (f" (found {repaired.have})" if repaired.have else ""))
-    commands = sum(len(step.commands) for step in forward.plan) + len(found.repaired)
-    changes = len(forward.changes) + len(found.repaired)
+def _print_plan(found: dict[str, Found], new: sources.LoadedLab) -> int:
+    """Each host's change from the running lab as found there (a multi-host lab's lines named with
+    their host), and the count of commands it takes."""
+    changes = commands = 0
+    for host, there in found.items():
+        part = multihost.host_lab(new.lab, host) if host else new.lab
+        forward = change_plan.diff(there.lab, part)
+        lines = [str(change) for change in forward.changes]
+        for repaired in there.repaired:
+            said = "- " if repaired.kind == "extra" else "~ "
+            lines.append(said + f"{repaired.node}: {repaired.line}" + (f" (found {repaired.have})" if repaired.have else ""))
+        for line in lines:
+            typer.echo(f"{host}: {line}" if host else line)
+        changes += len(lines)
+        commands += sum(len(step.commands) for step in forward.plan) + len(there.repaired)
     typer.echo(f"plan: {changes} change(s), {commands} command(s)" if commands else "plan: no change")
-    return forward
+    return commands
 
 
 @reports_problems
@@ -70,10 +86,14 @@ def plan_command(
     style: StyleOption = Style.batched,
 ) -> None:
     """Print the change from the running lab to this topology; with -o, write its apply.sh."""
-    old, new, found = _change("plan", file, preset, prefix, count, old_file)
+    old, new, found = _change(file, preset, prefix, count, old_file)
     _print_plan(found, new)
-    if output is not None:
-        files = lab_files.render_apply(old, new, style, found=found)
+    if output is not None and multihost.is_multihost(old):
+        files = multihost.render_apply(old, new, found, style)
+        wrote = f"wrote {output}: each host's apply.sh (and revert.sh) beside the playbook: review them, then nsgen apply"
+        write_or_check(files, output, multihost.executables(new.lab), False, wrote)
+    elif output is not None:
+        files = lab_files.render_apply(old, new, style, found=found[""])
         wrote = f"wrote {output}/apply.sh (and the new lab's scripts): review it, then run it"
         write_or_check(files, output, (*lab_files.SCRIPTS, lab_files.APPLY), False, wrote)
 
@@ -91,13 +111,18 @@ def apply_command(
     force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
 ) -> None:
     """Print the change from the running lab to this topology, and run its apply.sh."""
-    old, new, found = _change("apply", file, preset, prefix, count, old_file)
-    forward = _print_plan(found, new)
-    if not forward.plan and not found.repaired:
+    old, new, found = _change(file, preset, prefix, count, old_file)
+    if force and multihost.is_multihost(old):
+        said = "--force works on a one-machine lab: a multi-host lab's change starts from each host's kernel as it is"
+        raise TopologyError([Problem(new.origin, "", said)])
+    if not _print_plan(found, new):
         raise typer.Exit(0)
     sys.stdout.flush()
+    if multihost.is_multihost(old):  # every host's apply.sh through the playbook; one failing reverts them all
+        files = multihost.render_apply(old, new, found, style)
+        raise typer.Exit(playbook.run(new, lab_files.APPLY, style, workdir, dry_run, files))
     args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
-    files = lab_files.render_apply(old, new, style, lab_files=workdir is not None, found=found)
+    files = lab_files.render_apply(old, new, style, lab_files=workdir is not None, found=found[""])
     with scripts.rendered_files(files, new.lab.name, workdir) as lab_dir:
         status = scripts.run_script(lab_dir, lab_files.APPLY, args)
     raise typer.Exit(status)

@@ -24,7 +24,7 @@ from nsgen.cli.options import (
 from nsgen.problems import Problem, TopologyError
 from nsgen.render import multihost
 from nsgen.render.styles import Style
-from nsgen.run import drift, playbook, records, scripts
+from nsgen.run import drift, host_states, playbook, records, scripts
 from nsgen.validate import sources
 
 
@@ -103,16 +103,20 @@ def up(
 
 def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
     """`nsgen up` of a lab whose name (with its prefix) is up from another topology: refused, nothing
-    made (a record whose namespaces are all gone is no lab up: setup.sh records the new one); of a lab
-    that runs as recorded but has drifted: the drift, and what repairs it."""
-    running = None if multihost.is_multihost(loaded.lab) else records.recorded(loaded.lab)
+    made (a record whose namespaces are all gone is no lab up: setup.sh records the new one; a multi-host
+    lab's, the controller's record alone); of a lab that runs as recorded but has drifted: the drift, and
+    what repairs it."""
+    running = records.recorded(loaded.lab)
     if running is None:
         return
     theirs = {ns.netns for ns in running.lab.namespaces}
-    if running.lab != loaded.lab and theirs & set(drift.namespaces()):  # a record with nothing left is no lab up
+    here = multihost.is_multihost(loaded.lab) or theirs & set(drift.namespaces())  # on hosts: the controller's record
+    if running.lab != loaded.lab and here:  # a record with nothing left is no lab up
         change = shlex.join(["nsgen", "apply", *source])
         message = f"lab {loaded.lab.key} is already up from another topology ({running.origin}): nothing was made"
         raise TopologyError([Problem(loaded.origin, "", f"{message}; {change} changes it, nsgen down takes it down")])
+    if multihost.is_multihost(loaded.lab):  # its hosts' setup.sh say what is up there
+        return
     found = drift.differences(loaded.lab)
     if sum(d.fact.kind == "namespace" and d.kind == "missing" for d in found) == len(loaded.lab.namespaces):
         return  # nothing of it is left: setup.sh sets it up again
@@ -200,15 +204,18 @@ def demo(
 @reports_problems
 def status(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
     """Compare every object the lab declares with the kernel: one line per difference (missing,
-    extra, different); exit 0 only when there is none."""
-    lab = one_machine(load(file, preset, prefix, count, running=True), "status").lab
-    present = {ns.netns for ns in lab.namespaces} & set(drift.namespaces())
+    extra, different); exit 0 only when there is none. A multi-host lab: on every host, through Ansible."""
+    loaded = load(file, preset, prefix, count, running=True)
+    lab = loaded.lab
     running = records.recorded(lab)
-    if running is None and not present:
-        typer.echo(f"lab {lab.name} is not up: nothing of it is here (nsgen up sets it up)")
-        raise typer.Exit(1)
     if running is not None and running.lab != lab:
         typer.echo(f"lab {lab.key} is up from another topology ({running.origin}), not this one: nsgen plan shows the change")
+        raise typer.Exit(1)
+    if multihost.is_multihost(lab):
+        _hosts_status(loaded)
+    present = {ns.netns for ns in lab.namespaces} & set(drift.namespaces())
+    if running is None and not present:
+        typer.echo(f"lab {lab.name} is not up: nothing of it is here (nsgen up sets it up)")
         raise typer.Exit(1)
     found = drift.differences(lab)
     lines = [str(difference) for difference in found]
@@ -218,3 +225,16 @@ def status(file: File = None, preset: Preset = None, prefix: Prefix = None, coun
             typer.echo(line)
     typer.echo(f"lab {lab.name}: {len(lines)} difference(s)" if lines else f"lab {lab.name}: no drift: the lab is fully up")
     raise typer.Exit(1 if lines else 0)
+
+
+def _hosts_status(loaded: sources.LoadedLab) -> None:
+    """`nsgen status` of a multi-host lab: each host's differences, named with it; a host not read, named."""
+    try:
+        states = host_states.read(loaded)
+    except (playbook.NoAnsible, RuntimeError) as error:
+        typer.echo(f"nsgen status: {error}", err=True)
+        raise typer.Exit(2) from None
+    lines, code = host_states.report(loaded.lab, states)
+    for line in lines:
+        typer.echo(line)
+    raise typer.Exit(code)

@@ -9,8 +9,9 @@ import typer
 from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, reports_problems
 from nsgen.plan import lab_plans, progress
 from nsgen.plan.commands import Command, Connect, Ping, Probe
-from nsgen.render import styles
-from nsgen.run import standing
+from nsgen.render import multihost, styles
+from nsgen.render.styles import Style
+from nsgen.run import playbook, standing
 from nsgen.topology.model import Lab
 
 
@@ -57,8 +58,12 @@ def _report(lab: Lab, stages: list[progress.Stage]) -> bool:
 @reports_problems
 def check(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
     """Where you stand in the lab's setup: the steps done (✓), the first not done with what it lacks and
-    its commands, what is there beyond the lab (!); exit 0 only when the whole lab is there."""
-    lab = one_machine(load(file, preset, prefix, count), "check").lab
+    its commands, what is there beyond the lab (!); exit 0 only when the whole lab is there. A multi-host
+    lab: each host's check.sh, through Ansible."""
+    loaded = load(file, preset, prefix, count)
+    if multihost.is_multihost(loaded.lab):  # each host's check.sh, through the playbook
+        raise typer.Exit(playbook.run(loaded, "check.sh", Style.batched, None, False))
+    lab = loaded.lab
     raise typer.Exit(0 if _report(lab, progress.stages(lab, lab_plans.setup(lab))) else 1)
 
 

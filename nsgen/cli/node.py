@@ -1,5 +1,6 @@
 """Commands that enter a lab namespace: exec, shell, capture. Each takes the lab as the others do (a
-topology file first, or --preset; else the one lab running), then the node."""
+topology file first, or --preset; else the one lab running), then the node: in a multi-host lab, on
+the host that holds it, over SSH (with the remote command's exit status)."""
 
 import os
 from pathlib import Path
@@ -7,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nsgen.cli.options import Count, Prefix, Preset, load, one_machine, reports_problems
+from nsgen.cli.options import Count, Prefix, Preset, load, reports_problems
 from nsgen.run import node_access
 from nsgen.validate.sources import LoadedLab
 
@@ -20,8 +21,8 @@ def _is_topology(word: str) -> bool:
     return word.endswith((".yaml", ".yml")) or Path(word).is_file()
 
 
-def _lab(command: str, file: Path | None, preset: Preset, prefix: str | None, count: int | None) -> LoadedLab:
-    return one_machine(load(file, preset, prefix, count, running=True), command)
+def _lab(file: Path | None, preset: Preset, prefix: str | None, count: int | None) -> LoadedLab:
+    return load(file, preset, prefix, count, running=True)
 
 
 @reports_problems
@@ -37,7 +38,7 @@ def exec_command(
     words = command or []
     if file is None and _is_topology(node) and words:
         file, node, words = Path(node), words[0], words[1:]
-    argv = node_access.exec_argv(_lab("exec", file, preset, prefix, count).lab, node, words)
+    argv = node_access.exec_argv(_lab(file, preset, prefix, count).lab, node, words)
     os.execvp(argv[0], argv)
 
 
@@ -53,7 +54,7 @@ def shell(
     """Open an interactive bash in a lab namespace (nsgen shell [FILE] ns-0); its prompt names the namespace."""
     if second is not None:
         file, node = Path(node), second
-    argv, env = node_access.shell_argv(_lab("shell", file, preset, prefix, count).lab, node)
+    argv, env = node_access.shell_argv(_lab(file, preset, prefix, count).lab, node)
     os.execvpe(argv[0], argv, {**os.environ, **env})
 
 
@@ -72,6 +73,8 @@ def capture(
     words = expression or []
     if file is None and _is_topology(target) and words:
         file, target, words = Path(target), words[0], words[1:]
-    lab = _lab("capture", file, preset, prefix, count).lab
-    argv = node_access.capture_argv(lab, target, words, write, packets)
+    lab = _lab(file, preset, prefix, count).lab
+    argv, stdout = node_access.capture_argv(lab, target, words, write, packets)
+    if stdout is not None:  # a pcap written on the namespace's host, brought back on ssh's stdout
+        os.dup2(os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 1)
     os.execvp(argv[0], argv)

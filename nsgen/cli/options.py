@@ -84,7 +84,10 @@ def load(
 def one_machine(loaded: sources.LoadedLab, command: str) -> sources.LoadedLab:
     """A command that works on this machine's namespaces refuses a multi-host lab, in one line."""
     if multihost.is_multihost(loaded.lab):
-        message = f"a multi-host lab: nsgen {command} works on a one-machine lab (nsgen up, verify and down run hosts' parts)"
+        message = (
+            f"a multi-host lab: nsgen {command} works on a one-machine lab; on the hosts, instead: nsgen up, verify,"
+            " status, check, exec, plan, apply, down"
+        )
         raise TopologyError([Problem(loaded.origin, "hosts", message)])
     return loaded
 

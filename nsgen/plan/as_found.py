@@ -15,8 +15,9 @@ from ipaddress import ip_address, ip_network
 
 from nsgen.plan import declared
 from nsgen.plan.commands import Command
+from nsgen.topology.ends import Endpoint
 from nsgen.topology.facts import KINDS, Argv, Difference, Fact
-from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Route, interface_address
+from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Route, VxlanEnd, interface_address
 
 #: Routes of these types are no `Route` of the model.
 TYPED_ROUTES = ("blackhole", "unreachable", "prohibit", "throw")
@@ -101,7 +102,7 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
         if d.kind != "extra" or not (d.fact.kind in ("device", "namespace") or unheld(d.fact)):
             by_netns.setdefault(d.netns, []).append(d)
     # a link condition lost or changed is as good as none (it is replaced); one no end declares, as found
-    qdiscs: dict[tuple[str | None, str], dict[str, str]] = {}
+    qdiscs: Qdiscs = {}
     for d in drift:
         if d.fact.kind in ("qdisc", "rate"):
             found = qdiscs.setdefault((d.netns, d.fact.device), {"drift": d.kind})
@@ -119,7 +120,12 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     ports = [d for d in drift if d.kind != "extra" and d.fact.kind == "master"]
     outside, rules = _outside(lab, drift)
     before = (*_commands(ups, Fact.make), *_commands(removed, Fact.remove), *outside)
-    found = dataclasses.replace(lab, namespaces=namespaces, links=links, bridges=bridges, root_interfaces=root_interfaces)
+    tunnels = tuple(
+        dataclasses.replace(t, sends=_sends_found(t.end, t.sends, qdiscs)) if isinstance(t, VxlanEnd) else t for t in lab.tunnels
+    )
+    found = dataclasses.replace(
+        lab, namespaces=namespaces, links=links, bridges=bridges, root_interfaces=root_interfaces, tunnels=tunnels
+    )
     if any(d.fact.kind == "iptables" for d in rules):  # none of its rules is left: the change adds them all
         found = dataclasses.replace(found, nat=(), forwards=())
     return Found(found, before, _commands(ports, Fact.make), (*ups, *ports, *removed, *rules))
@@ -145,19 +151,24 @@ def _outside(lab: Lab, drift: list[Difference]) -> tuple[list[Command], list[Dif
     return commands, [*sysctls, *rules]
 
 
-def _conditions_found(link: Link, qdiscs: dict[tuple[str | None, str], dict[str, str]]) -> Link:
-    """`link` with the conditions found: a lost or changed one as none, one no end declares as it is
-    (a netem one's delay, jitter and loss are not read back: it is shown as `delay 0ms`)."""
-    sends = []
-    for end, conditions in zip((link.a, link.b), link.sends, strict=True):
-        found = qdiscs.get((end.netns, end.device))
-        if found is not None and found["drift"] == "extra":
-            rate = found.get("rate") or None
-            conditions = Conditions(rate=rate) if found.get("qdisc") == "tbf" else Conditions(rate=rate, delay="0ms")
-        elif found is not None:
-            conditions = None
-        sends.append(conditions)
+#: The qdiscs drift names, by namespace and device: how they differ (`drift`), their kind and rate.
+Qdiscs = dict[tuple[str | None, str], dict[str, str]]
+
+
+def _conditions_found(link: Link, qdiscs: Qdiscs) -> Link:
+    """`link` with the conditions found on its ends (`_sends_found`)."""
+    sends = [_sends_found(end, conditions, qdiscs) for end, conditions in zip((link.a, link.b), link.sends, strict=True)]
     return dataclasses.replace(link, sends=(sends[0], sends[1]))
+
+
+def _sends_found(end: Endpoint, conditions: Conditions | None, qdiscs: Qdiscs) -> Conditions | None:
+    """The conditions found on what `end` sends: a lost or changed one as none, one no end declares as
+    it is (a netem one's delay, jitter and loss are not read back: it is shown as `delay 0ms`)."""
+    found = qdiscs.get((end.netns, end.device))
+    if found is not None and found["drift"] == "extra":
+        rate = found.get("rate") or None
+        return Conditions(rate=rate) if found.get("qdisc") == "tbf" else Conditions(rate=rate, delay="0ms")
+    return None if found is not None else conditions
 
 
 def _root_interface(iface: Interface, found: list[Difference]) -> Interface:

@@ -15,7 +15,7 @@ from typing import Literal
 from nsgen.plan import commands
 from nsgen.plan.changes import SYSCTL_DEFAULT, Change, changes
 from nsgen.plan.commands import MTU_DEFAULT, Command, Plan, addr_command, route_command, step, tuning_words
-from nsgen.plan.compare import Comparison, compare, interfaces
+from nsgen.plan.compare import Comparison, compare, interfaces, vxlan_conditions
 from nsgen.topology import ends
 from nsgen.topology.model import Lab, Link
 
@@ -120,6 +120,8 @@ def _conditions(c: Comparison) -> list[Command]:
         for end, sends in zip((after.a, after.b), after.sends, strict=True):
             if old[str(end)] != sends:
                 result.append(commands.conditioning("replace" if sends else "del", end, sends))
+    for tunnel, _, sends in vxlan_conditions(c.old, c.new):  # a multi-host lab's part: on its VXLAN ends
+        result.append(commands.conditioning("replace" if sends else "del", tunnel.end, sends))
     return result
 
 

@@ -4,7 +4,7 @@
 from dataclasses import dataclass
 
 from nsgen.plan.commands import MTU_DEFAULT
-from nsgen.plan.compare import Comparison, interfaces
+from nsgen.plan.compare import Comparison, interfaces, vxlan_conditions
 from nsgen.topology.model import IPInterface, Service
 
 #: What a removed sysctl goes back to: a new namespace's forwarding default.
@@ -77,6 +77,9 @@ def _conditions(c: Comparison) -> list[Change]:
             if old[str(end)] != sends:
                 was, now = (s.text if s else "none" for s in (old[str(end)], sends))
                 lines.append(Change("~", f"link {after.a} -- {after.b} from {end.node}: {was} -> {now}"))
+    for tunnel, before_sends, after_sends in vxlan_conditions(c.old, c.new):
+        was, now = (s.text if s else "none" for s in (before_sends, after_sends))
+        lines.append(Change("~", f"link {tunnel.end} -- vxlan {tunnel.vni} from {tunnel.end.node}: {was} -> {now}"))
     return lines
 
 

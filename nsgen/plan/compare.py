@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from nsgen.plan.lab_plans import ipv4_only
 from nsgen.topology.ends import owned
-from nsgen.topology.model import Bridge, Interface, Lab, Link, Namespace, Service
+from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Service, VxlanEnd
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,13 @@ class Comparison:
     @property
     def kept_br(self) -> list[str]:
         return [name for name in self.new_br if name in self.old_br]
+
+
+def vxlan_conditions(old: Lab, new: Lab) -> list[tuple[VxlanEnd, Conditions | None, Conditions | None]]:
+    """A multi-host lab's part: each VXLAN end (of `new`) whose conditions change, with the old ones and the new ones."""
+    before = {str(t.end): t.sends for t in old.tunnels if isinstance(t, VxlanEnd)}
+    after = [t for t in new.tunnels if isinstance(t, VxlanEnd) and str(t.end) in before]
+    return [(t, before[str(t.end)], t.sends) for t in after if before[str(t.end)] != t.sends]
 
 
 def link_key(link: Link) -> tuple[str, str]:
@@ -97,6 +104,7 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
     for before_link, after_link in kept:
         if before_link.sends != after_link.sends:  # its conditions change: its ends' namespaces are touched
             touched.update(end.netns for end in (before_link.a, before_link.b) if end.netns is not None)
+    touched.update(t.end.netns for t, _, _ in vxlan_conditions(old, new))
     for before, after in kept_ends:
         if before.iface != after.iface and before.netns is not None:
             touched.add(before.netns)

@@ -86,7 +86,7 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
         if isinstance(tunnel, VxlanEnd):
             ns = lab.namespace(tunnel.end.node)
             iface = ns.interface(tunnel.end.interface)
-            ends.setdefault(ns.netns, []).extend(_interface(ns.netns, ns.name, tunnel.end.interface, iface, None))
+            ends.setdefault(ns.netns, []).extend(_interface(ns.netns, ns.name, tunnel.end.interface, iface, None, tunnel.sends))
         else:
             root += _interface(None, ROOT, tunnel.device, None, tunnel.bridge)
             root.append(Fact(None, ROOT, "mtu", tunnel.device, str(tunnel.mtu)))

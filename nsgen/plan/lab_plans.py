@@ -14,11 +14,11 @@ from nsgen.plan.commands import (
     Probe,
     addr_command,
     bridge_add,
+    conditioning,
     link_add,
     loopback_up,
     outside,
     route_command,
-    shaping,
     start_service,
     step,
     stop_processes,
@@ -93,7 +93,7 @@ def setup(lab: Lab) -> Plan:
         *step(
             "the links' conditions: a qdisc on each end whose sent traffic they shape (tc; tbf for a rate\n"
             "alone, netem for delay, jitter or loss)",
-            [command for link in lab.links for command in shaping(link)],
+            [conditioning("add", end, conditions) for _, end, conditions in lab.conditioned],
         ),
         *step("route the traffic: without routes a namespace reaches only its own subnets", routes),
         *step(

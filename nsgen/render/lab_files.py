@@ -28,15 +28,14 @@ TOPOLOGY = "topology.yaml"
 def _facts(lab: Lab) -> dict[str, Any]:
     """What templates need to know about the lab as a whole, decided here rather than in Jinja."""
     root_addresses = [a for br in lab.bridges for a in br.addresses] + [a for i in lab.root_interfaces for a in i.addresses]
-    sent = [(link, end, c) for link in lab.links for end, c in zip((link.a, link.b), link.sends, strict=True) if c]
     return {
         # the devices the lab's macvlans are made on: setup checks they are there
         "parents": sorted({end.device for link in lab.links for end in (link.a, link.b) if not owned(end)}),
         "root_networks": sorted({str(a.network) for a in root_addresses if a.network.prefixlen < a.max_prefixlen}),
         "fdb": any(isinstance(tunnel, VxlanPort) for tunnel in lab.tunnels),  # a multi-host part: `bridge fdb`
         # the qdisc each link condition needs, and what it conditions: `netem a:e0 -- b:e0 (from a: delay 20ms)`
-        "conditions": [f"{c.qdisc} {link.a} -- {link.b} (from {end.node}: {c.text})" for link, end, c in sent],
-        "qdiscs": sorted({c.qdisc for _, _, c in sent}),
+        "conditions": [f"{c.qdisc} {what} (from {end.node}: {c.text})" for what, end, c in lab.conditioned],
+        "qdiscs": sorted({c.qdisc for _, _, c in lab.conditioned}),
         # what of the lab reaches outside it (`NAT from 10.0.1.0/24`), and --allow-forward's FORWARD rules
         "outside": [f"NAT from {net}" for net in lab.nat]
         + [f"{f.proto} port {f.port} to {f.node}:{f.to_port}" for f in lab.forwards],
@@ -68,7 +67,7 @@ def sections(lab: Lab, script: str) -> tuple[str, ...]:
         "services": any(ns.services for ns in lab.namespaces),
         "forward": _forwarded(lab),
         "rules": _forwarded(lab),
-        "tc": any(sends for link in lab.links for sends in link.sends),
+        "tc": bool(lab.conditioned),
         "sysctl": _outside(lab) or (script != "teardown.sh" and namespace_sysctls),
         "ipv6": not lab_plans.ipv4_only(lab),  # up once duplicate address detection is done
         "stop": bool(lab.namespaces),
@@ -228,11 +227,17 @@ APPLY = "apply.sh"
 
 
 def render_apply(
-    old: Lab, loaded: LoadedLab, style: Style | str = Style.batched, lab_files: bool = True, found: Found | None = None
+    old: Lab,
+    loaded: LoadedLab,
+    style: Style | str = Style.batched,
+    lab_files: bool = True,
+    found: Found | None = None,
+    records: tuple[str, str] | None = None,
 ) -> dict[str, str]:
     """The new lab's files (without `lab_files`: its topology.yaml only) and its apply.sh: the
     change from the running `old` (its record; `found`: as the kernel has it, drift and all) to it
-    (nsgen.plan.change_plan), with the repairs the model cannot hold around it."""
+    (nsgen.plan.change_plan), with the repairs the model cannot hold around it. `records`: the old
+    and new records to check and write instead of the labs' own (a multi-host lab's, on each host)."""
     found = found or Found(old)
     forward = change_plan.diff(found.lab, loaded.lab)
     plan = (
@@ -240,8 +245,8 @@ def render_apply(
         *forward.plan,
         *step("plug the ports found out of their bridges back in", found.after),
     )
-    files = render(loaded, style) if lab_files else {TOPOLOGY: record_text(loaded.lab)}
-    old_text = record_text(old)
+    old_text, new_text = records or (record_text(old), record_text(loaded.lab))
+    files = render(loaded, style, topology=new_text) if lab_files else {TOPOLOGY: new_text}
     old_facts = declared.declared(found.lab, forward.touched, change_plan.touched_devices(plan))
     repaired = {(d.netns, d.line) for d in found.repaired}
     old_facts = [fact for fact in old_facts if (fact.netns, fact.line) not in repaired]

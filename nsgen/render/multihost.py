@@ -11,11 +11,14 @@ idempotent teardown. Its verify.sh pings across machines: the other machines' na
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import yaml
 
 from nsgen import __version__
+from nsgen.plan import declared
+from nsgen.plan.as_found import Found
+from nsgen.problems import Problem, TopologyError
 from nsgen.render import lab_files, templates
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
@@ -24,9 +27,13 @@ from nsgen.topology.model import Lab, Namespace, VxlanEnd, VxlanPort, bridge_mac
 from nsgen.validate import placement
 from nsgen.validate.sources import LoadedLab
 
-#: What each host's directory holds (demo.sh types one machine's lab: left out).
-HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "helpers.sh", "README.md", "topology.yaml")
-HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh")
+#: What each host's directory holds (demo.sh types one machine's lab: left out; status.sh is a host's own).
+HOST_ARTIFACTS = ("setup.sh", "teardown.sh", "verify.sh", "check.sh", "status.sh", "helpers.sh", "README.md", "topology.yaml")
+HOST_SCRIPTS = ("setup.sh", "teardown.sh", "verify.sh", "check.sh", "status.sh")
+STATUS = "status.sh"
+#: A change's scripts, in each host's directory beside the playbook: the change there, and its reverse
+#: (run where the change was applied while another host's failed).
+CHANGE = (lab_files.APPLY, "revert.sh")
 #: The files beside the hosts' directories.
 DEPLOYMENT = ("site.yml", "inventory.yml", "ansible.cfg", "README.md", "topology.yaml")
 
@@ -51,11 +58,11 @@ def host_lab(lab: Lab, host: str) -> Lab:
         ends = (link.a, link.b)
         names = [end for end in ends if isinstance(end, NamespaceEnd)]
         if link.vni is not None:  # a cross-host link: this machine's end becomes a VXLAN device
-            for end, other in ((link.a, link.b), (link.b, link.a)):
+            for end, other, sends in ((link.a, link.b, link.sends[0]), (link.b, link.a, link.sends[1])):
                 if isinstance(end, NamespaceEnd) and end.node in local:
                     remote = lab.machine(lab.namespace(other.node).host or "")
                     mtu = _overlay_mtu(lab, (host, remote.name))
-                    tunnels.append(VxlanEnd(end, link.vni, machine.address, remote.address, lab.vxlan.port, mtu))
+                    tunnels.append(VxlanEnd(end, link.vni, machine.address, remote.address, lab.vxlan.port, mtu, sends))
                     mtus[(end.node, end.interface)] = mtu
             continue
         if all(end.node in local for end in names):
@@ -92,6 +99,9 @@ def host_lab(lab: Lab, host: str) -> Lab:
         links=tuple(links),
         bridges=tuple(bridges),
         expect=tuple(e for e in lab.expect if e.source in local),
+        # NAT where a subnet's traffic meets this machine's root namespace (its bridges' addresses), its namespaces' ports
+        nat=tuple(net for net in lab.nat if any(a.network.overlaps(net) for br in bridges for a in br.addresses)),
+        forwards=tuple(forward for forward in lab.forwards if forward.node in local),
         tunnels=tuple(tunnels),
         peers=tuple(ns for ns in lab.namespaces if ns.name not in local),
     )
@@ -110,6 +120,21 @@ def inventory(lab: Lab) -> str:
     return header + yaml.safe_dump({"all": {"hosts": hosts}}, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
+def status_script(part: LoadedLab, topology: str) -> str:
+    """A host's status.sh: its part's declared state compared with the kernel there by the scripts'
+    own reader (the runtime section facts), each difference printed as drift_rows' fields."""
+    return templates.template(f"multihost/{STATUS}.j2").render(
+        lab=part.lab,
+        origin=part.origin,
+        version=__version__,
+        digest=hashlib.sha256(topology.encode()).hexdigest(),
+        script=STATUS,
+        fact_places=declared.places(declared.declared(part.lab)),
+        runtime=templates.runtime(STATUS),
+        runtime_sections=templates.SCRIPT_SECTIONS[STATUS],
+    )
+
+
 def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, str]:
     """Every file of a multi-host lab, by relative path: HOST/setup.sh ... and the deployment files."""
     lab = loaded.lab
@@ -117,7 +142,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
     files: dict[str, str] = {}
     for machine in lab.machines:
         part = LoadedLab(host_lab(lab, machine.name), f"{loaded.origin}, host {machine.name}")
-        rendered = lab_files.render(part, style, topology=topology)
+        rendered = {**lab_files.render(part, style, topology=topology), STATUS: status_script(part, topology)}
         files.update({f"{machine.name}/{name}": rendered[name] for name in HOST_ARTIFACTS})
     context = {
         "lab": lab,
@@ -134,4 +159,42 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched) -> dict[str, s
 
 
 def executables(lab: Lab) -> tuple[str, ...]:
-    return tuple(f"{machine.name}/{script}" for machine in lab.machines for script in HOST_SCRIPTS)
+    return tuple(f"{machine.name}/{script}" for machine in lab.machines for script in (*HOST_SCRIPTS, *CHANGE))
+
+
+def vxlan_devices(part: Lab) -> dict[tuple[str | None, str], VxlanEnd | VxlanPort]:
+    """A host's VXLAN devices, by namespace (None: the root) and name, their conditions left out (apply changes those)."""
+    devices: dict[tuple[str | None, str], VxlanEnd | VxlanPort] = {}
+    for tunnel in part.tunnels:
+        if isinstance(tunnel, VxlanEnd):
+            devices[(tunnel.end.netns, tunnel.end.interface)] = dataclasses.replace(tunnel, sends=None)
+        else:
+            devices[(None, tunnel.device)] = tunnel
+    return devices
+
+
+def _changeable(old: Lab, new: LoadedLab) -> None:
+    """A change keeps the hosts and what joins them (VXLAN devices): else one problem, nothing written."""
+    if old.machines != new.lab.machines:
+        said = "the change moves the lab to other hosts (or other addresses): nsgen down, then nsgen up"
+        raise TopologyError([Problem(new.origin, "hosts", said)])
+    changed = [m.name for m in old.machines if vxlan_devices(host_lab(old, m.name)) != vxlan_devices(host_lab(new.lab, m.name))]
+    if changed:
+        said = f"the change adds or removes VXLAN devices on {', '.join(changed)} (a link between hosts, a bridge's hosts)"
+        raise TopologyError([Problem(new.origin, "links", said + ": apply does not change those yet: nsgen down, then nsgen up")])
+
+
+def render_apply(old: Lab, new: LoadedLab, found: Mapping[str, Found], style: Style | str = Style.batched) -> dict[str, str]:
+    """The new lab's deployment with each host's change: HOST/apply.sh, from the running `old` as `found`
+    there (its drift repaired), and HOST/revert.sh, back from the new lab to the old one."""
+    _changeable(old, new)
+    files = render(new, style)
+    records = (lab_files.record_text(old), files["topology.yaml"])
+    for machine in new.lab.machines:
+        host = machine.name
+        before = LoadedLab(host_lab(old, host), f"the running lab, host {host}")
+        after = LoadedLab(host_lab(new.lab, host), f"{new.origin}, host {host}")
+        forward = lab_files.render_apply(before.lab, after, style, False, found[host], records)
+        back = lab_files.render_apply(after.lab, before, style, False, records=(records[1], records[0]))
+        files[f"{host}/{CHANGE[0]}"], files[f"{host}/{CHANGE[1]}"] = forward[lab_files.APPLY], back[lab_files.APPLY]
+    return files

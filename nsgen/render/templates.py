@@ -97,6 +97,7 @@ SCRIPT_SECTIONS = {
     "demo.sh": ("parents", "services", "forward", "rules", "tc", "sysctl", "stop"),
     "check.sh": ("facts",),
     "apply.sh": ("facts", "services", "rules", "tc", "sysctl", "ipv6", "stop"),
+    "status.sh": ("facts",),  # a multi-host lab's host's (nsgen.render.multihost)
 }
 
 

@@ -60,8 +60,13 @@ def _read(lab_key: str, share: list[Place]) -> list[Difference]:
     result = subprocess.run(["bash", "-c", program(lab_key, share)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"the kernel's reader failed (exit status {result.returncode}): {result.stderr.strip()}")
+    return rows(result.stdout)
+
+
+def rows(text: str) -> list[Difference]:
+    """The differences the reader printed, one a line as `drift_rows`' fields (KIND, NETNS, NODE, LINE, HAVE)."""
     found = []
-    for row in result.stdout.splitlines():
+    for row in text.splitlines():
         kind, netns, node, line, have = row.split("\t")
         fact = Fact(netns or None, node, "namespace") if line == "namespace" else parse(line, netns or None, node)
         found.append(Difference(fact, kind, have))

@@ -140,12 +140,39 @@ def names(prefix: str) -> list[str]:
 
 
 def destroy(prefix: str) -> None:
-    """End every process in the hosts of `prefix` (the holders first among them), then delete their namespaces."""
-    for name in names(prefix):
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False).stdout
-        for pid in map(int, pids.split()):
+    """End every process in the hosts of `prefix` (first what runs in the namespaces made inside a host: a
+    lab's services would keep those alive), then delete their namespaces."""
+    hosts = names(prefix)
+    for pid in [pid for name in hosts if name != switch_netns(prefix) for pid in _inner_processes(name)]:
+        _kill(pid)
+    for name in hosts:
+        for pid in _processes(name):
             _kill(pid)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def _processes(netns: str, enter: list[str] | None = None) -> list[int]:
+    """The processes in the named network namespace `netns` (seen through `enter`: a host's)."""
+    listed = subprocess.run([*(enter or []), "ip", "netns", "pids", netns], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in listed.stdout.split()]
+
+
+def _inner_processes(name: str) -> list[int]:
+    """The processes in the namespaces made inside host `name` (in its private /run/netns: a lab's), seen
+    through one of the host's own processes (its holder, its sshd): only one in a mount namespace other than
+    ours, whose /run/netns is the host's (a process there with this machine's files sees the machine's)."""
+    mine = os.stat("/proc/self/ns/mnt").st_ino
+    for pid in _processes(name):
+        try:
+            if os.stat(f"/proc/{pid}/ns/mnt").st_ino == mine:
+                continue
+        except OSError:
+            continue
+        enter = ["nsenter", f"--target={pid}", "--net", "--mount", "--"]
+        listed = subprocess.run([*enter, "ip", "netns", "list"], capture_output=True, text=True, check=False)
+        if listed.returncode == 0:
+            return [p for line in listed.stdout.splitlines() if line.strip() for p in _processes(line.split()[0], enter)]
+    return []
 
 
 def _kill(pid: int) -> None:
@@ -203,6 +230,8 @@ class Access:
             "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={self.known_hosts} -o IdentitiesOnly=yes",
             # every set of emulated hosts has the same addresses: its own ControlPersist sockets
             "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.state_dir / "cp"),
+            # they share this machine's CPUs: on a busy machine an sshd answers later than Ansible's 10 s
+            "ANSIBLE_TIMEOUT": "30",
         }
 
 

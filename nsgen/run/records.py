@@ -1,4 +1,6 @@
-"""A running lab's record: the normalised topology setup.sh and apply.sh leave under /run/nsgen."""
+"""A running lab's record: the normalised topology setup.sh and apply.sh leave under /run/nsgen; a
+multi-host lab's, the controller's own, which `nsgen up` and `apply` write under /run/nsgen-multihost
+(each host keeps its own record too, under its /run/nsgen)."""
 
 from pathlib import Path
 
@@ -8,11 +10,20 @@ from nsgen.topology.model import Lab
 from nsgen.validate import sources
 
 RECORDS = Path("/run/nsgen")
+#: The controller's records of the multi-host labs it deployed (a directory apart: no lab's key names it).
+MULTIHOST_RECORDS = Path("/run/nsgen-multihost")
 
 
 def record_path(lab: Lab) -> Path:
-    """Where the running `lab` is recorded: /run/nsgen/PREFIXNAME.yaml (the scripts' lab_key)."""
-    return RECORDS / f"{lab.key}.yaml"
+    """Where the running `lab` is recorded: /run/nsgen/PREFIXNAME.yaml (the scripts' lab_key); a
+    multi-host lab, on the controller: /run/nsgen-multihost/PREFIXNAME.yaml."""
+    return (MULTIHOST_RECORDS if lab.machines else RECORDS) / f"{lab.key}.yaml"
+
+
+def write_record(lab: Lab, text: str) -> None:
+    """Record the multi-host `lab` as running on the hosts (`text`: its normalised topology)."""
+    MULTIHOST_RECORDS.mkdir(parents=True, exist_ok=True)
+    record_path(lab).write_text(text)
 
 
 def recorded(lab: Lab) -> sources.LoadedLab | None:
@@ -24,8 +35,8 @@ def recorded(lab: Lab) -> sources.LoadedLab | None:
 
 
 def running() -> list[sources.LoadedLab]:
-    """Every lab recorded as running on this machine, by record name."""
-    paths = sorted(RECORDS.glob("*.yaml")) if RECORDS.is_dir() else []
+    """Every lab recorded as running on this machine (or deployed from it), by record name."""
+    paths = [path for where in (RECORDS, MULTIHOST_RECORDS) if where.is_dir() for path in sorted(where.glob("*.yaml"))]
     return [sources.from_document(yaml_file.read(path), path.name, f"the record {path}") for path in paths]
 
 
@@ -33,6 +44,8 @@ def owner(lab: Lab) -> sources.LoadedLab | None:
     """Another running lab (by its record) that has one of `lab`'s namespaces or root-namespace devices."""
     names = {ns.netns for ns in lab.namespaces} | set(lab.root_devices)
     for other in running():
+        if other.lab.machines:  # its namespaces are on its hosts
+            continue
         if other.lab.key != lab.key and names & ({ns.netns for ns in other.lab.namespaces} | set(other.lab.root_devices)):
             return other
     return None

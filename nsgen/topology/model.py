@@ -309,6 +309,7 @@ class VxlanEnd:
     remote: IPAddress
     port: int
     mtu: int
+    sends: Conditions | None = None  # the link's conditions on what this end sends (tc on the VXLAN device)
 
 
 @dataclass(frozen=True)
@@ -433,6 +434,19 @@ class Lab:
         if isinstance(end, NamespaceEnd):
             return self.namespace(end.node).interface(end.interface)
         return next((iface for iface in self.root_interfaces if iface.name == end.interface), None)
+
+    @property
+    def conditioned(self) -> tuple[tuple[str, Endpoint, Conditions], ...]:
+        """Every end whose sent traffic is conditioned: the link it ends (`a:e0 -- b:e0`; a VXLAN end's,
+        `a:x -- vxlan 1000`), the end, and its conditions."""
+        ends = [
+            (f"{link.a} -- {link.b}", end, c)
+            for link in self.links
+            for end, c in zip((link.a, link.b), link.sends, strict=True)
+            if c
+        ]
+        tunnels = [(f"{t.end} -- vxlan {t.vni}", t.end, t.sends) for t in self.tunnels if isinstance(t, VxlanEnd) and t.sends]
+        return (*ends, *tunnels)
 
     @once
     def root_devices(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from nsgen.validate.hints import known
 
 def build(ctx: Context) -> None:
     own = _lab_networks(ctx)
-    rooted = _root_networks(ctx)
+    rooted = None if ctx.doc.get("hosts") else _root_networks(ctx)  # a multi-host lab's: each host's (placement)
     nat: list[IPv4Network] = []
     for index, spec in enumerate(ctx.doc.get("nat") or []):
         network = _nat(ctx, index, spec["from"], own, rooted)
@@ -30,9 +30,7 @@ def build(ctx: Context) -> None:
             ctx.problem([*path, "port"], f"{forward.proto} port {forward.port} is forwarded twice")
             continue
         forwards[(forward.port, forward.proto)] = forward
-    ctx.forwards = tuple(forwards.values())
-    if ctx.doc.get("hosts") and (ctx.nat or ctx.forwards):
-        ctx.problem(["nat" if ctx.nat else "forward"], "NAT and forwarded ports are one machine's: not in a multi-host lab")
+    ctx.forwards = tuple(forwards.values())  # a multi-host lab's: each placed on its host (validate/placement.py)
 
 
 def _lab_networks(ctx: Context) -> list[IPv4Network]:
@@ -49,10 +47,11 @@ def _root_networks(ctx: Context) -> list[IPv4Network]:
     return sorted(net for net in networks if net.prefixlen < 32)
 
 
-def _nat(ctx: Context, index: int, text: str, own: list[IPv4Network], rooted: list[IPv4Network]) -> IPv4Network | None:
+def _nat(ctx: Context, index: int, text: str, own: list[IPv4Network], rooted: list[IPv4Network] | None) -> IPv4Network | None:
     """A `nat:` subnet: IPv4, and the lab's own (one of its subnets, or inside one): NAT masquerades
-    the lab's traffic, not anyone else's; and one the root namespace is on, or the replies it
-    un-masquerades would have no route back."""
+    the lab's traffic, not anyone else's; and one the root namespace is on (`rooted`; None: a
+    multi-host lab's, each host's checked on placing it), or the replies it un-masquerades would
+    have no route back."""
     network = ctx.network(["nat", index, "from"], text)
     if network is not None and not isinstance(network, IPv4Network):
         ctx.problem(["nat", index, "from"], f"{network} is not IPv4: NAT is IPv4's")
@@ -61,7 +60,7 @@ def _nat(ctx: Context, index: int, text: str, own: list[IPv4Network], rooted: li
         subnets = ", ".join(str(net) for net in own if net.prefixlen < 32)
         ctx.problem(["nat", index, "from"], f"{network} is not one of the lab's subnets ({subnets}): NAT is the lab's traffic")
         return None
-    if network is not None and own and not any(network.subnet_of(net) for net in rooted):
+    if network is not None and own and rooted is not None and not any(network.subnet_of(net) for net in rooted):
         why = f"the root namespace has no route to {network}: give it an address there (a bridge's) or NAT a subnet it is on"
         ctx.problem(["nat", index, "from"], why + _on(rooted))
         return None
@@ -72,7 +71,7 @@ def _on(rooted: list[IPv4Network]) -> str:
     return f" ({', '.join(map(str, rooted))})" if rooted else ""
 
 
-def _forward(ctx: Context, path: Path, spec: dict, rooted: list[IPv4Network]) -> PortForward | None:
+def _forward(ctx: Context, path: Path, spec: dict, rooted: list[IPv4Network] | None) -> PortForward | None:
     """A forwarded port: to a namespace's first IPv4 address, one the root namespace has a route to,
     in a namespace whose default route takes the replies back to any machine."""
     node, _, port = spec["to"].rpartition(":")
@@ -87,7 +86,7 @@ def _forward(ctx: Context, path: Path, spec: dict, rooted: list[IPv4Network]) ->
     if not addresses:
         ctx.problem([*path, "to"], f"namespace '{node}' has no IPv4 address to forward to")
         return None
-    if not any(addresses[0] in net for net in rooted):
+    if rooted is not None and not any(addresses[0] in net for net in rooted):
         why = f"the root namespace has no route to {node}'s {addresses[0]}: forward to a namespace on a subnet it is on"
         ctx.problem([*path, "to"], why + _on(rooted))
         return None

@@ -13,8 +13,8 @@ from typing import Any
 
 from nsgen.problems import field_path
 from nsgen.topology.ends import MACVLAN, ROOT
-from nsgen.topology.model import IPNetwork, Machine, Vxlan
-from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
+from nsgen.topology.model import IPInterface, IPNetwork, Machine, Vxlan
+from nsgen.topology.schema import IFNAME_MAX
 from nsgen.validate.context import Context
 from nsgen.validate.hints import known
 
@@ -60,6 +60,7 @@ class _Placement:
         self._bridges()
         self._empty_hosts()
         self._overlaps()
+        self._outside()
         vxlan_spec = self.b.doc.get("vxlan") or {}
         vxlan = Vxlan(vxlan_spec.get("vni_base", Vxlan.vni_base), vxlan_spec.get("port", Vxlan.port))
         self._vnis(vxlan)
@@ -180,6 +181,37 @@ class _Placement:
                         f"the underlay {underlay} of host {host} overlaps the lab subnet {net} ({owner})",
                     )
 
+    def _gateways(self) -> list[tuple[str, IPInterface]]:
+        """Where the lab's traffic meets a host's root namespace: each bridge address, with the host that
+        holds it (a spanning bridge's addresses are on its first host's part)."""
+        return [
+            (self.bridge_hosts[name][0], address)
+            for name, port in self.b.bridge_ports.items()
+            if self.bridge_hosts.get(name)
+            for address in port.addresses
+        ]
+
+    def _outside(self) -> None:
+        """NAT and forwarded ports on the host whose root namespace the lab's traffic meets (a bridge's
+        address there): a NAT subnet must have such an address on it, a forward's namespace one on a
+        subnet its host's root namespace is on (its address becomes that one)."""
+        gateways = self._gateways()
+        for index, network in enumerate(self.b.nat):
+            if not any(address.network.overlaps(network) for _, address in gateways):
+                said = f"no host's root namespace has an address on {network} (a bridge's): its traffic leaves by no host"
+                self.b.problem(["nat", index, "from"], said)
+        forwards = []
+        for index, forward in enumerate(self.b.forwards):
+            host = self._host_of(forward.node)
+            ns = next(ns for ns in self.b.lab_namespaces if ns.name == forward.node)
+            roots = [gateway.network for where, gateway in gateways if where == host]
+            there = [a.ip for iface in ns.interfaces for a in iface.addresses if any(a.ip in net for net in roots)]
+            if host is not None and not there:
+                said = f"namespace '{forward.node}' has no address on a subnet of {host}'s root namespace (a bridge's there)"
+                self.b.problem(["forward", index, "to"], said + ": the forwarded port could not reach it")
+            forwards.append(dataclasses.replace(forward, address=there[0]) if there else forward)
+        self.b.forwards = tuple(forwards)
+
     def _vnis(self, vxlan: Vxlan) -> None:
         """A VNI for every cross-host link and spanning bridge: declared, else vni_base + its index
         among them (links first, in order, then bridges); no two alike; MTUs that fit the overlay."""
@@ -191,9 +223,6 @@ class _Placement:
             if not bridged and len(hosts) == 2 and hosts[0] != hosts[1]:
                 link_index[index] = len(crossing)
                 crossing.append(([*path, "vni"], f"links[{path[1]}]", spec.get("vni"), hosts))
-                for key in (k for k in (*CONDITION_KEYS, "from") if k in spec):
-                    message = "conditions on a link between hosts are not supported yet (its ends are VXLAN devices)"
-                    self.b.problem([*path, key], message)
             elif "vni" in spec:
                 self.b.problem([*path, "vni"], "a vni is for a link whose ends sit on different hosts")
         bridge_index: dict[str, int] = {}

@@ -1,0 +1,40 @@
+# --- nsgen runtime section status.sh: sha256 6dd354eb67654e925cc4d6cbdb6cdc096d6d584d7063c8409cfa769b30bcf548 ---
+# status.sh's core, the same in every host's status.sh of this nsgen version (`nsgen runtime
+# status.sh` prints it, after the section facts): this host's part of a multi-host lab (lab_facts
+# above) compared with the kernel here, what is extra too (and what else carries the lab's prefix),
+# as `nsgen status` reads it: one difference a line, its fields tab-separated (KIND, NETNS, NODE,
+# LINE, HAVE: drift_rows), then a line that says it read everything. It exits 0 whatever it finds:
+# nsgen status, on the controller, says what the rows mean.
+
+# --- options
+
+# --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
+refuse() { echo "${0##*/}: $1" >&2; exit 2; }
+
+script_args=("$@")
+dry_run=0
+if (( $# > 0 )); then refuse "takes no option (got '$1')"; fi
+
+# --- run as root (network namespaces need it): re-run through sudo when we are not
+if (( ! dry_run )) && [[ ${EUID} -ne 0 ]]; then
+  if ! command -v sudo >/dev/null 2>&1; then echo "${0##*/}: must run as root, and sudo was not found" >&2; exit 1; fi
+  exec sudo -- bash "$0" "${script_args[@]}"
+fi
+if ! command -v ip >/dev/null 2>&1; then refuse "'ip' was not found: install iproute2"; fi
+
+with_extras=1
+lab_facts
+# --- what carries the lab's prefix here and is not the lab's (a namespace, a root-namespace device), as
+# nsgen status names it on one machine
+if [[ -n ${lab_prefix} ]]; then
+  declare -A ours=()
+  for name in "${lab_netns[@]}" "${lab_devices[@]}"; do ours[${name}]=1; done
+  for path in "${netns_dir}/${lab_prefix}"*; do
+    if [[ -e ${path} && -z ${ours[${path##*/}]-} ]]; then drift_add extra "${path##*/}" "${path##*/}" namespace; fi
+  done
+  for path in "/sys/class/net/${lab_prefix}"*; do
+    if [[ -e ${path} && -z ${ours[${path##*/}]-} ]]; then drift_add extra '' host "device ${path##*/}"; fi
+  done
+fi
+if (( ${#drift_rows[@]} > 0 )); then printf '%s\n' "${drift_rows[@]}"; fi
+echo "status.sh: lab ${lab_name}: ${#drift_rows[@]} difference(s) here"

@@ -1,0 +1,115 @@
+"""A multi-host lab's state, host by host (`nsgen status`): each host's status.sh (the scripts' own
+reader, the runtime section facts) run by the playbook's status play over SSH, its rows brought back
+to the controller and typed as one-machine drift is, each difference named with its host."""
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nsgen.plan.as_found import Found, as_found
+from nsgen.problems import Problem, TopologyError
+from nsgen.render import multihost
+from nsgen.run.drift import rows
+from nsgen.run.playbook import NoAnsible, ansible_playbook, playbook_argv
+from nsgen.run.scripts import rendered_files
+from nsgen.topology.facts import Difference
+from nsgen.topology.model import Lab
+from nsgen.validate.sources import LoadedLab
+
+
+@dataclass(frozen=True)
+class HostState:
+    """A host's part compared with its kernel: its differences, or why it could not be read."""
+
+    host: str
+    differences: tuple[Difference, ...] = ()
+    unreachable: str = ""  # what Ansible said, when the host could not be reached
+    failed: str = ""  # what status.sh said, when it failed there
+
+
+def _host_state(host: str, result: dict) -> HostState:
+    if result.get("unreachable"):
+        return HostState(host, unreachable=" ".join(str(result.get("msg", "unreachable")).split()))
+    if result.get("rc") != 0:
+        said = (result.get("stderr") or result.get("msg") or "").strip().splitlines()
+        return HostState(host, failed=f"exit status {result.get('rc')}: {said[-1] if said else 'no message'}")
+    lines = result.get("stdout", "").splitlines()  # over SSH with a terminal, its stderr too
+    if not lines or not lines[-1].startswith(f"{multihost.STATUS}: "):
+        return HostState(host, failed=f"its output ended early: {lines[-1] if lines else 'none'}")
+    return HostState(host, tuple(rows("\n".join(line for line in lines if line.count("\t") == 4))))  # a row's 5 fields
+
+
+def read(loaded: LoadedLab, workdir: Path | None = None) -> list[HostState]:
+    """Every host's part of the multi-host lab compared with the kernel there: each host's status.sh
+    (the scripts' own reader) run by the playbook's status play, its rows brought back to the controller."""
+    playbook = ansible_playbook()
+    if playbook is None:
+        raise NoAnsible
+    files = multihost.render(loaded)
+    scratch = Path(tempfile.mkdtemp(prefix="nsgen-status-"))
+    try:
+        results = scratch / "results.json"
+        with rendered_files(files, loaded.lab.name, workdir, multihost.executables(loaded.lab)) as lab_dir:
+            argv = playbook_argv(playbook, multihost.STATUS, False, {"nsgen_results": str(results)})
+            ran = subprocess.run(argv, cwd=lab_dir, capture_output=True, text=True, check=False)
+        if not results.exists():
+            raise RuntimeError(f"ansible-playbook failed (exit status {ran.returncode}):\n{ran.stdout}{ran.stderr}".rstrip())
+        by_host = json.loads(results.read_text())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return [_host_state(machine.name, by_host.get(machine.name, {})) for machine in loaded.lab.machines]
+
+
+def report(lab: Lab, states: list[HostState]) -> tuple[list[str], int]:
+    """What `nsgen status` says of the hosts' states, a line each (`h2: b: route …: missing`), and its
+    exit status: 0 only when every host was read and is as declared."""
+    lines: list[str] = []
+    for state in states:
+        if state.unreachable:
+            lines.append(f"{state.host}: unreachable: {state.unreachable}")
+        elif state.failed:
+            lines.append(f"{state.host}: status.sh failed: {state.failed}")
+        lines += [f"{state.host}: {difference}" for difference in state.differences]
+    unread = [s.host for s in states if s.unreachable or s.failed]
+    drifted = [s.host for s in states if s.differences]
+    gone = sum(d.fact.kind == "namespace" and d.kind == "missing" for s in states for d in s.differences)
+    if not unread and gone == len(lab.namespaces):
+        return [f"lab {lab.name} is not up: nothing of it is on any host (nsgen up sets it up)"], 1
+    count = sum(len(s.differences) for s in states)
+    if drifted:
+        lines.append(f"lab {lab.name}: {count} difference(s), on {', '.join(drifted)}")
+    if unread:
+        lines.append(f"lab {lab.name}: not read on {', '.join(unread)}: its part there is unknown")
+    if not lines:
+        lines.append(f"lab {lab.name}: no drift: every host's part is fully up ({', '.join(s.host for s in states)})")
+    return lines, int(bool(drifted or unread))
+
+
+def found(old: Lab) -> dict[str, Found]:
+    """Each host's part of the running lab `old` as the kernel there has it, by host: where a change
+    starts from (its drift repaired). A host not read: refused, one line each."""
+    states = read(LoadedLab(old, "the record"))
+    unread = [s for s in states if s.unreachable or s.failed]
+    if unread:
+        raise TopologyError([Problem(s.host, "", f"not read ({s.unreachable or s.failed}): nothing was changed") for s in unread])
+    gone = _vxlan_gone(old, states)
+    if gone:  # change_plan makes no VXLAN device: the host's part is set up again instead
+        said = "a VXLAN device is gone, which apply does not make again yet: nsgen down, then nsgen up"
+        raise TopologyError([Problem(line, "", said) for line in gone])
+    return {s.host: as_found(multihost.host_lab(old, s.host), list(s.differences)) for s in states}
+
+
+def _vxlan_gone(old: Lab, states: list[HostState]) -> list[str]:
+    """The differences that say a VXLAN device, or the namespace it is in, is gone: named with their host."""
+    lines = []
+    for state in states:
+        devices = multihost.vxlan_devices(multihost.host_lab(old, state.host))
+        namespaces = {netns for netns, _ in devices}
+        for d in state.differences:
+            namespace_gone = d.fact.kind == "namespace" and d.netns in namespaces
+            if d.kind == "missing" and (namespace_gone or (d.fact.kind == "device" and (d.netns, d.fact.device) in devices)):
+                lines.append(f"{state.host}: {d}")
+    return lines
