@@ -255,6 +255,8 @@ def test_apply_to_a_lab_without_outside_puts_back_what_its_teardown_would_not(ho
 
 
 def test_a_forwarded_port_the_host_serves_already_is_refused_and_force_forwards_it(host: Host, tmp_path: Path, prefix: str) -> None:
+    lab_dir = _render(tmp_path, prefix, _lab("shadow", 9))
+    before = _firewall(host)
     on_host = ["nsenter", f"--target={host.holder}", "--net", "--"]
     server = subprocess.Popen([*on_host, sys.executable, "-m", "http.server", "8089"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -262,8 +264,6 @@ def test_a_forwarded_port_the_host_serves_already_is_refused_and_force_forwards_
             if ":1F99 " in _in(host, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout:
                 break
             time.sleep(0.05)
-        before = _firewall(host)
-        lab_dir = _render(tmp_path, prefix, _lab("shadow", 9))
         refused = _in(host, "bash", lab_dir / "setup.sh")
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert refused.stderr == (
@@ -274,8 +274,9 @@ def test_a_forwarded_port_the_host_serves_already_is_refused_and_force_forwards_
         forced = _in(host, "bash", lab_dir / "setup.sh", "--force")
         assert forced.returncode == 0, forced.stderr
         assert "--force: the lab forwards tcp port 8089" in forced.stderr
-        assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
-        assert _firewall(host) == before
     finally:
+        torn = _in(host, "bash", lab_dir / "teardown.sh")  # whatever came up, its services too
         server.kill()
         server.wait()
+    assert torn.returncode == 0, torn.stderr
+    assert _firewall(host) == before
