@@ -500,18 +500,21 @@ def served(deployed: Deployed) -> list[str]:
 def test_a_route_deleted_on_one_host_and_a_service_killed_on_another_are_named_and_repaired_by_apply(deployed: Deployed) -> None:
     p = deployed.prefix
     assert deployed.on(3, "ip", "-n", f"{p}c", "route", "del", "10.9.0.0/24").returncode == 0
+    assert deployed.on(3, "ip", "-n", f"{p}c", "link", "set", "dev", "y", "mtu", "1400").returncode == 0  # a VXLAN end's
     (pid,) = served(deployed)
     os.kill(int(pid), signal.SIGKILL)
     found = deployed.nsgen("status", deployed.topology)
     assert (found.returncode, found.stdout) == (1, (
         "h2: b: service http running: different (exited)\n"
+        "h3: c: y mtu 1450: different (1400)\n"
         "h3: c: route 10.9.0.0/24 via 10.0.2.1: missing\n"
-        "lab tri: 2 difference(s), on h2, h3\n"
+        "lab tri: 3 difference(s), on h2, h3\n"
     ))
     plan = deployed.nsgen("plan", deployed.topology)
     assert plan.returncode == 0 and plan.stdout.splitlines()[1:] == [
+        "h3: ~ c:y mtu 1400 -> 1450",
         "h3: + c: route 10.9.0.0/24 via 10.0.2.1",
-        "plan: 2 change(s), 2 command(s)",
+        "plan: 3 change(s), 3 command(s)",
     ], plan.stdout + plan.stderr
     assert plan.stdout.startswith("h2: + b: service http: ")  # started again
     applied = deployed.nsgen("apply", deployed.topology)

@@ -75,6 +75,12 @@ def interfaces(lab: Lab, link: Link) -> list[End]:
     return found
 
 
+def tunnel_ends(lab: Lab) -> list[End]:
+    """A multi-host part's VXLAN ends: its namespaces' interfaces too (an MTU, a MAC, addresses)."""
+    ends = [t.end for t in lab.tunnels if isinstance(t, VxlanEnd)]
+    return [End(str(end), end.netns, end.device, iface) for end in ends if (iface := lab.interface_of(end)) is not None]
+
+
 def _paired(before: list[End], after: list[End]) -> list[tuple[End, End]]:
     """A kept link's interfaces, old and new, paired by what they are (`ns-0:eth0`), not by position:
     a topology may write the same link's ends in the other order."""
@@ -90,6 +96,7 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
     added = [link for key, link in new_links.items() if key not in old_links]
     kept = [(old_links[key], link) for key, link in new_links.items() if key in old_links]
     kept_ends = [pair for before, after in kept for pair in _paired(interfaces(old, before), interfaces(new, after))]
+    kept_ends += _paired(tunnel_ends(old), tunnel_ends(new))  # a VXLAN device stays (apply refuses its change)
     old_ns = {ns.name: ns for ns in old.namespaces}
     new_ns = {ns.name: ns for ns in new.namespaces}
     touched = {ns.netns for name, ns in old_ns.items() if name not in new_ns}
