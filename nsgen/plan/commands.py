@@ -7,8 +7,8 @@ name that validation accepts can be read by iproute2 as a keyword or an abbrevia
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
 
 from nsgen.topology import ends
 from nsgen.topology.model import (
@@ -30,6 +30,17 @@ from nsgen.topology.model import (
 Tool = Literal["ip", "sysctl", "bridge", "stop", "tc", "service", "iptables", "accept"]
 
 
+class Made(NamedTuple):
+    """A declared fact a command makes on its own (`nsgen.topology.facts`), by what identifies it:
+    where (None: the root namespace), its kind, its device, and the value the command names (an
+    address without its prefix length, an MTU, a MAC, a route's text, an iptables rule's words)."""
+
+    netns: str | None
+    kind: str
+    device: str = ""
+    value: str = ""
+
+
 @dataclass(frozen=True)
 class Command:
     """`tool ARGV` run in the root namespace (`netns` None) or inside the namespace `netns`.
@@ -39,17 +50,19 @@ class Command:
     `tc` takes tc's words (a link's conditions); `service` (start NAME COMMAND [READY SECONDS], or
     stop NAME) starts or stops a service inside `netns`; `iptables` takes iptables' words (a rule of
     the lab's NAT); `accept` the match of a FORWARD rule that accepts the lab's traffic (--allow-forward).
+    `makes`: the declared facts a setup command makes on its own (what `nsgen check` files under its step).
     """
 
     argv: tuple[str, ...]
     netns: str | None = None
     tool: Tool = "ip"
+    makes: tuple[Made, ...] = field(default=(), compare=False)
 
-    def __init__(self, argv: tuple[str, ...], netns: str | None = None, tool: Tool = "ip") -> None:
+    def __init__(self, argv: tuple[str, ...], netns: str | None = None, tool: Tool = "ip", makes: tuple[Made, ...] = ()) -> None:
         # the frozen dataclass's own __init__, without its object.__setattr__ per field: a large lab's
         # plans make hundreds of thousands of commands
         fields = self.__dict__
-        fields["argv"], fields["netns"], fields["tool"] = argv, netns, tool
+        fields["argv"], fields["netns"], fields["tool"], fields["makes"] = argv, netns, tool, makes
 
 
 #: The MTU the kernel gives a new veth or bridge.
@@ -153,7 +166,7 @@ def stop_processes(netns: list[str]) -> list[Command]:
 def start_service(netns: str, service: Service) -> Command:
     """Start `service` inside `netns`: its command verbatim, then what setup waits for and how long."""
     ready = (service.ready, str(service.timeout)) if service.ready else ()
-    return Command(("start", service.name, service.command, *ready), netns, "service")
+    return Command(("start", service.name, service.command, *ready), netns, "service", (Made(netns, "service", service.name),))
 
 
 def stop_service(netns: str, service: Service) -> Command:
@@ -185,7 +198,8 @@ def canonical_rate(bits: float) -> str:
 def conditioning(verb: Literal["add", "replace", "del"], end: Endpoint, conditions: Conditions | None) -> Command:
     """`tc qdisc add|replace|del dev X root [QDISC]`: the conditions on what `end` sends (its egress)."""
     words = qdisc_words(conditions) if conditions and verb != "del" else ()
-    return Command(("qdisc", verb, "dev", end.device, "root", *words), end.netns, "tc")
+    makes = tuple(Made(end.netns, kind, end.device) for kind in ("qdisc", "rate")) if verb == "add" else ()
+    return Command(("qdisc", verb, "dev", end.device, "root", *words), end.netns, "tc", makes)
 
 
 def shaping(link: Link) -> list[Command]:
@@ -195,7 +209,22 @@ def shaping(link: Link) -> list[Command]:
 
 def loopback_up(netns: str) -> Command:
     """A new namespace's `lo` is down: up, as every container runtime brings it (CNI's loopback plugin)."""
-    return Command(("link", "set", "dev", "lo", "up"), netns)
+    return link_up("lo", netns)
+
+
+def link_up(device: str, netns: str | None) -> Command:
+    """`link set dev DEVICE up`."""
+    return Command(("link", "set", "dev", device, "up"), netns, makes=(Made(netns, "up", device),))
+
+
+def netns_add(netns: str) -> Command:
+    """`netns add NETNS`."""
+    return Command(("netns", "add", netns), makes=(Made(netns, "namespace"),))
+
+
+def set_sysctl(key: str, value: str, netns: str | None) -> Command:
+    """KEY=VALUE in `netns` (the root namespace: None)."""
+    return Command((key, value), netns, "sysctl", (Made(netns, "sysctl", key),))
 
 
 def address_words(address: IPInterface) -> tuple[str, ...]:
@@ -209,19 +238,30 @@ def tuning_words(iface: Interface) -> tuple[str, ...]:
     return (*(("mtu", str(iface.mtu)) if iface.mtu else ()), *(("address", iface.mac) if iface.mac else ()))
 
 
+def tuning(device: str, iface: Interface, netns: str | None) -> list[Command]:
+    """`link set dev DEVICE mtu M address A`: the MTU and MAC `iface` declares; none if neither."""
+    makes = (*((Made(netns, "mtu", device, str(iface.mtu)),) if iface.mtu else ()),
+             *((Made(netns, "mac", device, iface.mac.lower()),) if iface.mac else ()))  # fmt: skip
+    return [Command(("link", "set", "dev", device, *tuning_words(iface)), netns, makes=makes)] if makes else []
+
+
 def bridge_add(br: Bridge, v4: bool) -> list[Command]:
     """Make a bridge in the root namespace: its addresses, MTU, no link-local in an IPv4-only lab, up."""
-    commands = [Command(("link", "add", "name", br.device, "address", br.mac, "type", "bridge"))]
+    made = (Made(None, "device", br.device),)
+    commands = [Command(("link", "add", "name", br.device, "address", br.mac, "type", "bridge"), makes=made)]
     commands += [addr_command("add", address, br.device, None) for address in br.addresses]
-    commands += [Command(("link", "set", "dev", br.device, "mtu", str(br.mtu)))] if br.mtu else []
+    if br.mtu:
+        mtu = str(br.mtu)
+        commands.append(Command(("link", "set", "dev", br.device, "mtu", mtu), makes=(Made(None, "mtu", br.device, mtu),)))
     commands += [Command(("link", "set", "dev", br.device, "addrgenmode", "none"))] if v4 else []
-    return [*commands, Command(("link", "set", "dev", br.device, "up"))]
+    return [*commands, link_up(br.device, None)]
 
 
 def link_add(link: Link) -> Command:
     """Make a link in one command, by its ends' kinds (`nsgen.topology.ends`): a veth pair, each end
     directly where it lives, a bridge port plugged in as it is made; or a macvlan of its parent."""
-    return Command(ends.link_words(*link.creation_order))
+    made = tuple(Made(end.netns, "device", end.device) for end in link.creation_order if ends.owned(end))
+    return Command(ends.link_words(*link.creation_order), makes=made)
 
 
 def route_command(verb: Literal["add", "del"], route: Route, netns: str) -> Command:
@@ -229,13 +269,14 @@ def route_command(verb: Literal["add", "del"], route: Route, netns: str) -> Comm
     words = ["route", verb, route.destination]
     words += ["via", str(route.via)] if route.via else []
     words += ["dev", route.dev] if route.dev else []
-    return Command(tuple(words), netns)
+    return Command(tuple(words), netns, makes=(Made(netns, "route", "", route.text),) if verb == "add" else ())
 
 
 def addr_command(verb: Literal["add", "del"], address: IPInterface, device: str, netns: str | None) -> Command:
     """`addr add|del ADDRESS dev DEVICE` (in the root namespace when `netns` is None)."""
     words = address_words(address) if verb == "add" else address_words(address)[:1]
-    return Command(("addr", verb, *words, "dev", device), netns)
+    made = (Made(netns, "address", device, str(address.ip)),) if verb == "add" else ()
+    return Command(("addr", verb, *words, "dev", device), netns, makes=made)
 
 
 def step(comment: str, commands: Sequence[Command | Ping]) -> list[Step]:
@@ -257,7 +298,8 @@ def lab_networks(lab: Lab) -> list[IPv4Network]:
 def _rule(lab: Lab, table: str, chain: str, match: tuple[str, ...], target: tuple[str, ...]) -> Command:
     """`-t TABLE -A CHAIN MATCH -m comment --comment nsgen:LAB -j TARGET`: teardown deletes it by its comment."""
     comment = ("-m", "comment", "--comment", f"nsgen:{lab.key}")
-    return Command(("-t", table, "-A", chain, *match, *comment, "-j", *target), tool="iptables")
+    words = ("-t", table, "-A", chain, *match, *comment, "-j", *target)
+    return Command(words, tool="iptables", makes=(Made(None, "iptables", "", " ".join(words)),))
 
 
 def _masquerading(lab: Lab) -> list[Command]:
@@ -287,7 +329,7 @@ def outside(lab: Lab) -> list[Command]:
     """The lab and the outside: forwarding on in the root namespace, then its NAT and forwarded-port
     rules, in order; nothing for a lab with neither."""
     rules = [*_masquerading(lab), *_port_forwarding(lab)]
-    return [Command((IP_FORWARD, "1"), None, "sysctl"), *rules] if rules else []
+    return [set_sysctl(IP_FORWARD, "1", None), *rules] if rules else []
 
 
 def accepts(lab: Lab) -> list[Command]:

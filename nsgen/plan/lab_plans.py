@@ -9,6 +9,7 @@ from nsgen.plan.commands import (
     CHECK_SECONDS,
     Command,
     Connect,
+    Made,
     Ping,
     Plan,
     Probe,
@@ -16,14 +17,17 @@ from nsgen.plan.commands import (
     bridge_add,
     conditioning,
     link_add,
+    link_up,
     loopback_up,
+    netns_add,
     outside,
     route_command,
+    set_sysctl,
     start_service,
     step,
     stop_processes,
     stop_service,
-    tuning_words,
+    tuning,
 )
 from nsgen.topology.ends import MacvlanParent, owned
 from nsgen.topology.model import Lab, RunExpectation, TcpExpectation, VxlanEnd, VxlanPort
@@ -48,16 +52,16 @@ def setup(lab: Lab) -> Plan:
     macvlans = sum(isinstance(link.b, MacvlanParent) for link in lab.links)
     namespaced = [(ns.netns, iface) for ns in lab.namespaces for iface in ns.interfaces]
     every = [*((ns, iface.name, iface) for ns, iface in namespaced), *((None, i.device, i) for i in lab.root_interfaces)]
-    tuned = [Command(("link", "set", "dev", dev, *tuning_words(i)), ns) for ns, dev, i in every if tuning_words(i)]
+    tuned = [command for ns, dev, i in every for command in tuning(dev, i, ns)]
     local_off = [Command(("link", "set", "dev", i.name, "addrgenmode", "none"), ns) for ns, i in namespaced]
     local_off += [Command(("link", "set", "dev", dev, "addrgenmode", "none")) for dev in root_veths]
     ups = [loopback_up(ns.netns) for ns in lab.namespaces]
-    ups += [Command(("link", "set", "dev", i.name, "up"), ns) for ns, i in namespaced]
-    ups += [Command(("link", "set", "dev", dev, "up")) for dev in root_veths]
+    ups += [link_up(i.name, ns) for ns, i in namespaced]
+    ups += [link_up(dev, None) for dev in root_veths]
     tunnels, fdb = _tunnels(lab, v4)
     routes = [route_command("add", route, ns.netns) for ns in lab.namespaces for route in ns.routes]
     return (
-        *step("create new namespaces", [Command(("netns", "add", ns.netns)) for ns in lab.namespaces]),
+        *step("create new namespaces", [netns_add(ns.netns) for ns in lab.namespaces]),
         *step("create the bridges in the root namespace; the namespaces' veths plug into them", bridges),
         *step(_links_comment(len(lab.links) - macvlans, macvlans, bool(lab.bridges)), veths),
         *step(
@@ -73,7 +77,7 @@ def setup(lab: Lab) -> Plan:
         ),
         *step(
             "set the namespaces' sysctls (forwarding turns a namespace into a router)",
-            [Command((key, value), ns.netns, "sysctl") for ns in lab.namespaces for key, value in ns.sysctls],
+            [set_sysctl(key, value, ns.netns) for ns in lab.namespaces for key, value in ns.sysctls],
         ),
         *step(
             "give those devices an ip addr",
@@ -138,12 +142,13 @@ def _tunnels(lab: Lab, v4: bool) -> tuple[list[Command], list[Command]]:
         if isinstance(tunnel, VxlanEnd):
             where = ("name", tunnel.end.interface, "netns", tunnel.end.netns)
             words = ("link", "add", *where, *vxlan, "remote", str(tunnel.remote), "dstport", str(tunnel.port))
-            made.append(Command(words))
+            made.append(Command(words, makes=(Made(tunnel.end.netns, "device", tunnel.end.interface),)))
             continue
         where = ("name", tunnel.device, "mtu", str(tunnel.mtu), "master", tunnel.bridge)
-        made.append(Command(("link", "add", *where, *vxlan, "dstport", str(tunnel.port))))
+        port = (Made(None, "device", tunnel.device),)
+        made.append(Command(("link", "add", *where, *vxlan, "dstport", str(tunnel.port)), makes=port))
         made += [Command(("link", "set", "dev", tunnel.device, "addrgenmode", "none"))] if v4 else []
-        made.append(Command(("link", "set", "dev", tunnel.device, "up")))
+        made.append(link_up(tunnel.device, None))
         for remote in tunnel.remotes:
             fdb.append(Command(("fdb", "append", "00:00:00:00:00:00", "dev", tunnel.device, "dst", str(remote)), tool="bridge"))
     return made, fdb
