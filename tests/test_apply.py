@@ -126,6 +126,10 @@ def test_preflight_stops_on_drift_and_force_overrides(tmp_path: Path, prefix: st
         assert stale.returncode == 2 and "records another topology" in stale.stderr
         forced = run("bash", tmp_path / "ab" / "apply.sh", "--force")
         assert forced.returncode == 0, forced.stderr
+        assert forced.stderr.endswith(
+            "apply.sh: after the change: ns-1: route default via 10.231.0.1: missing\n"
+            "apply.sh: --force: the change is made, and the lab still differs from the new topology there (nsgen status)\n"
+        )  # said, not hidden: --force started from the drift
         assert record(new) == lab_files.record_text(new.lab)
     finally:
         teardown(tmp_path / "a")
@@ -294,3 +298,27 @@ def test_property_apply_b_on_a_is_a_fresh_b(tmp_path_factory: pytest.TempPathFac
         Path(f"/run/nsgen/{prefix}prop.yaml").unlink(missing_ok=True)
         for lock in Path("/run").glob(f"nsgen-{prefix}*.lock"):
             lock.unlink()
+
+
+@pytest.mark.kernel
+def test_a_change_that_does_not_give_the_new_topology_is_rolled_back_naming_what_differs(tmp_path: Path, prefix: str) -> None:
+    """apply.sh checks what it touched once the change is made: a plan that missed a command (here,
+    taken out of the rendered apply.sh by hand) ends in the rollback, not in 'the change is applied'."""
+    old, new = load(BASE, prefix), load(variant(VARIANTS["mtu"]), prefix)
+    setup(old, tmp_path / "a")
+    try:
+        before = state(old)
+        writing.write(lab_files.render_apply(old.lab, new), tmp_path / "ab")
+        script = tmp_path / "ab" / "apply.sh"
+        lines = script.read_text().splitlines(keepends=True)
+        (mtu,) = [i for i, line in enumerate(lines) if line.lstrip().startswith("ip") and " mtu " in line and "lab_steps" not in line][:1]
+        script.write_text("".join(lines[:mtu] + lines[mtu + 1 :]))
+        missed = run("bash", script)
+        assert missed.returncode == 1, missed.stdout + missed.stderr
+        assert "apply.sh: after the change: " in missed.stderr and ": different (" in missed.stderr
+        assert "apply.sh: the change did not give what the new topology declares" in missed.stderr
+        assert "apply.sh: rolled back: the lab is its old topology again, and so is its record" in missed.stderr
+        assert state(old) == before and record(old) == lab_files.record_text(old.lab)
+    finally:
+        teardown(tmp_path / "a")
+    assert leftovers(prefix) == set()

@@ -1,9 +1,10 @@
-# --- nsgen runtime section apply.sh: sha256 eac75f58eb3e71efdde3d275c11ea95dfe2464539cad169d9a029008ae46a655 ---
+# --- nsgen runtime section apply.sh: sha256 4f737193c62d62adbb820743e0765a1dc7a4dd0eb14678cd2535f21c62144ce2 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
-# runs the change (lab_steps), and records the new topology. On a failed step or a signal it runs
-# the rollback (lab_undo_steps) and leaves the old topology and its record.
+# runs the change (lab_steps), checks what it touched against the new topology (lab_facts_new), and
+# records the new topology. On a failed step, a signal or a check that fails it runs the rollback
+# (lab_undo_steps) and leaves the old topology and its record.
 
 # --- options
 #   --dry-run: print the commands this script would run, and change nothing
@@ -169,8 +170,24 @@ trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP
 
-# --- the change, then the record
+# --- the change; then what it touched is checked against the new topology (lab_facts_new): where
+# the kernel holds anything else, the differences are named and the change is rolled back (with
+# --force, which started from a lab not as recorded, they are named and the change kept); then the record
 lab_steps
+if (( ! dry_run )); then
+  drift=()
+  lab_facts_new
+  for line in "${drift[@]}"; do echo "${0##*/}: after the change: ${line}" >&2; done
+  if (( ${#drift[@]} > 0 && force )); then
+    echo "${0##*/}: --force: the change is made, and the lab still differs from the new topology there (nsgen status)" >&2
+  elif (( ${#drift[@]} > 0 )); then
+    trap - ERR
+    trap '' INT TERM HUP
+    echo "${0##*/}: the change did not give what the new topology declares" >&2
+    rollback
+    exit 1
+  fi
+fi
 trap - ERR INT TERM HUP
 if (( dry_run )); then
   echo "dry run: nothing was changed"

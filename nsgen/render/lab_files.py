@@ -247,9 +247,14 @@ def render_apply(
     )
     old_text, new_text = records or (record_text(old), record_text(loaded.lab))
     files = render(loaded, style, topology=new_text) if lab_files else {TOPOLOGY: new_text}
-    old_facts = declared.declared(found.lab, forward.touched, change_plan.touched_devices(plan))
+    devices = change_plan.touched_devices(plan)
+    old_facts = declared.declared(found.lab, forward.touched, devices)
     repaired = {(d.netns, d.line) for d in found.repaired}
     old_facts = [fact for fact in old_facts if (fact.netns, fact.line) not in repaired]
+    # what the change touches, as the new topology declares it: checked once the change is made
+    old_netns = {ns.netns for ns in found.lab.namespaces}
+    reached = {ns.netns for ns in loaded.lab.namespaces if ns.netns in forward.touched or ns.netns not in old_netns}
+    new_facts = declared.declared(loaded.lab, reached, devices)
     undo = change_plan.undo(forward).plan
     retired = _retired(old, loaded.lab)
     carried = _apply_sections((plan, undo), retired, not lab_plans.ipv4_only(loaded.lab))
@@ -266,6 +271,7 @@ def render_apply(
         blocks=styles.apply(plan),
         undo_blocks=styles.apply(undo),
         old_fact_places=declared.places(old_facts),
+        new_fact_places=declared.places(new_facts),
         old_record_text=old_text,
         old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
         record_text=files[TOPOLOGY],

@@ -23,7 +23,7 @@ RESERVED_ALIASES = frozenset(
     times trap true type typeset ulimit umask unalias unset wait
     bash env ip ping sudo nsenter getconf flock iptables nft sysctl tcpdump
     displayLinks displayAddr displayRoutes lab_steps lab_undo_steps lab_record lab_record_old lab_facts
-    lab_facts_old lab_accepts bridge nsgen_bridge""".split()
+    lab_facts_old lab_facts_new lab_accepts bridge nsgen_bridge""".split()
     + RUNTIME_FUNCTIONS
 )
 
