@@ -1,7 +1,7 @@
 """Reading a running lab back against setting it up: `nsgen status`, `nsgen check` and `nsgen verify`
 of the bridge lab, each as a ratio to `nsgen up` of the same lab in the same run.
 
-    python3 bench/inspect.py [--count 1000] [--repeats 3]
+    python3 bench/read_back.py [--count 1000] [--repeats 3]
 
 Each repetition: `nsgen up` (the baseline), then status, check and verify of the lab as it is (each
 must say the lab is whole: exit 0, except verify where this machine's neighbour table overflows,
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
     document = json.loads(json.dumps(presets.build("bridge", options.count)).replace("172.16.", "10.251."))
-    topology = Path(tempfile.mkdtemp(prefix="nsgen-bench-inspect-")) / "bridge.yaml"
+    topology = Path(tempfile.mkdtemp(prefix="nsgen-bench-read-back-")) / "bridge.yaml"
     topology.write_text(json.dumps(document))
     times: dict[str, list[float]] = {command: [] for command in COMMANDS}
     failed_pings = []
