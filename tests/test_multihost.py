@@ -624,10 +624,12 @@ def test_an_apply_failing_on_one_host_reverts_every_host(deployed: Deployed, tmp
 
 @pytest.mark.kernel
 def test_apply_adds_a_namespace_on_one_host_while_the_others_keep_their_ifindexes(deployed: Deployed, tmp_path: Path) -> None:
+    """e, on h2: a veth to b, and a port of the bridge spanning every host (it reaches c, on h3, through it)."""
     before = ifindexes(deployed)
     document = grown(deployed.document)
     document["namespaces"].pop("f")
     document["links"].pop()
+    document["links"].append(["e:lan", "lan:pe"])
     topology = tmp_path / "grown.yaml"
     topology.write_text(yaml.safe_dump(document, sort_keys=False))
     again = deployed.nsgen("up", topology)  # another topology, while the controller's record says tri is up
@@ -639,9 +641,11 @@ def test_apply_adds_a_namespace_on_one_host_while_the_others_keep_their_ifindexe
     assert applied.returncode == 0, applied.stdout + applied.stderr
     after = ifindexes(deployed)
     assert {key: after[key] for key in before} == before
-    assert sorted(set(after) - set(before)) == [(2, f"{deployed.prefix}b/e"), (2, f"{deployed.prefix}e/b"), (2, f"{deployed.prefix}e/lo")]
-    ping = deployed.nsgen("exec", topology, "e", "--", "ping", "-c", "1", "-W", "2", "10.0.5.1")
-    assert ping.returncode == 0, ping.stdout + ping.stderr
+    p = deployed.prefix
+    assert sorted(set(after) - set(before)) == [(2, f"/{p}pe"), (2, f"{p}b/e"), (2, f"{p}e/b"), (2, f"{p}e/lan"), (2, f"{p}e/lo")]
+    for address in ("10.0.5.1", "10.0.0.3"):  # b over the new veth; c (h3) over the spanning bridge
+        ping = deployed.nsgen("exec", topology, "e", "--", "ping", "-c", "1", "-W", "2", address)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
     status = deployed.nsgen("status", "--prefix", deployed.prefix)  # the record is the new topology
     assert status.returncode == 0, status.stdout
 
