@@ -1,4 +1,4 @@
-# --- nsgen runtime section services: sha256 7c251b919e4bb7608f3aa7b8d972105f86c3aa1907e9edf086ce641bfbadcdb5 ---
+# --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -69,7 +69,7 @@ forked() {
   done
 }
 start_service() {
-  local dir=${service_dir}/$1 pid tenths port state address file ready=''
+  local dir=${service_dir}/$1 pid tenths ready=''
   if (( dry_run )); then
     printf 'start_service'
     printf ' %q' "$@"

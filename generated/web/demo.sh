@@ -200,8 +200,8 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 891137f01bb4709d5fb731d66b19d8a1731132f9cf01ff40c5746f05643bb504 ===
-# --- nsgen runtime section services: sha256 7c251b919e4bb7608f3aa7b8d972105f86c3aa1907e9edf086ce641bfbadcdb5 ---
+# === nsgen runtime: sha256 9b57ad46d4bbccc48baa905508f458bead8f27b359b6cb01f1d8c633ba9c9c1b ===
+# --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -272,7 +272,7 @@ forked() {
   done
 }
 start_service() {
-  local dir=${service_dir}/$1 pid tenths port state address file ready=''
+  local dir=${service_dir}/$1 pid tenths ready=''
   if (( dry_run )); then
     printf 'start_service'
     printf ' %q' "$@"

@@ -196,8 +196,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 46bd0b6606fa9fe37faec9c397952631ff2e15def886cfd9b65ad94f60c4a5f2 ===
-# --- nsgen runtime section services: sha256 7c251b919e4bb7608f3aa7b8d972105f86c3aa1907e9edf086ce641bfbadcdb5 ---
+# === nsgen runtime: sha256 9a10ad677be5cdedb29aced8ff01062c956245b1a73de73c7b4fba166029024e ===
+# --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -268,7 +268,7 @@ forked() {
   done
 }
 start_service() {
-  local dir=${service_dir}/$1 pid tenths port state address file ready=''
+  local dir=${service_dir}/$1 pid tenths ready=''
   if (( dry_run )); then
     printf 'start_service'
     printf ' %q' "$@"

@@ -37,8 +37,8 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 c2fe65db06f47329c8b27ee62480ae6a6d1b9dd912190b1c7f5379d0ebd57a4b ===
-# --- nsgen runtime section services: sha256 7c251b919e4bb7608f3aa7b8d972105f86c3aa1907e9edf086ce641bfbadcdb5 ---
+# === nsgen runtime: sha256 61ac615d27acdf32927e22cb89b5963a7e6f48405a275fd306fee60c0931125d ===
+# --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -109,7 +109,7 @@ forked() {
   done
 }
 start_service() {
-  local dir=${service_dir}/$1 pid tenths port state address file ready=''
+  local dir=${service_dir}/$1 pid tenths ready=''
   if (( dry_run )); then
     printf 'start_service'
     printf ' %q' "$@"
