@@ -16,6 +16,9 @@ for dir in /run /var/lib /var/log; do
   mount -t tmpfs nsgen-sandbox "${dir}"
 done
 mkdir /run/netns
+# temporary files of what runs here (ctr's console sockets) in its own /run: they go with it, even killed
+mkdir /run/tmp
+export TMPDIR=/run/tmp
 
 # --- /etc and /opt: the machine's, with what the sandbox writes in a layer of its own
 for dir in /etc /opt; do
