@@ -138,7 +138,7 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 53980c76542ed426779e01436efeba3f3c56ce9c128e61f326310aa10afbb40d ===
+# === nsgen runtime: sha256 8842a55b35ed6581d928044dbe67f3bd1ffdfe687b1f18739268b96c6cb475f3 ===
 # --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -174,7 +174,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 c74b8192df509b8ea7b26dd14f3c56a7d0c97d6e11bd8315a57e2e3a0982fa4f ---
+# --- nsgen runtime section demo.sh: sha256 33e81bb2b0b2a199ff12ab7e754e64b10fe87dc873a638706ba02e65d1b06dfe ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -407,6 +407,10 @@ run() {
   fi
   printf '\n'
   if [[ $1 == --show ]]; then return; fi
+  if (( ! fails && ! matching )) && [[ -z ${seconds} ]]; then
+    "$@"  # a step: its failure is the script's (its ERR trap, errexit inside a function step)
+    return
+  fi
   if [[ -n ${seconds} ]]; then set -- within "${seconds}" "$@"; fi
   if (( matching )); then
     { output=$("$@" </dev/null | tee /dev/fd/3; exit "${PIPESTATUS[0]}") || status=$?; } 3>&1

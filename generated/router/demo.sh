@@ -218,7 +218,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 bb1949cc7c18e754f80b4b0a05e6d07f873a3af06219a89137081fef6e165b57 ===
+# === nsgen runtime: sha256 c216f2021a5afc1351fa2ac053f707eac18fe555bd68bd75ea6dd1ddf08e298d ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -448,7 +448,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 c74b8192df509b8ea7b26dd14f3c56a7d0c97d6e11bd8315a57e2e3a0982fa4f ---
+# --- nsgen runtime section demo.sh: sha256 33e81bb2b0b2a199ff12ab7e754e64b10fe87dc873a638706ba02e65d1b06dfe ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -681,6 +681,10 @@ run() {
   fi
   printf '\n'
   if [[ $1 == --show ]]; then return; fi
+  if (( ! fails && ! matching )) && [[ -z ${seconds} ]]; then
+    "$@"  # a step: its failure is the script's (its ERR trap, errexit inside a function step)
+    return
+  fi
   if [[ -n ${seconds} ]]; then set -- within "${seconds}" "$@"; fi
   if (( matching )); then
     { output=$("$@" </dev/null | tee /dev/fd/3; exit "${PIPESTATUS[0]}") || status=$?; } 3>&1

@@ -1,4 +1,4 @@
-# --- nsgen runtime section demo.sh: sha256 c74b8192df509b8ea7b26dd14f3c56a7d0c97d6e11bd8315a57e2e3a0982fa4f ---
+# --- nsgen runtime section demo.sh: sha256 33e81bb2b0b2a199ff12ab7e754e64b10fe87dc873a638706ba02e65d1b06dfe ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -231,6 +231,10 @@ run() {
   fi
   printf '\n'
   if [[ $1 == --show ]]; then return; fi
+  if (( ! fails && ! matching )) && [[ -z ${seconds} ]]; then
+    "$@"  # a step: its failure is the script's (its ERR trap, errexit inside a function step)
+    return
+  fi
   if [[ -n ${seconds} ]]; then set -- within "${seconds}" "$@"; fi
   if (( matching )); then
     { output=$("$@" </dev/null | tee /dev/fd/3; exit "${PIPESTATUS[0]}") || status=$?; } 3>&1

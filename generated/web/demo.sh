@@ -200,7 +200,7 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 9b57ad46d4bbccc48baa905508f458bead8f27b359b6cb01f1d8c633ba9c9c1b ===
+# === nsgen runtime: sha256 bf65305e999c9793968d796f3c59b83c23ca89ce2bdcd5ed49f515ad83002213 ===
 # --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -606,7 +606,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 c74b8192df509b8ea7b26dd14f3c56a7d0c97d6e11bd8315a57e2e3a0982fa4f ---
+# --- nsgen runtime section demo.sh: sha256 33e81bb2b0b2a199ff12ab7e754e64b10fe87dc873a638706ba02e65d1b06dfe ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -839,6 +839,10 @@ run() {
   fi
   printf '\n'
   if [[ $1 == --show ]]; then return; fi
+  if (( ! fails && ! matching )) && [[ -z ${seconds} ]]; then
+    "$@"  # a step: its failure is the script's (its ERR trap, errexit inside a function step)
+    return
+  fi
   if [[ -n ${seconds} ]]; then set -- within "${seconds}" "$@"; fi
   if (( matching )); then
     { output=$("$@" </dev/null | tee /dev/fd/3; exit "${PIPESTATUS[0]}") || status=$?; } 3>&1
