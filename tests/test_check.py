@@ -167,9 +167,9 @@ def test_a_value_changed_by_hand_is_offered_its_repair_and_lesson_shows_what_che
             '✗ step 2 "create 1 veth pair, each end directly where it lives": not done',
             "  ns-0: veth-0 mtu 1500: different (1400)",
             "  what repairs it:",
-            "    ip0 link set dev veth-0 mtu 1500",
+            f"    ip -n {prefix}ns-0 link set dev veth-0 mtu 1500",
         ]
-        repaired = run("bash", "-c", "source ./helpers.sh && ip0 link set dev veth-0 mtu 1500", cwd=lab_dir)
+        repaired = run("bash", "-c", lines[4].strip())
         assert repaired.returncode == 0, repaired.stderr  # the command offered works as written
 
         monkeypatch.setattr("builtins.input", lambda prompt: "")

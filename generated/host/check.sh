@@ -36,8 +36,7 @@ veth-h0 address 172.16.100.1/30
 NSGEN
 }
 
-# --- each step: its number and label, its commands as the guide writes them, what repairs each of
-# its facts an object may hold with another value (pairs: `NODE: LINE`, a command), and the facts it makes
+# --- each step: its number and label, its commands as the guide writes them, and the facts it makes
 # where they live (as verify.sh's declared state: compare_facts NETNS NODE [DEVICE...] <<lines)
 lab_step_count=5
 
@@ -45,8 +44,6 @@ lab_step_1() {
   step_label='create new namespaces'
   step_commands=(
     'ip netns add ns-0'
-  )
-  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
@@ -57,9 +54,6 @@ lab_step_2() {
   step_label='create 1 veth pair, each end directly where it lives'
   step_commands=(
     'ip link add name veth-h0 type veth peer name eth0 netns ns-0'
-  )
-  step_repairs=(
-    'ns-0: eth0 mtu 1500' 'ip0 link set dev eth0 mtu 1500'
   )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
@@ -77,8 +71,6 @@ lab_step_3() {
     'ip0 addr add 172.16.100.2/30 dev eth0'
     'ip addr add 172.16.100.1/30 dev veth-h0'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
 eth0 address 172.16.100.2/30
@@ -94,8 +86,6 @@ lab_step_4() {
     'ip0 link set dev eth0 addrgenmode none'
     'ip link set dev veth-h0 addrgenmode none'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
 }
 
@@ -105,8 +95,6 @@ lab_step_5() {
     'ip0 link set dev lo up'
     'ip0 link set dev eth0 up'
     'ip link set dev veth-h0 up'
-  )
-  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts ns-0 ns-0 <<'NSGEN'
@@ -118,7 +106,7 @@ veth-h0 up
 NSGEN
 }
 
-# === nsgen runtime: sha256 76f92a4e87ad8e454024c1ca299934de49f2d440b51f02abee2acfc53d9c4bb3 ===
+# === nsgen runtime: sha256 832e8945e16268fc07e46a1d7298cba9feb519665536062b47526541e5e9eda6 ===
 # --- nsgen runtime section facts: sha256 b1e85fc48bdb0c19ebb3f0957172ae349d4506c3be81477e99e2846479e29a25 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -380,7 +368,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section check.sh: sha256 f7fa18c6915a107eaf5cbe01d47d1229b1f259f9889b11eba5dd1b61a220b36b ---
+# --- nsgen runtime section check.sh: sha256 ba3ab41483b1ee38bb67e77c10ea3c614b5c25401aaa0b8ae85d0c2f178ef2c5 ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -420,19 +408,21 @@ summary() {
   echo "lab ${lab_name}: $1${beyond}"
 }
 
-# --- repairs: what repairs the step's differences (drift_rows), when each is a value another than
-# declared and has a repair (step_repairs), into `fixes`; else none (the step's commands make it)
+# --- what gives a keyed fact of a device its value, its device and value in place (the fact table's
+# `make`, nsgen.topology.facts.repair_words)
+declare -A fact_repair=([mtu]='link set dev {device} mtu {value}' [mac]='link set dev {device} address {value}' [master]='link set dev {device} master {value}')
+# --- repairs: what repairs the step's differences (drift_rows), into `fixes`, when each is a value
+# other than declared of a kind the table can give (fact_repair): `ip [-n NETNS] link set dev D mtu
+# M`, as `nsgen check` writes it; else none (the step's own commands make what it lacks)
 repairs() {
-  local row kind node line i fix
+  local row kind netns line device fact value fix
   fixes=()
   for row in "${drift_rows[@]}"; do
-    IFS=$'\t' read -r kind _ node line _ <<<"${row}"
-    fix=''
-    for (( i = 0; i + 1 < ${#step_repairs[@]}; i += 2 )); do
-      if [[ ${kind} == different && ${step_repairs[i]} == "${node}: ${line}" ]]; then fix=${step_repairs[i + 1]}; break; fi
-    done
-    if [[ -z ${fix} ]]; then fixes=(); return 0; fi
-    fixes+=("${fix}")
+    IFS=$'\t' read -r kind netns _ line _ <<<"${row}"
+    read -r device fact value <<<"${line}"
+    if [[ ${kind} != different || -z ${fact_repair[${fact}]-} ]]; then fixes=(); return 0; fi
+    fix=${fact_repair[${fact}]//'{device}'/${device}}
+    fixes+=("ip${netns:+ -n ${netns}} ${fix//'{value}'/${value}}")
   done
 }
 

@@ -105,8 +105,7 @@ r-1 master br-right
 NSGEN
 }
 
-# --- each step: its number and label, its commands as the guide writes them, what repairs each of
-# its facts an object may hold with another value (pairs: `NODE: LINE`, a command), and the facts it makes
+# --- each step: its number and label, its commands as the guide writes them, and the facts it makes
 # where they live (as verify.sh's declared state: compare_facts NETNS NODE [DEVICE...] <<lines)
 lab_step_count=7
 
@@ -118,8 +117,6 @@ lab_step_1() {
     'ip netns add left-1'
     'ip netns add right-0'
     'ip netns add right-1'
-  )
-  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -142,10 +139,6 @@ lab_step_2() {
     'ip link add name br-right address a6:26:d2:d6:fe:65 type bridge'
     'ip link set dev br-right up'
   )
-  step_repairs=(
-    'host: br-left mac f6:29:ca:41:48:af' 'ip link set dev br-left address f6:29:ca:41:48:af'
-    'host: br-right mac a6:26:d2:d6:fe:65' 'ip link set dev br-right address a6:26:d2:d6:fe:65'
-  )
   if (( ! checking )); then return 0; fi
   compare_facts '' host br-left br-right <<'NSGEN'
 device br-left
@@ -166,20 +159,6 @@ lab_step_3() {
     'ip link add name l-1 master br-left type veth peer name eth0 netns left-1'
     'ip link add name r-0 master br-right type veth peer name eth0 netns right-0'
     'ip link add name r-1 master br-right type veth peer name eth0 netns right-1'
-  )
-  step_repairs=(
-    'router: eth-left mtu 1500' 'ip0 link set dev eth-left mtu 1500'
-    'router: eth-right mtu 1500' 'ip0 link set dev eth-right mtu 1500'
-    'left-0: eth0 mtu 1500' 'ip1 link set dev eth0 mtu 1500'
-    'left-1: eth0 mtu 1500' 'ip2 link set dev eth0 mtu 1500'
-    'right-0: eth0 mtu 1500' 'ip3 link set dev eth0 mtu 1500'
-    'right-1: eth0 mtu 1500' 'ip4 link set dev eth0 mtu 1500'
-    'host: r-left master br-left' 'ip link set dev r-left master br-left'
-    'host: r-right master br-right' 'ip link set dev r-right master br-right'
-    'host: l-0 master br-left' 'ip link set dev l-0 master br-left'
-    'host: l-1 master br-left' 'ip link set dev l-1 master br-left'
-    'host: r-0 master br-right' 'ip link set dev r-0 master br-right'
-    'host: r-1 master br-right' 'ip link set dev r-1 master br-right'
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -226,8 +205,6 @@ lab_step_4() {
     'set_sysctl router net.ipv4.ip_forward 1'
     'set_sysctl router net.ipv6.conf.all.forwarding 1'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
 sysctl net.ipv4.ip_forward=1
@@ -250,8 +227,6 @@ lab_step_5() {
     'ip3 addr add fd00:2::2/64 nodad dev eth0'
     'ip4 addr add 10.0.2.3/24 dev eth0'
     'ip4 addr add fd00:2::3/64 nodad dev eth0'
-  )
-  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -299,8 +274,6 @@ lab_step_6() {
     'ip link set dev r-0 up'
     'ip link set dev r-1 up'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
 lo up
@@ -345,8 +318,6 @@ lab_step_7() {
     'ip4 route add default via 10.0.2.1'
     'ip4 route add ::/0 via fd00:2::1'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
   compare_facts left-0 left-0 <<'NSGEN'
 route default via 10.0.1.1
@@ -366,7 +337,7 @@ route default via fd00:2::1
 NSGEN
 }
 
-# === nsgen runtime: sha256 76f92a4e87ad8e454024c1ca299934de49f2d440b51f02abee2acfc53d9c4bb3 ===
+# === nsgen runtime: sha256 832e8945e16268fc07e46a1d7298cba9feb519665536062b47526541e5e9eda6 ===
 # --- nsgen runtime section facts: sha256 b1e85fc48bdb0c19ebb3f0957172ae349d4506c3be81477e99e2846479e29a25 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -628,7 +599,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section check.sh: sha256 f7fa18c6915a107eaf5cbe01d47d1229b1f259f9889b11eba5dd1b61a220b36b ---
+# --- nsgen runtime section check.sh: sha256 ba3ab41483b1ee38bb67e77c10ea3c614b5c25401aaa0b8ae85d0c2f178ef2c5 ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -668,19 +639,21 @@ summary() {
   echo "lab ${lab_name}: $1${beyond}"
 }
 
-# --- repairs: what repairs the step's differences (drift_rows), when each is a value another than
-# declared and has a repair (step_repairs), into `fixes`; else none (the step's commands make it)
+# --- what gives a keyed fact of a device its value, its device and value in place (the fact table's
+# `make`, nsgen.topology.facts.repair_words)
+declare -A fact_repair=([mtu]='link set dev {device} mtu {value}' [mac]='link set dev {device} address {value}' [master]='link set dev {device} master {value}')
+# --- repairs: what repairs the step's differences (drift_rows), into `fixes`, when each is a value
+# other than declared of a kind the table can give (fact_repair): `ip [-n NETNS] link set dev D mtu
+# M`, as `nsgen check` writes it; else none (the step's own commands make what it lacks)
 repairs() {
-  local row kind node line i fix
+  local row kind netns line device fact value fix
   fixes=()
   for row in "${drift_rows[@]}"; do
-    IFS=$'\t' read -r kind _ node line _ <<<"${row}"
-    fix=''
-    for (( i = 0; i + 1 < ${#step_repairs[@]}; i += 2 )); do
-      if [[ ${kind} == different && ${step_repairs[i]} == "${node}: ${line}" ]]; then fix=${step_repairs[i + 1]}; break; fi
-    done
-    if [[ -z ${fix} ]]; then fixes=(); return 0; fi
-    fixes+=("${fix}")
+    IFS=$'\t' read -r kind netns _ line _ <<<"${row}"
+    read -r device fact value <<<"${line}"
+    if [[ ${kind} != different || -z ${fact_repair[${fact}]-} ]]; then fixes=(); return 0; fi
+    fix=${fact_repair[${fact}]//'{device}'/${device}}
+    fixes+=("ip${netns:+ -n ${netns}} ${fix//'{value}'/${value}}")
   done
 }
 

@@ -1,4 +1,4 @@
-# --- nsgen runtime section check.sh: sha256 f7fa18c6915a107eaf5cbe01d47d1229b1f259f9889b11eba5dd1b61a220b36b ---
+# --- nsgen runtime section check.sh: sha256 ba3ab41483b1ee38bb67e77c10ea3c614b5c25401aaa0b8ae85d0c2f178ef2c5 ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -38,19 +38,21 @@ summary() {
   echo "lab ${lab_name}: $1${beyond}"
 }
 
-# --- repairs: what repairs the step's differences (drift_rows), when each is a value another than
-# declared and has a repair (step_repairs), into `fixes`; else none (the step's commands make it)
+# --- what gives a keyed fact of a device its value, its device and value in place (the fact table's
+# `make`, nsgen.topology.facts.repair_words)
+declare -A fact_repair=([mtu]='link set dev {device} mtu {value}' [mac]='link set dev {device} address {value}' [master]='link set dev {device} master {value}')
+# --- repairs: what repairs the step's differences (drift_rows), into `fixes`, when each is a value
+# other than declared of a kind the table can give (fact_repair): `ip [-n NETNS] link set dev D mtu
+# M`, as `nsgen check` writes it; else none (the step's own commands make what it lacks)
 repairs() {
-  local row kind node line i fix
+  local row kind netns line device fact value fix
   fixes=()
   for row in "${drift_rows[@]}"; do
-    IFS=$'\t' read -r kind _ node line _ <<<"${row}"
-    fix=''
-    for (( i = 0; i + 1 < ${#step_repairs[@]}; i += 2 )); do
-      if [[ ${kind} == different && ${step_repairs[i]} == "${node}: ${line}" ]]; then fix=${step_repairs[i + 1]}; break; fi
-    done
-    if [[ -z ${fix} ]]; then fixes=(); return 0; fi
-    fixes+=("${fix}")
+    IFS=$'\t' read -r kind netns _ line _ <<<"${row}"
+    read -r device fact value <<<"${line}"
+    if [[ ${kind} != different || -z ${fact_repair[${fact}]-} ]]; then fixes=(); return 0; fi
+    fix=${fact_repair[${fact}]//'{device}'/${device}}
+    fixes+=("ip${netns:+ -n ${netns}} ${fix//'{value}'/${value}}")
   done
 }
 

@@ -94,8 +94,7 @@ iptables -t nat -A OUTPUT ! -d 127.0.0.0/8 -p tcp --dport 8080 -m addrtype --dst
 NSGEN
 }
 
-# --- each step: its number and label, its commands as the guide writes them, what repairs each of
-# its facts an object may hold with another value (pairs: `NODE: LINE`, a command), and the facts it makes
+# --- each step: its number and label, its commands as the guide writes them, and the facts it makes
 # where they live (as verify.sh's declared state: compare_facts NETNS NODE [DEVICE...] <<lines)
 lab_step_count=10
 
@@ -106,8 +105,6 @@ lab_step_1() {
     'ip netns add web'
     'ip netns add client-0'
     'ip netns add client-1'
-  )
-  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -131,10 +128,6 @@ lab_step_2() {
     'ip link set dev lan-clients addrgenmode none'
     'ip link set dev lan-clients up'
   )
-  step_repairs=(
-    'host: lan-web mac 0a:b9:6f:f4:11:47' 'ip link set dev lan-web address 0a:b9:6f:f4:11:47'
-    'host: lan-clients mac ee:0e:dc:57:f9:ea' 'ip link set dev lan-clients address ee:0e:dc:57:f9:ea'
-  )
   if (( ! checking )); then return 0; fi
   compare_facts '' host lan-web lan-clients <<'NSGEN'
 device lan-web
@@ -155,18 +148,6 @@ lab_step_3() {
     'ip link add name v-web master lan-web type veth peer name eth0 netns web'
     'ip link add name c-0 master lan-clients type veth peer name eth0 netns client-0'
     'ip link add name c-1 master lan-clients type veth peer name eth0 netns client-1'
-  )
-  step_repairs=(
-    'router: eth-web mtu 1500' 'ip0 link set dev eth-web mtu 1500'
-    'router: eth-clients mtu 1500' 'ip0 link set dev eth-clients mtu 1500'
-    'web: eth0 mtu 1500' 'ip1 link set dev eth0 mtu 1500'
-    'client-0: eth0 mtu 1500' 'ip2 link set dev eth0 mtu 1500'
-    'client-1: eth0 mtu 1500' 'ip3 link set dev eth0 mtu 1500'
-    'host: r-web master lan-web' 'ip link set dev r-web master lan-web'
-    'host: r-clients master lan-clients' 'ip link set dev r-clients master lan-clients'
-    'host: v-web master lan-web' 'ip link set dev v-web master lan-web'
-    'host: c-0 master lan-clients' 'ip link set dev c-0 master lan-clients'
-    'host: c-1 master lan-clients' 'ip link set dev c-1 master lan-clients'
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -206,8 +187,6 @@ lab_step_4() {
   step_commands=(
     'set_sysctl router net.ipv4.ip_forward 1'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
 sysctl net.ipv4.ip_forward=1
@@ -222,8 +201,6 @@ lab_step_5() {
     'ip1 addr add 10.0.1.2/24 dev eth0'
     'ip2 addr add 10.0.2.2/24 dev eth0'
     'ip3 addr add 10.0.2.3/24 dev eth0'
-  )
-  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -255,8 +232,6 @@ lab_step_6() {
     'ip link set dev c-0 addrgenmode none'
     'ip link set dev c-1 addrgenmode none'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
 }
 
@@ -277,8 +252,6 @@ lab_step_7() {
     'ip link set dev v-web up'
     'ip link set dev c-0 up'
     'ip link set dev c-1 up'
-  )
-  step_repairs=(
   )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
@@ -316,8 +289,6 @@ lab_step_8() {
     'ip2 route add default via 10.0.2.1'
     'ip3 route add default via 10.0.2.1'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
   compare_facts router router <<'NSGEN'
 route default via 10.0.1.1
@@ -344,8 +315,6 @@ lab_step_9() {
     'iptables -w -t nat -A PREROUTING '"'"'!'"'"' -d 127.0.0.0/8 -p tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment nsgen:web -j DNAT --to-destination 10.0.1.2:80'
     'iptables -w -t nat -A OUTPUT '"'"'!'"'"' -d 127.0.0.0/8 -p tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment nsgen:web -j DNAT --to-destination 10.0.1.2:80'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
   compare_facts '' host net.ipv4.ip_forward <<'NSGEN'
 sysctl net.ipv4.ip_forward=1
@@ -363,8 +332,6 @@ lab_step_10() {
     'start_service web http '"'"'python3 -m http.server 80 --directory /usr/share/doc/iproute2'"'"' tcp:80 10'
     'start_service web admin '"'"'python3 -m http.server 8081 --bind 127.0.0.1 --directory /usr/share/doc/iproute2'"'"' tcp:8081 10'
   )
-  step_repairs=(
-  )
   if (( ! checking )); then return 0; fi
   compare_facts web web <<'NSGEN'
 service http running
@@ -372,7 +339,7 @@ service admin running
 NSGEN
 }
 
-# === nsgen runtime: sha256 76f92a4e87ad8e454024c1ca299934de49f2d440b51f02abee2acfc53d9c4bb3 ===
+# === nsgen runtime: sha256 832e8945e16268fc07e46a1d7298cba9feb519665536062b47526541e5e9eda6 ===
 # --- nsgen runtime section facts: sha256 b1e85fc48bdb0c19ebb3f0957172ae349d4506c3be81477e99e2846479e29a25 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -634,7 +601,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section check.sh: sha256 f7fa18c6915a107eaf5cbe01d47d1229b1f259f9889b11eba5dd1b61a220b36b ---
+# --- nsgen runtime section check.sh: sha256 ba3ab41483b1ee38bb67e77c10ea3c614b5c25401aaa0b8ae85d0c2f178ef2c5 ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -674,19 +641,21 @@ summary() {
   echo "lab ${lab_name}: $1${beyond}"
 }
 
-# --- repairs: what repairs the step's differences (drift_rows), when each is a value another than
-# declared and has a repair (step_repairs), into `fixes`; else none (the step's commands make it)
+# --- what gives a keyed fact of a device its value, its device and value in place (the fact table's
+# `make`, nsgen.topology.facts.repair_words)
+declare -A fact_repair=([mtu]='link set dev {device} mtu {value}' [mac]='link set dev {device} address {value}' [master]='link set dev {device} master {value}')
+# --- repairs: what repairs the step's differences (drift_rows), into `fixes`, when each is a value
+# other than declared of a kind the table can give (fact_repair): `ip [-n NETNS] link set dev D mtu
+# M`, as `nsgen check` writes it; else none (the step's own commands make what it lacks)
 repairs() {
-  local row kind node line i fix
+  local row kind netns line device fact value fix
   fixes=()
   for row in "${drift_rows[@]}"; do
-    IFS=$'\t' read -r kind _ node line _ <<<"${row}"
-    fix=''
-    for (( i = 0; i + 1 < ${#step_repairs[@]}; i += 2 )); do
-      if [[ ${kind} == different && ${step_repairs[i]} == "${node}: ${line}" ]]; then fix=${step_repairs[i + 1]}; break; fi
-    done
-    if [[ -z ${fix} ]]; then fixes=(); return 0; fi
-    fixes+=("${fix}")
+    IFS=$'\t' read -r kind netns _ line _ <<<"${row}"
+    read -r device fact value <<<"${line}"
+    if [[ ${kind} != different || -z ${fact_repair[${fact}]-} ]]; then fixes=(); return 0; fi
+    fix=${fact_repair[${fact}]//'{device}'/${device}}
+    fixes+=("ip${netns:+ -n ${netns}} ${fix//'{value}'/${value}}")
   done
 }
 

@@ -29,7 +29,7 @@ def _lacking(lab: Lab, found: standing.Standing) -> None:
         typer.echo(f"  {difference}")
     fixes = progress.repairs(found.lacking)
     typer.echo("  what repairs it:" if fixes else "  its commands, as the guide writes them:")
-    for line in _commands(lab, fixes or found.current.step.commands):
+    for line in fixes or _commands(lab, found.current.step.commands):
         typer.echo(f"    {line}")
 
 

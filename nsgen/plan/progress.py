@@ -8,11 +8,12 @@ already done, and the first one not done with what it lacks.
 """
 
 import re
+import shlex
 from dataclasses import dataclass
 
 from nsgen.plan.commands import Command, Made, Plan, Step
 from nsgen.plan.declared import declared
-from nsgen.topology.facts import KINDS, Difference, Fact
+from nsgen.topology.facts import Difference, Fact, repair_words
 from nsgen.topology.model import Lab
 
 
@@ -61,19 +62,20 @@ def stages(lab: Lab, plan: Plan, facts: list[Fact] | None = None) -> list[Stage]
     return [Stage(number, step, tuple(made)) for number, (step, made) in enumerate(zip(plan, owned, strict=True), 1)]
 
 
-def repair(fact: Fact) -> Command | None:
-    """The command that gives an existing object `fact`'s one value (an MTU, a MAC, a master), by its
-    kind's one definition, where its step's commands (a `link add`) cannot be run again; None for
-    the rest (a device set up: its step's `link set up` repairs it)."""
-    kind = KINDS[fact.kind]
-    if not kind.keyed:
+def repair(fact: Fact) -> str | None:
+    """What gives an existing object `fact`'s one value (an MTU, a MAC, a master), from its kind's one
+    definition (`facts.repair_words`), as `ip [-n NETNS] …` (check.sh writes it the same way), where
+    its step's commands (a `link add`) cannot be run again; None for the rest (a device set up: its
+    step's `link set up` repairs it)."""
+    words = repair_words(fact.kind)
+    if words is None:
         return None
-    argv = kind.make(fact)
-    return Command(tuple(argv), fact.netns, kind.tool) if argv is not None else None  # type: ignore[arg-type]
+    filled = [word.replace("{device}", fact.device).replace("{value}", fact.value) for word in words]
+    return shlex.join(["ip", *(["-n", fact.netns] if fact.netns else []), *filled])
 
 
-def repairs(lacking: tuple[Difference, ...]) -> list[Command] | None:
+def repairs(lacking: tuple[Difference, ...]) -> list[str] | None:
     """What repairs a step whose objects are all there but some with another value: each fact's
     repair; None where the step's own commands are what it lacks (an object missing)."""
-    commands = [repair(d.fact) if d.kind == "different" else None for d in lacking]
-    return None if None in commands else commands  # type: ignore[return-value]
+    fixes = [repair(d.fact) if d.kind == "different" else None for d in lacking]
+    return None if None in fixes else fixes  # type: ignore[return-value]

@@ -146,12 +146,6 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
                     "label": stage.label,
                     "commands": [styles.tutorial_words(command, names) for command in stage.step.commands],
                     "places": declared.places(list(stage.facts)),
-                    # what repairs each fact whose object may be there with another value (`NODE: LINE`, its words)
-                    "repairs": [
-                        (f"{fact.node}: {fact.line}", styles.tutorial_words(fix, names))
-                        for fact in stage.facts
-                        if (fix := progress.repair(fact)) is not None
-                    ],
                 }
                 for stage in stages
             ],

@@ -204,4 +204,15 @@ def bash_table() -> dict[str, str]:
         "extra": " ".join(f"[{k.name}]={k.extra.value}" for k in kinds if k.extra is not Extra.never),
         "absent": " ".join(f"[{k.name}]={k.absent}" for k in kinds if k.absent),
         "route_via": ROUTE_VIA.pattern,
+        # what gives a keyed fact its value, with {device} and {value} in place (`nsgen check`'s repair)
+        "repair": " ".join(f"[{k.name}]='{' '.join(words)}'" for k in kinds if k.keyed and (words := repair_words(k.name))),
     }
+
+
+def repair_words(kind: str) -> tuple[str, ...] | None:
+    """The words of `kind`'s `make` with `{device}` and `{value}` in place, for a keyed kind of the
+    `ip` tool; None for the rest (their step's own commands make them)."""
+    found = KINDS[kind]
+    if not found.keyed or found.tool != "ip":
+        return None
+    return found.make(Fact(None, "", kind, "{device}", "{value}"))
