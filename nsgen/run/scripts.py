@@ -1,5 +1,6 @@
 """Running a rendered lab's scripts, streaming their output and passing on their exit status."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -67,7 +68,29 @@ def run_script(
                 status = process.wait()
                 return 128 - status if status < 0 else status  # killed by signal N: 128 + N, as a shell says it
             except KeyboardInterrupt:
-                process.send_signal(signal.SIGINT)  # a second one, in its rollback, it ignores
+                interrupt(process.pid)  # a second one, in its rollback, it ignores
+
+
+def interrupt(script: int) -> None:
+    """Ctrl-C as a terminal sends it: SIGINT to the script, then to what it runs (its descendants in our
+    process group: a service, in a session of its own, is not one). bash acts on a SIGINT that comes
+    while it waits for a command only if that command dies of it too; sent to bash alone (nsgen
+    itself interrupted by `kill -INT` or `timeout -s INT`), it was lost whenever bash was waiting."""
+    group, family = os.getpgrp(), {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if int(fields[2]) == group:
+            family.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    ordered, index = [script], 0
+    while index < len(ordered):
+        ordered += family.get(ordered[index], [])
+        index += 1
+    for pid in ordered:
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+            os.kill(pid, signal.SIGINT)
 
 
 def _relay(lines: Iterable[str]) -> None:
