@@ -12,9 +12,10 @@ from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
+from browser import page_console, page_dom, terminal_text
 from cni_harness import processes_mentioning
 from conftest import REPO, netns_names, nsgen, root_link_names, run, shellcheck
-from test_recording import CHROMIUM, CHROMIUM_FLAGS, KERNEL_PICKED, cast_text, dumped, page_console, terminal_text
+from test_recording import KERNEL_PICKED, cast_text
 
 from nsgen.render import docs_page, guide
 from nsgen.run import busybox_image, emulated_hosts, guide_parts, recording, sandbox
@@ -226,9 +227,7 @@ def test_a_preset_part_recorded_again_is_the_committed_one(host: Host, tmp_path:
 def test_a_demo_part_page_plays_offline_in_headless_chromium_with_its_chapters(tmp_path: Path) -> None:
     part = guide.PARTS[3]
     page = GUIDE / part.directory / "index.html"
-    # in a network namespace of its own (loopback only, down): whatever it tries, nothing leaves
-    command = ["unshare", "--net", CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom"]
-    dom = dumped([*command, f"file://{page}"], "$ cat cni/nsgen-net.conflist")
+    dom = page_dom(tmp_path / "profile", f"file://{page}", "$ cat cni/nsgen-net.conflist")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "$ cat cni/nsgen-net.conflist" in terminal_text(dom.stdout)
     chapters = docs_page.chapters(committed_cast(part).read_text())

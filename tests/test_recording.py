@@ -2,11 +2,11 @@
 
 import json
 import re
-import subprocess
 from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
+from browser import SCREENSHOT_BUDGET, chromium, page_console, page_dom, terminal_text
 from conftest import REPO, leftovers, nsgen, run, shellcheck
 
 from nsgen.plan import lab_plans, progress
@@ -15,36 +15,6 @@ from nsgen.render.demo_terminal import STEP
 from nsgen.run import recording
 from nsgen.topology import presets
 from nsgen.validate import sources
-
-#: Debian's /usr/bin/chromium is a wrapper that turns on extension updates; the browser itself is here.
-CHROMIUM = "/usr/lib/chromium/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-features=NetworkTimeServiceQuerying", "--host-resolver-rules=MAP * ~NOTFOUND",
-    "--enable-logging=stderr", "--v=1", "--virtual-time-budget=3000", "--window-size=1280,900",
-]  # fmt: skip
-
-
-def terminal_text(dom: str) -> str:
-    """The text the player's terminal shows in a dumped DOM ('' where it drew none)."""
-    terminal = re.search(r'<pre class="ap-term-text[^>]*>(.*?)</pre>', dom, re.S)
-    return html_unescape(re.sub(r"<[^>]+>", "", terminal.group(1))) if terminal else ""
-
-
-def dumped(command: list[str], shows: str) -> subprocess.CompletedProcess:
-    """`command` (Chromium with --dump-dom), once more with a longer virtual time budget where the
-    player's terminal does not show `shows` yet: a machine under load can leave it undrawn."""
-    dom = run(*command)
-    if shows not in terminal_text(dom.stdout):
-        dom = run(*(word.replace("--virtual-time-budget=3000", "--virtual-time-budget=15000") for word in command))
-    return dom
-
-
-def page_console(stderr: str) -> list[str]:
-    """The page's own console messages: Chromium logs those of its own pages too (`source: chrome://…`)."""
-    return [line for line in stderr.splitlines() if "CONSOLE" in line and "source: chrome://" not in line]
-
 
 #: Values the kernel picks, masked before two recordings are compared.
 KERNEL_PICKED = [
@@ -223,16 +193,8 @@ def test_docs_page_plays_offline_in_headless_chromium(tmp_path: Path, prefix: st
     assert not re.search(r"""(src|href)="(?!asciinema-player|pair\.cast|#|https://mermaid)""", html)
     assert '<span class="line" id="setup.sh-L1">#!/usr/bin/env bash</span>' in html
 
-    def chromium(*args: str) -> subprocess.CompletedProcess:
-        profile = tmp_path / f"profile-{args[0][2:8]}"
-        # in a network namespace of its own (loopback only, down): whatever it tries, nothing leaves
-        command = ["unshare", "--net", CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-        return run(*command, f"file://{out / 'index.html'}")
-
     shown = f'$ ip0() {{ ip netns exec {prefix}ns-0 ip "$@"; }}'
-    profile = tmp_path / "profile-dump"
-    command = ["unshare", "--net", CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom"]
-    dom = dumped([*command, f"file://{out / 'index.html'}"], shown)
+    dom = page_dom(tmp_path / "profile-dump", f"file://{out / 'index.html'}", shown)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert shown in terminal_text(dom.stdout), dom.stdout[-2000:]
     chapters = docs_page.chapters(cast.read_text())
@@ -244,7 +206,7 @@ def test_docs_page_plays_offline_in_headless_chromium(tmp_path: Path, prefix: st
     requested = set(re.findall(r"NotifyBeforeURLRequest: (\S+)", dom.stderr))
     assert {url for url in requested if not url.split("?")[0].endswith("update.googleapis.com/service/update2/json")} == set()
     screenshot = tmp_path / "docs-page.png"
-    shot = chromium(f"--screenshot={screenshot}")
+    shot = run(*chromium(tmp_path / "profile-shot", SCREENSHOT_BUDGET, f"--screenshot={screenshot}", f"file://{out / 'index.html'}"))
     assert shot.returncode == 0 and screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert leftovers(prefix) == set()
 
