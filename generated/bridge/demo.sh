@@ -132,7 +132,7 @@ lab_steps() {
   run ip link del dev v-net-0
 }
 
-# === nsgen runtime: sha256 66797e7b050d0ac991e0aee42d7dfff9cd47120b2d4f9068abd04bbabd64c80f ===
+# === nsgen runtime: sha256 43cda3d104b45b5ecdfb3e65c25e925e27821d427393605af575312e82b97698 ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -278,7 +278,7 @@ delete_rules() {
   if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
 }
 cleanup_hooks+=(delete_rules)
-# --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
+# --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
 # there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
@@ -309,11 +309,11 @@ stop_processes() {
     if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 33e81bb2b0b2a199ff12ab7e754e64b10fe87dc873a638706ba02e65d1b06dfe ---
+# --- nsgen runtime section demo.sh: sha256 cd4bd488b1e84bead5d2c4ed36873973bea5bdffb1f3e5fb3dcb5463dd564ba6 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -390,10 +390,6 @@ declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks
 # the sections' preflights, told --allow-forward (demo.sh has no --force)
 for hook in "${preflight_hooks[@]}"; do "${hook}" '' "${allow_forward}"; done
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -405,7 +401,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
@@ -512,7 +508,7 @@ within() {
   pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
-    pause 0.1
+    sleep 0.1
   done
   kill "${pid}" 2>/dev/null || true
   wait "${pid}" 2>/dev/null || true
@@ -541,7 +537,7 @@ run() {
   else
     for (( i = 0; i < ${#step}; i++ )); do
       printf '%s' "${step:i:1}"
-      pause "${delay}"
+      sleep "${delay}"
     done
   fi
   printf '\n'

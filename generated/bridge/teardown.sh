@@ -33,7 +33,7 @@ link del dev v-net-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 b6cfed731026ccc2af209f46264fa73879b5d366f3bf425b4fb84ed6bd3f0ce0 ===
+# === nsgen runtime: sha256 53564a05a0ea6074b03893c6e375762595e8c483b02a0ee62e8b41f3b6d3b98b ===
 # --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
@@ -71,7 +71,7 @@ delete_rules() {
   if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
 }
 cleanup_hooks+=(delete_rules)
-# --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
+# --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
 # there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
@@ -102,11 +102,11 @@ stop_processes() {
     if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 4598c9e3167d05fc3bde6d7a35002f7a099d5b5b45b9f40695ab0707aec38841 ---
+# --- nsgen runtime section teardown.sh: sha256 d32fd54c63b80f07b9c16e93f54beecf5498fc49aea22736bc16793fc0108e2f ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -158,10 +158,6 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -173,7 +169,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 

@@ -138,8 +138,8 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 8842a55b35ed6581d928044dbe67f3bd1ffdfe687b1f18739268b96c6cb475f3 ===
-# --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
+# === nsgen runtime: sha256 cd0da7e55b2566d0164f08e9f57af239a0276d1ee0394e84e320a72fe681a44f ===
+# --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
 # there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
@@ -170,11 +170,11 @@ stop_processes() {
     if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 33e81bb2b0b2a199ff12ab7e754e64b10fe87dc873a638706ba02e65d1b06dfe ---
+# --- nsgen runtime section demo.sh: sha256 cd4bd488b1e84bead5d2c4ed36873973bea5bdffb1f3e5fb3dcb5463dd564ba6 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -251,10 +251,6 @@ declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks
 # the sections' preflights, told --allow-forward (demo.sh has no --force)
 for hook in "${preflight_hooks[@]}"; do "${hook}" '' "${allow_forward}"; done
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -266,7 +262,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
@@ -373,7 +369,7 @@ within() {
   pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
-    pause 0.1
+    sleep 0.1
   done
   kill "${pid}" 2>/dev/null || true
   wait "${pid}" 2>/dev/null || true
@@ -402,7 +398,7 @@ run() {
   else
     for (( i = 0; i < ${#step}; i++ )); do
       printf '%s' "${step:i:1}"
-      pause "${delay}"
+      sleep "${delay}"
     done
   fi
   printf '\n'

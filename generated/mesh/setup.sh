@@ -152,8 +152,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 5a4316e9f621bf77cc3e4e29dde84109a2648b8320b747a635c24a9fefa81c65 ===
-# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
+# === nsgen runtime: sha256 0b99009254d02ac966986cf255781e3e576b7b3f09c7052ec970339d0aaf6d9e ===
+# --- nsgen runtime section setup.sh: sha256 2c07922050228f4dba199337663a389fbdbcad52f8976f3357dc373a143d0b65 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -257,10 +257,6 @@ fi
 declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks ready_hooks done_hooks
 for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}"; done  # told FORCE ALLOW_FORWARD
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -272,7 +268,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait

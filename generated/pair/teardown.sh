@@ -30,8 +30,8 @@ netns del ns-1
 NSGEN
 }
 
-# === nsgen runtime: sha256 900436a8a43c898a7f761a07d633c202bce0c840e6bd6dc1cc307c835d70a599 ===
-# --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
+# === nsgen runtime: sha256 e473edce54655564067b42766ffe406f35d0d6d9f2a8e425b63d210377bd090b ===
+# --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
 # there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
@@ -62,11 +62,11 @@ stop_processes() {
     if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 4598c9e3167d05fc3bde6d7a35002f7a099d5b5b45b9f40695ab0707aec38841 ---
+# --- nsgen runtime section teardown.sh: sha256 d32fd54c63b80f07b9c16e93f54beecf5498fc49aea22736bc16793fc0108e2f ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -118,10 +118,6 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -133,7 +129,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 

@@ -188,7 +188,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 833fa6fa2a6f9dcae62893406c8bbfd3a62520493cb4676fd1816faeed3b1114 ===
+# === nsgen runtime: sha256 da003bfaac42fb1e3c6f38549af4bbb56aa657e66bd45f86802b975706d4f2d3 ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -383,7 +383,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section ipv6: sha256 62a1867040a42b45e74b92d023d60bedddf6b87930ab06a4daeaa16ef31770bd ---
+# --- nsgen runtime section ipv6: sha256 29dd376c9e0b362334aea524280fced3b6b6bd0fcb5a666cd81ce6b57cc3e626 ---
 # --- ipv6_ready (a ready hook): wait, 5 s at most, until no IPv6 address in the lab's namespaces
 # (lab_netns) is tentative. Right after an interface comes up, the kernel checks that its addresses
 # are unique (duplicate address detection, about a second); until then a router has no link-local
@@ -392,14 +392,14 @@ ipv6_ready() {
   local ns tries
   for (( tries = 0; tries < 50; tries++ )); do
     for ns in "${lab_netns[@]}"; do
-      if [[ -n $(command ip -n "${ns}" -6 addr show tentative 2>/dev/null) ]]; then pause 0.1; continue 2; fi
+      if [[ -n $(command ip -n "${ns}" -6 addr show tentative 2>/dev/null) ]]; then sleep 0.1; continue 2; fi
     done
     return 0
   done
   echo "${0##*/}: IPv6 addresses still tentative after 5 s (duplicate address detection)" >&2
 }
 ready_hooks+=(ipv6_ready)
-# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
+# --- nsgen runtime section setup.sh: sha256 2c07922050228f4dba199337663a389fbdbcad52f8976f3357dc373a143d0b65 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -503,10 +503,6 @@ fi
 declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks ready_hooks done_hooks
 for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}"; done  # told FORCE ALLOW_FORWARD
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -518,7 +514,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait

@@ -158,7 +158,7 @@ lab_steps() {
   check reachable left-1:eth0 right-1 fd00:1::3 ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
 }
 
-# === nsgen runtime: sha256 4f6ea7d79f40087e3e4bf4251c52bfcca2d1f2d57a2e7a695570612be3e42e3d ===
+# === nsgen runtime: sha256 b75c81a70a6bac880cc3e278f736239089b1ee7e3358a0eb14c8372e0b86e5c2 ===
 # --- nsgen runtime section facts: sha256 b1e85fc48bdb0c19ebb3f0957172ae349d4506c3be81477e99e2846479e29a25 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -420,7 +420,7 @@ compare_facts() {
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 1af3f7c71514deb82f9a2a74d8891cc3a5726a2678716cbf1e3c8ca4170bc5b3 ---
+# --- nsgen runtime section verify.sh: sha256 2fed7cd9b1d2574919ca45baea8be49b34aec9695ced8e46a4e033473e6dacc7 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -487,10 +487,6 @@ if (( ! dry_run && ${#missing[@]} > 0 )); then
   exit 1
 fi
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- report RESULT TEXT: one line per check, counted
 passed=0
 failed=0
@@ -535,7 +531,7 @@ within() {
   pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
-    pause 0.1
+    sleep 0.1
   done
   kill "${pid}" 2>/dev/null || true
   wait "${pid}" 2>/dev/null || true

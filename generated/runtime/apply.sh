@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 4f737193c62d62adbb820743e0765a1dc7a4dd0eb14678cd2535f21c62144ce2 ---
+# --- nsgen runtime section apply.sh: sha256 4533f953d3aef34fbe27cd7018677bf7f23e1639e7a7b1de72b9c74b57089789 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -69,10 +69,6 @@ record_write() {
 declare -a preflight_hooks ready_hooks
 # the sections' preflights (a change is applied whole: apply.sh's --force is not theirs)
 for hook in "${preflight_hooks[@]}"; do "${hook}" '' 0; done
-
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
 
 # --- preflight: the record holds the old topology, and what the change touches is there as the old
 # topology declares it (--force: go on anyway)

@@ -1,4 +1,4 @@
-# --- nsgen runtime section demo.sh: sha256 33e81bb2b0b2a199ff12ab7e754e64b10fe87dc873a638706ba02e65d1b06dfe ---
+# --- nsgen runtime section demo.sh: sha256 cd4bd488b1e84bead5d2c4ed36873973bea5bdffb1f3e5fb3dcb5463dd564ba6 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -75,10 +75,6 @@ declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks
 # the sections' preflights, told --allow-forward (demo.sh has no --force)
 for hook in "${preflight_hooks[@]}"; do "${hook}" '' "${allow_forward}"; done
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -90,7 +86,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
@@ -197,7 +193,7 @@ within() {
   pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
-    pause 0.1
+    sleep 0.1
   done
   kill "${pid}" 2>/dev/null || true
   wait "${pid}" 2>/dev/null || true
@@ -226,7 +222,7 @@ run() {
   else
     for (( i = 0; i < ${#step}; i++ )); do
       printf '%s' "${step:i:1}"
-      pause "${delay}"
+      sleep "${delay}"
     done
   fi
   printf '\n'

@@ -1,4 +1,4 @@
-# --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
+# --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -82,7 +82,6 @@ start_service() {
     cd /
     trap - INT TERM HUP  # a rollback (apply's) ignores them: the service must not inherit that
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
-    if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
     if [[ -n ${script_out-} ]]; then exec {script_out}>&-; fi
     if [[ -n ${script_err-} ]]; then exec {script_err}>&-; fi
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
@@ -105,13 +104,13 @@ start_service() {
       return 1
     fi
     # its sockets are its namespace's once it is in it (the first tenths, it may still be on its way)
-    if ! service_alive "$1" "${pid}"; then pause 0.1; continue; fi
+    if ! service_alive "$1" "${pid}"; then sleep 0.1; continue; fi
     case $4 in
       tcp:*) if listens "${pid}" "${4#tcp:}"; then ready=1; fi ;;
       file:*) if [[ -e ${4#file:} ]]; then ready=1; fi ;;
     esac
     if [[ -n ${ready} ]]; then echo "service $1/$2 started (pid ${pid}), ready: $4"; return 0; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: service $1/$2 was not ready ($4) within $5 s; the end of ${dir}/$2.log:" >&2
   service_log "${dir}/$2.log"
@@ -127,7 +126,7 @@ stop_service() {
     kill -TERM -- "-${pid}" 2>/dev/null || true
     for (( round = 0; round < 20; round++ )); do
       if ! group_running "${pid}"; then break; fi
-      pause 0.1
+      sleep 0.1
     done
     if (( round == 20 )); then kill -KILL -- "-${pid}" 2>/dev/null || true; fi
   fi
@@ -154,7 +153,7 @@ stop_started() {
       if read -r line 2>/dev/null <"/proc/${pid}/stat" && [[ ${line##*) } != Z* ]]; then alive+=("${pid}"); fi
     done
     if (( ${#alive[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
   kill -KILL "${alive[@]}" 2>/dev/null || true
 }

@@ -1,4 +1,4 @@
-# --- nsgen runtime section teardown.sh: sha256 4598c9e3167d05fc3bde6d7a35002f7a099d5b5b45b9f40695ab0707aec38841 ---
+# --- nsgen runtime section teardown.sh: sha256 d32fd54c63b80f07b9c16e93f54beecf5498fc49aea22736bc16793fc0108e2f ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -50,10 +50,6 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -65,7 +61,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 

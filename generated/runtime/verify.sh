@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 1af3f7c71514deb82f9a2a74d8891cc3a5726a2678716cbf1e3c8ca4170bc5b3 ---
+# --- nsgen runtime section verify.sh: sha256 2fed7cd9b1d2574919ca45baea8be49b34aec9695ced8e46a4e033473e6dacc7 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -65,10 +65,6 @@ if (( ! dry_run && ${#missing[@]} > 0 )); then
   exit 1
 fi
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- report RESULT TEXT: one line per check, counted
 passed=0
 failed=0
@@ -113,7 +109,7 @@ within() {
   pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
-    pause 0.1
+    sleep 0.1
   done
   kill "${pid}" 2>/dev/null || true
   wait "${pid}" 2>/dev/null || true

@@ -200,8 +200,8 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 bf65305e999c9793968d796f3c59b83c23ca89ce2bdcd5ed49f515ad83002213 ===
-# --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
+# === nsgen runtime: sha256 2f06e3c282c42543601f41d5e98acbecad451a37ef4ee32b8b373b08a9b93fa9 ===
+# --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -285,7 +285,6 @@ start_service() {
     cd /
     trap - INT TERM HUP  # a rollback (apply's) ignores them: the service must not inherit that
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
-    if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
     if [[ -n ${script_out-} ]]; then exec {script_out}>&-; fi
     if [[ -n ${script_err-} ]]; then exec {script_err}>&-; fi
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
@@ -308,13 +307,13 @@ start_service() {
       return 1
     fi
     # its sockets are its namespace's once it is in it (the first tenths, it may still be on its way)
-    if ! service_alive "$1" "${pid}"; then pause 0.1; continue; fi
+    if ! service_alive "$1" "${pid}"; then sleep 0.1; continue; fi
     case $4 in
       tcp:*) if listens "${pid}" "${4#tcp:}"; then ready=1; fi ;;
       file:*) if [[ -e ${4#file:} ]]; then ready=1; fi ;;
     esac
     if [[ -n ${ready} ]]; then echo "service $1/$2 started (pid ${pid}), ready: $4"; return 0; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: service $1/$2 was not ready ($4) within $5 s; the end of ${dir}/$2.log:" >&2
   service_log "${dir}/$2.log"
@@ -330,7 +329,7 @@ stop_service() {
     kill -TERM -- "-${pid}" 2>/dev/null || true
     for (( round = 0; round < 20; round++ )); do
       if ! group_running "${pid}"; then break; fi
-      pause 0.1
+      sleep 0.1
     done
     if (( round == 20 )); then kill -KILL -- "-${pid}" 2>/dev/null || true; fi
   fi
@@ -357,7 +356,7 @@ stop_started() {
       if read -r line 2>/dev/null <"/proc/${pid}/stat" && [[ ${line##*) } != Z* ]]; then alive+=("${pid}"); fi
     done
     if (( ${#alive[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
   kill -KILL "${alive[@]}" 2>/dev/null || true
 }
@@ -571,7 +570,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
+# --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
 # there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
@@ -602,11 +601,11 @@ stop_processes() {
     if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 33e81bb2b0b2a199ff12ab7e754e64b10fe87dc873a638706ba02e65d1b06dfe ---
+# --- nsgen runtime section demo.sh: sha256 cd4bd488b1e84bead5d2c4ed36873973bea5bdffb1f3e5fb3dcb5463dd564ba6 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -683,10 +682,6 @@ declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks
 # the sections' preflights, told --allow-forward (demo.sh has no --force)
 for hook in "${preflight_hooks[@]}"; do "${hook}" '' "${allow_forward}"; done
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -698,7 +693,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait
@@ -805,7 +800,7 @@ within() {
   pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
-    pause 0.1
+    sleep 0.1
   done
   kill "${pid}" 2>/dev/null || true
   wait "${pid}" 2>/dev/null || true
@@ -834,7 +829,7 @@ run() {
   else
     for (( i = 0; i < ${#step}; i++ )); do
       printf '%s' "${step:i:1}"
-      pause "${delay}"
+      sleep "${delay}"
     done
   fi
   printf '\n'

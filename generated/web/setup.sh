@@ -196,8 +196,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 9a10ad677be5cdedb29aced8ff01062c956245b1a73de73c7b4fba166029024e ===
-# --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
+# === nsgen runtime: sha256 5d7ace94096e5f435c66ba57ffe0ca0d8681cf9f4be3e3bb7dde35cb7241c949 ===
+# --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -281,7 +281,6 @@ start_service() {
     cd /
     trap - INT TERM HUP  # a rollback (apply's) ignores them: the service must not inherit that
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
-    if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
     if [[ -n ${script_out-} ]]; then exec {script_out}>&-; fi
     if [[ -n ${script_err-} ]]; then exec {script_err}>&-; fi
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
@@ -304,13 +303,13 @@ start_service() {
       return 1
     fi
     # its sockets are its namespace's once it is in it (the first tenths, it may still be on its way)
-    if ! service_alive "$1" "${pid}"; then pause 0.1; continue; fi
+    if ! service_alive "$1" "${pid}"; then sleep 0.1; continue; fi
     case $4 in
       tcp:*) if listens "${pid}" "${4#tcp:}"; then ready=1; fi ;;
       file:*) if [[ -e ${4#file:} ]]; then ready=1; fi ;;
     esac
     if [[ -n ${ready} ]]; then echo "service $1/$2 started (pid ${pid}), ready: $4"; return 0; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: service $1/$2 was not ready ($4) within $5 s; the end of ${dir}/$2.log:" >&2
   service_log "${dir}/$2.log"
@@ -326,7 +325,7 @@ stop_service() {
     kill -TERM -- "-${pid}" 2>/dev/null || true
     for (( round = 0; round < 20; round++ )); do
       if ! group_running "${pid}"; then break; fi
-      pause 0.1
+      sleep 0.1
     done
     if (( round == 20 )); then kill -KILL -- "-${pid}" 2>/dev/null || true; fi
   fi
@@ -353,7 +352,7 @@ stop_started() {
       if read -r line 2>/dev/null <"/proc/${pid}/stat" && [[ ${line##*) } != Z* ]]; then alive+=("${pid}"); fi
     done
     if (( ${#alive[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
   kill -KILL "${alive[@]}" 2>/dev/null || true
 }
@@ -567,7 +566,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 4ecc6df61011e720e032410781a27dba19b1abb23e810fac9ee000725627aa72 ---
+# --- nsgen runtime section setup.sh: sha256 2c07922050228f4dba199337663a389fbdbcad52f8976f3357dc373a143d0b65 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -671,10 +670,6 @@ fi
 declare -a preflight_hooks start_hooks stop_hooks cleanup_hooks ready_hooks done_hooks
 for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}"; done  # told FORCE ALLOW_FORWARD
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -686,7 +681,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 # --- delete_lab: delete what of the lab is there, but what someone else has (foreign), and wait

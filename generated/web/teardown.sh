@@ -37,8 +37,8 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 61ac615d27acdf32927e22cb89b5963a7e6f48405a275fd306fee60c0931125d ===
-# --- nsgen runtime section services: sha256 2e28f150d2fcd0b57a8e4eb3a17085f3c0831d2f2d9aac3beb152090235fc6db ---
+# === nsgen runtime: sha256 93a0cf1f776a48f6f8d8e7afd195a1b7ec02bea122486a197dfed22884e4cb48 ===
+# --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -122,7 +122,6 @@ start_service() {
     cd /
     trap - INT TERM HUP  # a rollback (apply's) ignores them: the service must not inherit that
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
-    if [[ -n ${pause_fd-} ]]; then exec {pause_fd}>&-; fi
     if [[ -n ${script_out-} ]]; then exec {script_out}>&-; fi
     if [[ -n ${script_err-} ]]; then exec {script_err}>&-; fi
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
@@ -145,13 +144,13 @@ start_service() {
       return 1
     fi
     # its sockets are its namespace's once it is in it (the first tenths, it may still be on its way)
-    if ! service_alive "$1" "${pid}"; then pause 0.1; continue; fi
+    if ! service_alive "$1" "${pid}"; then sleep 0.1; continue; fi
     case $4 in
       tcp:*) if listens "${pid}" "${4#tcp:}"; then ready=1; fi ;;
       file:*) if [[ -e ${4#file:} ]]; then ready=1; fi ;;
     esac
     if [[ -n ${ready} ]]; then echo "service $1/$2 started (pid ${pid}), ready: $4"; return 0; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: service $1/$2 was not ready ($4) within $5 s; the end of ${dir}/$2.log:" >&2
   service_log "${dir}/$2.log"
@@ -167,7 +166,7 @@ stop_service() {
     kill -TERM -- "-${pid}" 2>/dev/null || true
     for (( round = 0; round < 20; round++ )); do
       if ! group_running "${pid}"; then break; fi
-      pause 0.1
+      sleep 0.1
     done
     if (( round == 20 )); then kill -KILL -- "-${pid}" 2>/dev/null || true; fi
   fi
@@ -194,7 +193,7 @@ stop_started() {
       if read -r line 2>/dev/null <"/proc/${pid}/stat" && [[ ${line##*) } != Z* ]]; then alive+=("${pid}"); fi
     done
     if (( ${#alive[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
   kill -KILL "${alive[@]}" 2>/dev/null || true
 }
@@ -300,7 +299,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section stop: sha256 2ba76a75748d678bc1f1fec4adfe452a4b3854921a4fe79dc8d4401f90f41290 ---
+# --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
 # there is named and stopped: TERM, up to 2 s of grace, then KILL (a dry run names them only). Found
@@ -331,11 +330,11 @@ stop_processes() {
     if (( round == 0 )); then echo "stopping what still runs in the lab: ${list%, }"; fi
     if (( round == 0 )); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
     if (( round == 20 )); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
-    pause 0.1
+    sleep 0.1
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 4598c9e3167d05fc3bde6d7a35002f7a099d5b5b45b9f40695ab0707aec38841 ---
+# --- nsgen runtime section teardown.sh: sha256 d32fd54c63b80f07b9c16e93f54beecf5498fc49aea22736bc16793fc0108e2f ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -387,10 +386,6 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- pause SECONDS: sleep with bash alone (a read that times out on a pipe nobody writes to)
-exec {pause_fd}<> <(:)
-pause() { read -rt "$1" -u "${pause_fd}" || true; }
-
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
 # and a new setup.sh needs their names free. `remaining` lists what is left.
@@ -402,7 +397,7 @@ await_gone() {
       if [[ -e /sys/class/net/${dev} && " ${foreign[*]-} " != *" link::${dev} "* ]]; then remaining+=("${dev}"); fi
     done
     if (( ${#remaining[@]} == 0 )); then return 0; fi
-    pause 0.1
+    sleep 0.1
   done
 }
 
