@@ -161,3 +161,18 @@ def test_links_from_json_read_as_ip_o_writes_them() -> None:
     ]
     rules = (CANNED / "ip-j-link-rule6.json").read_text().splitlines()[1]
     assert _bash("printf '%s\\n' \"${rules6_default}\"") == [rules]  # the kernel's own two: no `ip -6 rule` asked
+
+
+def test_a_reader_failing_in_its_process_substitution_does_not_roll_back_there() -> None:
+    # the reader runs in a process substitution, which inherits the ERR trap (set -E): a command failing
+    # there ran the script's rollback in that subshell while the script went on and recorded its change
+    undo = drift.template("runtime/_rollback.sh.j2").render()  # its ERR trap, as setup.sh and apply.sh set it
+    stubs = """
+dry_run=0 lab_key=canned netns_dir=/run/netns
+rollback() { echo "rolled back in ${BASHPID}"; }
+kernel_dump() { echo '1: e0: <UP> mtu 1500'; false; echo 'never read'; }
+"""
+    script = 'kernel_facts ns; printf "%s\\n" "${kernel[@]}" "the script went on"'
+    program = "set -Eeuo pipefail\n" + drift.reader() + undo + stubs + script
+    result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout) == (0, "device e0\ne0 up\ne0 mtu 1500\nthe script went on\n"), result.stderr

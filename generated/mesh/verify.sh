@@ -101,8 +101,8 @@ lab_steps() {
   check reachable ns-2:to-3 ns-3 10.100.0.21 ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.21
 }
 
-# === nsgen runtime: sha256 b75c81a70a6bac880cc3e278f736239089b1ee7e3358a0eb14c8372e0b86e5c2 ===
-# --- nsgen runtime section facts: sha256 b1e85fc48bdb0c19ebb3f0957172ae349d4506c3be81477e99e2846479e29a25 ---
+# === nsgen runtime: sha256 d47f3f7896e3101d1fcc319729c4759e105c6c4ef5adcc3d6dbe3ac8ac41a1ed ===
+# --- nsgen runtime section facts: sha256 fe846ae2eb99f92e0019a6a13e61119ccc554c40773b4200660d4a2b831a5ffb ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -140,7 +140,8 @@ links_text() {
 # show` prints them (only where a link has a tbf or netem root qdisc). In the root namespace (NETNS
 # empty): of DEV..., or of every device with with_extras, to find a lab bridge's ports that are not
 # the lab's; then a line `@nat` and the nat table's rules as `iptables -S` prints them. `addr show`
-# comes first: in a batch, one after a `link show` prints links. A test feeds canned output.
+# comes first: in a batch, one after a `link show` prints links. What is gone (a device, a
+# namespace) prints nothing, and is found missing. A test feeds canned output.
 rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
 kernel_dump() {
   local ns=$1 dev line json
@@ -148,23 +149,25 @@ kernel_dump() {
   if [[ -n ${ns} ]]; then
     json=$(command ip -n "${ns}" -6 -j -force -batch - <<<$'link show\nrule show' 2>/dev/null) || true
     links_text <<<"${json%%$'\n'*}"
-    command ip -n "${ns}" -o -force -batch - <<<$'addr show\nroute show table all\nrule show' 2>/dev/null
+    command ip -n "${ns}" -o -force -batch - <<<$'addr show\nroute show table all\nrule show' 2>/dev/null || true
     echo @6
-    if [[ ${json#*$'\n'} != "${rules6_default}" ]]; then command ip -n "${ns}" -o -6 rule show 2>/dev/null; fi
+    if [[ ${json#*$'\n'} != "${rules6_default}" ]]; then command ip -n "${ns}" -o -6 rule show 2>/dev/null || true; fi
     echo @tc
-    if [[ ${json} == *'"qdisc":"tbf"'* || ${json} == *'"qdisc":"netem"'* ]]; then command tc -n "${ns}" qdisc show 2>/dev/null; fi
+    if [[ ${json} == *'"qdisc":"tbf"'* || ${json} == *'"qdisc":"netem"'* ]]; then command tc -n "${ns}" qdisc show 2>/dev/null || true; fi
   else
     if (( with_extras )); then
-      command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null
+      command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null || true
       echo @tc
-      command tc qdisc show 2>/dev/null
+      command tc qdisc show 2>/dev/null || true
     elif (( $# > 0 )); then
-      { printf 'addr show dev %s\n' "$@"; printf 'link show dev %s\n' "$@"; } | command ip -o -force -batch - 2>/dev/null
+      { printf 'addr show dev %s\n' "$@"; printf 'link show dev %s\n' "$@"; } | command ip -o -force -batch - 2>/dev/null || true
       echo @tc
-      for dev in "$@"; do command tc qdisc show dev "${dev}" 2>/dev/null | while read -r line; do echo "${line/ root / dev ${dev} root }"; done; done
+      for dev in "$@"; do
+        command tc qdisc show dev "${dev}" 2>/dev/null | while read -r line; do echo "${line/ root / dev ${dev} root }"; done || true
+      done
     fi
     echo @nat
-    if command -v iptables >/dev/null 2>&1; then command iptables -w -t nat -S 2>/dev/null; fi
+    if command -v iptables >/dev/null 2>&1; then command iptables -w -t nat -S 2>/dev/null || true; fi
   fi
 }
 # --- kernel_facts NETNS [DEV...]: what the kernel has in NETNS (in the root namespace, NETNS empty:

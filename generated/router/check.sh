@@ -337,8 +337,8 @@ route default via fd00:2::1
 NSGEN
 }
 
-# === nsgen runtime: sha256 832e8945e16268fc07e46a1d7298cba9feb519665536062b47526541e5e9eda6 ===
-# --- nsgen runtime section facts: sha256 b1e85fc48bdb0c19ebb3f0957172ae349d4506c3be81477e99e2846479e29a25 ---
+# === nsgen runtime: sha256 023dc4d7ebfdd831fb797b887f271ef138b6de3fb41aa4156893664397e98300 ===
+# --- nsgen runtime section facts: sha256 fe846ae2eb99f92e0019a6a13e61119ccc554c40773b4200660d4a2b831a5ffb ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -376,7 +376,8 @@ links_text() {
 # show` prints them (only where a link has a tbf or netem root qdisc). In the root namespace (NETNS
 # empty): of DEV..., or of every device with with_extras, to find a lab bridge's ports that are not
 # the lab's; then a line `@nat` and the nat table's rules as `iptables -S` prints them. `addr show`
-# comes first: in a batch, one after a `link show` prints links. A test feeds canned output.
+# comes first: in a batch, one after a `link show` prints links. What is gone (a device, a
+# namespace) prints nothing, and is found missing. A test feeds canned output.
 rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
 kernel_dump() {
   local ns=$1 dev line json
@@ -384,23 +385,25 @@ kernel_dump() {
   if [[ -n ${ns} ]]; then
     json=$(command ip -n "${ns}" -6 -j -force -batch - <<<$'link show\nrule show' 2>/dev/null) || true
     links_text <<<"${json%%$'\n'*}"
-    command ip -n "${ns}" -o -force -batch - <<<$'addr show\nroute show table all\nrule show' 2>/dev/null
+    command ip -n "${ns}" -o -force -batch - <<<$'addr show\nroute show table all\nrule show' 2>/dev/null || true
     echo @6
-    if [[ ${json#*$'\n'} != "${rules6_default}" ]]; then command ip -n "${ns}" -o -6 rule show 2>/dev/null; fi
+    if [[ ${json#*$'\n'} != "${rules6_default}" ]]; then command ip -n "${ns}" -o -6 rule show 2>/dev/null || true; fi
     echo @tc
-    if [[ ${json} == *'"qdisc":"tbf"'* || ${json} == *'"qdisc":"netem"'* ]]; then command tc -n "${ns}" qdisc show 2>/dev/null; fi
+    if [[ ${json} == *'"qdisc":"tbf"'* || ${json} == *'"qdisc":"netem"'* ]]; then command tc -n "${ns}" qdisc show 2>/dev/null || true; fi
   else
     if (( with_extras )); then
-      command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null
+      command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null || true
       echo @tc
-      command tc qdisc show 2>/dev/null
+      command tc qdisc show 2>/dev/null || true
     elif (( $# > 0 )); then
-      { printf 'addr show dev %s\n' "$@"; printf 'link show dev %s\n' "$@"; } | command ip -o -force -batch - 2>/dev/null
+      { printf 'addr show dev %s\n' "$@"; printf 'link show dev %s\n' "$@"; } | command ip -o -force -batch - 2>/dev/null || true
       echo @tc
-      for dev in "$@"; do command tc qdisc show dev "${dev}" 2>/dev/null | while read -r line; do echo "${line/ root / dev ${dev} root }"; done; done
+      for dev in "$@"; do
+        command tc qdisc show dev "${dev}" 2>/dev/null | while read -r line; do echo "${line/ root / dev ${dev} root }"; done || true
+      done
     fi
     echo @nat
-    if command -v iptables >/dev/null 2>&1; then command iptables -w -t nat -S 2>/dev/null; fi
+    if command -v iptables >/dev/null 2>&1; then command iptables -w -t nat -S 2>/dev/null || true; fi
   fi
 }
 # --- kernel_facts NETNS [DEV...]: what the kernel has in NETNS (in the root namespace, NETNS empty:

@@ -218,7 +218,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 5d5ba264d605c35dff1a9b619810bcaa261d377c4a70a69fabaeadbc272a308c ===
+# === nsgen runtime: sha256 4a6dd8572231b519bbef560f05baf02d1496da8ee533b1a848e999136a7c0699 ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -448,7 +448,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 cd4bd488b1e84bead5d2c4ed36873973bea5bdffb1f3e5fb3dcb5463dd564ba6 ---
+# --- nsgen runtime section demo.sh: sha256 ebbc777847067dd5c8f24468e8e49e10f0edaf01d9ff46e16a87e1904622aebf ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -590,6 +590,9 @@ foreign_names() {
 # changed (the script's `rollback`; a second signal meanwhile is ignored), and stop
 undo() {
   local line=${failed_batch_line:-$3} i
+  # in a subshell (a reader's process substitution inherits the ERR trap): it ends, and its shell goes
+  # on (seeing what it read missing); only the script's own shell rolls back
+  if (( BASHPID != $$ )); then exit "$1"; fi
   trap - ERR
   trap '' INT TERM HUP
   exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere

@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 4533f953d3aef34fbe27cd7018677bf7f23e1639e7a7b1de72b9c74b57089789 ---
+# --- nsgen runtime section apply.sh: sha256 4f16c6e63e372fddf8d5b86bb9f46ed5061385b3edb3100472f45a5c2ceaf491 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -146,6 +146,9 @@ foreign_names() {
 # changed (the script's `rollback`; a second signal meanwhile is ignored), and stop
 undo() {
   local line=${failed_batch_line:-$3} i
+  # in a subshell (a reader's process substitution inherits the ERR trap): it ends, and its shell goes
+  # on (seeing what it read missing); only the script's own shell rolls back
+  if (( BASHPID != $$ )); then exit "$1"; fi
   trap - ERR
   trap '' INT TERM HUP
   exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere

@@ -1,4 +1,4 @@
-# --- nsgen runtime section setup.sh: sha256 2c07922050228f4dba199337663a389fbdbcad52f8976f3357dc373a143d0b65 ---
+# --- nsgen runtime section setup.sh: sha256 34fde168832e80ee0c20f9e9e5b7f01075bdf8f76cd95b2c207227e617d00cf3 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -168,6 +168,9 @@ foreign_names() {
 # changed (the script's `rollback`; a second signal meanwhile is ignored), and stop
 undo() {
   local line=${failed_batch_line:-$3} i
+  # in a subshell (a reader's process substitution inherits the ERR trap): it ends, and its shell goes
+  # on (seeing what it read missing); only the script's own shell rolls back
+  if (( BASHPID != $$ )); then exit "$1"; fi
   trap - ERR
   trap '' INT TERM HUP
   exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere

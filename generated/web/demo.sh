@@ -200,7 +200,7 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 2f06e3c282c42543601f41d5e98acbecad451a37ef4ee32b8b373b08a9b93fa9 ===
+# === nsgen runtime: sha256 ee69a487d8739cd5ebc5b2f91fb5568d837a48298813813c26adc01eaecb80ac ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -605,7 +605,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 cd4bd488b1e84bead5d2c4ed36873973bea5bdffb1f3e5fb3dcb5463dd564ba6 ---
+# --- nsgen runtime section demo.sh: sha256 ebbc777847067dd5c8f24468e8e49e10f0edaf01d9ff46e16a87e1904622aebf ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -747,6 +747,9 @@ foreign_names() {
 # changed (the script's `rollback`; a second signal meanwhile is ignored), and stop
 undo() {
   local line=${failed_batch_line:-$3} i
+  # in a subshell (a reader's process substitution inherits the ERR trap): it ends, and its shell goes
+  # on (seeing what it read missing); only the script's own shell rolls back
+  if (( BASHPID != $$ )); then exit "$1"; fi
   trap - ERR
   trap '' INT TERM HUP
   exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere

@@ -196,7 +196,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 5d7ace94096e5f435c66ba57ffe0ca0d8681cf9f4be3e3bb7dde35cb7241c949 ===
+# === nsgen runtime: sha256 4ee9eacc30ee7b5e133c1db664f2f2286e4dc4ca58ce8ec76014116b19f8d9e4 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -566,7 +566,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 2c07922050228f4dba199337663a389fbdbcad52f8976f3357dc373a143d0b65 ---
+# --- nsgen runtime section setup.sh: sha256 34fde168832e80ee0c20f9e9e5b7f01075bdf8f76cd95b2c207227e617d00cf3 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -736,6 +736,9 @@ foreign_names() {
 # changed (the script's `rollback`; a second signal meanwhile is ignored), and stop
 undo() {
   local line=${failed_batch_line:-$3} i
+  # in a subshell (a reader's process substitution inherits the ERR trap): it ends, and its shell goes
+  # on (seeing what it read missing); only the script's own shell rolls back
+  if (( BASHPID != $$ )); then exit "$1"; fi
   trap - ERR
   trap '' INT TERM HUP
   exec 1>&"${script_out}" 2>&"${script_err}"  # a signal may come while a step's output goes elsewhere
