@@ -152,6 +152,30 @@ def _big(doc: dict) -> None:
             VARIANTS[kind](doc)
 
 
+def test_every_deletion_says_what_it_removes_and_the_root_devices_touched_come_from_that() -> None:
+    old, new = load(BASE, "t-"), load(variant(_big), "t-")
+    plan = change_plan.diff(old.lab, new.lab).plan
+    removing = {(c.netns, " ".join(c.argv)): {tuple(f) for f in c.removes} for s in plan for c in s.commands if c.removes}
+    assert removing == {
+        ("t-ns-0", "route del default via 10.231.0.1"): {("t-ns-0", "route", "", "default via 10.231.0.1")},
+        ("t-ns-1", "route del default via 10.231.0.1"): {("t-ns-1", "route", "", "default via 10.231.0.1")},
+        ("t-ns-0", "net.ipv4.ip_forward 0"): {("t-ns-0", "sysctl", "net.ipv4.ip_forward", "")},
+        (None, "link del dev t-p1"): {("t-ns-1", "device", "eth0", ""), (None, "device", "t-p1", "")},
+        ("t-ns-0", "link del dev eth1"): {("t-ns-0", "device", "eth1", ""), ("t-ns-2", "device", "eth0", "")},
+        (None, "netns del t-ns-2"): {("t-ns-2", "namespace", "", "")},
+    }
+    deleting = [c for s in plan for c in s.commands if {"del", "-D"} & set(c.argv[:2]) and not c.removes]
+    assert deleting == []
+    # the bridges a new port is plugged into, by the port's own `link add ... master BR`
+    assert change_plan.touched_devices(plan) == {"t-br0", "t-br1", "t-p1", "t-p3", "t-p9", "t-q0"}
+    ports_only = load(variant(VARIANTS["add-namespace"]), "t-")
+    assert "t-br0" in change_plan.touched_devices(change_plan.diff(old.lab, ports_only.lab).plan)
+    natted = load(variant(lambda doc: doc.update(nat=[{"from": "10.231.0.0/24"}])), "t-")
+    outside = change_plan.diff(old.lab, natted.lab).plan  # forwarding on and NAT rules: facts of no device
+    assert {fact.kind for s in outside for c in s.commands for fact in c.makes} == {"sysctl", "iptables"}
+    assert change_plan.touched_devices(outside) == set()
+
+
 @pytest.mark.kernel
 def test_a_signal_at_any_step_leaves_exactly_the_old_lab(tmp_path: Path, prefix: str) -> None:
     old, new = load(BASE, prefix), load(variant(_big), prefix)

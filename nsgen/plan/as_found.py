@@ -9,14 +9,14 @@ need it up), a port found out of its bridge is plugged back after it (the bridge
 """
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
+from typing import Literal
 
 from nsgen.plan import declared
-from nsgen.plan.commands import Command
+from nsgen.plan.commands import Command, Made
 from nsgen.topology.ends import Endpoint
-from nsgen.topology.facts import KINDS, Argv, Difference, Fact
+from nsgen.topology.facts import KINDS, Difference, Fact
 from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Route, VxlanEnd, interface_address
 
 #: Routes of these types are no `Route` of the model.
@@ -119,7 +119,7 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     ups = [d for d in drift if d.kind == "different" and d.fact.kind == "up"]
     ports = [d for d in drift if d.kind != "extra" and d.fact.kind == "master"]
     outside, rules = _outside(lab, drift)
-    before = (*_commands(ups, Fact.make), *_commands(removed, Fact.remove), *outside)
+    before = (*_commands(ups, "make"), *_commands(removed, "remove"), *outside)
     tunnels = tuple(
         dataclasses.replace(t, sends=_sends_found(t.end, t.sends, qdiscs)) if isinstance(t, VxlanEnd) else t for t in lab.tunnels
     )
@@ -128,12 +128,17 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     )
     if any(d.fact.kind == "iptables" for d in rules):  # none of its rules is left: the change adds them all
         found = dataclasses.replace(found, nat=(), forwards=())
-    return Found(found, before, _commands(ports, Fact.make), (*ups, *ports, *removed, *rules))
+    return Found(found, before, _commands(ports, "make"), (*ups, *ports, *removed, *rules))
 
 
-def _commands(drift: list[Difference], verb: Callable[[Fact], Argv]) -> tuple[Command, ...]:
+def _commands(drift: list[Difference], way: Literal["make", "remove"]) -> tuple[Command, ...]:
     """The commands that make (or remove) the facts of `drift`, each by its kind's tool."""
-    return tuple(Command(argv, d.netns, KINDS[d.fact.kind].tool) for d in drift if (argv := verb(d.fact)))
+    found = []
+    for d in drift:
+        if argv := (d.fact.make() if way == "make" else d.fact.remove()):
+            fact = (Made.of(d.fact),)
+            found.append(Command(argv, d.netns, KINDS[d.fact.kind].tool, *((fact, ()) if way == "make" else ((), fact))))
+    return tuple(found)
 
 
 def _outside(lab: Lab, drift: list[Difference]) -> tuple[list[Command], list[Difference]]:
@@ -142,12 +147,12 @@ def _outside(lab: Lab, drift: list[Difference]) -> tuple[list[Command], list[Dif
     RETURN before its MASQUERADE), with the differences they repair."""
     sysctls = [d for d in drift if d.netns is None and d.fact.kind == "sysctl" and d.kind == "different"]
     rules = [d for d in drift if d.fact.kind == "iptables"]
-    commands = list(_commands(sysctls, Fact.make))
+    commands = list(_commands(sysctls, "make"))
     if rules:
         missing = {d.line for d in rules if d.kind == "missing"}
         ours = [fact for fact in declared.outside(lab) if fact.kind == "iptables" and fact.line not in missing]
         there = [Difference(fact, "extra") for fact in ours]
-        commands += _commands([*there, *(d for d in rules if d.kind == "extra")], Fact.remove)
+        commands += _commands([*there, *(d for d in rules if d.kind == "extra")], "remove")
     return commands, [*sysctls, *rules]
 
 

@@ -9,15 +9,17 @@ The routes of a namespace that loses an address or an interface are removed befo
 after: the kernel drops a route whose gateway or device goes away, and would not bring it back.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 from nsgen.plan import commands
 from nsgen.plan.changes import SYSCTL_DEFAULT, Change, changes
-from nsgen.plan.commands import MTU_DEFAULT, Command, Plan, addr_command, route_command, step, tuning_words
+from nsgen.plan.commands import MTU_DEFAULT, Command, Made, Plan, addr_command, route_command, step
 from nsgen.plan.compare import Comparison, compare, interfaces, vxlan_conditions
 from nsgen.topology import ends
-from nsgen.topology.model import Lab, Link
+from nsgen.topology.facts import KINDS
+from nsgen.topology.model import Interface, Lab, Link
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,11 @@ def _removals(c: Comparison) -> Plan:
         going = before.routes if before.netns in c.disturbed else [r for r in before.routes if r not in after.routes]
         route_del += [route_command("del", r, before.netns) for r in going]
         new_keys = dict(after.sysctls)
-        sysctl_reset += [Command((k, SYSCTL_DEFAULT), before.netns, "sysctl") for k, _ in before.sysctls if k not in new_keys]
+        sysctl_reset += [
+            Command((k, SYSCTL_DEFAULT), before.netns, "sysctl", removes=(Made(before.netns, "sysctl", k),))
+            for k, _ in before.sysctls
+            if k not in new_keys
+        ]
     link_del = []
     for link in c.removed_links:
         # from its root-namespace end, else from an end in a namespace that stays; a link between
@@ -63,11 +69,12 @@ def _removals(c: Comparison) -> Plan:
         root = [end for end in (link.a, link.b) if end.netns is None]
         kept = [end for end in (link.a, link.b) if end.netns is not None and end.node in c.new_ns]
         removals = [removal for end in (*root, *kept) if (removal := ends.kind(end).removal(end))]
-        link_del += [Command(argv, netns) for argv, netns in removals[:1]]
+        gone = tuple(Made(end.netns, "device", end.device) for end in (link.a, link.b) if ends.owned(end))
+        link_del += [Command(argv, netns, removes=gone) for argv, netns in removals[:1]]
     return (
         *step(
             "delete the lab's NAT and forwarded ports' rules when they change (added again below, in order)",
-            [Command(_verb(rule.argv, "-D"), tool="iptables") for rule in _outside(c)[0]],
+            [commands.rule_del(rule) for rule in _outside(c)[0]],
         ),
         *step(
             "stop the services that go or change (a changed one is started again below)",
@@ -83,7 +90,7 @@ def _removals(c: Comparison) -> Plan:
         *step("delete the links that go (a veth pair goes with either end)", link_del),
         *step(
             "delete the bridges that go",
-            [Command(("link", "del", "dev", br.device)) for n, br in c.old_br.items() if n not in c.new_br],
+            [commands.device_del(br.device) for n, br in c.old_br.items() if n not in c.new_br],
         ),
         *step(
             "stop every process still running in the namespaces that go",
@@ -91,7 +98,7 @@ def _removals(c: Comparison) -> Plan:
         ),
         *step(
             "delete the namespaces that go: their devices go with them",
-            [Command(("netns", "del", ns.netns)) for n, ns in c.old_ns.items() if n not in c.new_ns],
+            [commands.netns_del(ns.netns) for n, ns in c.old_ns.items() if n not in c.new_ns],
         ),
     )
 
@@ -100,7 +107,7 @@ def _additions(c: Comparison) -> Plan:
     """New namespaces, bridges and veth pairs, and the link-local mode of the devices that stay."""
     return (
         *step(
-            "create the new namespaces", [Command(("netns", "add", ns.netns)) for n, ns in c.new_ns.items() if n not in c.old_ns]
+            "create the new namespaces", [commands.netns_add(ns.netns) for n, ns in c.new_ns.items() if n not in c.old_ns]
         ),
         *step(
             "create the new bridges",
@@ -158,8 +165,8 @@ def _tuning(c: Comparison) -> Plan:
         local += [Command(("link", "set", "dev", dev, "addrgenmode", "none"), ns) for ns, dev in namespaced]
         local += [Command(("link", "set", "dev", dev, "addrgenmode", "none")) for dev in root_new]
     ups = [commands.loopback_up(ns.netns) for n, ns in c.new_ns.items() if n not in c.old_ns]
-    ups += [Command(("link", "set", "dev", dev, "up"), ns) for ns, dev in namespaced]
-    ups += [Command(("link", "set", "dev", dev, "up")) for dev in root_new]
+    ups += [commands.link_up(dev, ns) for ns, dev in namespaced]
+    ups += [commands.link_up(dev, None) for dev in root_new]
     route_add = []
     for name, ns in c.new_ns.items():
         redo = name not in c.old_ns or ns.netns in c.disturbed
@@ -198,21 +205,16 @@ def _kept_addresses(c: Comparison, verb: Literal["add", "del"]) -> list[Command]
 
 
 def _mtus_and_macs(c: Comparison, new_ends: list) -> list[Command]:
-    tuning = [
-        Command(("link", "set", "dev", e.device, *tuning_words(e.iface)), e.netns) for e in new_ends if tuning_words(e.iface)
-    ]
+    tuning = [command for e in new_ends for command in commands.tuning(e.device, e.iface, e.netns)]
     for before, after in c.kept_ends:
-        words: tuple[str, ...] = ()
-        if before.iface.mtu != after.iface.mtu:
-            words += ("mtu", str(after.iface.mtu or MTU_DEFAULT))
-        if before.iface.mac != after.iface.mac and after.iface.mac:
-            words += ("address", after.iface.mac)
-        tuning += [Command(("link", "set", "dev", after.device, *words), after.netns)] if words else []
+        mtu = after.iface.mtu or MTU_DEFAULT if before.iface.mtu != after.iface.mtu else None
+        mac = after.iface.mac if before.iface.mac != after.iface.mac else None
+        tuning += commands.tuning(after.device, dataclasses.replace(after.iface, mtu=mtu, mac=mac), after.netns)
     for n in c.kept_br:
-        if c.old_br[n].mtu != c.new_br[n].mtu:
-            tuning.append(Command(("link", "set", "dev", c.new_br[n].device, "mtu", str(c.new_br[n].mtu or MTU_DEFAULT))))
-        if c.old_br[n].mac != c.new_br[n].mac:
-            tuning.append(Command(("link", "set", "dev", c.new_br[n].device, "address", c.new_br[n].mac)))
+        old, new = c.old_br[n], c.new_br[n]
+        mtu = new.mtu or MTU_DEFAULT if old.mtu != new.mtu else None
+        changed = Interface(new.name, new.device, (), mtu, new.mac if old.mac != new.mac else None)
+        tuning += commands.tuning(new.device, changed, None)
     return tuning
 
 
@@ -221,13 +223,10 @@ def _root_veths(links: list[Link]) -> list[str]:
 
 
 def touched_devices(steps: Plan) -> set[str]:
-    """The root-namespace devices the plan names: what it changes, deletes or plugs ports into."""
-    names = set()
-    for command in steps:
-        for c in command.commands:
-            if c.netns is None and c.tool == "ip":
-                names.update(b for a, b in zip(c.argv, c.argv[1:], strict=False) if a in ("dev", "master"))
-    return names
+    """The root-namespace devices the plan makes, changes or deletes, and the bridges it plugs ports into."""
+    facts = [fact for s in steps for c in s.commands if isinstance(c, Command) for fact in (*c.makes, *c.removes)]
+    rooted = [fact for fact in facts if fact.netns is None and (fact.kind == "device" or KINDS[fact.kind].of_device)]
+    return {fact.device for fact in rooted} | {fact.value for fact in rooted if fact.kind == "master"}
 
 
 def _outside(c: Comparison) -> tuple[list[Command], list[Command]]:
@@ -240,7 +239,3 @@ def _outside(c: Comparison) -> tuple[list[Command], list[Command]]:
     rules = [command for command in old if command.tool == "iptables"]
     return rules, [command for command in new if command.tool == "iptables" or not old]
 
-
-def _verb(argv: tuple[str, ...], verb: str) -> tuple[str, ...]:
-    """An iptables rule's words with another verb (`-A` to `-D`)."""
-    return tuple(verb if word == "-A" else word for word in argv)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from nsgen.topology import ends
+from nsgen.topology.facts import Fact
 from nsgen.topology.model import (
     Bridge,
     Conditions,
@@ -40,6 +41,11 @@ class Made(NamedTuple):
     device: str = ""
     value: str = ""
 
+    @classmethod
+    def of(cls, fact: Fact) -> "Made":
+        """`fact` as a command names it (an address without its prefix length)."""
+        return cls(fact.netns, fact.kind, fact.device, fact.value.partition("/")[0] if fact.kind == "address" else fact.value)
+
 
 @dataclass(frozen=True)
 class Command:
@@ -50,19 +56,24 @@ class Command:
     `tc` takes tc's words (a link's conditions); `service` (start NAME COMMAND [READY SECONDS], or
     stop NAME) starts or stops a service inside `netns`; `iptables` takes iptables' words (a rule of
     the lab's NAT); `accept` the match of a FORWARD rule that accepts the lab's traffic (--allow-forward).
-    `makes`: the declared facts a setup command makes on its own (what `nsgen check` files under its step).
+    `makes`: the declared facts the command makes on its own (what `nsgen check` files under its step);
+    `removes`: those it deletes (with a namespace or device, the namespace or device alone).
     """
 
     argv: tuple[str, ...]
     netns: str | None = None
     tool: Tool = "ip"
     makes: tuple[Made, ...] = field(default=(), compare=False)
+    removes: tuple[Made, ...] = field(default=(), compare=False)
 
-    def __init__(self, argv: tuple[str, ...], netns: str | None = None, tool: Tool = "ip", makes: tuple[Made, ...] = ()) -> None:
+    def __init__(
+        self, argv: tuple[str, ...], netns: str | None = None, tool: Tool = "ip", makes: tuple[Made, ...] = (),
+        removes: tuple[Made, ...] = (),
+    ) -> None:  # fmt: skip
         # the frozen dataclass's own __init__, without its object.__setattr__ per field: a large lab's
         # plans make hundreds of thousands of commands
         fields = self.__dict__
-        fields["argv"], fields["netns"], fields["tool"], fields["makes"] = argv, netns, tool, makes
+        fields["argv"], fields["netns"], fields["tool"], fields["makes"], fields["removes"] = argv, netns, tool, makes, removes
 
 
 #: The MTU the kernel gives a new veth or bridge.
@@ -198,8 +209,9 @@ def canonical_rate(bits: float) -> str:
 def conditioning(verb: Literal["add", "replace", "del"], end: Endpoint, conditions: Conditions | None) -> Command:
     """`tc qdisc add|replace|del dev X root [QDISC]`: the conditions on what `end` sends (its egress)."""
     words = qdisc_words(conditions) if conditions and verb != "del" else ()
-    makes = tuple(Made(end.netns, kind, end.device) for kind in ("qdisc", "rate")) if verb == "add" else ()
-    return Command(("qdisc", verb, "dev", end.device, "root", *words), end.netns, "tc", makes)
+    conditioned = tuple(Made(end.netns, kind, end.device) for kind in ("qdisc", "rate"))
+    made, removed = ((), conditioned) if verb == "del" else (conditioned, ())
+    return Command(("qdisc", verb, "dev", end.device, "root", *words), end.netns, "tc", made, removed)
 
 
 def shaping(link: Link) -> list[Command]:
@@ -222,6 +234,21 @@ def netns_add(netns: str) -> Command:
     return Command(("netns", "add", netns), makes=(Made(netns, "namespace"),))
 
 
+def netns_del(netns: str) -> Command:
+    """`netns del NETNS`: the devices in it go with it."""
+    return Command(("netns", "del", netns), removes=(Made(netns, "namespace"),))
+
+
+def device_del(device: str, netns: str | None = None) -> Command:
+    """`link del dev DEVICE` (a veth pair goes with either end)."""
+    return Command(("link", "del", "dev", device), netns, removes=(Made(netns, "device", device),))
+
+
+def rule_del(rule: Command) -> Command:
+    """An iptables rule of the lab's (`-A`) deleted (`-D`), by the same words."""
+    return Command(tuple("-D" if word == "-A" else word for word in rule.argv), rule.netns, "iptables", removes=rule.makes)
+
+
 def set_sysctl(key: str, value: str, netns: str | None) -> Command:
     """KEY=VALUE in `netns` (the root namespace: None)."""
     return Command((key, value), netns, "sysctl", (Made(netns, "sysctl", key),))
@@ -234,15 +261,12 @@ def address_words(address: IPInterface) -> tuple[str, ...]:
     return (text, "nodad") if address.version == 6 else (text,)
 
 
-def tuning_words(iface: Interface) -> tuple[str, ...]:
-    return (*(("mtu", str(iface.mtu)) if iface.mtu else ()), *(("address", iface.mac) if iface.mac else ()))
-
-
 def tuning(device: str, iface: Interface, netns: str | None) -> list[Command]:
     """`link set dev DEVICE mtu M address A`: the MTU and MAC `iface` declares; none if neither."""
     makes = (*((Made(netns, "mtu", device, str(iface.mtu)),) if iface.mtu else ()),
              *((Made(netns, "mac", device, iface.mac.lower()),) if iface.mac else ()))  # fmt: skip
-    return [Command(("link", "set", "dev", device, *tuning_words(iface)), netns, makes=makes)] if makes else []
+    words = (*(("mtu", str(iface.mtu)) if iface.mtu else ()), *(("address", iface.mac) if iface.mac else ()))
+    return [Command(("link", "set", "dev", device, *words), netns, makes=makes)] if makes else []
 
 
 def bridge_add(br: Bridge, v4: bool) -> list[Command]:
@@ -260,7 +284,7 @@ def bridge_add(br: Bridge, v4: bool) -> list[Command]:
 def link_add(link: Link) -> Command:
     """Make a link in one command, by its ends' kinds (`nsgen.topology.ends`): a veth pair, each end
     directly where it lives, a bridge port plugged in as it is made; or a macvlan of its parent."""
-    made = tuple(Made(end.netns, "device", end.device) for end in link.creation_order if ends.owned(end))
+    made = tuple(Made(end.netns, *fact) for end in link.creation_order for fact in ends.kind(end).facts(end))
     return Command(ends.link_words(*link.creation_order), makes=made)
 
 
@@ -269,14 +293,17 @@ def route_command(verb: Literal["add", "del"], route: Route, netns: str) -> Comm
     words = ["route", verb, route.destination]
     words += ["via", str(route.via)] if route.via else []
     words += ["dev", route.dev] if route.dev else []
-    return Command(tuple(words), netns, makes=(Made(netns, "route", "", route.text),) if verb == "add" else ())
+    fact = (Made(netns, "route", "", route.text),)
+    made, removed = (fact, ()) if verb == "add" else ((), fact)
+    return Command(tuple(words), netns, makes=made, removes=removed)
 
 
 def addr_command(verb: Literal["add", "del"], address: IPInterface, device: str, netns: str | None) -> Command:
     """`addr add|del ADDRESS dev DEVICE` (in the root namespace when `netns` is None)."""
     words = address_words(address) if verb == "add" else address_words(address)[:1]
-    made = (Made(netns, "address", device, str(address.ip)),) if verb == "add" else ()
-    return Command(("addr", verb, *words, "dev", device), netns, makes=made)
+    fact = (Made(netns, "address", device, str(address.ip)),)
+    made, removed = (fact, ()) if verb == "add" else ((), fact)
+    return Command(("addr", verb, *words, "dev", device), netns, makes=made, removes=removed)
 
 
 def step(comment: str, commands: Sequence[Command | Ping]) -> list[Step]:

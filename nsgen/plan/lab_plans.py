@@ -16,10 +16,12 @@ from nsgen.plan.commands import (
     addr_command,
     bridge_add,
     conditioning,
+    device_del,
     link_add,
     link_up,
     loopback_up,
     netns_add,
+    netns_del,
     outside,
     route_command,
     set_sysctl,
@@ -169,15 +171,15 @@ def teardown(lab: Lab) -> Plan:
         ),
         *step(
             "delete the namespaces: their devices go with them, and so do the veth peers of those",
-            [Command(("netns", "del", ns.netns)) for ns in lab.namespaces],
+            [netns_del(ns.netns) for ns in lab.namespaces],
         ),
         *step(
             "delete the bridges",
-            [Command(("link", "del", "dev", bridge.device)) for bridge in lab.bridges],
+            [device_del(bridge.device) for bridge in lab.bridges],
         ),
         *step(
             "delete the spanning bridges' VXLAN ports (a bridge lets go of its ports, it does not delete them)",
-            [Command(("link", "del", "dev", t.device)) for t in lab.tunnels if isinstance(t, VxlanPort)],
+            [device_del(t.device) for t in lab.tunnels if isinstance(t, VxlanPort)],
         ),
     )
 

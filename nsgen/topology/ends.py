@@ -106,22 +106,33 @@ Removal = tuple[tuple[str, ...], str | None] | None
 @dataclass(frozen=True)
 class EndKind:
     """One kind of link end: its words in the `ip link add` that makes its link, whether its device
-    is the lab's, and the `ip` argv (and namespace) that deletes its link from it."""
+    is the lab's, the `ip` argv (and namespace) that deletes its link from it, and the facts that
+    `ip link add` makes at the end (`nsgen.topology.facts`: KIND, DEVICE, VALUE)."""
 
     made: Callable[[Endpoint], tuple[str, ...]]
     owned: bool
     removal: Callable[[Endpoint], Removal]
+    facts: Callable[[Endpoint], tuple[tuple[str, str, str], ...]]
 
 
 def _deleted_here(end: Endpoint) -> Removal:
     return ("link", "del", "dev", end.device), end.netns
 
 
+def _device(end: Endpoint) -> tuple[tuple[str, str, str], ...]:
+    return (("device", end.device, ""),)
+
+
 END_KINDS: dict[type, EndKind] = {
-    NamespaceEnd: EndKind(lambda e: ("name", e.device, "netns", e.netns or ""), True, _deleted_here),
-    BridgePort: EndKind(lambda e: ("name", e.device, "master", e.bridge or ""), True, _deleted_here),
-    RootEnd: EndKind(lambda e: ("name", e.device), True, _deleted_here),
-    MacvlanParent: EndKind(lambda e: ("link", e.device), False, lambda e: None),
+    NamespaceEnd: EndKind(lambda e: ("name", e.device, "netns", e.netns or ""), True, _deleted_here, _device),
+    BridgePort: EndKind(
+        lambda e: ("name", e.device, "master", e.bridge or ""),
+        True,
+        _deleted_here,
+        lambda e: (("device", e.device, ""), ("master", e.device, e.bridge or "")),
+    ),
+    RootEnd: EndKind(lambda e: ("name", e.device), True, _deleted_here, _device),
+    MacvlanParent: EndKind(lambda e: ("link", e.device), False, lambda e: None, lambda e: ()),
 }
 
 
