@@ -176,3 +176,30 @@ kernel_dump() { echo '1: e0: <UP> mtu 1500'; false; echo 'never read'; }
     program = "set -Eeuo pipefail\n" + drift.reader() + undo + stubs + script
     result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=False)
     assert (result.returncode, result.stdout) == (0, "device e0\ne0 up\ne0 mtu 1500\nthe script went on\n"), result.stderr
+
+
+def _places(count: int) -> str:
+    """lab_facts of `count` places (each the canned namespace, declaring its own wrong MTU), as a lab's script has it."""
+    calls = [f"  compare_facts ns n{i} <<'NSGEN'\ne0 mtu {1000 + i}\nNSGEN" for i in range(count)]
+    return "lab_facts() {\n" + "\n".join(calls) + "\n}\n"
+
+
+def test_in_parallel_gives_the_differences_in_the_places_order_as_one_shell_would() -> None:
+    show = 'printf "%s\\n" "${drift[@]}" "${drift_rows[@]}"'
+    one = _bash(_places(11) + f"lab_facts\n{show}")
+    assert one[:2] == ["n0: e0 mtu 1000: different (1400)", "n1: e0 mtu 1001: different (1400)"] and len(one) == 22
+    for jobs in (1, 3, 8, 16):  # more jobs than places: some compare none
+        assert _bash(_places(11) + f"in_parallel {jobs} lab_facts\n{show}") == one
+
+
+def test_in_parallel_fails_where_a_job_does_not_end() -> None:
+    program = "set -Eeuo pipefail\n" + drift.reader() + f"lab_key=canned netns_dir={CANNED}\n" + _places(6) + """
+kernel_dump() { cat CANNED/ip-o.txt; echo @tc; }
+eval "reader_$(declare -f kernel_facts)"  # the reader's own, as reader_kernel_facts
+kernel_facts() { if [[ ${place} == 4 ]]; then exit 3; fi; reader_kernel_facts "$@"; }  # its job ends there
+in_parallel 3 lab_facts
+echo "not reached"
+""".replace("CANNED", str(CANNED))
+    result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "bash: the kernel's reader failed in 1 of its 3 jobs\n"

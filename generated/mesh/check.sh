@@ -257,8 +257,8 @@ to-2 up
 NSGEN
 }
 
-# === nsgen runtime: sha256 ffe6d05a1c902c01ee336f13711fa4700e954195652d5f25f3763f6968a05563 ===
-# --- nsgen runtime section facts: sha256 515c08993203016b4b58bee3cc7328907db61b0c4e441a8d5689119e53e7edc4 ---
+# === nsgen runtime: sha256 2f20f429aa5d766d7d963d0a22fc40d4e4dc9c7d9e5efed5c1665358d9088655 ===
+# --- nsgen runtime section facts: sha256 70176b1197a272b56321a7d7ad62096fea89a3c459ea21af50220ea0ce0f814e ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -449,11 +449,13 @@ service_facts() {
 # `drift_rows` (KIND, NETNS, NODE, LINE, HAVE: what `nsgen status` reads)
 drift=()
 drift_rows=()
+drift_at=()  # the place (compare_facts' call) of each
 drift_add() {
   local said=$1
   if [[ $1 == different ]]; then said+=" (${5-})"; fi
   drift+=("$3: $4: ${said}")
   drift_rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"${5-}")
+  drift_at+=("${place}")
 }
 # --- compare_facts NETNS NODE [DEV...]: the lines on stdin are what the lab declares in NETNS (the root
 # namespace when NETNS is empty, its DEV... read); compared with kernel_facts line by line, by the
@@ -463,10 +465,16 @@ drift_add() {
 # them (`extra`, sorted), where the kind's table says an undeclared one counts.
 with_extras=0
 netns_dir=/run/netns  # where `ip netns` keeps the lab's namespaces
+place=0 reader_job=-1 reader_jobs=1  # in_parallel's share: job J of N compares every Nth place
 compare_facts() {
   local ns=$1 node=$2 line dev key kind have_value kernel=() extras=()
   local -A want=() wanted_key=() have=() value=() gone=() devices=()
   shift 2
+  place=$((place + 1))
+  if (( reader_job >= 0 && place % reader_jobs != reader_job )); then
+    while IFS= read -r line; do :; done  # another job's place: its lines read, and left
+    return 0
+  fi
   if [[ -n ${ns} && ! -e ${netns_dir}/${ns} ]]; then
     drift_add missing "${ns}" "${node}" namespace
     return 0
@@ -527,6 +535,37 @@ compare_facts() {
   if (( ${#extras[@]} > 0 )); then  # sorted, as bytes
     mapfile -t extras < <(printf '%s\n' "${extras[@]}" | LC_ALL=C sort)
     for line in "${extras[@]}"; do drift_add extra "${ns}" "${node}" "${line}"; done
+  fi
+}
+# --- in_parallel JOBS FUNCTION: FUNCTION (lab_facts: compare_facts of each place in turn) run by
+# JOBS shells at once, each comparing every JOBS-th place; their differences added here in the
+# places' order, as if it had run here. A job that does not end fails it.
+in_parallel() {
+  local row rows=() ended=0 kind ns node line first=${#drift_rows[@]}
+  reader_jobs=$1 place=0
+  mapfile -t rows < <(
+    for (( reader_job = 0; reader_job < reader_jobs; reader_job++ )); do
+      (
+        "$2"
+        for (( row = first; row < ${#drift_rows[@]}; row++ )); do printf '%s\t%s\n' "${drift_at[row]}" "${drift_rows[row]}"; done
+        echo ended
+      ) &
+    done
+    wait
+  )
+  mapfile -t rows < <(printf '%s\n' "${rows[@]}" | LC_ALL=C sort -s -n -t $'\t' -k 1,1)
+  for row in "${rows[@]}"; do
+    if [[ ${row} == ended ]]; then ended=$((ended + 1)); fi
+    if [[ ${row} != *$'\t'* ]]; then continue; fi
+    row=${row#*$'\t'} kind=${row%%$'\t'*}
+    row=${row#*$'\t'} ns=${row%%$'\t'*}
+    row=${row#*$'\t'} node=${row%%$'\t'*}
+    row=${row#*$'\t'} line=${row%%$'\t'*}
+    drift_add "${kind}" "${ns}" "${node}" "${line}" "${row#*$'\t'}"
+  done
+  if (( ended != reader_jobs )); then
+    echo "${0##*/}: the kernel's reader failed in $((reader_jobs - ended)) of its ${reader_jobs} jobs" >&2
+    return 1
   fi
 }
 # --- nsgen runtime section check.sh: sha256 ba3ab41483b1ee38bb67e77c10ea3c614b5c25401aaa0b8ae85d0c2f178ef2c5 ---

@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 2fed7cd9b1d2574919ca45baea8be49b34aec9695ced8e46a4e033473e6dacc7 ---
+# --- nsgen runtime section verify.sh: sha256 e8f25b96c9f39db14d27d04a0ef84b37c9bd12de922d7a4aa489a36b1a015025 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -55,7 +55,7 @@ done
 drifted=0
 if (( ! dry_run && ${#missing[@]} < ${#lab_netns[@]} + ${#lab_devices[@]} )); then
   with_extras=1
-  lab_facts
+  in_parallel 8 lab_facts  # eight shells: the reading is mostly ip's, in processes of their own
   for line in "${drift[@]}"; do printf 'FAIL  %s\n' "${line}"; done
   drifted=${#drift[@]}
   if (( drifted == 0 )); then echo "ok    lab ${lab_name}: every declared object is there"; fi
