@@ -106,7 +106,7 @@ veth-h0 up
 NSGEN
 }
 
-# === nsgen runtime: sha256 2f20f429aa5d766d7d963d0a22fc40d4e4dc9c7d9e5efed5c1665358d9088655 ===
+# === nsgen runtime: sha256 015e6463a6682160ebdd38d612aeb95169b88f3b691f949e2e91e8ee18336bfa ===
 # --- nsgen runtime section facts: sha256 70176b1197a272b56321a7d7ad62096fea89a3c459ea21af50220ea0ce0f814e ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -417,7 +417,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section check.sh: sha256 ba3ab41483b1ee38bb67e77c10ea3c614b5c25401aaa0b8ae85d0c2f178ef2c5 ---
+# --- nsgen runtime section check.sh: sha256 7dd57eab978e4579c089f2dbd5fe21be2940d705198b533bbdb68b028768ef99 ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -445,7 +445,7 @@ report_extras() {
   local line
   drift=()
   with_extras=1
-  lab_facts
+  in_parallel 8 lab_facts
   for line in "${drift[@]}"; do
     if [[ ${line} == *': extra' ]]; then echo "! not the lab's: ${line}"; extra_count=$((extra_count + 1)); fi
   done

@@ -1,4 +1,4 @@
-# --- nsgen runtime section check.sh: sha256 ba3ab41483b1ee38bb67e77c10ea3c614b5c25401aaa0b8ae85d0c2f178ef2c5 ---
+# --- nsgen runtime section check.sh: sha256 7dd57eab978e4579c089f2dbd5fe21be2940d705198b533bbdb68b028768ef99 ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -26,7 +26,7 @@ report_extras() {
   local line
   drift=()
   with_extras=1
-  lab_facts
+  in_parallel 8 lab_facts
   for line in "${drift[@]}"; do
     if [[ ${line} == *': extra' ]]; then echo "! not the lab's: ${line}"; extra_count=$((extra_count + 1)); fi
   done

@@ -1,4 +1,4 @@
-# --- nsgen runtime section status.sh: sha256 6dd354eb67654e925cc4d6cbdb6cdc096d6d584d7063c8409cfa769b30bcf548 ---
+# --- nsgen runtime section status.sh: sha256 2fdedfd01cbcfc8a3b59a177ed397db34dc837434071b5576edad4b5ff9acdff ---
 # status.sh's core, the same in every host's status.sh of this nsgen version (`nsgen runtime
 # status.sh` prints it, after the section facts): this host's part of a multi-host lab (lab_facts
 # above) compared with the kernel here, what is extra too (and what else carries the lab's prefix),
@@ -23,7 +23,7 @@ fi
 if ! command -v ip >/dev/null 2>&1; then refuse "'ip' was not found: install iproute2"; fi
 
 with_extras=1
-lab_facts
+in_parallel 8 lab_facts  # eight shells: the reading is mostly ip's, in processes of their own
 # --- what carries the lab's prefix here and is not the lab's (a namespace, a root-namespace device), as
 # nsgen status names it on one machine
 if [[ -n ${lab_prefix} ]]; then
