@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 4f16c6e63e372fddf8d5b86bb9f46ed5061385b3edb3100472f45a5c2ceaf491 ---
+# --- nsgen runtime section apply.sh: sha256 d7a51516e8b9432db225766e866126c4dde67708fe76c89709629b0bf54023f8 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -84,28 +84,28 @@ if (( ! dry_run )); then
   fi
 fi
 
-# --- undo_ip ARGS: `ip ARGS` during the rollback: what was not made fails quietly, and what
-# belongs to someone else (foreign) is not deleted
-undo_ip() {
-  local ns='' key='' args=("$@") name
-  if [[ ${args[0]-} == -n ]]; then ns=${args[1]-}; args=("${args[@]:2}"); fi
-  if [[ "${args[*]:0:2}" == "netns del" ]]; then key="netns:${args[2]-}"; fi
-  if [[ "${args[*]:0:3}" == "link del dev" ]]; then key="link:${ns}:${args[3]-}"; fi
-  for name in "${foreign[@]}"; do
-    if [[ ${name} == "${key}" ]]; then
-      if [[ ${key} == netns:* ]]; then name="namespace ${key#*:}"; else name="device ${key##*:}"; fi
+# --- unless_foreign KEY... -- COMMAND...: during the rollback, COMMAND (a deletion) unless what it
+# deletes (KEY: netns:NAME or link:NETNS:NAME, as foreign_names writes them) is someone else's
+unless_foreign() {
+  local name
+  while [[ $1 != -- ]]; do
+    for name in "${foreign[@]}"; do
+      if [[ ${name} != "$1" ]]; then continue; fi
+      if [[ $1 == netns:* ]]; then name="namespace ${1#*:}"; else name="device ${1##*:}"; fi
       echo "${0##*/}: leaving the ${name} alone: it is not the lab's" >&2
       return 0
-    fi
+    done
+    shift
   done
-  command ip "$@" 2>/dev/null || true
+  shift
+  "$@"
 }
 
 # --- rollback: back to the old topology (its record was never changed), then check it
 rollback() {
   echo "${0##*/}: rolling back to the old topology" >&2
   # shellcheck disable=SC2329  # what lab_undo_steps runs as `ip`: an undo of tc commands alone runs none
-  ip() { undo_ip "$@"; }
+  ip() { command ip "$@" 2>/dev/null || true; }  # what was not made fails quietly
   lab_undo_steps
   unset -f ip
   drift=()

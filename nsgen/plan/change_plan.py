@@ -68,9 +68,10 @@ def _removals(c: Comparison) -> Plan:
         # namespaces that both go, goes with them
         root = [end for end in (link.a, link.b) if end.netns is None]
         kept = [end for end in (link.a, link.b) if end.netns is not None and end.node in c.new_ns]
-        removals = [removal for end in (*root, *kept) if (removal := ends.kind(end).removal(end))]
-        gone = tuple(Made(end.netns, "device", end.device) for end in (link.a, link.b) if ends.owned(end))
-        link_del += [Command(argv, netns, removes=gone) for argv, netns in removals[:1]]
+        removals = [(end, removal) for end in (*root, *kept) if (removal := ends.kind(end).removal(end))]
+        for here, (argv, netns) in removals[:1]:  # the device it deletes, then its peer
+            peers = [end for end in (link.a, link.b) if end is not here and ends.owned(end)]
+            link_del.append(Command(argv, netns, removes=tuple(Made(e.netns, "device", e.device) for e in (here, *peers))))
     return (
         *step(
             "delete the lab's NAT and forwarded ports' rules when they change (added again below, in order)",

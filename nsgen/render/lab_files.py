@@ -263,7 +263,7 @@ def render_apply(
         retired=retired,
         changes=forward.changes,
         blocks=styles.apply(plan),
-        undo_blocks=styles.apply(undo),
+        undo_blocks=styles.undo(undo),
         old_fact_places=declared.places(old_facts),
         new_fact_places=declared.places(new_facts),
         old_record_text=old_text,

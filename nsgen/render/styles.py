@@ -251,3 +251,19 @@ def apply_words(command: Command) -> tuple[str, ...]:
 def apply(plan: Plan) -> list[Block]:
     """A plan as apply.sh's blocks: a comment, then one command a line."""
     return [Block(_comment(s.comment), tuple(apply_words(c) for c in s.commands)) for s in plan]
+
+
+def undo(plan: Plan) -> list[Block]:
+    """A rollback as apply.sh's blocks (lab_undo_steps): as `apply`, but a deletion of a namespace or
+    device names it first (`unless_foreign netns:NAME|link:NETNS:NAME... -- ip …`, NETNS empty for
+    the root namespace), from what the command removes: the rollback leaves someone else's alone."""
+    return [Block(_comment(s.comment), tuple(_undo_words(c) for c in s.commands)) for s in plan]
+
+
+def _undo_words(command: Command) -> tuple[str, ...]:
+    keys = [
+        f"netns:{fact.netns}" if fact.kind == "namespace" else f"link:{fact.netns or ''}:{fact.device}"
+        for fact in command.removes
+        if fact.kind in ("namespace", "device")
+    ]
+    return ("unless_foreign", *keys, "--", *apply_words(command)) if keys else apply_words(command)
