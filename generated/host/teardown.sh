@@ -23,13 +23,13 @@ lab_steps() {
   stop_processes ns-0
 
   # --- the root namespace, in one batch
-  root_batch <<'NSGEN'
+  delete_batch <<'NSGEN'
 # delete the namespaces: their devices go with them, and so do the veth peers of those
 netns del ns-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 e473edce54655564067b42766ffe406f35d0d6d9f2a8e425b63d210377bd090b ===
+# === nsgen runtime: sha256 cba00a2587de3e13f8d3a9389e890b784010af2bd7042280b02c0838f6ba76e9 ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -65,7 +65,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 d32fd54c63b80f07b9c16e93f54beecf5498fc49aea22736bc16793fc0108e2f ---
+# --- nsgen runtime section teardown.sh: sha256 465fe9736542a3a1271aac768fbfbd08490b208956ee2036c95af4555e04c470 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -132,12 +132,12 @@ await_gone() {
   done
 }
 
-# --- root_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
+# --- delete_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
 # first, then the root-namespace devices (a veth end gone meanwhile with its peer is no error).
 # /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
 netns_deleted=0
 devices_deleted=0
-root_batch() {
+delete_batch() {
   local line netns_lines=() device_lines=()
   while IFS= read -r line; do
     case ${line} in

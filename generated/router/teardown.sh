@@ -23,7 +23,7 @@ lab_steps() {
   stop_processes router left-0 left-1 right-0 right-1
 
   # --- the root namespace, in one batch
-  root_batch <<'NSGEN'
+  delete_batch <<'NSGEN'
 # delete the namespaces: their devices go with them, and so do the veth peers of those
 netns del router
 netns del left-0
@@ -36,7 +36,7 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 53564a05a0ea6074b03893c6e375762595e8c483b02a0ee62e8b41f3b6d3b98b ===
+# === nsgen runtime: sha256 0c894b8331a391693e4e0819be94b070e02fc04bb6e5c5c6bbe96fbaff207cfd ===
 # --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
@@ -109,7 +109,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 d32fd54c63b80f07b9c16e93f54beecf5498fc49aea22736bc16793fc0108e2f ---
+# --- nsgen runtime section teardown.sh: sha256 465fe9736542a3a1271aac768fbfbd08490b208956ee2036c95af4555e04c470 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -176,12 +176,12 @@ await_gone() {
   done
 }
 
-# --- root_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
+# --- delete_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
 # first, then the root-namespace devices (a veth end gone meanwhile with its peer is no error).
 # /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
 netns_deleted=0
 devices_deleted=0
-root_batch() {
+delete_batch() {
   local line netns_lines=() device_lines=()
   while IFS= read -r line; do
     case ${line} in

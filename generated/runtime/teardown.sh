@@ -1,4 +1,4 @@
-# --- nsgen runtime section teardown.sh: sha256 d32fd54c63b80f07b9c16e93f54beecf5498fc49aea22736bc16793fc0108e2f ---
+# --- nsgen runtime section teardown.sh: sha256 465fe9736542a3a1271aac768fbfbd08490b208956ee2036c95af4555e04c470 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -65,12 +65,12 @@ await_gone() {
   done
 }
 
-# --- root_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
+# --- delete_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
 # first, then the root-namespace devices (a veth end gone meanwhile with its peer is no error).
 # /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
 netns_deleted=0
 devices_deleted=0
-root_batch() {
+delete_batch() {
   local line netns_lines=() device_lines=()
   while IFS= read -r line; do
     case ${line} in

@@ -25,7 +25,7 @@ lab_steps() {
   stop_processes router web client-0 client-1
 
   # --- the root namespace, in one batch
-  root_batch <<'NSGEN'
+  delete_batch <<'NSGEN'
 # delete the namespaces: their devices go with them, and so do the veth peers of those
 netns del router
 netns del web
@@ -37,7 +37,7 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 93a0cf1f776a48f6f8d8e7afd195a1b7ec02bea122486a197dfed22884e4cb48 ===
+# === nsgen runtime: sha256 9e0cbe630bb304e8886a9fc4c2e98c0d0067cb7e8e84471c55a8dd99fd18ab77 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -334,7 +334,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 d32fd54c63b80f07b9c16e93f54beecf5498fc49aea22736bc16793fc0108e2f ---
+# --- nsgen runtime section teardown.sh: sha256 465fe9736542a3a1271aac768fbfbd08490b208956ee2036c95af4555e04c470 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -401,12 +401,12 @@ await_gone() {
   done
 }
 
-# --- root_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
+# --- delete_batch: the deletions (a here-doc) of what is there, in one `ip -batch`: the namespaces
 # first, then the root-namespace devices (a veth end gone meanwhile with its peer is no error).
 # /run/netns holds the named namespaces, /sys/class/net the root namespace's devices.
 netns_deleted=0
 devices_deleted=0
-root_batch() {
+delete_batch() {
   local line netns_lines=() device_lines=()
   while IFS= read -r line; do
     case ${line} in
