@@ -1,4 +1,4 @@
-# --- nsgen runtime section status.sh: sha256 2fdedfd01cbcfc8a3b59a177ed397db34dc837434071b5576edad4b5ff9acdff ---
+# --- nsgen runtime section status.sh: sha256 b9f31d7e37b724f83b950916c8dac13d2af7c81ace30f4d8b7dd0ab2fb6513f7 ---
 # status.sh's core, the same in every host's status.sh of this nsgen version (`nsgen runtime
 # status.sh` prints it, after the section facts): this host's part of a multi-host lab (lab_facts
 # above) compared with the kernel here, what is extra too (and what else carries the lab's prefix),
@@ -37,4 +37,19 @@ if [[ -n ${lab_prefix} ]]; then
   done
 fi
 if (( ${#drift_rows[@]} > 0 )); then printf '%s\n' "${drift_rows[@]}"; fi
+# --- each declared service that is not running: its exit status and the last lines of its log, a line
+# each (`service<TAB>NETNS<TAB>NAME<TAB>status:EXIT`, then `…<TAB>log:LINE`, a tab in it a space), which
+# nsgen status shows under its difference as it does on one machine
+for row in "${drift_rows[@]}"; do
+  kind=${row%%$'\t'*} row=${row#*$'\t'}
+  ns=${row%%$'\t'*} row=${row#*$'\t'} row=${row#*$'\t'}
+  if [[ ${kind} == extra || -z ${ns} || ${row} != 'service '* ]]; then continue; fi
+  name=${row#service } name=${name%% *}
+  exit_status=''
+  read -r exit_status 2>/dev/null <"/run/nsgen/${lab_key}/${ns}/${name}.status" || true
+  printf 'service\t%s\t%s\tstatus:%s\n' "${ns}" "${name}" "${exit_status}"
+  while IFS= read -r line; do
+    printf 'service\t%s\t%s\tlog:%s\n' "${ns}" "${name}" "${line//$'\t'/ }"
+  done < <(tail -n 5 "/run/nsgen/${lab_key}/${ns}/${name}.log" 2>/dev/null || true)
+done
 echo "status.sh: lab ${lab_name}: ${#drift_rows[@]} difference(s) here"

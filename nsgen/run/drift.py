@@ -80,13 +80,23 @@ def services_dir(lab: Lab) -> Path:
 
 def service_report(lab: Lab, difference: Difference) -> list[str]:
     """For a service that is not running: its exit status, and the last lines of its log."""
-    if difference.fact.kind != "service" or difference.netns is None or difference.kind == "extra":
+    if not reported(difference):
         return []
-    base = services_dir(lab) / difference.netns / difference.fact.device
+    base = services_dir(lab) / (difference.netns or "") / difference.fact.device
     status = base.with_suffix(".status")
-    said = f"exit status {status.read_text().strip()}" if status.exists() else "no exit status (it was killed)"
     log = base.with_suffix(".log")
     lines = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+    return service_said(status.read_text().strip() if status.exists() else "", str(log), lines)
+
+
+def reported(difference: Difference) -> bool:
+    """Whether a service report goes with `difference`: a declared service that is not running."""
+    return difference.fact.kind == "service" and difference.netns is not None and difference.kind != "extra"
+
+
+def service_said(status: str, log: str, lines: list[str]) -> list[str]:
+    """A service's report: its exit status (`status`, '' where it has none), then the end of its `log`."""
+    said = f"exit status {status}" if status else "no exit status (it was killed)"
     return [f"  {said}; the end of {log}:" if lines else f"  {said}; its log is empty", *(f"  | {line}" for line in lines)]
 
 

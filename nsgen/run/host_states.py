@@ -6,12 +6,13 @@ import json
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nsgen.plan.as_found import Found, as_found
 from nsgen.problems import Problem, TopologyError
 from nsgen.render import multihost
+from nsgen.run import drift
 from nsgen.run.drift import rows
 from nsgen.run.playbook import NoAnsible, ansible_playbook, playbook_argv
 from nsgen.run.scripts import rendered_files
@@ -28,6 +29,7 @@ class HostState:
     differences: tuple[Difference, ...] = ()
     unreachable: str = ""  # what Ansible said, when the host could not be reached
     failed: str = ""  # what status.sh said, when it failed there
+    services: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (NETNS, NAME): `status:…`, `log:…`
 
 
 def _host_state(host: str, result: dict) -> HostState:
@@ -39,7 +41,24 @@ def _host_state(host: str, result: dict) -> HostState:
     lines = result.get("stdout", "").splitlines()  # over SSH with a terminal, its stderr too
     if not lines or not lines[-1].startswith(f"{multihost.STATUS}: "):
         return HostState(host, failed=f"its output ended early: {lines[-1] if lines else 'none'}")
-    return HostState(host, tuple(rows("\n".join(line for line in lines if line.count("\t") == 4))))  # a row's 5 fields
+    services: dict[tuple[str, str], list[str]] = {}
+    for line in lines:
+        if line.startswith("service\t") and line.count("\t") >= 3:
+            _, netns, name, said = line.split("\t", 3)
+            services.setdefault((netns, name), []).append(said)
+    found = rows("\n".join(line for line in lines if line.count("\t") == 4 and not line.startswith("service\t")))  # 5 fields
+    return HostState(host, tuple(found), services=services)
+
+
+def _service_report(lab: Lab, state: HostState, difference: Difference) -> list[str]:
+    """What the host's status.sh said of a service that is not running, as `drift.service_report` says it."""
+    said = state.services.get((difference.netns or "", difference.fact.device), [])
+    if not drift.reported(difference) or not said:
+        return []
+    status = next((word.removeprefix("status:") for word in said if word.startswith("status:")), "")
+    log = drift.services_dir(lab) / (difference.netns or "") / f"{difference.fact.device}.log"
+    lines = [word.removeprefix("log:") for word in said if word.startswith("log:")]
+    return drift.service_said(status, f"{state.host}:{log}", lines)
 
 
 def read(loaded: LoadedLab, workdir: Path | None = None) -> list[HostState]:
@@ -72,7 +91,9 @@ def report(lab: Lab, states: list[HostState]) -> tuple[list[str], int]:
             lines.append(f"{state.host}: unreachable: {state.unreachable}")
         elif state.failed:
             lines.append(f"{state.host}: status.sh failed: {state.failed}")
-        lines += [f"{state.host}: {difference}" for difference in state.differences]
+        for difference in state.differences:
+            lines.append(f"{state.host}: {difference}")
+            lines += _service_report(lab, state, difference)
     unread = [s.host for s in states if s.unreachable or s.failed]
     drifted = [s.host for s in states if s.differences]
     gone = sum(d.fact.kind == "namespace" and d.kind == "missing" for s in states for d in s.differences)
