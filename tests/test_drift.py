@@ -224,3 +224,25 @@ def test_status_as_anyone_but_root_is_refused_rather_than_naming_everything_miss
         said = told.read()
     os.waitpid(child, 0)
     assert said == f"lab {prefix}live: reading its namespaces needs root (ip -n): run it as root"
+
+
+def test_apply_removes_an_extra_host_address_of_a_declared_ip_and_only_it(tmp_path: Path, prefix: str) -> None:
+    """An extra /32 of the IP the bridge (or an interface) declares as a /24: apply deletes the /32 by its
+    prefix length (a bare `ip addr del IP` deletes the first address of that IP: the declared one)."""
+    topology = tmp_path / "live.yaml"
+    topology.write_text(json.dumps(BASE))
+    lab = [topology, "--prefix", prefix]
+    assert nsgen("up", *lab).returncode == 0
+    try:
+        run("ip", "addr", "add", "10.231.0.1/32", "dev", f"{prefix}br0", check=True)
+        run("ip", "-n", f"{prefix}ns-0", "addr", "add", "10.231.0.2/32", "dev", "eth0", check=True)
+        status = nsgen("status", *lab)
+        assert status.stdout.splitlines()[:2] == ["ns-0: eth0 address 10.231.0.2/32: extra", "host: " + f"{prefix}br0 address 10.231.0.1/32: extra"]
+        applied = nsgen("apply", *lab)
+        assert applied.returncode == 0 and "wildcard" not in applied.stderr, applied.stdout + applied.stderr
+        assert nsgen("status", *lab).returncode == 0
+        bridge = json.loads(run("ip", "-j", "addr", "show", "dev", f"{prefix}br0").stdout)[0]["addr_info"]
+        assert [(a["local"], a["prefixlen"]) for a in bridge if a["family"] == "inet"] == [("10.231.0.1", 24)]
+    finally:
+        nsgen("down", *lab)
+    assert leftovers(prefix[:-1]) == set()

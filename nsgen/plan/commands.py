@@ -299,8 +299,10 @@ def route_command(verb: Literal["add", "del"], route: Route, netns: str) -> Comm
 
 
 def addr_command(verb: Literal["add", "del"], address: IPInterface, device: str, netns: str | None) -> Command:
-    """`addr add|del ADDRESS dev DEVICE` (in the root namespace when `netns` is None)."""
-    words = address_words(address) if verb == "add" else address_words(address)[:1]
+    """`addr add|del ADDRESS dev DEVICE` (in the root namespace when `netns` is None). A deletion names
+    the prefix length always: without it, ip deletes the first address of that IP (the declared /16
+    where an extra /32 of the same IP is to go)."""
+    words = address_words(address) if verb == "add" else (address.with_prefixlen,)
     fact = (Made(netns, "address", device, str(address.ip)),)
     made, removed = (fact, ()) if verb == "add" else ((), fact)
     return Command(("addr", verb, *words, "dev", device), netns, makes=made, removes=removed)
