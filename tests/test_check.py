@@ -182,3 +182,20 @@ def test_a_value_changed_by_hand_is_offered_its_repair_and_lesson_shows_what_che
     finally:
         assert run("bash", lab_dir / "teardown.sh").returncode == 0
     assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_check_and_apply_without_a_file_look_at_the_running_lab(prefix: str) -> None:
+    assert nsgen("up", "--preset", "bridge", "-n", "2", "--prefix", prefix).returncode == 0
+    try:
+        checked = nsgen("check", "--prefix", prefix)  # not pair's steps: bridge's, the lab that runs
+        assert (checked.returncode, checked.stdout.splitlines()[-1]) == (0, "lab bridge: every step is done")
+        run("ip", "-n", f"{prefix}ns-1", "route", "del", "default", check=True)
+        applied = nsgen("apply", "--prefix", prefix)  # its own topology: what repairs its drift
+        assert applied.returncode == 0 and "+ ns-1: route default via 172.16.0.1" in applied.stdout, applied.stdout
+        assert nsgen("status", "--prefix", prefix).returncode == 0
+    finally:
+        nsgen("down", "--prefix", prefix)
+    assert leftovers(prefix) == set()
+    nothing = nsgen("check", "--prefix", prefix)  # none runs: pair, as a learner builds it by hand
+    assert nothing.stdout.splitlines()[-1] == "lab pair: 0 of 6 step(s) done"

@@ -41,7 +41,7 @@ def _change(
 ) -> tuple[Lab, sources.LoadedLab, dict[str, Found]]:
     """The running lab (from --from, else its record), the new one, and the running lab as the kernel
     has it (its drift read when it comes from its record), by host ("": this machine's lab)."""
-    new = load(file, preset, prefix, count)
+    new = load(file, preset, prefix, count, running=True)  # without a file: the lab that runs, its drift repaired
     old = records.load_old(new.lab, old_file)
     if not multihost.is_multihost(old):
         return old, new, {"": as_found(old, drift.differences(old)) if old_file is None else Found(old)}
@@ -85,7 +85,8 @@ def plan_command(
     ] = None,
     style: StyleOption = Style.batched,
 ) -> None:
-    """Print the change from the running lab to this topology; with -o, write its apply.sh."""
+    """Print the change from the running lab to this topology (without a file: its own, what repairs its
+    drift); with -o, write its apply.sh."""
     old, new, found = _change(file, preset, prefix, count, old_file)
     _print_plan(found, new)
     if output is not None and multihost.is_multihost(old):
@@ -110,7 +111,8 @@ def apply_command(
     dry_run: DryRun = False,
     force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
 ) -> None:
-    """Print the change from the running lab to this topology, and run its apply.sh."""
+    """Print the change from the running lab to this topology (without a file: its own, what repairs its
+    drift), and run its apply.sh."""
     old, new, found = _change(file, preset, prefix, count, old_file)
     if force and multihost.is_multihost(old):
         said = "--force works on a one-machine lab: a multi-host lab's change starts from each host's kernel as it is"

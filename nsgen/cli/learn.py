@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from nsgen.cli.options import Count, File, Prefix, Preset, load, one_machine, reports_problems
+from nsgen.cli.options import Count, File, NoLabRunning, Prefix, Preset, load, one_machine, reports_problems
 from nsgen.plan import lab_plans, progress
 from nsgen.plan.commands import Command, Connect, Ping, Probe
 from nsgen.render import multihost, styles
@@ -59,8 +59,12 @@ def _report(lab: Lab, stages: list[progress.Stage]) -> bool:
 def check(file: File = None, preset: Preset = None, prefix: Prefix = None, count: Count = None) -> None:
     """Where you stand in the lab's setup: the steps done (✓), the first not done with what it lacks and
     its commands, what is there beyond the lab (!); exit 0 only when the whole lab is there. A multi-host
-    lab: each host's check.sh, through Ansible."""
-    loaded = load(file, preset, prefix, count)
+    lab: each host's check.sh, through Ansible. Without a file: the lab that runs, else (none recorded)
+    pair, as you build it by hand."""
+    try:
+        loaded = load(file, preset, prefix, count, running=True)
+    except NoLabRunning:
+        loaded = load(file, preset, prefix, count)
     if multihost.is_multihost(loaded.lab):  # each host's check.sh, through the playbook
         raise typer.Exit(playbook.run(loaded, "check.sh", Style.batched, None, False))
     lab = loaded.lab
