@@ -6,11 +6,14 @@ it changes deleted). Afterwards no object of the lab may remain, and a name take
 else" must still be there. The totals go to the terminal summary.
 """
 
+import contextlib
 import fcntl
 import ipaddress
+import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -385,4 +388,30 @@ def test_a_routed_dual_stack_lab_verifies_straight_after_setup_twenty_times(tmp_
     finally:
         run("bash", lab_dir / "teardown.sh")
     assert not failures, failures
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_ctrl_c_on_nsgen_verify_is_never_a_pass(prefix: str) -> None:
+    """A terminal's Ctrl-C (SIGINT to the whole process group) at any moment of a verify: it says so and
+    exits 130, or it had finished (its summary printed); never 0 for a run cut short."""
+    lab = ["--preset", "bridge", "-n", "30", "--prefix", prefix]
+    assert nsgen("up", *lab).returncode == 0
+    try:
+        cut = 0
+        for delay in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
+            argv = [sys.executable, "-m", "nsgen", "verify", *lab]
+            verify = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            time.sleep(delay)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(verify.pid, signal.SIGINT)
+            out, err = verify.communicate(timeout=60)
+            if "lab bridge: " in out and " passed, 0 failed" in out:
+                assert verify.returncode in (0, 130), (delay, out[-300:], err)
+                continue
+            assert verify.returncode == 130, (delay, verify.returncode, out[-300:], err)
+            cut += 1
+        assert cut >= 4  # most of the runs were cut short
+    finally:
+        nsgen("down", *lab)
     assert leftovers(prefix) == set()

@@ -77,8 +77,8 @@ lab_steps() {
   check reachable ns-1:eth0 ns-2 172.16.0.3 ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.3
 }
 
-# === nsgen runtime: sha256 3227749b5f6a345eb0b515d686b3a904985619951e84d7502fdf6fa0d65d7372 ===
-# --- nsgen runtime section facts: sha256 70176b1197a272b56321a7d7ad62096fea89a3c459ea21af50220ea0ce0f814e ---
+# === nsgen runtime: sha256 8de635559f59c0f3fbaf75eef2b56f9227698dbff5de90a8b28a3206a07be1c2 ===
+# --- nsgen runtime section facts: sha256 74c3fef32668f0c2399dc9d64a1947fd5d5f2abbeb7881e6521729823be1644e ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -361,20 +361,9 @@ compare_facts() {
 # JOBS shells at once, each comparing every JOBS-th place; their differences added here in the
 # places' order, as if it had run here. A job that does not end fails it.
 in_parallel() {
-  local row rows=() ended=0 kind ns node line first=${#drift_rows[@]}
+  local row ended=0 kind ns node line first=${#drift_rows[@]}
   reader_jobs=$1 place=0
-  mapfile -t rows < <(
-    for (( reader_job = 0; reader_job < reader_jobs; reader_job++ )); do
-      (
-        "$2"
-        for (( row = first; row < ${#drift_rows[@]}; row++ )); do printf '%s\t%s\n' "${drift_at[row]}" "${drift_rows[row]}"; done
-        echo ended
-      ) &
-    done
-    wait
-  )
-  mapfile -t rows < <(printf '%s\n' "${rows[@]}" | LC_ALL=C sort -s -n -t $'\t' -k 1,1)
-  for row in "${rows[@]}"; do
+  while IFS= read -r row; do  # read, not mapfile: a signal meanwhile runs the script's trap
     if [[ ${row} == ended ]]; then ended=$((ended + 1)); fi
     if [[ ${row} != *$'\t'* ]]; then continue; fi
     row=${row#*$'\t'} kind=${row%%$'\t'*}
@@ -382,13 +371,25 @@ in_parallel() {
     row=${row#*$'\t'} node=${row%%$'\t'*}
     row=${row#*$'\t'} line=${row%%$'\t'*}
     drift_add "${kind}" "${ns}" "${node}" "${line}" "${row#*$'\t'}"
-  done
+  done < <(
+    trap - INT TERM HUP  # a signal ends the jobs: the script's trap (verify.sh's) runs in the script alone
+    {
+      for (( reader_job = 0; reader_job < reader_jobs; reader_job++ )); do
+        (
+          "$2"
+          for (( row = first; row < ${#drift_rows[@]}; row++ )); do printf '%s\t%s\n' "${drift_at[row]}" "${drift_rows[row]}"; done
+          echo ended
+        ) &
+      done
+      wait
+    } | LC_ALL=C sort -s -n -t $'\t' -k 1,1
+  )
   if (( ended != reader_jobs )); then
     echo "${0##*/}: the kernel's reader failed in $((reader_jobs - ended)) of its ${reader_jobs} jobs" >&2
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 e8f25b96c9f39db14d27d04a0ef84b37c9bd12de922d7a4aa489a36b1a015025 ---
+# --- nsgen runtime section verify.sh: sha256 20a4289ad7a680674f314b08109682414431fb9679bf2c7a2fb9e6475aa4834f ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -431,6 +432,20 @@ if (( dry_run )); then
   }
 fi
 
+check_pids=() check_expected=() check_texts=()  # the pings started (check), in order
+checks_read=0  # how many of them are reported
+# --- stopped by a signal, it says so, stops its pings, and exits as the signal would: nothing it had
+# not reported yet was checked (a ping runs in the background, where bash has it ignore SIGINT)
+stopped() {
+  trap '' INT TERM HUP  # a second one (nsgen passes a Ctrl-C on) would end bash with the last status, 0
+  if (( ${#check_pids[@]} > checks_read )); then kill "${check_pids[@]:checks_read}" 2>/dev/null || true; fi
+  echo "${0##*/}: $1: lab ${lab_name} was not fully checked" >&2
+  exit "$2"
+}
+trap 'stopped interrupted 130' INT
+trap 'stopped terminated 143' TERM
+trap 'stopped "hung up" 129' HUP
+
 # --- every namespace and root-namespace device of the lab must be there
 missing=()
 for ns in "${lab_netns[@]}"; do
@@ -467,8 +482,6 @@ report() {
 # The pings run side by side, up to check_jobs at once, and are reported in order (checks_done):
 # each ping's wait bounds the whole run, not each ping's in turn
 check_jobs=8
-check_pids=() check_expected=() check_texts=()
-checks_read=0
 check() {
   if (( dry_run )); then "${@:5}"; return; fi
   if (( ${#check_pids[@]} - checks_read >= check_jobs )); then check_read; fi

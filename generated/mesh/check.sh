@@ -257,8 +257,8 @@ to-2 up
 NSGEN
 }
 
-# === nsgen runtime: sha256 015e6463a6682160ebdd38d612aeb95169b88f3b691f949e2e91e8ee18336bfa ===
-# --- nsgen runtime section facts: sha256 70176b1197a272b56321a7d7ad62096fea89a3c459ea21af50220ea0ce0f814e ---
+# === nsgen runtime: sha256 d2ea4be1654df67f099bf6f54fbae1cf38f0df32acf1ad47a80c9be8589e81bf ===
+# --- nsgen runtime section facts: sha256 74c3fef32668f0c2399dc9d64a1947fd5d5f2abbeb7881e6521729823be1644e ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -541,20 +541,9 @@ compare_facts() {
 # JOBS shells at once, each comparing every JOBS-th place; their differences added here in the
 # places' order, as if it had run here. A job that does not end fails it.
 in_parallel() {
-  local row rows=() ended=0 kind ns node line first=${#drift_rows[@]}
+  local row ended=0 kind ns node line first=${#drift_rows[@]}
   reader_jobs=$1 place=0
-  mapfile -t rows < <(
-    for (( reader_job = 0; reader_job < reader_jobs; reader_job++ )); do
-      (
-        "$2"
-        for (( row = first; row < ${#drift_rows[@]}; row++ )); do printf '%s\t%s\n' "${drift_at[row]}" "${drift_rows[row]}"; done
-        echo ended
-      ) &
-    done
-    wait
-  )
-  mapfile -t rows < <(printf '%s\n' "${rows[@]}" | LC_ALL=C sort -s -n -t $'\t' -k 1,1)
-  for row in "${rows[@]}"; do
+  while IFS= read -r row; do  # read, not mapfile: a signal meanwhile runs the script's trap
     if [[ ${row} == ended ]]; then ended=$((ended + 1)); fi
     if [[ ${row} != *$'\t'* ]]; then continue; fi
     row=${row#*$'\t'} kind=${row%%$'\t'*}
@@ -562,7 +551,19 @@ in_parallel() {
     row=${row#*$'\t'} node=${row%%$'\t'*}
     row=${row#*$'\t'} line=${row%%$'\t'*}
     drift_add "${kind}" "${ns}" "${node}" "${line}" "${row#*$'\t'}"
-  done
+  done < <(
+    trap - INT TERM HUP  # a signal ends the jobs: the script's trap (verify.sh's) runs in the script alone
+    {
+      for (( reader_job = 0; reader_job < reader_jobs; reader_job++ )); do
+        (
+          "$2"
+          for (( row = first; row < ${#drift_rows[@]}; row++ )); do printf '%s\t%s\n' "${drift_at[row]}" "${drift_rows[row]}"; done
+          echo ended
+        ) &
+      done
+      wait
+    } | LC_ALL=C sort -s -n -t $'\t' -k 1,1
+  )
   if (( ended != reader_jobs )); then
     echo "${0##*/}: the kernel's reader failed in $((reader_jobs - ended)) of its ${reader_jobs} jobs" >&2
     return 1

@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 e8f25b96c9f39db14d27d04a0ef84b37c9bd12de922d7a4aa489a36b1a015025 ---
+# --- nsgen runtime section verify.sh: sha256 20a4289ad7a680674f314b08109682414431fb9679bf2c7a2fb9e6475aa4834f ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -41,6 +41,20 @@ if (( dry_run )); then
   }
 fi
 
+check_pids=() check_expected=() check_texts=()  # the pings started (check), in order
+checks_read=0  # how many of them are reported
+# --- stopped by a signal, it says so, stops its pings, and exits as the signal would: nothing it had
+# not reported yet was checked (a ping runs in the background, where bash has it ignore SIGINT)
+stopped() {
+  trap '' INT TERM HUP  # a second one (nsgen passes a Ctrl-C on) would end bash with the last status, 0
+  if (( ${#check_pids[@]} > checks_read )); then kill "${check_pids[@]:checks_read}" 2>/dev/null || true; fi
+  echo "${0##*/}: $1: lab ${lab_name} was not fully checked" >&2
+  exit "$2"
+}
+trap 'stopped interrupted 130' INT
+trap 'stopped terminated 143' TERM
+trap 'stopped "hung up" 129' HUP
+
 # --- every namespace and root-namespace device of the lab must be there
 missing=()
 for ns in "${lab_netns[@]}"; do
@@ -77,8 +91,6 @@ report() {
 # The pings run side by side, up to check_jobs at once, and are reported in order (checks_done):
 # each ping's wait bounds the whole run, not each ping's in turn
 check_jobs=8
-check_pids=() check_expected=() check_texts=()
-checks_read=0
 check() {
   if (( dry_run )); then "${@:5}"; return; fi
   if (( ${#check_pids[@]} - checks_read >= check_jobs )); then check_read; fi

@@ -197,7 +197,7 @@ def demo(
             finally:
                 down_status = scripts.run_script(lab_dir, "teardown.sh")
     status = status or down_status
-    _announce(f"\n== demo {'passed' if status == 0 else 'FAILED'}")
+    _announce(f"\n== demo {'passed' if status == 0 else 'interrupted' if status == 130 else 'FAILED'}")
     raise typer.Exit(status)
 
 

@@ -56,18 +56,23 @@ def run_script(
 
     With `progress`, the script's progress lines become a bar redrawn in place on stderr. A Ctrl-C (or
     SIGINT) here is passed on to the script, and its rollback waited for: it is what undoes the run.
+    An interrupted run is never said to have passed: a script that ends 0 then is 130 (bash can end
+    0 on a SIGINT that comes while a builtin reads a pipe, its trap not run).
     """
     command = ["bash", str(lab_dir / script), *args]
     environment = {**os.environ, **(env or {})}
     output = subprocess.PIPE if progress else None
+    interrupted = False
     with subprocess.Popen(command, cwd=lab_dir, stdout=output, text=True, env=environment) as process:
         while True:
             try:
                 if process.stdout is not None:
                     _relay(process.stdout)
                 status = process.wait()
-                return 128 - status if status < 0 else status  # killed by signal N: 128 + N, as a shell says it
+                status = 128 - status if status < 0 else status  # killed by signal N: 128 + N, as a shell says it
+                return 130 if interrupted and status == 0 else status
             except KeyboardInterrupt:
+                interrupted = True
                 interrupt(process.pid)  # a second one, in its rollback, it ignores
 
 
