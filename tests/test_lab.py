@@ -63,13 +63,16 @@ def test_each_script_runs_copied_alone(pair_dir: Path, tmp_path: Path, prefix: s
 
 def test_verify_fails_when_the_lab_is_broken_or_down(pair_dir: Path, prefix: str) -> None:
     down = run("bash", pair_dir / "verify.sh")
-    assert down.returncode == 1 and f"missing namespace {prefix}ns-0" in down.stdout
+    assert down.returncode == 1 and f"missing namespace {prefix}ns-0 namespace {prefix}ns-1 (run setup.sh)" in down.stdout
     assert run("bash", pair_dir / "setup.sh").returncode == 0
     run("ip", "-n", f"{prefix}ns-1", "route", "del", "172.16.0.0/16", check=True)
     broken = run("bash", pair_dir / "verify.sh")
     assert broken.returncode == 1
     assert f"FAIL  {prefix}ns-0 -> 172.16.0.3 (ns-1:veth-1)" in broken.stdout  # the reply has no route back
     assert "0 passed, 2 failed" in broken.stdout
+    run("ip", "netns", "del", f"{prefix}ns-1", check=True)  # partly there: setup.sh would refuse it
+    half = run("bash", pair_dir / "verify.sh")
+    assert f"missing namespace {prefix}ns-1 (nsgen apply puts them back; or teardown.sh, then setup.sh)" in half.stdout
     assert run("bash", pair_dir / "teardown.sh").returncode == 0
     assert leftovers(prefix) == set()
 

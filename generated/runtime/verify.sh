@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 20a4289ad7a680674f314b08109682414431fb9679bf2c7a2fb9e6475aa4834f ---
+# --- nsgen runtime section verify.sh: sha256 5a166899f969799e99bec2779cc48b237a8cdbdda1a4d96691949fb4720f2aa8 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -75,7 +75,11 @@ if (( ! dry_run && ${#missing[@]} < ${#lab_netns[@]} + ${#lab_devices[@]} )); th
   if (( drifted == 0 )); then echo "ok    lab ${lab_name}: every declared object is there"; fi
 fi
 if (( ! dry_run && ${#missing[@]} > 0 )); then
-  echo "FAIL  lab ${lab_name}: missing ${missing[*]} (run setup.sh)"
+  if (( ${#missing[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )); then
+    echo "FAIL  lab ${lab_name}: missing ${missing[*]} (run setup.sh)"
+  else  # setup.sh refuses a lab partly there
+    echo "FAIL  lab ${lab_name}: missing ${missing[*]} (nsgen apply puts them back; or teardown.sh, then setup.sh)"
+  fi
   exit 1
 fi
 
