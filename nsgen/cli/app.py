@@ -114,8 +114,8 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 def main() -> None:
     """Console-script entry point: a usage error (a bad option or value) is one line and exit 2."""
-    app = build(_asked_for(sys.argv))
     try:
+        app = build(_asked_for(sys.argv))
         with _cyclic_gc_paused():
             status = app(standalone_mode=False, prog_name="nsgen")
     except NoArgsIsHelpError as error:  # bare `nsgen`, or a group without its command: the help
@@ -125,6 +125,6 @@ def main() -> None:
         where = error.ctx.command_path if error.ctx is not None else "nsgen"
         typer.echo(f"{where}: {' '.join(error.format_message().split())} (see {where} --help)", err=True)
         sys.exit(2)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):  # a Ctrl-C before or after a script runs (during one, it is passed on)
         sys.exit(130)
     sys.exit(status if isinstance(status, int) else 0)
