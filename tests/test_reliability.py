@@ -406,10 +406,11 @@ def test_ctrl_c_on_nsgen_verify_is_never_a_pass(prefix: str) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(verify.pid, signal.SIGINT)
             out, err = verify.communicate(timeout=60)
+            # 130, or killed by the SIGINT itself (-2: a shell says 130), where it came as Python exited
             if "lab bridge: " in out and " passed, 0 failed" in out:
-                assert verify.returncode in (0, 130), (delay, out[-300:], err)
+                assert verify.returncode in (0, 130, -signal.SIGINT), (delay, out[-300:], err)
                 continue
-            assert verify.returncode == 130, (delay, verify.returncode, out[-300:], err)
+            assert verify.returncode in (130, -signal.SIGINT), (delay, verify.returncode, out[-300:], err)
             cut += 1
         assert cut >= 4  # most of the runs were cut short
     finally:
