@@ -214,8 +214,8 @@ route default via 172.16.0.1
 NSGEN
 }
 
-# === nsgen runtime: sha256 d2ea4be1654df67f099bf6f54fbae1cf38f0df32acf1ad47a80c9be8589e81bf ===
-# --- nsgen runtime section facts: sha256 74c3fef32668f0c2399dc9d64a1947fd5d5f2abbeb7881e6521729823be1644e ---
+# === nsgen runtime: sha256 69b95b0913c9ac3f6f2b922f901f95b9df8865d32fb657cfad26d48892d5d3af ===
+# --- nsgen runtime section facts: sha256 33a6d6140f6b50d2f30bc8621f7a5f70d9a4b8522461b53643f0c28a66eb94d7 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -256,12 +256,12 @@ links_text() {
 # comes first: in a batch, one after a `link show` prints links. What is gone (a device, a
 # namespace) prints nothing, and is found missing. A test feeds canned output.
 rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
-# inside NETNS COMMAND...: through nsenter where there is one (`ip -n`, `tc -n` and `ip netns exec`
-# also remount /sys: 3 ms a call against 1.5, for each namespace that is read)
-reader_nsenter=0
-if command -v nsenter >/dev/null 2>&1; then reader_nsenter=1; fi
+# --- inside NETNS COMMAND...: COMMAND in NETNS's network, through nsenter where there is one (`ip -n`
+# and `ip netns exec` also remount /sys: twice the time of a call, more with every namespace)
+have_nsenter=0
+if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
 inside() {
-  if (( reader_nsenter )); then command nsenter --net="/run/netns/$1" "${@:2}"; else command ip netns exec "$@"; fi
+  if (( have_nsenter )); then command nsenter --net="/run/netns/$1" "${@:2}"; else command ip netns exec "$@"; fi
 }
 kernel_dump() {
   local ns=$1 dev line json
@@ -461,7 +461,7 @@ compare_facts() {
       key=${line#sysctl }
       # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1
       if [[ -n ${ns} ]]; then
-        have_value=$(command ip netns exec "${ns}" bash -c 'read -r v <"/proc/sys/${1//.//}" && echo "${v}"' \
+        have_value=$(inside "${ns}" bash -c 'read -r v <"/proc/sys/${1//.//}" && echo "${v}"' \
           compare_facts "${key%%=*}" 2>/dev/null) || true
       else
         have_value=${key%%=*}

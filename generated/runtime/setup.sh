@@ -1,4 +1,4 @@
-# --- nsgen runtime section setup.sh: sha256 34fde168832e80ee0c20f9e9e5b7f01075bdf8f76cd95b2c207227e617d00cf3 ---
+# --- nsgen runtime section setup.sh: sha256 ba7051395d3dd36feefef2b3d3461784e30749f542fc26afed03c42bc5c067c7 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -192,12 +192,16 @@ trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP
 
 # --- the lab's batches: root_batch runs the root namespace's commands (a here-doc) in one `ip
-# -batch`; netns_batch NETNS then a namespace's inside it, in the background, 64 at once (through
-# nsenter where it is: `ip -n` also remounts /sys, which costs more with every namespace). A dry
+# -batch`; netns_batch NETNS then a namespace's inside it, in the background, 64 at once. A dry
 # run prints them in order. A failed batch stops the run; a failed root line names its object,
 # which may be someone else's. Labs of over 50 namespaces show progress (`nsgen up` draws a bar).
+# --- inside NETNS COMMAND...: COMMAND in NETNS's network, through nsenter where there is one (`ip -n`
+# and `ip netns exec` also remount /sys: twice the time of a call, more with every namespace)
 have_nsenter=0
 if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
+inside() {
+  if (( have_nsenter )); then command nsenter --net="/run/netns/$1" "${@:2}"; else command ip netns exec "$@"; fi
+}
 batch_pids=() batch_netns=() batch_lines=() batches_awaited=0 progress_shown=0 failed_batch_line=''
 root_batch() {
   local errors failed=''
@@ -210,7 +214,7 @@ root_batch() {
 netns_batch() {
   local tenths
   if (( dry_run )); then ip -n "$1" -batch -; return; fi
-  if (( have_nsenter )); then nsenter --net="/run/netns/$1" ip -batch - <&0 & else ip -n "$1" -batch - <&0 & fi
+  inside "$1" ip -batch - <&0 &
   batch_pids+=("$!") batch_netns+=("$1") batch_lines+=("${BASH_LINENO[0]}")
   tenths=$((${#batch_pids[@]} * 10 / ${#lab_netns[@]}))
   if (( ${#lab_netns[@]} > 50 && tenths > progress_shown )); then
