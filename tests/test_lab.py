@@ -9,6 +9,9 @@ import pytest
 import yaml
 from conftest import REPO, ip_json, leftovers, netns_names, nsgen, run
 
+from nsgen.render import lab_files, writing
+from nsgen.validate import sources
+
 pytestmark = pytest.mark.kernel
 
 
@@ -166,4 +169,22 @@ def test_a_relative_workdir_works_for_up_verify_and_down(tmp_path: Path, prefix:
         assert (tmp_path / "wd" / "setup.sh").is_file() and (tmp_path / "wd" / ".nsgen-manifest").is_file()
     finally:
         nsgen("down", "--preset", "pair", "--prefix", prefix)
+    assert leftovers(prefix) == set()
+
+
+def test_a_large_lab_partly_there_is_named_in_a_few_words(tmp_path: Path, prefix: str) -> None:
+    lab_dir = tmp_path / "mesh"
+    writing.write(lab_files.render(sources.load(preset="bridge", prefix=prefix, count=8)), lab_dir)
+    for index in range(7):  # seven of eight namespaces taken
+        run("ip", "netns", "add", f"{prefix}ns-{index}", check=True)
+    taken = ", ".join(f"namespace {prefix}ns-{i}" for i in range(5)).replace(",", "") + " and 2 more"
+    setup = run("bash", lab_dir / "setup.sh")
+    assert setup.returncode == 2 and f"its names are taken: {taken} (another lab's" in setup.stderr
+    demo = run("bash", lab_dir / "demo.sh")
+    assert demo.returncode == 2 and f"lab bridge is already there: {taken} (run teardown.sh first)" in demo.stderr
+    down = run("bash", lab_dir / "verify.sh")
+    missing = f"namespace {prefix}ns-7 device {prefix}v-net-0 " + " ".join(f"device {prefix}veth-{i}" for i in range(3))
+    assert down.returncode == 1 and f"FAIL  lab bridge: missing {missing} and 5 more (nsgen apply" in down.stdout
+    for index in range(7):
+        run("ip", "netns", "del", f"{prefix}ns-{index}", check=True)
     assert leftovers(prefix) == set()

@@ -132,7 +132,7 @@ lab_steps() {
   run ip link del dev v-net-0
 }
 
-# === nsgen runtime: sha256 72c72fd85772db0d90a8053eee94de0e0cf67b1a877f68d6aa07f21fa6f0039c ===
+# === nsgen runtime: sha256 3e47bc1ceec6297865bd575a63a20ec20658b5be0c3d752ac5d569932ca116d5 ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -313,7 +313,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 ebbc777847067dd5c8f24468e8e49e10f0edaf01d9ff46e16a87e1904622aebf ---
+# --- nsgen runtime section demo.sh: sha256 cae59575fbc345c7d0e76888b342a4babdd6685033e5626c7d522a44ff9e2b99 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -358,6 +358,12 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
+# --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
+# about a large lab stays one line
+a_few() {
+  local all=("$@")
+  echo "${all[*]:0:5}${all[5]+ and $(( $# - 5 )) more}"
+}
 # --- what of the lab is there already (/run/netns, /sys/class/net), and which of its root-namespace
 # subnets overlap a root route (inside them, or around them but the default: traffic would go astray)
 present=()
@@ -379,7 +385,7 @@ done
 
 # --- preflight: nothing of the lab may be there, and its subnets overlap no route of the root
 # namespace (setup.sh sets a lab up over an overlap with --force)
-if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: ${present[*]} (run teardown.sh first)"; fi
+if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: $(a_few "${present[@]}") (run teardown.sh first)"; fi
 if (( ${#overlaps[@]} > 0 )); then refuse "${overlaps[0]} of the root namespace"; fi
 
 # --- hooks: lists of functions that the sections before this core (those the lab needs) add to

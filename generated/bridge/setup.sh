@@ -125,7 +125,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 3ffb5154bf16962113cea95f263e7f7b59afb37b0e9b53161a9834d2e160c667 ===
+# === nsgen runtime: sha256 0f07ac8e617920fec8e123988123a73a77ab0d2a004e2b2e58b43aabc38469fd ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -271,7 +271,7 @@ delete_rules() {
   if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
 }
 cleanup_hooks+=(delete_rules)
-# --- nsgen runtime section setup.sh: sha256 ba7051395d3dd36feefef2b3d3461784e30749f542fc26afed03c42bc5c067c7 ---
+# --- nsgen runtime section setup.sh: sha256 6ee3a5a5807e00d7d83e648180726d9a7815cc07ef2163e2f4b60ea6d68af956 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -324,6 +324,12 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
+# --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
+# about a large lab stays one line
+a_few() {
+  local all=("$@")
+  echo "${all[*]:0:5}${all[5]+ and $(( $# - 5 )) more}"
+}
 # --- what of the lab is there already (/run/netns, /sys/class/net), and which of its root-namespace
 # subnets overlap a root route (inside them, or around them but the default: traffic would go astray)
 present=()
@@ -361,8 +367,7 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  taken="${present[*]:0:5}${present[5]+ and $(( ${#present[@]} - 5 )) more}"  # a few named, the rest counted
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${taken} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
+  refuse "lab ${lab_name} is partly there, or its names are taken: $(a_few "${present[@]}") (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi

@@ -73,8 +73,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 a9a0dfdaaf7ccde12665f22c365c8a41a76a816c9fb1fe027b8467a02302c2f4 ===
-# --- nsgen runtime section setup.sh: sha256 ba7051395d3dd36feefef2b3d3461784e30749f542fc26afed03c42bc5c067c7 ---
+# === nsgen runtime: sha256 813c7dc6136f8fca3703267ebede00cfdef17cf07799dacbc4236279a739a677 ===
+# --- nsgen runtime section setup.sh: sha256 6ee3a5a5807e00d7d83e648180726d9a7815cc07ef2163e2f4b60ea6d68af956 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -127,6 +127,12 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
+# --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
+# about a large lab stays one line
+a_few() {
+  local all=("$@")
+  echo "${all[*]:0:5}${all[5]+ and $(( $# - 5 )) more}"
+}
 # --- what of the lab is there already (/run/netns, /sys/class/net), and which of its root-namespace
 # subnets overlap a root route (inside them, or around them but the default: traffic would go astray)
 present=()
@@ -164,8 +170,7 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  taken="${present[*]:0:5}${present[5]+ and $(( ${#present[@]} - 5 )) more}"  # a few named, the rest counted
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${taken} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
+  refuse "lab ${lab_name} is partly there, or its names are taken: $(a_few "${present[@]}") (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi

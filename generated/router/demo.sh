@@ -218,7 +218,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 4a6dd8572231b519bbef560f05baf02d1496da8ee533b1a848e999136a7c0699 ===
+# === nsgen runtime: sha256 19de5e9cb34cde5f57978e7de9953c9167f5479ac449fdae8f0df7204be6fed7 ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -448,7 +448,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 ebbc777847067dd5c8f24468e8e49e10f0edaf01d9ff46e16a87e1904622aebf ---
+# --- nsgen runtime section demo.sh: sha256 cae59575fbc345c7d0e76888b342a4babdd6685033e5626c7d522a44ff9e2b99 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -493,6 +493,12 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
+# --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
+# about a large lab stays one line
+a_few() {
+  local all=("$@")
+  echo "${all[*]:0:5}${all[5]+ and $(( $# - 5 )) more}"
+}
 # --- what of the lab is there already (/run/netns, /sys/class/net), and which of its root-namespace
 # subnets overlap a root route (inside them, or around them but the default: traffic would go astray)
 present=()
@@ -514,7 +520,7 @@ done
 
 # --- preflight: nothing of the lab may be there, and its subnets overlap no route of the root
 # namespace (setup.sh sets a lab up over an overlap with --force)
-if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: ${present[*]} (run teardown.sh first)"; fi
+if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: $(a_few "${present[@]}") (run teardown.sh first)"; fi
 if (( ${#overlaps[@]} > 0 )); then refuse "${overlaps[0]} of the root namespace"; fi
 
 # --- hooks: lists of functions that the sections before this core (those the lab needs) add to

@@ -158,7 +158,7 @@ lab_steps() {
   check reachable left-1:eth0 right-1 fd00:1::3 ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
 }
 
-# === nsgen runtime: sha256 68c4109067ded8fd5d93ee00389c24cf16cc556b10656524dc5f815b0d479b5f ===
+# === nsgen runtime: sha256 c98a9c1ea3b9d10b76183645b4570fd07b7be7c9fa92f29f34b342858e4c9b9a ===
 # --- nsgen runtime section facts: sha256 33a6d6140f6b50d2f30bc8621f7a5f70d9a4b8522461b53643f0c28a66eb94d7 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -470,7 +470,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 5a166899f969799e99bec2779cc48b237a8cdbdda1a4d96691949fb4720f2aa8 ---
+# --- nsgen runtime section verify.sh: sha256 d0b56e812eb71e2613b2d6a19d99d8da1cba16dabc3f8d4a5bee246ab0f3b186 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -527,6 +527,12 @@ trap 'stopped interrupted 130' INT
 trap 'stopped terminated 143' TERM
 trap 'stopped "hung up" 129' HUP
 
+# --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
+# about a large lab stays one line
+a_few() {
+  local all=("$@")
+  echo "${all[*]:0:5}${all[5]+ and $(( $# - 5 )) more}"
+}
 # --- every namespace and root-namespace device of the lab must be there
 missing=()
 for ns in "${lab_netns[@]}"; do
@@ -548,9 +554,9 @@ if (( ! dry_run && ${#missing[@]} < ${#lab_netns[@]} + ${#lab_devices[@]} )); th
 fi
 if (( ! dry_run && ${#missing[@]} > 0 )); then
   if (( ${#missing[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )); then
-    echo "FAIL  lab ${lab_name}: missing ${missing[*]} (run setup.sh)"
+    echo "FAIL  lab ${lab_name}: missing $(a_few "${missing[@]}") (run setup.sh)"
   else  # setup.sh refuses a lab partly there
-    echo "FAIL  lab ${lab_name}: missing ${missing[*]} (nsgen apply puts them back; or teardown.sh, then setup.sh)"
+    echo "FAIL  lab ${lab_name}: missing $(a_few "${missing[@]}") (nsgen apply puts them back; or teardown.sh, then setup.sh)"
   fi
   exit 1
 fi

@@ -1,4 +1,4 @@
-# --- nsgen runtime section demo.sh: sha256 ebbc777847067dd5c8f24468e8e49e10f0edaf01d9ff46e16a87e1904622aebf ---
+# --- nsgen runtime section demo.sh: sha256 cae59575fbc345c7d0e76888b342a4babdd6685033e5626c7d522a44ff9e2b99 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -43,6 +43,12 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
+# --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
+# about a large lab stays one line
+a_few() {
+  local all=("$@")
+  echo "${all[*]:0:5}${all[5]+ and $(( $# - 5 )) more}"
+}
 # --- what of the lab is there already (/run/netns, /sys/class/net), and which of its root-namespace
 # subnets overlap a root route (inside them, or around them but the default: traffic would go astray)
 present=()
@@ -64,7 +70,7 @@ done
 
 # --- preflight: nothing of the lab may be there, and its subnets overlap no route of the root
 # namespace (setup.sh sets a lab up over an overlap with --force)
-if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: ${present[*]} (run teardown.sh first)"; fi
+if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: $(a_few "${present[@]}") (run teardown.sh first)"; fi
 if (( ${#overlaps[@]} > 0 )); then refuse "${overlaps[0]} of the root namespace"; fi
 
 # --- hooks: lists of functions that the sections before this core (those the lab needs) add to

@@ -196,7 +196,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 c792eab58e396a9fccace3223b8a2344ff7794902185ff260759c343fbdeec84 ===
+# === nsgen runtime: sha256 510286408b10d04bf0550fc989218d4cff289ad18efa46a36b5ee82038114007 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -566,7 +566,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 ba7051395d3dd36feefef2b3d3461784e30749f542fc26afed03c42bc5c067c7 ---
+# --- nsgen runtime section setup.sh: sha256 6ee3a5a5807e00d7d83e648180726d9a7815cc07ef2163e2f4b60ea6d68af956 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -619,6 +619,12 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
+# --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
+# about a large lab stays one line
+a_few() {
+  local all=("$@")
+  echo "${all[*]:0:5}${all[5]+ and $(( $# - 5 )) more}"
+}
 # --- what of the lab is there already (/run/netns, /sys/class/net), and which of its root-namespace
 # subnets overlap a root route (inside them, or around them but the default: traffic would go astray)
 present=()
@@ -656,8 +662,7 @@ elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${re
   echo "lab ${lab_name} is already up: nothing to do (./verify.sh checks it)"
   exit 0
 elif (( ${#present[@]} > 0 )); then
-  taken="${present[*]:0:5}${present[5]+ and $(( ${#present[@]} - 5 )) more}"  # a few named, the rest counted
-  refuse "lab ${lab_name} is partly there, or its names are taken: ${taken} (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
+  refuse "lab ${lab_name} is partly there, or its names are taken: $(a_few "${present[@]}") (another lab's, running? ls /run/nsgen; else run teardown.sh first)"
 elif (( ${#overlaps[@]} > 0 && ! force )); then
   refuse "${overlaps[*]} (use --force to set the lab up anyway)"
 fi
