@@ -246,3 +246,53 @@ def test_apply_removes_an_extra_host_address_of_a_declared_ip_and_only_it(tmp_pa
     finally:
         nsgen("down", *lab)
     assert leftovers(prefix[:-1]) == set()
+
+
+def test_apply_removes_typed_routes_and_rules_and_repairs_a_renamed_interface(tmp_path: Path, prefix: str) -> None:
+    """Routes of every type and policy rules added by hand in a lab namespace, and a bridged interface
+    renamed by hand: status names each; apply puts the lab back as declared, and the interface made
+    again (a new MAC) answers its bridge's neighbours at once: they forget its old MAC."""
+    topology = tmp_path / "live.yaml"
+    topology.write_text(json.dumps(_subnets(7)))
+    lab = [topology, "--prefix", prefix]
+    assert nsgen("up", *lab).returncode == 0
+    try:
+        ns0, ns1 = (f"{prefix}ns-{i}" for i in range(2))
+        assert run("ip", "netns", "exec", ns1, "ping", "-c1", "-W1", "10.107.0.2").returncode == 0  # ns-1 knows its MAC
+        for command in (
+            ["-n", ns0, "route", "add", "blackhole", "10.77.1.0/24"],
+            ["-n", ns0, "route", "add", "unreachable", "10.77.2.0/24"],
+            ["-n", ns0, "route", "add", "prohibit", "10.77.3.0/24"],
+            ["-n", ns0, "route", "add", "throw", "10.77.4.0/24", "table", "100"],
+            ["-n", ns0, "rule", "add", "priority", "100", "from", "10.77.0.0/16", "lookup", "100"],
+            ["-n", ns0, "-6", "rule", "add", "priority", "200", "lookup", "200"],
+            ["-n", ns0, "link", "set", "dev", "eth0", "down"],
+            ["-n", ns0, "link", "set", "dev", "eth0", "name", "eth9"],
+        ):
+            run("ip", *command, check=True)
+        status = nsgen("status", *lab)
+        found = status.stdout.splitlines()
+        for line in (
+            "ns-0: route blackhole 10.77.1.0/24: extra",
+            "ns-0: route unreachable 10.77.2.0/24: extra",
+            "ns-0: route prohibit 10.77.3.0/24: extra",
+            "ns-0: rule 100 from 10.77.0.0/16 lookup 100: extra",
+            "ns-0: rule -6 200 from all lookup 200: extra",
+            "ns-0: device eth0: missing",
+            "ns-0: device eth9: extra",
+        ):
+            assert line in found, status.stdout
+        assert status.returncode == 1
+        applied = nsgen("apply", *lab)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert run("ip", "netns", "exec", ns1, "ping", "-c1", "-W1", "10.107.0.2").returncode == 0
+        after = nsgen("status", *lab)
+        assert after.returncode == 0, after.stdout
+        routes = run("ip", "-n", ns0, "-o", "route", "show", "table", "all", check=True).stdout
+        rules = run("ip", "-n", ns0, "-o", "rule", "show", check=True).stdout + run("ip", "-n", ns0, "-o", "-6", "rule", "show", check=True).stdout
+        assert "10.77." not in routes and "lookup 100" not in rules and "lookup 200" not in rules
+        links = {link["ifname"] for link in json.loads(run("ip", "-n", ns0, "-j", "link", "show", check=True).stdout)}
+        assert links == {"lo", "eth0", "eth1"}
+    finally:
+        nsgen("down", *lab)
+    assert leftovers(prefix) == set()

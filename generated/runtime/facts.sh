@@ -1,4 +1,4 @@
-# --- nsgen runtime section facts: sha256 33a6d6140f6b50d2f30bc8621f7a5f70d9a4b8522461b53643f0c28a66eb94d7 ---
+# --- nsgen runtime section facts: sha256 0cf52be24f92912763cd408a471625b8fda58435c84f197894984d40d5d51c9e ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -76,14 +76,14 @@ kernel_dump() {
 # --- kernel_facts NETNS [DEV...]: what the kernel has in NETNS (in the root namespace, NETNS empty:
 # DEV... and their bridge ports), into the caller's array `kernel`, one fact a line in the words of
 # nsgen.topology.facts: `device D` (not lo), `D up`, `D mtu N`, `D mac M`, `D master B`, `D address
-# A/P` (not link-local), `route DEST [via G] [dev D]` (not the kernel's own), `route TYPE DEST`
-# (blackhole, unreachable, prohibit, throw), `rule [-6 ]PRIORITY SELECTOR…` (not the kernel's
+# A/P` (not link-local), `route [TYPE ]DEST [via G] [dev D] [table T]` (TYPE blackhole, unreachable,
+# prohibit or throw; T a table but main; not the kernel's own), `rule [-6 ]PRIORITY SELECTOR…` (not the kernel's
 # three), `D qdisc tbf|netem` and `D rate R` (a link condition's root qdisc, its rate in the largest
 # unit that divides it), `service NAME running|exited`; in the root namespace, the nat table's rules
 # with the lab's comment, `iptables -t nat -A CHAIN …` (its comment unquoted, no `-m tcp` after `-p
 # tcp`: as the lab's commands write them). `nsgen status` runs this same reader.
 kernel_facts() {
-  local ns=$1 words dev i dst via route_dev mtu master mac family='' section=ip rate unit size line
+  local ns=$1 words dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line
   local -A wanted=()
   shift
   kernel=()
@@ -151,20 +151,21 @@ kernel_facts() {
         '0: from all lookup local' | '32766: from all lookup main' | '32767: from all lookup default') ;;
         *) kernel+=("rule ${family}${words[0]%:} ${words[*]:1}") ;;
       esac
-    elif [[ " ${words[*]} " == *" table "* ]]; then  # a route of another table than main
+    elif [[ " ${words[*]} " == *" table local "* ]]; then  # the kernel's own
       continue
-    elif [[ ${words[0]-} =~ ^(blackhole|unreachable|prohibit|throw)$ ]]; then
-      kernel+=("route ${words[0]} ${words[1]}")
     elif [[ -n ${words[0]-} && ! ${words[0]} =~ ^(local|broadcast|multicast|anycast|nat)$ ]]; then
-      dst=${words[0]} via='' route_dev=''
+      type='' dst=${words[0]} via='' route_dev='' table=''
+      if [[ ${words[0]} =~ ^(blackhole|unreachable|prohibit|throw)$ ]]; then type="${words[0]} " dst=${words[1]-}; fi
       for (( i = 1; i + 1 < ${#words[@]}; i++ )); do
         case ${words[i]} in
           via) via=${words[i + 1]} ;;
           dev) route_dev=${words[i + 1]} ;;
+          table) table=${words[i + 1]} ;;  # another table than main (the lab's are all in main)
           proto) if [[ ${words[i + 1]} == kernel ]]; then continue 2; fi ;;
         esac
       done
-      kernel+=("route ${dst}${via:+ via ${via}}${route_dev:+ dev ${route_dev}}")
+      if [[ -n ${type} ]]; then via='' route_dev=''; fi
+      kernel+=("route ${type}${dst}${via:+ via ${via}}${route_dev:+ dev ${route_dev}}${table:+ table ${table}}")
     fi
   done < <(kernel_dump "${ns}" "$@")
 }

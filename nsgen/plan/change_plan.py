@@ -179,6 +179,11 @@ def _tuning(c: Comparison) -> Plan:
         *step("set the MTUs and MAC addresses that are new or change", _mtus_and_macs(c, new_ends)),
         *step("an IPv4-only lab: no IPv6 link-local addresses on the new devices", local),
         *step("set the new interfaces up", ups),
+        *step(
+            "the neighbours of a device made again forget its old MAC (their entry would send to it for\n"
+            "seconds more): its addresses flushed from the other members of its segment",
+            _forgotten(c, new_ends),
+        ),
         *step("add the new routes", route_add),
         *step(
             "the lab and the outside, when they change: forwarding on in the root namespace (teardown puts\n"
@@ -217,6 +222,26 @@ def _mtus_and_macs(c: Comparison, new_ends: list) -> list[Command]:
         changed = Interface(new.name, new.device, (), mtu, new.mac if old.mac != new.mac else None)
         tuning += commands.tuning(new.device, changed, None)
     return tuning
+
+
+def _forgotten(c: Comparison, new_ends: list) -> list[Command]:
+    """`ip neigh flush to ADDRESS dev DEVICE` on each other member of the segment of a new interface in a
+    namespace that stays, or whose MAC changes: a device made again (a link repaired, an interface
+    renamed by hand) has a new MAC. A new namespace's interfaces are no one's neighbours yet."""
+    again = {(e.netns, e.device): e.iface.addresses for e in new_ends if e.netns in {ns.netns for ns in c.old_ns.values()}}
+    again |= {(a.netns, a.device): a.iface.addresses for b, a in c.kept_ends if b.iface.mac != a.iface.mac}
+    here = {ns.name: ns.netns for ns in c.new.namespaces}
+    flushes = []
+    for segment in c.new.segments:
+        members = [(None if m.node == ends.ROOT else here.get(m.node, ""), m.interface.device) for m in segment.members]
+        for place in [m for m in members if m in again]:
+            flushes += [
+                Command(("neigh", "flush", "to", str(address.ip), "dev", device), netns)
+                for netns, device in members
+                if (netns, device) != place and netns != ""  # a peer's namespace (on another machine) is not here
+                for address in again[place]
+            ]
+    return flushes
 
 
 def _root_veths(links: list[Link]) -> list[str]:
