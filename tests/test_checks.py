@@ -1,7 +1,11 @@
 """The checks a topology declares beyond pings: TCP connections (bash's /dev/tcp), a namespace's every
 address, and commands whose output must match; each passes when it should and fails when it should."""
 
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import live_labs
@@ -62,7 +66,7 @@ def test_verify_runs_each_check_after_its_own_one_line_each(tmp_path: Path, pref
         f"ok    {prefix}client: {GET} (its output matches Directory listing for /)",
         f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; stdout: hello)",
         f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; stdout: hello)",
-        f"FAIL  {prefix}client: cat /nonexistent/hello-world (exit status 1; stderr: cat: /nonexistent/hello-world: No such file or directory )",
+        f"FAIL  {prefix}client: cat /nonexistent/hello-world (exit status 1; stderr: cat: /nonexistent/hello-world: No such file or directory)",
         f"FAIL  {prefix}client: false (exit status 1)",
         f"ok    {prefix}client: true (it exits 0)",
         "lab web: 5 passed, 6 failed (its checks)",
@@ -147,4 +151,58 @@ def test_verify_says_when_its_pings_may_overflow_the_machines_neighbour_table(tm
         "verify.sh: note: its 2 IPv4 pings need up to 4 neighbour entries, and this machine keeps at most 3 for all its"
         " namespaces (net.ipv4.neigh.default.gc_thresh3): a ping may fail for that alone (dmesg: neighbor table overflow)\n"
     )
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_drifted_labs_failing_checks_wait_side_by_side_not_in_turn(tmp_path: Path, prefix: str) -> None:
+    """web's interface set down by hand: each of eight TCP checks waits its whole 2 s for an answer
+    that never comes. They wait at once, so verify takes about one wait, not eight (16 s), and still
+    reports them in order."""
+    ports = range(8080, 8088)
+    document = {**_web(), "expect": [{"from": "client", "tcp": f"10.95.0.1:{port}"} for port in ports]}
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(live_labs.load(document, prefix)), lab_dir)
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    try:
+        run("ip", "-n", f"{prefix}web", "link", "set", "dev", "eth0", "down", check=True)
+        start = time.monotonic()
+        result = run("bash", lab_dir / "verify.sh")
+        took = time.monotonic() - start
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    tcp = [line for line in result.stdout.splitlines() if "(tcp " in line]
+    assert tcp == [f"FAIL  {prefix}client -> 10.95.0.1:{port} (tcp closed, open expected)" for port in ports], result.stdout
+    assert result.returncode == 1 and "FAIL  web: eth0 up: different (down)" in result.stdout
+    assert took < 8, f"verify took {took:.1f} s"
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_ctrl_c_during_verify_stops_its_command_checks_and_leaves_no_scratch(tmp_path: Path, prefix: str) -> None:
+    """A terminal's Ctrl-C (SIGINT to the process group) while two command checks run: verify says so,
+    exits 130, and neither command is left running in the lab's namespaces, nor its output in /tmp."""
+    document = {**_web(), "expect": [{"in": "client", "run": "sleep 30", "output": ""}, {"in": "web", "run": "sleep 31", "output": ""}]}
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(live_labs.load(document, prefix)), lab_dir)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    try:
+        env = {**os.environ, "TMPDIR": str(scratch)}
+        verify = subprocess.Popen(["bash", lab_dir / "verify.sh"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+        running = f"ip netns pids {prefix}client"
+        deadline = time.monotonic() + 10
+        while not run("bash", "-c", running).stdout.split() and time.monotonic() < deadline:  # the check's sleep has started
+            time.sleep(0.05)
+        os.killpg(verify.pid, signal.SIGINT)
+        out, err = verify.communicate(timeout=10)
+        assert verify.returncode == 130 and "verify.sh: interrupted: lab web was not fully checked" in err, (out, err)
+        time.sleep(0.3)
+        left = run("bash", "-c", f"{running}; ip netns pids {prefix}web").stdout.split()
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left if Path(f"/proc/{pid}/cmdline").exists()]
+        assert not [c for c in commands if c.startswith(b"sleep\x003")], commands  # the services' own sleep 600 stays
+        assert list(scratch.iterdir()) == []
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
     assert leftovers(prefix) == set()

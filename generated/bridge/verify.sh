@@ -77,7 +77,7 @@ lab_steps() {
   check reachable ns-1:eth0 ns-2 172.16.0.3 ip netns exec ns-2 ping -4 -c 1 -W 2 172.16.0.3
 }
 
-# === nsgen runtime: sha256 2bea11ca94b6bf3f10da29b1c5dee17d56b6feba2d5963f9ffa1daff428f9d3a ===
+# === nsgen runtime: sha256 a0efd22f1b1e7a78b3d261927548f425472317645e88fdd7b4c953499e8acf81 ===
 # --- nsgen runtime section facts: sha256 0cf52be24f92912763cd408a471625b8fda58435c84f197894984d40d5d51c9e ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -390,7 +390,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 d0b56e812eb71e2613b2d6a19d99d8da1cba16dabc3f8d4a5bee246ab0f3b186 ---
+# --- nsgen runtime section verify.sh: sha256 02a27f065abef6b0ddcc37cc1fb714ddf76b8a0f525a86f9ab80031038cf799a ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -433,13 +433,14 @@ if (( dry_run )); then
   }
 fi
 
-check_pids=() check_expected=() check_texts=()  # the pings started (check), in order
+check_pids=() check_expected=() check_texts=()  # the checks started (check_started), in order
 checks_read=0  # how many of them are reported
-# --- stopped by a signal, it says so, stops its pings, and exits as the signal would: nothing it had
-# not reported yet was checked (a ping runs in the background, where bash has it ignore SIGINT)
+# --- stopped by a signal, it says so, stops its checks, and exits as the signal would: nothing it had
+# not reported yet was checked (a check runs in the background, where bash has it ignore SIGINT)
 stopped() {
   trap '' INT TERM HUP  # a second one (nsgen passes a Ctrl-C on) would end bash with the last status, 0
   if (( ${#check_pids[@]} > checks_read )); then kill "${check_pids[@]:checks_read}" 2>/dev/null || true; fi
+  if [[ -n ${check_dir-} ]]; then rm -rf -- "${check_dir}"; fi
   echo "${0##*/}: $1: lab ${lab_name} was not fully checked" >&2
   exit "$2"
 }
@@ -488,31 +489,29 @@ report() {
   printf '%-5s %s\n' "$1" "$2"
   if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
-# --- check reachable|unreachable HOLDER NETNS ADDRESS PING...: PING (from NETNS to ADDRESS, held by
-# HOLDER) must get an answer (reachable) or none; one line, ok or FAIL (in a dry run, PING is printed).
-# The pings run side by side, up to check_jobs at once, and are reported in order (checks_done):
-# each ping's wait bounds the whole run, not each ping's in turn
+# --- the checks run side by side, up to check_jobs at once, and are reported in the order they were
+# started (check_read): each check's wait bounds the whole run only where it is one of check_jobs
+# waiting at once, so a drifted lab's failed pings and checks do not add up one after another.
+# A command check's stdout and stderr wait in check_dir (made at its first one, removed at the end).
 check_jobs=8
+check_kinds=() check_dir=''
+# --- check_started KIND EXPECTED TEXT COMMAND...: COMMAND in the background, a check of KIND (ping,
+# tcp or run) whose result must be EXPECTED; TEXT names it in its line
+check_started() {
+  if (( ${#check_pids[@]} - checks_read >= check_jobs )); then check_read; fi
+  if [[ $1 == run ]]; then
+    if [[ -z ${check_dir} ]]; then check_dir=$(mktemp -d); fi
+    "${@:4}" </dev/null >"${check_dir}/${#check_pids[@]}.out" 2>"${check_dir}/${#check_pids[@]}.err" &
+  else
+    "${@:4}" </dev/null >/dev/null 2>&1 &
+  fi
+  check_pids+=("$!") check_kinds+=("$1") check_expected+=("$2") check_texts+=("$3")
+}
+# --- check reachable|unreachable HOLDER NETNS ADDRESS PING...: PING (from NETNS to ADDRESS, held by
+# HOLDER) must get an answer (reachable) or none (in a dry run, PING is printed)
 check() {
   if (( dry_run )); then "${@:5}"; return; fi
-  if (( ${#check_pids[@]} - checks_read >= check_jobs )); then check_read; fi
-  "${@:5}" >/dev/null 2>&1 &
-  check_pids+=("$!") check_expected+=("$1") check_texts+=("$3 -> $4 ($2)")
-}
-# --- check_read: the oldest ping not reported yet, waited for and reported
-check_read() {
-  local got=unreachable
-  if wait "${check_pids[checks_read]}"; then got=reachable; fi
-  if [[ ${got} == "${check_expected[checks_read]}" ]]; then
-    report ok "${check_texts[checks_read]}"
-  else
-    report FAIL "${check_texts[checks_read]}"
-  fi
-  checks_read=$((checks_read + 1))
-}
-# --- checks_done: every ping started is reported (before any other check, and at the end)
-checks_done() {
-  while (( checks_read < ${#check_pids[@]} )); do check_read; done
+  check_started ping "$1" "$3 -> $4 ($2)" "${@:5}"
 }
 # --- check_seconds[KIND]: how long a check of each KIND may take (nsgen.plan.commands.CHECK_SECONDS)
 declare -A check_seconds=([tcp]=2 [run]=10)
@@ -521,6 +520,9 @@ within() {
   local pid tenths
   "${@:2}" &
   pid=$!
+  # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
+  # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
+  if (( BASHPID != $$ )); then trap 'kill "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
     sleep 0.1
@@ -530,48 +532,61 @@ within() {
   return 124
 }
 # --- check_tcp open|closed TARGET NETNS CONNECT...: CONNECT (from NETNS to TARGET, ADDRESS:PORT, with
-# bash's /dev/tcp) must open within check_seconds[tcp], or not; one line, ok or FAIL (in a dry run, CONNECT is printed)
+# bash's /dev/tcp) must open within check_seconds[tcp], or not (in a dry run, CONNECT is printed)
 check_tcp() {
-  local got=closed
   if (( dry_run )); then "${@:4}"; return; fi
-  checks_done
-  if within "${check_seconds[tcp]}" "${@:4}" 2>/dev/null; then got=open; fi
-  if [[ ${got} == "$1" ]]; then report ok "$3 -> $2 (tcp ${got})"; else report FAIL "$3 -> $2 (tcp ${got}, $1 expected)"; fi
+  check_started tcp "$1" "$3 -> $2" within "${check_seconds[tcp]}" "${@:4}"
 }
-# --- tagged TAG: each line of stdin with TAG before it
-tagged() {
-  local line
-  while IFS= read -r line || [[ -n ${line} ]]; do printf '%s%s\n' "$1" "${line}"; done
-}
-# --- check_run PATTERN NETNS COMMAND ARGV...: ARGV (COMMAND inside NETNS) must exit 0 within check_seconds[run], and
-# what it prints on stdout match PATTERN (bash's =~; an empty one: exit 0 is all); one line, ok or FAIL
-# with the start of its stdout and its stderr (which is never matched)
+# --- check_run PATTERN NETNS COMMAND ARGV...: ARGV (COMMAND inside NETNS) must exit 0 within
+# check_seconds[run], and what it prints on stdout match PATTERN (bash's =~; an empty one: exit 0 is
+# all); its stderr is shown on FAIL, never matched (in a dry run, ARGV is printed)
 check_run() {
-  local line output='' errors='' status=1 said
   if (( dry_run )); then "${@:4}"; return; fi
-  checks_done
-  while IFS= read -r line; do
-    case ${line} in
-      o*) output+=${line:1}$'\n' ;;
-      e*) errors+="${line:1} " ;;
-      s*) status=${line:1} ;;
-    esac
-  # stdout tagged o, stderr tagged e, then the status (s): in a subshell that goes on when ARGV fails
-  done < <({ { set +e; within "${check_seconds[run]}" "${@:4}" </dev/null | tagged o; echo "s${PIPESTATUS[0]}"; } 2>&1 1>&3 | tagged e; } 3>&1)
-  output=${output%$'\n'}
-  said="its output matches $1"
-  if [[ -z $1 ]]; then said="it exits 0"; fi
-  if (( status == 0 )) && [[ ${output} =~ $1 ]]; then
-    report ok "$2: $3 (${said})"
-  elif (( status == 124 )); then
-    report FAIL "$2: $3 (timed out after ${check_seconds[run]} s)"
-  elif (( status != 0 )); then
-    output=${output//$'\n'/ }
-    report FAIL "$2: $3 (exit status ${status}${output:+; stdout: ${output:0:60}}${errors:+; stderr: ${errors:0:60}})"
-  else
-    output=${output//$'\n'/ }
-    report FAIL "$2: $3 (its output does not match $1: ${output:0:60})"
-  fi
+  check_started run "$1" "$2: $3" within "${check_seconds[run]}" "${@:4}"
+}
+# --- check_read: the oldest check not reported yet, waited for and reported: one line, ok or FAIL
+# (a command check's with the start of its stdout and its stderr)
+check_read() {
+  local i=${checks_read} status=0 got output errors said
+  wait "${check_pids[i]}" || status=$?
+  checks_read=$((checks_read + 1))
+  case ${check_kinds[i]} in
+    ping)
+      got=unreachable
+      if (( status == 0 )); then got=reachable; fi
+      if [[ ${got} == "${check_expected[i]}" ]]; then report ok "${check_texts[i]}"; else report FAIL "${check_texts[i]}"; fi
+      ;;
+    tcp)
+      got=closed
+      if (( status == 0 )); then got=open; fi
+      if [[ ${got} == "${check_expected[i]}" ]]; then
+        report ok "${check_texts[i]} (tcp ${got})"
+      else
+        report FAIL "${check_texts[i]} (tcp ${got}, ${check_expected[i]} expected)"
+      fi
+      ;;
+    run)
+      output=$(<"${check_dir}/${i}.out") errors=$(<"${check_dir}/${i}.err")
+      errors=${errors//$'\n'/ } said="its output matches ${check_expected[i]}"
+      if [[ -z ${check_expected[i]} ]]; then said="it exits 0"; fi
+      if (( status == 0 )) && [[ ${output} =~ ${check_expected[i]} ]]; then
+        report ok "${check_texts[i]} (${said})"
+      elif (( status == 124 )); then
+        report FAIL "${check_texts[i]} (timed out after ${check_seconds[run]} s)"
+      elif (( status != 0 )); then
+        output=${output//$'\n'/ }
+        report FAIL "${check_texts[i]} (exit status ${status}${output:+; stdout: ${output:0:60}}${errors:+; stderr: ${errors:0:60}})"
+      else
+        output=${output//$'\n'/ }
+        report FAIL "${check_texts[i]} (its output does not match ${check_expected[i]}: ${output:0:60})"
+      fi
+      ;;
+  esac
+}
+# --- checks_done: every check started is reported (at the end)
+checks_done() {
+  while (( checks_read < ${#check_pids[@]} )); do check_read; done
+  if [[ -n ${check_dir} ]]; then rm -rf -- "${check_dir}"; fi
 }
 
 # --- the neighbour tables (ARP's, IPv6's): one each for every namespace of the machine, of at most

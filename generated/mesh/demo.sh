@@ -138,7 +138,7 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 1f0c01ec64bb8dd3d6eb8e7aff0a27ba3586e1ff3d88c93138aaf081925f28fd ===
+# === nsgen runtime: sha256 52a3504af23314ec72e05c7c914b9a649174beb9e5cc663ede2baaa5eeed25cf ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -174,7 +174,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 cae59575fbc345c7d0e76888b342a4babdd6685033e5626c7d522a44ff9e2b99 ---
+# --- nsgen runtime section demo.sh: sha256 8bf3194be86d0b98c47dbf46233ff83aed3ff71fd090979ee5fe0ff2efa96ec4 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -376,6 +376,9 @@ within() {
   local pid tenths
   "${@:2}" &
   pid=$!
+  # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
+  # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
+  if (( BASHPID != $$ )); then trap 'kill "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
     sleep 0.1

@@ -218,7 +218,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 19de5e9cb34cde5f57978e7de9953c9167f5479ac449fdae8f0df7204be6fed7 ===
+# === nsgen runtime: sha256 1338c98f8d6945f36a5e36d13b7b2dd7a778c081f16ac1cc6e3dfc1c5179ab33 ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -448,7 +448,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 cae59575fbc345c7d0e76888b342a4babdd6685033e5626c7d522a44ff9e2b99 ---
+# --- nsgen runtime section demo.sh: sha256 8bf3194be86d0b98c47dbf46233ff83aed3ff71fd090979ee5fe0ff2efa96ec4 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -650,6 +650,9 @@ within() {
   local pid tenths
   "${@:2}" &
   pid=$!
+  # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
+  # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
+  if (( BASHPID != $$ )); then trap 'kill "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
     sleep 0.1

@@ -1,4 +1,4 @@
-# --- nsgen runtime section demo.sh: sha256 cae59575fbc345c7d0e76888b342a4babdd6685033e5626c7d522a44ff9e2b99 ---
+# --- nsgen runtime section demo.sh: sha256 8bf3194be86d0b98c47dbf46233ff83aed3ff71fd090979ee5fe0ff2efa96ec4 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -200,6 +200,9 @@ within() {
   local pid tenths
   "${@:2}" &
   pid=$!
+  # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
+  # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
+  if (( BASHPID != $$ )); then trap 'kill "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
     sleep 0.1

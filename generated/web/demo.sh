@@ -200,7 +200,7 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 467fc32b4cb19400c29a7129070d9f0b7564f5da2973afd4d402926bff19f132 ===
+# === nsgen runtime: sha256 c83271b1854e54d66d008c3f66c2fe8c237c1d4d0f5bb88a94b2a6f225f65872 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -605,7 +605,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 cae59575fbc345c7d0e76888b342a4babdd6685033e5626c7d522a44ff9e2b99 ---
+# --- nsgen runtime section demo.sh: sha256 8bf3194be86d0b98c47dbf46233ff83aed3ff71fd090979ee5fe0ff2efa96ec4 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -807,6 +807,9 @@ within() {
   local pid tenths
   "${@:2}" &
   pid=$!
+  # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
+  # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
+  if (( BASHPID != $$ )); then trap 'kill "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
     sleep 0.1
