@@ -248,7 +248,12 @@ def test_a_three_host_lab_comes_up_through_ansible_pings_across_hosts_and_leaves
     # a declared check runs on the host that holds its namespace (c, on h3), once
     check = {"in": "c", "run": "ip -o -4 addr show dev y", "output": "inet 10\\.0\\.2\\.2/30"}
     topology = write_topology(tmp_path, made, prefix, expect=[check])
-    up = controller(prefix, access, "up", topology, "--workdir", tmp_path / "deploy")
+    # a route of h1's around the spanning bridge's subnet: h1's setup.sh refuses it, unless --force
+    emulated_hosts.run(made[0], ["ip", "route", "add", "10.0.0.0/16", "dev", "eth0"])
+    refused = controller(prefix, access, "up", topology)
+    assert refused.returncode != 0 and "overlaps the route 10.0.0.0/16" in refused.stdout, refused.stdout
+    assert all(host_state(host) == CLEAN for host in made)
+    up = controller(prefix, access, "up", topology, "--force", "--workdir", tmp_path / "deploy")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "failed=0" in up.stdout and "unreachable=0" in up.stdout
     assert {f"{prefix}a", f"{prefix}d"} <= set(host_state(made[0])[0].split())  # in h1's own /run/netns

@@ -45,7 +45,7 @@ def _run(
     """Render the lab into a work dir and run its `script` with `options`, passing on its exit status (a
     multi-host lab: its playbook, through ansible-playbook)."""
     if multihost.is_multihost(loaded.lab):
-        raise typer.Exit(playbook.run(loaded, script, style, workdir, dry_run))
+        raise typer.Exit(playbook.run(loaded, script, style, workdir, dry_run, setup_options=options))
     args = [*(["--dry-run"] if dry_run else []), *options]
     with scripts.rendered(loaded, style, workdir) as lab_dir:
         status = scripts.run_script(lab_dir, script, args, progress=sys.stderr.isatty(), env=env)

@@ -2,6 +2,7 @@
 run/host_states.py)."""
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,20 +46,28 @@ def playbook_argv(playbook: str, script: str, dry_run: bool, extra: dict[str, st
 
 
 def run(
-    loaded: LoadedLab, script: str, style: Style, workdir: Path | None, dry_run: bool, files: dict[str, str] | None = None
+    loaded: LoadedLab,
+    script: str,
+    style: Style,
+    workdir: Path | None,
+    dry_run: bool,
+    files: dict[str, str] | None = None,
+    setup_options: tuple[str, ...] = (),
 ) -> int:
     """`nsgen up|verify|down|apply` of a multi-host lab: its playbook (the deployment's `files`, default:
     the lab's own), with the tag of `script`, through ansible-playbook (which connects to the hosts as
-    its environment and ansible.cfg say). A lab set up or changed is recorded on the controller
-    (records.MULTIHOST_RECORDS), and its record removed when it is down."""
+    its environment and ansible.cfg say); `setup_options` (--force, --allow-forward) go to every host's
+    setup.sh. A lab set up or changed is recorded on the controller (records.MULTIHOST_RECORDS), and its
+    record removed when it is down."""
     playbook = ansible_playbook()
     if playbook is None:
         print(f"nsgen: {NoAnsible()}", file=sys.stderr)
         return 2
     files = files or multihost.render(loaded, style)
     with rendered_files(files, loaded.lab.name, workdir, multihost.executables(loaded.lab)) as lab_dir:
-        print(f"nsgen: {' '.join(playbook_argv('ansible-playbook', script, dry_run))}  (in {lab_dir})", flush=True)
-        status = subprocess.run(playbook_argv(playbook, script, dry_run), cwd=lab_dir, check=False).returncode
+        extra = {"nsgen_setup_args": " ".join(setup_options)} if setup_options else None
+        print(f"nsgen: {shlex.join(playbook_argv('ansible-playbook', script, dry_run, extra))}  (in {lab_dir})", flush=True)
+        status = subprocess.run(playbook_argv(playbook, script, dry_run, extra), cwd=lab_dir, check=False).returncode
     if status == 0 and not dry_run and script in ("setup.sh", lab_files.APPLY):
         records.write_record(loaded.lab, lab_files.record_text(loaded.lab))
     if status == 0 and not dry_run and script == "teardown.sh":
