@@ -10,7 +10,7 @@ import pytest
 from conftest import ip_json, run
 
 from nsgen.render import lab_files, writing
-from nsgen.topology.model import bridge_mac
+from nsgen.topology.model import stable_mac
 from nsgen.validate import sources
 
 
@@ -38,7 +38,7 @@ def test_apply_adding_a_port_leaves_the_gateways_mac_and_traffic_alone(prefix: s
     assert run("bash", tmp_path / "old" / "setup.sh").returncode == 0
     bridge = f"{prefix}lan"
     try:
-        mac = bridge_mac(f"{prefix}gw", "lan")
+        mac = stable_mac(f"{prefix}gw", "lan")
         assert ip_json("link", "show", "dev", bridge)[0]["address"] == mac
         assert Path(f"/sys/class/net/{bridge}/addr_assign_type").read_text().strip() == "3"  # set, not its ports'
         assert _ping_gateway(f"{prefix}n0")  # n0's neighbour entry now holds the gateway's MAC

@@ -338,7 +338,7 @@ def _nsgen(rendered: Path) -> Flavour:
 @pytest.mark.kernel
 def test_the_bridge_keeps_its_own_mac_as_ports_come_and_go(lab: Lab, rendered: Path) -> None:
     flavour, net = _nsgen(rendered), lab.net()
-    mac = cni.bridge_mac(net.name, net.bridge)
+    mac = cni.stable_mac(net.name, net.bridge)
     assert int(mac[:2], 16) & 3 == 2  # locally administered, unicast
     seen = set()
     for ns in (lab.netns(f"c{i}") for i in range(4)):

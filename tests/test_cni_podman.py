@@ -245,7 +245,7 @@ def test_two_networks_connect_and_disconnect(podman_host: PodmanHost) -> None:
 def test_the_gateway_keeps_its_mac_while_containers_come_and_go(podman_host: PodmanHost) -> None:
     host, net = podman_host, podman_host.networks["a"]
     bridge = net.options.bridge
-    mac = cni.bridge_mac(net.options.name, bridge)
+    mac = cni.stable_mac(net.options.name, bridge)
     try:
         # 40 pings at 0.25 s through the gateway to the other machine, while 3 containers start and stop
         overflows = _neighbour_table_overflows()

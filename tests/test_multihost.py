@@ -20,14 +20,14 @@ import pytest
 import yaml
 from conftest import REPO, leftovers, netns_names, nsgen, run, shellcheck
 
-from nsgen.plan import lab_plans
+from nsgen.plan import change_plan, lab_plans
 from nsgen.plan.as_found import Found
 from nsgen.problems import TopologyError
 from nsgen.render import multihost, writing
 from nsgen.render.styles import Style
 from nsgen.run import emulated_hosts, host_states, node_access, playbook, ssh_access
 from nsgen.topology.facts import Difference, Fact
-from nsgen.topology.model import Conditions, VxlanEnd, VxlanPort
+from nsgen.topology.model import Conditions, VxlanEnd, VxlanPort, stable_mac
 from nsgen.validate import sources
 
 
@@ -107,10 +107,40 @@ def test_each_hosts_change_is_an_apply_sh_and_a_revert_sh_shellcheck_clean_and_t
     writing.write(files, tmp_path / "change", multihost.executables(old))
     checked = shellcheck(*(tmp_path / "change" / h / s for h in ("h1", "h2", "h3") for s in multihost.CHANGE))
     assert checked.returncode == 0, checked.stdout
-    moved = {**TRI, "links": [{**TRI["links"][0], "endpoints": ["a:x", "c:x"]}, *TRI["links"][1:]]}
-    with pytest.raises(TopologyError, match="the change adds or removes VXLAN devices on h1, h2, h3"):
-        multihost.render_apply(old, load(moved), found)
 
+def test_a_link_moved_to_another_host_changes_the_vxlan_devices_of_every_host_it_touches() -> None:
+    """a:x -- b:x (h1, h2) becomes a:x -- c:x (h1, h3): h1's end is made again towards h3, h2's goes, h3's comes."""
+    old = load(TRI).lab
+    moved = load({**TRI, "links": [{**TRI["links"][0], "endpoints": ["a:x", "c:x"]}, *TRI["links"][1:]]}).lab
+    plans = {m.name: change_plan.diff(multihost.host_lab(old, m.name), multihost.host_lab(moved, m.name)) for m in old.machines}
+    assert [str(c) for c in plans["h1"].changes] == [
+        "- link a:x -- vxlan 1000 to 198.51.100.2", "+ link a:x -- vxlan 1000 to 198.51.100.3", "+ a:x address 10.0.1.1/30"
+    ]
+    assert [str(c) for c in plans["h2"].changes] == ["- link b:x -- vxlan 1000 to 198.51.100.1"]
+    argvs = {host: [(c.netns, " ".join(c.argv)) for s in plan.plan for c in s.commands] for host, plan in plans.items()}
+    assert argvs["h2"] == [("b", "link del dev x")]
+    made = re.fullmatch(r"link add name x netns c address ([0-9a-f:]{17}) type vxlan id 1000 local 198.51.100.3 remote 198.51.100.1 dstport 4789", argvs["h3"][0][1])
+    assert made is not None and made[1] == stable_mac(moved.key, "c:x")  # its own MAC: made again, it keeps it
+    assert ("c", "link set dev x up") in argvs["h3"]
+
+
+def test_a_bridge_leaving_a_host_loses_its_port_there_and_the_others_stop_flooding_to_it(tmp_path: Path) -> None:
+    """lan spans h1 and h2 only (c's port goes): h3's part deletes its VXLAN port, h1's and h2's keep
+    theirs and delete their FDB entry for h3, through apply.sh's nsgen_bridge; the way back adds it again."""
+    old = load(TRI).lab
+    shrunk = load({**TRI, "bridges": {"lan": {**TRI["bridges"]["lan"], "hosts": ["h1", "h2"]}}, "links": TRI["links"][:6] + TRI["links"][7:]})
+    plans = {m.name: change_plan.diff(multihost.host_lab(old, m.name), multihost.host_lab(shrunk.lab, m.name)) for m in old.machines}
+    assert "- bridge lan: floods to 198.51.100.3 (vxlan 1003)" in [str(c) for c in plans["h1"].changes]
+    argvs = {host: [(c.tool, " ".join(c.argv)) for s in plan.plan for c in s.commands] for host, plan in plans.items()}
+    assert ("bridge", "fdb del 00:00:00:00:00:00 dev vx1003 dst 198.51.100.3") in argvs["h1"]
+    assert ("ip", "link del dev vx1003") in argvs["h3"]
+    found = {m.name: Found(multihost.host_lab(old, m.name)) for m in old.machines}
+    files = multihost.render_apply(old, shrunk, found)
+    assert "nsgen_bridge fdb del 00:00:00:00:00:00 dev vx1003 dst 198.51.100.3" in files["h1/apply.sh"]
+    assert "nsgen_bridge fdb append 00:00:00:00:00:00 dev vx1003 dst 198.51.100.3" in files["h1/revert.sh"]
+    writing.write(files, tmp_path / "change", multihost.executables(old))
+    checked = shellcheck(*(tmp_path / "change" / h / s for h in ("h1", "h2", "h3") for s in multihost.CHANGE))
+    assert checked.returncode == 0, checked.stdout
 
 def test_nat_and_a_forwarded_port_go_to_the_host_whose_root_namespace_the_lab_meets() -> None:
     d = {**TRI["namespaces"]["d"], "routes": [{"to": "default", "via": "10.0.0.254"}]}  # the replies' way back
@@ -127,8 +157,8 @@ def test_nat_and_a_forwarded_port_go_to_the_host_whose_root_namespace_the_lab_me
 def test_a_hosts_plan_makes_vxlan_devices_and_fdb_entries_and_teardown_deletes_the_ports() -> None:
     part = multihost.host_lab(load(TRI).lab, "h1")
     commands = [(c.tool, c.argv) for step in lab_plans.setup(part) for c in step.commands]
-    assert ("ip", ("link", "add", "name", "x", "netns", "a", "type", "vxlan", "id", "1000", "local", "198.51.100.1",
-                   "remote", "198.51.100.2", "dstport", "4789")) in commands
+    assert ("ip", ("link", "add", "name", "x", "netns", "a", "address", stable_mac("tri", "a:x"), "type", "vxlan", "id", "1000",
+                   "local", "198.51.100.1", "remote", "198.51.100.2", "dstport", "4789")) in commands
     assert ("ip", ("link", "add", "name", "vx1003", "mtu", "1450", "master", "lan", "type", "vxlan", "id", "1003",
                    "local", "198.51.100.1", "dstport", "4789")) in commands
     fdb = [argv for tool, argv in commands if tool == "bridge"]
@@ -629,6 +659,39 @@ def test_an_apply_failing_on_one_host_reverts_every_host(deployed: Deployed, tmp
     assert "apply.sh: rolled back: the lab is its old topology again, and so is its record" in out
     assert ifindexes(deployed) == before  # e made on h2 and deleted again: nothing else touched
     assert deployed.nsgen("status", deployed.topology).returncode == 0  # the record is the old topology still
+
+
+@pytest.mark.kernel
+def test_apply_makes_a_lost_vxlan_device_again_and_adds_and_deletes_a_link_between_hosts(deployed: Deployed, tmp_path: Path) -> None:
+    """c:y, h3's VXLAN end of b:y -- c:y, deleted by hand: status names it and apply makes it again. A new link
+    d:w (h1) -- c:w (h3), with a VNI of its own (the others keep theirs): apply makes its two VXLAN ends while
+    every other device keeps its ifindex, and the old topology again deletes them."""
+    p = deployed.prefix
+    deployed.on(3, "ip", "-n", f"{p}c", "link", "del", "dev", "y")
+    status = deployed.nsgen("status", deployed.topology)
+    assert status.returncode == 1 and "h3: c: device y: missing" in status.stdout.splitlines(), status.stdout
+    repaired = deployed.nsgen("apply", deployed.topology)
+    assert repaired.returncode == 0 and "h3: + link c:y -- vxlan 1001 to " in repaired.stdout, repaired.stdout + repaired.stderr
+    assert deployed.nsgen("status", deployed.topology).returncode == 0
+    ping = deployed.nsgen("exec", deployed.topology, "b", "--", "ping", "-c", "1", "-W", "2", "10.0.2.2")
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    before = ifindexes(deployed)
+    document = {**deployed.document, "links": [*deployed.document["links"], {"endpoints": ["d:w", "c:w"], "subnet": "10.0.7.0/30", "vni": 2000}]}
+    topology = tmp_path / "linked.yaml"
+    topology.write_text(yaml.safe_dump(document, sort_keys=False))
+    applied = deployed.nsgen("apply", topology)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    h1, h3 = (str(h.address.ip) for h in (deployed.hosts[0], deployed.hosts[2]))
+    assert f"h1: + link d:w -- vxlan 2000 to {h3}" in applied.stdout and f"h3: + link c:w -- vxlan 2000 to {h1}" in applied.stdout
+    after = ifindexes(deployed)
+    assert {key: after[key] for key in before} == before
+    assert sorted(set(after) - set(before)) == [(1, f"{p}d/w"), (3, f"{p}c/w")]
+    ping = deployed.nsgen("exec", topology, "d", "--", "ping", "-c", "1", "-W", "2", "10.0.7.2")
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    back = deployed.nsgen("apply", deployed.topology)
+    assert back.returncode == 0 and f"h1: - link d:w -- vxlan 2000 to {h3}" in back.stdout, back.stdout + back.stderr
+    assert ifindexes(deployed) == before
+    assert deployed.nsgen("status", deployed.topology).returncode == 0
 
 
 @pytest.mark.kernel

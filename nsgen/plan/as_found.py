@@ -120,8 +120,10 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     ports = [d for d in drift if d.kind != "extra" and d.fact.kind == "master"]
     outside, rules = _outside(lab, drift)
     before = (*_commands(ups, "make"), *_commands(removed, "remove"), *outside)
+    # a VXLAN device gone (or its namespace) is not there: the change makes it again
+    there = [t for t in lab.tunnels if t.place not in gone and not (isinstance(t, VxlanEnd) and t.end.netns in gone_netns)]
     tunnels = tuple(
-        dataclasses.replace(t, sends=_sends_found(t.end, t.sends, qdiscs)) if isinstance(t, VxlanEnd) else t for t in lab.tunnels
+        dataclasses.replace(t, sends=_sends_found(t.end, t.sends, qdiscs)) if isinstance(t, VxlanEnd) else t for t in there
     )
     found = dataclasses.replace(
         lab, namespaces=namespaces, links=links, bridges=bridges, root_interfaces=root_interfaces, tunnels=tunnels

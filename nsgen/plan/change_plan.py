@@ -13,13 +13,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from nsgen.plan import commands
+from nsgen.plan import commands, lab_plans
 from nsgen.plan.changes import SYSCTL_DEFAULT, Change, changes
 from nsgen.plan.commands import MTU_DEFAULT, Command, Made, Plan, addr_command, route_command, step
-from nsgen.plan.compare import Comparison, compare, interfaces, vxlan_conditions
+from nsgen.plan.compare import Comparison, compare, interfaces, tunnel_ends, vxlan_conditions
 from nsgen.topology import ends
 from nsgen.topology.facts import KINDS
-from nsgen.topology.model import Interface, Lab, Link
+from nsgen.topology.model import Interface, Lab, Link, VxlanEnd
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,11 @@ def _removals(c: Comparison) -> Plan:
         *step("remove the addresses that go from interfaces that stay", _kept_addresses(c, "del")),
         *step("delete the links that go (a veth pair goes with either end)", link_del),
         *step(
+            "delete the VXLAN devices that go (or change: made again below), and the spanning bridges'\n"
+            "FDB entries of the machines that leave them",
+            _tunnels_removed(c),
+        ),
+        *step(
             "delete the bridges that go",
             [commands.device_del(br.device) for n, br in c.old_br.items() if n not in c.new_br],
         ),
@@ -115,14 +120,38 @@ def _additions(c: Comparison) -> Plan:
             [cmd for n, br in c.new_br.items() if n not in c.old_br for cmd in commands.bridge_add(br, c.v4_new)],
         ),
         *step("create the new links, each end directly where it lives", [commands.link_add(link) for link in c.added_links]),
+        *step(
+            "create the new VXLAN devices (a link's end directly inside its namespace, a spanning bridge's\n"
+            "port on this machine's part), and the spanning bridges' FDB entries of the machines that join them",
+            _tunnels_added(c),
+        ),
         *step("IPv6 link-local addresses on the devices that stay, as the new lab wants them", _link_local_flip(c)),
     )
 
 
+def _tunnels_removed(c: Comparison) -> list[Command]:
+    """A multi-host part's VXLAN devices that go: a link's end in a namespace that stays (else it goes
+    with its namespace), a bridge's port; a kept port's FDB entries of the machines that leave it."""
+    gone = [
+        commands.device_del(t.end.interface, t.end.netns) if isinstance(t, VxlanEnd) else commands.device_del(t.device)
+        for t in c.tunnels.removed
+        if not isinstance(t, VxlanEnd) or t.end.node in c.new_ns
+    ]
+    gone += [commands.flood_entry("del", b.device, r) for b, a in c.tunnels.kept_ports for r in b.remotes if r not in a.remotes]
+    return gone
+
+
+def _tunnels_added(c: Comparison) -> list[Command]:
+    made, fdb = lab_plans.tunnels_made(c.tunnels.added, c.v4_new)
+    fdb += [commands.flood_entry("append", a.device, r) for b, a in c.tunnels.kept_ports for r in a.remotes if r not in b.remotes]
+    return made + fdb
+
+
 def _conditions(c: Comparison) -> list[Command]:
     """Each end whose sent traffic's conditions change: its qdisc replaced (or deleted), the link and
-    its devices left as they are; a new link's, added."""
+    its devices left as they are; a new link's (or VXLAN end's), added."""
     result = [command for link in c.added_links for command in commands.shaping(link)]
+    result += [commands.conditioning("add", t.end, t.sends) for t in c.tunnels.added if isinstance(t, VxlanEnd) and t.sends]
     for before, after in c.kept_links:
         old = dict(zip(map(str, (before.a, before.b)), before.sends, strict=True))
         for end, sends in zip((after.a, after.b), after.sends, strict=True):
@@ -156,10 +185,11 @@ def _tuning(c: Comparison) -> Plan:
     for name, ns in c.new_ns.items():
         before = dict(c.old_ns[name].sysctls) if name in c.old_ns else {}
         sysctls += [Command((k, v), ns.netns, "sysctl") for k, v in ns.sysctls if before.get(k) != v]
-    new_ends = [end for link in c.added_links for end in interfaces(c.new, link)]
+    new_ends = [end for link in c.added_links for end in interfaces(c.new, link)] + tunnel_ends(c.new, c.tunnels.added)
     addr_add = [addr_command("add", a, end.device, end.netns) for end in new_ends for a in end.iface.addresses]
     addr_add += _kept_addresses(c, "add")
     namespaced = [(end.netns, end.device) for link in c.added_links for end in (link.a, link.b) if end.netns is not None]
+    namespaced += [(t.end.netns, t.end.interface) for t in c.tunnels.added if isinstance(t, VxlanEnd)]
     root_new = _root_veths(c.added_links)
     local = []
     if c.v4_new:

@@ -4,8 +4,8 @@
 from dataclasses import dataclass
 
 from nsgen.plan.commands import MTU_DEFAULT
-from nsgen.plan.compare import Comparison, interfaces, vxlan_conditions
-from nsgen.topology.model import IPInterface, Service
+from nsgen.plan.compare import Comparison, interfaces, tunnel_ends, vxlan_conditions
+from nsgen.topology.model import IPInterface, Lab, Service, Tunnel, VxlanEnd
 
 #: What a removed sysctl goes back to: a new namespace's forwarding default.
 SYSCTL_DEFAULT = "0"
@@ -87,6 +87,7 @@ def _objects(c: Comparison) -> list[Change]:
     lines = [Change("-", f"namespace {name}") for name in c.old_ns if name not in c.new_ns]
     lines += [Change("-", f"bridge {name}") for name in c.old_br if name not in c.new_br]
     lines += [Change("-", f"link {link.a} -- {link.b}") for link in c.removed_links]
+    lines += [Change("-", _tunnel(c.old, t)) for t in c.tunnels.removed]
     lines += [Change("+", f"namespace {name}") for name in c.new_ns if name not in c.old_ns]
     lines += [Change("+", f"bridge {name}") for name in c.new_br if name not in c.old_br]
     for link in c.added_links:
@@ -94,7 +95,26 @@ def _objects(c: Comparison) -> list[Change]:
         lines += [
             Change("+", f"{end.label} address {a.with_prefixlen}") for end in interfaces(c.new, link) for a in end.iface.addresses
         ]
+    for tunnel in c.tunnels.added:
+        lines.append(Change("+", _tunnel(c.new, tunnel)))
+        ends = tunnel_ends(c.new, [tunnel])
+        lines += [Change("+", f"{end.label} address {a.with_prefixlen}") for end in ends for a in end.iface.addresses]
+    for before, after in c.tunnels.kept_ports:
+        floods = f"bridge {_bridge_name(c.new, after.bridge)}: floods to {{}} (vxlan {after.vni})"
+        lines += [Change("-", floods.format(r)) for r in before.remotes if r not in after.remotes]
+        lines += [Change("+", floods.format(r)) for r in after.remotes if r not in before.remotes]
     return lines
+
+
+def _bridge_name(lab: Lab, device: str) -> str:
+    return next(br.name for br in lab.bridges if br.device == device)
+
+
+def _tunnel(lab: Lab, tunnel: Tunnel) -> str:
+    """A VXLAN device as the plan names it: a link's end (to another machine), or a spanning bridge's port."""
+    if isinstance(tunnel, VxlanEnd):
+        return f"link {tunnel.end} -- vxlan {tunnel.vni} to {tunnel.remote}"
+    return f"bridge {_bridge_name(lab, tunnel.bridge)}: port {tunnel.device} (vxlan {tunnel.vni})"
 
 
 def _bridges_and_interfaces(c: Comparison) -> list[Change]:

@@ -244,6 +244,12 @@ def device_del(device: str, netns: str | None = None) -> Command:
     return Command(("link", "del", "dev", device), netns, removes=(Made(netns, "device", device),))
 
 
+def flood_entry(verb: str, device: str, remote: IPAddress) -> Command:
+    """`bridge fdb append|del 00:00:00:00:00:00 dev DEVICE dst REMOTE`: a spanning bridge's VXLAN port
+    floods broadcasts and unknown destinations to REMOTE (head-end replication), or stops."""
+    return Command(("fdb", verb, "00:00:00:00:00:00", "dev", device, "dst", str(remote)), tool="bridge")
+
+
 def rule_del(rule: Command) -> Command:
     """An iptables rule of the lab's (`-A`) deleted (`-D`), by the same words."""
     return Command(tuple("-D" if word == "-A" else word for word in rule.argv), rule.netns, "iptables", removes=rule.makes)

@@ -6,11 +6,12 @@ them in. A renamed object is a removal and an addition. `touched` and `disturbed
 old lab's namespaces the change reaches.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 from nsgen.plan.lab_plans import ipv4_only
 from nsgen.topology.ends import owned
-from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Service, VxlanEnd
+from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Service, Tunnel, VxlanEnd, VxlanPort
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Comparison:
     disturbed: frozenset[str]  # namespaces whose every route is deleted and added again
     stopped: list[tuple[Namespace, Service]]  # services of `old` that go or change (restarted)
     started: list[tuple[Namespace, Service]]  # services of `new` that come or change
+    tunnels: "Tunnels"  # a multi-host lab's part: its VXLAN devices that go, come, or change their remotes
 
     @property
     def kept_ns(self) -> list[str]:
@@ -53,11 +55,39 @@ class Comparison:
         return [name for name in self.new_br if name in self.old_br]
 
 
+@dataclass(frozen=True)
+class Tunnels:
+    """A multi-host lab's part, old against new: the VXLAN devices that go and those that come (one
+    whose settings change goes and comes again), and the spanning bridges' ports that stay, old and
+    new, whose other machines (their FDB entries) may change."""
+
+    removed: list[Tunnel]
+    added: list[Tunnel]
+    kept_ports: list[tuple[VxlanPort, VxlanPort]]
+
+
+def _settings(tunnel: Tunnel) -> Tunnel:
+    """What a VXLAN device is made with: not its conditions, nor a port's other machines (changed in place)."""
+    return dataclasses.replace(tunnel, sends=None) if isinstance(tunnel, VxlanEnd) else dataclasses.replace(tunnel, remotes=())
+
+
+def compare_tunnels(old: Lab, new: Lab) -> Tunnels:
+    before = {t.place: t for t in old.tunnels}
+    after = {t.place: t for t in new.tunnels}
+    kept = {key for key, t in after.items() if key in before and _settings(before[key]) == _settings(t)}
+    ports = [(before[key], t) for key, t in after.items() if key in kept and isinstance(t, VxlanPort)]
+    return Tunnels(
+        [t for key, t in before.items() if key not in kept],
+        [t for key, t in after.items() if key not in kept],
+        ports,  # type: ignore[arg-type]
+    )
+
+
 def vxlan_conditions(old: Lab, new: Lab) -> list[tuple[VxlanEnd, Conditions | None, Conditions | None]]:
-    """A multi-host lab's part: each VXLAN end (of `new`) whose conditions change, with the old ones and the new ones."""
-    before = {str(t.end): t.sends for t in old.tunnels if isinstance(t, VxlanEnd)}
-    after = [t for t in new.tunnels if isinstance(t, VxlanEnd) and str(t.end) in before]
-    return [(t, before[str(t.end)], t.sends) for t in after if before[str(t.end)] != t.sends]
+    """A multi-host lab's part: each VXLAN end that stays and whose conditions change, with its old ones and its new ones."""
+    before = {str(t.end): t for t in old.tunnels if isinstance(t, VxlanEnd)}
+    kept = [(before[str(t.end)], t) for t in new.tunnels if isinstance(t, VxlanEnd) and str(t.end) in before]
+    return [(t, was.sends, t.sends) for was, t in kept if _settings(was) == _settings(t) and was.sends != t.sends]
 
 
 def link_key(link: Link) -> tuple[str, str]:
@@ -75,9 +105,9 @@ def interfaces(lab: Lab, link: Link) -> list[End]:
     return found
 
 
-def tunnel_ends(lab: Lab) -> list[End]:
-    """A multi-host part's VXLAN ends: its namespaces' interfaces too (an MTU, a MAC, addresses)."""
-    ends = [t.end for t in lab.tunnels if isinstance(t, VxlanEnd)]
+def tunnel_ends(lab: Lab, tunnels: list[Tunnel]) -> list[End]:
+    """The VXLAN ends among `tunnels` (of a multi-host part): its namespaces' interfaces too (an MTU, a MAC, addresses)."""
+    ends = [t.end for t in tunnels if isinstance(t, VxlanEnd)]
     return [End(str(end), end.netns, end.device, iface) for end in ends if (iface := lab.interface_of(end)) is not None]
 
 
@@ -96,7 +126,9 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
     added = [link for key, link in new_links.items() if key not in old_links]
     kept = [(old_links[key], link) for key, link in new_links.items() if key in old_links]
     kept_ends = [pair for before, after in kept for pair in _paired(interfaces(old, before), interfaces(new, after))]
-    kept_ends += _paired(tunnel_ends(old), tunnel_ends(new))  # a VXLAN device stays (apply refuses its change)
+    tunnels = compare_tunnels(old, new)
+    kept_tunnels = [tunnel for tunnel in new.tunnels if tunnel not in tunnels.added]
+    kept_ends += _paired(tunnel_ends(old, list(old.tunnels)), tunnel_ends(new, kept_tunnels))  # a VXLAN device that stays
     old_ns = {ns.name: ns for ns in old.namespaces}
     new_ns = {ns.name: ns for ns in new.namespaces}
     touched = {ns.netns for name, ns in old_ns.items() if name not in new_ns}
@@ -108,6 +140,11 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
                 disturbed.add(end.netns)
     for link in added:
         touched.update(end.netns for end in (link.a, link.b) if end.netns is not None and end.node in old_ns)
+    for tunnel in tunnels.removed:  # as a link's end that goes, one that comes
+        if isinstance(tunnel, VxlanEnd):
+            touched.add(tunnel.end.netns)
+            disturbed.add(tunnel.end.netns)
+    touched.update(t.end.netns for t in tunnels.added if isinstance(t, VxlanEnd) and t.end.node in old_ns)
     for before_link, after_link in kept:
         if before_link.sends != after_link.sends:  # its conditions change: its ends' namespaces are touched
             touched.update(end.netns for end in (before_link.a, before_link.b) if end.netns is not None)
@@ -139,6 +176,7 @@ def compare(old: Lab, new: Lab, redo_routes: frozenset[str] = frozenset()) -> Co
         frozenset(disturbed),
         stopped,
         started,
+        tunnels,
     )
 
 

@@ -4,6 +4,8 @@ Every style, the demo, the rendered README and `--dry-run` print these plans; no
 a command. The commands come from `nsgen.plan.commands`.
 """
 
+from collections.abc import Sequence
+
 from nsgen.plan import reachability
 from nsgen.plan.commands import (
     CHECK_SECONDS,
@@ -17,6 +19,7 @@ from nsgen.plan.commands import (
     bridge_add,
     conditioning,
     device_del,
+    flood_entry,
     link_add,
     link_up,
     loopback_up,
@@ -32,7 +35,7 @@ from nsgen.plan.commands import (
     tuning,
 )
 from nsgen.topology.ends import MacvlanParent, owned
-from nsgen.topology.model import Lab, RunExpectation, TcpExpectation, VxlanEnd, VxlanPort
+from nsgen.topology.model import Lab, RunExpectation, TcpExpectation, Tunnel, VxlanEnd, VxlanPort
 
 
 def ipv4_only(lab: Lab) -> bool:
@@ -60,7 +63,7 @@ def setup(lab: Lab) -> Plan:
     ups = [loopback_up(ns.netns) for ns in lab.namespaces]
     ups += [link_up(i.name, ns) for ns, i in namespaced]
     ups += [link_up(dev, None) for dev in root_veths]
-    tunnels, fdb = _tunnels(lab, v4)
+    tunnels, fdb = tunnels_made(lab.tunnels, v4)
     routes = [route_command("add", route, ns.netns) for ns in lab.namespaces for route in ns.routes]
     return (
         *step("create new namespaces", [netns_add(ns.netns) for ns in lab.namespaces]),
@@ -136,13 +139,14 @@ def _links_comment(veths: int, macvlans: int, bridges: bool) -> str:
     return "\n".join(said)
 
 
-def _tunnels(lab: Lab, v4: bool) -> tuple[list[Command], list[Command]]:
-    """The VXLAN devices of one machine's part of a multi-host lab, and the FDB entries of its spanning bridges."""
+def tunnels_made(tunnels: Sequence[Tunnel], v4: bool) -> tuple[list[Command], list[Command]]:
+    """The VXLAN devices `tunnels` (of one machine's part of a multi-host lab) made, and the FDB entries
+    of its spanning bridges' ports."""
     made, fdb = [], []
-    for tunnel in lab.tunnels:
+    for tunnel in tunnels:
         vxlan = ("type", "vxlan", "id", str(tunnel.vni), "local", str(tunnel.local))
         if isinstance(tunnel, VxlanEnd):
-            where = ("name", tunnel.end.interface, "netns", tunnel.end.netns)
+            where = ("name", tunnel.end.interface, "netns", tunnel.end.netns, *(("address", tunnel.mac) if tunnel.mac else ()))
             words = ("link", "add", *where, *vxlan, "remote", str(tunnel.remote), "dstport", str(tunnel.port))
             made.append(Command(words, makes=(Made(tunnel.end.netns, "device", tunnel.end.interface),)))
             continue
@@ -151,8 +155,7 @@ def _tunnels(lab: Lab, v4: bool) -> tuple[list[Command], list[Command]]:
         made.append(Command(("link", "add", *where, *vxlan, "dstport", str(tunnel.port)), makes=port))
         made += [Command(("link", "set", "dev", tunnel.device, "addrgenmode", "none"))] if v4 else []
         made.append(link_up(tunnel.device, None))
-        for remote in tunnel.remotes:
-            fdb.append(Command(("fdb", "append", "00:00:00:00:00:00", "dev", tunnel.device, "dst", str(remote)), tool="bridge"))
+        fdb += [flood_entry("append", tunnel.device, remote) for remote in tunnel.remotes]
     return made, fdb
 
 

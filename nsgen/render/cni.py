@@ -206,10 +206,10 @@ def validate(options: CniOptions) -> Network:
     return Network(options, ipv4, ipv6)
 
 
-def bridge_mac(network: str, bridge: str) -> str:
+def stable_mac(network: str, bridge: str) -> str:
     """The MAC nsgen-bridge gives a network's bridge (labs' bridges derive theirs alike): set once, so the
     gateway's MAC never follows the ports that come and go."""
-    return model.bridge_mac(f"cni/{network}", bridge)
+    return model.stable_mac(f"cni/{network}", bridge)
 
 
 def version_result() -> str:

@@ -269,6 +269,6 @@ def render_apply(
         old_record_text=old_text,
         old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
         record_text=files[TOPOLOGY],
-        **_facts(loaded.lab),
+        **{**_facts(loaded.lab), "fdb": any(c.tool == "bridge" for s in (*plan, *undo) for c in s.commands)},
     )
     return files

@@ -23,7 +23,7 @@ from nsgen.render import lab_files, templates
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
 from nsgen.topology.ends import BridgePort, NamespaceEnd
-from nsgen.topology.model import Lab, Namespace, VxlanEnd, VxlanPort, bridge_mac
+from nsgen.topology.model import Lab, Namespace, VxlanEnd, VxlanPort, stable_mac
 from nsgen.validate import placement
 from nsgen.validate.sources import LoadedLab
 
@@ -62,7 +62,8 @@ def host_lab(lab: Lab, host: str) -> Lab:
                 if isinstance(end, NamespaceEnd) and end.node in local:
                     remote = lab.machine(lab.namespace(other.node).host or "")
                     mtu = _overlay_mtu(lab, (host, remote.name))
-                    tunnels.append(VxlanEnd(end, link.vni, machine.address, remote.address, lab.vxlan.port, mtu, sends))
+                    mac = lab.namespace(end.node).interface(end.interface).mac or stable_mac(lab.key, str(end))
+                    tunnels.append(VxlanEnd(end, link.vni, machine.address, remote.address, lab.vxlan.port, mtu, sends, mac))
                     mtus[(end.node, end.interface)] = mtu
             continue
         if all(end.node in local for end in names):
@@ -77,7 +78,7 @@ def host_lab(lab: Lab, host: str) -> Lab:
             continue
         first = bridge.hosts[0] == host
         # one gateway per segment; each other machine's part a MAC of its own (one segment, no MAC twice)
-        own_mac = bridge_mac(f"{lab.key}@{host}", bridge.name)
+        own_mac = stable_mac(f"{lab.key}@{host}", bridge.name)
         bridges.append(bridge if first else dataclasses.replace(bridge, addresses=(), mac=own_mac))
         if bridge.vni is not None:
             remotes = tuple(lab.machine(h).address for h in bridge.hosts if h != host)
@@ -162,26 +163,11 @@ def executables(lab: Lab) -> tuple[str, ...]:
     return tuple(f"{machine.name}/{script}" for machine in lab.machines for script in (*HOST_SCRIPTS, *CHANGE))
 
 
-def vxlan_devices(part: Lab) -> dict[tuple[str | None, str], VxlanEnd | VxlanPort]:
-    """A host's VXLAN devices, by namespace (None: the root) and name, their conditions left out (apply changes those)."""
-    devices: dict[tuple[str | None, str], VxlanEnd | VxlanPort] = {}
-    for tunnel in part.tunnels:
-        if isinstance(tunnel, VxlanEnd):
-            devices[(tunnel.end.netns, tunnel.end.interface)] = dataclasses.replace(tunnel, sends=None)
-        else:
-            devices[(None, tunnel.device)] = tunnel
-    return devices
-
-
 def _changeable(old: Lab, new: LoadedLab) -> None:
-    """A change keeps the hosts and what joins them (VXLAN devices): else one problem, nothing written."""
+    """A change keeps the hosts (their names and addresses): else one problem, nothing written."""
     if old.machines != new.lab.machines:
         said = "the change moves the lab to other hosts (or other addresses): nsgen down, then nsgen up"
         raise TopologyError([Problem(new.origin, "hosts", said)])
-    changed = [m.name for m in old.machines if vxlan_devices(host_lab(old, m.name)) != vxlan_devices(host_lab(new.lab, m.name))]
-    if changed:
-        said = f"the change adds or removes VXLAN devices on {', '.join(changed)} (a link between hosts, a bridge's hosts)"
-        raise TopologyError([Problem(new.origin, "links", said + ": apply does not change those yet: nsgen down, then nsgen up")])
 
 
 def render_apply(old: Lab, new: LoadedLab, found: Mapping[str, Found], style: Style | str = Style.batched) -> dict[str, str]:

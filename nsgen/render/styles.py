@@ -242,8 +242,8 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
 
 def apply_words(command: Command) -> tuple[str, ...]:
     """A command as apply.sh writes it: `ip [-n NETNS] …`, `tc`, or a runtime function (`set_sysctl`,
-    `stop_processes`, `start_service`)."""
-    if command.tool in ("sysctl", "stop", "tc", "service", "iptables", "accept"):
+    `stop_processes`, `start_service`, `nsgen_bridge`)."""
+    if command.tool in ("sysctl", "stop", "tc", "service", "iptables", "accept", "bridge"):
         return tutorial_words(command, {})
     return ("ip", *(("-n", command.netns) if command.netns else ()), *command.argv)
 

@@ -116,21 +116,6 @@ def found(old: Lab) -> dict[str, Found]:
     unread = [s for s in states if s.unreachable or s.failed]
     if unread:
         raise TopologyError([Problem(s.host, "", f"not read ({s.unreachable or s.failed}): nothing was changed") for s in unread])
-    gone = _vxlan_gone(old, states)
-    if gone:  # change_plan makes no VXLAN device: the host's part is set up again instead
-        said = "a VXLAN device is gone, which apply does not make again yet: nsgen down, then nsgen up"
-        raise TopologyError([Problem(line, "", said) for line in gone])
     return {s.host: as_found(multihost.host_lab(old, s.host), list(s.differences)) for s in states}
 
 
-def _vxlan_gone(old: Lab, states: list[HostState]) -> list[str]:
-    """The differences that say a VXLAN device, or the namespace it is in, is gone: named with their host."""
-    lines = []
-    for state in states:
-        devices = multihost.vxlan_devices(multihost.host_lab(old, state.host))
-        namespaces = {netns for netns, _ in devices}
-        for d in state.differences:
-            namespace_gone = d.fact.kind == "namespace" and d.netns in namespaces
-            if d.kind == "missing" and (namespace_gone or (d.fact.kind == "device" and (d.netns, d.fact.device) in devices)):
-                lines.append(f"{state.host}: {d}")
-    return lines

@@ -208,13 +208,15 @@ class Bridge:
     subnets: tuple[IPNetwork, ...] = ()
     hosts: tuple[str, ...] = ()  # the machines it spans (multi-host labs): one bridge each, joined by VXLAN
     vni: int | None = None  # the VXLAN network of a bridge that spans machines
-    mac: str = ""  # its own MAC (`bridge_mac` unless declared): it never follows its ports'
+    mac: str = ""  # its own MAC (`stable_mac` unless declared): it never follows its ports'
 
 
-def bridge_mac(lab_key: str, name: str) -> str:
-    """A bridge's own MAC, stable across runs: from the lab's key and the bridge's name, locally
-    administered and unicast. Without one, a bridge takes its lowest port's MAC, and changes it as
-    ports come and go: neighbours keep the old one for about 30 s and lose their gateway."""
+def stable_mac(lab_key: str, name: str) -> str:
+    """A device's own MAC, stable across runs: from the lab's key and the device's name, locally
+    administered and unicast. A bridge's: without one, a bridge takes its lowest port's MAC, and
+    changes it as ports come and go (neighbours keep the old one for about 30 s and lose their
+    gateway). A VXLAN end's: made again by apply, it keeps its MAC, which the far end's neighbour
+    entry holds (on another machine, which that apply does not touch)."""
     octets = bytearray(hashlib.sha256(f"{lab_key}/{name}".encode()).digest()[:6])
     octets[0] = (octets[0] & 0xFC) | 0x02
     return ":".join(f"{octet:02x}" for octet in octets)
@@ -310,6 +312,12 @@ class VxlanEnd:
     port: int
     mtu: int
     sends: Conditions | None = None  # the link's conditions on what this end sends (tc on the VXLAN device)
+    mac: str = ""  # its own MAC: the interface's, else stable_mac
+
+    @property
+    def place(self) -> tuple[str | None, str]:
+        """Where the device is: its namespace (kernel name) and its name."""
+        return self.end.netns, self.end.interface
 
 
 @dataclass(frozen=True)
@@ -324,6 +332,11 @@ class VxlanPort:
     remotes: tuple[IPAddress, ...]
     port: int
     mtu: int
+
+    @property
+    def place(self) -> tuple[str | None, str]:
+        """Where the device is: the root namespace (None) and its name."""
+        return None, self.device
 
 
 Tunnel = VxlanEnd | VxlanPort

@@ -25,7 +25,7 @@ from nsgen.topology.model import (
     RunExpectation,
     Service,
     TcpExpectation,
-    bridge_mac,
+    stable_mac,
 )
 
 #: Larger files are refused before parsing: a lab of thousands of namespaces stays far below it.
@@ -305,7 +305,7 @@ def _bridge(bridge: Bridge, lab_key: str) -> dict[str, Any]:
         entry["subnet"] = _subnet(bridge.subnets)
     if bridge.mtu is not None:
         entry["mtu"] = bridge.mtu
-    if bridge.mac != bridge_mac(lab_key, bridge.name):  # a declared one
+    if bridge.mac != stable_mac(lab_key, bridge.name):  # a declared one
         entry["mac"] = bridge.mac
     if bridge.hosts:
         entry["hosts"] = list(bridge.hosts)

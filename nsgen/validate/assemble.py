@@ -2,7 +2,7 @@
 found no problem)."""
 
 from nsgen.topology.ends import ROOT
-from nsgen.topology.model import Bridge, Interface, Lab, Member, bridge_mac
+from nsgen.topology.model import Bridge, Interface, Lab, Member, stable_mac
 from nsgen.topology.model import Segment as ModelSegment
 from nsgen.validate.context import Context, Port, Segment
 from nsgen.validate.namespaces import interface
@@ -36,7 +36,7 @@ def _bridge(ctx: Context, name: str) -> Bridge:
     subnets = tuple(ctx.subnets[("bridges", name)])
     hosts, vni = ctx.bridge_hosts.get(name, ()), ctx.bridge_vnis.get(name)
     spec = ctx.bridges[name]
-    mac = (spec.get("mac") or bridge_mac(ctx.prefix + ctx.doc["name"], name)).lower()
+    mac = (spec.get("mac") or stable_mac(ctx.prefix + ctx.doc["name"], name)).lower()
     return Bridge(name, ctx.prefix + name, addresses, spec.get("mtu"), subnets, hosts, vni, mac)
 
 

@@ -9,6 +9,7 @@ a one-machine lab: the phase only refuses multi-host keys there.
 
 import dataclasses
 import ipaddress
+import itertools
 from typing import Any
 
 from nsgen.problems import field_path
@@ -213,8 +214,9 @@ class _Placement:
         self.b.forwards = tuple(forwards)
 
     def _vnis(self, vxlan: Vxlan) -> None:
-        """A VNI for every cross-host link and spanning bridge: declared, else vni_base + its index
-        among them (links first, in order, then bridges); no two alike; MTUs that fit the overlay."""
+        """A VNI for every cross-host link and spanning bridge: declared, else the next from vni_base
+        (links first, in order, then bridges; a declared one skipped): a link added with its own VNI
+        leaves the others theirs; no two alike; MTUs that fit the overlay."""
         crossing: list[tuple[list[Any], str, int | None, tuple[str, ...]]] = []  # path, what, vni, hosts
         link_index: dict[int, int] = {}
         for index, (path, ends, spec) in enumerate(self.b.links):
@@ -234,10 +236,12 @@ class _Placement:
                 self.b.problem(["bridges", name, "vni"], "a vni is for a bridge that spans hosts")
         owners: dict[int, str] = {}
         vnis = []
-        for number, (path, what, declared, _) in enumerate(crossing):
-            vni = declared if declared is not None else vxlan.vni_base + number
+        taken = {declared for _, _, declared, _ in crossing if declared is not None}
+        free = (vni for vni in itertools.count(vxlan.vni_base) if vni not in taken)
+        for path, what, declared, _ in crossing:
+            vni = declared if declared is not None else next(free)
             if vni > VNI_MAX:
-                self.b.problem(path[:-1], f"vni {vni} (vni_base {vxlan.vni_base} + {number}) is above {VNI_MAX}")
+                self.b.problem(path[:-1], f"vni {vni} (vni_base {vxlan.vni_base} + {vni - vxlan.vni_base}) is above {VNI_MAX}")
             elif vni in owners:
                 self.b.problem(path if declared is not None else path[:-1], f"vni {vni} is also the vni of {owners[vni]}")
             owners.setdefault(vni, what)
