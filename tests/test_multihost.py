@@ -23,7 +23,7 @@ from conftest import REPO, leftovers, netns_names, nsgen, run, shellcheck
 from nsgen.plan import change_plan, lab_plans
 from nsgen.plan.as_found import Found
 from nsgen.problems import TopologyError
-from nsgen.render import multihost, writing
+from nsgen.render import lab_files, multihost, writing
 from nsgen.render.styles import Style
 from nsgen.run import emulated_hosts, host_states, node_access, playbook, ssh_access
 from nsgen.topology.facts import Difference, Fact
@@ -723,6 +723,25 @@ def test_apply_adds_a_namespace_on_one_host_while_the_others_keep_their_ifindexe
 
 
 @pytest.mark.kernel
+def test_without_the_controllers_record_the_hosts_records_say_what_runs(deployed: Deployed) -> None:
+    """The controller's record gone (another workstation, /run cleared) while the lab runs the grown
+    topology of the last test: status of the module's topology says the hosts run another, and apply
+    changes it back from the hosts' records, and records it on the controller again."""
+    record = Path("/run/nsgen-multihost") / f"{deployed.prefix}tri.yaml"
+    assert record.exists()
+    record.unlink()
+    status = deployed.nsgen("status", deployed.topology)
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert status.stdout == (
+        f"lab {deployed.prefix}tri is up from another topology (the hosts' records (h1, h2, h3)), not this one: nsgen plan shows the change\n"
+    )
+    applied = deployed.nsgen("apply", deployed.topology)
+    assert applied.returncode == 0 and "h2: - namespace e" in applied.stdout, applied.stdout + applied.stderr
+    assert record.exists()
+    assert deployed.nsgen("status", deployed.topology).returncode == 0
+
+
+@pytest.mark.kernel
 def test_down_leaves_nothing_on_any_host(deployed: Deployed) -> None:
     down = deployed.nsgen("down", "--prefix", deployed.prefix)  # the lab as the controller recorded it, changed
     assert down.returncode == 0, down.stdout + down.stderr
@@ -758,3 +777,18 @@ def test_status_reads_each_hosts_rows_and_names_what_it_could_not_read() -> None
     gone = [host_states.HostState(h, tuple(Difference(Fact(ns.netns, ns.name, "namespace"), "missing")
                                            for ns in lab.namespaces if ns.host == h)) for h in ("h1", "h2", "h3")]
     assert host_states.report(lab, gone) == (["lab tri is not up: nothing of it is on any host (nsgen up sets it up)"], 1)
+
+
+def test_the_hosts_records_are_the_running_lab_only_where_they_agree() -> None:
+    lab = load(TRI, "p-").lab
+    text = lab_files.record_text(lab)
+    rows = "".join(f"record\t{line}\r\n" for line in text.splitlines())
+    said = "status.sh: lab tri: 0 difference(s) here\r\n"
+    states = [host_states._host_state(h, {"rc": 0, "stdout": rows + said}) for h in ("h1", "h2", "h3")]
+    assert states[0].record == text and not states[0].differences
+    agreed = host_states.records_agreed(lab, states)
+    assert agreed is not None and agreed.lab == lab and agreed.origin == "the hosts' records (h1, h2, h3)"
+    none = [host_states._host_state(h, {"rc": 0, "stdout": said}) for h in ("h1", "h2", "h3")]
+    assert host_states.records_agreed(lab, none) is None
+    with pytest.raises(TopologyError, match=r"the hosts' records of lab p-tri disagree \(h1: a record, h2: a record, h3: none; 0 not read\)"):
+        host_states.records_agreed(lab, [*states[:2], none[2]])

@@ -29,7 +29,7 @@ netns del ns-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 cba00a2587de3e13f8d3a9389e890b784010af2bd7042280b02c0838f6ba76e9 ===
+# === nsgen runtime: sha256 d1302aa0d3f811cfb127a810be21264ddcf9183f4e2c4b97a053b61498979a9b ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -65,7 +65,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 465fe9736542a3a1271aac768fbfbd08490b208956ee2036c95af4555e04c470 ---
+# --- nsgen runtime section teardown.sh: sha256 e6f316f87a8ca44f3b03957f7480b2237590e13606586bf628965c8d74d7eb81 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -173,7 +173,8 @@ trap 'interrupted INT interrupted 130' INT
 trap 'interrupted TERM terminated 143' TERM
 trap 'interrupted HUP "hung up" 129' HUP
 
-# --- the lab's record (/run/nsgen/LAB_KEY.yaml, which setup.sh wrote) goes with it
+# --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
+# and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
 
 lab_steps

@@ -36,7 +36,7 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 0c894b8331a391693e4e0819be94b070e02fc04bb6e5c5c6bbe96fbaff207cfd ===
+# === nsgen runtime: sha256 1970b8c860157e4f491acfdd4461185157eafd6371f1e7e27f2924b37e94db18 ===
 # --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
@@ -109,7 +109,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 465fe9736542a3a1271aac768fbfbd08490b208956ee2036c95af4555e04c470 ---
+# --- nsgen runtime section teardown.sh: sha256 e6f316f87a8ca44f3b03957f7480b2237590e13606586bf628965c8d74d7eb81 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -217,7 +217,8 @@ trap 'interrupted INT interrupted 130' INT
 trap 'interrupted TERM terminated 143' TERM
 trap 'interrupted HUP "hung up" 129' HUP
 
-# --- the lab's record (/run/nsgen/LAB_KEY.yaml, which setup.sh wrote) goes with it
+# --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
+# and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
 
 lab_steps

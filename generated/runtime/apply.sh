@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 d7a51516e8b9432db225766e866126c4dde67708fe76c89709629b0bf54023f8 ---
+# --- nsgen runtime section apply.sh: sha256 0428482e8eac2dde8c5529dc5347f3f67c388b6c6cfb3512de3d3bae281aafc4 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -53,9 +53,11 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# --- record_write: /run/nsgen/LAB_KEY.yaml holds the normalised topology the lab was built from
-# (lab_record above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
+# --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
+# and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# --- record_write: record_file holds the normalised topology the lab was built from (lab_record
+# above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_write() {
   if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
   mkdir -p /run/nsgen

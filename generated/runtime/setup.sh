@@ -1,4 +1,4 @@
-# --- nsgen runtime section setup.sh: sha256 6ee3a5a5807e00d7d83e648180726d9a7815cc07ef2163e2f4b60ea6d68af956 ---
+# --- nsgen runtime section setup.sh: sha256 92e70ef8f270cd9b9e8c624ad5420511b23905cd90c87ee4f0653c463dc5fdd2 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -76,9 +76,11 @@ for net in "${lab_root_networks[@]}"; do
   done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
 done
 
-# --- record_write: /run/nsgen/LAB_KEY.yaml holds the normalised topology the lab was built from
-# (lab_record above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
+# --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
+# and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# --- record_write: record_file holds the normalised topology the lab was built from (lab_record
+# above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_write() {
   if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
   mkdir -p /run/nsgen

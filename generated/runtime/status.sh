@@ -1,4 +1,4 @@
-# --- nsgen runtime section status.sh: sha256 b9f31d7e37b724f83b950916c8dac13d2af7c81ace30f4d8b7dd0ab2fb6513f7 ---
+# --- nsgen runtime section status.sh: sha256 8e8c130f7e377789729ae9084d57915eb5e2482fbf35a8c462bc180084d487c9 ---
 # status.sh's core, the same in every host's status.sh of this nsgen version (`nsgen runtime
 # status.sh` prints it, after the section facts): this host's part of a multi-host lab (lab_facts
 # above) compared with the kernel here, what is extra too (and what else carries the lab's prefix),
@@ -52,4 +52,12 @@ for row in "${drift_rows[@]}"; do
     printf 'service\t%s\t%s\tlog:%s\n' "${ns}" "${name}" "${line//$'\t'/ }"
   done < <(tail -n 5 "/run/nsgen/${lab_key}/${ns}/${name}.log" 2>/dev/null || true)
 done
+# --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
+# and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
+record_file=/run/nsgen/${lab_key}.yaml
+# --- this host's record of the lab, a line each (`record<TAB>LINE`): the controller rebuilds the
+# running lab from the hosts' records where it has none of its own
+if [[ -e ${record_file} ]]; then
+  while IFS= read -r line || [[ -n ${line} ]]; do printf 'record\t%s\n' "${line}"; done <"${record_file}"
+fi
 echo "status.sh: lab ${lab_name}: ${#drift_rows[@]} difference(s) here"

@@ -1,4 +1,4 @@
-# --- nsgen runtime section teardown.sh: sha256 465fe9736542a3a1271aac768fbfbd08490b208956ee2036c95af4555e04c470 ---
+# --- nsgen runtime section teardown.sh: sha256 e6f316f87a8ca44f3b03957f7480b2237590e13606586bf628965c8d74d7eb81 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -106,7 +106,8 @@ trap 'interrupted INT interrupted 130' INT
 trap 'interrupted TERM terminated 143' TERM
 trap 'interrupted HUP "hung up" 129' HUP
 
-# --- the lab's record (/run/nsgen/LAB_KEY.yaml, which setup.sh wrote) goes with it
+# --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
+# and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
 
 lab_steps

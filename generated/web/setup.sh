@@ -196,7 +196,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 510286408b10d04bf0550fc989218d4cff289ad18efa46a36b5ee82038114007 ===
+# === nsgen runtime: sha256 9f7c98d5c33e34f3a3a1ebd407e8b6a7227366558533e9c6bd888c21ffe40a08 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -566,7 +566,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 6ee3a5a5807e00d7d83e648180726d9a7815cc07ef2163e2f4b60ea6d68af956 ---
+# --- nsgen runtime section setup.sh: sha256 92e70ef8f270cd9b9e8c624ad5420511b23905cd90c87ee4f0653c463dc5fdd2 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -644,9 +644,11 @@ for net in "${lab_root_networks[@]}"; do
   done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
 done
 
-# --- record_write: /run/nsgen/LAB_KEY.yaml holds the normalised topology the lab was built from
-# (lab_record above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
+# --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
+# and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# --- record_write: record_file holds the normalised topology the lab was built from (lab_record
+# above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_write() {
   if (( dry_run )); then echo "dry run: would record the lab in ${record_file}"; return 0; fi
   mkdir -p /run/nsgen

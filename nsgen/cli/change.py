@@ -42,6 +42,8 @@ def _change(
     """The running lab (from --from, else its record), the new one, and the running lab as the kernel
     has it (its drift read when it comes from its record), by host ("": this machine's lab)."""
     new = load(file, preset, prefix, count, running=True)  # without a file: the lab that runs, its drift repaired
+    if multihost.is_multihost(new.lab) and old_file is None and records.recorded(new.lab) is None:
+        return _from_hosts(new)
     old = records.load_old(new.lab, old_file)
     if not multihost.is_multihost(old):
         return old, new, {"": as_found(old, drift.differences(old)) if old_file is None else Found(old)}
@@ -49,6 +51,22 @@ def _change(
         return old, new, {m.name: Found(multihost.host_lab(old, m.name)) for m in old.machines}
     try:
         return old, new, host_states.found(old)
+    except (playbook.NoAnsible, RuntimeError) as error:
+        typer.echo(f"nsgen: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _from_hosts(new: sources.LoadedLab) -> tuple[Lab, sources.LoadedLab, dict[str, Found]]:
+    """A multi-host lab the controller has no record of (another workstation's, or its /run cleared):
+    the running lab as its hosts record it, read with their kernels' state (read again when the hosts
+    run another topology than `new`: the drift is the running lab's)."""
+    try:
+        states = host_states.read(new)
+        running = host_states.records_agreed(new.lab, states)
+        if running is None:
+            said = f"lab {new.lab.key} is not recorded on any of its hosts: is it up? (nsgen up sets it up)"
+            raise TopologyError([Problem(new.origin, "", said)])
+        return running.lab, new, host_states.found(running.lab, states if running.lab == new.lab else None)
     except (playbook.NoAnsible, RuntimeError) as error:
         typer.echo(f"nsgen: {error}", err=True)
         raise typer.Exit(2) from None

@@ -3,7 +3,7 @@
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -25,6 +25,7 @@ from nsgen.problems import Problem, TopologyError
 from nsgen.render import multihost
 from nsgen.render.styles import Style
 from nsgen.run import drift, host_states, playbook, records, scripts
+from nsgen.topology.model import Lab
 from nsgen.validate import sources
 
 
@@ -209,10 +210,9 @@ def status(file: File = None, preset: Preset = None, prefix: Prefix = None, coun
     lab = loaded.lab
     running = records.recorded(lab)
     if running is not None and running.lab != lab:
-        typer.echo(f"lab {lab.key} is up from another topology ({running.origin}), not this one: nsgen plan shows the change")
-        raise typer.Exit(1)
+        _another_topology(lab, running.origin)
     if multihost.is_multihost(lab):
-        _hosts_status(loaded)
+        _hosts_status(loaded, recorded_here=running is not None)
     present = {ns.netns for ns in lab.namespaces} & set(drift.namespaces())
     if running is None and not present:
         typer.echo(f"lab {lab.name} is not up: nothing of it is here (nsgen up sets it up)")
@@ -227,13 +227,23 @@ def status(file: File = None, preset: Preset = None, prefix: Prefix = None, coun
     raise typer.Exit(1 if lines else 0)
 
 
-def _hosts_status(loaded: sources.LoadedLab) -> None:
-    """`nsgen status` of a multi-host lab: each host's differences, named with it; a host not read, named."""
+def _another_topology(lab: Lab, origin: str) -> NoReturn:
+    """What `nsgen status` says of a lab whose record (`origin`) holds another topology: exit 1."""
+    typer.echo(f"lab {lab.key} is up from another topology ({origin}), not this one: nsgen plan shows the change")
+    raise typer.Exit(1)
+
+
+def _hosts_status(loaded: sources.LoadedLab, recorded_here: bool) -> None:
+    """`nsgen status` of a multi-host lab: each host's differences, named with it; a host not read, named.
+    Without a record here, the hosts' records say whether it runs this topology."""
     try:
         states = host_states.read(loaded)
     except (playbook.NoAnsible, RuntimeError) as error:
         typer.echo(f"nsgen status: {error}", err=True)
         raise typer.Exit(2) from None
+    running = None if recorded_here else host_states.records_agreed(loaded.lab, states)
+    if running is not None and running.lab != loaded.lab:
+        _another_topology(loaded.lab, running.origin)
     lines, code = host_states.report(loaded.lab, states)
     for line in lines:
         typer.echo(line)

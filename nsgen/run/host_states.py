@@ -16,8 +16,10 @@ from nsgen.run import drift
 from nsgen.run.drift import rows
 from nsgen.run.playbook import NoAnsible, ansible_playbook, playbook_argv
 from nsgen.run.scripts import rendered_files
+from nsgen.topology import yaml_file
 from nsgen.topology.facts import Difference
 from nsgen.topology.model import Lab
+from nsgen.validate import sources
 from nsgen.validate.sources import LoadedLab
 
 
@@ -30,6 +32,7 @@ class HostState:
     unreachable: str = ""  # what Ansible said, when the host could not be reached
     failed: str = ""  # what status.sh said, when it failed there
     services: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (NETNS, NAME): `status:…`, `log:…`
+    record: str | None = None  # the host's record of the lab (/run/nsgen/KEY.yaml), if it has one
 
 
 def _host_state(host: str, result: dict) -> HostState:
@@ -46,8 +49,10 @@ def _host_state(host: str, result: dict) -> HostState:
         if line.startswith("service\t") and line.count("\t") >= 3:
             _, netns, name, said = line.split("\t", 3)
             services.setdefault((netns, name), []).append(said)
-    found = rows("\n".join(line for line in lines if line.count("\t") == 4 and not line.startswith("service\t")))  # 5 fields
-    return HostState(host, tuple(found), services=services)
+    recorded = [line.removeprefix("record\t") for line in lines if line.startswith("record\t")]
+    drifted = [line for line in lines if line.count("\t") == 4 and not line.startswith(("service\t", "record\t"))]  # 5 fields
+    record = "".join(f"{line}\n" for line in recorded) or None
+    return HostState(host, tuple(rows("\n".join(drifted))), services=services, record=record)
 
 
 def _service_report(lab: Lab, state: HostState, difference: Difference) -> list[str]:
@@ -109,10 +114,26 @@ def report(lab: Lab, states: list[HostState]) -> tuple[list[str], int]:
     return lines, int(bool(drifted or unread))
 
 
-def found(old: Lab) -> dict[str, Found]:
-    """Each host's part of the running lab `old` as the kernel there has it, by host: where a change
-    starts from (its drift repaired). A host not read: refused, one line each."""
-    states = read(LoadedLab(old, "the record"))
+def records_agreed(lab: Lab, states: list[HostState]) -> LoadedLab | None:
+    """The running lab as the hosts record it (where the controller has no record of its own): None
+    when no host has one; refused in one line when some have none, or they differ."""
+    texts = {s.host: s.record for s in states if not (s.unreachable or s.failed)}
+    if not any(texts.values()):
+        return None
+    if len(set(texts.values())) > 1 or len(texts) < len(states):
+        having = ", ".join(f"{host}: {'a record' if text else 'none'}" for host, text in texts.items())
+        said = f"the hosts' records of lab {lab.key} disagree ({having}; {len(states) - len(texts)} not read)"
+        raise TopologyError([Problem("the hosts", "", said + ": give the running topology with --from OLD")])
+    text = next(iter(texts.values())) or ""
+    origin = f"the hosts' records ({', '.join(texts)})"
+    return sources.from_document(yaml_file.parse(text, origin), origin, origin)
+
+
+def found(old: Lab, states: list[HostState] | None = None) -> dict[str, Found]:
+    """Each host's part of the running lab `old` as the kernel there has it (`states`: read already,
+    against `old`), by host: where a change starts from (its drift repaired). A host not read:
+    refused, one line each."""
+    states = states if states is not None else read(LoadedLab(old, "the record"))
     unread = [s for s in states if s.unreachable or s.failed]
     if unread:
         raise TopologyError([Problem(s.host, "", f"not read ({s.unreachable or s.failed}): nothing was changed") for s in unread])
