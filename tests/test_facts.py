@@ -150,6 +150,28 @@ def test_the_reader_takes_the_labs_nat_rules_from_iptables_s_as_the_lab_writes_t
     ]
 
 
+FILTER_S = """-P FORWARD DROP
+-A FORWARD -i p-br0 -o p-br0 -m comment --comment "nsgen:canned" -j ACCEPT
+-A FORWARD -d 10.0.2.2/32 -p tcp -m tcp --dport 80 -m comment --comment nsgen:canned -j ACCEPT
+-A FORWARD -i p-br9 -o p-br9 -m comment --comment "nsgen:canned" -j ACCEPT
+-A INPUT -s 10.0.1.0/24 -m comment --comment "nsgen:canned" -j DROP
+-A INPUT -s 10.0.1.0/24 -m comment --comment "nsgen:other" -j DROP
+"""
+
+
+def test_the_reader_takes_filter_rules_with_the_labs_comment_as_extra_but_allow_forwards() -> None:
+    """The filter table's rules with the lab's comment are facts (extra: the lab declares none), but
+    the FORWARD rules --allow-forward adds (lab_accepted), which are the lab's whether there or not."""
+    accepted = "lab_accepted=([\"-i p-br0 -o p-br0\"]=1 [\"-d 10.0.2.2/32 -p tcp --dport 80\"]=1)\n"
+    dump = f"kernel_dump() {{ echo @nat; echo @filter; cat <<'CANNED'\n{FILTER_S}CANNED\n}}\n"
+    assert _bash(accepted + dump + 'kernel_facts ""; printf "%s\\n" "${kernel[@]}"') == [
+        "iptables -t filter -A FORWARD -i p-br9 -o p-br9 -m comment --comment nsgen:canned -j ACCEPT",
+        "iptables -t filter -A INPUT -s 10.0.1.0/24 -m comment --comment nsgen:canned -j DROP",
+    ]
+    fact = facts.parse("iptables -t filter -A INPUT -s 10.0.1.0/24 -m comment --comment nsgen:canned -j DROP", None, "host")
+    assert fact.remove() == ("-t", "filter", "-D", "INPUT", "-s", "10.0.1.0/24", "-m", "comment", "--comment", "nsgen:canned", "-j", "DROP")
+
+
 def test_links_from_json_read_as_ip_o_writes_them() -> None:
     """A lab namespace's links come as `ip -j link show` (canned from a real one: a veth pair, one end a
     bridge port, the other with its MTU, MAC and a tbf): links_text writes them as kernel_facts reads."""

@@ -202,10 +202,13 @@ def test_status_and_verify_see_the_rules_and_forwarding_and_apply_puts_them_back
         assert _in(host, "iptables", "-w", *masquerade).returncode == 0
         stray = ["-t", "nat", "-A", "POSTROUTING", "-s", "10.99.0.0/24", "-m", "comment", "--comment", comment, "-j", "MASQUERADE"]
         assert _in(host, "iptables", "-w", *stray).returncode == 0
+        dropping = ["-t", "filter", "-A", "INPUT", "-s", "10.99.0.0/24", "-m", "comment", "--comment", comment, "-j", "DROP"]
+        assert _in(host, "iptables", "-w", *dropping).returncode == 0  # a filter rule with the lab's comment
         assert _in(host, "bash", "-c", "echo 0 >/proc/sys/net/ipv4/ip_forward").returncode == 0
         named = [
             "host: sysctl net.ipv4.ip_forward=1: different (0)",
             f"host: iptables -t nat -A POSTROUTING -s 10.77.0.0/24 -m comment --comment {comment} -j MASQUERADE: missing",
+            f"host: iptables -t filter -A INPUT -s 10.99.0.0/24 -m comment --comment {comment} -j DROP: extra",
             f"host: iptables -t nat -A POSTROUTING -s 10.99.0.0/24 -m comment --comment {comment} -j MASQUERADE: extra",
         ]
         status = _in(host, *nsgen, "status", topology)
@@ -216,6 +219,7 @@ def test_status_and_verify_see_the_rules_and_forwarding_and_apply_puts_them_back
         assert applied.returncode == 0, applied.stdout + applied.stderr
         status = _in(host, *nsgen, "status", topology)
         assert status.returncode == 0, status.stdout
+        assert comment not in _in(host, "iptables", "-w", "-t", "filter", "-S").stdout  # the stray DROP is gone
         outside = ["ip", "netns", "exec", f"{prefix}sw"]
         assert _get(outside, str(host.address.ip), 8087, "/") == "HTTP/1.0 200 OK"  # forwarded again
     finally:

@@ -106,6 +106,10 @@ r-1 master br-right
 NSGEN
 }
 
+# --- the matches of the FORWARD rules --allow-forward may have added (`accept MATCH`): the lab's
+# rules, not extra, whether they are there or not
+declare -A lab_accepted=(['-i br-left -o br-left']=1 ['-i br-right -o br-right']=1)
+
 lab_steps() {
   # --- ping every address each namespace should reach
   check reachable left-0:eth0 router 10.0.1.2 ip netns exec router ping -4 -c 1 -W 2 10.0.1.2
@@ -158,8 +162,8 @@ lab_steps() {
   check reachable left-1:eth0 right-1 fd00:1::3 ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
 }
 
-# === nsgen runtime: sha256 a0efd22f1b1e7a78b3d261927548f425472317645e88fdd7b4c953499e8acf81 ===
-# --- nsgen runtime section facts: sha256 0cf52be24f92912763cd408a471625b8fda58435c84f197894984d40d5d51c9e ---
+# === nsgen runtime: sha256 295865ee030c23f94a9cd016b44cf29eb975068ed949656c8801a901de101f45 ===
+# --- nsgen runtime section facts: sha256 45a85b34f418c4d9ae165240d4d851ba58fa8887a2791befafabd6f1a6d0c77c ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -169,6 +173,7 @@ declare -A fact_keyed=([mtu]=1 [mac]=1 [master]=1 [qdisc]=1 [rate]=1 [service]=1
 declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [qdisc]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
 declare -A fact_absent=([up]=down)
 fact_route_via='^(route .* via [^ ]+) dev [^ ]+$'
+declare -A lab_accepted  # the lab's FORWARD rules of --allow-forward, by their match (a lab's scripts declare them)
 # --- links_text: `ip -j link show` (its JSON array, one line on stdin) in the words `ip -o link show`
 # writes: `N: NAME: <FLAGS> mtu M [master B] [link/ether MAC]`, what kernel_facts reads of a link.
 # In a lab namespace nsgen asks for JSON: to write a veth's peer's namespace by name, `ip -o link`
@@ -196,7 +201,8 @@ links_text() {
 # for only when there are more than the kernel's two), then a line `@tc` and the qdiscs as `tc qdisc
 # show` prints them (only where a link has a tbf or netem root qdisc). In the root namespace (NETNS
 # empty): of DEV..., or of every device with with_extras, to find a lab bridge's ports that are not
-# the lab's; then a line `@nat` and the nat table's rules as `iptables -S` prints them. `addr show`
+# the lab's; then a line `@nat` and the nat table's rules as `iptables -S` prints them, and a line
+# `@filter` and the filter table's. `addr show`
 # comes first: in a batch, one after a `link show` prints links. What is gone (a device, a
 # namespace) prints nothing, and is found missing. A test feeds canned output.
 rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
@@ -232,6 +238,8 @@ kernel_dump() {
     fi
     echo @nat
     if command -v iptables >/dev/null 2>&1; then command iptables -w -t nat -S 2>/dev/null || true; fi
+    echo @filter
+    if command -v iptables >/dev/null 2>&1; then command iptables -w -t filter -S 2>/dev/null || true; fi
   fi
 }
 # --- kernel_facts NETNS [DEV...]: what the kernel has in NETNS (in the root namespace, NETNS empty:
@@ -240,9 +248,10 @@ kernel_dump() {
 # A/P` (not link-local), `route [TYPE ]DEST [via G] [dev D] [table T]` (TYPE blackhole, unreachable,
 # prohibit or throw; T a table but main; not the kernel's own), `rule [-6 ]PRIORITY SELECTOR…` (not the kernel's
 # three), `D qdisc tbf|netem` and `D rate R` (a link condition's root qdisc, its rate in the largest
-# unit that divides it), `service NAME running|exited`; in the root namespace, the nat table's rules
-# with the lab's comment, `iptables -t nat -A CHAIN …` (its comment unquoted, no `-m tcp` after `-p
-# tcp`: as the lab's commands write them). `nsgen status` runs this same reader.
+# unit that divides it), `service NAME running|exited`; in the root namespace, the nat and filter
+# tables' rules with the lab's comment, `iptables -t TABLE -A CHAIN …` (its comment unquoted, no `-m
+# tcp` after `-p tcp`: as the lab's commands write them), but --allow-forward's (lab_accepted). `nsgen
+# status` runs this same reader.
 kernel_facts() {
   local ns=$1 words dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line
   local -A wanted=()
@@ -253,9 +262,9 @@ kernel_facts() {
   while read -ra words; do
     if [[ ${words[0]-} == @6 ]]; then
       family='-6 '
-    elif [[ ${words[0]-} == @tc || ${words[0]-} == @nat ]]; then
+    elif [[ ${words[0]-} =~ ^@(tc|nat|filter)$ ]]; then
       section=${words[0]#@}
-    elif [[ ${section} == nat ]]; then  # -A CHAIN … -m comment --comment "nsgen:KEY" …: the lab's rules
+    elif [[ ${section} == nat || ${section} == filter ]]; then  # -A CHAIN … -m comment --comment "nsgen:KEY" …: the lab's rules
       if [[ ${words[0]-} != -A || " ${words[*]} " != *" --comment nsgen:${lab_key} "* && " ${words[*]} " != *" --comment \"nsgen:${lab_key}\" "* ]]; then continue; fi
       for (( i = 0; i < ${#words[@]}; i++ )); do
         if [[ ${words[i]} == '"'*'"' ]]; then words[i]=${words[i]:1:-1}; fi
@@ -266,7 +275,13 @@ kernel_facts() {
       done
       line="${words[*]}"
       while [[ ${line} == *'  '* ]]; do line=${line//  / }; done
-      kernel+=("iptables -t nat ${line% }")
+      line=${line% }
+      # a FORWARD rule --allow-forward adds (lab_accepted: its matches) is the lab's, there or not
+      if [[ ${section} == filter && ${line} =~ ^-A\ FORWARD\ (.*)\ -m\ comment\ --comment\ [^\ ]+\ -j\ ACCEPT$ ]] \
+        && [[ -n ${lab_accepted[${BASH_REMATCH[1]}]-} ]]; then
+        continue
+      fi
+      kernel+=("iptables -t ${section} ${line}")
     elif [[ ${section} == tc ]]; then  # qdisc KIND HANDLE: dev D root … [rate R …]
       dev='' rate=''
       for (( i = 2; i + 1 < ${#words[@]}; i++ )); do

@@ -33,8 +33,8 @@ lab_accepts() {
   accept -i lan-clients -o lan-clients
   accept -s 10.0.1.0/24
   accept -d 10.0.1.0/24 -m conntrack --ctstate RELATED,ESTABLISHED
-  accept -d 10.0.1.2 -p tcp --dport 80
-  accept -s 10.0.1.2 -p tcp --sport 80
+  accept -d 10.0.1.2/32 -p tcp --dport 80
+  accept -s 10.0.1.2/32 -p tcp --sport 80
 }
 
 # --- display the network links of every namespace, then of the lab's root-namespace devices

@@ -128,7 +128,7 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     found = dataclasses.replace(
         lab, namespaces=namespaces, links=links, bridges=bridges, root_interfaces=root_interfaces, tunnels=tunnels
     )
-    if any(d.fact.kind == "iptables" for d in rules):  # none of its rules is left: the change adds them all
+    if any(_nat(d) for d in rules):  # none of its nat rules is left: the change adds them all
         found = dataclasses.replace(found, nat=(), forwards=())
     return Found(found, before, _commands(ports, "make"), (*ups, *ports, *removed, *rules))
 
@@ -150,12 +150,17 @@ def _outside(lab: Lab, drift: list[Difference]) -> tuple[list[Command], list[Dif
     sysctls = [d for d in drift if d.netns is None and d.fact.kind == "sysctl" and d.kind == "different"]
     rules = [d for d in drift if d.fact.kind == "iptables"]
     commands = list(_commands(sysctls, "make"))
-    if rules:
+    if any(_nat(d) for d in rules):
         missing = {d.line for d in rules if d.kind == "missing"}
         ours = [fact for fact in declared.outside(lab) if fact.kind == "iptables" and fact.line not in missing]
-        there = [Difference(fact, "extra") for fact in ours]
-        commands += _commands([*there, *(d for d in rules if d.kind == "extra")], "remove")
+        commands += _commands([Difference(fact, "extra") for fact in ours], "remove")
+    commands += _commands([d for d in rules if d.kind == "extra"], "remove")  # a filter table's too
     return commands, [*sysctls, *rules]
+
+
+def _nat(difference: Difference) -> bool:
+    """Whether the difference is of a rule of the nat table (the lab's NAT and forwarded ports)."""
+    return difference.fact.kind == "iptables" and difference.fact.value.startswith("-t nat ")
 
 
 #: The qdiscs drift names, by namespace and device: how they differ (`drift`), their kind and rate.

@@ -373,7 +373,7 @@ def accepts(lab: Lab) -> list[Command]:
     words = [("-i", br.device, "-o", br.device) for br in lab.bridges]
     for source in lab.nat:
         words += [("-s", str(source)), ("-d", str(source), "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED")]
-    for f in lab.forwards:
-        words += [("-d", str(f.address), "-p", f.proto, "--dport", str(f.to_port))]
-        words += [("-s", str(f.address), "-p", f.proto, "--sport", str(f.to_port))]
+    for f in lab.forwards:  # in `iptables -S`'s words (an address with its /32), as the declared state reads them
+        words += [("-d", f"{f.address}/32", "-p", f.proto, "--dport", str(f.to_port))]
+        words += [("-s", f"{f.address}/32", "-p", f.proto, "--sport", str(f.to_port))]
     return [Command(w, tool="accept") for w in words]

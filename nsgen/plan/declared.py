@@ -114,6 +114,12 @@ def outside(lab: Lab) -> list[Fact]:
     return facts
 
 
+def accepted(lab: Lab) -> list[str]:
+    """The matches of the FORWARD rules --allow-forward may add (`nsgen.plan.commands.accepts`), in
+    `iptables -S`'s words: the lab's, there or not (a choice of setup's, not the topology's)."""
+    return [" ".join(command.argv) for command in commands.accepts(lab)]
+
+
 def places(facts: list[Fact]) -> list[Place]:
     """The facts by place, in order: each namespace, then the root namespace (its devices' facts)."""
     grouped: dict[str | None, list[Fact]] = {}

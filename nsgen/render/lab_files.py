@@ -41,6 +41,7 @@ def _facts(lab: Lab) -> dict[str, Any]:
         + [f"{f.proto} port {f.port} to {f.node}:{f.to_port}" for f in lab.forwards],
         "ports": [f"{f.proto}:{f.port}" for f in lab.forwards],  # the machine's ports it forwards
         "accepts": [styles.tutorial_words(command, {}) for command in commands.accepts(lab)],
+        "accepted": declared.accepted(lab),  # the same rules' matches, which the declared state takes as the lab's
     }
 
 

@@ -131,6 +131,7 @@ def status_script(part: LoadedLab, topology: str) -> str:
         digest=hashlib.sha256(topology.encode()).hexdigest(),
         script=STATUS,
         fact_places=declared.places(declared.declared(part.lab)),
+        accepted=declared.accepted(part.lab),
         runtime=templates.runtime(STATUS),
         runtime_sections=templates.SCRIPT_SECTIONS[STATUS],
     )

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from nsgen.plan.declared import Place, declared, places
+from nsgen.plan.declared import accepted as accepted_matches
 from nsgen.problems import Problem, TopologyError
 from nsgen.render.templates import template
 from nsgen.run.records import RECORDS
@@ -45,10 +46,11 @@ def reader() -> str:
     return template("runtime/_facts.sh.j2").render()
 
 
-def program(lab_key: str, share: list[Place]) -> str:
-    """A bash program that compares `share`'s places with the kernel (extras too) and prints each
-    difference as tab-separated fields (`drift_rows`)."""
-    lines = ["set -Euo pipefail", f"lab_key={shlex.quote(lab_key)}", reader(), "with_extras=1"]
+def program(lab: Lab, share: list[Place]) -> str:
+    """A bash program that compares `share`'s places of `lab` with the kernel (extras too) and prints
+    each difference as tab-separated fields (`drift_rows`)."""
+    accepted = template("lab/_accepted.sh.j2").render(accepted=accepted_matches(lab))
+    lines = ["set -Euo pipefail", f"lab_key={shlex.quote(lab.key)}", accepted, reader(), "with_extras=1"]
     for place in share:
         words = shlex.join([place.netns or "", place.node, *place.devices])
         lines += [f"compare_facts {words} <<'NSGEN'", *place.lines, "NSGEN"]
@@ -56,8 +58,8 @@ def program(lab_key: str, share: list[Place]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _read(lab_key: str, share: list[Place]) -> list[Difference]:
-    result = subprocess.run(["bash", "-c", program(lab_key, share)], capture_output=True, text=True, check=False)
+def _read(lab: Lab, share: list[Place]) -> list[Difference]:
+    result = subprocess.run(["bash", "-c", program(lab, share)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"the kernel's reader failed (exit status {result.returncode}): {result.stderr.strip()}")
     return rows(result.stdout)
@@ -110,7 +112,7 @@ def differences(lab: Lab) -> list[Difference]:
     shares = [every[start : start + size] for start in range(0, len(every), size)]
     # each share read by a bash of its own, in order: the reading is `ip` and `tc` processes, waited for
     with ThreadPoolExecutor(max_workers=READERS) as pool:
-        found = [difference for read in pool.map(lambda share: _read(lab.key, share), shares) for difference in read]
+        found = [difference for read in pool.map(lambda share: _read(lab, share), shares) for difference in read]
     if lab.prefix:  # what carries the lab's prefix but is not the lab's
         present = set(namespaces())
         parents = {end.device for link in lab.links for end in (link.a, link.b) if not owned(end)}
