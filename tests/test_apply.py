@@ -206,7 +206,7 @@ def test_a_name_taken_midway_leaves_the_old_lab_and_the_others_name(tmp_path: Pa
         # a namespace and a bridge were changed
         run("ip", "link", "add", f"{prefix}p3", "type", "veth", "peer", f"{prefix}x3", check=True)
         result = apply(old, new, tmp_path / "ab")
-        assert result.returncode != 0
+        assert result.returncode == 1
         assert "failed at line" in result.stderr and f"name {prefix}p3" in result.stderr
         assert f"leaving the device {prefix}p3 alone: it is not the lab's" in result.stderr
         now = state(old)

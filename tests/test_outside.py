@@ -7,6 +7,7 @@ the emulated host itself) the host's forwarded port reaches the lab's web server
 host's iptables rules and its forwarding sysctl exactly as they were.
 """
 
+import json
 import subprocess
 import sys
 import time
@@ -284,3 +285,29 @@ def test_a_forwarded_port_the_host_serves_already_is_refused_and_force_forwards_
         server.wait()
     assert torn.returncode == 0, torn.stderr
     assert _firewall(host) == before
+
+
+def test_an_apply_that_fails_before_its_rules_rolls_back_without_a_word_of_them(host: Host, tmp_path: Path, prefix: str) -> None:
+    """The change moves the forwarded port and adds a namespace whose bridge port's name someone else
+    has taken: apply deletes the old rules, fails at that link, and rolls back. Its rollback deletes the
+    new rules only where they are (none are: no "Bad rule" from iptables), and puts the old ones back."""
+    lab_dir = _render(tmp_path, prefix, _lab("out", 7))
+    assert _in(host, "bash", lab_dir / "setup.sh").returncode == 0
+    nsgen = [sys.executable, "-m", "nsgen"]
+    try:
+        running = _firewall(host)
+        new = _lab("out", 7)
+        new["forward"] = [{"port": 8090, "to": "web:80"}]
+        new["namespaces"]["web2"] = {"interfaces": {"eth0": {"addresses": ["10.77.0.3/24"]}}}
+        new["links"].append(["web2:eth0", "lan:p-web2"])
+        topology = tmp_path / "new.yaml"
+        topology.write_text(json.dumps(new))
+        squat = ["ip", "link", "add", f"{prefix}p-web2", "type", "veth", "peer", "name", f"{prefix}x-web2"]
+        assert _in(host, *squat).returncode == 0  # someone else's
+        applied = _in(host, *nsgen, "apply", topology, "--prefix", prefix)
+        assert applied.returncode == 1, applied.stdout + applied.stderr
+        assert "failed at line" in applied.stderr and "Bad rule" not in applied.stderr, applied.stderr
+        assert _firewall(host) == running
+    finally:
+        assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+        _in(host, "ip", "link", "del", f"{prefix}p-web2")

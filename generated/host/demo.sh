@@ -69,7 +69,7 @@ lab_steps() {
   run ip netns del ns-0
 }
 
-# === nsgen runtime: sha256 52a3504af23314ec72e05c7c914b9a649174beb9e5cc663ede2baaa5eeed25cf ===
+# === nsgen runtime: sha256 3baac9d7dee3e3ae3846390a682435e4b16cb809eea67528c45a19fe4d1ff39f ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -105,7 +105,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 8bf3194be86d0b98c47dbf46233ff83aed3ff71fd090979ee5fe0ff2efa96ec4 ---
+# --- nsgen runtime section demo.sh: sha256 59a4b7ffd0071f41b37990d5e56a2ae7e0e1031a0c1c35ff105f54214a31ed47 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -271,7 +271,7 @@ undo() {
 }
 # the script's own output and errors, kept for undo: a step may send its own to /dev/null
 exec {script_out}>&1 {script_err}>&2
-trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
+trap 'undo 1 failed "${LINENO}" "${BASH_COMMAND}"' ERR  # 1 whatever the command's own status (ip's 2 is no usage error)
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP

@@ -188,7 +188,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 ba6741762cc0f1a1314d9a9241c3a50ab76846637a9d024968628e155b697ea6 ===
+# === nsgen runtime: sha256 a9826a9d5c3404be030d1aa65af2173877f598859595b1749bf0cba4159a3bf0 ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -297,12 +297,18 @@ forward_report() {
 preflight_hooks+=(forward_preflight ports_preflight)
 start_hooks+=(allow_forward)
 done_hooks+=(forward_report)
-# --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---
+# --- nsgen runtime section rules: sha256 0e1c0f99df16b3dc6d08951180bbc96829132781ad40b5ede84c22f90bb16263 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
   if (( dry_run )); then echo "iptables$(printf ' %q' "$@")"; return 0; fi
   command iptables "$@"
+}
+# --- rule_delete ARGS: the rule of `iptables ARGS` (ARGS with -D) deleted if it is there: a rollback's,
+# whose change may have stopped before it added the rule
+rule_delete() {
+  if (( ! dry_run )) && ! command iptables "${@/#-D/-C}" 2>/dev/null; then return 0; fi
+  iptables "$@"
 }
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
 # forwarded ports, --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S`
@@ -399,7 +405,7 @@ ipv6_ready() {
   echo "${0##*/}: IPv6 addresses still tentative after 5 s (duplicate address detection)" >&2
 }
 ready_hooks+=(ipv6_ready)
-# --- nsgen runtime section setup.sh: sha256 92e70ef8f270cd9b9e8c624ad5420511b23905cd90c87ee4f0653c463dc5fdd2 ---
+# --- nsgen runtime section setup.sh: sha256 cf9ecdf4f646b220b81eec96d96c85d779becc3b6ce6d8f29f9fd87b942db456 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -594,7 +600,7 @@ undo() {
 }
 # the script's own output and errors, kept for undo: a step may send its own to /dev/null
 exec {script_out}>&1 {script_err}>&2
-trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
+trap 'undo 1 failed "${LINENO}" "${BASH_COMMAND}"' ERR  # 1 whatever the command's own status (ip's 2 is no usage error)
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP

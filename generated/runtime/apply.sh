@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 0428482e8eac2dde8c5529dc5347f3f67c388b6c6cfb3512de3d3bae281aafc4 ---
+# --- nsgen runtime section apply.sh: sha256 ba34894c53ffa5f7b7f8fba8ccd196fa54bcf19fd24ab0cd2547183be9c23167 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -166,7 +166,7 @@ undo() {
 }
 # the script's own output and errors, kept for undo: a step may send its own to /dev/null
 exec {script_out}>&1 {script_err}>&2
-trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
+trap 'undo 1 failed "${LINENO}" "${BASH_COMMAND}"' ERR  # 1 whatever the command's own status (ip's 2 is no usage error)
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP

@@ -1,4 +1,4 @@
-# --- nsgen runtime section setup.sh: sha256 92e70ef8f270cd9b9e8c624ad5420511b23905cd90c87ee4f0653c463dc5fdd2 ---
+# --- nsgen runtime section setup.sh: sha256 cf9ecdf4f646b220b81eec96d96c85d779becc3b6ce6d8f29f9fd87b942db456 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -193,7 +193,7 @@ undo() {
 }
 # the script's own output and errors, kept for undo: a step may send its own to /dev/null
 exec {script_out}>&1 {script_err}>&2
-trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
+trap 'undo 1 failed "${LINENO}" "${BASH_COMMAND}"' ERR  # 1 whatever the command's own status (ip's 2 is no usage error)
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP

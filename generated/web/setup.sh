@@ -196,7 +196,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 9f7c98d5c33e34f3a3a1ebd407e8b6a7227366558533e9c6bd888c21ffe40a08 ===
+# === nsgen runtime: sha256 64960b12d3c4c93308d619f336858bc5413cdc8d79e8fc5d8c31c3814d5296f6 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -480,12 +480,18 @@ forward_report() {
 preflight_hooks+=(forward_preflight ports_preflight)
 start_hooks+=(allow_forward)
 done_hooks+=(forward_report)
-# --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---
+# --- nsgen runtime section rules: sha256 0e1c0f99df16b3dc6d08951180bbc96829132781ad40b5ede84c22f90bb16263 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
   if (( dry_run )); then echo "iptables$(printf ' %q' "$@")"; return 0; fi
   command iptables "$@"
+}
+# --- rule_delete ARGS: the rule of `iptables ARGS` (ARGS with -D) deleted if it is there: a rollback's,
+# whose change may have stopped before it added the rule
+rule_delete() {
+  if (( ! dry_run )) && ! command iptables "${@/#-D/-C}" 2>/dev/null; then return 0; fi
+  iptables "$@"
 }
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
 # forwarded ports, --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S`
@@ -566,7 +572,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 92e70ef8f270cd9b9e8c624ad5420511b23905cd90c87ee4f0653c463dc5fdd2 ---
+# --- nsgen runtime section setup.sh: sha256 cf9ecdf4f646b220b81eec96d96c85d779becc3b6ce6d8f29f9fd87b942db456 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -761,7 +767,7 @@ undo() {
 }
 # the script's own output and errors, kept for undo: a step may send its own to /dev/null
 exec {script_out}>&1 {script_err}>&2
-trap 'undo "$?" failed "${LINENO}" "${BASH_COMMAND}"' ERR
+trap 'undo 1 failed "${LINENO}" "${BASH_COMMAND}"' ERR  # 1 whatever the command's own status (ip's 2 is no usage error)
 trap 'undo 130 interrupted "${LINENO}"' INT
 trap 'undo 143 terminated "${LINENO}"' TERM
 trap 'undo 129 "hung up" "${LINENO}"' HUP

@@ -37,7 +37,7 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 444dc98d05f56f588f67d551cb95bd0ac4e2c1517cd1e9a7e2dc27f8a078545d ===
+# === nsgen runtime: sha256 8d5f97e6e21fb0267b26467ea5cc8044c6a3432dc97d7934e18c14b635eff67f ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -213,12 +213,18 @@ forget_services() {
 # rollback's end, teardown's), the files of the lab's services go too
 stop_hooks+=(stop_started)
 cleanup_hooks+=(forget_services)
-# --- nsgen runtime section rules: sha256 32afa9369c8b8d810bbfb039c02a655e48620896334ad5e3d68e4771f89f202d ---
+# --- nsgen runtime section rules: sha256 0e1c0f99df16b3dc6d08951180bbc96829132781ad40b5ede84c22f90bb16263 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
   if (( dry_run )); then echo "iptables$(printf ' %q' "$@")"; return 0; fi
   command iptables "$@"
+}
+# --- rule_delete ARGS: the rule of `iptables ARGS` (ARGS with -D) deleted if it is there: a rollback's,
+# whose change may have stopped before it added the rule
+rule_delete() {
+  if (( ! dry_run )) && ! command iptables "${@/#-D/-C}" 2>/dev/null; then return 0; fi
+  iptables "$@"
 }
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
 # forwarded ports, --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S`
