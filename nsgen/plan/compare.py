@@ -25,6 +25,17 @@ class End:
 
 
 @dataclass(frozen=True)
+class Tunnels:
+    """A multi-host lab's part, old against new: the VXLAN devices that go and those that come (one
+    whose settings change goes and comes again), and the spanning bridges' ports that stay, old and
+    new, whose other machines (their FDB entries) may change."""
+
+    removed: list[Tunnel]
+    added: list[Tunnel]
+    kept_ports: list[tuple[VxlanPort, VxlanPort]]
+
+
+@dataclass(frozen=True)
 class Comparison:
     """The objects of `old` and `new`, sorted into removed, added and kept."""
 
@@ -44,7 +55,7 @@ class Comparison:
     disturbed: frozenset[str]  # namespaces whose every route is deleted and added again
     stopped: list[tuple[Namespace, Service]]  # services of `old` that go or change (restarted)
     started: list[tuple[Namespace, Service]]  # services of `new` that come or change
-    tunnels: "Tunnels"  # a multi-host lab's part: its VXLAN devices that go, come, or change their remotes
+    tunnels: Tunnels  # a multi-host lab's part: its VXLAN devices that go, come, or change their remotes
 
     @property
     def kept_ns(self) -> list[str]:
@@ -55,32 +66,19 @@ class Comparison:
         return [name for name in self.new_br if name in self.old_br]
 
 
-@dataclass(frozen=True)
-class Tunnels:
-    """A multi-host lab's part, old against new: the VXLAN devices that go and those that come (one
-    whose settings change goes and comes again), and the spanning bridges' ports that stay, old and
-    new, whose other machines (their FDB entries) may change."""
-
-    removed: list[Tunnel]
-    added: list[Tunnel]
-    kept_ports: list[tuple[VxlanPort, VxlanPort]]
-
-
 def _settings(tunnel: Tunnel) -> Tunnel:
     """What a VXLAN device is made with: not its conditions, nor a port's other machines (changed in place)."""
     return dataclasses.replace(tunnel, sends=None) if isinstance(tunnel, VxlanEnd) else dataclasses.replace(tunnel, remotes=())
 
 
 def compare_tunnels(old: Lab, new: Lab) -> Tunnels:
+    """The VXLAN devices of `old` and `new` by where they are (a multi-host lab's part)."""
     before = {t.place: t for t in old.tunnels}
     after = {t.place: t for t in new.tunnels}
     kept = {key for key, t in after.items() if key in before and _settings(before[key]) == _settings(t)}
-    ports = [(before[key], t) for key, t in after.items() if key in kept and isinstance(t, VxlanPort)]
-    return Tunnels(
-        [t for key, t in before.items() if key not in kept],
-        [t for key, t in after.items() if key not in kept],
-        ports,  # type: ignore[arg-type]
-    )
+    kept_ports = [(before[key], after[key]) for key in kept]
+    ports = [(b, a) for b, a in kept_ports if isinstance(b, VxlanPort) and isinstance(a, VxlanPort)]
+    return Tunnels([t for key, t in before.items() if key not in kept], [t for key, t in after.items() if key not in kept], ports)
 
 
 def vxlan_conditions(old: Lab, new: Lab) -> list[tuple[VxlanEnd, Conditions | None, Conditions | None]]:
