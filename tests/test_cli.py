@@ -96,13 +96,21 @@ def test_demo_runs_every_phase_and_leaves_nothing(prefix: str, tmp_path: Path) -
 
 
 @pytest.mark.kernel
-def test_demo_fails_and_still_tears_down_when_setup_fails(prefix: str, tmp_path: Path) -> None:
-    blocker = f"{prefix}ns-1"  # an object of the lab that exists already: setup stops before any change
+def test_demo_tears_down_only_a_lab_it_set_up(prefix: str, tmp_path: Path) -> None:
+    """A name of the lab taken (someone's namespace), or the lab up already: the demo refuses before it
+    sets anything up, and what was there stays (it tore both down)."""
+    blocker = f"{prefix}ns-1"
     run("ip", "netns", "add", blocker, check=True)
     result = nsgen("demo", "--prefix", prefix)
-    assert result.returncode != 0
-    assert "partly there, or its names are taken: namespace " + blocker in result.stderr
-    assert "[5/5] tear down" in result.stdout and "demo FAILED" in result.stdout
+    assert result.returncode == 2 and "[5/5]" not in result.stdout
+    assert f"is there already (or its names are taken: namespace {blocker}): the demo sets up a lab of its own" in result.stderr
+    assert leftovers(prefix) == {blocker}
+    run("ip", "netns", "del", blocker, check=True)
+    assert nsgen("up", "--prefix", prefix).returncode == 0
+    again = nsgen("demo", "--prefix", prefix)
+    assert again.returncode == 2 and "nsgen down first" in again.stderr
+    assert leftovers(prefix) == {f"{prefix}ns-0", f"{prefix}ns-1"}  # the lab that was up stays up
+    assert nsgen("down", "--prefix", prefix).returncode == 0
     assert leftovers(prefix) == set()
 
 

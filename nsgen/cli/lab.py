@@ -102,6 +102,13 @@ def up(
     _run("setup.sh", loaded, style, workdir, dry_run, *options, env=hint)
 
 
+def _present(lab: Lab) -> list[str]:
+    """What of `lab` is on this machine already: its namespaces and root-namespace devices, named."""
+    namespaces = set(drift.namespaces())
+    found = [f"namespace {ns.netns}" for ns in lab.namespaces if ns.netns in namespaces]
+    return found + [f"device {device}" for device in lab.root_devices if Path("/sys/class/net", device).exists()]
+
+
 def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
     """`nsgen up` of a lab whose name (with its prefix) is up from another topology: refused, nothing
     made (a record whose namespaces are all gone is no lab up: setup.sh records the new one; a multi-host
@@ -179,13 +186,20 @@ def demo(
     """Render the lab, set it up, show its links and addresses, verify it, tear it down."""
     loaded = one_machine(load(file, preset, prefix, count), "demo")
     lab = loaded.lab
+    taken = _present(lab)
+    if taken:  # the demo tears down what it set up, and only that
+        named = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+        said = f"lab {lab.key} is there already (or its names are taken: {named}): the demo sets up a lab of its own and"
+        raise TopologyError([Problem(loaded.origin, "", f"{said} tears it down; nsgen down first, or give another --prefix")])
     _announce(f"== nsgen demo: lab '{lab.name}' from {loaded.origin}: {lab.description}")
     with scripts.rendered(loaded, style, workdir) as lab_dir:
         _announce(f"\n== [1/5] render: the lab's scripts written to {lab_dir} ({style.value} style)")
         status = 0
+        set_up = False
         try:
             _announce("\n== [2/5] set up: ./setup.sh")
             status = scripts.run_script(lab_dir, "setup.sh")
+            set_up = status == 0  # a failed setup.sh rolled back what it made
             if status == 0:
                 _announce("\n== [3/5] show links and addresses: source helpers.sh; displayLinks; displayAddr")
                 status = scripts.run_helper(lab_dir, "displayLinks") or scripts.run_helper(lab_dir, "displayAddr")
@@ -193,10 +207,12 @@ def demo(
                 _announce("\n== [4/5] verify: ./verify.sh")
                 status = scripts.run_script(lab_dir, "verify.sh")
         finally:  # the lab comes down even when our output is gone (a closed pipe) or the user interrupts
-            try:
-                _announce("\n== [5/5] tear down: ./teardown.sh")
-            finally:
-                down_status = scripts.run_script(lab_dir, "teardown.sh")
+            down_status = 0
+            if set_up or _present(lab):  # nothing was there before: what is there now, this run made
+                try:
+                    _announce("\n== [5/5] tear down: ./teardown.sh")
+                finally:
+                    down_status = scripts.run_script(lab_dir, "teardown.sh")
     status = status or down_status
     _announce(f"\n== demo {'passed' if status == 0 else 'interrupted' if status == 130 else 'FAILED'}")
     raise typer.Exit(status)
