@@ -24,10 +24,12 @@ TYPED_ROUTES = ("blackhole", "unreachable", "prohibit", "throw")
 
 
 def unheld(fact: Fact) -> bool:
-    """Whether the model cannot hold `fact` as extra (a policy rule, a typed route, a device in a lab
-    namespace: one renamed by hand, say): an extra one is removed by its kind's command, before the change."""
-    typed = fact.kind == "route" and fact.value.split()[0] in TYPED_ROUTES
-    return fact.kind == "rule" or typed or (fact.kind == "device" and fact.netns is not None)
+    """Whether the model cannot hold `fact` as extra (a policy rule, a typed route, a route of another
+    table than main, a device in a lab namespace: one renamed by hand, say): an extra one is removed by
+    its kind's command, before the change."""
+    words = fact.value.split()
+    held_route = fact.kind == "route" and words[0] not in TYPED_ROUTES and "table" not in words
+    return fact.kind == "rule" or (fact.kind == "route" and not held_route) or (fact.kind == "device" and fact.netns is not None)
 
 
 @dataclass(frozen=True)
