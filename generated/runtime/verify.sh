@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 02a27f065abef6b0ddcc37cc1fb714ddf76b8a0f525a86f9ab80031038cf799a ---
+# --- nsgen runtime section verify.sh: sha256 1877d95c2ac082907c3dd5c51fc7679df5e96f54b2e70cecc628d6bfa90b75de ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -97,16 +97,34 @@ report() {
   printf '%-5s %s\n' "$1" "$2"
   if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
-# --- the checks run side by side, up to check_jobs at once, and are reported in the order they were
-# started (check_read): each check's wait bounds the whole run only where it is one of check_jobs
-# waiting at once, so a drifted lab's failed pings and checks do not add up one after another.
-# A command check's stdout and stderr wait in check_dir (made at its first one, removed at the end).
+# --- the checks run side by side, up to check_jobs at once: a new one starts as soon as any one
+# ends (a check that waits its whole time for an answer holds its slot, not the others'), and they are
+# reported in the order they were started (check_read), as soon as those before them are. A drifted
+# lab's failed pings and checks wait together, not one after another. A command check's stdout and
+# stderr wait in check_dir (made at its first one, removed at the end).
 check_jobs=8
-check_kinds=() check_dir=''
+check_kinds=() check_dir='' checks_running=0
+declare -A check_ended=()  # the checks seen to end (by PID), not reported yet
+# `wait -n -p` (bash 5.1) says which check ended; with an older bash, the oldest is waited for in turn
+any_ended=0
+if (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501 )); then any_ended=1; fi
 # --- check_started KIND EXPECTED TEXT COMMAND...: COMMAND in the background, a check of KIND (ping,
 # tcp or run) whose result must be EXPECTED; TEXT names it in its line
 check_started() {
-  if (( ${#check_pids[@]} - checks_read >= check_jobs )); then check_read; fi
+  local ended
+  if (( any_ended )); then
+    while (( checks_running >= check_jobs )); do
+      ended=''
+      wait -n -p ended 2>/dev/null || true  # any one ends (bash keeps its status for check_read's wait)
+      if [[ -z ${ended} ]]; then break; fi
+      check_ended[${ended}]=1
+      checks_running=$((checks_running - 1))
+    done
+    # those ended, in order
+    while (( checks_read < ${#check_pids[@]} )) && [[ -n ${check_ended[${check_pids[checks_read]}]-} ]]; do check_read; done
+  elif (( ${#check_pids[@]} - checks_read >= check_jobs )); then
+    check_read
+  fi
   if [[ $1 == run ]]; then
     if [[ -z ${check_dir} ]]; then check_dir=$(mktemp -d); fi
     "${@:4}" </dev/null >"${check_dir}/${#check_pids[@]}.out" 2>"${check_dir}/${#check_pids[@]}.err" &
@@ -114,6 +132,7 @@ check_started() {
     "${@:4}" </dev/null >/dev/null 2>&1 &
   fi
   check_pids+=("$!") check_kinds+=("$1") check_expected+=("$2") check_texts+=("$3")
+  checks_running=$((checks_running + 1))
 }
 # --- check reachable|unreachable HOLDER NETNS ADDRESS PING...: PING (from NETNS to ADDRESS, held by
 # HOLDER) must get an answer (reachable) or none (in a dry run, PING is printed)
@@ -157,6 +176,7 @@ check_run() {
 check_read() {
   local i=${checks_read} status=0 got output errors said
   wait "${check_pids[i]}" || status=$?
+  unset 'check_ended[${check_pids[i]}]'
   checks_read=$((checks_read + 1))
   case ${check_kinds[i]} in
     ping)
