@@ -1,6 +1,7 @@
 """plan and apply on a running lab, for real: each kind of change both ways gives the kernel state of
 a fresh setup; a failed step or a signal rolls back to exactly the old lab; untouched traffic flows."""
 
+import json
 import re
 import subprocess
 import time
@@ -343,6 +344,28 @@ def test_a_change_that_does_not_give_the_new_topology_is_rolled_back_naming_what
         assert "apply.sh: the change did not give what the new topology declares" in missed.stderr
         assert "apply.sh: rolled back: the lab is its old topology again, and so is its record" in missed.stderr
         assert state(old) == before and record(old) == lab_files.record_text(old.lab)
+    finally:
+        teardown(tmp_path / "a")
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_change_of_the_checks_alone_is_applied_to_the_record(tmp_path: Path, prefix: str) -> None:
+    """The new topology differs only in what the kernel does not hold (a check): plan says so, apply
+    records it (status then takes it as the running lab's), and applying it again is no change."""
+    old = load(BASE, prefix)
+    checked = {**BASE, "expect": [{"from": "ns-0", "to": "ns-1", "reachable": True}]}
+    (tmp_path / "new.yaml").write_text(json.dumps(checked))
+    setup(old, tmp_path / "a")
+    try:
+        new = [tmp_path / "new.yaml", "--prefix", prefix]
+        assert nsgen("status", *new).returncode == 1  # up from another topology
+        plan = nsgen("plan", *new)
+        assert plan.stdout.strip() == "plan: no change in the kernel; the lab's record takes the new topology (its checks, its description)"
+        applied = nsgen("apply", *new)
+        assert applied.returncode == 0 and "the change is applied, and recorded" in applied.stdout, applied.stdout + applied.stderr
+        assert nsgen("status", *new).returncode == 0
+        assert nsgen("plan", *new).stdout.strip() == "plan: no change"
     finally:
         teardown(tmp_path / "a")
     assert leftovers(prefix) == set()

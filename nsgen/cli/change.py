@@ -72,8 +72,8 @@ def _from_hosts(new: sources.LoadedLab) -> tuple[Lab, sources.LoadedLab, dict[st
         raise typer.Exit(2) from None
 
 
-def _print_plan(found: dict[str, Found], new: sources.LoadedLab) -> int:
-    """Each host's change from the running lab as found there (a multi-host lab's lines named with
+def _print_plan(found: dict[str, Found], new: sources.LoadedLab, old: Lab) -> int:
+    """Each host's change from the running lab `old` as found there (a multi-host lab's lines named with
     their host), and the count of commands it takes."""
     changes = commands = 0
     for host, there in found.items():
@@ -87,7 +87,12 @@ def _print_plan(found: dict[str, Found], new: sources.LoadedLab) -> int:
             typer.echo(f"{host}: {line}" if host else line)
         changes += len(lines)
         commands += sum(len(step.commands) for step in forward.plan) + len(there.repaired)
-    typer.echo(f"plan: {changes} change(s), {commands} command(s)" if commands else "plan: no change")
+    if commands:
+        typer.echo(f"plan: {changes} change(s), {commands} command(s)")
+    elif old != new.lab:  # what the kernel does not hold changes (a check, the description): the record
+        typer.echo("plan: no change in the kernel; the lab's record takes the new topology (its checks, its description)")
+    else:
+        typer.echo("plan: no change")
     return commands
 
 
@@ -106,7 +111,7 @@ def plan_command(
     """Print the change from the running lab to this topology (without a file: its own, what repairs its
     drift); with -o, write its apply.sh."""
     old, new, found = _change(file, preset, prefix, count, old_file)
-    _print_plan(found, new)
+    _print_plan(found, new, old)
     if output is not None and multihost.is_multihost(old):
         files = multihost.render_apply(old, new, found, style)
         wrote = f"wrote {output}: each host's apply.sh (and revert.sh) beside the playbook: review them, then nsgen apply"
@@ -135,7 +140,7 @@ def apply_command(
     if force and multihost.is_multihost(old):
         said = "--force works on a one-machine lab: a multi-host lab's change starts from each host's kernel as it is"
         raise TopologyError([Problem(new.origin, "", said)])
-    if not _print_plan(found, new):
+    if not _print_plan(found, new, old) and old == new.lab:
         raise typer.Exit(0)
     sys.stdout.flush()
     if multihost.is_multihost(old):  # every host's apply.sh through the playbook; one failing reverts them all
