@@ -549,6 +549,9 @@ def test_a_route_deleted_on_one_host_and_a_service_killed_on_another_are_named_a
         "h3: c: route 10.9.0.0/24 via 10.0.2.1: missing\n"
         "lab tri: 3 difference(s), on h2, h3\n"
     ))
+    up = deployed.nsgen("up", deployed.topology)  # it is up, and has drifted: up says so and makes nothing
+    assert up.returncode == 1 and "h3: c: route 10.9.0.0/24 via 10.0.2.1: missing" in up.stdout, up.stdout + up.stderr
+    assert f"is up and has drifted: nsgen apply {deployed.topology} repairs it" in up.stderr and "PLAY" not in up.stdout
     plan = deployed.nsgen("plan", deployed.topology)
     assert plan.returncode == 0 and plan.stdout.splitlines()[1:] == [
         "h3: ~ c:y mtu 1400 -> 1450",

@@ -112,8 +112,8 @@ def _present(lab: Lab) -> list[str]:
 def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
     """`nsgen up` of a lab whose name (with its prefix) is up from another topology: refused, nothing
     made (a record whose namespaces are all gone is no lab up: setup.sh records the new one; a multi-host
-    lab's, the controller's record alone); of a lab that runs as recorded but has drifted: the drift, and
-    what repairs it."""
+    lab's, the controller's record alone); of a lab that runs as recorded but has drifted (on any of its
+    hosts): the drift, and what repairs it."""
     running = records.recorded(loaded.lab)
     if running is None:
         return
@@ -123,14 +123,22 @@ def _refuse_drift(loaded: sources.LoadedLab, source: list[str]) -> None:
         change = shlex.join(["nsgen", "apply", *source])
         message = f"lab {loaded.lab.key} is already up from another topology ({running.origin}): nothing was made"
         raise TopologyError([Problem(loaded.origin, "", f"{message}; {change} changes it, nsgen down takes it down")])
-    if multihost.is_multihost(loaded.lab):  # its hosts' setup.sh say what is up there
-        return
-    found = drift.differences(loaded.lab)
+    if multihost.is_multihost(loaded.lab):  # each host's part, as its status.sh reads it
+        try:
+            states = host_states.read(loaded)
+        except (playbook.NoAnsible, RuntimeError) as error:
+            typer.echo(f"nsgen up: {error}", err=True)
+            raise typer.Exit(2) from None
+        found = [d for state in states for d in state.differences]
+        lines, _ = host_states.report(loaded.lab, states)
+    else:
+        found = drift.differences(loaded.lab)
+        lines = [str(difference) for difference in found]
     if sum(d.fact.kind == "namespace" and d.kind == "missing" for d in found) == len(loaded.lab.namespaces):
         return  # nothing of it is left: setup.sh sets it up again
-    for difference in found:
-        typer.echo(str(difference))
     if found:
+        for line in lines:
+            typer.echo(line)
         repair = shlex.join(["nsgen", "apply", *source])
         typer.echo(f"nsgen up: lab {loaded.lab.name} is up and has drifted: {repair} repairs it", err=True)
         raise typer.Exit(1)
