@@ -311,3 +311,34 @@ def test_an_apply_that_fails_before_its_rules_rolls_back_without_a_word_of_them(
     finally:
         assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
         _in(host, "ip", "link", "del", f"{prefix}p-web2")
+
+
+def test_a_forward_rule_of_allow_forward_deleted_by_hand_is_named_and_put_back(host: Host, tmp_path: Path, prefix: str) -> None:
+    """FORWARD drops, and the lab was set up with --allow-forward (its five ACCEPT rules): one deleted by
+    hand is named missing by status and verify.sh (the others say the lab has them), and apply inserts
+    it again, first in the chain."""
+    assert _in(host, "iptables", "-w", "-P", "FORWARD", "DROP").returncode == 0
+    try:
+        lab_dir = _render(tmp_path, prefix, _lab("out", 7))
+        assert _in(host, "bash", lab_dir / "setup.sh", "--allow-forward").returncode == 0
+        nsgen = [sys.executable, "-m", "nsgen"]
+        topology = lab_dir / "topology.yaml"
+        try:
+            assert _in(host, *nsgen, "status", topology).returncode == 0
+            comment = f"nsgen:{prefix}out"
+            rule = ["FORWARD", "-s", "10.77.0.0/24", "-m", "comment", "--comment", comment, "-j", "ACCEPT"]
+            assert _in(host, "iptables", "-w", "-D", *rule).returncode == 0
+            named = f"host: iptables -t filter -A FORWARD -s 10.77.0.0/24 -m comment --comment {comment} -j ACCEPT: missing"
+            status = _in(host, *nsgen, "status", topology)
+            assert status.returncode == 1 and status.stdout.splitlines()[0] == named, status.stdout
+            assert f"FAIL  {named}" in _in(host, "bash", lab_dir / "verify.sh").stdout
+            applied = _in(host, *nsgen, "apply", topology)
+            assert applied.returncode == 0, applied.stdout + applied.stderr
+            assert _in(host, *nsgen, "status", topology).returncode == 0
+            forward = _in(host, "iptables", "-w", "-S", "FORWARD").stdout.splitlines()
+            assert forward[1].startswith("-A FORWARD -s 10.77.0.0/24 ") and forward[1].endswith(" -j ACCEPT")  # first
+        finally:
+            assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+        assert comment not in _in(host, "iptables", "-w", "-S").stdout
+    finally:
+        _in(host, "iptables", "-w", "-P", "FORWARD", "ACCEPT")

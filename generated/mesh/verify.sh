@@ -105,8 +105,8 @@ lab_steps() {
   check reachable ns-2:to-3 ns-3 10.100.0.21 ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.21
 }
 
-# === nsgen runtime: sha256 95345346ced04d49bd79f89e0a12634e233468510f0be219f2d2d54b1bd1a929 ===
-# --- nsgen runtime section facts: sha256 45a85b34f418c4d9ae165240d4d851ba58fa8887a2791befafabd6f1a6d0c77c ---
+# === nsgen runtime: sha256 e9f7d8d474d52d1eb3bfa3a25d46ca6713a1390ef8669964c47a5e91c2b6d10e ===
+# --- nsgen runtime section facts: sha256 57cd8d46e02d7873d9618ccd2a4eb9e2f3e029a28a6ff8d3bf2372f61aec34f4 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -117,6 +117,7 @@ declare -A fact_extra=([device]=namespace [address]=declared-device [master]=any
 declare -A fact_absent=([up]=down)
 fact_route_via='^(route .* via [^ ]+) dev [^ ]+$'
 declare -A lab_accepted  # the lab's FORWARD rules of --allow-forward, by their match (a lab's scripts declare them)
+declare -A accepted_there=()  # those kernel_facts found in the root namespace
 # --- links_text: `ip -j link show` (its JSON array, one line on stdin) in the words `ip -o link show`
 # writes: `N: NAME: <FLAGS> mtu M [master B] [link/ether MAC]`, what kernel_facts reads of a link.
 # In a lab namespace nsgen asks for JSON: to write a veth's peer's namespace by name, `ip -o link`
@@ -199,7 +200,7 @@ kernel_facts() {
   local ns=$1 words dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line
   local -A wanted=()
   shift
-  kernel=()
+  kernel=() accepted_there=()
   for dev in "$@"; do wanted[${dev}]=1; done
   if [[ -n ${ns} ]]; then service_facts "${ns}"; fi
   while read -ra words; do
@@ -219,9 +220,11 @@ kernel_facts() {
       line="${words[*]}"
       while [[ ${line} == *'  '* ]]; do line=${line//  / }; done
       line=${line% }
-      # a FORWARD rule --allow-forward adds (lab_accepted: its matches) is the lab's, there or not
+      # a FORWARD rule --allow-forward adds (lab_accepted: its matches) is the lab's: not extra (and
+      # compare_facts names those missing where some of them are there)
       if [[ ${section} == filter && ${line} =~ ^-A\ FORWARD\ (.*)\ -m\ comment\ --comment\ [^\ ]+\ -j\ ACCEPT$ ]] \
         && [[ -n ${lab_accepted[${BASH_REMATCH[1]}]-} ]]; then
+        accepted_there[${BASH_REMATCH[1]}]=1
         continue
       fi
       kernel+=("iptables -t ${section} ${line}")
@@ -377,6 +380,14 @@ compare_facts() {
       drift_add missing "${ns}" "${node}" "${line}"
     fi
   done
+  # --allow-forward adds all of its rules or none: where some are there, one that is not is missing
+  if [[ -z ${ns} ]] && (( ${#accepted_there[@]} > 0 && ${#accepted_there[@]} < ${#lab_accepted[@]} )); then
+    while IFS= read -r key; do
+      if [[ -z ${accepted_there[${key}]-} ]]; then
+        drift_add missing "${ns}" "${node}" "iptables -t filter -A FORWARD ${key} -m comment --comment nsgen:${lab_key} -j ACCEPT"
+      fi
+    done < <(printf '%s\n' "${!lab_accepted[@]}" | LC_ALL=C sort)
+  fi
   if (( ! with_extras )); then return 0; fi
   for line in "${kernel[@]}"; do
     if [[ -n ${want[${line}]-} ]]; then continue; fi

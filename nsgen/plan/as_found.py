@@ -157,6 +157,9 @@ def _outside(lab: Lab, drift: list[Difference]) -> tuple[list[Command], list[Dif
         ours = [fact for fact in declared.outside(lab) if fact.kind == "iptables" and fact.line not in missing]
         commands += _commands([Difference(fact, "extra") for fact in ours], "remove")
     commands += _commands([d for d in rules if d.kind == "extra"], "remove")  # a filter table's too
+    # a FORWARD rule of --allow-forward's that is missing: inserted again, first in the chain, as it was
+    accepts = [d.fact.make() for d in rules if d.kind == "missing" and not _nat(d)]
+    commands += [Command(tuple("-I" if word == "-A" else word for word in argv), None, "iptables") for argv in accepts]
     return commands, [*sysctls, *rules]
 
 
