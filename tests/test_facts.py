@@ -231,3 +231,26 @@ echo "not reached"
     result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=False)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == "bash: the kernel's reader failed in 1 of its 3 jobs\n"
+
+
+FDB = """33:33:00:00:00:01 dev eth0 self permanent
+00:00:00:00:00:00 dev p-vx1003 dst 198.51.100.2 self permanent
+00:00:00:00:00:00 dev p-vx1003 dst 198.51.100.9 self permanent
+00:00:00:00:00:00 dev other dst 198.51.100.3 self permanent
+8a:b5:d2:b6:a2:8b dev p-vx1003 master p-lan permanent
+"""
+
+
+def test_a_vxlan_ports_flood_entries_are_read_where_the_lab_declares_some() -> None:
+    """A spanning bridge's VXLAN port (a multi-host lab's) floods to each other host: its all-zero FDB
+    entries are facts (another device's are not read), compared as declared: one lost, one extra."""
+    dump = f"kernel_dump() {{ echo @fdb; if (( read_floods )); then cat <<'CANNED'\n{FDB}CANNED\nfi; }}\n"
+    declared_lines = "p-vx1003 floods 198.51.100.2\np-vx1003 floods 198.51.100.3"
+    compared = f"with_extras=0\ncompare_facts '' host p-vx1003 <<'NSGEN'\n{declared_lines}\nNSGEN\nprintf '%s\\n' \"${{drift[@]}}\""
+    assert _bash(dump + compared) == ["host: p-vx1003 floods 198.51.100.3: missing"]
+    assert _bash(dump + compared.replace("with_extras=0", "with_extras=1")) == [
+        "host: p-vx1003 floods 198.51.100.3: missing",
+        "host: p-vx1003 floods 198.51.100.9: extra",
+    ]
+    fact = facts.parse("p-vx1003 floods 198.51.100.9", None, "host")
+    assert (fact.kind, fact.remove()) == ("floods", ("fdb", "del", "00:00:00:00:00:00", "dev", "p-vx1003", "dst", "198.51.100.9"))

@@ -745,6 +745,25 @@ def test_without_the_controllers_record_the_hosts_records_say_what_runs(deployed
 
 
 @pytest.mark.kernel
+def test_a_spanning_bridges_flood_entries_are_declared_state(deployed: Deployed) -> None:
+    """h1's VXLAN port of the bridge spanning every host floods to h2 and h3: its entry for h3 deleted by
+    hand and one to nowhere added are named by status, and apply sets them back."""
+    port, h3 = f"{deployed.prefix}vx1003", str(deployed.hosts[2].address.ip)
+    assert deployed.on(1, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", port, "dst", h3).returncode == 0
+    assert deployed.on(1, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", port, "dst", "198.51.100.9").returncode == 0
+    status = deployed.nsgen("status", deployed.topology)
+    assert status.returncode == 1 and status.stdout.splitlines()[:2] == [
+        f"h1: host: {port} floods {h3}: missing",
+        f"h1: host: {port} floods 198.51.100.9: extra",
+    ], status.stdout
+    applied = deployed.nsgen("apply", deployed.topology)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert deployed.nsgen("status", deployed.topology).returncode == 0
+    floods = deployed.on(1, "bridge", "fdb", "show", "dev", port).stdout
+    assert f"dst {h3} " in floods and "198.51.100.9" not in floods
+
+
+@pytest.mark.kernel
 def test_down_leaves_nothing_on_any_host(deployed: Deployed) -> None:
     down = deployed.nsgen("down", "--prefix", deployed.prefix)  # the lab as the controller recorded it, changed
     assert down.returncode == 0, down.stdout + down.stderr

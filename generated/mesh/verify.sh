@@ -105,19 +105,21 @@ lab_steps() {
   check reachable ns-2:to-3 ns-3 10.100.0.21 ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.21
 }
 
-# === nsgen runtime: sha256 e9f7d8d474d52d1eb3bfa3a25d46ca6713a1390ef8669964c47a5e91c2b6d10e ===
-# --- nsgen runtime section facts: sha256 57cd8d46e02d7873d9618ccd2a4eb9e2f3e029a28a6ff8d3bf2372f61aec34f4 ---
+# === nsgen runtime: sha256 a8a248280eb9440f9943d39662c32444ad43a51bfd036d73749c825fa89e7115 ===
+# --- nsgen runtime section facts: sha256 b2fe9d035e9843bbbc8785e533f14dcef2c97de5fd03df43c96817f914f2059a ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
 # flag is said to be, and a route via a gateway with its device (the same route as without it)
 fact_leading='^(namespace|device|route|rule|sysctl|iptables|service)$'
 declare -A fact_keyed=([mtu]=1 [mac]=1 [master]=1 [qdisc]=1 [rate]=1 [service]=1)
-declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [qdisc]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
+declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [floods]=anywhere [qdisc]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
 declare -A fact_absent=([up]=down)
 fact_route_via='^(route .* via [^ ]+) dev [^ ]+$'
 declare -A lab_accepted  # the lab's FORWARD rules of --allow-forward, by their match (a lab's scripts declare them)
+lab_accepted+=()  # (none where they do not)
 declare -A accepted_there=()  # those kernel_facts found in the root namespace
+read_floods=0  # whether kernel_dump reads the root namespace's FDB (compare_facts says)
 # --- links_text: `ip -j link show` (its JSON array, one line on stdin) in the words `ip -o link show`
 # writes: `N: NAME: <FLAGS> mtu M [master B] [link/ether MAC]`, what kernel_facts reads of a link.
 # In a lab namespace nsgen asks for JSON: to write a veth's peer's namespace by name, `ip -o link`
@@ -145,10 +147,10 @@ links_text() {
 # for only when there are more than the kernel's two), then a line `@tc` and the qdiscs as `tc qdisc
 # show` prints them (only where a link has a tbf or netem root qdisc). In the root namespace (NETNS
 # empty): of DEV..., or of every device with with_extras, to find a lab bridge's ports that are not
-# the lab's; then a line `@nat` and the nat table's rules as `iptables -S` prints them, and a line
-# `@filter` and the filter table's. `addr show`
-# comes first: in a batch, one after a `link show` prints links. What is gone (a device, a
-# namespace) prints nothing, and is found missing. A test feeds canned output.
+# the lab's; then a line `@nat` and the nat table's rules as `iptables -S` prints them, a line
+# `@filter` and the filter table's, and a line `@fdb` and `bridge fdb show` (where read_floods).
+# `addr show` comes first: in a batch, one after a `link show` prints links. What is gone (a device,
+# a namespace) prints nothing, and is found missing. A test feeds canned output.
 rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
 # --- inside NETNS COMMAND...: COMMAND in NETNS's network, through nsenter where there is one (`ip -n`
 # and `ip netns exec` also remount /sys: twice the time of a call, more with every namespace)
@@ -184,6 +186,8 @@ kernel_dump() {
     if command -v iptables >/dev/null 2>&1; then command iptables -w -t nat -S 2>/dev/null || true; fi
     echo @filter
     if command -v iptables >/dev/null 2>&1; then command iptables -w -t filter -S 2>/dev/null || true; fi
+    echo @fdb
+    if (( read_floods )); then command bridge fdb show 2>/dev/null || true; fi
   fi
 }
 # --- kernel_facts NETNS [DEV...]: what the kernel has in NETNS (in the root namespace, NETNS empty:
@@ -192,7 +196,8 @@ kernel_dump() {
 # A/P` (not link-local), `route [TYPE ]DEST [via G] [dev D] [table T]` (TYPE blackhole, unreachable,
 # prohibit or throw; T a table but main; not the kernel's own), `rule [-6 ]PRIORITY SELECTOR…` (not the kernel's
 # three), `D qdisc tbf|netem` and `D rate R` (a link condition's root qdisc, its rate in the largest
-# unit that divides it), `service NAME running|exited`; in the root namespace, the nat and filter
+# unit that divides it), `service NAME running|exited`, `D floods R` (a VXLAN port's all-zero FDB
+# entry to R); in the root namespace, the nat and filter
 # tables' rules with the lab's comment, `iptables -t TABLE -A CHAIN …` (its comment unquoted, no `-m
 # tcp` after `-p tcp`: as the lab's commands write them), but --allow-forward's (lab_accepted). `nsgen
 # status` runs this same reader.
@@ -206,8 +211,12 @@ kernel_facts() {
   while read -ra words; do
     if [[ ${words[0]-} == @6 ]]; then
       family='-6 '
-    elif [[ ${words[0]-} =~ ^@(tc|nat|filter)$ ]]; then
+    elif [[ ${words[0]-} =~ ^@(tc|nat|filter|fdb)$ ]]; then
       section=${words[0]#@}
+    elif [[ ${section} == fdb ]]; then  # 00:00:00:00:00:00 dev D dst REMOTE …: D floods to REMOTE
+      if [[ ${words[0]} == 00:00:00:00:00:00 && ${words[1]-} == dev && ${words[3]-} == dst && -n ${wanted[${words[2]}]-} ]]; then
+        kernel+=("${words[2]} floods ${words[4]}")
+      fi
     elif [[ ${section} == nat || ${section} == filter ]]; then  # -A CHAIN … -m comment --comment "nsgen:KEY" …: the lab's rules
       if [[ ${words[0]-} != -A || " ${words[*]} " != *" --comment nsgen:${lab_key} "* && " ${words[*]} " != *" --comment \"nsgen:${lab_key}\" "* ]]; then continue; fi
       for (( i = 0; i < ${#words[@]}; i++ )); do
@@ -330,7 +339,7 @@ with_extras=0
 netns_dir=/run/netns  # where `ip netns` keeps the lab's namespaces
 place=0 reader_job=-1 reader_jobs=1  # in_parallel's share: job J of N compares every Nth place
 compare_facts() {
-  local ns=$1 node=$2 line dev key kind have_value kernel=() extras=()
+  local ns=$1 node=$2 line dev key kind have_value kernel=() extras=() lines=()
   local -A want=() wanted_key=() have=() value=() gone=() devices=()
   shift 2
   place=$((place + 1))
@@ -342,6 +351,10 @@ compare_facts() {
     drift_add missing "${ns}" "${node}" namespace
     return 0
   fi
+  while IFS= read -r line; do lines+=("${line}"); done
+  # a spanning bridge's VXLAN port's FDB entries (a multi-host lab's), read where the lab declares some
+  read_floods=0
+  if [[ -z ${ns} && " ${lines[*]-} " == *" floods "* ]]; then read_floods=1; fi
   kernel_facts "${ns}" "$@"
   for line in "${kernel[@]}"; do
     have[${line}]=1
@@ -350,7 +363,7 @@ compare_facts() {
     if [[ -n ${fact_keyed[${kind}]-} ]]; then value[${line% *}]=${line##* }; fi
     if [[ ${line} =~ ${fact_route_via} ]]; then have[${BASH_REMATCH[1]}]=1; fi
   done
-  while IFS= read -r line; do
+  for line in "${lines[@]}"; do
     want[${line}]=1
     kind=${line%% *} dev=/  # no device: a name a device cannot have
     if [[ ! ${kind} =~ ${fact_leading} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi

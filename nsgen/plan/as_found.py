@@ -121,7 +121,10 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     ups = [d for d in drift if d.kind == "different" and d.fact.kind == "up"]
     ports = [d for d in drift if d.kind != "extra" and d.fact.kind == "master"]
     outside, rules = _outside(lab, drift)
-    before = (*_commands(ups, "make"), *_commands(removed, "remove"), *outside)
+    floods = [d for d in drift if d.fact.kind == "floods"]  # a spanning bridge's port's FDB entries: set as declared
+    lost = [d for d in floods if d.kind == "missing"]
+    before = (*_commands(ups, "make"), *_commands(removed, "remove"), *outside, *_commands(lost, "make"))
+    before += _commands([d for d in floods if d.kind == "extra"], "remove")
     # a VXLAN device gone (or its namespace) is not there: the change makes it again
     there = [t for t in lab.tunnels if t.place not in gone and not (isinstance(t, VxlanEnd) and t.end.netns in gone_netns)]
     tunnels = tuple(
@@ -132,7 +135,7 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     )
     if any(_nat(d) for d in rules):  # none of its nat rules is left: the change adds them all
         found = dataclasses.replace(found, nat=(), forwards=())
-    return Found(found, before, _commands(ports, "make"), (*ups, *ports, *removed, *rules))
+    return Found(found, before, _commands(ports, "make"), (*ups, *ports, *removed, *rules, *floods))
 
 
 def _commands(drift: list[Difference], way: Literal["make", "remove"]) -> tuple[Command, ...]:

@@ -247,7 +247,10 @@ def device_del(device: str, netns: str | None = None) -> Command:
 def flood_entry(verb: str, device: str, remote: IPAddress) -> Command:
     """`bridge fdb append|del 00:00:00:00:00:00 dev DEVICE dst REMOTE`: a spanning bridge's VXLAN port
     floods broadcasts and unknown destinations to REMOTE (head-end replication), or stops."""
-    return Command(("fdb", verb, "00:00:00:00:00:00", "dev", device, "dst", str(remote)), tool="bridge")
+    flood = (Made(None, "floods", device, str(remote)),)
+    made, removed = (flood, ()) if verb == "append" else ((), flood)
+    argv = ("fdb", verb, "00:00:00:00:00:00", "dev", device, "dst", str(remote))
+    return Command(argv, tool="bridge", makes=made, removes=removed)
 
 
 def rule_del(rule: Command) -> Command:

@@ -90,6 +90,7 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
         else:
             root += _interface(None, ROOT, tunnel.device, None, tunnel.bridge)
             root.append(Fact(None, ROOT, "mtu", tunnel.device, str(tunnel.mtu)))
+            root += [Fact(None, ROOT, "floods", tunnel.device, str(remote)) for remote in tunnel.remotes]
     for ns in lab.namespaces:
         if only is not None and ns.netns not in only:
             continue

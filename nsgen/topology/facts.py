@@ -34,7 +34,7 @@ class Kind:
     """One kind of fact: its line (`words`, with `{device}` and `{value}`), one value per key
     (`keyed`: the key is the line but its last word), where an undeclared one is `extra`, the
     word a lacking flag is said to be (`absent`: `eth0 up` lacking is `different (down)`), and the
-    argv of its `tool` (`ip`, `sysctl`, `iptables`) that makes a declared fact or removes an extra one."""
+    argv of its `tool` (`ip`, `sysctl`, `iptables`, `bridge`) that makes a declared fact or removes an extra one."""
 
     name: str
     words: str
@@ -84,6 +84,15 @@ KINDS = {
             extra=Extra.anywhere,
             make=lambda f: ("link", "set", "dev", f.device, "master", f.value),
             remove=lambda f: ("link", "set", "dev", f.device, "nomaster"),
+        ),
+        # a spanning bridge's VXLAN port (a multi-host lab's) floods to each other machine: its all-zero FDB entries
+        Kind(
+            "floods",
+            "{device} floods {value}",
+            extra=Extra.anywhere,  # read of the lab's own devices only
+            tool="bridge",
+            make=lambda f: ("fdb", "append", "00:00:00:00:00:00", "dev", f.device, "dst", f.value),
+            remove=lambda f: ("fdb", "del", "00:00:00:00:00:00", "dev", f.device, "dst", f.value),
         ),
         Kind("qdisc", "{device} qdisc {value}", keyed=True, extra=Extra.declared_device),
         Kind("rate", "{device} rate {value}", keyed=True, extra=Extra.declared_device),
