@@ -229,3 +229,22 @@ def test_failed_pings_spread_among_good_ones_do_not_wait_in_turn(tmp_path: Path,
     assert len(pings) == 64 and len(failed) == 15 and all(f"{prefix}ns-3" in line or "(ns-3:eth0)" in line for line in failed)
     assert took < 7, f"verify took {took:.1f} s"
     assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
+def test_a_command_check_leaves_nothing_running(tmp_path: Path, prefix: str) -> None:
+    """A command check that starts a process in the background and ends: verify passes it, and stops
+    what it left running (in the check's own process group; demo.sh runs its checks through the same within)."""
+    check = {"in": "client", "run": "sleep 301 & echo started", "output": "started"}
+    document = {**_web(), "expect": [check]}
+    lab_dir = tmp_path / "lab"
+    writing.write(lab_files.render(live_labs.load(document, prefix)), lab_dir)
+    assert run("bash", lab_dir / "setup.sh").returncode == 0
+    try:
+        result = run("bash", lab_dir / "verify.sh")
+        assert result.returncode == 0 and f"ok    {prefix}client: sleep 301 & echo started" in result.stdout, result.stdout
+        left = run("ip", "netns", "pids", f"{prefix}client").stdout.split()
+        assert not [pid for pid in left if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep\x00301")]
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert leftovers(prefix) == set()

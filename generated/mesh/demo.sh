@@ -138,7 +138,7 @@ lab_steps() {
   run ip netns del ns-3
 }
 
-# === nsgen runtime: sha256 3baac9d7dee3e3ae3846390a682435e4b16cb809eea67528c45a19fe4d1ff39f ===
+# === nsgen runtime: sha256 4b7abb3242dc8a9d8e4522f7c4733e7ebe55d6f3f4ac1de0330e667d48cfc565 ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -174,7 +174,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 59a4b7ffd0071f41b37990d5e56a2ae7e0e1031a0c1c35ff105f54214a31ed47 ---
+# --- nsgen runtime section demo.sh: sha256 ac6180216cf7f9f4efe8933d0157eef61eee1c5196cc959f11ec44a31b24846c ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -371,21 +371,29 @@ typed() {
 }
 # --- check_seconds[KIND]: how long a check of each KIND may take (nsgen.plan.commands.CHECK_SECONDS)
 declare -A check_seconds=([tcp]=2 [run]=10)
-# --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124
+# --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124.
+# COMMAND runs in a process group of its own (setsid, where there is one), and what it leaves
+# running there when it ends (a check's `server &`) is stopped with it: a check leaves nothing behind
+have_setsid=0
+if command -v setsid >/dev/null 2>&1; then have_setsid=1; fi
 within() {
-  local pid tenths
-  "${@:2}" &
+  local pid tenths status=124
+  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
   pid=$!
   # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
   # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
-  if (( BASHPID != $$ )); then trap 'kill "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
+  if (( BASHPID != $$ )); then trap 'kill -- -"${pid}" "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
-    if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
+    if ! kill -0 "${pid}" 2>/dev/null; then
+      status=0
+      wait "${pid}" || status=$?
+      break
+    fi
     sleep 0.1
   done
-  kill "${pid}" 2>/dev/null || true
-  wait "${pid}" 2>/dev/null || true
-  return 124
+  kill -- -"${pid}" "${pid}" 2>/dev/null || true  # its group: what it left, or all of it when it took too long
+  if (( status == 124 )); then wait "${pid}" 2>/dev/null || true; fi
+  return "${status}"
 }
 # --- run [--fails] [--within KIND] [--matches PATTERN] COMMAND...: a prompt and COMMAND, typed out
 # at ${delay} s a character, then COMMAND run for real, judged as verify.sh judges its checks: it

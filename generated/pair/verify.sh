@@ -51,7 +51,7 @@ lab_steps() {
   check reachable ns-0:veth-0 ns-1 172.16.0.2 ip netns exec ns-1 ping -4 -c 1 -W 2 172.16.0.2
 }
 
-# === nsgen runtime: sha256 a8a248280eb9440f9943d39662c32444ad43a51bfd036d73749c825fa89e7115 ===
+# === nsgen runtime: sha256 9e2836aeba369f8f6e3a7135f894e50ba68653b6fa4ce10694a9c05bb69bb858 ===
 # --- nsgen runtime section facts: sha256 b2fe9d035e9843bbbc8785e533f14dcef2c97de5fd03df43c96817f914f2059a ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -399,7 +399,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 1877d95c2ac082907c3dd5c51fc7679df5e96f54b2e70cecc628d6bfa90b75de ---
+# --- nsgen runtime section verify.sh: sha256 e3e5bc3cd7ccd5068ab714d29bda6b337279d938ff8c10822dfa25e930460cfe ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -543,21 +543,29 @@ check() {
 }
 # --- check_seconds[KIND]: how long a check of each KIND may take (nsgen.plan.commands.CHECK_SECONDS)
 declare -A check_seconds=([tcp]=2 [run]=10)
-# --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124
+# --- within SECONDS COMMAND...: COMMAND, stopped after SECONDS (bash alone): its status, or 124.
+# COMMAND runs in a process group of its own (setsid, where there is one), and what it leaves
+# running there when it ends (a check's `server &`) is stopped with it: a check leaves nothing behind
+have_setsid=0
+if command -v setsid >/dev/null 2>&1; then have_setsid=1; fi
 within() {
-  local pid tenths
-  "${@:2}" &
+  local pid tenths status=124
+  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
   pid=$!
   # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
   # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
-  if (( BASHPID != $$ )); then trap 'kill "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
+  if (( BASHPID != $$ )); then trap 'kill -- -"${pid}" "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
-    if ! kill -0 "${pid}" 2>/dev/null; then wait "${pid}"; return; fi
+    if ! kill -0 "${pid}" 2>/dev/null; then
+      status=0
+      wait "${pid}" || status=$?
+      break
+    fi
     sleep 0.1
   done
-  kill "${pid}" 2>/dev/null || true
-  wait "${pid}" 2>/dev/null || true
-  return 124
+  kill -- -"${pid}" "${pid}" 2>/dev/null || true  # its group: what it left, or all of it when it took too long
+  if (( status == 124 )); then wait "${pid}" 2>/dev/null || true; fi
+  return "${status}"
 }
 # --- check_tcp open|closed TARGET NETNS CONNECT...: CONNECT (from NETNS to TARGET, ADDRESS:PORT, with
 # bash's /dev/tcp) must open within check_seconds[tcp], or not (in a dry run, CONNECT is printed)
