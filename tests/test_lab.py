@@ -48,9 +48,10 @@ def test_setup_builds_the_guides_part_one_lab(pair_dir: Path, prefix: str) -> No
     assert "veth-0@" in shown.stdout and "veth-1@" in shown.stdout
     assert "inet 172.16.0.2/32" in shown.stdout and "172.16.0.0/16 dev veth-1" in shown.stdout
 
+    assert Path(f"/run/nsgen-{prefix}pair.lock").exists()  # the lab's lock, while it is up
     teardown = run("bash", pair_dir / "teardown.sh")
     assert teardown.returncode == 0, teardown.stderr
-    assert leftovers(prefix) == set()
+    assert leftovers(prefix) == set() and not Path(f"/run/nsgen-{prefix}pair.lock").exists()
 
 
 def test_each_script_runs_copied_alone(pair_dir: Path, tmp_path: Path, prefix: str) -> None:

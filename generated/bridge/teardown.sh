@@ -33,7 +33,7 @@ link del dev v-net-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 d7a36a393fa36f594a75e5c8c451c1f6c274df29e0f08bc5bee79d1c10317e57 ===
+# === nsgen runtime: sha256 7f82ebd9c957b789f413115ba1011d22f739f76dc863b67b1d7dc7a93b090df4 ===
 # --- nsgen runtime section rules: sha256 0e1c0f99df16b3dc6d08951180bbc96829132781ad40b5ede84c22f90bb16263 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
@@ -112,7 +112,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 e6f316f87a8ca44f3b03957f7480b2237590e13606586bf628965c8d74d7eb81 ---
+# --- nsgen runtime section teardown.sh: sha256 ff30e869f4c6ee454c5ed5f3ef049f903ea85785df8e1136db7a1a3b68e0335a ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -155,14 +155,23 @@ if (( dry_run )); then
   }
 fi
 
-# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
+# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
+# opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
-  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
-  if ! flock -n "${lock_fd}"; then
-    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
-    exit 3
-  fi
+  while :; do
+    exec {lock_fd}>"${lock_file}"
+    if ! flock -n "${lock_fd}"; then
+      echo "${0##*/}: lab ${lab_name} is busy: another run holds ${lock_file}" >&2
+      exit 3
+    fi
+    if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
+    exec {lock_fd}>&-
+  done
 fi
+# the lab's lock file goes as teardown.sh ends, still held (a run that locked it meanwhile locks a new one)
+trap 'if [[ -n ${lock_fd-} ]]; then rm -f "${lock_file}"; fi' EXIT
 
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,

@@ -152,8 +152,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 31f159bb779a7c0a87cae6bc91e598c326d8f98b3e252d711fb65de4851e638c ===
-# --- nsgen runtime section setup.sh: sha256 cf9ecdf4f646b220b81eec96d96c85d779becc3b6ce6d8f29f9fd87b942db456 ---
+# === nsgen runtime: sha256 f2dd241bc2950197525f81c15f62be96a1472da0c964f5b6962c7cf525f51fb1 ===
+# --- nsgen runtime section setup.sh: sha256 1115139c0ad8fc28bf0b7e186f6c6bbaa91a634e89da9f95b871da220b25c512 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -197,13 +197,20 @@ if (( dry_run )); then
   }
 fi
 
-# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
+# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
+# opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
-  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
-  if ! flock -n "${lock_fd}"; then
-    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
-    exit 3
-  fi
+  while :; do
+    exec {lock_fd}>"${lock_file}"
+    if ! flock -n "${lock_fd}"; then
+      echo "${0##*/}: lab ${lab_name} is busy: another run holds ${lock_file}" >&2
+      exit 3
+    fi
+    if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
+    exec {lock_fd}>&-
+  done
 fi
 
 # --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message

@@ -78,7 +78,7 @@ lab_steps() {
   run ip netns del ns-1
 }
 
-# === nsgen runtime: sha256 4b7abb3242dc8a9d8e4522f7c4733e7ebe55d6f3f4ac1de0330e667d48cfc565 ===
+# === nsgen runtime: sha256 b78cfb878bada146f92a67517c9b2d5cf23f3292412ed455e7062696ed76aa69 ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -114,7 +114,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 ac6180216cf7f9f4efe8933d0157eef61eee1c5196cc959f11ec44a31b24846c ---
+# --- nsgen runtime section demo.sh: sha256 f48830e746e9498942e20c964fc0c7f0ec535e3da12f0bfdeb0c20032be8afcf ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -150,13 +150,20 @@ fi
 if ! command -v ip >/dev/null 2>&1; then refuse "'ip' was not found: install iproute2 and iputils-ping"; fi
 if ! command -v ping >/dev/null 2>&1; then refuse "'ping' was not found: install iproute2 and iputils-ping"; fi
 
-# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
+# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
+# opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
-  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
-  if ! flock -n "${lock_fd}"; then
-    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
-    exit 3
-  fi
+  while :; do
+    exec {lock_fd}>"${lock_file}"
+    if ! flock -n "${lock_fd}"; then
+      echo "${0##*/}: lab ${lab_name} is busy: another run holds ${lock_file}" >&2
+      exit 3
+    fi
+    if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
+    exec {lock_fd}>&-
+  done
 fi
 
 # --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message

@@ -218,7 +218,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 3ed1d333c522cfd2962b29f44c3399754488e652411eaf202bc82d34f0ad1b51 ===
+# === nsgen runtime: sha256 d6cdb1be0eaeb1184083325008fede6da804d0b528f56b7c7aee7d1e8fcbc882 ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -454,7 +454,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 ac6180216cf7f9f4efe8933d0157eef61eee1c5196cc959f11ec44a31b24846c ---
+# --- nsgen runtime section demo.sh: sha256 f48830e746e9498942e20c964fc0c7f0ec535e3da12f0bfdeb0c20032be8afcf ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -490,13 +490,20 @@ fi
 if ! command -v ip >/dev/null 2>&1; then refuse "'ip' was not found: install iproute2 and iputils-ping"; fi
 if ! command -v ping >/dev/null 2>&1; then refuse "'ping' was not found: install iproute2 and iputils-ping"; fi
 
-# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
+# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
+# opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
-  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
-  if ! flock -n "${lock_fd}"; then
-    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
-    exit 3
-  fi
+  while :; do
+    exec {lock_fd}>"${lock_file}"
+    if ! flock -n "${lock_fd}"; then
+      echo "${0##*/}: lab ${lab_name} is busy: another run holds ${lock_file}" >&2
+      exit 3
+    fi
+    if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
+    exec {lock_fd}>&-
+  done
 fi
 
 # --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message

@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 ba34894c53ffa5f7b7f8fba8ccd196fa54bcf19fd24ab0cd2547183be9c23167 ---
+# --- nsgen runtime section apply.sh: sha256 12a2889b2f733d8ebcc39bf3d85b0e8df05aaec244723bbff70709452250b1a1 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -44,13 +44,20 @@ if (( dry_run )); then
   }
 fi
 
-# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
+# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
+# opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
-  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
-  if ! flock -n "${lock_fd}"; then
-    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
-    exit 3
-  fi
+  while :; do
+    exec {lock_fd}>"${lock_file}"
+    if ! flock -n "${lock_fd}"; then
+      echo "${0##*/}: lab ${lab_name} is busy: another run holds ${lock_file}" >&2
+      exit 3
+    fi
+    if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
+    exec {lock_fd}>&-
+  done
 fi
 
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh

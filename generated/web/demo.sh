@@ -200,7 +200,7 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 c1b49cfe6b5031a74745ad5e8a0729852af84a856b225cd776d1ce56872f1019 ===
+# === nsgen runtime: sha256 cb01962263406924929d9e2b2614b819d41dcbf6fd3e0145410381be167a5037 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -611,7 +611,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 ac6180216cf7f9f4efe8933d0157eef61eee1c5196cc959f11ec44a31b24846c ---
+# --- nsgen runtime section demo.sh: sha256 f48830e746e9498942e20c964fc0c7f0ec535e3da12f0bfdeb0c20032be8afcf ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -647,13 +647,20 @@ fi
 if ! command -v ip >/dev/null 2>&1; then refuse "'ip' was not found: install iproute2 and iputils-ping"; fi
 if ! command -v ping >/dev/null 2>&1; then refuse "'ping' was not found: install iproute2 and iputils-ping"; fi
 
-# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
+# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
+# opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
-  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
-  if ! flock -n "${lock_fd}"; then
-    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
-    exit 3
-  fi
+  while :; do
+    exec {lock_fd}>"${lock_file}"
+    if ! flock -n "${lock_fd}"; then
+      echo "${0##*/}: lab ${lab_name} is busy: another run holds ${lock_file}" >&2
+      exit 3
+    fi
+    if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
+    exec {lock_fd}>&-
+  done
 fi
 
 # --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message

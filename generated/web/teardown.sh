@@ -37,7 +37,7 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 8d5f97e6e21fb0267b26467ea5cc8044c6a3432dc97d7934e18c14b635eff67f ===
+# === nsgen runtime: sha256 674439d71e7011757f0e590948e4fab7ac8e1223ce7687b819c6f4bc0ba3e794 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -340,7 +340,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 e6f316f87a8ca44f3b03957f7480b2237590e13606586bf628965c8d74d7eb81 ---
+# --- nsgen runtime section teardown.sh: sha256 ff30e869f4c6ee454c5ed5f3ef049f903ea85785df8e1136db7a1a3b68e0335a ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -383,14 +383,23 @@ if (( dry_run )); then
   }
 fi
 
-# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock)
+# --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
+# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
+# opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
-  exec {lock_fd}>"/run/nsgen-${lab_key}.lock"
-  if ! flock -n "${lock_fd}"; then
-    echo "${0##*/}: lab ${lab_name} is busy: another run holds /run/nsgen-${lab_key}.lock" >&2
-    exit 3
-  fi
+  while :; do
+    exec {lock_fd}>"${lock_file}"
+    if ! flock -n "${lock_fd}"; then
+      echo "${0##*/}: lab ${lab_name} is busy: another run holds ${lock_file}" >&2
+      exit 3
+    fi
+    if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
+    exec {lock_fd}>&-
+  done
 fi
+# the lab's lock file goes as teardown.sh ends, still held (a run that locked it meanwhile locks a new one)
+trap 'if [[ -n ${lock_fd-} ]]; then rm -f "${lock_file}"; fi' EXIT
 
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,
