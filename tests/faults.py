@@ -20,6 +20,7 @@ __fault_hook() {
     *) return 0 ;;
   esac
   __fault_steps=$((__fault_steps + 1))
+  echo "${__fault_steps}" >"${NSGEN_FAULT_COUNT}"  # as it goes: the script's own EXIT trap is its own
   if (( __fault_steps == NSGEN_FAULT_AT )); then eval "${NSGEN_FAULT_ACTION}"; fi
 }
 # plant KIND NAME: make an object the lab needs, as someone else would, and say so
@@ -48,7 +49,7 @@ __fault_break() {
 }
 set -T
 trap __fault_hook DEBUG
-trap 'echo "${__fault_steps}" >"${NSGEN_FAULT_COUNT}"' EXIT
+echo 0 >"${NSGEN_FAULT_COUNT}"
 """
 
 

@@ -106,7 +106,7 @@ def test_a_failing_step_removes_what_setup_created(tutorial_pair_dir: Path, tmp_
     assert result.returncode == 1  # a failed step (ip's own status is 2, which is a refusal's)
     assert "setup.sh: failed at line " in result.stderr
     assert ": ip1 addr add 172.16.0.3 dev veth-1\n" in result.stderr
-    assert leftovers(prefix) == set()
+    assert leftovers(prefix) == set() and not Path(f"/run/nsgen-{prefix}pair.lock").exists()  # nothing up: no lock left
 
 
 def test_a_signal_during_setup_removes_what_it_created(tutorial_pair_dir: Path, tmp_path: Path, prefix: str) -> None:

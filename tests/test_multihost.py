@@ -812,5 +812,8 @@ def test_the_hosts_records_are_the_running_lab_only_where_they_agree() -> None:
     assert agreed is not None and agreed.lab == lab and agreed.origin == "the hosts' records (h1, h2, h3)"
     none = [host_states._host_state(h, {"rc": 0, "stdout": said}) for h in ("h1", "h2", "h3")]
     assert host_states.records_agreed(lab, none) is None
-    with pytest.raises(TopologyError, match=r"the hosts' records of lab p-tri disagree \(h1: a record, h2: a record, h3: none; 0 not read\)"):
+    with pytest.raises(TopologyError, match=r"the hosts' records of lab p-tri disagree \(h1: a record, h2: a record, h3: none\)"):
         host_states.records_agreed(lab, [*states[:2], none[2]])
+    unreachable = host_states._host_state("h3", {"unreachable": True, "msg": "Connection refused"})
+    with pytest.raises(TopologyError, match=r"not read \(Connection refused\): its record is unknown"):
+        host_states.records_agreed(lab, [*states[:2], unreachable])

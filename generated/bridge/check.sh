@@ -218,8 +218,8 @@ route default via 172.16.0.1
 NSGEN
 }
 
-# === nsgen runtime: sha256 f474c207e4cf1c7a38705051d5949d10b2148b91f0ab2af5b95e1be5234e6eaa ===
-# --- nsgen runtime section facts: sha256 b2fe9d035e9843bbbc8785e533f14dcef2c97de5fd03df43c96817f914f2059a ---
+# === nsgen runtime: sha256 cebcbc960a9558b00289f05a2ab2604516d91f51e56cfc8081937cd8123b3275 ===
+# --- nsgen runtime section facts: sha256 0694e49e67408c1efcdaa7d932db72cbd7074742cae65d25ec487cbf1ce35294 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -327,7 +327,7 @@ kernel_facts() {
     elif [[ ${words[0]-} =~ ^@(tc|nat|filter|fdb)$ ]]; then
       section=${words[0]#@}
     elif [[ ${section} == fdb ]]; then  # 00:00:00:00:00:00 dev D dst REMOTE …: D floods to REMOTE
-      if [[ ${words[0]} == 00:00:00:00:00:00 && ${words[1]-} == dev && ${words[3]-} == dst && -n ${wanted[${words[2]}]-} ]]; then
+      if [[ ${words[0]-} == 00:00:00:00:00:00 && ${words[1]-} == dev && ${words[3]-} == dst && -n ${wanted[${words[2]}]-} ]]; then
         kernel+=("${words[2]} floods ${words[4]}")
       fi
     elif [[ ${section} == nat || ${section} == filter ]]; then  # -A CHAIN … -m comment --comment "nsgen:KEY" …: the lab's rules
@@ -506,8 +506,9 @@ compare_facts() {
       drift_add missing "${ns}" "${node}" "${line}"
     fi
   done
-  # --allow-forward adds all of its rules or none: where some are there, one that is not is missing
-  if [[ -z ${ns} ]] && (( ${#accepted_there[@]} > 0 && ${#accepted_there[@]} < ${#lab_accepted[@]} )); then
+  # --allow-forward adds all of its rules or none: where some are there, one that is not is missing (as
+  # status and verify compare: apply's checks leave them out, its change neither adds nor deletes them)
+  if [[ -z ${ns} ]] && (( with_extras && ${#accepted_there[@]} > 0 && ${#accepted_there[@]} < ${#lab_accepted[@]} )); then
     while IFS= read -r key; do
       if [[ -z ${accepted_there[${key}]-} ]]; then
         drift_add missing "${ns}" "${node}" "iptables -t filter -A FORWARD ${key} -m comment --comment nsgen:${lab_key} -j ACCEPT"

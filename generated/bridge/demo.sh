@@ -132,7 +132,7 @@ lab_steps() {
   run ip link del dev v-net-0
 }
 
-# === nsgen runtime: sha256 0ca5c070d028c2d710202878316cfb3bbfa8f50e2b17957a98213c51523fb734 ===
+# === nsgen runtime: sha256 140a896afdb9c1cbcfa3b546f999b1ca9bee8fb12b9e6c68a79345028486f83e ===
 # --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -241,17 +241,22 @@ forward_report() {
 preflight_hooks+=(forward_preflight ports_preflight)
 start_hooks+=(allow_forward)
 done_hooks+=(forward_report)
-# --- nsgen runtime section rules: sha256 0e1c0f99df16b3dc6d08951180bbc96829132781ad40b5ede84c22f90bb16263 ---
+# --- nsgen runtime section rules: sha256 23ca5ca83a820abc5e42d48cb83382cbbd339a9cfaecf0fd64adb2ba4b95eef8 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
   if (( dry_run )); then echo "iptables$(printf ' %q' "$@")"; return 0; fi
   command iptables "$@"
 }
-# --- rule_delete ARGS: the rule of `iptables ARGS` (ARGS with -D) deleted if it is there: a rollback's,
-# whose change may have stopped before it added the rule
+# --- rule_delete ARGS, rule_add ARGS: the rule of `iptables ARGS` (ARGS with -D, or -A) deleted if
+# it is there, added if it is not: a rollback's, whose change may have stopped before it deleted or
+# added the rule
 rule_delete() {
   if (( ! dry_run )) && ! command iptables "${@/#-D/-C}" 2>/dev/null; then return 0; fi
+  iptables "$@"
+}
+rule_add() {
+  if (( ! dry_run )) && command iptables "${@/#-A/-C}" 2>/dev/null; then return 0; fi
   iptables "$@"
 }
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
@@ -319,7 +324,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 f48830e746e9498942e20c964fc0c7f0ec535e3da12f0bfdeb0c20032be8afcf ---
+# --- nsgen runtime section demo.sh: sha256 3bfe2b0eed2ced4f06beb0c0ec3956635849e3a5c18614596a49e862879ffe73 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -356,9 +361,14 @@ if ! command -v ip >/dev/null 2>&1; then refuse "'ip' was not found: install ipr
 if ! command -v ping >/dev/null 2>&1; then refuse "'ping' was not found: install iproute2 and iputils-ping"; fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
-# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
-# opens and locks the new one
-lock_file=/run/nsgen-${lab_key}.lock
+# The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
+# locked the file just deleted opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock lock_held=0
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+lock_release() {
+  if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
+}
+trap lock_release EXIT
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   while :; do
     exec {lock_fd}>"${lock_file}"
@@ -369,6 +379,7 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
     if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
     exec {lock_fd}>&-
   done
+  lock_held=1
 fi
 
 # --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
@@ -529,12 +540,12 @@ declare -A check_seconds=([tcp]=2 [run]=10)
 have_setsid=0
 if command -v setsid >/dev/null 2>&1; then have_setsid=1; fi
 within() {
-  local pid tenths status=124
-  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
-  pid=$!
+  local pid='' tenths status=124
   # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
   # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
-  if (( BASHPID != $$ )); then trap 'kill -- -"${pid}" "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
+  if (( BASHPID != $$ )); then trap 'if [[ -n ${pid} ]]; then kill -- -"${pid}" "${pid}" 2>/dev/null; fi; exit 143' INT TERM HUP; fi
+  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
+  pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then
       status=0
@@ -543,8 +554,12 @@ within() {
     fi
     sleep 0.1
   done
-  kill -- -"${pid}" "${pid}" 2>/dev/null || true  # its group: what it left, or all of it when it took too long
-  if (( status == 124 )); then wait "${pid}" 2>/dev/null || true; fi
+  if (( status == 124 )); then  # too long: all of it
+    kill -- -"${pid}" "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+  elif (( have_setsid )); then  # what it left running in its group (its own PID, reaped, is no one's now)
+    kill -- -"${pid}" 2>/dev/null || true
+  fi
   return "${status}"
 }
 # --- run [--fails] [--within KIND] [--matches PATTERN] COMMAND...: a prompt and COMMAND, typed out

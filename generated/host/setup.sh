@@ -73,8 +73,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 f2dd241bc2950197525f81c15f62be96a1472da0c964f5b6962c7cf525f51fb1 ===
-# --- nsgen runtime section setup.sh: sha256 1115139c0ad8fc28bf0b7e186f6c6bbaa91a634e89da9f95b871da220b25c512 ---
+# === nsgen runtime: sha256 397e32cb3f4fa205eb35d18a0d294e97f2bd4aa5ef661d1e5d25b9e6d2d16e50 ===
+# --- nsgen runtime section setup.sh: sha256 42ba261948d54f29c048d70833285f34f63362e7cc574d2ed696f205f1153443 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -119,9 +119,14 @@ if (( dry_run )); then
 fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
-# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
-# opens and locks the new one
-lock_file=/run/nsgen-${lab_key}.lock
+# The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
+# locked the file just deleted opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock lock_held=0
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+lock_release() {
+  if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
+}
+trap lock_release EXIT
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   while :; do
     exec {lock_fd}>"${lock_file}"
@@ -132,6 +137,7 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
     if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
     exec {lock_fd}>&-
   done
+  lock_held=1
 fi
 
 # --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message

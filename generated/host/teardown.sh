@@ -29,7 +29,7 @@ netns del ns-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 820a1852278053ac73c1863bf09f1a2e6d28aec6dd87c46d1229b4a4584c3c87 ===
+# === nsgen runtime: sha256 5a1774a16c6fefd3f0e992932531a5e07ff4bf4a94409e2f6db46a3edf67c145 ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -65,7 +65,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 ff30e869f4c6ee454c5ed5f3ef049f903ea85785df8e1136db7a1a3b68e0335a ---
+# --- nsgen runtime section teardown.sh: sha256 8239fdbbc9adec9e63a2fc7c808f71c1a2925a484bbbcb0987a94470105e673d ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -109,9 +109,14 @@ if (( dry_run )); then
 fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
-# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
-# opens and locks the new one
-lock_file=/run/nsgen-${lab_key}.lock
+# The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
+# locked the file just deleted opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock lock_held=0
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+lock_release() {
+  if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
+}
+trap lock_release EXIT
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   while :; do
     exec {lock_fd}>"${lock_file}"
@@ -122,9 +127,8 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
     if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
     exec {lock_fd}>&-
   done
+  lock_held=1
 fi
-# the lab's lock file goes as teardown.sh ends, still held (a run that locked it meanwhile locks a new one)
-trap 'if [[ -n ${lock_fd-} ]]; then rm -f "${lock_file}"; fi' EXIT
 
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,

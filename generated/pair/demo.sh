@@ -78,7 +78,7 @@ lab_steps() {
   run ip netns del ns-1
 }
 
-# === nsgen runtime: sha256 b78cfb878bada146f92a67517c9b2d5cf23f3292412ed455e7062696ed76aa69 ===
+# === nsgen runtime: sha256 ea79e564f8163b4ecb33c82d7bfb7b06d55a49736d990fa9de99c3b3af2cc971 ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -114,7 +114,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 f48830e746e9498942e20c964fc0c7f0ec535e3da12f0bfdeb0c20032be8afcf ---
+# --- nsgen runtime section demo.sh: sha256 3bfe2b0eed2ced4f06beb0c0ec3956635849e3a5c18614596a49e862879ffe73 ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -151,9 +151,14 @@ if ! command -v ip >/dev/null 2>&1; then refuse "'ip' was not found: install ipr
 if ! command -v ping >/dev/null 2>&1; then refuse "'ping' was not found: install iproute2 and iputils-ping"; fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
-# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
-# opens and locks the new one
-lock_file=/run/nsgen-${lab_key}.lock
+# The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
+# locked the file just deleted opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock lock_held=0
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+lock_release() {
+  if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
+}
+trap lock_release EXIT
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   while :; do
     exec {lock_fd}>"${lock_file}"
@@ -164,6 +169,7 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
     if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
     exec {lock_fd}>&-
   done
+  lock_held=1
 fi
 
 # --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message
@@ -324,12 +330,12 @@ declare -A check_seconds=([tcp]=2 [run]=10)
 have_setsid=0
 if command -v setsid >/dev/null 2>&1; then have_setsid=1; fi
 within() {
-  local pid tenths status=124
-  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
-  pid=$!
+  local pid='' tenths status=124
   # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
   # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
-  if (( BASHPID != $$ )); then trap 'kill -- -"${pid}" "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
+  if (( BASHPID != $$ )); then trap 'if [[ -n ${pid} ]]; then kill -- -"${pid}" "${pid}" 2>/dev/null; fi; exit 143' INT TERM HUP; fi
+  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
+  pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then
       status=0
@@ -338,8 +344,12 @@ within() {
     fi
     sleep 0.1
   done
-  kill -- -"${pid}" "${pid}" 2>/dev/null || true  # its group: what it left, or all of it when it took too long
-  if (( status == 124 )); then wait "${pid}" 2>/dev/null || true; fi
+  if (( status == 124 )); then  # too long: all of it
+    kill -- -"${pid}" "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+  elif (( have_setsid )); then  # what it left running in its group (its own PID, reaped, is no one's now)
+    kill -- -"${pid}" 2>/dev/null || true
+  fi
   return "${status}"
 }
 # --- run [--fails] [--within KIND] [--matches PATTERN] COMMAND...: a prompt and COMMAND, typed out

@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 12a2889b2f733d8ebcc39bf3d85b0e8df05aaec244723bbff70709452250b1a1 ---
+# --- nsgen runtime section apply.sh: sha256 9d57119e9694ca9dc587c0debca3a7ae5a0f020046222a293dd812b95fa16ce9 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -45,9 +45,14 @@ if (( dry_run )); then
 fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
-# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
-# opens and locks the new one
-lock_file=/run/nsgen-${lab_key}.lock
+# The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
+# locked the file just deleted opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock lock_held=0
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+lock_release() {
+  if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
+}
+trap lock_release EXIT
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   while :; do
     exec {lock_fd}>"${lock_file}"
@@ -58,6 +63,7 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
     if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
     exec {lock_fd}>&-
   done
+  lock_held=1
 fi
 
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh

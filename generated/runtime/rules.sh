@@ -1,14 +1,19 @@
-# --- nsgen runtime section rules: sha256 0e1c0f99df16b3dc6d08951180bbc96829132781ad40b5ede84c22f90bb16263 ---
+# --- nsgen runtime section rules: sha256 23ca5ca83a820abc5e42d48cb83382cbbd339a9cfaecf0fd64adb2ba4b95eef8 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
   if (( dry_run )); then echo "iptables$(printf ' %q' "$@")"; return 0; fi
   command iptables "$@"
 }
-# --- rule_delete ARGS: the rule of `iptables ARGS` (ARGS with -D) deleted if it is there: a rollback's,
-# whose change may have stopped before it added the rule
+# --- rule_delete ARGS, rule_add ARGS: the rule of `iptables ARGS` (ARGS with -D, or -A) deleted if
+# it is there, added if it is not: a rollback's, whose change may have stopped before it deleted or
+# added the rule
 rule_delete() {
   if (( ! dry_run )) && ! command iptables "${@/#-D/-C}" 2>/dev/null; then return 0; fi
+  iptables "$@"
+}
+rule_add() {
+  if (( ! dry_run )) && command iptables "${@/#-A/-C}" 2>/dev/null; then return 0; fi
   iptables "$@"
 }
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its

@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 e3e5bc3cd7ccd5068ab714d29bda6b337279d938ff8c10822dfa25e930460cfe ---
+# --- nsgen runtime section verify.sh: sha256 41706fb6467d90a1369329609d2b189ed9218ea804bf4b1e744658df8eb430eb ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -148,12 +148,12 @@ declare -A check_seconds=([tcp]=2 [run]=10)
 have_setsid=0
 if command -v setsid >/dev/null 2>&1; then have_setsid=1; fi
 within() {
-  local pid tenths status=124
-  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
-  pid=$!
+  local pid='' tenths status=124
   # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
   # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
-  if (( BASHPID != $$ )); then trap 'kill -- -"${pid}" "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
+  if (( BASHPID != $$ )); then trap 'if [[ -n ${pid} ]]; then kill -- -"${pid}" "${pid}" 2>/dev/null; fi; exit 143' INT TERM HUP; fi
+  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
+  pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then
       status=0
@@ -162,8 +162,12 @@ within() {
     fi
     sleep 0.1
   done
-  kill -- -"${pid}" "${pid}" 2>/dev/null || true  # its group: what it left, or all of it when it took too long
-  if (( status == 124 )); then wait "${pid}" 2>/dev/null || true; fi
+  if (( status == 124 )); then  # too long: all of it
+    kill -- -"${pid}" "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+  elif (( have_setsid )); then  # what it left running in its group (its own PID, reaped, is no one's now)
+    kill -- -"${pid}" 2>/dev/null || true
+  fi
   return "${status}"
 }
 # --- check_tcp open|closed TARGET NETNS CONNECT...: CONNECT (from NETNS to TARGET, ADDRESS:PORT, with

@@ -196,7 +196,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 707ab882d088a00c8efba4d4c09c58ef85b5bfd76fca5d927091fbfa3a74a9ae ===
+# === nsgen runtime: sha256 1651dff0e3049ca4aae8670c386991b1bb2f2eef16f9b8595c5d04475a5bd704 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -480,17 +480,22 @@ forward_report() {
 preflight_hooks+=(forward_preflight ports_preflight)
 start_hooks+=(allow_forward)
 done_hooks+=(forward_report)
-# --- nsgen runtime section rules: sha256 0e1c0f99df16b3dc6d08951180bbc96829132781ad40b5ede84c22f90bb16263 ---
+# --- nsgen runtime section rules: sha256 23ca5ca83a820abc5e42d48cb83382cbbd339a9cfaecf0fd64adb2ba4b95eef8 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
   if (( dry_run )); then echo "iptables$(printf ' %q' "$@")"; return 0; fi
   command iptables "$@"
 }
-# --- rule_delete ARGS: the rule of `iptables ARGS` (ARGS with -D) deleted if it is there: a rollback's,
-# whose change may have stopped before it added the rule
+# --- rule_delete ARGS, rule_add ARGS: the rule of `iptables ARGS` (ARGS with -D, or -A) deleted if
+# it is there, added if it is not: a rollback's, whose change may have stopped before it deleted or
+# added the rule
 rule_delete() {
   if (( ! dry_run )) && ! command iptables "${@/#-D/-C}" 2>/dev/null; then return 0; fi
+  iptables "$@"
+}
+rule_add() {
+  if (( ! dry_run )) && command iptables "${@/#-A/-C}" 2>/dev/null; then return 0; fi
   iptables "$@"
 }
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
@@ -572,7 +577,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 1115139c0ad8fc28bf0b7e186f6c6bbaa91a634e89da9f95b871da220b25c512 ---
+# --- nsgen runtime section setup.sh: sha256 42ba261948d54f29c048d70833285f34f63362e7cc574d2ed696f205f1153443 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -617,9 +622,14 @@ if (( dry_run )); then
 fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
-# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
-# opens and locks the new one
-lock_file=/run/nsgen-${lab_key}.lock
+# The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
+# locked the file just deleted opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock lock_held=0
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+lock_release() {
+  if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
+}
+trap lock_release EXIT
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   while :; do
     exec {lock_fd}>"${lock_file}"
@@ -630,6 +640,7 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
     if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
     exec {lock_fd}>&-
   done
+  lock_held=1
 fi
 
 # --- a_few WORD...: the first five named, the rest counted (`a b c d e and 995 more`): a message

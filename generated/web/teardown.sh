@@ -37,7 +37,7 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 674439d71e7011757f0e590948e4fab7ac8e1223ce7687b819c6f4bc0ba3e794 ===
+# === nsgen runtime: sha256 2fa566d51141779904db9093db1cc0f94cf3c8151a76753d211d5237339ecb3a ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -213,17 +213,22 @@ forget_services() {
 # rollback's end, teardown's), the files of the lab's services go too
 stop_hooks+=(stop_started)
 cleanup_hooks+=(forget_services)
-# --- nsgen runtime section rules: sha256 0e1c0f99df16b3dc6d08951180bbc96829132781ad40b5ede84c22f90bb16263 ---
+# --- nsgen runtime section rules: sha256 23ca5ca83a820abc5e42d48cb83382cbbd339a9cfaecf0fd64adb2ba4b95eef8 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
   if (( dry_run )); then echo "iptables$(printf ' %q' "$@")"; return 0; fi
   command iptables "$@"
 }
-# --- rule_delete ARGS: the rule of `iptables ARGS` (ARGS with -D) deleted if it is there: a rollback's,
-# whose change may have stopped before it added the rule
+# --- rule_delete ARGS, rule_add ARGS: the rule of `iptables ARGS` (ARGS with -D, or -A) deleted if
+# it is there, added if it is not: a rollback's, whose change may have stopped before it deleted or
+# added the rule
 rule_delete() {
   if (( ! dry_run )) && ! command iptables "${@/#-D/-C}" 2>/dev/null; then return 0; fi
+  iptables "$@"
+}
+rule_add() {
+  if (( ! dry_run )) && command iptables "${@/#-A/-C}" 2>/dev/null; then return 0; fi
   iptables "$@"
 }
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
@@ -340,7 +345,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 ff30e869f4c6ee454c5ed5f3ef049f903ea85785df8e1136db7a1a3b68e0335a ---
+# --- nsgen runtime section teardown.sh: sha256 8239fdbbc9adec9e63a2fc7c808f71c1a2925a484bbbcb0987a94470105e673d ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -384,9 +389,14 @@ if (( dry_run )); then
 fi
 
 # --- one setup, apply, demo or teardown of this lab at a time: a second one fails at once (flock).
-# teardown.sh deletes the lock file as it ends, holding it: a run that locked the file just deleted
-# opens and locks the new one
-lock_file=/run/nsgen-${lab_key}.lock
+# The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
+# locked the file just deleted opens and locks the new one
+lock_file=/run/nsgen-${lab_key}.lock lock_held=0
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+lock_release() {
+  if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
+}
+trap lock_release EXIT
 if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
   while :; do
     exec {lock_fd}>"${lock_file}"
@@ -397,9 +407,8 @@ if (( ! dry_run )) && command -v flock >/dev/null 2>&1; then
     if [[ /dev/fd/${lock_fd} -ef ${lock_file} ]]; then break; fi
     exec {lock_fd}>&-
   done
+  lock_held=1
 fi
-# the lab's lock file goes as teardown.sh ends, still held (a run that locked it meanwhile locks a new one)
-trap 'if [[ -n ${lock_fd-} ]]; then rm -f "${lock_file}"; fi' EXIT
 
 # --- await_gone: wait (10 s at most) until the kernel has let go of the lab's devices, but those
 # someone else has (foreign): `ip netns del` returns before it has destroyed a namespace's devices,

@@ -129,8 +129,8 @@ lab_steps() {
   check_run 'Directory listing for /' client-1 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3' ip netns exec client-1 bash -c 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3'
 }
 
-# === nsgen runtime: sha256 9e2836aeba369f8f6e3a7135f894e50ba68653b6fa4ce10694a9c05bb69bb858 ===
-# --- nsgen runtime section facts: sha256 b2fe9d035e9843bbbc8785e533f14dcef2c97de5fd03df43c96817f914f2059a ---
+# === nsgen runtime: sha256 ea25f522a1b7c35869f1f41cfc2093ac247be4839a823f644e8e5f4974c06a61 ===
+# --- nsgen runtime section facts: sha256 0694e49e67408c1efcdaa7d932db72cbd7074742cae65d25ec487cbf1ce35294 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -238,7 +238,7 @@ kernel_facts() {
     elif [[ ${words[0]-} =~ ^@(tc|nat|filter|fdb)$ ]]; then
       section=${words[0]#@}
     elif [[ ${section} == fdb ]]; then  # 00:00:00:00:00:00 dev D dst REMOTE …: D floods to REMOTE
-      if [[ ${words[0]} == 00:00:00:00:00:00 && ${words[1]-} == dev && ${words[3]-} == dst && -n ${wanted[${words[2]}]-} ]]; then
+      if [[ ${words[0]-} == 00:00:00:00:00:00 && ${words[1]-} == dev && ${words[3]-} == dst && -n ${wanted[${words[2]}]-} ]]; then
         kernel+=("${words[2]} floods ${words[4]}")
       fi
     elif [[ ${section} == nat || ${section} == filter ]]; then  # -A CHAIN … -m comment --comment "nsgen:KEY" …: the lab's rules
@@ -417,8 +417,9 @@ compare_facts() {
       drift_add missing "${ns}" "${node}" "${line}"
     fi
   done
-  # --allow-forward adds all of its rules or none: where some are there, one that is not is missing
-  if [[ -z ${ns} ]] && (( ${#accepted_there[@]} > 0 && ${#accepted_there[@]} < ${#lab_accepted[@]} )); then
+  # --allow-forward adds all of its rules or none: where some are there, one that is not is missing (as
+  # status and verify compare: apply's checks leave them out, its change neither adds nor deletes them)
+  if [[ -z ${ns} ]] && (( with_extras && ${#accepted_there[@]} > 0 && ${#accepted_there[@]} < ${#lab_accepted[@]} )); then
     while IFS= read -r key; do
       if [[ -z ${accepted_there[${key}]-} ]]; then
         drift_add missing "${ns}" "${node}" "iptables -t filter -A FORWARD ${key} -m comment --comment nsgen:${lab_key} -j ACCEPT"
@@ -477,7 +478,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 e3e5bc3cd7ccd5068ab714d29bda6b337279d938ff8c10822dfa25e930460cfe ---
+# --- nsgen runtime section verify.sh: sha256 41706fb6467d90a1369329609d2b189ed9218ea804bf4b1e744658df8eb430eb ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -627,12 +628,12 @@ declare -A check_seconds=([tcp]=2 [run]=10)
 have_setsid=0
 if command -v setsid >/dev/null 2>&1; then have_setsid=1; fi
 within() {
-  local pid tenths status=124
-  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
-  pid=$!
+  local pid='' tenths status=124
   # a check in the background (verify.sh's) stopped by a signal stops COMMAND with it (a Ctrl-C
   # reaches its `sleep`, not COMMAND: bash has a background command ignore SIGINT)
-  if (( BASHPID != $$ )); then trap 'kill -- -"${pid}" "${pid}" 2>/dev/null; exit 143' INT TERM HUP; fi
+  if (( BASHPID != $$ )); then trap 'if [[ -n ${pid} ]]; then kill -- -"${pid}" "${pid}" 2>/dev/null; fi; exit 143' INT TERM HUP; fi
+  if (( have_setsid )); then setsid "${@:2}" & else "${@:2}" & fi
+  pid=$!
   for (( tenths = 0; tenths < $1 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then
       status=0
@@ -641,8 +642,12 @@ within() {
     fi
     sleep 0.1
   done
-  kill -- -"${pid}" "${pid}" 2>/dev/null || true  # its group: what it left, or all of it when it took too long
-  if (( status == 124 )); then wait "${pid}" 2>/dev/null || true; fi
+  if (( status == 124 )); then  # too long: all of it
+    kill -- -"${pid}" "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+  elif (( have_setsid )); then  # what it left running in its group (its own PID, reaped, is no one's now)
+    kill -- -"${pid}" 2>/dev/null || true
+  fi
   return "${status}"
 }
 # --- check_tcp open|closed TARGET NETNS CONNECT...: CONNECT (from NETNS to TARGET, ADDRESS:PORT, with

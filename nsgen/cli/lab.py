@@ -216,7 +216,9 @@ def demo(
                 status = scripts.run_script(lab_dir, "verify.sh")
         finally:  # the lab comes down even when our output is gone (a closed pipe) or the user interrupts
             down_status = 0
-            if set_up or _present(lab):  # nothing was there before: what is there now, this run made
+            # set up, or stopped by a signal midway (nothing was there before: what is there, it made);
+            # not a refusal (2: another run took a name meanwhile) nor a busy lock (3)
+            if set_up or (status in (129, 130, 143) and _present(lab)):
                 try:
                     _announce("\n== [5/5] tear down: ./teardown.sh")
                 finally:

@@ -75,7 +75,7 @@ def compare_tunnels(old: Lab, new: Lab) -> Tunnels:
     """The VXLAN devices of `old` and `new` by where they are (a multi-host lab's part)."""
     before = {t.place: t for t in old.tunnels}
     after = {t.place: t for t in new.tunnels}
-    kept = {key for key, t in after.items() if key in before and _settings(before[key]) == _settings(t)}
+    kept = [key for key, t in after.items() if key in before and _settings(before[key]) == _settings(t)]  # in order
     kept_ports = [(before[key], after[key]) for key in kept]
     ports = [(b, a) for b, a in kept_ports if isinstance(b, VxlanPort) and isinstance(a, VxlanPort)]
     return Tunnels([t for key, t in before.items() if key not in kept], [t for key, t in after.items() if key not in kept], ports)

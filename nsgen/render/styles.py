@@ -257,13 +257,16 @@ def undo(plan: Plan) -> list[Block]:
     """A rollback as apply.sh's blocks (lab_undo_steps): as `apply`, but a deletion of a namespace or
     device names it first (`unless_foreign netns:NAME|link:NETNS:NAME... -- ip …`, NETNS empty for
     the root namespace), from what the command removes: the rollback leaves someone else's alone; and
-    an iptables rule is deleted only where it is there (`rule_delete`)."""
+    an iptables rule is deleted only where it is there, and added only where it is not (`rule_delete`,
+    `rule_add`)."""
     return [Block(_comment(s.comment), tuple(_undo_words(c) for c in s.commands)) for s in plan]
 
 
 def _undo_words(command: Command) -> tuple[str, ...]:
-    if command.tool == "iptables" and "-D" in command.argv:  # a rule the change may not have added yet
-        return ("rule_delete", *apply_words(command)[1:])
+    checked = {"-D": "rule_delete", "-A": "rule_add"}  # a rule the change may not have added, or deleted, yet
+    verb = next((word for word in command.argv if word in checked), None) if command.tool == "iptables" else None
+    if verb is not None:
+        return (checked[verb], *apply_words(command)[1:])
     keys = [
         f"netns:{fact.netns}" if fact.kind == "namespace" else f"link:{fact.netns or ''}:{fact.device}"
         for fact in command.removes

@@ -118,11 +118,15 @@ def records_agreed(lab: Lab, states: list[HostState]) -> LoadedLab | None:
     """The running lab as the hosts record it (where the controller has no record of its own): None
     when no host has one; refused in one line when some have none, or they differ."""
     texts = {s.host: s.record for s in states if not (s.unreachable or s.failed)}
+    unread = [s for s in states if s.unreachable or s.failed]
+    if unread:
+        said = "its record is unknown"
+        raise TopologyError([Problem(s.host, "", f"not read ({s.unreachable or s.failed}): {said}") for s in unread])
     if not any(texts.values()):
         return None
-    if len(set(texts.values())) > 1 or len(texts) < len(states):
+    if len(set(texts.values())) > 1:
         having = ", ".join(f"{host}: {'a record' if text else 'none'}" for host, text in texts.items())
-        said = f"the hosts' records of lab {lab.key} disagree ({having}; {len(states) - len(texts)} not read)"
+        said = f"the hosts' records of lab {lab.key} disagree ({having})"
         raise TopologyError([Problem("the hosts", "", said + ": give the running topology with --from OLD")])
     text = next(iter(texts.values())) or ""
     origin = f"the hosts' records ({', '.join(texts)})"

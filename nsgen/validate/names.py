@@ -12,7 +12,7 @@ RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab 
     service_alive accept delete_rules restore_sysctls group_running service_log start_service stop_service parents_there
     stop_started forget_services service_facts typed
     forward_preflight forward_report qdisc_preflight iptables kernel_dump drift_add check_started check_read checks_done
-    ipv6_ready listens forked ports_preflight repairs interrupted links_text a_few rule_delete""".split()
+    ipv6_ready listens forked ports_preflight repairs interrupted links_text a_few rule_delete rule_add lock_release""".split()
 
 #: Names an alias must not take: shell keywords and builtins, and what the scripts call.
 RESERVED_ALIASES = frozenset(
