@@ -15,6 +15,7 @@ from nsgen.plan import as_found, declared
 from nsgen.problems import TopologyError
 from nsgen.run import drift
 from nsgen.topology.facts import Difference, Fact
+from nsgen.topology.model import Conditions
 
 pytestmark = pytest.mark.kernel
 
@@ -167,6 +168,17 @@ def test_as_found_drops_a_lost_namespace_and_its_links() -> None:
     assert "ns-2" not in {ns.name for ns in found.lab.namespaces}
     assert all("ns-2:" not in f"{link.a} {link.b}" for link in found.lab.links)
     assert len(found.lab.links) == len(lab.links) - 1
+
+
+def test_as_found_takes_a_netem_no_end_declares_with_its_values() -> None:
+    """A netem qdisc put on by hand is the lab as found with its delay, jitter and loss (revert.sh puts them back)."""
+    lab = load(BASE, "p-").lab
+    end = lab.links[0].a
+    extra = [Difference(Fact(end.netns, "n", kind, end.device, value), "extra")
+             for kind, value in (("qdisc", "netem"), ("delay", "20ms"), ("jitter", "5ms"), ("loss", "0.5%"))]
+    found = as_found.as_found(lab, extra)
+    assert found.lab.links[0].sends[0] == Conditions(delay="20ms", jitter="5ms", loss="0.5%")
+    assert lab.links[0].sends[0] is None
 
 
 def _same_name(tmp_path: Path, letter: str, subnet: int) -> Path:

@@ -12,6 +12,7 @@ from nsgen.run import drift
 from nsgen.topology import facts
 from nsgen.topology.facts import Difference, Fact
 from nsgen.topology.presets import PRESETS
+from nsgen.validate.lab import build_lab
 from nsgen.validate.sources import load
 
 CANNED = Path(__file__).parent / "canned"
@@ -59,6 +60,34 @@ def test_the_reader_writes_the_kernel_in_the_facts_words() -> None:
         "e0 qdisc tbf",
         "e0 rate 2500kbit",  # tc's 2500Kbit, in the largest unit that divides it
     ]
+
+
+#: `tc qdisc show` of netem qdiscs, in the words iproute2's q_netem.c prints them (this machine's kernel
+#: has no sch_netem to take them from): delay and jitter, random loss, a rate; a loss model nsgen never makes.
+NETEM_SHOW = """qdisc netem 8001: dev e0 root refcnt 2 limit 1000 delay 20ms  5ms loss 0.5% rate 10Mbit
+qdisc netem 8002: dev e1 root refcnt 2 limit 1000 loss 1%
+qdisc netem 8003: dev e2 root refcnt 2 limit 1000 delay 1.5s loss state p13 1% p31 2%"""
+
+
+def _netem(script: str) -> list[str]:
+    return _bash(f"kernel_dump() {{ echo @6; echo @tc; cat <<'TC'\n{NETEM_SHOW}\nTC\n}}\n{script}")
+
+
+def test_netems_delay_jitter_and_loss_read_back_as_the_lab_declares_them() -> None:
+    assert _netem('kernel_facts ns; printf "%s\\n" "${kernel[@]}"') == [
+        "e0 qdisc netem", "e0 delay 20ms", "e0 jitter 5ms", "e0 loss 0.5%", "e0 rate 10mbit",
+        "e1 qdisc netem", "e1 loss 1%",
+        "e2 qdisc netem", "e2 delay 1.5s",  # a loss model (`loss state`) is none of nsgen's
+    ]
+    spec = {"endpoints": ["a:e0", "b:e0"], "delay": "0.02s", "jitter": "5000us", "loss": "0.5%", "rate": "10000kbit"}
+    lab = build_lab({"name": "n", "namespaces": {"a": {}, "b": {}}, "links": [spec]}, "t")
+    conditions = [f.line for f in declared(lab) if f.node == "a" and f.kind in facts.CONDITIONED]
+    assert conditions == ["e0 qdisc netem", "e0 delay 20ms", "e0 jitter 5ms", "e0 loss 0.5%", "e0 rate 10mbit"]
+    assert _netem(f"with_extras=1\ncompare_facts ns node <<'NSGEN'\n{chr(10).join(conditions)}\nNSGEN\n"
+                  'for line in "${drift[@]}"; do echo "$line"; done') == []
+    changed = ["e1 qdisc netem", "e1 delay 30ms", "e1 loss 2%"]
+    assert _netem(f"with_extras=0\ncompare_facts ns node <<'NSGEN'\n{chr(10).join(changed)}\nNSGEN\n"
+                  'for line in "${drift[@]}"; do echo "$line"; done') == ["node: e1 delay 30ms: missing", "node: e1 loss 2%: different (1%)"]
 
 
 def test_every_line_the_reader_writes_is_a_fact_of_the_table() -> None:

@@ -51,15 +51,15 @@ lab_steps() {
   check reachable ns-0:veth-0 ns-1 172.16.0.2 ip netns exec ns-1 ping -4 -c 1 -W 2 172.16.0.2
 }
 
-# === nsgen runtime: sha256 ea25f522a1b7c35869f1f41cfc2093ac247be4839a823f644e8e5f4974c06a61 ===
-# --- nsgen runtime section facts: sha256 0694e49e67408c1efcdaa7d932db72cbd7074742cae65d25ec487cbf1ce35294 ---
+# === nsgen runtime: sha256 9cb5504671b54e6990d30b30cb43bba0b70b5da33b1bf21d959e786bd12fe7e7 ===
+# --- nsgen runtime section facts: sha256 7e919af24894f2a4e94424fd4ad5577286531e78a2d55d6c2186484ea1238953 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
 # flag is said to be, and a route via a gateway with its device (the same route as without it)
 fact_leading='^(namespace|device|route|rule|sysctl|iptables|service)$'
-declare -A fact_keyed=([mtu]=1 [mac]=1 [master]=1 [qdisc]=1 [rate]=1 [service]=1)
-declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [floods]=anywhere [qdisc]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
+declare -A fact_keyed=([mtu]=1 [mac]=1 [master]=1 [qdisc]=1 [delay]=1 [jitter]=1 [loss]=1 [rate]=1 [service]=1)
+declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [floods]=anywhere [qdisc]=declared-device [delay]=declared-device [jitter]=declared-device [loss]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
 declare -A fact_absent=([up]=down)
 fact_route_via='^(route .* via [^ ]+) dev [^ ]+$'
 declare -A lab_accepted  # the lab's FORWARD rules of --allow-forward, by their match (a lab's scripts declare them)
@@ -140,15 +140,15 @@ kernel_dump() {
 # DEV... and their bridge ports), into the caller's array `kernel`, one fact a line in the words of
 # nsgen.topology.facts: `device D` (not lo), `D up`, `D mtu N`, `D mac M`, `D master B`, `D address
 # A/P` (not link-local), `route [TYPE ]DEST [via G] [dev D] [table T]` (TYPE blackhole, unreachable,
-# prohibit or throw; T a table but main; not the kernel's own), `rule [-6 ]PRIORITY SELECTOR…` (not the kernel's
-# three), `D qdisc tbf|netem` and `D rate R` (a link condition's root qdisc, its rate in the largest
-# unit that divides it), `service NAME running|exited`, `D floods R` (a VXLAN port's all-zero FDB
-# entry to R); in the root namespace, the nat and filter
-# tables' rules with the lab's comment, `iptables -t TABLE -A CHAIN …` (its comment unquoted, no `-m
-# tcp` after `-p tcp`: as the lab's commands write them), but --allow-forward's (lab_accepted). `nsgen
-# status` runs this same reader.
+# prohibit or throw; T a table but main; not the kernel's own), `rule [-6 ]PRIORITY SELECTOR…` (not
+# the kernel's three), `D qdisc tbf|netem` and `D rate R` (a link condition's root qdisc, its rate in
+# the largest unit that divides it), `D delay T`, `D jitter T` and `D loss P%` (netem's, as tc prints
+# them), `service NAME running|exited`, `D floods R` (a VXLAN port's all-zero FDB entry to R); in
+# the root namespace, the nat and filter tables' rules with the lab's comment, `iptables -t TABLE -A
+# CHAIN …` (its comment unquoted, no `-m tcp` after `-p tcp`: as the lab's commands write them), but
+# --allow-forward's (lab_accepted). `nsgen status` runs this same reader.
 kernel_facts() {
-  local ns=$1 words dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line
+  local ns=$1 words dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
   local -A wanted=()
   shift
   kernel=() accepted_there=()
@@ -183,17 +183,22 @@ kernel_facts() {
         continue
       fi
       kernel+=("iptables -t ${section} ${line}")
-    elif [[ ${section} == tc ]]; then  # qdisc KIND HANDLE: dev D root … [rate R …]
-      dev='' rate=''
+    elif [[ ${section} == tc ]]; then  # qdisc KIND HANDLE: dev D root … [delay T [JITTER]] [loss P%] [rate R …]
+      dev='' rate='' delay='' jitter='' loss=''
       for (( i = 2; i + 1 < ${#words[@]}; i++ )); do
         case ${words[i]} in
           dev) dev=${words[i + 1]} ;;
           rate) rate=${words[i + 1]} ;;
+          delay) delay=${words[i + 1]}; if [[ ${words[i + 2]-} =~ ^[0-9.]+(s|ms|us)$ ]]; then jitter=${words[i + 2]}; fi ;;
+          loss) if [[ ${words[i + 1]} == *% ]]; then loss=${words[i + 1]}; fi ;;  # netem's random loss
         esac
       done
       if [[ ! ${words[1]-} =~ ^(tbf|netem)$ || " ${words[*]} " != *" root "* ]]; then continue; fi
       if [[ -z ${ns} && -z ${wanted[${dev}]-} ]]; then continue; fi
       kernel+=("${dev} qdisc ${words[1]}")
+      if [[ ${words[1]} == netem ]]; then
+        kernel+=(${delay:+"${dev} delay ${delay}"} ${jitter:+"${dev} jitter ${jitter}"} ${loss:+"${dev} loss ${loss}"})
+      fi
       if [[ ${rate} =~ ^([0-9]+)(bit|Kbit|Mbit|Gbit)$ ]]; then
         case ${BASH_REMATCH[2]} in bit) rate=${BASH_REMATCH[1]} ;; Kbit) rate=$((BASH_REMATCH[1] * 1000)) ;;
           Mbit) rate=$((BASH_REMATCH[1] * 1000000)) ;; Gbit) rate=$((BASH_REMATCH[1] * 1000000000)) ;; esac

@@ -16,7 +16,7 @@ from typing import Literal
 from nsgen.plan import declared
 from nsgen.plan.commands import Command, Made
 from nsgen.topology.ends import Endpoint
-from nsgen.topology.facts import KINDS, Difference, Fact
+from nsgen.topology.facts import CONDITIONED, KINDS, Difference, Fact
 from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Route, VxlanEnd, interface_address
 
 #: Routes of these types are no `Route` of the model.
@@ -106,7 +106,7 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     # a link condition lost or changed is as good as none (it is replaced); one no end declares, as found
     qdiscs: Qdiscs = {}
     for d in drift:
-        if d.fact.kind in ("qdisc", "rate"):
+        if d.fact.kind in CONDITIONED:
             found = qdiscs.setdefault((d.netns, d.fact.device), {"drift": d.kind})
             found[d.fact.kind] = d.fact.value if d.kind == "extra" else ""
     links = tuple(
@@ -183,11 +183,13 @@ def _conditions_found(link: Link, qdiscs: Qdiscs) -> Link:
 
 def _sends_found(end: Endpoint, conditions: Conditions | None, qdiscs: Qdiscs) -> Conditions | None:
     """The conditions found on what `end` sends: a lost or changed one as none, one no end declares as
-    it is (a netem one's delay, jitter and loss are not read back: it is shown as `delay 0ms`)."""
+    it is (a netem one with neither delay nor loss as `delay 0ms`)."""
     found = qdiscs.get((end.netns, end.device))
     if found is not None and found["drift"] == "extra":
-        rate = found.get("rate") or None
-        return Conditions(rate=rate) if found.get("qdisc") == "tbf" else Conditions(rate=rate, delay="0ms")
+        rate, delay, jitter, loss = (found.get(kind) or None for kind in ("rate", "delay", "jitter", "loss"))
+        if found.get("qdisc") == "tbf":
+            return Conditions(rate=rate)
+        return Conditions(rate=rate, delay=delay or (None if loss else "0ms"), jitter=jitter, loss=loss)
     return None if found is not None else conditions
 
 

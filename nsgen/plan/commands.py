@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from nsgen.topology import ends
-from nsgen.topology.facts import Fact
+from nsgen.topology.facts import CONDITIONED, Fact
 from nsgen.topology.model import (
     Bridge,
     Conditions,
@@ -209,7 +209,7 @@ def canonical_rate(bits: float) -> str:
 def conditioning(verb: Literal["add", "replace", "del"], end: Endpoint, conditions: Conditions | None) -> Command:
     """`tc qdisc add|replace|del dev X root [QDISC]`: the conditions on what `end` sends (its egress)."""
     words = qdisc_words(conditions) if conditions and verb != "del" else ()
-    conditioned = tuple(Made(end.netns, kind, end.device) for kind in ("qdisc", "rate"))
+    conditioned = tuple(Made(end.netns, kind, end.device) for kind in CONDITIONED)
     made, removed = ((), conditioned) if verb == "del" else (conditioned, ())
     return Command(("qdisc", verb, "dev", end.device, "root", *words), end.netns, "tc", made, removed)
 

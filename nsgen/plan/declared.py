@@ -15,7 +15,7 @@ from nsgen.plan import commands
 from nsgen.plan.commands import MTU_DEFAULT, canonical_rate
 from nsgen.topology.ends import ROOT, owned
 from nsgen.topology.facts import Fact
-from nsgen.topology.model import Conditions, Interface, Lab, VxlanEnd, rate_bits
+from nsgen.topology.model import Conditions, Interface, Lab, VxlanEnd, rate_bits, shown_percent, shown_time, time_us
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,27 @@ def _interface(
     facts = [Fact(netns, node, "device", device), Fact(netns, node, "up", device)]
     if master:
         facts.append(Fact(netns, node, "master", device, master))
-    if sends:  # the qdisc that conditions what it sends, and its rate
-        facts.append(Fact(netns, node, "qdisc", device, sends.qdisc))
-        facts += [Fact(netns, node, "rate", device, canonical_rate(rate_bits(sends.rate)))] if sends.rate else []
+    if sends:
+        facts += _conditions(netns, node, device, sends)
     if iface is not None:
         facts += [Fact(netns, node, "address", device, a.with_prefixlen) for a in iface.addresses]
         mtu = iface.mtu or (mtu_default if netns else None)  # a root end may follow its bridge's MTU
         facts += [Fact(netns, node, "mtu", device, str(mtu))] if mtu else []
         facts += [Fact(netns, node, "mac", device, iface.mac.lower())] if iface.mac else []
     return facts
+
+
+def _conditions(netns: str | None, node: str, device: str, sends: Conditions) -> list[Fact]:
+    """The qdisc that conditions what a device sends, and each value it has, as tc prints it (a zero
+    delay, jitter or loss is none: tc prints none)."""
+    values = {
+        "delay": shown_time(time_us(sends.delay)) if sends.delay and time_us(sends.delay) else None,
+        "jitter": shown_time(time_us(sends.jitter)) if sends.jitter and time_us(sends.jitter) else None,
+        "loss": shown_percent(sends.loss) if sends.loss and float(sends.loss.rstrip("%")) else None,
+        "rate": canonical_rate(rate_bits(sends.rate)) if sends.rate else None,
+    }
+    facts = [Fact(netns, node, "qdisc", device, sends.qdisc)]
+    return facts + [Fact(netns, node, kind, device, value) for kind, value in values.items() if value]
 
 
 def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterable[str] | None = None) -> list[Fact]:

@@ -61,6 +61,10 @@ def _rule(fact: "Fact") -> Argv:
     return (*family, "rule", "del", "priority", words[0])
 
 
+#: The kinds of a link condition, in the order tc prints them: the root qdisc (tbf or netem), netem's
+#: delay, jitter and loss, the rate.
+CONDITIONED = ("qdisc", "delay", "jitter", "loss", "rate")
+
 #: Every kind of fact, in the order status and verify.sh name them.
 KINDS = {
     kind.name: kind
@@ -94,8 +98,8 @@ KINDS = {
             make=lambda f: ("fdb", "append", "00:00:00:00:00:00", "dev", f.device, "dst", f.value),
             remove=lambda f: ("fdb", "del", "00:00:00:00:00:00", "dev", f.device, "dst", f.value),
         ),
-        Kind("qdisc", "{device} qdisc {value}", keyed=True, extra=Extra.declared_device),
-        Kind("rate", "{device} rate {value}", keyed=True, extra=Extra.declared_device),
+        # a link condition (what an end sends): its root qdisc, and the values in the words `tc qdisc show` prints
+        *(Kind(name, f"{{device}} {name} {{value}}", keyed=True, extra=Extra.declared_device) for name in CONDITIONED),
         Kind(
             "route",
             "route {value}",

@@ -234,6 +234,29 @@ def rate_bits(rate: str) -> float:
     return float(number) * _RATE_UNITS[rate[len(number) :]]
 
 
+#: A time in microseconds, by tc's unit.
+_TIME_UNITS = {"us": 1, "ms": 10**3, "s": 10**6}
+
+
+def time_us(time: str) -> float:
+    """`1.5ms` -> 1500.0."""
+    number = time.rstrip("mus")
+    return float(number) * _TIME_UNITS[time[len(number) :]]
+
+
+def shown_time(us: float) -> str:
+    """A netem time of 1 ms or more as `tc qdisc show` prints it: three significant digits, in s or ms
+    (`20ms`, `1.5s`); below 1 ms, iproute2 versions print it differently, so a lab declares none."""
+    return f"{us / 10**6:.3g}s" if us >= 10**6 else f"{us / 10**3:.3g}ms"
+
+
+def shown_percent(percent: str) -> str:
+    """A netem percentage as `tc qdisc show` prints it: the kernel keeps it as a share of 2**32 - 1,
+    printed back with six significant digits (`0.5%`)."""
+    kept = round(float(percent.rstrip("%")) / 100 * 0xFFFFFFFF)
+    return f"{100.0 * kept / 0xFFFFFFFF:g}%"
+
+
 @dataclass(frozen=True)
 class Conditions:
     """What a link does to the traffic one end sends, in tc's words: a `rate` (10mbit), a `delay`

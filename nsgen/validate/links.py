@@ -1,8 +1,10 @@
 """The links phases: each link's ends resolved to ports, declared interfaces left off every link,
 and the model's links with typed ends (a veth pair's, or a macvlan's and its parent)."""
 
+import math
+
 from nsgen.topology.ends import MACVLAN, ROOT, BridgePort, Endpoint, MacvlanParent, NamespaceEnd, RootEnd
-from nsgen.topology.model import Conditions, Link, rate_bits
+from nsgen.topology.model import Conditions, Link, rate_bits, shown_time, time_us
 from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
 from nsgen.validate import names
 from nsgen.validate.context import Context, LinkSpec, Path, Port
@@ -78,7 +80,20 @@ def _condition_problems(values: dict[str, str]) -> list[tuple[str, str]]:
         problems.append(("rate", problem))
     if "loss" in values and float(values["loss"].rstrip("%")) > 100:
         problems.append(("loss", f"loss {values['loss']} is above 100%"))
+    problems += [(key, problem) for key in ("delay", "jitter") if key in values and (problem := _time_problem(key, values[key]))]
     return problems
+
+
+def _time_problem(key: str, time: str) -> str | None:
+    """Why status could not read a netem time back as declared: tc prints it with three significant
+    digits, and below 1 ms rounded as each iproute2 version does."""
+    us = time_us(time)
+    if 0 < us < 1000:
+        return f"{key} {time} is below 1ms, which tc shows rounded (differently by version): give 1ms or more, or 0"
+    if us and not math.isclose(time_us(shown := shown_time(us)), us):
+        said = f"{key} {time} is shown by tc as {shown}, so status would never see it as declared"
+        return f"{said}: give 3 significant digits at most"
+    return None
 
 
 #: The fastest rate a link takes: tbf's bucket (10 ms of the rate) must fit, and no veth is faster.
