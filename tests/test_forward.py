@@ -202,3 +202,44 @@ def test_nsgen_up_passes_allow_forward_on(host: Host, prefix: str) -> None:
     assert _in(host, sys.executable, "-m", "nsgen", "verify", *lab, env=env).returncode == 0
     assert _in(host, sys.executable, "-m", "nsgen", "down", *lab, env=env).returncode == 0
     assert _forward_rules(host) == ["-P FORWARD DROP"]
+
+
+def _bridges(tmp_path: Path, count: int) -> Path:
+    """`count` bridges, two namespaces on each (bridge i: 10.7i.0.0/24)."""
+    document = ["name: fw", "bridges:"] + [f"  br{i}: {{addresses: [10.7{i}.0.1/24]}}" for i in range(count)]
+    document += ["namespaces:"] + [
+        f"  n{i}{j}: {{interfaces: {{e0: {{addresses: [10.7{i}.0.{j + 2}/24]}}}}}}" for i in range(count) for j in range(2)
+    ]
+    document += ["links:"] + [f"  - [n{i}{j}:e0, br{i}:p{i}{j}]" for i in range(count) for j in range(2)]
+    path = tmp_path / f"fw{count}.yaml"
+    path.write_text("\n".join(document) + "\n")
+    return path
+
+
+def test_apply_gives_a_new_bridge_its_forward_rule_and_takes_a_gone_ones_away(host: Host, tmp_path: Path, prefix: str) -> None:
+    """A lab set up with --allow-forward: a bridge that apply adds gets its ACCEPT rule in the same run
+    (status clean, its namespaces ping across it), and a bridge that goes loses its rule."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    one, two = _bridges(tmp_path, 1), _bridges(tmp_path, 2)
+
+    def nsgen(*words: str | Path) -> subprocess.CompletedProcess[str]:
+        return _in(host, sys.executable, "-m", "nsgen", *words, "--prefix", prefix, env=env)
+
+    rule = f'-A FORWARD -i {prefix}br{{}} -o {prefix}br{{}} -m comment --comment "nsgen:{prefix}fw" -j ACCEPT'
+    assert nsgen("up", one, "--allow-forward").returncode == 0
+    try:
+        assert _forward_rules(host) == ["-P FORWARD DROP", rule.format(0, 0)]
+        applied = nsgen("apply", two)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert sorted(_forward_rules(host)) == sorted(["-P FORWARD DROP", rule.format(0, 0), rule.format(1, 1)])
+        status = nsgen("status", two)
+        assert status.returncode == 0, status.stdout
+        verify = nsgen("verify", two)
+        assert verify.returncode == 0 and "0 failed" in verify.stdout, verify.stdout
+        back = nsgen("apply", one)
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert _forward_rules(host) == ["-P FORWARD DROP", rule.format(0, 0)]
+        assert nsgen("status", one).returncode == 0
+    finally:
+        nsgen("down")
+    assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])

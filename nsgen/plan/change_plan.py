@@ -221,10 +221,25 @@ def _tuning(c: Comparison) -> Plan:
             _outside(c)[1],
         ),
         *step(
+            "--allow-forward's FORWARD rules follow the bridges, NAT and forwarded ports that come or go,\n"
+            "where the lab has them (it was set up with --allow-forward, and FORWARD drops)",
+            _forward_rules(c),
+        ),
+        *step(
             "start the services that come or change, each inside its namespace",
             [commands.start_service(ns.netns, service) for ns, service in c.started],
         ),
     )
+
+
+def _forward_rules(c: Comparison) -> list[Command]:
+    """The FORWARD rules --allow-forward has for the new lab and not the old (`add`), and for the old
+    and not the new (`del`); none where the new lab has none (apply.sh deletes every one: retired)."""
+    old, new = (tuple(command.argv for command in commands.accepts(lab)) for lab in (c.old, c.new))
+    if not new:
+        return []
+    added = [Command(("add", *match), None, "forward_rule") for match in new if match not in old]
+    return added + [Command(("del", *match), None, "forward_rule") for match in old if match not in new]
 
 
 def _kept_addresses(c: Comparison, verb: Literal["add", "del"]) -> list[Command]:

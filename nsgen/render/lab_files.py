@@ -77,7 +77,14 @@ def sections(lab: Lab, script: str) -> tuple[str, ...]:
 
 
 #: The section that runs a command of each tool apply.sh's steps may use (`ip` and `bridge`: none).
-_TOOL_SECTIONS = {"service": "services", "iptables": "rules", "tc": "tc", "sysctl": "sysctl", "stop": "stop"}
+_TOOL_SECTIONS = {
+    "service": ("services",),
+    "iptables": ("rules",),
+    "forward_rule": ("rules", "accepts"),
+    "tc": ("tc",),
+    "sysctl": ("sysctl",),
+    "stop": ("stop",),
+}
 
 
 def _apply_sections(plans: tuple[Plan, ...], retired: tuple[str, ...], ipv6: bool) -> tuple[str, ...]:
@@ -87,7 +94,8 @@ def _apply_sections(plans: tuple[Plan, ...], retired: tuple[str, ...], ipv6: boo
     tools = {c.tool for plan in plans for s in plan for c in s.commands if isinstance(c, Command)}
     if unknown := tools - {"ip", "bridge", *_TOOL_SECTIONS}:
         raise ValueError(f"apply.sh has no section for {sorted(unknown)}")
-    chosen = {"facts", *(_TOOL_SECTIONS[tool] for tool in tools & _TOOL_SECTIONS.keys()), *retired, *(("ipv6",) if ipv6 else ())}
+    used = {section for tool in tools & _TOOL_SECTIONS.keys() for section in _TOOL_SECTIONS[tool]}
+    chosen = {"facts", *used, *retired, *(("ipv6",) if ipv6 else ())}
     return tuple(name for name in SCRIPT_SECTIONS[APPLY] if name in chosen)
 
 

@@ -77,6 +77,7 @@ _TOOL_WORDS: dict[str, Callable[[Command], tuple[str, ...]]] = {
     "service": lambda command: (f"{command.argv[0]}_service", command.netns or "", *command.argv[1:]),
     "iptables": lambda command: ("iptables", "-w", *command.argv),
     "accept": lambda command: ("accept", *command.argv),
+    "forward_rule": lambda command: ("forward_rule", *command.argv),
     "bridge": lambda command: ("nsgen_bridge", *command.argv),
 }
 
@@ -242,8 +243,8 @@ def batched(lab: Lab, plan: Plan) -> list[Batch]:
 
 def apply_words(command: Command) -> tuple[str, ...]:
     """A command as apply.sh writes it: `ip [-n NETNS] …`, `tc`, or a runtime function (`set_sysctl`,
-    `stop_processes`, `start_service`, `nsgen_bridge`)."""
-    if command.tool in ("sysctl", "stop", "tc", "service", "iptables", "accept", "bridge"):
+    `stop_processes`, `start_service`, `nsgen_bridge`, `forward_rule`)."""
+    if command.tool in _TOOL_WORDS:
         return tutorial_words(command, {})
     return ("ip", *(("-n", command.netns) if command.netns else ()), *command.argv)
 

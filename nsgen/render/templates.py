@@ -85,7 +85,7 @@ SECTION_LINE = re.compile(r"^# --- nsgen runtime section (\S+): sha256 ([0-9a-f]
 #: The sections a runtime may carry besides its script's core, in the order they come, each the same
 #: bytes in every script and lab that carries it (templates/runtime/_NAME.sh.j2): each defines
 #: functions and adds to the hooks its script's core runs (preflight_hooks, start_hooks, ...).
-SECTIONS = ("facts", "parents", "services", "forward", "rules", "tc", "sysctl", "ipv6", "stop")
+SECTIONS = ("facts", "parents", "services", "forward", "rules", "accepts", "tc", "sysctl", "ipv6", "stop")
 
 #: The scripts with a runtime, each with the sections it may carry (nsgen.render.lab_files decides
 #: which a lab's carries); its core (templates/runtime/SCRIPT.j2), a section named after the
@@ -96,7 +96,7 @@ SCRIPT_SECTIONS = {
     "verify.sh": ("facts",),
     "demo.sh": ("parents", "services", "forward", "rules", "tc", "sysctl", "stop"),
     "check.sh": ("facts",),
-    "apply.sh": ("facts", "services", "rules", "tc", "sysctl", "ipv6", "stop"),
+    "apply.sh": ("facts", "services", "rules", "accepts", "tc", "sysctl", "ipv6", "stop"),
     "status.sh": ("facts",),  # a multi-host lab's host's (nsgen.render.multihost)
 }
 
