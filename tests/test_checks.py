@@ -40,11 +40,11 @@ def test_each_kind_of_check_is_planned_and_round_trips() -> None:
     assert build_lab(yaml_file.document(lab), "t", prefix="p-").expect == lab.expect
     planned = [c for step in lab_plans.checks(lab) for c in step.commands]
     assert planned[:3] == [
-        Connect("p-client", lab.expect[0].address, 8080),
-        Connect("p-client", lab.expect[0].address, 8081, open=False),
-        Connect("p-client", lab.expect[0].address, 8081),
+        Connect("client", "p-client", lab.expect[0].address, 8080),
+        Connect("client", "p-client", lab.expect[0].address, 8081, open=False),
+        Connect("client", "p-client", lab.expect[0].address, 8081),
     ]
-    assert planned[3:5] == [Probe("p-client", GET, "Directory listing for /"), Probe("p-client", "echo hello; exit 3", "^bye")]
+    assert planned[3:5] == [Probe("client", "p-client", GET, "Directory listing for /"), Probe("client", "p-client", "echo hello; exit 3", "^bye")]
 
 
 @pytest.mark.kernel
@@ -59,17 +59,17 @@ def test_verify_runs_each_check_after_its_own_one_line_each(tmp_path: Path, pref
         assert run("bash", lab_dir / "teardown.sh").returncode == 0
     assert result.returncode == 1
     assert result.stdout.splitlines()[1:] == [
-        f"ok    {prefix}web -> 10.95.0.2 (client:eth0)",
-        f"FAIL  {prefix}client -> 10.95.0.1 (expect: unreachable)",
-        f"ok    {prefix}client -> 10.95.0.1:8080 (tcp open)",
-        f"ok    {prefix}client -> 10.95.0.1:8081 (tcp closed)",
-        f"FAIL  {prefix}client -> 10.95.0.1:8081 (tcp closed, open expected)",
-        f"ok    {prefix}client: {GET} (its output matches Directory listing for /)",
-        f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; stdout: hello)",
-        f"FAIL  {prefix}client: echo hello; exit 3 (exit status 3; stdout: hello)",
-        f"FAIL  {prefix}client: cat /nonexistent/hello-world (exit status 1; stderr: cat: /nonexistent/hello-world: No such file or directory)",
-        f"FAIL  {prefix}client: false (exit status 1)",
-        f"ok    {prefix}client: true (it exits 0)",
+        "ok    web -> 10.95.0.2 (client:eth0)",
+        "FAIL  client -> 10.95.0.1 (expect: unreachable)",
+        "ok    client -> 10.95.0.1:8080 (tcp open)",
+        "ok    client -> 10.95.0.1:8081 (tcp closed)",
+        "FAIL  client -> 10.95.0.1:8081 (tcp closed, open expected)",
+        f"ok    client: {GET} (its output matches Directory listing for /)",
+        "FAIL  client: echo hello; exit 3 (exit status 3; stdout: hello)",
+        "FAIL  client: echo hello; exit 3 (exit status 3; stdout: hello)",
+        "FAIL  client: cat /nonexistent/hello-world (exit status 1; stderr: cat: /nonexistent/hello-world: No such file or directory)",
+        "FAIL  client: false (exit status 1)",
+        "ok    client: true (it exits 0)",
         "lab web: 5 passed, 6 failed (its checks)",
     ]
     assert leftovers(prefix) == set()
@@ -94,8 +94,8 @@ def test_a_tcp_check_reaches_an_ipv6_address(tmp_path: Path, prefix: str) -> Non
         assert run("bash", lab_dir / "teardown.sh").returncode == 0
     assert result.returncode == 1
     assert result.stdout.splitlines()[-3:] == [
-        f"ok    {prefix}client -> [fd00:95::1]:8080 (tcp open)",
-        f"FAIL  {prefix}client -> [fd00:95::1]:8081 (tcp closed, open expected)",
+        "ok    client -> [fd00:95::1]:8080 (tcp open)",
+        "FAIL  client -> [fd00:95::1]:8081 (tcp closed, open expected)",
         "lab web: 3 passed, 1 failed (its checks)",
     ]
     assert leftovers(prefix) == set()
@@ -173,7 +173,7 @@ def test_a_drifted_labs_failing_checks_wait_side_by_side_not_in_turn(tmp_path: P
     finally:
         assert run("bash", lab_dir / "teardown.sh").returncode == 0
     tcp = [line for line in result.stdout.splitlines() if "(tcp " in line]
-    assert tcp == [f"FAIL  {prefix}client -> 10.95.0.1:{port} (tcp closed, open expected)" for port in ports], result.stdout
+    assert tcp == [f"FAIL  client -> 10.95.0.1:{port} (tcp closed, open expected)" for port in ports], result.stdout
     assert result.returncode == 1 and "FAIL  web: eth0 up: different (down)" in result.stdout
     assert took < 8, f"verify took {took:.1f} s"
     assert leftovers(prefix) == set()
@@ -230,7 +230,7 @@ def test_failed_pings_spread_among_good_ones_do_not_wait_in_turn(tmp_path: Path,
         assert run("bash", lab_dir / "teardown.sh").returncode == 0
     pings = [line for line in result.stdout.splitlines() if " -> " in line]
     failed = [line for line in pings if line.startswith("FAIL")]
-    assert len(pings) == 64 and len(failed) == 15 and all(f"{prefix}ns-3" in line or "(ns-3:eth0)" in line for line in failed)
+    assert len(pings) == 64 and len(failed) == 15 and all(line.startswith("FAIL  ns-3 ") or "(ns-3:eth0)" in line for line in failed)
     assert took < 7, f"verify took {took:.1f} s"
     assert pings == older_bash, "with bash 5.0 (no wait -n -p), the same verdicts in the same order"
     assert leftovers(prefix) == set()
@@ -247,7 +247,7 @@ def test_a_command_check_leaves_nothing_running(tmp_path: Path, prefix: str) -> 
     assert run("bash", lab_dir / "setup.sh").returncode == 0
     try:
         result = run("bash", lab_dir / "verify.sh")
-        assert result.returncode == 0 and f"ok    {prefix}client: sleep 301 & echo started" in result.stdout, result.stdout
+        assert result.returncode == 0 and "ok    client: sleep 301 & echo started" in result.stdout, result.stdout
         left = run("ip", "netns", "pids", f"{prefix}client").stdout.split()
         assert not [pid for pid in left if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep\x00301")]
     finally:

@@ -94,7 +94,7 @@ def test_allow_forward_then_verify_passes_and_teardown_leaves_no_rule(host: Host
 
     verify = _in(host, "bash", lab_dir / "verify.sh")
     assert verify.returncode == 0, verify.stdout
-    assert f"ok    {prefix}ns-0 -> 172.16.0.3 (ns-1:eth0)" in verify.stdout
+    assert "ok    ns-0 -> 172.16.0.3 (ns-1:eth0)" in verify.stdout
     assert "9 passed, 0 failed" in verify.stdout
 
     teardown = _in(host, "bash", lab_dir / "teardown.sh")
@@ -134,8 +134,8 @@ def test_force_sets_the_lab_up_and_the_drop_is_real(host: Host, tmp_path: Path, 
     assert _forward_rules(host) == ["-P FORWARD DROP"]
     verify = _in(host, "bash", lab_dir / "verify.sh")
     assert verify.returncode == 1
-    assert f"FAIL  {prefix}ns-0 -> 172.16.0.3 (ns-1:eth0)" in verify.stdout
-    assert f"ok    {prefix}ns-0 -> 172.16.0.1 (bridge v-net-0)" in verify.stdout  # to the bridge itself: INPUT, not FORWARD
+    assert "FAIL  ns-0 -> 172.16.0.3 (ns-1:eth0)" in verify.stdout
+    assert "ok    ns-0 -> 172.16.0.1 (bridge v-net-0)" in verify.stdout  # to the bridge itself: INPUT, not FORWARD
     assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
     assert _inside(host) == ([], [])
 

@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 41706fb6467d90a1369329609d2b189ed9218ea804bf4b1e744658df8eb430eb ---
+# --- nsgen runtime section verify.sh: sha256 4db43afee4db8f75b37e198ca3060451aa31227a78c28fe4c2908a3b23e9f340 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -134,8 +134,8 @@ check_started() {
   check_pids+=("$!") check_kinds+=("$1") check_expected+=("$2") check_texts+=("$3")
   checks_running=$((checks_running + 1))
 }
-# --- check reachable|unreachable HOLDER NETNS ADDRESS PING...: PING (from NETNS to ADDRESS, held by
-# HOLDER) must get an answer (reachable) or none (in a dry run, PING is printed)
+# --- check reachable|unreachable HOLDER NODE ADDRESS PING...: PING (from NODE's namespace to ADDRESS,
+# held by HOLDER) must get an answer (reachable) or none (in a dry run, PING is printed)
 check() {
   if (( dry_run )); then "${@:5}"; return; fi
   check_started ping "$1" "$3 -> $4 ($2)" "${@:5}"
@@ -170,13 +170,13 @@ within() {
   fi
   return "${status}"
 }
-# --- check_tcp open|closed TARGET NETNS CONNECT...: CONNECT (from NETNS to TARGET, ADDRESS:PORT, with
+# --- check_tcp open|closed TARGET NODE CONNECT...: CONNECT (from NODE's namespace to TARGET, ADDRESS:PORT, with
 # bash's /dev/tcp) must open within check_seconds[tcp], or not (in a dry run, CONNECT is printed)
 check_tcp() {
   if (( dry_run )); then "${@:4}"; return; fi
   check_started tcp "$1" "$3 -> $2" within "${check_seconds[tcp]}" "${@:4}"
 }
-# --- check_run PATTERN NETNS COMMAND ARGV...: ARGV (COMMAND inside NETNS) must exit 0 within
+# --- check_run PATTERN NODE COMMAND ARGV...: ARGV (COMMAND inside NODE's namespace) must exit 0 within
 # check_seconds[run], and what it prints on stdout match PATTERN (bash's =~; an empty one: exit 0 is
 # all); its stderr is shown on FAIL, never matched (in a dry run, ARGV is printed)
 check_run() {

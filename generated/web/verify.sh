@@ -129,7 +129,7 @@ lab_steps() {
   check_run 'Directory listing for /' client-1 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3' ip netns exec client-1 bash -c 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3'
 }
 
-# === nsgen runtime: sha256 9cb5504671b54e6990d30b30cb43bba0b70b5da33b1bf21d959e786bd12fe7e7 ===
+# === nsgen runtime: sha256 52a0dfbf49b0f65c4e6d994ef89a7609c8e2a7932a2ed7e18cae796820035fcd ===
 # --- nsgen runtime section facts: sha256 7e919af24894f2a4e94424fd4ad5577286531e78a2d55d6c2186484ea1238953 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -483,7 +483,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 41706fb6467d90a1369329609d2b189ed9218ea804bf4b1e744658df8eb430eb ---
+# --- nsgen runtime section verify.sh: sha256 4db43afee4db8f75b37e198ca3060451aa31227a78c28fe4c2908a3b23e9f340 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -619,8 +619,8 @@ check_started() {
   check_pids+=("$!") check_kinds+=("$1") check_expected+=("$2") check_texts+=("$3")
   checks_running=$((checks_running + 1))
 }
-# --- check reachable|unreachable HOLDER NETNS ADDRESS PING...: PING (from NETNS to ADDRESS, held by
-# HOLDER) must get an answer (reachable) or none (in a dry run, PING is printed)
+# --- check reachable|unreachable HOLDER NODE ADDRESS PING...: PING (from NODE's namespace to ADDRESS,
+# held by HOLDER) must get an answer (reachable) or none (in a dry run, PING is printed)
 check() {
   if (( dry_run )); then "${@:5}"; return; fi
   check_started ping "$1" "$3 -> $4 ($2)" "${@:5}"
@@ -655,13 +655,13 @@ within() {
   fi
   return "${status}"
 }
-# --- check_tcp open|closed TARGET NETNS CONNECT...: CONNECT (from NETNS to TARGET, ADDRESS:PORT, with
+# --- check_tcp open|closed TARGET NODE CONNECT...: CONNECT (from NODE's namespace to TARGET, ADDRESS:PORT, with
 # bash's /dev/tcp) must open within check_seconds[tcp], or not (in a dry run, CONNECT is printed)
 check_tcp() {
   if (( dry_run )); then "${@:4}"; return; fi
   check_started tcp "$1" "$3 -> $2" within "${check_seconds[tcp]}" "${@:4}"
 }
-# --- check_run PATTERN NETNS COMMAND ARGV...: ARGV (COMMAND inside NETNS) must exit 0 within
+# --- check_run PATTERN NODE COMMAND ARGV...: ARGV (COMMAND inside NODE's namespace) must exit 0 within
 # check_seconds[run], and what it prints on stdout match PATTERN (bash's =~; an empty one: exit 0 is
 # all); its stderr is shown on FAIL, never matched (in a dry run, ARGV is printed)
 check_run() {

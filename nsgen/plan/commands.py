@@ -89,17 +89,19 @@ CHECK_SECONDS = {"tcp": 2, "run": 10}
 
 @dataclass(frozen=True)
 class Ping:
-    """One reachability check: one ping from inside `netns` to `address`, held by `holder`
-    (`ns-1:veth-1`, `bridge v-net-0`), which must answer (`reachable`) or stay silent."""
+    """One reachability check: one ping from inside `netns` (of the node `node`) to `address`, held
+    by `holder` (`ns-1:veth-1`, `bridge v-net-0`), which must answer (`reachable`) or stay silent."""
 
+    node: str
     netns: str
     address: IPAddress
     holder: str
     reachable: bool = True
 
-    def __init__(self, netns: str, address: IPAddress, holder: str, reachable: bool = True) -> None:
+    def __init__(self, node: str, netns: str, address: IPAddress, holder: str, reachable: bool = True) -> None:
         fields = self.__dict__  # as Command's: a large lab checks tens of thousands of addresses
-        fields["netns"], fields["address"], fields["holder"], fields["reachable"] = netns, address, holder, reachable
+        fields["node"], fields["netns"], fields["address"], fields["holder"] = node, netns, address, holder
+        fields["reachable"] = reachable
 
     @once  # verify.sh and demo.sh each write it
     def argv(self) -> tuple[str, ...]:
@@ -109,9 +111,10 @@ class Ping:
 
 @dataclass(frozen=True)
 class Connect:
-    """One TCP check: from inside `netns`, a connection to `address`:`port` (bash's /dev/tcp), which
-    must open, or must not (`open`)."""
+    """One TCP check: from inside `netns` (of the node `node`), a connection to `address`:`port`
+    (bash's /dev/tcp), which must open, or must not (`open`)."""
 
+    node: str
     netns: str
     address: IPAddress
     port: int
@@ -129,9 +132,10 @@ class Connect:
 
 @dataclass(frozen=True)
 class Probe:
-    """One command check: `command` run inside `netns` (under `bash -c`); its output must match
-    `output`, an extended regular expression (bash's `=~`)."""
+    """One command check: `command` run inside `netns` (of the node `node`, under `bash -c`); its
+    output must match `output`, an extended regular expression (bash's `=~`)."""
 
+    node: str
     netns: str
     command: str
     output: str

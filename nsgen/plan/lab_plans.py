@@ -190,7 +190,7 @@ def teardown(lab: Lab) -> Plan:
 def verify(lab: Lab, checks: list[reachability.Check] | None = None) -> Plan:
     """One ping per check of the topology's intent and its `expect:` list (`checks`, if computed already)."""
     pings = [
-        Ping(c.source.netns, c.address, c.target, c.reachable)
+        Ping(c.source.name, c.source.netns, c.address, c.target, c.reachable)
         for c in (reachability.checks(lab) if checks is None else checks)
     ]
     sampled = reachability.sampled(lab)
@@ -208,8 +208,8 @@ def checks(lab: Lab) -> Plan:
     connections, then commands whose output must match."""
     netns = {ns.name: ns.netns for ns in lab.namespaces}
     here = [e for e in lab.expect if e.source in netns]
-    connects = [Connect(netns[e.source], e.address, e.port, e.open) for e in here if isinstance(e, TcpExpectation)]
-    probes = [Probe(netns[e.source], e.command, e.output) for e in here if isinstance(e, RunExpectation)]
+    connects = [Connect(e.source, netns[e.source], e.address, e.port, e.open) for e in here if isinstance(e, TcpExpectation)]
+    probes = [Probe(e.source, netns[e.source], e.command, e.output) for e in here if isinstance(e, RunExpectation)]
     tcp, run = CHECK_SECONDS["tcp"], CHECK_SECONDS["run"]
     return (
         *step(f"connect where the topology expects a TCP port open, or closed (bash's /dev/tcp, {tcp} s at most)", connects),
