@@ -173,6 +173,34 @@ def test_a_second_setup_fails_fast_while_the_lock_is_held(tmp_path: Path, prefix
 
 
 @pytest.mark.kernel
+def test_a_run_that_locked_a_lock_file_just_deleted_locks_the_new_one(tmp_path: Path, prefix: str) -> None:
+    """The lock file is deleted by the run that held it as it ends. A run that opened it just before,
+    and locked it just after, holds a lock no other run sees: it must open and lock the file again.
+    A flock on PATH deletes the lock file the first time it is called, as the ending run would."""
+    lab_dir = _render(tmp_path, "pair", prefix, "batched")
+    lock = Path(f"/run/nsgen-{prefix}pair.lock")
+    calls = tmp_path / "flock-calls"
+    wrapper = tmp_path / "bin" / "flock"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        f"echo called >>{calls}\n"
+        f"if (( $(wc -l <{calls}) == 1 )); then rm -f {lock}; fi\n"
+        'exec /usr/bin/flock "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+    try:
+        setup = subprocess.run(["bash", str(lab_dir / "setup.sh")], capture_output=True, text=True, env=env, check=False)
+        assert setup.returncode == 0, setup.stderr
+        assert calls.read_text().count("called") == 2  # locked the deleted file, saw it, locked the new one
+        assert lock.exists()  # the file it holds is the one at the path (the lab is up: it stays)
+    finally:
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert leftovers(prefix) == set() and not lock.exists()
+
+
+@pytest.mark.kernel
 def test_two_labs_in_parallel_ten_times(tmp_path: Path, prefix: str) -> None:
     other = prefix[:-1] + "p-"
     moved = presets.bridge(3)
