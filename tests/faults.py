@@ -2,7 +2,7 @@
 
 `BASH_ENV` makes bash source a file before the script; that file sets a DEBUG trap (inherited by
 functions: `set -T`) that counts the script's steps, the commands of its `lab_steps` (`ip …`, `ipN …`,
-`set_sysctl …`, `stop_processes …`, its root-namespace batch and its namespaces' batches), and, right before step `at`,
+`set_sysctl …`, `stop_processes …`, `forward_rule …`, its root-namespace batch and its namespaces' batches), and, right before step `at`,
 runs `action`. Actions: `kill -TERM $$` (a signal at that step), or
 `__fault_break` (change the kernel so that the step fails for real: take the name it is about to
 create, which must survive the script's rollback, or delete what it is about to change).
@@ -16,7 +16,7 @@ __fault_steps=0
 __fault_hook() {
   [[ ${FUNCNAME[1]-} == lab_steps ]] || return 0
   case ${BASH_COMMAND} in
-    "ip "* | ip[0-9]*" "* | "tc "* | "set_sysctl "* | "stop_processes "* | "root_batch"* | "netns_batch "*) ;;
+    "ip "* | ip[0-9]*" "* | "tc "* | "set_sysctl "* | "stop_processes "* | "forward_rule "* | "root_batch"* | "netns_batch "*) ;;
     *) return 0 ;;
   esac
   __fault_steps=$((__fault_steps + 1))
