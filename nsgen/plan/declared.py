@@ -15,7 +15,7 @@ from nsgen.plan import commands
 from nsgen.plan.commands import MTU_DEFAULT, canonical_rate
 from nsgen.topology.ends import ROOT, owned
 from nsgen.topology.facts import Fact
-from nsgen.topology.model import Conditions, Interface, Lab, VxlanEnd, rate_bits, shown_percent, shown_time, time_us
+from nsgen.topology.model import Conditions, Interface, Lab, VxlanEnd, kept_percent, rate_bits, shown_percent, shown_time, time_us
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _conditions(netns: str | None, node: str, device: str, sends: Conditions) ->
     values = {
         "delay": shown_time(time_us(sends.delay)) if sends.delay and time_us(sends.delay) else None,
         "jitter": shown_time(time_us(sends.jitter)) if sends.jitter and time_us(sends.jitter) else None,
-        "loss": shown_percent(sends.loss) if sends.loss and float(sends.loss.rstrip("%")) else None,
+        "loss": shown_percent(sends.loss) if sends.loss and kept_percent(sends.loss) else None,
         "rate": canonical_rate(rate_bits(sends.rate)) if sends.rate else None,
     }
     facts = [Fact(netns, node, "qdisc", device, sends.qdisc)]

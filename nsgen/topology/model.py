@@ -250,11 +250,15 @@ def shown_time(us: float) -> str:
     return f"{us / 10**6:.3g}s" if us >= 10**6 else f"{us / 10**3:.3g}ms"
 
 
+def kept_percent(percent: str) -> int:
+    """A netem percentage as the kernel keeps it: a share of 2**32 - 1 (tc rounds to the nearest)."""
+    return round(float(percent.rstrip("%")) / 100 * 0xFFFFFFFF)
+
+
 def shown_percent(percent: str) -> str:
-    """A netem percentage as `tc qdisc show` prints it: the kernel keeps it as a share of 2**32 - 1,
-    printed back with six significant digits (`0.5%`)."""
-    kept = round(float(percent.rstrip("%")) / 100 * 0xFFFFFFFF)
-    return f"{100.0 * kept / 0xFFFFFFFF:g}%"
+    """A netem percentage as `tc qdisc show` prints it: the share the kernel keeps, printed back
+    with six significant digits (`0.5%`)."""
+    return f"{100.0 * kept_percent(percent) / 0xFFFFFFFF:g}%"
 
 
 @dataclass(frozen=True)

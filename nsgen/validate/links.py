@@ -4,7 +4,7 @@ and the model's links with typed ends (a veth pair's, or a macvlan's and its par
 import math
 
 from nsgen.topology.ends import MACVLAN, ROOT, BridgePort, Endpoint, MacvlanParent, NamespaceEnd, RootEnd
-from nsgen.topology.model import Conditions, Link, rate_bits, shown_time, time_us
+from nsgen.topology.model import Conditions, Link, kept_percent, rate_bits, shown_time, time_us
 from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
 from nsgen.validate import names
 from nsgen.validate.context import Context, LinkSpec, Path, Port
@@ -74,20 +74,29 @@ def check_linked(ctx: Context) -> None:
 def _condition_problems(values: dict[str, str]) -> list[tuple[str, str]]:
     """What the kernel would refuse of one direction's conditions (the schema checked their spelling)."""
     problems = []
-    if "jitter" in values and "delay" not in values:
-        problems.append(("jitter", "jitter without a delay: give the delay it varies"))
+    if "jitter" in values and time_us(values["jitter"]) and not time_us(values.get("delay", "0s")):
+        problems.append(("jitter", "jitter without a delay: give the delay it varies (tc keeps no jitter of a delay of 0)"))
     if "rate" in values and (problem := _rate_problem(values["rate"])):
         problems.append(("rate", problem))
-    if "loss" in values and float(values["loss"].rstrip("%")) > 100:
-        problems.append(("loss", f"loss {values['loss']} is above 100%"))
+    loss = values.get("loss", "0%")
+    if float(loss.rstrip("%")) > 100:
+        problems.append(("loss", f"loss {loss} is above 100%"))
+    elif float(loss.rstrip("%")) and not kept_percent(loss):
+        problems.append(("loss", f"loss {loss} is kept by the kernel as 0% (a share of 2**32 - 1): give 0.0000001% or more"))
     problems += [(key, problem) for key in ("delay", "jitter") if key in values and (problem := _time_problem(key, values[key]))]
     return problems
+
+
+#: The longest netem time tc takes, in microseconds: 2**32 - 1 of its 64 ns ticks (274.88 s).
+MAX_TIME_US = 274_877_906
 
 
 def _time_problem(key: str, time: str) -> str | None:
     """Why status could not read a netem time back as declared: tc prints it with three significant
     digits, and below 1 ms rounded as each iproute2 version does."""
     us = time_us(time)
+    if us > MAX_TIME_US:
+        return f"{key} {time} is above 274s, the longest tc takes (it keeps a time in 32 bits of 64 ns ticks)"
     if 0 < us < 1000:
         return f"{key} {time} is below 1ms, which tc shows rounded (differently by version): give 1ms or more, or 0"
     if us and not math.isclose(time_us(shown := shown_time(us)), us):
