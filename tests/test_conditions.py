@@ -150,6 +150,32 @@ def test_netem_is_refused_where_the_kernel_lacks_it_and_force_goes_on_without(tm
 
 
 @pytest.mark.kernel
+def test_a_rate_changed_by_hand_is_planned_from_the_kernels_and_a_rollback_puts_it_back(tmp_path: Path, prefix: str) -> None:
+    """The plan starts from the rate the kernel has (not from none), and its rollback restores that rate
+    rather than deleting the qdisc; found by a review (a signal after the change left no qdisc at all)."""
+    loaded = sources.from_document(SHAPED, "lab.yaml", "lab.yaml", prefix)
+    lab_dir = _lab(tmp_path, SHAPED, prefix)
+    topology = tmp_path / "shaped.yaml"
+    topology.write_text(yaml_file.dump(SHAPED))
+    try:
+        assert run("bash", lab_dir / "setup.sh").returncode == 0
+        tbf = ("tbf", "rate", "5mbit", "burst", "16kb", "latency", "50ms")
+        run("tc", "-n", f"{prefix}a", "qdisc", "replace", "dev", "e0", "root", *tbf, check=True)
+        assert [str(d) for d in drift.differences(loaded.lab)] == ["a: e0 rate 10mbit: different (5mbit)"]
+        plan = nsgen("plan", topology, "--prefix", prefix, "-o", tmp_path / "change")
+        assert "~ link a:e0 -- b:e0 from a: rate 5mbit -> rate 10mbit" in plan.stdout, plan.stdout
+        env = faults.environment(tmp_path, 1, "kill -TERM $$")
+        stopped = run("bash", tmp_path / "change" / "apply.sh", env=env)
+        assert stopped.returncode == 143 and "rolled back" in stopped.stderr, stopped.stderr
+        assert [str(d) for d in drift.differences(loaded.lab)] == ["a: e0 rate 10mbit: different (5mbit)"]
+        assert run("bash", tmp_path / "change" / "apply.sh").returncode == 0
+        assert [str(d) for d in drift.differences(loaded.lab)] == []
+    finally:
+        run("bash", lab_dir / "teardown.sh")
+    assert leftovers(prefix) == set()
+
+
+@pytest.mark.kernel
 def test_apply_is_whole_a_missing_qdisc_stops_it_force_or_not(tmp_path: Path, prefix: str) -> None:
     if _netem_here():
         pytest.skip("this kernel has netem: nothing is missing to stop apply")

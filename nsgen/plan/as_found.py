@@ -103,12 +103,12 @@ def as_found(lab: Lab, drift: list[Difference]) -> Found:
     for d in drift:
         if d.kind != "extra" or not (d.fact.kind in ("device", "namespace") or unheld(d.fact)):
             by_netns.setdefault(d.netns, []).append(d)
-    # a link condition lost or changed is as good as none (it is replaced); one no end declares, as found
+    # a link condition as the kernel has it: each value that differs, the kernel's (None: it has none)
     qdiscs: Qdiscs = {}
     for d in drift:
         if d.fact.kind in CONDITIONED:
-            found = qdiscs.setdefault((d.netns, d.fact.device), {"drift": d.kind})
-            found[d.fact.kind] = d.fact.value if d.kind == "extra" else ""
+            value = {"missing": None, "different": d.have, "extra": d.fact.value}[d.kind]
+            qdiscs.setdefault((d.netns, d.fact.device), {})[d.fact.kind] = value
     links = tuple(
         _conditions_found(link, qdiscs)
         for link in lab.links
@@ -171,8 +171,8 @@ def _nat(difference: Difference) -> bool:
     return difference.fact.kind == "iptables" and difference.fact.value.startswith("-t nat ")
 
 
-#: The qdiscs drift names, by namespace and device: how they differ (`drift`), their kind and rate.
-Qdiscs = dict[tuple[str | None, str], dict[str, str]]
+#: The link conditions drift names, by namespace and device: the kernel's value of each kind that differs.
+Qdiscs = dict[tuple[str | None, str], dict[str, str | None]]
 
 
 def _conditions_found(link: Link, qdiscs: Qdiscs) -> Link:
@@ -182,15 +182,21 @@ def _conditions_found(link: Link, qdiscs: Qdiscs) -> Link:
 
 
 def _sends_found(end: Endpoint, conditions: Conditions | None, qdiscs: Qdiscs) -> Conditions | None:
-    """The conditions found on what `end` sends: a lost or changed one as none, one no end declares as
-    it is (a netem one with neither delay nor loss as `delay 0ms`)."""
+    """The conditions the kernel has on what `end` sends: the declared ones with the kernel's values
+    where they differ (none where it has no root qdisc of a link's; a netem one with neither delay
+    nor loss as `delay 0ms`), so that a change replaces them and its rollback puts them back."""
     found = qdiscs.get((end.netns, end.device))
-    if found is not None and found["drift"] == "extra":
-        rate, delay, jitter, loss = (found.get(kind) or None for kind in ("rate", "delay", "jitter", "loss"))
-        if found.get("qdisc") == "tbf":
-            return Conditions(rate=rate)
-        return Conditions(rate=rate, delay=delay or (None if loss else "0ms"), jitter=jitter, loss=loss)
-    return None if found is not None else conditions
+    if found is None:
+        return conditions
+    values = {key: value for key, value in dataclasses.asdict(conditions).items() if value is not None} if conditions else {}
+    values |= {kind: value for kind, value in found.items() if kind != "qdisc"}
+    qdisc = found.get("qdisc", conditions.qdisc if conditions else None)
+    rate, delay, jitter, loss = (values.get(kind) for kind in ("rate", "delay", "jitter", "loss"))
+    if qdisc is None:
+        return None
+    if qdisc == "tbf":
+        return Conditions(rate=rate)
+    return Conditions(rate=rate, delay=delay or (None if loss else "0ms"), jitter=jitter if delay else None, loss=loss)
 
 
 def _root_interface(iface: Interface, found: list[Difference]) -> Interface:
