@@ -243,3 +243,37 @@ def test_apply_gives_a_new_bridge_its_forward_rule_and_takes_a_gone_ones_away(ho
     finally:
         nsgen("down")
     assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])
+
+
+def test_a_rollback_after_the_last_bridge_and_its_rule_went_puts_the_rule_back(host: Host, tmp_path: Path, prefix: str) -> None:
+    """apply.sh to a lab with no bridge deletes --allow-forward's rules last (delete_rules); a signal
+    right after it rolls back to the old lab, its rule too: whether the lab had such rules is read as
+    apply.sh starts (found by a review: the rollback read it after they were gone, and said all was back)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    one = _bridges(tmp_path, 1)
+    pair = tmp_path / "pair.yaml"
+    pair.write_text(
+        "name: fw\nnamespaces:\n  n00: {interfaces: {e0: {addresses: [10.70.0.2/24]}}}\n"
+        "  n01: {interfaces: {e0: {addresses: [10.70.0.3/24]}}}\nlinks:\n  - [n00:e0, n01:e0]\n"
+    )
+    hook = tmp_path / "hook.bash"  # a signal right after delete_rules, in lab_steps
+    hook.write_text(
+        "__after() { if [[ ${FUNCNAME[1]-} == lab_steps && ${BASH_COMMAND} == delete_rules ]]; then delete_rules; kill -TERM $$; fi; }\n"
+        "set -T\ntrap __after DEBUG\n"
+    )
+
+    def nsgen(*words: str | Path) -> subprocess.CompletedProcess[str]:
+        return _in(host, sys.executable, "-m", "nsgen", *words, "--prefix", prefix, env=env)
+
+    rule = f'-A FORWARD -i {prefix}br0 -o {prefix}br0 -m comment --comment "nsgen:{prefix}fw" -j ACCEPT'
+    assert nsgen("up", one, "--allow-forward").returncode == 0
+    try:
+        assert nsgen("plan", pair, "-o", tmp_path / "change").returncode == 0
+        stopped = _in(host, "bash", tmp_path / "change" / "apply.sh", env={**env, "BASH_ENV": str(hook)})
+        assert stopped.returncode == 143 and "rolled back: the lab is its old topology again" in stopped.stderr, stopped.stderr
+        assert _forward_rules(host) == ["-P FORWARD DROP", rule]
+        status = nsgen("status", one)
+        assert status.returncode == 0, status.stdout
+    finally:
+        nsgen("down")
+    assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])
