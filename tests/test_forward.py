@@ -14,7 +14,7 @@ from pathlib import Path
 
 import faults
 import pytest
-from conftest import REPO, root_link_names
+from conftest import REPO, root_link_names, shellcheck
 
 from nsgen.render import lab_files, writing
 from nsgen.run import emulated_hosts
@@ -274,6 +274,43 @@ def test_a_rollback_after_the_last_bridge_and_its_rule_went_puts_the_rule_back(h
         assert _forward_rules(host) == ["-P FORWARD DROP", rule]
         status = nsgen("status", one)
         assert status.returncode == 0, status.stdout
+    finally:
+        nsgen("down")
+    assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])
+
+
+def test_apply_adding_a_bridge_behind_drop_stops_and_explains_unless_allow_forward(
+    host: Host, tmp_path: Path, prefix: str
+) -> None:
+    """A lab with nothing FORWARD could drop (a veth pair), set up without rules: apply adding a bridge
+    behind a DROP policy stops before changing anything and says why, as setup.sh does; with
+    --allow-forward it adds the bridge and its ACCEPT rule (found by a review: it was applied, silently
+    unreachable)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    pair, one = tmp_path / "pair.yaml", _bridges(tmp_path, 1)
+    pair.write_text(
+        "name: fw\nnamespaces:\n  n00: {interfaces: {e0: {addresses: [10.70.0.2/24]}}}\n"
+        "  n01: {interfaces: {e0: {addresses: [10.70.0.3/24]}}}\nlinks:\n  - [n00:e0, n01:e0]\n"
+    )
+
+    def nsgen(*words: str | Path) -> subprocess.CompletedProcess[str]:
+        return _in(host, sys.executable, "-m", "nsgen", *words, "--prefix", prefix, env=env)
+
+    assert nsgen("up", pair, "--allow-forward").returncode == 0
+    try:
+        assert nsgen("plan", one, "-o", tmp_path / "change").returncode == 0
+        assert shellcheck(tmp_path / "change" / "apply.sh").returncode == 0
+        refused = nsgen("apply", one)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "would be dropped" in refused.stderr and "--allow-forward" in refused.stderr, refused.stderr
+        assert _forward_rules(host) == ["-P FORWARD DROP"] and f"{prefix}br0" not in _inside(host)[1]
+        assert nsgen("status", pair).returncode == 0  # nothing changed
+        allowed = nsgen("apply", one, "--allow-forward")
+        assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+        rule = f'-A FORWARD -i {prefix}br0 -o {prefix}br0 -m comment --comment "nsgen:{prefix}fw" -j ACCEPT'
+        assert _forward_rules(host) == ["-P FORWARD DROP", rule]
+        verify = nsgen("verify", one)
+        assert verify.returncode == 0 and "0 failed" in verify.stdout, verify.stdout
     finally:
         nsgen("down")
     assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])

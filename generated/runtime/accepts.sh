@@ -1,17 +1,21 @@
-# --- nsgen runtime section accepts: sha256 bc9707551f9e627f19789cde3f5849419e3a15a0a105bf106994dde771cff267 ---
-# --- forward_rules_read (a preflight hook, before anything changes): whether the running lab has
-# --allow-forward's rules (an ACCEPT rule with the lab's comment in FORWARD), read by kernel_facts;
-# forward_rule follows them, and so does a rollback, even after the change deleted them all
+# --- nsgen runtime section accepts: sha256 83b688a0b13e80e35af883556166c6628298b4bd4f0cdcce9e65a3ee11688618 ---
+# --- forward_rules_read FORCE ALLOW_FORWARD (the first preflight hook, before anything changes):
+# whether the lab has --allow-forward's rules: the running lab has some (an ACCEPT rule with the
+# lab's comment in FORWARD, read by kernel_facts), or apply.sh was given --allow-forward. Those found
+# stand for the option: the forward section's preflight, after it, is told so. forward_rule follows
+# them, and so does a rollback, even after the change deleted them all.
 forward_rules=0
 forward_rules_read() {
   local fact kernel=()
+  forward_rules=$2
   kernel_facts ''
   if (( ${#accepted_there[@]} > 0 )); then forward_rules=1; fi
   for fact in "${kernel[@]}"; do
     if [[ ${fact} == "iptables -t filter -A FORWARD "*" -j ACCEPT" ]]; then forward_rules=1; fi
   done
+  allow_forward=${forward_rules}
 }
-preflight_hooks+=(forward_rules_read)
+preflight_hooks=(forward_rules_read "${preflight_hooks[@]}")
 # --- forward_rule add|del MATCH...: apply.sh's change of --allow-forward's FORWARD rules (a bridge,
 # NAT or a forwarded port that comes or goes), where the running lab had them as it started; else
 # nothing (the lab was set up without them). The rule for MATCH inserted first in the chain, or

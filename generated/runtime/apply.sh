@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 9d57119e9694ca9dc587c0debca3a7ae5a0f020046222a293dd812b95fa16ce9 ---
+# --- nsgen runtime section apply.sh: sha256 1039cd74141dc67443cf4b4e100a7dce2877f4a543a8a6b405e3c2088a389cf3 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -9,17 +9,19 @@
 # --- options
 #   --dry-run: print the commands this script would run, and change nothing
 #   --force: apply the change even where the running lab is not what its record says
+#   --allow-forward: where the FORWARD chain drops the lab's traffic, accept it (the rules of lab_accepts)
 
 # --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
 refuse() { echo "${0##*/}: $1" >&2; exit 2; }
 
 script_args=("$@")
-dry_run=0 force=0
+dry_run=0 force=0 allow_forward=0
 while (( $# > 0 )); do
   case $1 in
     --dry-run) dry_run=1 ;;
     --force) force=1 ;;
-    *) refuse "unknown option '$1' (known: --dry-run, --force)" ;;
+    --allow-forward) allow_forward=1 ;;
+    *) refuse "unknown option '$1' (known: --dry-run, --force, --allow-forward)" ;;
   esac
   shift
 done
@@ -83,7 +85,7 @@ record_write() {
 # the lab's steps are done, before it is said to be up.
 declare -a preflight_hooks ready_hooks
 # the sections' preflights (a change is applied whole: apply.sh's --force is not theirs)
-for hook in "${preflight_hooks[@]}"; do "${hook}" '' 0; done
+for hook in "${preflight_hooks[@]}"; do "${hook}" '' "${allow_forward}"; done
 
 # --- preflight: the record holds the old topology, and what the change touches is there as the old
 # topology declares it (--force: go on anyway)

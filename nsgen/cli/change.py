@@ -133,6 +133,13 @@ def apply_command(
     workdir: WorkDir = None,
     dry_run: DryRun = False,
     force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
+    allow_forward: Annotated[
+        bool,
+        typer.Option(
+            "--allow-forward",
+            help="Where FORWARD drops the traffic of a bridge, NAT or port the change adds, accept it (as up --allow-forward).",
+        ),
+    ] = False,
 ) -> None:
     """Print the change from the running lab to this topology (without a file: its own, what repairs its
     drift), and run its apply.sh."""
@@ -140,13 +147,16 @@ def apply_command(
     if force and multihost.is_multihost(old):
         said = "--force works on a one-machine lab: a multi-host lab's change starts from each host's kernel as it is"
         raise TopologyError([Problem(new.origin, "", said)])
+    if allow_forward and multihost.is_multihost(old):
+        said = "--allow-forward works on a one-machine lab: a multi-host lab's hosts keep the FORWARD rules they were set up with"
+        raise TopologyError([Problem(new.origin, "", said)])
     if not _print_plan(found, new, old) and old == new.lab:
         raise typer.Exit(0)
     sys.stdout.flush()
     if multihost.is_multihost(old):  # every host's apply.sh through the playbook; one failing reverts them all
         files = multihost.render_apply(old, new, found, style)
         raise typer.Exit(playbook.run(new, lab_files.APPLY, style, workdir, dry_run, files))
-    args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else [])]
+    args = [*(["--dry-run"] if dry_run else []), *(["--force"] if force else []), *(["--allow-forward"] if allow_forward else [])]
     files = lab_files.render_apply(old, new, style, lab_files=workdir is not None, found=found[""])
     with scripts.rendered_files(files, new.lab.name, workdir) as lab_dir:
         status = scripts.run_script(lab_dir, lab_files.APPLY, args)

@@ -89,13 +89,16 @@ _TOOL_SECTIONS = {
 
 def _apply_sections(plans: tuple[Plan, ...], retired: tuple[str, ...], ipv6: bool) -> tuple[str, ...]:
     """apply.sh's sections: facts (it checks the old lab), those whose functions its steps and its
-    rollback's call, those whose cleanup it runs for the old lab (`retired`), and `ipv6` for a new
-    lab with IPv6 (it is said to be changed once its addresses are usable)."""
+    rollback's call, those whose cleanup it runs for the old lab (`retired`), `ipv6` for a new lab
+    with IPv6 (it is said to be changed once its addresses are usable), and `forward` where the
+    change (the first plan) adds a FORWARD rule of --allow-forward's: its preflight stops a change
+    whose traffic FORWARD would drop, unless the lab has such rules or is given --allow-forward."""
     tools = {c.tool for plan in plans for s in plan for c in s.commands if isinstance(c, Command)}
     if unknown := tools - {"ip", "bridge", *_TOOL_SECTIONS}:
         raise ValueError(f"apply.sh has no section for {sorted(unknown)}")
     used = {section for tool in tools & _TOOL_SECTIONS.keys() for section in _TOOL_SECTIONS[tool]}
-    chosen = {"facts", *used, *retired, *(("ipv6",) if ipv6 else ())}
+    accepting = any(c.tool == "forward_rule" and c.argv[0] == "add" for s in plans[0] for c in s.commands)
+    chosen = {"facts", *used, *retired, *(("ipv6",) if ipv6 else ()), *(("forward",) if accepting else ())}
     return tuple(name for name in SCRIPT_SECTIONS[APPLY] if name in chosen)
 
 

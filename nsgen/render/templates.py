@@ -96,7 +96,7 @@ SCRIPT_SECTIONS = {
     "verify.sh": ("facts",),
     "demo.sh": ("parents", "services", "forward", "rules", "tc", "sysctl", "stop"),
     "check.sh": ("facts",),
-    "apply.sh": ("facts", "services", "rules", "accepts", "tc", "sysctl", "ipv6", "stop"),
+    "apply.sh": ("facts", "services", "forward", "rules", "accepts", "tc", "sysctl", "ipv6", "stop"),
     "status.sh": ("facts",),  # a multi-host lab's host's (nsgen.render.multihost)
 }
 
