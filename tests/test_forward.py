@@ -231,6 +231,8 @@ def test_apply_gives_a_new_bridge_its_forward_rule_and_takes_a_gone_ones_away(ho
         assert _forward_rules(host) == ["-P FORWARD DROP", rule.format(0, 0)]
         applied = nsgen("apply", two)
         assert applied.returncode == 0, applied.stdout + applied.stderr
+        said = f"+ FORWARD accept -i {prefix}br1 -o {prefix}br1 (where the lab has --allow-forward's rules)"
+        assert said in applied.stdout.splitlines(), applied.stdout
         assert sorted(_forward_rules(host)) == sorted(["-P FORWARD DROP", rule.format(0, 0), rule.format(1, 1)])
         status = nsgen("status", two)
         assert status.returncode == 0, status.stdout

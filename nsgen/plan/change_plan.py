@@ -235,11 +235,10 @@ def _tuning(c: Comparison) -> Plan:
 def _forward_rules(c: Comparison) -> list[Command]:
     """The FORWARD rules --allow-forward has for the new lab and not the old (`add`), and for the old
     and not the new (`del`); none where the new lab has none (apply.sh deletes every one: retired)."""
-    old, new = (tuple(command.argv for command in commands.accepts(lab)) for lab in (c.old, c.new))
-    if not new:
+    if not commands.accepts(c.new):
         return []
-    added = [Command(("add", *match), None, "forward_rule") for match in new if match not in old]
-    return added + [Command(("del", *match), None, "forward_rule") for match in old if match not in new]
+    added = [Command(("add", *match), None, "forward_rule") for match in c.accepts_added]
+    return added + [Command(("del", *match), None, "forward_rule") for match in c.accepts_removed]
 
 
 def _kept_addresses(c: Comparison, verb: Literal["add", "del"]) -> list[Command]:

@@ -40,12 +40,14 @@ def changes(c: Comparison) -> tuple[Change, ...]:
 
 
 def _outside(c: Comparison) -> list[Change]:
-    """NAT subnets and forwarded ports that go or come."""
+    """NAT subnets and forwarded ports that go or come, and --allow-forward's FORWARD rules with them."""
     lines = [Change("-", f"nat from {net}") for net in c.old.nat if net not in c.new.nat]
     lines += [Change("+", f"nat from {net}") for net in c.new.nat if net not in c.old.nat]
     for sign, these, others in (("-", c.old.forwards, c.new.forwards), ("+", c.new.forwards, c.old.forwards)):
         lines += [Change(sign, f"forward {f.proto} port {f.port} to {f.node}:{f.to_port}") for f in these if f not in others]
-    return lines
+    where = "(where the lab has --allow-forward's rules)"
+    lines += [Change("-", f"FORWARD accept {' '.join(match)} {where}") for match in c.accepts_removed]
+    return lines + [Change("+", f"FORWARD accept {' '.join(match)} {where}") for match in c.accepts_added]
 
 
 def _services(c: Comparison) -> list[Change]:

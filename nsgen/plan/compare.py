@@ -9,6 +9,7 @@ old lab's namespaces the change reaches.
 import dataclasses
 from dataclasses import dataclass
 
+from nsgen.plan import commands
 from nsgen.plan.lab_plans import ipv4_only
 from nsgen.topology.ends import owned
 from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Service, Tunnel, VxlanEnd, VxlanPort
@@ -64,6 +65,21 @@ class Comparison:
     @property
     def kept_br(self) -> list[str]:
         return [name for name in self.new_br if name in self.old_br]
+
+    @property
+    def accepts_added(self) -> list[tuple[str, ...]]:
+        """The matches of --allow-forward's FORWARD rules (`commands.accepts`) that `new` has and `old` not."""
+        return _beyond(self.new, self.old)
+
+    @property
+    def accepts_removed(self) -> list[tuple[str, ...]]:
+        """Those `old` has and `new` not."""
+        return _beyond(self.old, self.new)
+
+
+def _beyond(lab: Lab, other: Lab) -> list[tuple[str, ...]]:
+    theirs = {command.argv for command in commands.accepts(other)}
+    return [command.argv for command in commands.accepts(lab) if command.argv not in theirs]
 
 
 def _settings(tunnel: Tunnel) -> Tunnel:
