@@ -18,8 +18,9 @@ from nsgen.plan.changes import SYSCTL_DEFAULT, Change, changes
 from nsgen.plan.commands import MTU_DEFAULT, Command, Made, Plan, addr_command, route_command, step
 from nsgen.plan.compare import Comparison, compare, interfaces, tunnel_ends, vxlan_conditions
 from nsgen.topology import ends
+from nsgen.topology.ends import Tunnel, VxlanEnd
 from nsgen.topology.facts import KINDS
-from nsgen.topology.model import Interface, Lab, Link, VxlanEnd
+from nsgen.topology.model import Interface, Lab, Link
 
 
 @dataclass(frozen=True)
@@ -132,13 +133,17 @@ def _additions(c: Comparison) -> Plan:
 def _tunnels_removed(c: Comparison) -> list[Command]:
     """A multi-host part's VXLAN devices that go: a link's end in a namespace that stays (else it goes
     with its namespace), a bridge's port; a kept port's FDB entries of the machines that leave it."""
-    gone = [
-        commands.device_del(t.end.interface, t.end.netns) if isinstance(t, VxlanEnd) else commands.device_del(t.device)
-        for t in c.tunnels.removed
-        if not isinstance(t, VxlanEnd) or t.end.node in c.new_ns
-    ]
+    gone = [_deletion(t) for t in c.tunnels.removed if not isinstance(t, VxlanEnd) or t.end.node in c.new_ns]
     gone += [commands.flood_entry("del", b.device, r) for b, a in c.tunnels.kept_ports for r in b.remotes if r not in a.remotes]
     return gone
+
+
+def _deletion(tunnel: Tunnel) -> Command:
+    """The deletion of a VXLAN device, as the table of ends gives it."""
+    removal = ends.kind(tunnel).removal(tunnel)
+    assert removal is not None, "a VXLAN device is the lab's: deleted from where it is"
+    argv, netns = removal
+    return Command(argv, netns, removes=(Made(netns, "device", tunnel.device),))
 
 
 def _tunnels_added(c: Comparison) -> list[Command]:

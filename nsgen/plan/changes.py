@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from nsgen.plan.commands import MTU_DEFAULT
 from nsgen.plan.compare import Comparison, interfaces, tunnel_ends, vxlan_conditions
-from nsgen.topology.model import IPInterface, Lab, Service, Tunnel, VxlanEnd
+from nsgen.topology.ends import Tunnel, VxlanEnd
+from nsgen.topology.model import IPInterface, Lab, Service
 
 #: What a removed sysctl goes back to: a new namespace's forwarding default.
 SYSCTL_DEFAULT = "0"

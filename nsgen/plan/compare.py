@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from nsgen.plan import commands
 from nsgen.plan.lab_plans import ipv4_only
-from nsgen.topology.ends import owned
-from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Service, Tunnel, VxlanEnd, VxlanPort
+from nsgen.topology.ends import Tunnel, VxlanEnd, VxlanPort, owned
+from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Service
 
 
 @dataclass(frozen=True)

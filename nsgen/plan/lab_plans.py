@@ -34,8 +34,9 @@ from nsgen.plan.commands import (
     stop_service,
     tuning,
 )
-from nsgen.topology.ends import MacvlanParent, owned
-from nsgen.topology.model import Lab, RunExpectation, TcpExpectation, Tunnel, VxlanEnd, VxlanPort
+from nsgen.topology import ends
+from nsgen.topology.ends import MacvlanParent, Tunnel, VxlanPort, owned
+from nsgen.topology.model import Lab, RunExpectation, TcpExpectation
 
 
 def ipv4_only(lab: Lab) -> bool:
@@ -143,19 +144,13 @@ def tunnels_made(tunnels: Sequence[Tunnel], v4: bool) -> tuple[list[Command], li
     """The VXLAN devices `tunnels` (of one machine's part of a multi-host lab) made, and the FDB entries
     of its spanning bridges' ports."""
     made, fdb = [], []
-    for tunnel in tunnels:
-        vxlan = ("type", "vxlan", "id", str(tunnel.vni), "local", str(tunnel.local))
-        if isinstance(tunnel, VxlanEnd):
-            where = ("name", tunnel.end.interface, "netns", tunnel.end.netns, *(("address", tunnel.mac) if tunnel.mac else ()))
-            words = ("link", "add", *where, *vxlan, "remote", str(tunnel.remote), "dstport", str(tunnel.port))
-            made.append(Command(words, makes=(Made(tunnel.end.netns, "device", tunnel.end.interface),)))
-            continue
-        where = ("name", tunnel.device, "mtu", str(tunnel.mtu), "master", tunnel.bridge)
-        port = (Made(None, "device", tunnel.device),)
-        made.append(Command(("link", "add", *where, *vxlan, "dstport", str(tunnel.port)), makes=port))
-        made += [Command(("link", "set", "dev", tunnel.device, "addrgenmode", "none"))] if v4 else []
-        made.append(link_up(tunnel.device, None))
-        fdb += [flood_entry("append", tunnel.device, remote) for remote in tunnel.remotes]
+    for tunnel in tunnels:  # each made in the root namespace (its socket stays there), where the table says
+        makes = tuple(Made(tunnel.netns, *fact) for fact in ends.kind(tunnel).facts(tunnel))
+        made.append(Command(ends.device_words(tunnel), makes=makes))
+        if isinstance(tunnel, VxlanPort):  # a bridge's port: up, and flooding to the other machines
+            made += [Command(("link", "set", "dev", tunnel.device, "addrgenmode", "none"))] if v4 else []
+            made.append(link_up(tunnel.device, None))
+            fdb += [flood_entry("append", tunnel.device, remote) for remote in tunnel.remotes]
     return made, fdb
 
 

@@ -14,9 +14,9 @@ from nsgen.render.parallel import in_two_processes
 from nsgen.render.styles import Style
 from nsgen.render.templates import SCRIPT_SECTIONS, environment, runtime, template
 from nsgen.topology import yaml_file
-from nsgen.topology.ends import owned
+from nsgen.topology.ends import VxlanPort, owned
 from nsgen.topology.facts import Fact
-from nsgen.topology.model import Lab, VxlanPort
+from nsgen.topology.model import Lab
 from nsgen.validate.sources import LoadedLab
 
 #: Artifacts rendered from templates of the same name plus `.j2`; the executable ones are scripts.

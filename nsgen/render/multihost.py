@@ -22,8 +22,8 @@ from nsgen.problems import Problem, TopologyError
 from nsgen.render import lab_files, templates
 from nsgen.render.styles import Style
 from nsgen.topology import yaml_file
-from nsgen.topology.ends import BridgePort, NamespaceEnd
-from nsgen.topology.model import Lab, Namespace, VxlanEnd, VxlanPort, stable_mac
+from nsgen.topology.ends import BridgePort, NamespaceEnd, VxlanEnd, VxlanPort
+from nsgen.topology.model import Lab, Namespace, stable_mac
 from nsgen.validate import placement
 from nsgen.validate.sources import LoadedLab
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 from typing import Any, Generic, TypeVar
 
-from nsgen.topology.ends import Endpoint, NamespaceEnd, owned
+from nsgen.topology.ends import Endpoint, NamespaceEnd, Tunnel, VxlanEnd, VxlanPort, owned
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
@@ -325,48 +325,6 @@ class Vxlan:
 
     vni_base: int = 1000
     port: int = 4789
-
-
-@dataclass(frozen=True)
-class VxlanEnd:
-    """One machine's end of a cross-host veth link: a VXLAN device made in the machine's root namespace
-    (its socket stays there, on the underlay) directly inside the lab namespace, under the interface's name."""
-
-    end: NamespaceEnd
-    vni: int
-    local: IPAddress
-    remote: IPAddress
-    port: int
-    mtu: int
-    sends: Conditions | None = None  # the link's conditions on what this end sends (tc on the VXLAN device)
-    mac: str = ""  # its own MAC: the interface's, else stable_mac
-
-    @property
-    def place(self) -> tuple[str | None, str]:
-        """Where the device is: its namespace (kernel name) and its name."""
-        return self.end.netns, self.end.interface
-
-
-@dataclass(frozen=True)
-class VxlanPort:
-    """One machine's VXLAN device of a bridge spanning machines: a port of its part of the bridge, with
-    head-end replication (an all-zero FDB entry) to each other machine's part."""
-
-    device: str
-    bridge: str
-    vni: int
-    local: IPAddress
-    remotes: tuple[IPAddress, ...]
-    port: int
-    mtu: int
-
-    @property
-    def place(self) -> tuple[str | None, str]:
-        """Where the device is: the root namespace (None) and its name."""
-        return None, self.device
-
-
-Tunnel = VxlanEnd | VxlanPort
 
 
 @dataclass(frozen=True)
