@@ -15,7 +15,7 @@ from nsgen.plan import commands, lab_plans
 from nsgen.render import lab_files, styles, writing
 from nsgen.run import drift, recording
 from nsgen.topology import yaml_file
-from nsgen.topology.model import Conditions
+from nsgen.topology.conditions import Conditions
 from nsgen.validate import sources
 from nsgen.validate.lab import build_lab
 

@@ -14,8 +14,8 @@ from live_labs import BASE, load, setup, teardown
 from nsgen.plan import as_found, declared
 from nsgen.problems import TopologyError
 from nsgen.run import drift
+from nsgen.topology.conditions import Conditions
 from nsgen.topology.facts import Difference, Fact
-from nsgen.topology.model import Conditions
 
 pytestmark = pytest.mark.kernel
 

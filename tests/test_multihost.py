@@ -26,9 +26,10 @@ from nsgen.problems import TopologyError
 from nsgen.render import lab_files, multihost, writing
 from nsgen.render.styles import Style
 from nsgen.run import emulated_hosts, host_states, node_access, playbook, ssh_access
+from nsgen.topology.conditions import Conditions
 from nsgen.topology.ends import VxlanEnd, VxlanPort
 from nsgen.topology.facts import Difference, Fact
-from nsgen.topology.model import Conditions, stable_mac
+from nsgen.topology.model import stable_mac
 from nsgen.validate import sources
 
 

@@ -15,9 +15,10 @@ from typing import Literal
 
 from nsgen.plan import declared
 from nsgen.plan.commands import Command, Made
+from nsgen.topology.conditions import Conditions
 from nsgen.topology.ends import Endpoint, VxlanEnd
 from nsgen.topology.facts import CONDITIONED, KINDS, Difference, Fact
-from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Route, interface_address
+from nsgen.topology.model import Bridge, Interface, Lab, Link, Namespace, Route, interface_address
 
 #: Routes of these types are no `Route` of the model.
 TYPED_ROUTES = ("blackhole", "unreachable", "prohibit", "throw")

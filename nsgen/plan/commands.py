@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from nsgen.topology import ends
+from nsgen.topology.conditions import Conditions, rate_bits
 from nsgen.topology.facts import CONDITIONED, Fact
 from nsgen.topology.model import (
     Bridge,
-    Conditions,
     Endpoint,
     Interface,
     IPAddress,
@@ -25,7 +25,6 @@ from nsgen.topology.model import (
     Route,
     Service,
     once,
-    rate_bits,
 )
 
 Tool = Literal["ip", "sysctl", "bridge", "stop", "tc", "service", "iptables", "accept"]

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from nsgen.plan import commands
 from nsgen.plan.lab_plans import ipv4_only
+from nsgen.topology.conditions import Conditions
 from nsgen.topology.ends import Tunnel, VxlanEnd, VxlanPort, owned
-from nsgen.topology.model import Bridge, Conditions, Interface, Lab, Link, Namespace, Service
+from nsgen.topology.model import Bridge, Interface, Lab, Link, Namespace, Service
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from nsgen.plan import commands
 from nsgen.plan.commands import MTU_DEFAULT, canonical_rate
+from nsgen.topology.conditions import Conditions, kept_percent, rate_bits, shown_percent, shown_time, time_us
 from nsgen.topology.ends import ROOT, VxlanEnd, owned
 from nsgen.topology.facts import Fact
-from nsgen.topology.model import Conditions, Interface, Lab, kept_percent, rate_bits, shown_percent, shown_time, time_us
+from nsgen.topology.model import Interface, Lab
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nsgen.topology.model import Conditions
+    from nsgen.topology.conditions import Conditions
 
 #: The node of the root namespace in link ends (`host:veth-h`) and the topology's `host:` key. In the
 #: code "host" means a machine only (Namespace.host, Bridge.hosts, a multi-host lab's `hosts:`); the
@@ -116,7 +116,7 @@ class VxlanEnd:
     port: int
     mtu: int
     sends: "Conditions | None" = None  # the link's conditions on what this end sends (tc on the VXLAN device)
-    mac: str = ""  # its own MAC: the interface's, else model.stable_mac
+    mac: str = ""  # its own MAC: the interface's, else a stable one
 
     @property
     def netns(self) -> str:

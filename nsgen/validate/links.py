@@ -3,8 +3,9 @@ and the model's links with typed ends (a veth pair's, or a macvlan's and its par
 
 import math
 
+from nsgen.topology.conditions import Conditions, kept_percent, rate_bits, shown_time, time_us
 from nsgen.topology.ends import MACVLAN, ROOT, BridgePort, Endpoint, MacvlanParent, NamespaceEnd, RootEnd
-from nsgen.topology.model import Conditions, Link, kept_percent, rate_bits, shown_time, time_us
+from nsgen.topology.model import Link
 from nsgen.topology.schema import CONDITION_KEYS, IFNAME_MAX
 from nsgen.validate import names
 from nsgen.validate.context import Context, LinkSpec, Path, Port
