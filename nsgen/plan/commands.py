@@ -27,7 +27,7 @@ from nsgen.topology.model import (
     once,
 )
 
-Tool = Literal["ip", "sysctl", "bridge", "stop", "tc", "service", "iptables", "accept"]
+Tool = Literal["ip", "sysctl", "bridge", "stop", "tc", "service", "iptables", "accept", "forward_rule"]
 
 
 class Made(NamedTuple):

@@ -265,10 +265,8 @@ def undo(plan: Plan) -> list[Block]:
 
 
 def _undo_words(command: Command) -> tuple[str, ...]:
-    checked = {"-D": "rule_delete", "-A": "rule_add"}  # a rule the change may not have added, or deleted, yet
-    verb = next((word for word in command.argv if word in checked), None) if command.tool == "iptables" else None
-    if verb is not None:
-        return (checked[verb], *apply_words(command)[1:])
+    if command.tool == "iptables" and (command.removes or command.makes):  # a rule the change may not have added, or deleted, yet
+        return ("rule_delete" if command.removes else "rule_add", *apply_words(command)[1:])
     keys = [
         f"netns:{fact.netns}" if fact.kind == "namespace" else f"link:{fact.netns or ''}:{fact.device}"
         for fact in command.removes
