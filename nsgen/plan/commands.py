@@ -103,9 +103,14 @@ class Ping:
         fields["reachable"] = reachable
 
     @once  # verify.sh and demo.sh each write it
+    def ping(self) -> tuple[str, ...]:
+        """The ping alone: verify.sh runs it inside the namespace (through nsenter)."""
+        return ("ping", f"-{self.address.version}", "-c", "1", "-W", PING_WAIT[self.reachable], str(self.address))
+
+    @property
     def argv(self) -> tuple[str, ...]:
-        ping = ("ping", f"-{self.address.version}", "-c", "1", "-W", PING_WAIT[self.reachable], str(self.address))
-        return ("ip", "netns", "exec", self.netns, *ping)
+        """The ping as the guide types it (demo.sh): `ip netns exec NETNS ping …`."""
+        return ("ip", "netns", "exec", self.netns, *self.ping)
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,8 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
             "fact_places": plans.places,
             # how many pings of each IP version: each needs a neighbour entry at both ends
             "pings": {version: sum(p.address.version == version for p in pings) for version in (4, 6)},
+            # the root namespace's devices of the lab with addresses: their neighbour entries are the lab's
+            "neighboured": [dev.device for dev in (*lab.bridges, *lab.root_interfaces) if dev.addresses],
         }
     if script == "demo.sh":
         return {
