@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,11 @@ from nsgen.validate import sources
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATED_PAIR = REPO / "generated" / "pair"
+
+# a suite started in the background by a shell without job control (`pytest … &`) inherits SIGINT ignored, and so
+# would every script it runs: bash cannot trap a signal ignored on entry, and the tests of Ctrl-C would fail. Python's
+# own handler again: a program it starts gets SIGINT's default
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # hypothesis keeps its examples out of the checkout (which the tests do not write), in a directory of this user's
 if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
