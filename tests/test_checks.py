@@ -129,11 +129,11 @@ def test_demo_gives_each_check_the_verdict_verify_gives_it(check: dict, said: st
     assert leftovers(prefix) == set()
 
 
-@pytest.mark.kernel
 def _neighbours(netns: list[str]) -> int:
     return sum(len(ip_json("-n", ns, "neigh", "show")) for ns in netns)
 
 
+@pytest.mark.kernel
 def test_verify_flushes_the_neighbour_entries_of_its_pings_where_the_machines_table_is_tight(tmp_path: Path, prefix: str) -> None:
     """Every namespace shares one ARP table of at most gc_thresh3 entries (1024 by default: a bridge lab of
     1000 namespaces made 80 pings fail for that alone). Where the lab's pings need more, verify.sh flushes
