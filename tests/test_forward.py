@@ -316,3 +316,29 @@ def test_apply_adding_a_bridge_behind_drop_stops_and_explains_unless_allow_forwa
     finally:
         nsgen("down")
     assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])
+
+
+def test_apply_allow_forward_on_a_lab_set_up_with_force_accepts_all_its_bridges(host: Host, tmp_path: Path, prefix: str) -> None:
+    """A lab set up with --force behind DROP (no rule), then given a bridge by `apply --allow-forward`: the old
+    bridge gets its rule too, not only the new one, so status is clean and verify passes at once (found by a
+    review: only the new bridge's rule was added, and status then named the other one missing)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    one, two = _bridges(tmp_path, 1), _bridges(tmp_path, 2)
+
+    def nsgen(*words: str | Path) -> subprocess.CompletedProcess[str]:
+        return _in(host, sys.executable, "-m", "nsgen", *words, "--prefix", prefix, env=env)
+
+    rule = f'-A FORWARD -i {prefix}br{{0}} -o {prefix}br{{0}} -m comment --comment "nsgen:{prefix}fw" -j ACCEPT'
+    assert nsgen("up", one, "--force").returncode == 0
+    try:
+        assert _forward_rules(host) == ["-P FORWARD DROP"]
+        applied = nsgen("apply", two, "--allow-forward")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert sorted(_forward_rules(host)) == sorted(["-P FORWARD DROP", rule.format(0), rule.format(1)])
+        status = nsgen("status", two)
+        assert status.returncode == 0, status.stdout
+        verify = nsgen("verify", two)
+        assert verify.returncode == 0 and "0 failed" in verify.stdout, verify.stdout
+    finally:
+        nsgen("down")
+    assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])

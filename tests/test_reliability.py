@@ -331,7 +331,7 @@ def test_hostile_values_are_refused_or_harmless(tmp_path_factory: pytest.TempPat
         dry = run("bash", script.name, "--dry-run", cwd=lab_dir)
         assert dry.returncode == 0, dry.stderr
         for line in dry.stdout.splitlines():
-            assert line.startswith(("ip ", "inside ", "    ", "lab ", "dry run", "next: ", "progress: ")), line
+            assert line.startswith(("ip ", "nsenter --net=/run/netns/", "    ", "lab ", "dry run", "next: ", "progress: ")), line
     assert not (lab_dir / "CANARY").exists() and not Path("CANARY").exists()
     lab_names = {ns.netns for ns in loaded.lab.namespaces} | set(loaded.lab.root_devices)
     assert not lab_names & (netns_names() | root_link_names())  # a dry run made none of them

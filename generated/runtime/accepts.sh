@@ -1,18 +1,19 @@
-# --- nsgen runtime section accepts: sha256 83b688a0b13e80e35af883556166c6628298b4bd4f0cdcce9e65a3ee11688618 ---
+# --- nsgen runtime section accepts: sha256 f87628d34926fc3ac8fadb2abe4f17ea79a1f0201797be61ba84eb686c13791a ---
 # --- forward_rules_read FORCE ALLOW_FORWARD (the first preflight hook, before anything changes):
 # whether the lab has --allow-forward's rules: the running lab has some (an ACCEPT rule with the
 # lab's comment in FORWARD, read by kernel_facts), or apply.sh was given --allow-forward. Those found
 # stand for the option: the forward section's preflight, after it, is told so. forward_rule follows
 # them, and so does a rollback, even after the change deleted them all.
-forward_rules=0
+forward_rules=0 forward_asked=0 forward_found=0
 forward_rules_read() {
   local fact kernel=()
-  forward_rules=$2
+  forward_asked=$2
   kernel_facts ''
-  if (( ${#accepted_there[@]} > 0 )); then forward_rules=1; fi
+  if (( ${#accepted_there[@]} > 0 )); then forward_found=1; fi
   for fact in "${kernel[@]}"; do
-    if [[ ${fact} == "iptables -t filter -A FORWARD "*" -j ACCEPT" ]]; then forward_rules=1; fi
+    if [[ ${fact} == "iptables -t filter -A FORWARD "*" -j ACCEPT" ]]; then forward_found=1; fi
   done
+  forward_rules=$(( forward_asked || forward_found ))
   allow_forward=${forward_rules}
 }
 preflight_hooks=(forward_rules_read "${preflight_hooks[@]}")
@@ -21,9 +22,18 @@ preflight_hooks=(forward_rules_read "${preflight_hooks[@]}")
 # nothing (the lab was set up without them). The rule for MATCH inserted first in the chain, or
 # deleted, if need be (rule_delete and iptables: the rules section, carried with this one).
 forward_rule() {
-  local verb=$1 rule
+  local verb=$1 rule match words
   shift
   if (( ! forward_rules )); then return 0; fi
+  # given --allow-forward, a lab that had none of these rules (set up with --force) gets, at the
+  # first, every rule the new lab has (lab_accepted), not only the change's
+  if [[ ${verb} == add ]] && (( forward_asked && ! forward_found )); then
+    forward_found=1
+    for match in "${!lab_accepted[@]}"; do
+      read -ra words <<<"${match}"
+      forward_rule add "${words[@]}"
+    done
+  fi
   rule=(FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT)
   if [[ ${verb} == del ]]; then
     rule_delete -w -D "${rule[@]}"
