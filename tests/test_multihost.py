@@ -659,7 +659,7 @@ def test_an_apply_failing_on_one_host_reverts_every_host(deployed: Deployed, tmp
     assert left.returncode == 0  # the rollback left it alone: not the lab's
     assert applied.returncode != 0
     out = " ".join(applied.stdout.split())  # Ansible wraps long messages
-    assert f"nsgen: apply failed on h3 (h3: apply.sh: failed at line 30: ip netns add {p}f)" in out, out
+    assert f"nsgen: apply failed on h3 (h3: apply.sh: failed at line 31: ip netns add {p}f)" in out, out
     assert "the hosts already changed were reverted: h1, h2" in out
     assert "apply.sh: rolled back: the lab is its old topology again, and so is its record" in out
     assert ifindexes(deployed) == before  # e made on h2 and deleted again: nothing else touched
