@@ -393,6 +393,19 @@ def test_one_machine_commands_refuse_a_multihost_lab_in_one_line(tmp_path: Path,
     )
 
 
+def test_apply_refuses_allow_forward_for_a_multihost_lab_before_reaching_any_host(tmp_path: Path) -> None:
+    """One line, exit 2, from the topology alone: no host is asked for its state first (the review saw SSH
+    timeouts to every host before the refusal)."""
+    topology = tmp_path / "multi.yaml"
+    topology.write_text(yaml.safe_dump(TRI))
+    result = nsgen("apply", topology, "--allow-forward", cwd=tmp_path, in_process=True)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "multi.yaml: --allow-forward works on a one-machine lab: a multi-host lab's hosts keep the FORWARD rules"
+        " they were set up with\n"
+    )
+
+
 # --- one three-host lab, deployed once, for status, exec, plan and apply, and down ---------------------------
 
 

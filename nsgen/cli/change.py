@@ -14,7 +14,6 @@ from nsgen.cli.options import (
     File,
     Prefix,
     Preset,
-    PresetName,
     StyleOption,
     WorkDir,
     load,
@@ -36,12 +35,9 @@ From = Annotated[
 ]
 
 
-def _change(
-    file: Path | None, preset: PresetName | None, prefix: str | None, count: int | None, old_file: Path | None
-) -> tuple[Lab, sources.LoadedLab, dict[str, Found]]:
+def _change(new: sources.LoadedLab, old_file: Path | None) -> tuple[Lab, sources.LoadedLab, dict[str, Found]]:
     """The running lab (from --from, else its record), the new one, and the running lab as the kernel
     has it (its drift read when it comes from its record), by host ("": this machine's lab)."""
-    new = load(file, preset, prefix, count, running=True)  # without a file: the lab that runs, its drift repaired
     if multihost.is_multihost(new.lab) and old_file is None and records.recorded(new.lab) is None:
         return _from_hosts(new)
     old = records.load_old(new.lab, old_file)
@@ -110,7 +106,7 @@ def plan_command(
 ) -> None:
     """Print the change from the running lab to this topology (without a file: its own, what repairs its
     drift); with -o, write its apply.sh."""
-    old, new, found = _change(file, preset, prefix, count, old_file)
+    old, new, found = _change(load(file, preset, prefix, count, running=True), old_file)
     _print_plan(found, new, old)
     if output is not None and multihost.is_multihost(old):
         files = multihost.render_apply(old, new, found, style)
@@ -143,12 +139,13 @@ def apply_command(
 ) -> None:
     """Print the change from the running lab to this topology (without a file: its own, what repairs its
     drift), and run its apply.sh."""
-    old, new, found = _change(file, preset, prefix, count, old_file)
+    new = load(file, preset, prefix, count, running=True)  # without a file: the lab that runs, its drift repaired
+    if allow_forward and multihost.is_multihost(new.lab):  # said before any host is reached
+        said = "--allow-forward works on a one-machine lab: a multi-host lab's hosts keep the FORWARD rules they were set up with"
+        raise TopologyError([Problem(new.origin, "", said)])
+    old, new, found = _change(new, old_file)
     if force and multihost.is_multihost(old):
         said = "--force works on a one-machine lab: a multi-host lab's change starts from each host's kernel as it is"
-        raise TopologyError([Problem(new.origin, "", said)])
-    if allow_forward and multihost.is_multihost(old):
-        said = "--allow-forward works on a one-machine lab: a multi-host lab's hosts keep the FORWARD rules they were set up with"
         raise TopologyError([Problem(new.origin, "", said)])
     if not _print_plan(found, new, old) and old == new.lab:
         raise typer.Exit(0)
