@@ -342,3 +342,24 @@ def test_apply_allow_forward_on_a_lab_set_up_with_force_accepts_all_its_bridges(
     finally:
         nsgen("down")
     assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])
+
+
+def test_apply_allow_forward_adds_no_rule_where_forward_accepts(host: Host, tmp_path: Path, prefix: str) -> None:
+    """As setup.sh --allow-forward: rules only where FORWARD drops. With the policy ACCEPT, apply --allow-forward
+    adding a bridge leaves FORWARD as it is."""
+    assert _in(host, "iptables", "-P", "FORWARD", "ACCEPT").returncode == 0
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    one, two = _bridges(tmp_path, 1), _bridges(tmp_path, 2)
+
+    def nsgen(*words: str | Path) -> subprocess.CompletedProcess[str]:
+        return _in(host, sys.executable, "-m", "nsgen", *words, "--prefix", prefix, env=env)
+
+    assert nsgen("up", one, "--allow-forward").returncode == 0
+    try:
+        applied = nsgen("apply", two, "--allow-forward")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert _forward_rules(host) == ["-P FORWARD ACCEPT"]
+        assert nsgen("status", two).returncode == 0
+    finally:
+        nsgen("down")
+    assert _forward_rules(host) == ["-P FORWARD ACCEPT"] and _inside(host) == ([], [])

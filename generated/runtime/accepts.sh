@@ -1,4 +1,4 @@
-# --- nsgen runtime section accepts: sha256 f87628d34926fc3ac8fadb2abe4f17ea79a1f0201797be61ba84eb686c13791a ---
+# --- nsgen runtime section accepts: sha256 03791b1174c2b3780f263730711ac8583fc269262ff91677d0447415164da9c8 ---
 # --- forward_rules_read FORCE ALLOW_FORWARD (the first preflight hook, before anything changes):
 # whether the lab has --allow-forward's rules: the running lab has some (an ACCEPT rule with the
 # lab's comment in FORWARD, read by kernel_facts), or apply.sh was given --allow-forward. Those found
@@ -25,9 +25,11 @@ forward_rule() {
   local verb=$1 rule match words
   shift
   if (( ! forward_rules )); then return 0; fi
-  # given --allow-forward, a lab that had none of these rules (set up with --force) gets, at the
-  # first, every rule the new lab has (lab_accepted), not only the change's
-  if [[ ${verb} == add ]] && (( forward_asked && ! forward_found )); then
+  # given --allow-forward, a lab that had none of these rules: as setup.sh, only where FORWARD drops
+  # (forward_drop, the forward section's), and then, at the first, every rule the new lab has
+  # (lab_accepted), not only the change's (set up with --force, its old bridges had none)
+  if (( ! forward_found )) && [[ -z ${forward_drop-} ]]; then return 0; fi
+  if [[ ${verb} == add ]] && (( ! forward_found )); then
     forward_found=1
     for match in "${!lab_accepted[@]}"; do
       read -ra words <<<"${match}"
