@@ -242,8 +242,13 @@ def _forward_rules(c: Comparison) -> list[Command]:
     and not the new (`del`); none where the new lab has none (apply.sh deletes every one: retired)."""
     if not commands.accepts(c.new):
         return []
-    added = [Command(("add", *match), None, "forward_rule") for match in c.accepts_added]
-    return added + [Command(("del", *match), None, "forward_rule") for match in c.accepts_removed]
+    def rule(verb: Literal["add", "del"], match: tuple[str, ...]) -> Command:
+        made = (Made(None, "iptables", value=" ".join(match)),)  # the rule, by its match (declared.accepted's words)
+        if verb == "add":
+            return Command((verb, *match), None, "forward_rule", makes=made)
+        return Command((verb, *match), None, "forward_rule", removes=made)
+
+    return [rule("add", match) for match in c.accepts_added] + [rule("del", match) for match in c.accepts_removed]
 
 
 def _kept_addresses(c: Comparison, verb: Literal["add", "del"]) -> list[Command]:

@@ -268,7 +268,7 @@ def rule_del(rule: Command) -> Command:
 
 def set_sysctl(key: str, value: str, netns: str | None) -> Command:
     """KEY=VALUE in `netns` (the root namespace: None)."""
-    return Command((key, value), netns, "sysctl", (Made(netns, "sysctl", key),))
+    return Command((key, value), netns, "sysctl", (Made(netns, "sysctl", key, value),))
 
 
 def address_words(address: IPInterface) -> tuple[str, ...]:

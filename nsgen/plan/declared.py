@@ -118,14 +118,8 @@ def declared(lab: Lab, namespaces: Iterable[str] | None = None, devices: Iterabl
 
 def outside(lab: Lab) -> list[Fact]:
     """The root namespace's forwarding and the lab's NAT and forwarded-port rules, as `iptables -S`
-    prints them (nsgen.plan.commands builds them in its words)."""
-    facts = []
-    for command in commands.outside(lab):
-        if command.tool == "sysctl":
-            facts.append(Fact(None, ROOT, "sysctl", command.argv[0], command.argv[1]))
-        else:
-            facts.append(Fact(None, ROOT, "iptables", value=" ".join(command.argv)))
-    return facts
+    prints them: what nsgen.plan.commands' commands for them make."""
+    return [Fact(m.netns, ROOT, m.kind, m.device, m.value) for command in commands.outside(lab) for m in command.makes]
 
 
 def accepted(lab: Lab) -> list[str]:

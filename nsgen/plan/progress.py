@@ -36,7 +36,7 @@ def short(comment: str) -> str:
 
 
 #: The kinds of fact whose key holds the value a command names (an address's without its prefix length).
-_VALUED = frozenset(("mtu", "mac", "route", "iptables"))
+_VALUED = frozenset(("mtu", "mac", "route", "iptables", "sysctl"))
 
 
 def stages(lab: Lab, plan: Plan, facts: list[Fact] | None = None) -> list[Stage]:

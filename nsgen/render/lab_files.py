@@ -97,7 +97,7 @@ def _apply_sections(plans: tuple[Plan, ...], retired: tuple[str, ...], ipv6: boo
     if unknown := tools - {"ip", "bridge", *_TOOL_SECTIONS}:
         raise ValueError(f"apply.sh has no section for {sorted(unknown)}")
     used = {section for tool in tools & _TOOL_SECTIONS.keys() for section in _TOOL_SECTIONS[tool]}
-    accepting = any(c.tool == "forward_rule" and c.argv[0] == "add" for s in plans[0] for c in s.commands)
+    accepting = any(c.tool == "forward_rule" and c.makes for s in plans[0] for c in s.commands)
     chosen = {"facts", *used, *retired, *(("ipv6",) if ipv6 else ()), *(("forward",) if accepting else ())}
     return tuple(name for name in SCRIPT_SECTIONS[APPLY] if name in chosen)
 
