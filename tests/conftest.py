@@ -223,6 +223,7 @@ def prefix() -> str:
         if name.startswith(stem):
             subprocess.run(["ip", "link", "del", name], check=False)
     records = [*Path("/run/nsgen").glob(f"{stem}*.yaml"), *Path("/run/nsgen").glob(f"{stem}*.sysctl")]
+    records += Path("/run/nsgen").glob(f"{stem}*.forward")  # --allow-forward's record
     records += Path("/run/nsgen-multihost").glob(f"{stem}*.yaml")  # a multi-host lab's, on the controller
     for path in [*Path("/run").glob(f"nsgen-{stem}*.lock"), *records]:
         path.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ kernel_dump() {{ cat {CANNED / "ip-o.txt"}; echo @tc; cat {CANNED / "tc-qdisc.tx
 lab_key=canned
 netns_dir={CANNED}
 """
-    program = "set -Eeuo pipefail\n" + drift.reader() + stubs + script
+    program = "set -Eeuo pipefail\nlab_key=canned\n" + drift.reader() + stubs + script
     result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True)
     return result.stdout.splitlines()
 
@@ -230,7 +230,7 @@ rollback() { echo "rolled back in ${BASHPID}"; }
 kernel_dump() { echo '1: e0: <UP> mtu 1500'; false; echo 'never read'; }
 """
     script = 'kernel_facts ns; printf "%s\\n" "${kernel[@]}" "the script went on"'
-    program = "set -Eeuo pipefail\n" + drift.reader() + undo + stubs + script
+    program = "set -Eeuo pipefail\nlab_key=canned\n" + drift.reader() + undo + stubs + script
     result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=False)
     assert (result.returncode, result.stdout) == (0, "device e0\ne0 up\ne0 mtu 1500\nthe script went on\n"), result.stderr
 
@@ -250,7 +250,7 @@ def test_in_parallel_gives_the_differences_in_the_places_order_as_one_shell_woul
 
 
 def test_in_parallel_fails_where_a_job_does_not_end() -> None:
-    program = "set -Eeuo pipefail\n" + drift.reader() + f"lab_key=canned netns_dir={CANNED}\n" + _places(6) + """
+    program = "set -Eeuo pipefail\nlab_key=canned\n" + drift.reader() + f"lab_key=canned netns_dir={CANNED}\n" + _places(6) + """
 kernel_dump() { cat CANNED/ip-o.txt; echo @tc; }
 eval "reader_$(declare -f kernel_facts)"  # the reader's own, as reader_kernel_facts
 kernel_facts() { if [[ ${place} == 4 ]]; then exit 3; fi; reader_kernel_facts "$@"; }  # its job ends there

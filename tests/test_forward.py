@@ -123,6 +123,7 @@ def test_a_failed_setup_removes_the_rules_it_added(host: Host, tmp_path: Path, p
     assert setup.returncode == 143, setup.stderr
     assert "deleting what this run created" in setup.stderr
     assert _forward_rules(host) == ["-P FORWARD DROP"]
+    assert _in(host, "test", "-e", f"/run/nsgen/{prefix}bridge.forward").returncode == 1  # its forward_record too
     assert _inside(host) == ([], [])
 
 
@@ -335,6 +336,7 @@ def test_apply_allow_forward_on_a_lab_set_up_with_force_accepts_all_its_bridges(
         applied = nsgen("apply", two, "--allow-forward")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         assert sorted(_forward_rules(host)) == sorted(["-P FORWARD DROP", rule.format(0), rule.format(1)])
+        assert _in(host, "test", "-e", f"/run/nsgen/{prefix}fw.forward").returncode == 0  # the lab has them now
         status = nsgen("status", two)
         assert status.returncode == 0, status.stdout
         verify = nsgen("verify", two)
@@ -363,3 +365,42 @@ def test_apply_allow_forward_adds_no_rule_where_forward_accepts(host: Host, tmp_
     finally:
         nsgen("down")
     assert _forward_rules(host) == ["-P FORWARD ACCEPT"] and _inside(host) == ([], [])
+
+
+def test_the_only_forward_rule_deleted_by_hand_is_named_missing(host: Host, tmp_path: Path, prefix: str) -> None:
+    """A lab of one bridge set up with --allow-forward has one rule; deleted by hand, nothing in the
+    kernel says it was ever there (a lab set up with --force has none): the lab's forward_record, written
+    as setup.sh adds its rules, does. status and verify.sh name it missing, apply puts it back; a lab
+    set up with --force has no record, and reads clean; teardown deletes the record with the rules."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    one = _bridges(tmp_path, 1)
+
+    def nsgen(*words: str | Path) -> subprocess.CompletedProcess[str]:
+        return _in(host, sys.executable, "-m", "nsgen", *words, "--prefix", prefix, env=env)
+
+    record = f"/run/nsgen/{prefix}fw.forward"
+    rule = ["FORWARD", "-i", f"{prefix}br0", "-o", f"{prefix}br0", "-m", "comment", "--comment", f"nsgen:{prefix}fw", "-j", "ACCEPT"]
+    assert nsgen("up", one, "--allow-forward").returncode == 0
+    try:
+        assert _in(host, "test", "-e", record).returncode == 0
+        assert _in(host, "iptables", "-D", *rule).returncode == 0
+        status = nsgen("status", one)
+        missing = f"host: iptables -t filter -A FORWARD -i {prefix}br0 -o {prefix}br0 -m comment --comment nsgen:{prefix}fw -j ACCEPT: missing"
+        assert status.returncode == 1 and missing in status.stdout, status.stdout
+        verify = nsgen("verify", one)
+        assert verify.returncode == 1 and missing in verify.stdout, verify.stdout
+        applied = nsgen("apply", one)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert _forward_rules(host) == ["-P FORWARD DROP", "-A " + " ".join(rule).replace(f"nsgen:{prefix}fw", f'"nsgen:{prefix}fw"')]
+        assert nsgen("status", one).returncode == 0
+    finally:
+        nsgen("down")
+    assert _in(host, "test", "-e", record).returncode == 1
+    assert _forward_rules(host) == ["-P FORWARD DROP"] and _inside(host) == ([], [])
+
+    assert nsgen("up", one, "--force").returncode == 0
+    try:
+        assert _in(host, "test", "-e", record).returncode == 1
+        assert nsgen("status", one).returncode == 0
+    finally:
+        nsgen("down")

@@ -33,8 +33,8 @@ link del dev v-net-0
 NSGEN
 }
 
-# === nsgen runtime: sha256 4fe9fff6e9d16775e12ea91e261f2dc97b539707fcd58256aa57640f25cedf24 ===
-# --- nsgen runtime section rules: sha256 23ca5ca83a820abc5e42d48cb83382cbbd339a9cfaecf0fd64adb2ba4b95eef8 ---
+# === nsgen runtime: sha256 2c8b0f69cb216418bcf5eeba1c6c1beb40997d0925488346102b063a5dc1586c ===
+# --- nsgen runtime section rules: sha256 6410bac4662057eb8832359a9ac47159d20adbb3f3b54ea25dad970874d05267 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
@@ -52,13 +52,25 @@ rule_add() {
   if (( ! dry_run )) && command iptables "${@/#-A/-C}" 2>/dev/null; then return 0; fi
   iptables "$@"
 }
+# --- forward_record: a file that says the lab has --allow-forward's FORWARD rules, there while it
+# has them (setup.sh writes it as it adds them, apply.sh once a change has them, delete_rules deletes
+# it with them): where it is, every rule of the lab's not there is missing, even the only one
+forward_record=/run/nsgen/${lab_key}.forward
+# --- forward_record_write: forward_record written (the lab has --allow-forward's rules)
+forward_record_write() {
+  if (( dry_run )); then return 0; fi
+  mkdir -p /run/nsgen
+  echo "lab ${lab_name} has --allow-forward's FORWARD rules (iptables -S FORWARD, comment nsgen:${lab_key})" >"${forward_record}"
+}
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
-# forwarded ports, --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S`
-# prints with it, deleted by the same words (iptables-nft prints the comment in double quotes, legacy
-# iptables bare). How many is added to what teardown.sh says it deleted (deleted_beyond).
+# forwarded ports, --allow-forward's FORWARD rules, and their forward_record), and only those: each
+# rule `iptables -t TABLE -S` prints with it, deleted by the same words (iptables-nft prints the
+# comment in double quotes, legacy iptables bare). How many is added to what teardown.sh says it
+# deleted (deleted_beyond).
 rules_deleted=0
 delete_rules() {
   local table words i ours
+  if (( ! dry_run )); then rm -f "${forward_record}"; fi
   if ! type -P iptables >/dev/null; then return 0; fi
   for table in filter nat; do
     while read -ra words; do

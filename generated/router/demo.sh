@@ -218,8 +218,8 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 535927e200f72644dc973a38e8e1bd9b389a53800b63e64786386c89863cb740 ===
-# --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
+# === nsgen runtime: sha256 ebd019e2a7a04468e00c0ee72098170524eef309fd40e0dd7b9a2ea4cd85ffa7 ===
+# --- nsgen runtime section forward: sha256 6598b1162a8d1d5226080a6a64ca13a8e7455ec182ac0d82a30fa7be32ccc210 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
@@ -305,7 +305,7 @@ ports_preflight() {
 }
 # --- allow_forward (a start hook): with --allow-forward, where FORWARD drops the lab's traffic, its
 # ACCEPT rules (lab_accepts: accept MATCH... each), first in the chain, with the lab's comment (a
-# rule already there is left alone; delete_rules deletes them)
+# rule already there is left alone; delete_rules deletes them), and forward_record says so
 accept() {
   if (( ! dry_run )) && command iptables -w -C FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT 2>/dev/null; then
     return 0
@@ -314,7 +314,9 @@ accept() {
   forward_added+=("$*")
 }
 allow_forward() {
-  if (( forward_allowed )) && [[ -n ${forward_drop} ]]; then lab_accepts; fi
+  if (( ! forward_allowed )) || [[ -z ${forward_drop} ]]; then return 0; fi
+  lab_accepts
+  forward_record_write
 }
 # --- forward_report (a done hook): the rules it added, or what FORWARD drops, set up with --force
 forward_report() {
@@ -327,7 +329,7 @@ forward_report() {
 preflight_hooks+=(forward_preflight ports_preflight)
 start_hooks+=(allow_forward)
 done_hooks+=(forward_report)
-# --- nsgen runtime section rules: sha256 23ca5ca83a820abc5e42d48cb83382cbbd339a9cfaecf0fd64adb2ba4b95eef8 ---
+# --- nsgen runtime section rules: sha256 6410bac4662057eb8832359a9ac47159d20adbb3f3b54ea25dad970874d05267 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
@@ -345,13 +347,25 @@ rule_add() {
   if (( ! dry_run )) && command iptables "${@/#-A/-C}" 2>/dev/null; then return 0; fi
   iptables "$@"
 }
+# --- forward_record: a file that says the lab has --allow-forward's FORWARD rules, there while it
+# has them (setup.sh writes it as it adds them, apply.sh once a change has them, delete_rules deletes
+# it with them): where it is, every rule of the lab's not there is missing, even the only one
+forward_record=/run/nsgen/${lab_key}.forward
+# --- forward_record_write: forward_record written (the lab has --allow-forward's rules)
+forward_record_write() {
+  if (( dry_run )); then return 0; fi
+  mkdir -p /run/nsgen
+  echo "lab ${lab_name} has --allow-forward's FORWARD rules (iptables -S FORWARD, comment nsgen:${lab_key})" >"${forward_record}"
+}
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
-# forwarded ports, --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S`
-# prints with it, deleted by the same words (iptables-nft prints the comment in double quotes, legacy
-# iptables bare). How many is added to what teardown.sh says it deleted (deleted_beyond).
+# forwarded ports, --allow-forward's FORWARD rules, and their forward_record), and only those: each
+# rule `iptables -t TABLE -S` prints with it, deleted by the same words (iptables-nft prints the
+# comment in double quotes, legacy iptables bare). How many is added to what teardown.sh says it
+# deleted (deleted_beyond).
 rules_deleted=0
 delete_rules() {
   local table words i ours
+  if (( ! dry_run )); then rm -f "${forward_record}"; fi
   if ! type -P iptables >/dev/null; then return 0; fi
   for table in filter nat; do
     while read -ra words; do

@@ -163,8 +163,8 @@ lab_steps() {
   check reachable left-1:eth0 right-1 right-1 fd00:1::3 ping -6 -c 1 -W 2 fd00:1::3
 }
 
-# === nsgen runtime: sha256 6f2d50254bbcc8fe9de281a0764f3f2a13f80d3aad0bec727cadf48606647ea9 ===
-# --- nsgen runtime section facts: sha256 7e919af24894f2a4e94424fd4ad5577286531e78a2d55d6c2186484ea1238953 ---
+# === nsgen runtime: sha256 dc608f7dec7d8c73504494395637cda1a639192a66fff7c56668e3c8d05b1e21 ===
+# --- nsgen runtime section facts: sha256 ddd37be4950534b412a67566ef0def3de8664320aaeb5df536b370cfeb26bc8c ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -177,6 +177,10 @@ fact_route_via='^(route .* via [^ ]+) dev [^ ]+$'
 declare -A lab_accepted  # the lab's FORWARD rules of --allow-forward, by their match (a lab's scripts declare them)
 lab_accepted+=()  # (none where they do not)
 declare -A accepted_there=()  # those kernel_facts found in the root namespace
+# --- forward_record: a file that says the lab has --allow-forward's FORWARD rules, there while it
+# has them (setup.sh writes it as it adds them, apply.sh once a change has them, delete_rules deletes
+# it with them): where it is, every rule of the lab's not there is missing, even the only one
+forward_record=/run/nsgen/${lab_key}.forward
 read_floods=0  # whether kernel_dump reads the root namespace's FDB (compare_facts says)
 # --- links_text: `ip -j link show` (its JSON array, one line on stdin) in the words `ip -o link show`
 # writes: `N: NAME: <FLAGS> mtu M [master B] [link/ether MAC]`, what kernel_facts reads of a link.
@@ -456,9 +460,11 @@ compare_facts() {
       drift_add missing "${ns}" "${node}" "${line}"
     fi
   done
-  # --allow-forward adds all of its rules or none: where some are there, one that is not is missing (as
-  # status and verify compare: apply's checks leave them out, its change neither adds nor deletes them)
-  if [[ -z ${ns} ]] && (( with_extras && ${#accepted_there[@]} > 0 && ${#accepted_there[@]} < ${#lab_accepted[@]} )); then
+  # --allow-forward adds all of its rules or none: where some are there, or its forward_record is,
+  # one that is not is missing (as status and verify compare: apply's checks leave them out, its
+  # change neither adds nor deletes them)
+  if [[ -z ${ns} ]] && (( with_extras && ${#accepted_there[@]} < ${#lab_accepted[@]} )) \
+    && { (( ${#accepted_there[@]} > 0 )) || [[ -e ${forward_record} ]]; }; then
     while IFS= read -r key; do
       if [[ -z ${accepted_there[${key}]-} ]]; then
         drift_add missing "${ns}" "${node}" "iptables -t filter -A FORWARD ${key} -m comment --comment nsgen:${lab_key} -j ACCEPT"

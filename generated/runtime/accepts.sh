@@ -1,7 +1,7 @@
-# --- nsgen runtime section accepts: sha256 03791b1174c2b3780f263730711ac8583fc269262ff91677d0447415164da9c8 ---
+# --- nsgen runtime section accepts: sha256 d56cf4a4ba8eafcb8b8739bf712a124a2fa84d43294c4cc5af3288c824ea83ee ---
 # --- forward_rules_read FORCE ALLOW_FORWARD (the first preflight hook, before anything changes):
 # whether the lab has --allow-forward's rules: the running lab has some (an ACCEPT rule with the
-# lab's comment in FORWARD, read by kernel_facts), or apply.sh was given --allow-forward. Those found
+# lab's comment in FORWARD, read by kernel_facts, or its forward_record), or apply.sh was given --allow-forward. Those found
 # stand for the option: the forward section's preflight, after it, is told so. forward_rule follows
 # them, and so does a rollback, even after the change deleted them all.
 forward_rules=0 forward_asked=0 forward_found=0
@@ -9,7 +9,7 @@ forward_rules_read() {
   local fact kernel=()
   forward_asked=$2
   kernel_facts ''
-  if (( ${#accepted_there[@]} > 0 )); then forward_found=1; fi
+  if (( ${#accepted_there[@]} > 0 )) || [[ -e ${forward_record} ]]; then forward_found=1; fi
   for fact in "${kernel[@]}"; do
     if [[ ${fact} == "iptables -t filter -A FORWARD "*" -j ACCEPT" ]]; then forward_found=1; fi
   done
@@ -17,6 +17,11 @@ forward_rules_read() {
   allow_forward=${forward_rules}
 }
 preflight_hooks=(forward_rules_read "${preflight_hooks[@]}")
+# --- forward_rules_recorded (a ready hook): the changed lab has --allow-forward's rules: its forward_record says so
+forward_rules_recorded() {
+  if (( forward_found )); then forward_record_write; fi
+}
+ready_hooks+=(forward_rules_recorded)
 # --- forward_rule add|del MATCH...: apply.sh's change of --allow-forward's FORWARD rules (a bridge,
 # NAT or a forwarded port that comes or goes), where the running lab had them as it started; else
 # nothing (the lab was set up without them). The rule for MATCH inserted first in the chain, or

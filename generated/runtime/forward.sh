@@ -1,4 +1,4 @@
-# --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
+# --- nsgen runtime section forward: sha256 6598b1162a8d1d5226080a6a64ca13a8e7455ec182ac0d82a30fa7be32ccc210 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
@@ -84,7 +84,7 @@ ports_preflight() {
 }
 # --- allow_forward (a start hook): with --allow-forward, where FORWARD drops the lab's traffic, its
 # ACCEPT rules (lab_accepts: accept MATCH... each), first in the chain, with the lab's comment (a
-# rule already there is left alone; delete_rules deletes them)
+# rule already there is left alone; delete_rules deletes them), and forward_record says so
 accept() {
   if (( ! dry_run )) && command iptables -w -C FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT 2>/dev/null; then
     return 0
@@ -93,7 +93,9 @@ accept() {
   forward_added+=("$*")
 }
 allow_forward() {
-  if (( forward_allowed )) && [[ -n ${forward_drop} ]]; then lab_accepts; fi
+  if (( ! forward_allowed )) || [[ -z ${forward_drop} ]]; then return 0; fi
+  lab_accepts
+  forward_record_write
 }
 # --- forward_report (a done hook): the rules it added, or what FORWARD drops, set up with --force
 forward_report() {

@@ -196,7 +196,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 1651dff0e3049ca4aae8670c386991b1bb2f2eef16f9b8595c5d04475a5bd704 ===
+# === nsgen runtime: sha256 cbc958b4cfa07cdf553c9d47601d4156ccf901455b269ae5b9769fa941cfca40 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -372,7 +372,7 @@ forget_services() {
 # rollback's end, teardown's), the files of the lab's services go too
 stop_hooks+=(stop_started)
 cleanup_hooks+=(forget_services)
-# --- nsgen runtime section forward: sha256 52089d95c086deb145eb49be76f20fdde3c90bea823bc89780ead28b69b196c6 ---
+# --- nsgen runtime section forward: sha256 6598b1162a8d1d5226080a6a64ca13a8e7455ec182ac0d82a30fa7be32ccc210 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
@@ -458,7 +458,7 @@ ports_preflight() {
 }
 # --- allow_forward (a start hook): with --allow-forward, where FORWARD drops the lab's traffic, its
 # ACCEPT rules (lab_accepts: accept MATCH... each), first in the chain, with the lab's comment (a
-# rule already there is left alone; delete_rules deletes them)
+# rule already there is left alone; delete_rules deletes them), and forward_record says so
 accept() {
   if (( ! dry_run )) && command iptables -w -C FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT 2>/dev/null; then
     return 0
@@ -467,7 +467,9 @@ accept() {
   forward_added+=("$*")
 }
 allow_forward() {
-  if (( forward_allowed )) && [[ -n ${forward_drop} ]]; then lab_accepts; fi
+  if (( ! forward_allowed )) || [[ -z ${forward_drop} ]]; then return 0; fi
+  lab_accepts
+  forward_record_write
 }
 # --- forward_report (a done hook): the rules it added, or what FORWARD drops, set up with --force
 forward_report() {
@@ -480,7 +482,7 @@ forward_report() {
 preflight_hooks+=(forward_preflight ports_preflight)
 start_hooks+=(allow_forward)
 done_hooks+=(forward_report)
-# --- nsgen runtime section rules: sha256 23ca5ca83a820abc5e42d48cb83382cbbd339a9cfaecf0fd64adb2ba4b95eef8 ---
+# --- nsgen runtime section rules: sha256 6410bac4662057eb8832359a9ac47159d20adbb3f3b54ea25dad970874d05267 ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
@@ -498,13 +500,25 @@ rule_add() {
   if (( ! dry_run )) && command iptables "${@/#-A/-C}" 2>/dev/null; then return 0; fi
   iptables "$@"
 }
+# --- forward_record: a file that says the lab has --allow-forward's FORWARD rules, there while it
+# has them (setup.sh writes it as it adds them, apply.sh once a change has them, delete_rules deletes
+# it with them): where it is, every rule of the lab's not there is missing, even the only one
+forward_record=/run/nsgen/${lab_key}.forward
+# --- forward_record_write: forward_record written (the lab has --allow-forward's rules)
+forward_record_write() {
+  if (( dry_run )); then return 0; fi
+  mkdir -p /run/nsgen
+  echo "lab ${lab_name} has --allow-forward's FORWARD rules (iptables -S FORWARD, comment nsgen:${lab_key})" >"${forward_record}"
+}
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
-# forwarded ports, --allow-forward's FORWARD rules), and only those: each rule `iptables -t TABLE -S`
-# prints with it, deleted by the same words (iptables-nft prints the comment in double quotes, legacy
-# iptables bare). How many is added to what teardown.sh says it deleted (deleted_beyond).
+# forwarded ports, --allow-forward's FORWARD rules, and their forward_record), and only those: each
+# rule `iptables -t TABLE -S` prints with it, deleted by the same words (iptables-nft prints the
+# comment in double quotes, legacy iptables bare). How many is added to what teardown.sh says it
+# deleted (deleted_beyond).
 rules_deleted=0
 delete_rules() {
   local table words i ours
+  if (( ! dry_run )); then rm -f "${forward_record}"; fi
   if ! type -P iptables >/dev/null; then return 0; fi
   for table in filter nat; do
     while read -ra words; do
