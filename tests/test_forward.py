@@ -404,3 +404,71 @@ def test_the_only_forward_rule_deleted_by_hand_is_named_missing(host: Host, tmp_
         assert nsgen("status", one).returncode == 0
     finally:
         nsgen("down")
+
+
+def test_a_rule_that_rejects_every_packet_drops_as_a_policy_does(host: Host, tmp_path: Path, prefix: str) -> None:
+    """A RHEL firewall's FORWARD: policy ACCEPT, and last a rule that rejects all. setup stops and names
+    it; --force sets the lab up and the rejection is real; --allow-forward's rules go before it and verify
+    passes; teardown leaves the firewall's rule alone (found by a review: only the policy was read)."""
+    reject = ["-A", "FORWARD", "-j", "REJECT", "--reject-with", "icmp-host-prohibited"]
+    assert _in(host, "iptables", "-P", "FORWARD", "ACCEPT").returncode == 0
+    assert _in(host, "iptables", *reject).returncode == 0
+    lab_dir = _lab(tmp_path, prefix)
+    setup = _in(host, "bash", lab_dir / "setup.sh")
+    assert setup.returncode == 2
+    said = "the FORWARD chain has a rule that drops every packet, `-A FORWARD -j REJECT --reject-with icmp-host-prohibited`"
+    assert said in setup.stderr, setup.stderr
+    assert _inside(host) == ([], [])
+
+    assert _in(host, "bash", lab_dir / "setup.sh", "--force").returncode == 0
+    verify = _in(host, "bash", lab_dir / "verify.sh")
+    assert verify.returncode == 1 and "FAIL  ns-0 -> 172.16.0.3 (ns-1:eth0)" in verify.stdout
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+
+    assert _in(host, "bash", lab_dir / "setup.sh", "--allow-forward").returncode == 0
+    verify = _in(host, "bash", lab_dir / "verify.sh")
+    assert verify.returncode == 0 and "0 failed" in verify.stdout, verify.stdout
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+    assert _forward_rules(host) == ["-P FORWARD ACCEPT", " ".join(reject)]
+    assert _inside(host) == ([], [])
+
+
+def _dual_stack(tmp_path: Path, prefix: str) -> Path:
+    """Two namespaces on a bridge, with IPv4 and IPv6."""
+    path = tmp_path / "ds.yaml"
+    path.write_text(
+        "name: ds\nbridges:\n  br0: {addresses: [10.70.0.1/24, 'fd70::1/64']}\nnamespaces:\n"
+        + "".join(f"  n{i}: {{interfaces: {{e0: {{addresses: [10.70.0.{i + 2}/24, 'fd70::{i + 2}/64']}}}}}}\n" for i in range(2))
+        + "links:\n  - [n0:e0, br0:p0]\n  - [n1:e0, br0:p1]\n"
+    )
+    lab_dir = tmp_path / "ds"
+    writing.write(lab_files.render(sources.load(path, prefix=prefix)), lab_dir)
+    return lab_dir
+
+
+def test_ip6tables_dropping_the_labs_bridged_ipv6_stops_setup(host: Host, tmp_path: Path, prefix: str) -> None:
+    """iptables accepts, ip6tables' FORWARD drops (Docker's with IPv6): a dual-stack lab's IPv6 between its
+    bridge's ports would be dropped. setup stops and says so, --allow-forward too (its rules are IPv4's);
+    --force sets it up and IPv6 fails for real; accepted in ip6tables by hand, setup goes on and verify passes."""
+    assert _in(host, "iptables", "-P", "FORWARD", "ACCEPT").returncode == 0
+    assert _in(host, "ip6tables", "-P", "FORWARD", "DROP").returncode == 0
+    lab_dir = _dual_stack(tmp_path, prefix)
+    for options in ((), ("--allow-forward",)):
+        setup = _in(host, "bash", lab_dir / "setup.sh", *options)
+        assert setup.returncode == 2, setup.stdout + setup.stderr
+        assert f"IPv6 between the namespaces on its bridges ({prefix}br0) would be dropped" in setup.stderr
+        assert "the FORWARD chain's policy is DROP (ip6tables -S FORWARD)" in setup.stderr
+        assert _inside(host) == ([], [])
+
+    assert _in(host, "bash", lab_dir / "setup.sh", "--force").returncode == 0
+    verify = _in(host, "bash", lab_dir / "verify.sh")
+    assert verify.returncode == 1 and "FAIL  n0 -> fd70::3 (n1:e0)" in verify.stdout, verify.stdout
+    assert "ok    n0 -> 10.70.0.3 (n1:e0)" in verify.stdout
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+
+    assert _in(host, "ip6tables", "-I", "FORWARD", "-i", f"{prefix}br0", "-o", f"{prefix}br0", "-j", "ACCEPT").returncode == 0
+    assert _in(host, "bash", lab_dir / "setup.sh").returncode == 0
+    verify = _in(host, "bash", lab_dir / "verify.sh")
+    assert verify.returncode == 0 and "0 failed" in verify.stdout, verify.stdout
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+    assert _inside(host) == ([], [])

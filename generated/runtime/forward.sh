@@ -1,13 +1,28 @@
-# --- nsgen runtime section forward: sha256 6598b1162a8d1d5226080a6a64ca13a8e7455ec182ac0d82a30fa7be32ccc210 ---
+# --- nsgen runtime section forward: sha256 a0c61b94d5269b2690a66c0067f3e7c886e6753530ad502b1a2ba3a089a63e89 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
 # up and its traffic goes unanswered. forward_drop names what drops it: iptables' policy, else (no
 # iptables) an nft chain on the forward hook; empty when nothing does (or the lab sends nothing there).
 forward_drop=''
+forward_drop6=''  # what drops the lab's bridged IPv6 (ip6tables' FORWARD): --allow-forward adds no rule there
+dropped6=()  # the lab's bridges whose IPv6 it drops
 forward_added=()
 forward_allowed=0
 dropped=()  # what of the lab FORWARD would drop
+# --- forward_drops IPTABLES: what in IPTABLES' (iptables or ip6tables) FORWARD chain drops every
+# packet, if anything: its policy DROP, or a rule that drops or rejects all (`-A FORWARD -j REJECT
+# --reject-with icmp-host-prohibited`, a RHEL firewall's last): --allow-forward's rules go before it
+forward_drops() {
+  local line
+  while IFS= read -r line; do
+    case ${line} in
+      '-P FORWARD DROP') echo "the FORWARD chain's policy is DROP ($1 -S FORWARD)"; return 0 ;;
+      '-A FORWARD -j DROP' | '-A FORWARD -j REJECT' | '-A FORWARD -j REJECT '*)
+        echo "the FORWARD chain has a rule that drops every packet, \`${line}\` ($1 -S FORWARD)"; return 0 ;;
+    esac
+  done < <(command "$1" -w -S FORWARD 2>/dev/null)
+}
 # --- forward_preflight FORCE ALLOW_FORWARD (a preflight hook): the lab's NAT and forwarded ports are
 # iptables rules; its traffic must pass FORWARD, unless ALLOW_FORWARD (--allow-forward) or FORCE
 # (setup.sh's --force) is 1 (FORCE empty: the script has no such --force); a dry run explains and goes
@@ -19,14 +34,22 @@ forward_preflight() {
     read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
   fi
   if [[ ${bridge_nf} == 1 ]]; then dropped+=("traffic between the namespaces on its bridges (${lab_bridges[*]})"); fi
+  # the same frames' IPv6, where the lab has IPv6: ip6tables' FORWARD, which --allow-forward's rules leave
+  # alone; a bridge accepted there first (ip6tables -I FORWARD -i BR -o BR -j ACCEPT) is not dropped
+  if (( lab_ipv6 && ${#lab_bridges[@]} > 0 )) && type -P ip6tables >/dev/null \
+    && [[ -r /proc/sys/net/bridge/bridge-nf-call-ip6tables && $(</proc/sys/net/bridge/bridge-nf-call-ip6tables) == 1 ]]; then
+    forward_drop6=$(forward_drops ip6tables)
+    for name in "${lab_bridges[@]}"; do
+      if ! command ip6tables -w -C FORWARD -i "${name}" -o "${name}" -j ACCEPT 2>/dev/null; then dropped6+=("${name}"); fi
+    done
+    if (( ${#dropped6[@]} == 0 )); then forward_drop6=''; fi
+  fi
   if (( ${#lab_outside[@]} > 0 )); then
     printf -v what '%s, ' "${lab_outside[@]}"
     dropped+=("its traffic to and from the outside (${what%, })")
   fi
   if (( ${#dropped[@]} > 0 )) && type -P iptables >/dev/null; then
-    if [[ $(command iptables -w -S FORWARD 2>/dev/null) == '-P FORWARD DROP'* ]]; then
-      forward_drop="the FORWARD chain's policy is DROP (iptables -S FORWARD)"
-    fi
+    forward_drop=$(forward_drops iptables)
   elif (( ${#dropped[@]} > 0 )) && command -v nft >/dev/null 2>&1; then
     while read -r kind name rest; do
       case ${kind} in
@@ -42,6 +65,12 @@ forward_preflight() {
 
   if (( ${#lab_outside[@]} > 0 )) && ! type -P iptables >/dev/null; then
     refuse "the lab's NAT and forwarded ports are iptables rules, and iptables was not found"
+  elif [[ -n ${forward_drop6} && $1 != 1 ]]; then
+    what="lab ${lab_name}: IPv6 between the namespaces on its bridges (${dropped6[*]}) would be dropped: bridge netfilter"
+    what+=" passes it to ip6tables (net.bridge.bridge-nf-call-ip6tables=1), and there ${forward_drop6}."
+    what+=" --allow-forward adds iptables (IPv4) rules only. Nothing was changed: accept it yourself first"
+    what+=" (ip6tables -I FORWARD -i BR -o BR -j ACCEPT, for each bridge BR)${1:+, or use --force to set the lab up as it is}"
+    if (( dry_run )); then echo "${0##*/}: ${what}; a real run would stop here" >&2; else refuse "${what}"; fi
   elif [[ -n ${forward_drop} ]] && (( forward_allowed )) && ! type -P iptables >/dev/null; then
     refuse "${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force"
   elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )) && [[ $1 != 1 ]]; then

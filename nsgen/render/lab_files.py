@@ -42,6 +42,7 @@ def _facts(lab: Lab) -> dict[str, Any]:
         "ports": [f"{f.proto}:{f.port}" for f in lab.forwards],  # the machine's ports it forwards
         "accepts": [styles.tutorial_words(command, {}) for command in commands.accepts(lab)],
         "accepted": declared.accepted(lab),  # the same rules' matches, which the declared state takes as the lab's
+        "ipv6": not lab_plans.ipv4_only(lab),  # the lab's bridged IPv6 passes ip6tables' FORWARD (bridge netfilter)
     }
 
 
