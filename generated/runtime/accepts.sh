@@ -1,4 +1,4 @@
-# --- nsgen runtime section accepts: sha256 d56cf4a4ba8eafcb8b8739bf712a124a2fa84d43294c4cc5af3288c824ea83ee ---
+# --- nsgen runtime section accepts: sha256 de1d50decf04b071c93c43699f5d5c21611bbae09c0e792c18d099c04bb92028 ---
 # --- forward_rules_read FORCE ALLOW_FORWARD (the first preflight hook, before anything changes):
 # whether the lab has --allow-forward's rules: the running lab has some (an ACCEPT rule with the
 # lab's comment in FORWARD, read by kernel_facts, or its forward_record), or apply.sh was given --allow-forward. Those found
@@ -17,9 +17,10 @@ forward_rules_read() {
   allow_forward=${forward_rules}
 }
 preflight_hooks=(forward_rules_read "${preflight_hooks[@]}")
-# --- forward_rules_recorded (a ready hook): the changed lab has --allow-forward's rules: its forward_record says so
+# --- forward_rules_recorded (a ready hook): the changed lab has --allow-forward's rules (the new
+# topology has some, lab_accepted, and the lab had them or was given --allow-forward): its forward_record says so
 forward_rules_recorded() {
-  if (( forward_found )); then forward_record_write; fi
+  if (( forward_found && ${#lab_accepted[@]} > 0 )); then forward_record_write; fi
 }
 ready_hooks+=(forward_rules_recorded)
 # --- forward_rule add|del MATCH...: apply.sh's change of --allow-forward's FORWARD rules (a bridge,

@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 1039cd74141dc67443cf4b4e100a7dce2877f4a543a8a6b405e3c2088a389cf3 ---
+# --- nsgen runtime section apply.sh: sha256 a6800ac064b30a4282f57b9eb7cf85c231999c8f6464206969a40557a855b919 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -8,7 +8,7 @@
 
 # --- options
 #   --dry-run: print the commands this script would run, and change nothing
-#   --force: apply the change even where the running lab is not what its record says
+#   --force: apply the change even where the running lab is not what its record says, or a preflight stops it
 #   --allow-forward: where the FORWARD chain drops the lab's traffic, accept it (the rules of lab_accepts)
 
 # --- refuse MESSAGE: stop before changing anything, saying why (exit 2: a usage or a precondition)
@@ -84,8 +84,8 @@ record_write() {
 # (`declare` keeps them), run in order: preflight_hooks before anything changes, ready_hooks once
 # the lab's steps are done, before it is said to be up.
 declare -a preflight_hooks ready_hooks
-# the sections' preflights (a change is applied whole: apply.sh's --force is not theirs)
-for hook in "${preflight_hooks[@]}"; do "${hook}" '' "${allow_forward}"; done
+# the sections' preflights (--force: past theirs too, as setup.sh's)
+for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}"; done
 
 # --- preflight: the record holds the old topology, and what the change touches is there as the old
 # topology declares it (--force: go on anyway)

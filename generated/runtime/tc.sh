@@ -1,7 +1,7 @@
-# --- nsgen runtime section tc: sha256 9460366d182756cdabc11f088248ab752b929086c478537c30404f61a4d76491 ---
+# --- nsgen runtime section tc: sha256 c0b3b9aa574a9d756da3a5f3b66558fd3c7d1be3614c231d8b81c059df2d2dae ---
 # --- qdisc_preflight FORCE (a preflight hook): the qdiscs the lab's links need (lab_qdiscs), each
 # probed in a network namespace of its own that goes with the probe (unshare, from util-linux). A
-# kind the kernel lacks stops the run, naming the links that need it; with FORCE 1 (setup.sh's
+# kind the kernel lacks stops the run, naming the links that need it; with FORCE 1 (a script's
 # --force) they come up without those conditions, and it says which (FORCE empty: the script has no
 # such --force). tc() runs the lab's `tc`: in a dry run it prints it.
 qdiscs_missing=()

@@ -201,7 +201,7 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 2a22e94eab1c1f7c7920fe8235d471b50353e86aa5b5bbc6cf373e9d386507e1 ===
+# === nsgen runtime: sha256 bd9f6896e88c6a9c0d6373d21e23ed3f6ae5dcf40b94003f1bc0c91582f8fc52 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -377,7 +377,7 @@ forget_services() {
 # rollback's end, teardown's), the files of the lab's services go too
 stop_hooks+=(stop_started)
 cleanup_hooks+=(forget_services)
-# --- nsgen runtime section forward: sha256 a0c61b94d5269b2690a66c0067f3e7c886e6753530ad502b1a2ba3a089a63e89 ---
+# --- nsgen runtime section forward: sha256 d53d181cb3d08513fad23b1237f5397ad3b290ecd9d40120dc6c75a6e9e3f3f7 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
@@ -404,7 +404,7 @@ forward_drops() {
 }
 # --- forward_preflight FORCE ALLOW_FORWARD (a preflight hook): the lab's NAT and forwarded ports are
 # iptables rules; its traffic must pass FORWARD, unless ALLOW_FORWARD (--allow-forward) or FORCE
-# (setup.sh's --force) is 1 (FORCE empty: the script has no such --force); a dry run explains and goes
+# (setup.sh's or apply.sh's --force) is 1 (FORCE empty: the script has no such --force); a dry run explains and goes
 # on. --allow-forward's rules are iptables rules: without iptables, they are the user's to add.
 forward_preflight() {
   local bridge_nf=0 what kind name rest nft_table='' nft_chain=''
@@ -444,24 +444,36 @@ forward_preflight() {
 
   if (( ${#lab_outside[@]} > 0 )) && ! type -P iptables >/dev/null; then
     refuse "the lab's NAT and forwarded ports are iptables rules, and iptables was not found"
-  elif [[ -n ${forward_drop6} && $1 != 1 ]]; then
+  elif [[ -n ${forward_drop6} && $1 == 1 ]]; then
+    echo "${0##*/}: --force: IPv6 between the namespaces on its bridges (${dropped6[*]}) is dropped: ${forward_drop6}" >&2
+  elif [[ -n ${forward_drop6} ]]; then
     what="lab ${lab_name}: IPv6 between the namespaces on its bridges (${dropped6[*]}) would be dropped: bridge netfilter"
     what+=" passes it to ip6tables (net.bridge.bridge-nf-call-ip6tables=1), and there ${forward_drop6}."
     what+=" --allow-forward adds iptables (IPv4) rules only. Nothing was changed: accept it yourself first"
-    what+=" (ip6tables -I FORWARD -i BR -o BR -j ACCEPT, for each bridge BR)${1:+, or use --force to set the lab up as it is}"
+    what+=" (ip6tables -I FORWARD -i BR -o BR -j ACCEPT, for each bridge BR)${1:+, or use --force to go on as it is}"
     if (( dry_run )); then echo "${0##*/}: ${what}; a real run would stop here" >&2; else refuse "${what}"; fi
   elif [[ -n ${forward_drop} ]] && (( forward_allowed )) && ! type -P iptables >/dev/null; then
     refuse "${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force"
-  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )) && [[ $1 != 1 ]]; then
+  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )) && [[ $1 == 1 ]]; then
+    printf -v what '%s and ' "${dropped[@]}"
+    echo "${0##*/}: --force: ${forward_drop}, and it drops ${what% and }" >&2
+  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )); then
     {
       printf -v what '%s and ' "${dropped[@]}"
       echo "${0##*/}: lab ${lab_name}: ${what% and } would be dropped."
-      echo "  Those pass the FORWARD chain (bridged frames where bridge netfilter is on,"
-      echo "  net.bridge.bridge-nf-call-iptables=1), and here ${forward_drop}. Nothing was changed. Ways out:"
-      echo "    --allow-forward  insert the lab's ACCEPT rules first in FORWARD (lab_accepts above), e.g. per lab bridge BR:"
-      echo "                     iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
-      echo "                     (teardown.sh deletes exactly the rules carrying that comment)"
-      if [[ $1 == 0 ]]; then echo "    --force          set the lab up as it is, that traffic dropped"; fi
+      if [[ ${bridge_nf} == 1 ]]; then
+        echo "  Those pass the FORWARD chain (bridged frames where bridge netfilter is on,"
+        echo "  net.bridge.bridge-nf-call-iptables=1), and here ${forward_drop}. Nothing was changed. Ways out:"
+      else
+        echo "  Routed through the root namespace, it passes the FORWARD chain, and here ${forward_drop}."
+        echo "  Nothing was changed. Ways out:"
+      fi
+      echo "    --allow-forward  insert the lab's ACCEPT rules first in FORWARD, with the comment nsgen:${lab_key}"
+      echo "                     (teardown.sh deletes exactly the rules carrying it)${lab_bridges[0]:+, e.g. per lab bridge BR:}"
+      if (( ${#lab_bridges[@]} > 0 )); then
+        echo "                     iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
+      fi
+      if [[ $1 == 0 ]]; then echo "    --force          go on as it is, that traffic dropped"; fi
     } >&2
     if (( ! dry_run )); then exit 2; fi
     echo "dry run: a real run would stop here" >&2
@@ -469,7 +481,7 @@ forward_preflight() {
 }
 # --- ports_preflight FORCE (a preflight hook): no port the lab forwards (lab_ports, PROTO:PORT) is
 # one the machine itself serves, a socket of its root namespace listening on it (TCP) or bound to it
-# (UDP): the lab's DNAT would hide that server from other machines. FORCE 1 (setup.sh's --force):
+# (UDP): the lab's DNAT would hide that server from other machines. FORCE 1 (a script's --force):
 # said, and forwarded anyway.
 ports_preflight() {
   local entry hex serving file address state served=() what
@@ -505,12 +517,10 @@ allow_forward() {
   lab_accepts
   forward_record_write
 }
-# --- forward_report (a done hook): the rules it added, or what FORWARD drops, set up with --force
+# --- forward_report (a done hook): the rules it added
 forward_report() {
   if (( ${#forward_added[@]} > 0 )); then
     echo "FORWARD accepts the lab's traffic: ${#forward_added[@]} iptables rule(s) with the comment nsgen:${lab_key} (teardown.sh deletes them)"
-  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )); then
-    echo "${0##*/}: set up with --force: ${forward_drop}, and it drops ${dropped[*]}" >&2
   fi
 }
 preflight_hooks+=(forward_preflight ports_preflight)

@@ -128,7 +128,9 @@ def apply_command(
     style: StyleOption = Style.batched,
     workdir: WorkDir = None,
     dry_run: DryRun = False,
-    force: Annotated[bool, typer.Option(help="Apply even where the running lab is not what its record says.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Apply even where the running lab is not what its record says, or a preflight stops it.")
+    ] = False,
     allow_forward: Annotated[
         bool,
         typer.Option(
