@@ -275,6 +275,8 @@ def test_a_rollback_after_the_last_bridge_and_its_rule_went_puts_the_rule_back(h
         stopped = _in(host, "bash", tmp_path / "change" / "apply.sh", env={**env, "BASH_ENV": str(hook)})
         assert stopped.returncode == 143 and "rolled back: the lab is its old topology again" in stopped.stderr, stopped.stderr
         assert _forward_rules(host) == ["-P FORWARD DROP", rule]
+        # and the record that it has them, which delete_rules deleted with them (found by a review)
+        assert _in(host, "test", "-e", f"/run/nsgen/{prefix}fw.forward").returncode == 0
         status = nsgen("status", one)
         assert status.returncode == 0, status.stdout
     finally:
@@ -308,6 +310,9 @@ def test_apply_adding_a_bridge_behind_drop_stops_and_explains_unless_allow_forwa
         assert "would be dropped" in refused.stderr and "--allow-forward" in refused.stderr, refused.stderr
         assert _forward_rules(host) == ["-P FORWARD DROP"] and f"{prefix}br0" not in _inside(host)[1]
         assert nsgen("status", pair).returncode == 0  # nothing changed
+        dry = nsgen("apply", one, "--allow-forward", "--dry-run")  # each rule printed once (found by a review: twice)
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert dry.stdout.count(f"iptables -w -I FORWARD -i {prefix}br0 -o {prefix}br0") == 1, dry.stdout
         allowed = nsgen("apply", one, "--allow-forward")
         assert allowed.returncode == 0, allowed.stdout + allowed.stderr
         rule = f'-A FORWARD -i {prefix}br0 -o {prefix}br0 -m comment --comment "nsgen:{prefix}fw" -j ACCEPT'
@@ -499,7 +504,7 @@ def test_apply_force_goes_past_the_forward_preflight_and_a_nat_change_is_explain
         refused = nsgen("apply", natted)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "its traffic to and from the outside (NAT from 10.70.0.0/24) would be dropped" in refused.stderr
-        assert "Routed through the root namespace, it passes the FORWARD chain" in refused.stderr
+        assert "    traffic routed through the root namespace (its NAT, its forwarded ports)" in refused.stderr.splitlines()
         assert "bridge" not in refused.stderr and "--force          go on as it is" in refused.stderr, refused.stderr
         assert nsgen("status", plain).returncode == 0  # nothing changed
         forced = nsgen("apply", natted, "--force")
@@ -509,4 +514,51 @@ def test_apply_force_goes_past_the_forward_preflight_and_a_nat_change_is_explain
         assert _forward_rules(host) == ["-P FORWARD DROP"]
     finally:
         nsgen("down")
+    assert _inside(host) == ([], [])
+
+
+def test_ipv4_and_ipv6_dropped_both_are_named_and_an_accept_after_the_drop_counts_for_nothing(
+    host: Host, tmp_path: Path, prefix: str
+) -> None:
+    """iptables' policy DROP, and ip6tables dropping every packet before its ACCEPT of the lab's bridge: the
+    refusal names both (found by a review: IPv6 alone, so fixing it met a second refusal), and so does
+    --force; the ACCEPT after the drop is no way through (found by the same review: it was taken as one)."""
+    assert _in(host, "ip6tables", "-A", "FORWARD", "-j", "DROP").returncode == 0
+    accept = ["FORWARD", "-i", f"{prefix}br0", "-o", f"{prefix}br0", "-j", "ACCEPT"]
+    assert _in(host, "ip6tables", "-A", *accept).returncode == 0
+    lab_dir = _dual_stack(tmp_path, prefix)
+    setup = _in(host, "bash", lab_dir / "setup.sh")
+    assert setup.returncode == 2, setup.stdout + setup.stderr
+    assert f"lab ds: traffic between the namespaces on its bridges ({prefix}br0) would be dropped." in setup.stderr
+    assert "the FORWARD chain has a rule that drops every packet, `-A FORWARD -j DROP` (ip6tables -S FORWARD)" in setup.stderr
+    assert _inside(host) == ([], [])
+    forced = _in(host, "bash", lab_dir / "setup.sh", "--force")
+    assert forced.returncode == 0, forced.stderr
+    said = forced.stderr.splitlines()
+    assert any(line.startswith("setup.sh: --force: the FORWARD chain's policy is DROP (iptables -S FORWARD)") for line in said)
+    assert any(line.startswith(f"setup.sh: --force: IPv6 between the namespaces on its bridges ({prefix}br0)") for line in said)
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
+    assert _inside(host) == ([], [])
+
+
+def test_ipv6_on_a_veth_pair_is_not_bridged_and_ip6tables_is_no_reason_to_stop(host: Host, tmp_path: Path, prefix: str) -> None:
+    """A lab whose bridge carries IPv4 alone and whose IPv6 is on a veth pair: ip6tables' FORWARD drops
+    no frame of it, so setup goes on and verify passes (found by a review: the lab was refused for having
+    IPv6 anywhere)."""
+    assert _in(host, "iptables", "-P", "FORWARD", "ACCEPT").returncode == 0
+    assert _in(host, "ip6tables", "-P", "FORWARD", "DROP").returncode == 0
+    path = tmp_path / "mixed.yaml"
+    path.write_text(
+        "name: mixed\nbridges:\n  br0: {addresses: [10.70.0.1/24]}\nnamespaces:\n"
+        "  n0: {interfaces: {e0: {addresses: [10.70.0.2/24]}, p0: {addresses: ['fd71::1/64']}}}\n"
+        "  n1: {interfaces: {e0: {addresses: [10.70.0.3/24]}, p1: {addresses: ['fd71::2/64']}}}\n"
+        "links:\n  - [n0:e0, br0:q0]\n  - [n1:e0, br0:q1]\n  - [n0:p0, n1:p1]\n"
+    )
+    lab_dir = tmp_path / "mixed"
+    writing.write(lab_files.render(sources.load(path, prefix=prefix)), lab_dir)
+    setup = _in(host, "bash", lab_dir / "setup.sh")
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    verify = _in(host, "bash", lab_dir / "verify.sh")
+    assert verify.returncode == 0 and "ok    n0 -> fd71::2 (n1:p1)" in verify.stdout, verify.stdout
+    assert _in(host, "bash", lab_dir / "teardown.sh").returncode == 0
     assert _inside(host) == ([], [])

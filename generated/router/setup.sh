@@ -22,7 +22,7 @@ lab_netns=(router left-0 left-1 right-0 right-1)
 lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 lab_root_networks=()
 lab_bridges=(br-left br-right)
-lab_ipv6=1
+lab_bridges6=(br-left br-right)
 lab_outside=()
 lab_ports=()
 
@@ -189,59 +189,56 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 d4a0f5f8912b6b9b7bb5357cf6cbc18b7ea95f815bcae87b9b19ac0a5988d2ff ===
-# --- nsgen runtime section forward: sha256 d53d181cb3d08513fad23b1237f5397ad3b290ecd9d40120dc6c75a6e9e3f3f7 ---
+# === nsgen runtime: sha256 60ace62ab7ae2ff79f39f0eed79d62a297a33dc8eba5a440e74939ceb56b0bb6 ===
+# --- nsgen runtime section forward: sha256 ba17eda68fe4d741deab94a41df3119ca6df1a9785b21d44ea3b0549ea010335 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
 # through the root namespace; where FORWARD drops it (Docker sets its policy to DROP) the lab comes
-# up and its traffic goes unanswered. forward_drop names what drops it: iptables' policy, else (no
-# iptables) an nft chain on the forward hook; empty when nothing does (or the lab sends nothing there).
+# up and its traffic goes unanswered. forward_drop names what drops it (forward_dropping); empty
+# when nothing does (or the lab sends nothing there).
 forward_drop=''
 forward_drop6=''  # what drops the lab's bridged IPv6 (ip6tables' FORWARD): --allow-forward adds no rule there
-dropped6=()  # the lab's bridges whose IPv6 it drops
+dropped6=()  # the lab's bridges with IPv6 (lab_bridges6) whose IPv6 it drops
 forward_added=()
 forward_allowed=0
 dropped=()  # what of the lab FORWARD would drop
+bridge_nf=0  # whether bridged frames pass iptables' FORWARD (net.bridge.bridge-nf-call-iptables)
 # --- forward_drops IPTABLES: what in IPTABLES' (iptables or ip6tables) FORWARD chain drops every
-# packet, if anything: its policy DROP, or a rule that drops or rejects all (`-A FORWARD -j REJECT
-# --reject-with icmp-host-prohibited`, a RHEL firewall's last): --allow-forward's rules go before it
+# packet (chain_drop, empty where nothing does): its policy DROP, or a rule that drops or rejects all
+# (`-A FORWARD -j REJECT --reject-with icmp-host-prohibited`, a RHEL firewall's last); and the lab
+# bridges accepted before it (chain_accepted: `-A FORWARD -i BR -o BR -j ACCEPT`, as a user adds them)
 forward_drops() {
-  local line
+  local line name
+  chain_drop='' chain_accepted=()
   while IFS= read -r line; do
     case ${line} in
-      '-P FORWARD DROP') echo "the FORWARD chain's policy is DROP ($1 -S FORWARD)"; return 0 ;;
+      '-P FORWARD DROP') chain_drop="the FORWARD chain's policy is DROP ($1 -S FORWARD)" ;;
       '-A FORWARD -j DROP' | '-A FORWARD -j REJECT' | '-A FORWARD -j REJECT '*)
-        echo "the FORWARD chain has a rule that drops every packet, \`${line}\` ($1 -S FORWARD)"; return 0 ;;
+        chain_drop="the FORWARD chain has a rule that drops every packet, \`${line}\` ($1 -S FORWARD)"
+        return 0 ;;
+      *)
+        for name in "${lab_bridges[@]}"; do
+          if [[ ${line} == "-A FORWARD -i ${name} -o ${name} -j ACCEPT" ]]; then chain_accepted+=("${name}"); fi
+        done ;;
     esac
   done < <(command "$1" -w -S FORWARD 2>/dev/null)
 }
-# --- forward_preflight FORCE ALLOW_FORWARD (a preflight hook): the lab's NAT and forwarded ports are
-# iptables rules; its traffic must pass FORWARD, unless ALLOW_FORWARD (--allow-forward) or FORCE
-# (setup.sh's or apply.sh's --force) is 1 (FORCE empty: the script has no such --force); a dry run explains and goes
-# on. --allow-forward's rules are iptables rules: without iptables, they are the user's to add.
-forward_preflight() {
-  local bridge_nf=0 what kind name rest nft_table='' nft_chain=''
-  forward_allowed=$2
+# --- forward_dropping: what FORWARD would drop of the lab (dropped, dropped6) and what drops it
+# (forward_drop: iptables' FORWARD, else, without iptables, an nft chain on the forward hook of
+# policy drop; forward_drop6: ip6tables', for the bridges with IPv6 it does not accept first)
+forward_dropping() {
+  local what kind name rest nft_table='' nft_chain='' chain_drop chain_accepted
   if (( ${#lab_bridges[@]} > 0 )) && [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
     read -r bridge_nf </proc/sys/net/bridge/bridge-nf-call-iptables || bridge_nf=0
   fi
   if [[ ${bridge_nf} == 1 ]]; then dropped+=("traffic between the namespaces on its bridges (${lab_bridges[*]})"); fi
-  # the same frames' IPv6, where the lab has IPv6: ip6tables' FORWARD, which --allow-forward's rules leave
-  # alone; a bridge accepted there first (ip6tables -I FORWARD -i BR -o BR -j ACCEPT) is not dropped
-  if (( lab_ipv6 && ${#lab_bridges[@]} > 0 )) && type -P ip6tables >/dev/null \
-    && [[ -r /proc/sys/net/bridge/bridge-nf-call-ip6tables && $(</proc/sys/net/bridge/bridge-nf-call-ip6tables) == 1 ]]; then
-    forward_drop6=$(forward_drops ip6tables)
-    for name in "${lab_bridges[@]}"; do
-      if ! command ip6tables -w -C FORWARD -i "${name}" -o "${name}" -j ACCEPT 2>/dev/null; then dropped6+=("${name}"); fi
-    done
-    if (( ${#dropped6[@]} == 0 )); then forward_drop6=''; fi
-  fi
   if (( ${#lab_outside[@]} > 0 )); then
     printf -v what '%s, ' "${lab_outside[@]}"
     dropped+=("its traffic to and from the outside (${what%, })")
   fi
   if (( ${#dropped[@]} > 0 )) && type -P iptables >/dev/null; then
-    forward_drop=$(forward_drops iptables)
+    forward_drops iptables
+    forward_drop=${chain_drop}
   elif (( ${#dropped[@]} > 0 )) && command -v nft >/dev/null 2>&1; then
     while read -r kind name rest; do
       case ${kind} in
@@ -254,43 +251,66 @@ forward_preflight() {
       esac
     done < <(command nft list ruleset 2>/dev/null)
   fi
-
+  if (( ${#lab_bridges6[@]} > 0 )) && type -P ip6tables >/dev/null \
+    && [[ -r /proc/sys/net/bridge/bridge-nf-call-ip6tables && $(</proc/sys/net/bridge/bridge-nf-call-ip6tables) == 1 ]]; then
+    forward_drops ip6tables
+    if [[ -n ${chain_drop} ]]; then
+      for name in "${lab_bridges6[@]}"; do
+        if [[ " ${chain_accepted[*]} " != *" ${name} "* ]]; then dropped6+=("${name}"); fi
+      done
+    fi
+    if (( ${#dropped6[@]} > 0 )); then forward_drop6=${chain_drop}; fi
+  fi
+}
+# --- forward_preflight FORCE ALLOW_FORWARD (a preflight hook): the lab's traffic must pass FORWARD
+# (forward_dropping), unless ALLOW_FORWARD (--allow-forward: its IPv4 rules) or FORCE (setup.sh's or
+# apply.sh's --force) is 1 (FORCE empty: the script has no such --force): each of what drops its
+# IPv4 and its IPv6 is said; a dry run explains and goes on. The lab's NAT and forwarded ports, and
+# --allow-forward's rules, are iptables rules: without iptables, they are the user's to add.
+forward_preflight() {
+  local what stop=0
+  forward_allowed=$2
+  forward_dropping
   if (( ${#lab_outside[@]} > 0 )) && ! type -P iptables >/dev/null; then
     refuse "the lab's NAT and forwarded ports are iptables rules, and iptables was not found"
-  elif [[ -n ${forward_drop6} && $1 == 1 ]]; then
+  elif [[ -n ${forward_drop} ]] && (( forward_allowed )) && ! type -P iptables >/dev/null; then
+    refuse "${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force"
+  fi
+  printf -v what '%s and ' "${dropped[@]}"
+  if [[ -n ${forward_drop} ]] && (( ! forward_allowed )) && [[ $1 == 1 ]]; then
+    echo "${0##*/}: --force: ${forward_drop}, and it drops ${what% and }" >&2
+  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )); then
+    stop=1
+    {
+      echo "${0##*/}: lab ${lab_name}: ${what% and } would be dropped."
+      echo "  Those pass the FORWARD chain:"
+      if [[ ${bridge_nf} == 1 ]]; then
+        echo "    frames between a bridge's ports, where bridge netfilter is on (net.bridge.bridge-nf-call-iptables=1)"
+      fi
+      if (( ${#lab_outside[@]} > 0 )); then echo "    traffic routed through the root namespace (its NAT, its forwarded ports)"; fi
+      echo "  and here ${forward_drop}. Nothing was changed. Ways out:"
+      echo "    --allow-forward  insert the lab's ACCEPT rules first in FORWARD, with the comment nsgen:${lab_key}"
+      if [[ ${bridge_nf} == 1 ]]; then
+        echo "                     (teardown.sh deletes exactly the rules carrying it), e.g. per lab bridge BR:"
+        echo "                     iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
+      else
+        echo "                     (teardown.sh deletes exactly the rules carrying it)"
+      fi
+      if [[ $1 == 0 ]]; then echo "    --force          go on as it is, that traffic dropped"; fi
+    } >&2
+  fi
+  if [[ -n ${forward_drop6} && $1 == 1 ]]; then
     echo "${0##*/}: --force: IPv6 between the namespaces on its bridges (${dropped6[*]}) is dropped: ${forward_drop6}" >&2
   elif [[ -n ${forward_drop6} ]]; then
+    stop=1
     what="lab ${lab_name}: IPv6 between the namespaces on its bridges (${dropped6[*]}) would be dropped: bridge netfilter"
     what+=" passes it to ip6tables (net.bridge.bridge-nf-call-ip6tables=1), and there ${forward_drop6}."
     what+=" --allow-forward adds iptables (IPv4) rules only. Nothing was changed: accept it yourself first"
     what+=" (ip6tables -I FORWARD -i BR -o BR -j ACCEPT, for each bridge BR)${1:+, or use --force to go on as it is}"
-    if (( dry_run )); then echo "${0##*/}: ${what}; a real run would stop here" >&2; else refuse "${what}"; fi
-  elif [[ -n ${forward_drop} ]] && (( forward_allowed )) && ! type -P iptables >/dev/null; then
-    refuse "${forward_drop}, and --allow-forward adds iptables rules, but iptables was not found: accept the lab's bridges there yourself (nft insert rule TABLE CHAIN iifname BR oifname BR accept), then run setup.sh --force"
-  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )) && [[ $1 == 1 ]]; then
-    printf -v what '%s and ' "${dropped[@]}"
-    echo "${0##*/}: --force: ${forward_drop}, and it drops ${what% and }" >&2
-  elif [[ -n ${forward_drop} ]] && (( ! forward_allowed )); then
-    {
-      printf -v what '%s and ' "${dropped[@]}"
-      echo "${0##*/}: lab ${lab_name}: ${what% and } would be dropped."
-      if [[ ${bridge_nf} == 1 ]]; then
-        echo "  Those pass the FORWARD chain (bridged frames where bridge netfilter is on,"
-        echo "  net.bridge.bridge-nf-call-iptables=1), and here ${forward_drop}. Nothing was changed. Ways out:"
-      else
-        echo "  Routed through the root namespace, it passes the FORWARD chain, and here ${forward_drop}."
-        echo "  Nothing was changed. Ways out:"
-      fi
-      echo "    --allow-forward  insert the lab's ACCEPT rules first in FORWARD, with the comment nsgen:${lab_key}"
-      echo "                     (teardown.sh deletes exactly the rules carrying it)${lab_bridges[0]:+, e.g. per lab bridge BR:}"
-      if (( ${#lab_bridges[@]} > 0 )); then
-        echo "                     iptables -I FORWARD -i BR -o BR -m comment --comment nsgen:${lab_key} -j ACCEPT"
-      fi
-      if [[ $1 == 0 ]]; then echo "    --force          go on as it is, that traffic dropped"; fi
-    } >&2
-    if (( ! dry_run )); then exit 2; fi
-    echo "dry run: a real run would stop here" >&2
+    echo "${0##*/}: ${what}" >&2
   fi
+  if (( stop && ! dry_run )); then exit 2; fi
+  if (( stop )); then echo "dry run: a real run would stop here" >&2; fi
 }
 # --- ports_preflight FORCE (a preflight hook): no port the lab forwards (lab_ports, PROTO:PORT) is
 # one the machine itself serves, a socket of its root namespace listening on it (TCP) or bound to it
@@ -339,7 +359,7 @@ forward_report() {
 preflight_hooks+=(forward_preflight ports_preflight)
 start_hooks+=(allow_forward)
 done_hooks+=(forward_report)
-# --- nsgen runtime section rules: sha256 6410bac4662057eb8832359a9ac47159d20adbb3f3b54ea25dad970874d05267 ---
+# --- nsgen runtime section rules: sha256 f099896f7c57c515adb859ae0b2504822e74f5f00112c5218cb63c13eb43244a ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
@@ -361,12 +381,20 @@ rule_add() {
 # has them (setup.sh writes it as it adds them, apply.sh once a change has them, delete_rules deletes
 # it with them): where it is, every rule of the lab's not there is missing, even the only one
 forward_record=/run/nsgen/${lab_key}.forward
+forward_record_had=0  # whether it was there as the script started
+if [[ -e ${forward_record} ]]; then forward_record_had=1; fi
 # --- forward_record_write: forward_record written (the lab has --allow-forward's rules)
 forward_record_write() {
   if (( dry_run )); then return 0; fi
   mkdir -p /run/nsgen
   echo "lab ${lab_name} has --allow-forward's FORWARD rules (iptables -S FORWARD, comment nsgen:${lab_key})" >"${forward_record}"
 }
+# --- forward_record_restore (an undone hook, apply.sh's rollback): forward_record as the script found
+# it (the change's delete_rules deleted it with the rules the rollback puts back)
+forward_record_restore() {
+  if (( forward_record_had )) && [[ ! -e ${forward_record} ]]; then forward_record_write; fi
+}
+undone_hooks+=(forward_record_restore)
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
 # forwarded ports, --allow-forward's FORWARD rules, and their forward_record), and only those: each
 # rule `iptables -t TABLE -S` prints with it, deleted by the same words (iptables-nft prints the

@@ -36,8 +36,8 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 2c8b0f69cb216418bcf5eeba1c6c1beb40997d0925488346102b063a5dc1586c ===
-# --- nsgen runtime section rules: sha256 6410bac4662057eb8832359a9ac47159d20adbb3f3b54ea25dad970874d05267 ---
+# === nsgen runtime: sha256 9833f8704024284ad9852a6caae80f15d7102a0f7bfa6928675b499d17a07962 ===
+# --- nsgen runtime section rules: sha256 f099896f7c57c515adb859ae0b2504822e74f5f00112c5218cb63c13eb43244a ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
 iptables() {
@@ -59,12 +59,20 @@ rule_add() {
 # has them (setup.sh writes it as it adds them, apply.sh once a change has them, delete_rules deletes
 # it with them): where it is, every rule of the lab's not there is missing, even the only one
 forward_record=/run/nsgen/${lab_key}.forward
+forward_record_had=0  # whether it was there as the script started
+if [[ -e ${forward_record} ]]; then forward_record_had=1; fi
 # --- forward_record_write: forward_record written (the lab has --allow-forward's rules)
 forward_record_write() {
   if (( dry_run )); then return 0; fi
   mkdir -p /run/nsgen
   echo "lab ${lab_name} has --allow-forward's FORWARD rules (iptables -S FORWARD, comment nsgen:${lab_key})" >"${forward_record}"
 }
+# --- forward_record_restore (an undone hook, apply.sh's rollback): forward_record as the script found
+# it (the change's delete_rules deleted it with the rules the rollback puts back)
+forward_record_restore() {
+  if (( forward_record_had )) && [[ ! -e ${forward_record} ]]; then forward_record_write; fi
+}
+undone_hooks+=(forward_record_restore)
 # --- delete_rules (a cleanup hook): the iptables rules carrying the lab's comment (its NAT, its
 # forwarded ports, --allow-forward's FORWARD rules, and their forward_record), and only those: each
 # rule `iptables -t TABLE -S` prints with it, deleted by the same words (iptables-nft prints the

@@ -1,10 +1,11 @@
-# --- nsgen runtime section accepts: sha256 de1d50decf04b071c93c43699f5d5c21611bbae09c0e792c18d099c04bb92028 ---
+# --- nsgen runtime section accepts: sha256 42b1a38f355cd55a19b49cb4e37d1d390890094a289893fb6e093ed0e3f9c1fd ---
 # --- forward_rules_read FORCE ALLOW_FORWARD (the first preflight hook, before anything changes):
 # whether the lab has --allow-forward's rules: the running lab has some (an ACCEPT rule with the
 # lab's comment in FORWARD, read by kernel_facts, or its forward_record), or apply.sh was given --allow-forward. Those found
 # stand for the option: the forward section's preflight, after it, is told so. forward_rule follows
 # them, and so does a rollback, even after the change deleted them all.
 forward_rules=0 forward_asked=0 forward_found=0
+declare -A forward_inserted=()  # the matches forward_rule has inserted
 forward_rules_read() {
   local fact kernel=()
   forward_asked=$2
@@ -45,7 +46,11 @@ forward_rule() {
   rule=(FORWARD "$@" -m comment --comment "nsgen:${lab_key}" -j ACCEPT)
   if [[ ${verb} == del ]]; then
     rule_delete -w -D "${rule[@]}"
-  elif (( dry_run )) || ! command iptables -w -C "${rule[@]}" 2>/dev/null; then
+    unset 'forward_inserted[$*]'
+    return 0
+  fi
+  if [[ -z ${forward_inserted[$*]-} ]] && { (( dry_run )) || ! command iptables -w -C "${rule[@]}" 2>/dev/null; }; then
     iptables -w -I "${rule[@]}"
   fi
+  forward_inserted[$*]=1  # (a dry run prints each once)
 }

@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 a6800ac064b30a4282f57b9eb7cf85c231999c8f6464206969a40557a855b919 ---
+# --- nsgen runtime section apply.sh: sha256 d95d08853339539702d11fa59ad7910d9c5321dccbf66bc4aaea4c0c458e1ec1 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -82,8 +82,9 @@ record_write() {
 
 # --- hooks: lists of functions that the sections before this core (those the lab needs) add to
 # (`declare` keeps them), run in order: preflight_hooks before anything changes, ready_hooks once
-# the lab's steps are done, before it is said to be up.
-declare -a preflight_hooks ready_hooks
+# the lab's steps are done, before it is said to be up, undone_hooks in a rollback, once the change
+# is undone.
+declare -a preflight_hooks ready_hooks undone_hooks
 # the sections' preflights (--force: past theirs too, as setup.sh's)
 for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}"; done
 
@@ -125,6 +126,7 @@ rollback() {
   ip() { command ip "$@" 2>/dev/null || true; }  # what was not made fails quietly
   lab_undo_steps
   unset -f ip
+  for hook in "${undone_hooks[@]}"; do "${hook}"; done
   drift=()
   lab_facts_old
   if (( ${#drift[@]} > 0 )); then

@@ -42,8 +42,19 @@ def _facts(lab: Lab) -> dict[str, Any]:
         "ports": [f"{f.proto}:{f.port}" for f in lab.forwards],  # the machine's ports it forwards
         "accepts": [styles.tutorial_words(command, {}) for command in commands.accepts(lab)],
         "accepted": declared.accepted(lab),  # the same rules' matches, which the declared state takes as the lab's
-        "ipv6": not lab_plans.ipv4_only(lab),  # the lab's bridged IPv6 passes ip6tables' FORWARD (bridge netfilter)
+        "bridges6": _bridges6(lab),  # their IPv6 passes ip6tables' FORWARD (bridge netfilter)
     }
+
+
+def _bridges6(lab: Lab) -> list[str]:
+    """The lab's bridges with IPv6: an address of their own, or of an interface plugged into them."""
+    carrying = {br.device for br in lab.bridges if any(a.version == 6 for a in br.addresses)}
+    for link in lab.links:
+        for port, other in ((link.a, link.b), (link.b, link.a)):
+            interface = lab.interface_of(other) if port.bridge is not None else None
+            if interface is not None and any(a.version == 6 for a in interface.addresses):
+                carrying.add(port.bridge)
+    return [br.device for br in lab.bridges if br.device in carrying]
 
 
 def _outside(lab: Lab) -> bool:
