@@ -92,21 +92,21 @@ declare -A lab_accepted=()
 
 lab_steps() {
   # --- ping every address each namespace should reach
-  check reachable ns-1:to-0 ns-0 ns-0 10.100.0.2 ping -4 -c 1 -W 2 10.100.0.2
-  check reachable ns-2:to-0 ns-0 ns-0 10.100.0.6 ping -4 -c 1 -W 2 10.100.0.6
-  check reachable ns-3:to-0 ns-0 ns-0 10.100.0.10 ping -4 -c 1 -W 2 10.100.0.10
-  check reachable ns-0:to-1 ns-1 ns-1 10.100.0.1 ping -4 -c 1 -W 2 10.100.0.1
-  check reachable ns-2:to-1 ns-1 ns-1 10.100.0.14 ping -4 -c 1 -W 2 10.100.0.14
-  check reachable ns-3:to-1 ns-1 ns-1 10.100.0.18 ping -4 -c 1 -W 2 10.100.0.18
-  check reachable ns-0:to-2 ns-2 ns-2 10.100.0.5 ping -4 -c 1 -W 2 10.100.0.5
-  check reachable ns-1:to-2 ns-2 ns-2 10.100.0.13 ping -4 -c 1 -W 2 10.100.0.13
-  check reachable ns-3:to-2 ns-2 ns-2 10.100.0.22 ping -4 -c 1 -W 2 10.100.0.22
-  check reachable ns-0:to-3 ns-3 ns-3 10.100.0.9 ping -4 -c 1 -W 2 10.100.0.9
-  check reachable ns-1:to-3 ns-3 ns-3 10.100.0.17 ping -4 -c 1 -W 2 10.100.0.17
-  check reachable ns-2:to-3 ns-3 ns-3 10.100.0.21 ping -4 -c 1 -W 2 10.100.0.21
+  check reachable ns-1:to-0 ns-0 ns-0 10.100.0.2 ns-1 ping -4 -c 1 -W 2 10.100.0.2
+  check reachable ns-2:to-0 ns-0 ns-0 10.100.0.6 ns-2 ping -4 -c 1 -W 2 10.100.0.6
+  check reachable ns-3:to-0 ns-0 ns-0 10.100.0.10 ns-3 ping -4 -c 1 -W 2 10.100.0.10
+  check reachable ns-0:to-1 ns-1 ns-1 10.100.0.1 ns-0 ping -4 -c 1 -W 2 10.100.0.1
+  check reachable ns-2:to-1 ns-1 ns-1 10.100.0.14 ns-2 ping -4 -c 1 -W 2 10.100.0.14
+  check reachable ns-3:to-1 ns-1 ns-1 10.100.0.18 ns-3 ping -4 -c 1 -W 2 10.100.0.18
+  check reachable ns-0:to-2 ns-2 ns-2 10.100.0.5 ns-0 ping -4 -c 1 -W 2 10.100.0.5
+  check reachable ns-1:to-2 ns-2 ns-2 10.100.0.13 ns-1 ping -4 -c 1 -W 2 10.100.0.13
+  check reachable ns-3:to-2 ns-2 ns-2 10.100.0.22 ns-3 ping -4 -c 1 -W 2 10.100.0.22
+  check reachable ns-0:to-3 ns-3 ns-3 10.100.0.9 ns-0 ping -4 -c 1 -W 2 10.100.0.9
+  check reachable ns-1:to-3 ns-3 ns-3 10.100.0.17 ns-1 ping -4 -c 1 -W 2 10.100.0.17
+  check reachable ns-2:to-3 ns-3 ns-3 10.100.0.21 ns-2 ping -4 -c 1 -W 2 10.100.0.21
 }
 
-# === nsgen runtime: sha256 dc608f7dec7d8c73504494395637cda1a639192a66fff7c56668e3c8d05b1e21 ===
+# === nsgen runtime: sha256 4050e825099c61db8b23dcf92a62493ba048465246b74b16d2708cbda89619e1 ===
 # --- nsgen runtime section facts: sha256 ddd37be4950534b412a67566ef0def3de8664320aaeb5df536b370cfeb26bc8c ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -466,7 +466,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 7d4034a465ff9f45da62ad01db46c8ebcb1e3f5be4107130b65a8673cc9af761 ---
+# --- nsgen runtime section verify.sh: sha256 825e97815607b4fe55f291743ce7d63056dda83c209c3389da1292c3409f006c ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -602,20 +602,24 @@ check_started() {
   check_pids+=("$!") check_kinds+=("$1") check_expected+=("$2") check_texts+=("$3")
   checks_running=$((checks_running + 1))
 }
-# --- check reachable|unreachable HOLDER NODE NETNS ADDRESS PING...: PING, run inside NETNS (NODE's
-# namespace), to ADDRESS, held by HOLDER, must get an answer (reachable) or none (in a dry run, it is
-# printed). `inside` enters the namespace through nsenter: `ip netns exec` copies the mount table,
-# 8 ms a ping beside 1000 namespaces. The pings come namespace after namespace: where the neighbour
-# tables are tight, a namespace whose pings have all started is queued for neighbours_forget.
+# --- check reachable|unreachable HOLDER NODE NETNS ADDRESS HELD_IN PING...: PING, run inside NETNS
+# (NODE's namespace), to ADDRESS, held by HOLDER (in the lab namespace HELD_IN, or '' elsewhere),
+# must get an answer (reachable) or none (in a dry run, it is printed). `inside` enters the namespace
+# through nsenter: `ip netns exec` copies the mount table, 8 ms a ping beside 1000 namespaces. The
+# pings come namespace after namespace: where the neighbour tables are tight, a namespace whose
+# pings have all started is queued for neighbours_forget, and each ping counted (neighbours_held).
 ping_source=''
 check() {
-  if (( dry_run )) && (( have_nsenter )); then echo "nsenter --net=/run/netns/$(printf '%q' "$4")$(printf ' %q' "${@:6}")"; return; fi
-  if (( dry_run )); then echo "ip netns exec$(printf ' %q' "$4" "${@:6}")"; return; fi
-  if (( neighbours_tight )) && [[ $4 != "${ping_source}" ]]; then
-    if [[ -n ${ping_source} ]]; then forget+=("${ping_source}") forget_after+=("${#check_pids[@]}"); fi
-    ping_source=$4
+  if (( dry_run )) && (( have_nsenter )); then echo "nsenter --net=/run/netns/$(printf '%q' "$4")$(printf ' %q' "${@:7}")"; return; fi
+  if (( dry_run )); then echo "ip netns exec$(printf ' %q' "$4" "${@:7}")"; return; fi
+  if (( neighbours_tight )); then
+    if [[ $4 != "${ping_source}" ]]; then
+      if [[ -n ${ping_source} ]]; then forget+=("${ping_source}") forget_after+=("${#check_pids[@]}"); fi
+      ping_source=$4
+    fi
+    neighbours_held "$4" "${6:-/}"
   fi
-  check_started ping "$1" "$3 -> $5 ($2)" inside "$4" "${@:6}"
+  check_started ping "$1" "$3 -> $5 ($2)" inside "$4" "${@:7}"
 }
 # --- check_seconds[KIND]: how long a check of each KIND may take (nsgen.plan.commands.CHECK_SECONDS)
 declare -A check_seconds=([tcp]=2 [run]=10)
@@ -701,11 +705,11 @@ check_read() {
   esac
   if (( neighbours_tight )); then neighbours_forget; fi
 }
-# --- checks_done: every check started is reported (at the end), and the last namespace's neighbours forgotten
+# --- checks_done: every check started is reported (at the end), and the neighbours counted forgotten
 checks_done() {
   if [[ -n ${ping_source} ]]; then forget+=("${ping_source}") forget_after+=("${#check_pids[@]}"); fi
   while (( checks_read < ${#check_pids[@]} )); do check_read; done
-  if (( neighbours_tight )); then neighbours_forget; fi
+  if (( neighbours_tight )); then neighbours_forget; neighbours_spill; fi
   if [[ -n ${check_dir} ]]; then rm -rf -- "${check_dir}"; fi
 }
 
@@ -714,15 +718,19 @@ checks_done() {
 # than that (neighbours_tight), a ping would fail for that alone: so each namespace's entries are
 # flushed once its pings are all reported, and those of the lab's root-namespace devices every 32
 # namespaces (neighbours_forget). They are caches: the next packet makes its entry again. What a
-# namespace holds for answering pings after its own stays: a bridge lab's members ping the next few
-# (its sampled pings), and 1000 of them verify with no ping failing for it; a mesh, where each pings
-# every other, still fills a table of L entries beyond about the square root of 2L namespaces.
-neighbours_tight=0
+# namespace holds for answering others' pings is counted too (neighbours_held: an entry at each end
+# of each ping, by namespace, '/' the root namespace's): where the count reaches half the smallest
+# table (a mesh, where each pings every other), the pings running are waited for and every
+# namespace counted is flushed (neighbours_spill).
+neighbours_tight=0 neighbours_budget=0
 forget=() forget_after=() forgotten=0
+declare -A held=()  # the entries each place may hold from the pings since it was last flushed
+held_total=0
 for version in 4 6; do
   limit='' said=''
   # a network namespace of its own (a container, an emulated host) cannot read it: the kernel's default
   if ! read -r limit 2>/dev/null </proc/sys/net/ipv${version}/neigh/default/gc_thresh3; then limit=1024 said=" (the kernel's default: unreadable here)"; fi
+  if (( neighbours_budget == 0 || ${limit:-0} / 2 < neighbours_budget )); then neighbours_budget=$(( ${limit:-0} / 2 )); fi
   if (( ! dry_run && lab_pings[version] * 2 > ${limit:-0} && ${limit:-0} > 0 )); then
     neighbours_tight=1
     echo "${0##*/}: note: its ${lab_pings[version]} IPv${version} pings need up to $(( lab_pings[version] * 2 )) neighbour entries, and this machine keeps at most ${limit}${said} for all its namespaces (net.ipv${version}.neigh.default.gc_thresh3): each namespace's entries are flushed once its pings are done" >&2
@@ -733,11 +741,37 @@ done
 neighbours_forget() {
   while (( forgotten < ${#forget[@]} && forget_after[forgotten] <= checks_read )); do
     inside "${forget[forgotten]}" ip neigh flush all >/dev/null 2>&1 || true
+    held_total=$(( held_total - ${held[${forget[forgotten]}]:-0} ))
+    unset 'held[${forget[forgotten]}]'
     forgotten=$((forgotten + 1))
     if (( forgotten % 32 == 0 || forgotten == ${#forget[@]} )) && (( ${#lab_neighboured[@]} > 0 )); then
       printf 'neigh flush dev %s\n' "${lab_neighboured[@]}" | command ip -force -batch - >/dev/null 2>&1 || true
+      held_total=$(( held_total - ${held[/]:-0} ))
+      unset 'held[/]'
     fi
   done
+}
+# --- neighbours_held PLACE...: a ping's entries counted, one at each PLACE (its source's namespace, and
+# the namespace that has its address, or '/'); at the budget, neighbours_spill first
+neighbours_held() {
+  local place
+  if (( held_total + $# > neighbours_budget )); then neighbours_spill; fi
+  for place in "$@"; do held[${place}]=$(( ${held[${place}]:-0} + 1 )); done
+  held_total=$(( held_total + $# ))
+}
+# --- neighbours_spill: every check started is reported (no ping is halfway), then the entries of
+# every namespace counted, and of the lab's root-namespace devices, flushed
+neighbours_spill() {
+  local place
+  while (( checks_read < ${#check_pids[@]} )); do check_read; done
+  checks_running=0 check_ended=()
+  for place in "${!held[@]}"; do
+    if [[ ${place} != / ]]; then inside "${place}" ip neigh flush all >/dev/null 2>&1 || true; fi
+  done
+  if (( ${#lab_neighboured[@]} > 0 )); then
+    printf 'neigh flush dev %s\n' "${lab_neighboured[@]}" | command ip -force -batch - >/dev/null 2>&1 || true
+  fi
+  held=() held_total=0
 }
 
 lab_steps

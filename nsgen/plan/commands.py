@@ -89,18 +89,23 @@ CHECK_SECONDS = {"tcp": 2, "run": 10}
 @dataclass(frozen=True)
 class Ping:
     """One reachability check: one ping from inside `netns` (of the node `node`) to `address`, held
-    by `holder` (`ns-1:veth-1`, `bridge v-net-0`), which must answer (`reachable`) or stay silent."""
+    by `holder` (`ns-1:veth-1`, `bridge v-net-0`), which must answer (`reachable`) or stay silent.
+    `held_in`: the lab namespace that has the address ('' for any other place), where the ping makes
+    a neighbour entry too."""
 
     node: str
     netns: str
     address: IPAddress
     holder: str
     reachable: bool = True
+    held_in: str = ""
 
-    def __init__(self, node: str, netns: str, address: IPAddress, holder: str, reachable: bool = True) -> None:
+    def __init__(
+        self, node: str, netns: str, address: IPAddress, holder: str, reachable: bool = True, held_in: str = ""
+    ) -> None:  # fmt: skip
         fields = self.__dict__  # as Command's: a large lab checks tens of thousands of addresses
         fields["node"], fields["netns"], fields["address"], fields["holder"] = node, netns, address, holder
-        fields["reachable"] = reachable
+        fields["reachable"], fields["held_in"] = reachable, held_in
 
     @once  # verify.sh and demo.sh each write it
     def ping(self) -> tuple[str, ...]:

@@ -184,8 +184,9 @@ def teardown(lab: Lab) -> Plan:
 
 def verify(lab: Lab, checks: list[reachability.Check] | None = None) -> Plan:
     """One ping per check of the topology's intent and its `expect:` list (`checks`, if computed already)."""
+    held_in = {a.ip: ns.netns for ns in lab.namespaces for iface in ns.interfaces for a in iface.addresses}
     pings = [
-        Ping(c.source.name, c.source.netns, c.address, c.target, c.reachable)
+        Ping(c.source.name, c.source.netns, c.address, c.target, c.reachable, held_in.get(c.address, ""))
         for c in (reachability.checks(lab) if checks is None else checks)
     ]
     sampled = reachability.sampled(lab)

@@ -54,7 +54,7 @@ def _comment(text: str) -> tuple[str, ...]:
 
 def tutorial_words(command: Command | Ping | Connect | Probe, aliases: dict[str, str]) -> tuple[str, ...]:
     """A command as the guide writes it: `ip …`, `ALIAS …` inside a namespace, or a runtime function
-    (verify.sh's `check reachable|unreachable HOLDER NODE NETNS ADDRESS PING…`, `check_tcp open|closed TARGET
+    (verify.sh's `check reachable|unreachable HOLDER NODE NETNS ADDRESS HELD_IN PING…`, `check_tcp open|closed TARGET
     NODE CONNECT…`, `check_run PATTERN NODE COMMAND ARGV…`: what the report names, as status names a
     namespace, then what runs)."""
     if isinstance(command, Command):
@@ -64,7 +64,7 @@ def tutorial_words(command: Command | Ping | Connect | Probe, aliases: dict[str,
         return (aliases[command.netns] if command.netns else "ip", *command.argv)
     if isinstance(command, Ping):
         reach = "reachable" if command.reachable else "unreachable"
-        return ("check", reach, command.holder, command.node, command.netns, str(command.address), *command.ping)
+        return ("check", reach, command.holder, command.node, command.netns, str(command.address), command.held_in, *command.ping)
     if isinstance(command, Connect):
         return ("check_tcp", "open" if command.open else "closed", command.target, command.node, *command.argv)
     return ("check_run", command.output, command.node, command.command, *command.argv)  # a Probe
