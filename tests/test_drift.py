@@ -215,6 +215,28 @@ def test_one_lab_per_name_and_status_says_what_is_not_up(tmp_path: Path, prefix:
     assert leftovers(prefix[:-1]) == set()
 
 
+def test_a_lab_whose_prefix_and_name_make_another_labs_key_leaves_that_lab_alone(tmp_path: Path, prefix: str) -> None:
+    """Prefix P + `a-` and lab `same`, prefix P and lab `a-same`: one key, one record path. With the first up,
+    the second's down, status and up are refused naming both, and its teardown.sh run by hand deletes
+    nothing, the first's record neither (found by a review: `nsgen down` of the second tore the first down)."""
+    first = _same_name(tmp_path, "a", 163)
+    second = tmp_path / "a-same.yaml"
+    second.write_text(first.read_text().replace("name: same", "name: a-same").replace("10.163.", "10.164."))
+    assert nsgen("up", first, "--prefix", f"{prefix}a-").returncode == 0
+    try:
+        said = f"records lab 'same' of prefix '{prefix}a-', whose prefix and name make the key of lab 'a-same' of prefix '{prefix}'"
+        for command in ("down", "status", "up"):
+            refused = nsgen(command, second, "--prefix", prefix)
+            assert refused.returncode == 2 and said in refused.stderr, (command, refused.stdout, refused.stderr)
+        assert nsgen("render", second, "--prefix", prefix, "-o", tmp_path / "second").returncode == 0
+        teardown = run("bash", tmp_path / "second" / "teardown.sh")
+        assert teardown.returncode == 2 and "records another lab (name: same, prefix: " in teardown.stderr, teardown.stderr
+        assert nsgen("status", first, "--prefix", f"{prefix}a-").returncode == 0  # all of it there, its record too
+    finally:
+        assert nsgen("down", first, "--prefix", f"{prefix}a-").returncode == 0
+    assert leftovers(prefix[:-1]) == set()
+
+
 def test_status_as_anyone_but_root_is_refused_rather_than_naming_everything_missing(prefix: str) -> None:
     """Only root reads a lab namespace (`ip -n`): as nobody, every object read as missing; now it says why it cannot.
     The reading runs in a child turned nobody (a fork: nothing to import, wherever the checkout lies)."""

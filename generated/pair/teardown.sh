@@ -16,6 +16,7 @@ set -Eeuo pipefail
 # === the lab 'pair': its names, as the kernel knows them, then its steps ===
 lab_name=pair
 lab_key=pair
+lab_recorded_as='name: pair'  # its record's top-level name and prefix
 lab_devices=()
 
 lab_steps() {
@@ -30,7 +31,7 @@ netns del ns-1
 NSGEN
 }
 
-# === nsgen runtime: sha256 5a1774a16c6fefd3f0e992932531a5e07ff4bf4a94409e2f6db46a3edf67c145 ===
+# === nsgen runtime: sha256 d913a768a41038b66a90b19255261cd5bb657c024c5de88174db7d7429315121 ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -66,7 +67,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 8239fdbbc9adec9e63a2fc7c808f71c1a2925a484bbbcb0987a94470105e673d ---
+# --- nsgen runtime section teardown.sh: sha256 a65462be712ca618274b8746537941abb75a366fc512c491d78d32f566e0ceba ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -190,6 +191,15 @@ trap 'interrupted HUP "hung up" 129' HUP
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# the record, where there is one, is this lab's (its top-level name and prefix, lab_recorded_as):
+# another lab whose prefix and name make the same key (prefix rv-a- and lab bridge, prefix rv- and
+# lab a-bridge) keeps its record and its iptables rules
+if [[ -e ${record_file} ]]; then
+  recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
+  if [[ ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was deleted (give one of them another --prefix)"
+  fi
+fi
 
 lab_steps
 for hook in "${cleanup_hooks[@]}"; do "${hook}"; done

@@ -16,6 +16,7 @@ set -Eeuo pipefail
 # === the lab 'web': its names, as the kernel knows them, then its steps ===
 lab_name=web
 lab_key=web
+lab_recorded_as='name: web'  # its record's top-level name and prefix
 lab_devices=(lan-web lan-clients r-web r-clients v-web c-0 c-1)
 
 lab_steps() {
@@ -37,7 +38,7 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 f09292a7abb2b89b1fffc29e5e216259a46b8c9a9563bec08bcb803949779830 ===
+# === nsgen runtime: sha256 992ce18c3617b8812cd5f8a3738622b27aa0de6780dbf7b4b6ef2a269a7bb3ce ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -365,7 +366,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 8239fdbbc9adec9e63a2fc7c808f71c1a2925a484bbbcb0987a94470105e673d ---
+# --- nsgen runtime section teardown.sh: sha256 a65462be712ca618274b8746537941abb75a366fc512c491d78d32f566e0ceba ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -489,6 +490,15 @@ trap 'interrupted HUP "hung up" 129' HUP
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# the record, where there is one, is this lab's (its top-level name and prefix, lab_recorded_as):
+# another lab whose prefix and name make the same key (prefix rv-a- and lab bridge, prefix rv- and
+# lab a-bridge) keeps its record and its iptables rules
+if [[ -e ${record_file} ]]; then
+  recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
+  if [[ ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was deleted (give one of them another --prefix)"
+  fi
+fi
 
 lab_steps
 for hook in "${cleanup_hooks[@]}"; do "${hook}"; done

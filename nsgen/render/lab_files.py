@@ -215,6 +215,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str 
         "version": __version__,
         "digest": hashlib.sha256(topology.encode()).hexdigest(),
         "record_text": topology,  # what setup.sh records under /run/nsgen
+        "recorded_as": "\n".join(line for line in topology.splitlines() if line.startswith(("name: ", "prefix: "))),
         "checks": checks,
         "style": Style(style).value,
         "aliases": [(ns.alias, commands.alias_words(ns.netns)) for ns in loaded.lab.namespaces],

@@ -27,11 +27,18 @@ def write_record(lab: Lab, text: str) -> None:
 
 
 def recorded(lab: Lab) -> sources.LoadedLab | None:
-    """What the record of `lab` (same name and prefix) says is running, if there is a record."""
+    """What the record of `lab` (same name and prefix) says is running, if there is a record; a record
+    of another lab whose prefix and name make the same key (`rv-a-` and `bridge`, `rv-` and `a-bridge`)
+    is refused, naming both."""
     path = record_path(lab)
     if not path.exists():
         return None
-    return sources.from_document(yaml_file.read(path), path.name, f"the record {path}")
+    loaded = sources.from_document(yaml_file.read(path), path.name, f"the record {path}")
+    if (loaded.lab.name, loaded.lab.prefix) != (lab.name, lab.prefix):
+        said = f"records lab '{loaded.lab.name}' of prefix '{loaded.lab.prefix}', whose prefix and name make the key"
+        said += f" of lab '{lab.name}' of prefix '{lab.prefix}': give one of them another --prefix"
+        raise TopologyError([Problem(str(path), "", said)])
+    return loaded
 
 
 def running() -> list[sources.LoadedLab]:
