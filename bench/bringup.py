@@ -25,6 +25,7 @@ import argparse
 import gc
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -213,6 +214,15 @@ def main() -> None:
         "--cached-bytecode", action="store_true", help="keep nsgen's bytecode between runs, as an installed nsgen has it"
     )
     args = parser.parse_args()
+    scratch = tempfile.mkdtemp(prefix="nsgen-bench-")
+    tempfile.tempdir = scratch  # every temp dir of this run under it, removed at the end
+    try:
+        _measure(args)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace) -> None:
     # render first: after a bring-up the kernel's workers spend a minute freeing namespaces, on the same CPUs
     path = Path(tempfile.mkdtemp(prefix="nsgen-bench-")) / "big.yaml"
     path.write_text(yaml_file.dump(big_topology(args.render_count)))

@@ -13,6 +13,7 @@ namespace). Its subnet is moved to 10.251.0.0/16, clear of other labs. Needs roo
 import argparse
 import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,7 @@ def main() -> None:
                     sys.exit(f"nsgen {command}: exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     finally:
         run("down", topology)
+        shutil.rmtree(topology.parent, ignore_errors=True)
     limit = Path("/proc/sys/net/ipv4/neigh/default/gc_thresh3").read_text().strip()
     up = statistics.median(times["up"])
     print(f"bridge lab of {options.count} namespaces, {options.repeats} runs (median, min-max), ratio to up:")
