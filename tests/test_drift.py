@@ -218,7 +218,8 @@ def test_one_lab_per_name_and_status_says_what_is_not_up(tmp_path: Path, prefix:
 def test_a_lab_whose_prefix_and_name_make_another_labs_key_leaves_that_lab_alone(tmp_path: Path, prefix: str) -> None:
     """Prefix P + `a-` and lab `same`, prefix P and lab `a-same`: one key, one record path. With the first up,
     the second's down, status and up are refused naming both, and its teardown.sh run by hand deletes
-    nothing, the first's record neither (found by a review: `nsgen down` of the second tore the first down)."""
+    nothing, the first's record neither, and its setup.sh makes nothing (found by reviews: `nsgen down` of the
+    second tore the first down; its setup.sh run by hand took the first's record over)."""
     first = _same_name(tmp_path, "a", 163)
     second = tmp_path / "a-same.yaml"
     second.write_text(first.read_text().replace("name: same", "name: a-same").replace("10.163.", "10.164."))
@@ -229,8 +230,10 @@ def test_a_lab_whose_prefix_and_name_make_another_labs_key_leaves_that_lab_alone
             refused = nsgen(command, second, "--prefix", prefix)
             assert refused.returncode == 2 and said in refused.stderr, (command, refused.stdout, refused.stderr)
         assert nsgen("render", second, "--prefix", prefix, "-o", tmp_path / "second").returncode == 0
-        teardown = run("bash", tmp_path / "second" / "teardown.sh")
-        assert teardown.returncode == 2 and "records another lab (name: same, prefix: " in teardown.stderr, teardown.stderr
+        for script in ("setup.sh", "teardown.sh"):  # by hand (a review: setup.sh took the record over)
+            refused = run("bash", tmp_path / "second" / script)
+            assert refused.returncode == 2 and "records another lab (name: same, prefix: " in refused.stderr, refused.stderr
+        assert {f"{prefix}a1", f"{prefix}a2"} & netns_names() == set()  # the second made nothing
         assert nsgen("status", first, "--prefix", f"{prefix}a-").returncode == 0  # all of it there, its record too
     finally:
         assert nsgen("down", first, "--prefix", f"{prefix}a-").returncode == 0

@@ -18,6 +18,7 @@ set -Eeuo pipefail
 # === the lab 'bridge': its names, as the kernel knows them, then its steps ===
 lab_name=bridge
 lab_key=bridge
+lab_recorded_as='name: bridge'  # its record's top-level name and prefix
 lab_netns=(ns-0 ns-1 ns-2)
 lab_devices=(v-net-0 veth-0 veth-1 veth-2)
 lab_root_networks=(172.16.0.0/16)
@@ -126,7 +127,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 3db8834c14dd2c2989040896fb20dda708c3823d26379c8a68c50f3b44b34621 ===
+# === nsgen runtime: sha256 bb1a527fad2cd3909d3e1578c7a0ea59e7cb816b7ad1a445c0ef671283ac90b7 ===
 # --- nsgen runtime section forward: sha256 ba17eda68fe4d741deab94a41df3119ca6df1a9785b21d44ea3b0549ea010335 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -364,7 +365,7 @@ delete_rules() {
   if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
 }
 cleanup_hooks+=(delete_rules)
-# --- nsgen runtime section setup.sh: sha256 42ba261948d54f29c048d70833285f34f63362e7cc574d2ed696f205f1153443 ---
+# --- nsgen runtime section setup.sh: sha256 813e64aed09e72b0f8f12b2b2a38b39054eb7837966390472a49589fdd62f05f ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -458,6 +459,17 @@ done
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
+  recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
+  fi
+}
 # --- record_write: record_file holds the normalised topology the lab was built from (lab_record
 # above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_write() {
@@ -467,8 +479,10 @@ record_write() {
   mv -f "${record_file}.$$" "${record_file}"
 }
 
-# --- preflight: the lab is all there (nothing to do) or not at all, and its subnets overlap no
-# root route (unless --force); a lab there from another topology is changed by apply, not set up
+# --- preflight: the record is this lab's, if any (record_clash); the lab is all there (nothing to do)
+# or not at all, and its subnets overlap no root route (unless --force); a lab there from another
+# topology is changed by apply, not set up
+record_clash
 if (( ${#present[@]} > 0 )) && [[ -e ${record_file} && "$(<"${record_file}")" != "$(lab_record)" ]]; then
   refuse "lab ${lab_name} is up from another topology (${record_file}): nsgen apply (or nsgen plan -o, apply.sh) changes it to this one"
 elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${record_file} ]]; then

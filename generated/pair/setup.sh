@@ -18,6 +18,7 @@ set -Eeuo pipefail
 # === the lab 'pair': its names, as the kernel knows them, then its steps ===
 lab_name=pair
 lab_key=pair
+lab_recorded_as='name: pair'  # its record's top-level name and prefix
 lab_netns=(ns-0 ns-1)
 lab_devices=()
 lab_root_networks=()
@@ -80,8 +81,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 397e32cb3f4fa205eb35d18a0d294e97f2bd4aa5ef661d1e5d25b9e6d2d16e50 ===
-# --- nsgen runtime section setup.sh: sha256 42ba261948d54f29c048d70833285f34f63362e7cc574d2ed696f205f1153443 ---
+# === nsgen runtime: sha256 340aefe03f52e3e4d7c639fccc14100590c612907bbcd5d7a6808b839dbe9523 ===
+# --- nsgen runtime section setup.sh: sha256 813e64aed09e72b0f8f12b2b2a38b39054eb7837966390472a49589fdd62f05f ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -175,6 +176,17 @@ done
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
+  recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
+  fi
+}
 # --- record_write: record_file holds the normalised topology the lab was built from (lab_record
 # above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_write() {
@@ -184,8 +196,10 @@ record_write() {
   mv -f "${record_file}.$$" "${record_file}"
 }
 
-# --- preflight: the lab is all there (nothing to do) or not at all, and its subnets overlap no
-# root route (unless --force); a lab there from another topology is changed by apply, not set up
+# --- preflight: the record is this lab's, if any (record_clash); the lab is all there (nothing to do)
+# or not at all, and its subnets overlap no root route (unless --force); a lab there from another
+# topology is changed by apply, not set up
+record_clash
 if (( ${#present[@]} > 0 )) && [[ -e ${record_file} && "$(<"${record_file}")" != "$(lab_record)" ]]; then
   refuse "lab ${lab_name} is up from another topology (${record_file}): nsgen apply (or nsgen plan -o, apply.sh) changes it to this one"
 elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${record_file} ]]; then

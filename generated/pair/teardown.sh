@@ -31,7 +31,7 @@ netns del ns-1
 NSGEN
 }
 
-# === nsgen runtime: sha256 d913a768a41038b66a90b19255261cd5bb657c024c5de88174db7d7429315121 ===
+# === nsgen runtime: sha256 5b3857724e05201677e7d4d25c51c4641f9b58d07e134da0700d7628ba13f5d1 ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -67,7 +67,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 a65462be712ca618274b8746537941abb75a366fc512c491d78d32f566e0ceba ---
+# --- nsgen runtime section teardown.sh: sha256 ab1d41696fd8f3b499046d0bf972fd06ebdbcf9c2d61a51c84c2fe0c7923d14c ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -191,15 +191,18 @@ trap 'interrupted HUP "hung up" 129' HUP
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
-# the record, where there is one, is this lab's (its top-level name and prefix, lab_recorded_as):
-# another lab whose prefix and name make the same key (prefix rv-a- and lab bridge, prefix rv- and
-# lab a-bridge) keeps its record and its iptables rules
-if [[ -e ${record_file} ]]; then
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
   recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
-  if [[ ${recorded_as} != "${lab_recorded_as}" ]]; then
-    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was deleted (give one of them another --prefix)"
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
   fi
-fi
+}
+record_clash
 
 lab_steps
 for hook in "${cleanup_hooks[@]}"; do "${hook}"; done

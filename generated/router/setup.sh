@@ -18,6 +18,7 @@ set -Eeuo pipefail
 # === the lab 'router': its names, as the kernel knows them, then its steps ===
 lab_name=router
 lab_key=router
+lab_recorded_as='name: router'  # its record's top-level name and prefix
 lab_netns=(router left-0 left-1 right-0 right-1)
 lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 lab_root_networks=()
@@ -189,7 +190,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 60ace62ab7ae2ff79f39f0eed79d62a297a33dc8eba5a440e74939ceb56b0bb6 ===
+# === nsgen runtime: sha256 095252be3f553651ab6f6d7985ea50f0fa3e5a98d4e2fb0f0de7f8c8253c9587 ===
 # --- nsgen runtime section forward: sha256 ba17eda68fe4d741deab94a41df3119ca6df1a9785b21d44ea3b0549ea010335 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -492,7 +493,7 @@ ipv6_ready() {
   echo "${0##*/}: IPv6 addresses still tentative after 5 s (duplicate address detection)" >&2
 }
 ready_hooks+=(ipv6_ready)
-# --- nsgen runtime section setup.sh: sha256 42ba261948d54f29c048d70833285f34f63362e7cc574d2ed696f205f1153443 ---
+# --- nsgen runtime section setup.sh: sha256 813e64aed09e72b0f8f12b2b2a38b39054eb7837966390472a49589fdd62f05f ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -586,6 +587,17 @@ done
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
+  recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
+  fi
+}
 # --- record_write: record_file holds the normalised topology the lab was built from (lab_record
 # above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_write() {
@@ -595,8 +607,10 @@ record_write() {
   mv -f "${record_file}.$$" "${record_file}"
 }
 
-# --- preflight: the lab is all there (nothing to do) or not at all, and its subnets overlap no
-# root route (unless --force); a lab there from another topology is changed by apply, not set up
+# --- preflight: the record is this lab's, if any (record_clash); the lab is all there (nothing to do)
+# or not at all, and its subnets overlap no root route (unless --force); a lab there from another
+# topology is changed by apply, not set up
+record_clash
 if (( ${#present[@]} > 0 )) && [[ -e ${record_file} && "$(<"${record_file}")" != "$(lab_record)" ]]; then
   refuse "lab ${lab_name} is up from another topology (${record_file}): nsgen apply (or nsgen plan -o, apply.sh) changes it to this one"
 elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${record_file} ]]; then

@@ -37,7 +37,7 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 c4c931f96f372858bfac798be201b1651bcc82bce92912f316e0873facc1db1f ===
+# === nsgen runtime: sha256 8f0efd60d0e533e92a979178d96566ae0b581d4f8c09659da9bf2bd95bc96abc ===
 # --- nsgen runtime section rules: sha256 f099896f7c57c515adb859ae0b2504822e74f5f00112c5218cb63c13eb43244a ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
@@ -141,7 +141,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 a65462be712ca618274b8746537941abb75a366fc512c491d78d32f566e0ceba ---
+# --- nsgen runtime section teardown.sh: sha256 ab1d41696fd8f3b499046d0bf972fd06ebdbcf9c2d61a51c84c2fe0c7923d14c ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -265,15 +265,18 @@ trap 'interrupted HUP "hung up" 129' HUP
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
-# the record, where there is one, is this lab's (its top-level name and prefix, lab_recorded_as):
-# another lab whose prefix and name make the same key (prefix rv-a- and lab bridge, prefix rv- and
-# lab a-bridge) keeps its record and its iptables rules
-if [[ -e ${record_file} ]]; then
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
   recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
-  if [[ ${recorded_as} != "${lab_recorded_as}" ]]; then
-    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was deleted (give one of them another --prefix)"
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
   fi
-fi
+}
+record_clash
 
 lab_steps
 for hook in "${cleanup_hooks[@]}"; do "${hook}"; done

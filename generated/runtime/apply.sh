@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 d95d08853339539702d11fa59ad7910d9c5321dccbf66bc4aaea4c0c458e1ec1 ---
+# --- nsgen runtime section apply.sh: sha256 d67334efda6d2e9ba8aa667a909eae81e86e37a6881d31f00a863fa795d52dee ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -71,6 +71,17 @@ fi
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
+  recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
+  fi
+}
 # --- record_write: record_file holds the normalised topology the lab was built from (lab_record
 # above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_write() {
@@ -90,6 +101,7 @@ for hook in "${preflight_hooks[@]}"; do "${hook}" "${force}" "${allow_forward}";
 
 # --- preflight: the record holds the old topology, and what the change touches is there as the old
 # topology declares it (--force: go on anyway)
+record_clash  # another lab's record: refused, --force or not
 if (( ! dry_run )); then
   if [[ -e ${record_file} && "$(<"${record_file}")" != "$(lab_record_old)" ]]; then
     echo "${0##*/}: ${record_file} records another topology than this change starts from" >&2

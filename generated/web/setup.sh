@@ -18,6 +18,7 @@ set -Eeuo pipefail
 # === the lab 'web': its names, as the kernel knows them, then its steps ===
 lab_name=web
 lab_key=web
+lab_recorded_as='name: web'  # its record's top-level name and prefix
 lab_netns=(router web client-0 client-1)
 lab_devices=(lan-web lan-clients r-web r-clients v-web c-0 c-1)
 lab_root_networks=(10.0.1.0/24)
@@ -197,7 +198,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 9a616bc624094df3112c9496d33a5915cf1ee914a79fac2944aa9e2140685db4 ===
+# === nsgen runtime: sha256 c0e801782fd7614455174a0781ae6c703982d3901e4d9262224f9dea9ba86976 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -659,7 +660,7 @@ restore_sysctls() {
   rm -f "${sysctl_record}"
 }
 cleanup_hooks+=(restore_sysctls)
-# --- nsgen runtime section setup.sh: sha256 42ba261948d54f29c048d70833285f34f63362e7cc574d2ed696f205f1153443 ---
+# --- nsgen runtime section setup.sh: sha256 813e64aed09e72b0f8f12b2b2a38b39054eb7837966390472a49589fdd62f05f ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -753,6 +754,17 @@ done
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
+  recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
+  fi
+}
 # --- record_write: record_file holds the normalised topology the lab was built from (lab_record
 # above prints it), so that `nsgen plan NEW` knows what runs; written in one rename
 record_write() {
@@ -762,8 +774,10 @@ record_write() {
   mv -f "${record_file}.$$" "${record_file}"
 }
 
-# --- preflight: the lab is all there (nothing to do) or not at all, and its subnets overlap no
-# root route (unless --force); a lab there from another topology is changed by apply, not set up
+# --- preflight: the record is this lab's, if any (record_clash); the lab is all there (nothing to do)
+# or not at all, and its subnets overlap no root route (unless --force); a lab there from another
+# topology is changed by apply, not set up
+record_clash
 if (( ${#present[@]} > 0 )) && [[ -e ${record_file} && "$(<"${record_file}")" != "$(lab_record)" ]]; then
   refuse "lab ${lab_name} is up from another topology (${record_file}): nsgen apply (or nsgen plan -o, apply.sh) changes it to this one"
 elif (( ${#present[@]} == ${#lab_netns[@]} + ${#lab_devices[@]} )) && [[ -e ${record_file} ]]; then

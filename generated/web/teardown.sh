@@ -38,7 +38,7 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 992ce18c3617b8812cd5f8a3738622b27aa0de6780dbf7b4b6ef2a269a7bb3ce ===
+# === nsgen runtime: sha256 b58f6700848adf5126cb8b1c60a191ff1448fdfe23d63cf99c730b5c6fa15fb8 ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -366,7 +366,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 a65462be712ca618274b8746537941abb75a366fc512c491d78d32f566e0ceba ---
+# --- nsgen runtime section teardown.sh: sha256 ab1d41696fd8f3b499046d0bf972fd06ebdbcf9c2d61a51c84c2fe0c7923d14c ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -490,15 +490,18 @@ trap 'interrupted HUP "hung up" 129' HUP
 # --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
 # and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
 record_file=/run/nsgen/${lab_key}.yaml
-# the record, where there is one, is this lab's (its top-level name and prefix, lab_recorded_as):
-# another lab whose prefix and name make the same key (prefix rv-a- and lab bridge, prefix rv- and
-# lab a-bridge) keeps its record and its iptables rules
-if [[ -e ${record_file} ]]; then
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
   recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
-  if [[ ${recorded_as} != "${lab_recorded_as}" ]]; then
-    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was deleted (give one of them another --prefix)"
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
   fi
-fi
+}
+record_clash
 
 lab_steps
 for hook in "${cleanup_hooks[@]}"; do "${hook}"; done

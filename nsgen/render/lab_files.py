@@ -189,6 +189,11 @@ def _script_context(lab: Lab, script: str, plans: _Plans, style: Style) -> dict[
     return {}
 
 
+def _recorded_as(record: str) -> str:
+    """A record's top-level name and prefix lines: what the scripts compare a record with (record_clash)."""
+    return "\n".join(line for line in record.splitlines() if line.startswith(("name: ", "prefix: ")))
+
+
 def record_text(lab: Lab) -> str:
     """What setup.sh and apply.sh record under /run/nsgen: the lab's normalised topology."""
     return yaml_file.dump(yaml_file.document(lab))
@@ -215,7 +220,7 @@ def render(loaded: LoadedLab, style: Style | str = Style.batched, topology: str 
         "version": __version__,
         "digest": hashlib.sha256(topology.encode()).hexdigest(),
         "record_text": topology,  # what setup.sh records under /run/nsgen
-        "recorded_as": "\n".join(line for line in topology.splitlines() if line.startswith(("name: ", "prefix: "))),
+        "recorded_as": _recorded_as(topology),
         "checks": checks,
         "style": Style(style).value,
         "aliases": [(ns.alias, commands.alias_words(ns.netns)) for ns in loaded.lab.namespaces],
@@ -296,6 +301,7 @@ def render_apply(
         old_record_text=old_text,
         old_digest=hashlib.sha256(old_text.encode()).hexdigest(),
         record_text=files[TOPOLOGY],
+        recorded_as=_recorded_as(files[TOPOLOGY]),
         **{**_facts(loaded.lab), "fdb": any(c.tool == "bridge" for s in (*plan, *undo) for c in s.commands)},
     )
     return files
