@@ -230,7 +230,7 @@ def test_a_lab_whose_prefix_and_name_make_another_labs_key_leaves_that_lab_alone
             refused = nsgen(command, second, "--prefix", prefix)
             assert refused.returncode == 2 and said in refused.stderr, (command, refused.stdout, refused.stderr)
         assert nsgen("render", second, "--prefix", prefix, "-o", tmp_path / "second").returncode == 0
-        for script in ("setup.sh", "teardown.sh"):  # by hand (a review: setup.sh took the record over)
+        for script in ("setup.sh", "teardown.sh", "demo.sh"):  # by hand (a review: setup.sh took the record over)
             refused = run("bash", tmp_path / "second" / script)
             assert refused.returncode == 2 and "records another lab (name: same, prefix: " in refused.stderr, refused.stderr
         assert {f"{prefix}a1", f"{prefix}a2"} & netns_names() == set()  # the second made nothing

@@ -127,7 +127,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 bb1a527fad2cd3909d3e1578c7a0ea59e7cb816b7ad1a445c0ef671283ac90b7 ===
+# === nsgen runtime: sha256 94320dbe3a34dc61941129bfe7db0420cc7785d6362eb1683ca58332237670c1 ===
 # --- nsgen runtime section forward: sha256 ba17eda68fe4d741deab94a41df3119ca6df1a9785b21d44ea3b0549ea010335 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -365,7 +365,7 @@ delete_rules() {
   if (( rules_deleted > 0 )); then deleted_beyond+=("${rules_deleted} iptables rule(s)"); fi
 }
 cleanup_hooks+=(delete_rules)
-# --- nsgen runtime section setup.sh: sha256 813e64aed09e72b0f8f12b2b2a38b39054eb7837966390472a49589fdd62f05f ---
+# --- nsgen runtime section setup.sh: sha256 08aac7f6363bcc326b765d4b9362a19c632ddf6b7f98843406a26eed4f0ec31b ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -413,7 +413,7 @@ fi
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }

@@ -31,7 +31,7 @@ netns del ns-1
 NSGEN
 }
 
-# === nsgen runtime: sha256 5b3857724e05201677e7d4d25c51c4641f9b58d07e134da0700d7628ba13f5d1 ===
+# === nsgen runtime: sha256 fb202a84a935273463d162eecbe6f54293b2c13a8066fbce9f31f63e367b3176 ===
 # --- nsgen runtime section stop: sha256 928489633155b1a25cc85a7c1024e56f0e54f9037b664a867986cf0c258f25a5 ---
 # --- stop_processes NETNS...: a process left in a lab namespace (a server started by hand, an
 # `nsgen exec` still running) keeps it, and its devices, alive after `ip netns del`. Each one still
@@ -67,7 +67,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 ab1d41696fd8f3b499046d0bf972fd06ebdbcf9c2d61a51c84c2fe0c7923d14c ---
+# --- nsgen runtime section teardown.sh: sha256 c0f6917aeadb7a539aa673475381cc3c2c8e8769db0a7df7c572325c951e8e34 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -114,7 +114,7 @@ fi
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }

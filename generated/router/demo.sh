@@ -19,6 +19,7 @@ set -Eeuo pipefail
 # === the lab 'router': its names, as the kernel knows them, then its steps ===
 lab_name=router
 lab_key=router
+lab_recorded_as='name: router'  # its record's top-level name and prefix
 lab_netns=(router left-0 left-1 right-0 right-1)
 lab_devices=(br-left br-right r-left r-right l-0 l-1 r-0 r-1)
 lab_root_networks=()
@@ -219,7 +220,7 @@ lab_steps() {
   run ip link del dev br-right
 }
 
-# === nsgen runtime: sha256 7b2b8562a5f4151f5463f327bcd9e782108411ebd77f06bb405e923a87ac17a4 ===
+# === nsgen runtime: sha256 0d3f4e3e336affcf1c067a8f49bdb0bfe5dd5afa93fc24fd75e4ed06889f21d0 ===
 # --- nsgen runtime section forward: sha256 ba17eda68fe4d741deab94a41df3119ca6df1a9785b21d44ea3b0549ea010335 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -541,7 +542,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section demo.sh: sha256 3bfe2b0eed2ced4f06beb0c0ec3956635849e3a5c18614596a49e862879ffe73 ---
+# --- nsgen runtime section demo.sh: sha256 37a66e69d8336066f66dbb03846d31f79d437eaef7d816520afd9453910ec8aa ---
 # demo.sh's core, the same in every lab's demo.sh of this nsgen version (`nsgen runtime demo.sh`
 # prints it, after every section a demo.sh may carry). Each step of the lab above (lab_steps) shows
 # its comment, then its command after a prompt, typed out, then runs it for real. If any of the lab
@@ -581,7 +582,7 @@ if ! command -v ping >/dev/null 2>&1; then refuse "'ping' was not found: install
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }
@@ -624,8 +625,25 @@ for net in "${lab_root_networks[@]}"; do
   done < <(command ip -o route show root "${net}"; command ip -o route show match "${net}")
 done
 
-# --- preflight: nothing of the lab may be there, and its subnets overlap no route of the root
-# namespace (setup.sh sets a lab up over an overlap with --force)
+# --- record_file: where the lab's record is, the normalised topology it was built from (setup.sh
+# and apply.sh write it, teardown.sh deletes it, a host's status.sh sends it to the controller)
+record_file=/run/nsgen/${lab_key}.yaml
+# --- record_clash: the record, where it names a lab, is this lab's (its top-level name and prefix,
+# lab_recorded_as), else refused: another lab whose prefix and name make the same key (prefix rv-a- and
+# lab bridge, prefix rv- and lab a-bridge) keeps its record and all else its key names
+record_clash() {
+  local recorded_as line
+  if [[ ! -e ${record_file} ]]; then return 0; fi
+  recorded_as=$(while IFS= read -r line; do case ${line} in 'name: '* | 'prefix: '*) echo "${line}" ;; esac; done <"${record_file}")
+  if [[ -n ${recorded_as} && ${recorded_as} != "${lab_recorded_as}" ]]; then
+    refuse "${record_file} records another lab (${recorded_as//$'\n'/, }), whose prefix and name make this one's key, ${lab_key}: nothing was changed (give one of them another --prefix; if that lab is gone, its teardown.sh deletes the record)"
+  fi
+}
+
+# --- preflight: no other lab's record under the lab's key (its cleanup deletes what the key names),
+# nothing of the lab may be there, and its subnets overlap no route of the root namespace (setup.sh
+# sets a lab up over an overlap with --force)
+record_clash
 if (( ${#present[@]} > 0 )); then refuse "lab ${lab_name} is already there: $(a_few "${present[@]}") (run teardown.sh first)"; fi
 if (( ${#overlaps[@]} > 0 )); then refuse "${overlaps[0]} of the root namespace"; fi
 

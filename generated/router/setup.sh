@@ -190,7 +190,7 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 095252be3f553651ab6f6d7985ea50f0fa3e5a98d4e2fb0f0de7f8c8253c9587 ===
+# === nsgen runtime: sha256 9118c872169373739ace1f1e3bfe5c55c405f2003a46f0b14f7bf6574b569cf1 ===
 # --- nsgen runtime section forward: sha256 ba17eda68fe4d741deab94a41df3119ca6df1a9785b21d44ea3b0549ea010335 ---
 # --- the FORWARD chain. With bridge netfilter on (bridge-nf-call-iptables=1), frames between two
 # ports of a bridge pass FORWARD, and so does the traffic a lab's NAT and forwarded ports route
@@ -493,7 +493,7 @@ ipv6_ready() {
   echo "${0##*/}: IPv6 addresses still tentative after 5 s (duplicate address detection)" >&2
 }
 ready_hooks+=(ipv6_ready)
-# --- nsgen runtime section setup.sh: sha256 813e64aed09e72b0f8f12b2b2a38b39054eb7837966390472a49589fdd62f05f ---
+# --- nsgen runtime section setup.sh: sha256 08aac7f6363bcc326b765d4b9362a19c632ddf6b7f98843406a26eed4f0ec31b ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -541,7 +541,7 @@ fi
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }

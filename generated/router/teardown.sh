@@ -37,7 +37,7 @@ link del dev br-right
 NSGEN
 }
 
-# === nsgen runtime: sha256 8f0efd60d0e533e92a979178d96566ae0b581d4f8c09659da9bf2bd95bc96abc ===
+# === nsgen runtime: sha256 cdb19ba1a78d29990ff92623e54c348dbb3e44488d416e1cf26cd9e8e84afbd7 ===
 # --- nsgen runtime section rules: sha256 f099896f7c57c515adb859ae0b2504822e74f5f00112c5218cb63c13eb43244a ---
 # --- iptables ARGS: the lab's rules (its NAT, its forwarded ports, --allow-forward's) as iptables
 # takes them; a dry run prints them instead
@@ -141,7 +141,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 ab1d41696fd8f3b499046d0bf972fd06ebdbcf9c2d61a51c84c2fe0c7923d14c ---
+# --- nsgen runtime section teardown.sh: sha256 c0f6917aeadb7a539aa673475381cc3c2c8e8769db0a7df7c572325c951e8e34 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -188,7 +188,7 @@ fi
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }

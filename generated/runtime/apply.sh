@@ -1,4 +1,4 @@
-# --- nsgen runtime section apply.sh: sha256 d67334efda6d2e9ba8aa667a909eae81e86e37a6881d31f00a863fa795d52dee ---
+# --- nsgen runtime section apply.sh: sha256 4a2bbe137422cb5e63d0de3d9a62583828c934116ddcb7b3e8bb45925ff35c38 ---
 # apply.sh's core, the same in every lab's apply.sh of this nsgen version (`nsgen runtime apply.sh`
 # prints it, after every section an apply.sh may carry): it checks that the running lab is the old
 # topology (its record, and the declared state of what the change touches: lab_facts_old), locks,
@@ -50,7 +50,7 @@ fi
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }

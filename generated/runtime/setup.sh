@@ -1,4 +1,4 @@
-# --- nsgen runtime section setup.sh: sha256 813e64aed09e72b0f8f12b2b2a38b39054eb7837966390472a49589fdd62f05f ---
+# --- nsgen runtime section setup.sh: sha256 08aac7f6363bcc326b765d4b9362a19c632ddf6b7f98843406a26eed4f0ec31b ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -46,7 +46,7 @@ fi
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }

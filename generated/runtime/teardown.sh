@@ -1,4 +1,4 @@
-# --- nsgen runtime section teardown.sh: sha256 ab1d41696fd8f3b499046d0bf972fd06ebdbcf9c2d61a51c84c2fe0c7923d14c ---
+# --- nsgen runtime section teardown.sh: sha256 c0f6917aeadb7a539aa673475381cc3c2c8e8769db0a7df7c572325c951e8e34 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -45,7 +45,7 @@ fi
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }

@@ -38,7 +38,7 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 b58f6700848adf5126cb8b1c60a191ff1448fdfe23d63cf99c730b5c6fa15fb8 ===
+# === nsgen runtime: sha256 47f00f1863aee3eb0c60d101da7ce209761b5cf4d1712f097a7b3081e657ab5b ===
 # --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
@@ -366,7 +366,7 @@ stop_processes() {
   done
   echo "${0##*/}: still running in the lab after KILL: ${pids[*]}" >&2
 }
-# --- nsgen runtime section teardown.sh: sha256 ab1d41696fd8f3b499046d0bf972fd06ebdbcf9c2d61a51c84c2fe0c7923d14c ---
+# --- nsgen runtime section teardown.sh: sha256 c0f6917aeadb7a539aa673475381cc3c2c8e8769db0a7df7c572325c951e8e34 ---
 # teardown.sh's core, the same in every lab's teardown.sh of this nsgen version (`nsgen runtime
 # teardown.sh` prints it, after every section a teardown.sh may carry). Safe to run again, and on
 # a half-built lab: it runs the lab's steps above (lab_steps) for what of the lab is there, then
@@ -413,7 +413,7 @@ fi
 # The lock file goes as the run that holds it ends, unless the lab is up (recorded): a run that
 # locked the file just deleted opens and locks the new one
 lock_file=/run/nsgen-${lab_key}.lock lock_held=0
-: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh records none)
+: "${record_file:=}"  # where setup.sh, apply.sh and teardown.sh keep the record (demo.sh only reads it: record_clash)
 lock_release() {
   if (( lock_held )) && [[ ! -e ${record_file} ]]; then rm -f "${lock_file}"; fi
 }
