@@ -240,6 +240,24 @@ def test_a_lab_whose_prefix_and_name_make_another_labs_key_leaves_that_lab_alone
     assert leftovers(prefix[:-1]) == set()
 
 
+def test_a_record_that_names_no_lab_is_no_lab_up(tmp_path: Path, prefix: str) -> None:
+    """An empty record (a disk full as it was written, a hand's `: >`) names no lab: `nsgen up` sets the lab up
+    over it and `nsgen down` tears it down, as the scripts take it (found by a review: both were refused,
+    naming only the record's file name, which read as the user's own file)."""
+    first = _same_name(tmp_path, "a", 165)
+    record = Path(f"/run/nsgen/{prefix}same.yaml")
+    record.parent.mkdir(exist_ok=True)
+    record.write_text("")
+    try:
+        up = nsgen("up", first, "--prefix", prefix)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert record.read_text().startswith("name: same\n")
+    finally:
+        down = nsgen("down", first, "--prefix", prefix)
+    assert down.returncode == 0 and not record.exists(), down.stdout + down.stderr
+    assert leftovers(prefix[:-1]) == set()
+
+
 def test_status_as_anyone_but_root_is_refused_rather_than_naming_everything_missing(prefix: str) -> None:
     """Only root reads a lab namespace (`ip -n`): as nobody, every object read as missing; now it says why it cannot.
     The reading runs in a child turned nobody (a fork: nothing to import, wherever the checkout lies)."""

@@ -27,13 +27,13 @@ def write_record(lab: Lab, text: str) -> None:
 
 
 def recorded(lab: Lab) -> sources.LoadedLab | None:
-    """What the record of `lab` (same name and prefix) says is running, if there is a record; a record
-    of another lab whose prefix and name make the same key (`rv-a-` and `bridge`, `rv-` and `a-bridge`)
-    is refused, naming both."""
+    """What the record of `lab` (same name and prefix) says is running, if there is a record that names a
+    lab (an empty one names none, as the scripts take it too); a record of another lab whose prefix and
+    name make the same key (`rv-a-` and `bridge`, `rv-` and `a-bridge`) is refused, naming both."""
     path = record_path(lab)
-    if not path.exists():
+    loaded = _read(path) if path.exists() else None
+    if loaded is None:
         return None
-    loaded = sources.from_document(yaml_file.read(path), path.name, f"the record {path}")
     if (loaded.lab.name, loaded.lab.prefix) != (lab.name, lab.prefix):
         said = f"records lab '{loaded.lab.name}' of prefix '{loaded.lab.prefix}', whose prefix and name make the key"
         said += f" of lab '{lab.name}' of prefix '{lab.prefix}': give one of them another --prefix"
@@ -41,10 +41,18 @@ def recorded(lab: Lab) -> sources.LoadedLab | None:
     return loaded
 
 
+def _read(path: Path) -> sources.LoadedLab | None:
+    """The lab a record names, or None where it names none (empty, or cut short before its name)."""
+    document = yaml_file.read(path)
+    if not isinstance(document, dict) or "name" not in document:
+        return None
+    return sources.from_document(document, str(path), f"the record {path}")
+
+
 def running() -> list[sources.LoadedLab]:
     """Every lab recorded as running on this machine (or deployed from it), by record name."""
     paths = [path for where in (RECORDS, MULTIHOST_RECORDS) if where.is_dir() for path in sorted(where.glob("*.yaml"))]
-    return [sources.from_document(yaml_file.read(path), path.name, f"the record {path}") for path in paths]
+    return [loaded for path in paths if (loaded := _read(path)) is not None]
 
 
 def owner(lab: Lab) -> sources.LoadedLab | None:
