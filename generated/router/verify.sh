@@ -163,7 +163,7 @@ lab_steps() {
   check reachable left-1:eth0 right-1 right-1 fd00:1::3 left-1 ping -6 -c 1 -W 2 fd00:1::3
 }
 
-# === nsgen runtime: sha256 4050e825099c61db8b23dcf92a62493ba048465246b74b16d2708cbda89619e1 ===
+# === nsgen runtime: sha256 3dea84d5e7992c3c3d3538ad85d81f675307c46d7ff474a0840d51633eee5f89 ===
 # --- nsgen runtime section facts: sha256 ddd37be4950534b412a67566ef0def3de8664320aaeb5df536b370cfeb26bc8c ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
@@ -523,7 +523,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 825e97815607b4fe55f291743ce7d63056dda83c209c3389da1292c3409f006c ---
+# --- nsgen runtime section verify.sh: sha256 1bf7a7b2cbb5dc1a26bd1c14ff8b491fd3a8d3a5e6ea5e343666fe302a033ac4 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -797,16 +797,21 @@ done
 # entries flushed; every 32, the lab's root-namespace devices' too (lab_neighboured)
 neighbours_forget() {
   while (( forgotten < ${#forget[@]} && forget_after[forgotten] <= checks_read )); do
-    inside "${forget[forgotten]}" ip neigh flush all >/dev/null 2>&1 || true
-    held_total=$(( held_total - ${held[${forget[forgotten]}]:-0} ))
-    unset 'held[${forget[forgotten]}]'
+    neighbours_flush "${forget[forgotten]}"
     forgotten=$((forgotten + 1))
-    if (( forgotten % 32 == 0 || forgotten == ${#forget[@]} )) && (( ${#lab_neighboured[@]} > 0 )); then
-      printf 'neigh flush dev %s\n' "${lab_neighboured[@]}" | command ip -force -batch - >/dev/null 2>&1 || true
-      held_total=$(( held_total - ${held[/]:-0} ))
-      unset 'held[/]'
-    fi
+    if (( forgotten % 32 == 0 || forgotten == ${#forget[@]} )); then neighbours_flush /; fi
   done
+}
+# --- neighbours_flush PLACE: PLACE's entries flushed (a lab namespace's, or '/': the lab's
+# root-namespace devices'), and no longer counted
+neighbours_flush() {
+  if [[ $1 != / ]]; then
+    inside "$1" ip neigh flush all >/dev/null 2>&1 || true
+  elif (( ${#lab_neighboured[@]} > 0 )); then
+    printf 'neigh flush dev %s\n' "${lab_neighboured[@]}" | command ip -force -batch - >/dev/null 2>&1 || true
+  fi
+  held_total=$(( held_total - ${held[$1]:-0} ))
+  unset 'held[$1]'
 }
 # --- neighbours_held PLACE...: a ping's entries counted, one at each PLACE (its source's namespace, and
 # the namespace that has its address, or '/'); at the budget, neighbours_spill first
@@ -823,12 +828,9 @@ neighbours_spill() {
   while (( checks_read < ${#check_pids[@]} )); do check_read; done
   checks_running=0 check_ended=()
   for place in "${!held[@]}"; do
-    if [[ ${place} != / ]]; then inside "${place}" ip neigh flush all >/dev/null 2>&1 || true; fi
+    if [[ ${place} != / ]]; then neighbours_flush "${place}"; fi
   done
-  if (( ${#lab_neighboured[@]} > 0 )); then
-    printf 'neigh flush dev %s\n' "${lab_neighboured[@]}" | command ip -force -batch - >/dev/null 2>&1 || true
-  fi
-  held=() held_total=0
+  neighbours_flush /
 }
 
 lab_steps

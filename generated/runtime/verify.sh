@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 825e97815607b4fe55f291743ce7d63056dda83c209c3389da1292c3409f006c ---
+# --- nsgen runtime section verify.sh: sha256 1bf7a7b2cbb5dc1a26bd1c14ff8b491fd3a8d3a5e6ea5e343666fe302a033ac4 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -272,16 +272,21 @@ done
 # entries flushed; every 32, the lab's root-namespace devices' too (lab_neighboured)
 neighbours_forget() {
   while (( forgotten < ${#forget[@]} && forget_after[forgotten] <= checks_read )); do
-    inside "${forget[forgotten]}" ip neigh flush all >/dev/null 2>&1 || true
-    held_total=$(( held_total - ${held[${forget[forgotten]}]:-0} ))
-    unset 'held[${forget[forgotten]}]'
+    neighbours_flush "${forget[forgotten]}"
     forgotten=$((forgotten + 1))
-    if (( forgotten % 32 == 0 || forgotten == ${#forget[@]} )) && (( ${#lab_neighboured[@]} > 0 )); then
-      printf 'neigh flush dev %s\n' "${lab_neighboured[@]}" | command ip -force -batch - >/dev/null 2>&1 || true
-      held_total=$(( held_total - ${held[/]:-0} ))
-      unset 'held[/]'
-    fi
+    if (( forgotten % 32 == 0 || forgotten == ${#forget[@]} )); then neighbours_flush /; fi
   done
+}
+# --- neighbours_flush PLACE: PLACE's entries flushed (a lab namespace's, or '/': the lab's
+# root-namespace devices'), and no longer counted
+neighbours_flush() {
+  if [[ $1 != / ]]; then
+    inside "$1" ip neigh flush all >/dev/null 2>&1 || true
+  elif (( ${#lab_neighboured[@]} > 0 )); then
+    printf 'neigh flush dev %s\n' "${lab_neighboured[@]}" | command ip -force -batch - >/dev/null 2>&1 || true
+  fi
+  held_total=$(( held_total - ${held[$1]:-0} ))
+  unset 'held[$1]'
 }
 # --- neighbours_held PLACE...: a ping's entries counted, one at each PLACE (its source's namespace, and
 # the namespace that has its address, or '/'); at the budget, neighbours_spill first
@@ -298,12 +303,9 @@ neighbours_spill() {
   while (( checks_read < ${#check_pids[@]} )); do check_read; done
   checks_running=0 check_ended=()
   for place in "${!held[@]}"; do
-    if [[ ${place} != / ]]; then inside "${place}" ip neigh flush all >/dev/null 2>&1 || true; fi
+    if [[ ${place} != / ]]; then neighbours_flush "${place}"; fi
   done
-  if (( ${#lab_neighboured[@]} > 0 )); then
-    printf 'neigh flush dev %s\n' "${lab_neighboured[@]}" | command ip -force -batch - >/dev/null 2>&1 || true
-  fi
-  held=() held_total=0
+  neighbours_flush /
 }
 
 lab_steps

@@ -11,7 +11,7 @@ RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab 
     set_sysctl stop_batches report_extras summary stop_processes tc undo unless_foreign within check_tcp check_run stopped
     service_alive accept delete_rules restore_sysctls group_running service_log start_service stop_service parents_there
     stop_started forget_services service_facts typed forward_rule forward_rules_read neighbours_forget
-    forward_record_write forward_rules_recorded forward_drops forward_dropping neighbours_held neighbours_spill
+    forward_record_write forward_rules_recorded forward_drops forward_dropping neighbours_held neighbours_spill neighbours_flush
     forward_record_restore record_clash
     forward_preflight forward_report qdisc_preflight iptables kernel_dump drift_add check_started check_read checks_done
     ipv6_ready listens forked ports_preflight repairs interrupted links_text a_few rule_delete rule_add lock_release""".split()
