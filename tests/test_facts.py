@@ -220,14 +220,15 @@ def test_links_from_json_read_as_ip_o_writes_them() -> None:
     assert _bash("printf '%s\\n' \"${rules6_default}\"") == [rules]  # the kernel's own two: no `ip -6 rule` asked
 
 
-def test_a_reader_failing_in_its_process_substitution_does_not_roll_back_there() -> None:
-    # the reader runs in a process substitution, which inherits the ERR trap (set -E): a command failing
-    # there ran the script's rollback in that subshell while the script went on and recorded its change
+def test_a_dump_that_fails_neither_rolls_back_nor_stops_the_script() -> None:
+    # the dump runs in the reading shell (into a file), which has the ERR trap (set -E) and errexit: a
+    # command failing there must neither run the script's rollback nor end it (when the dump ran in a
+    # process substitution, the rollback ran in that subshell while the script went on)
     undo = drift.template("runtime/_rollback.sh.j2").render()  # its ERR trap, as setup.sh and apply.sh set it
     stubs = """
 dry_run=0 lab_key=canned netns_dir=/run/netns
 rollback() { echo "rolled back in ${BASHPID}"; }
-kernel_dump() { echo '1: e0: <UP> mtu 1500'; false; echo 'never read'; }
+kernel_dump() { echo '1: e0: <UP> mtu 1500'; false; }
 """
     script = 'kernel_facts ns; printf "%s\\n" "${kernel[@]}" "the script went on"'
     program = "set -Eeuo pipefail\nlab_key=canned\n" + drift.reader() + undo + stubs + script

@@ -212,7 +212,7 @@ def test_the_example_and_conditions_carry_their_sections() -> None:
 def test_the_pair_setup_runtime_is_its_core_alone_and_short() -> None:
     setup = lab_files.render(sources.load(preset="pair"))["setup.sh"]
     runtime = setup[setup.index("# === nsgen runtime:") :]
-    assert len(runtime.splitlines()) <= 320  # the bound; 250 is the aim (252 now)
+    assert len(runtime.splitlines()) <= 320  # the bound; 250 is the aim (299 now)
     assert re.findall(r"^# --- nsgen runtime section (\S+):", runtime, re.M) == ["setup.sh"]
     assert not re.search(r"service|iptables|\btc\b|qdisc|sysctl", runtime)
 

@@ -110,13 +110,13 @@ veth-h0 up
 NSGEN
 }
 
-# === nsgen runtime: sha256 ade3ad2d073e4880fbc4a86f6d39ba294977b8857e95d956073736577e8ad3ed ===
-# --- nsgen runtime section facts: sha256 ddd37be4950534b412a67566ef0def3de8664320aaeb5df536b370cfeb26bc8c ---
+# === nsgen runtime: sha256 7e96e7179047c1d80f9d21d5ea1278bb771047275fe6cdc1f5e252785aa6d398 ===
+# --- nsgen runtime section facts: sha256 fbe584e010406586fffc82ed7fad167ea3ba3fbc32891b2bd819125fff1e9666 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
 # flag is said to be, and a route via a gateway with its device (the same route as without it)
-fact_leading='^(namespace|device|route|rule|sysctl|iptables|service)$'
+declare -A fact_leading=([namespace]=1 [device]=1 [route]=1 [rule]=1 [sysctl]=1 [iptables]=1 [service]=1)
 declare -A fact_keyed=([mtu]=1 [mac]=1 [master]=1 [qdisc]=1 [delay]=1 [jitter]=1 [loss]=1 [rate]=1 [service]=1)
 declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [floods]=anywhere [qdisc]=declared-device [delay]=declared-device [jitter]=declared-device [loss]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
 declare -A fact_absent=([up]=down)
@@ -134,21 +134,22 @@ read_floods=0  # whether kernel_dump reads the root namespace's FDB (compare_fac
 # In a lab namespace nsgen asks for JSON: to write a veth's peer's namespace by name, `ip -o link`
 # opens every namespace in /run/netns, each call (1000 namespaces: 10 ms a call, 10 s a status).
 links_text() {
-  local json object flags mtu master mac
-  local re_name='"ifname":"([^"]*)"' re_flags='"flags":\[([^]]*)\]' re_mtu='"mtu":([0-9]+)'
-  local re_master='"master":"([^"]*)"' re_mac='"link_type":"ether","address":"([^"]*)"'
+  local json object name flags mtu master mac
   IFS= read -r json || return 0
   json=${json#'[{'}
-  while IFS= read -r object; do
-    if [[ ! ${object} =~ ${re_name} ]]; then continue; fi
+  while [[ -n ${json} ]]; do  # parameter expansions, not =~ (bash compiles a regex at each match)
+    object=${json%%'},{'*} json=${json:${#object}+3}  # nor a here-string, which bash reads a byte a call
+    if [[ ${object} != *'"ifname":"'* ]]; then continue; fi
+    name=${object#*'"ifname":"'} name=${name%%'"'*}
     flags='' mtu='' master='' mac=''
-    if [[ ${object} =~ ${re_flags} ]]; then flags=${BASH_REMATCH[1]//'"'/}; fi
-    if [[ ${object} =~ ${re_mtu} ]]; then mtu=${BASH_REMATCH[1]}; fi
-    if [[ ${object} =~ ${re_master} ]]; then master=" master ${BASH_REMATCH[1]}"; fi
-    if [[ ${object} =~ ${re_mac} ]]; then mac=" link/ether ${BASH_REMATCH[1]}"; fi
-    [[ ${object} =~ ${re_name} ]]
-    echo "0: ${BASH_REMATCH[1]}: <${flags}> mtu ${mtu}${master}${mac}"
-  done <<<"${json//'},{'/$'\n'}"
+    if [[ ${object} == *'"flags":['* ]]; then flags=${object#*'"flags":['} flags=${flags%%']'*} flags=${flags//'"'/}; fi
+    if [[ ${object} == *'"mtu":'* ]]; then mtu=${object#*'"mtu":'} mtu=${mtu%%[!0-9]*}; fi
+    if [[ ${object} == *'"master":"'* ]]; then master=${object#*'"master":"'} master=" master ${master%%'"'*}"; fi
+    if [[ ${object} == *'"link_type":"ether","address":"'* ]]; then
+      mac=${object#*'"link_type":"ether","address":"'} mac=" link/ether ${mac%%'"'*}"
+    fi
+    echo "0: ${name}: <${flags}> mtu ${mtu}${master}${mac}"
+  done
 }
 # --- kernel_dump NETNS [DEV...]: the kernel's state in NETNS as `ip -o` prints it: links (from
 # JSON: links_text), addresses, routes of every family in the main table (`route show table all`:
@@ -162,23 +163,30 @@ links_text() {
 # a namespace) prints nothing, and is found missing. A test feeds canned output.
 rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
 # --- inside NETNS COMMAND...: COMMAND in NETNS's network, through nsenter where there is one (`ip -n`
-# and `ip netns exec` also remount /sys: twice the time of a call, more with every namespace)
+# and `ip netns exec` also remount /sys: twice the time). entering NETNS: those words, into `entered`:
+# `"${entered[@]}" COMMAND &` forks once, where `inside … &` forks for the function, then again
 have_nsenter=0
 if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
+entering() {
+  if (( have_nsenter )); then entered=(nsenter --net="/run/netns/$1"); else entered=(ip netns exec "$1"); fi
+}
 inside() {
-  if (( have_nsenter )); then command nsenter --net="/run/netns/$1" "${@:2}"; else command ip netns exec "$@"; fi
+  local entered
+  entering "$1"
+  command "${entered[@]}" "${@:2}"
 }
 kernel_dump() {
-  local ns=$1 dev line json
+  local ns=$1 dev line links='' rules6=''
   shift
   if [[ -n ${ns} ]]; then
-    json=$(inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' 2>/dev/null) || true
-    links_text <<<"${json%%$'\n'*}"
+    inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' >"${dump_files[1]}" 2>/dev/null || true
+    { IFS= read -r links || true; IFS= read -r rules6 || true; } <"${dump_files[1]}"
+    links_text <"${dump_files[1]}"
     inside "${ns}" ip -o -force -batch - <<<$'addr show\nroute show table all\nrule show' 2>/dev/null || true
     echo @6
-    if [[ ${json#*$'\n'} != "${rules6_default}" ]]; then inside "${ns}" ip -o -6 rule show 2>/dev/null || true; fi
+    if [[ ${rules6} != "${rules6_default}" ]]; then inside "${ns}" ip -o -6 rule show 2>/dev/null || true; fi
     echo @tc
-    if [[ ${json} == *'"qdisc":"tbf"'* || ${json} == *'"qdisc":"netem"'* ]]; then inside "${ns}" tc qdisc show 2>/dev/null || true; fi
+    if [[ ${links} == *'"qdisc":"tbf"'* || ${links} == *'"qdisc":"netem"'* ]]; then inside "${ns}" tc qdisc show 2>/dev/null || true; fi
   else
     if (( with_extras )); then
       command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null || true
@@ -211,18 +219,22 @@ kernel_dump() {
 # CHAIN …` (its comment unquoted, no `-m tcp` after `-p tcp`: as the lab's commands write them), but
 # --allow-forward's (lab_accepted). `nsgen status` runs this same reader.
 kernel_facts() {
-  local ns=$1 words dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
+  local ns=$1 words numbered dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
   local -A wanted=()
   shift
   kernel=() accepted_there=()
   for dev in "$@"; do wanted[${dev}]=1; done
   if [[ -n ${ns} ]]; then service_facts "${ns}"; fi
-  while read -ra words; do
-    if [[ ${words[0]-} == @6 ]]; then
-      family='-6 '
-    elif [[ ${words[0]-} =~ ^@(tc|nat|filter|fdb)$ ]]; then
-      section=${words[0]#@}
-    elif [[ ${section} == fdb ]]; then  # 00:00:00:00:00:00 dev D dst REMOTE …: D floods to REMOTE
+  dump_open
+  kernel_dump "${ns}" "$@" >"${dump_files[0]}" || true
+  while read -ra words; do  # globs and case, not =~: bash compiles a regex at each match
+    case ${words[0]-} in
+      @6) family='-6 '; continue ;;
+      @tc | @nat | @filter | @fdb) section=${words[0]#@}; continue ;;
+    esac
+    numbered=0  # `N:`, an ip -o link's, address's or rule's first word
+    if [[ ${words[0]-} == [0-9]*: && ${words[0]%:} != *[!0-9]* ]]; then numbered=1; fi
+    if [[ ${section} == fdb ]]; then  # 00:00:00:00:00:00 dev D dst REMOTE …: D floods to REMOTE
       if [[ ${words[0]-} == 00:00:00:00:00:00 && ${words[1]-} == dev && ${words[3]-} == dst && -n ${wanted[${words[2]}]-} ]]; then
         kernel+=("${words[2]} floods ${words[4]}")
       fi
@@ -271,7 +283,7 @@ kernel_facts() {
         done
         kernel+=("${dev} rate ${rate}${unit}")
       fi
-    elif [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == '<'* ]]; then
+    elif (( numbered )) && [[ ${words[2]-} == '<'* ]]; then
       dev=${words[1]%:} mtu='' master='' mac=''
       dev=${dev%@*}
       for (( i = 3; i + 1 < ${#words[@]}; i++ )); do
@@ -288,19 +300,22 @@ kernel_facts() {
       kernel+=("${dev} mtu ${mtu}")
       if [[ -n ${mac} ]]; then kernel+=("${dev} mac ${mac}"); fi
       if [[ -n ${master} ]]; then kernel+=("${dev} master ${master}"); fi
-    elif [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == inet* ]]; then
+    elif (( numbered )) && [[ ${words[2]-} == inet* ]]; then
       if [[ -z ${ns} && -z ${wanted[${words[1]}]-} ]]; then continue; fi
       if [[ ${words[3]} != fe80:* ]]; then kernel+=("${words[1]} address ${words[3]}"); fi
-    elif [[ ${words[0]-} =~ ^[0-9]+:$ ]]; then  # a policy rule
+    elif (( numbered )); then  # a policy rule
       case "${words[0]} ${words[*]:1}" in
         '0: from all lookup local' | '32766: from all lookup main' | '32767: from all lookup default') ;;
         *) kernel+=("rule ${family}${words[0]%:} ${words[*]:1}") ;;
       esac
     elif [[ " ${words[*]} " == *" table local "* ]]; then  # the kernel's own
       continue
-    elif [[ -n ${words[0]-} && ! ${words[0]} =~ ^(local|broadcast|multicast|anycast|nat)$ ]]; then
+    elif [[ -n ${words[0]-} ]]; then
       type='' dst=${words[0]} via='' route_dev='' table=''
-      if [[ ${words[0]} =~ ^(blackhole|unreachable|prohibit|throw)$ ]]; then type="${words[0]} " dst=${words[1]-}; fi
+      case ${words[0]} in
+        local | broadcast | multicast | anycast | nat) continue ;;
+        blackhole | unreachable | prohibit | throw) type="${words[0]} " dst=${words[1]-} ;;
+      esac
       for (( i = 1; i + 1 < ${#words[@]}; i++ )); do
         case ${words[i]} in
           via) via=${words[i + 1]} ;;
@@ -312,7 +327,25 @@ kernel_facts() {
       if [[ -n ${type} ]]; then via='' route_dev=''; fi
       kernel+=("route ${type}${dst}${via:+ via ${via}}${route_dev:+ dev ${route_dev}}${table:+ table ${table}}")
     fi
-  done < <(kernel_dump "${ns}" "$@")
+  done <"${dump_files[0]}"
+}
+# --- dump_open: the two files this shell's kernel_dump writes and kernel_facts then reads
+# (`dump_files`: temporary files, deleted at once and kept open, made once in each shell that reads,
+# as in_parallel's jobs each do). Read from a file rather than a pipe, a place's dump costs no
+# subshell: each is a fork of the whole script, and beside 1000 namespaces they were a third of
+# reading them.
+dump_files=() dump_shell=''
+dump_open() {
+  local file fd
+  if [[ ${dump_shell} == "${BASHPID}" ]]; then return 0; fi
+  dump_files=()
+  for _ in 1 2; do
+    file=$(mktemp)
+    exec {fd}<>"${file}"
+    rm -f -- "${file}"
+    dump_files+=("/dev/fd/${fd}")
+  done
+  dump_shell=${BASHPID}
 }
 # --- service_facts NETNS: each service the lab started in NETNS (its PID file under
 # /run/nsgen/LAB_KEY/NETNS), `service NAME running` while its process is in NETNS, else `exited`
@@ -373,14 +406,14 @@ compare_facts() {
   for line in "${kernel[@]}"; do
     have[${line}]=1
     kind=${line%% *}
-    if [[ ! ${kind} =~ ${fact_leading} ]]; then kind=${line#* } kind=${kind%% *}; fi
+    if [[ -z ${fact_leading[${kind}]-} ]]; then kind=${line#* } kind=${kind%% *}; fi
     if [[ -n ${fact_keyed[${kind}]-} ]]; then value[${line% *}]=${line##* }; fi
-    if [[ ${line} =~ ${fact_route_via} ]]; then have[${BASH_REMATCH[1]}]=1; fi
+    if [[ ${line} == 'route '* && ${line} =~ ${fact_route_via} ]]; then have[${BASH_REMATCH[1]}]=1; fi
   done
   for line in "${lines[@]}"; do
     want[${line}]=1
     kind=${line%% *} dev=/  # no device: a name a device cannot have
-    if [[ ! ${kind} =~ ${fact_leading} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
+    if [[ -z ${fact_leading[${kind}]-} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
     if [[ ${kind} == device ]]; then dev=${line#device } devices[${dev}]=1; fi
     key=${line% *}
     if [[ -n ${fact_keyed[${kind}]-} ]]; then wanted_key[${key}]=1; fi
@@ -422,10 +455,10 @@ compare_facts() {
   for line in "${kernel[@]}"; do
     if [[ -n ${want[${line}]-} ]]; then continue; fi
     kind=${line%% *} dev=/  # no device: a name a device cannot have
-    if [[ ! ${kind} =~ ${fact_leading} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
+    if [[ -z ${fact_leading[${kind}]-} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
     # a keyed fact the lab declares with another value is named as different, not extra
     if [[ -n ${fact_keyed[${kind}]-} && -n ${wanted_key[${line% *}]-} ]]; then continue; fi
-    if [[ ${line} =~ ${fact_route_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi
+    if [[ ${line} == 'route '* && ${line} =~ ${fact_route_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi
     case ${fact_extra[${kind}]-never} in
       never) continue ;;
       namespace) if [[ -z ${ns} ]]; then continue; fi ;;
@@ -457,6 +490,7 @@ in_parallel() {
     {
       for (( reader_job = 0; reader_job < reader_jobs; reader_job++ )); do
         (
+          export LC_ALL=C  # the kernel's words are ASCII: bash and ip then skip the locale's multibyte work
           "$2"
           for (( row = first; row < ${#drift_rows[@]}; row++ )); do printf '%s\t%s\n' "${drift_at[row]}" "${drift_rows[row]}"; done
           echo ended

@@ -153,8 +153,8 @@ NSGEN_TOPOLOGY
   printf '%s' "${text}"
 }
 
-# === nsgen runtime: sha256 28278eada09ae22d4d567adf4b13e27d426fa3b9f18eec515341a86711e4d279 ===
-# --- nsgen runtime section setup.sh: sha256 08aac7f6363bcc326b765d4b9362a19c632ddf6b7f98843406a26eed4f0ec31b ---
+# === nsgen runtime: sha256 8e23aecedecafc4fa1f99c468158f7d0c7819e5b55b04a6c55b27f0ca5886aac ===
+# --- nsgen runtime section setup.sh: sha256 f04296822d412569c975d92391fb85208f6f79e65ef8727b883e25931d96aff8 ---
 # setup.sh's core: it checks, locks, runs the lab's steps above (lab_steps), and on a failed step
 # or a signal deletes what this run created, and only that.
 
@@ -385,11 +385,17 @@ trap 'undo 129 "hung up" "${LINENO}"' HUP
 # run prints them in order. A failed batch stops the run; a failed root line names its object,
 # which may be someone else's. Labs of over 50 namespaces show progress (`nsgen up` draws a bar).
 # --- inside NETNS COMMAND...: COMMAND in NETNS's network, through nsenter where there is one (`ip -n`
-# and `ip netns exec` also remount /sys: twice the time of a call, more with every namespace)
+# and `ip netns exec` also remount /sys: twice the time). entering NETNS: those words, into `entered`:
+# `"${entered[@]}" COMMAND &` forks once, where `inside … &` forks for the function, then again
 have_nsenter=0
 if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
+entering() {
+  if (( have_nsenter )); then entered=(nsenter --net="/run/netns/$1"); else entered=(ip netns exec "$1"); fi
+}
 inside() {
-  if (( have_nsenter )); then command nsenter --net="/run/netns/$1" "${@:2}"; else command ip netns exec "$@"; fi
+  local entered
+  entering "$1"
+  command "${entered[@]}" "${@:2}"
 }
 batch_pids=() batch_netns=() batch_lines=() batches_awaited=0 progress_shown=0 failed_batch_line=''
 root_batch() {
@@ -401,9 +407,10 @@ root_batch() {
   undo 1 "the root namespace's batch failed${failed:+ (${failed})}" "${BASH_LINENO[0]}" "${failed}"
 }
 netns_batch() {
-  local tenths
+  local tenths entered
   if (( dry_run )); then ip -n "$1" -batch -; return; fi
-  inside "$1" ip -batch - <&0 &
+  entering "$1"
+  "${entered[@]}" ip -batch - <&0 &
   batch_pids+=("$!") batch_netns+=("$1") batch_lines+=("${BASH_LINENO[0]}")
   tenths=$((${#batch_pids[@]} * 10 / ${#lab_netns[@]}))
   if (( ${#lab_netns[@]} > 50 && tenths > progress_shown )); then

@@ -1,4 +1,4 @@
-# --- nsgen runtime section verify.sh: sha256 1bf7a7b2cbb5dc1a26bd1c14ff8b491fd3a8d3a5e6ea5e343666fe302a033ac4 ---
+# --- nsgen runtime section verify.sh: sha256 7aeeedbea58e0a4d14e3d89496b7c90c3365d3076ab3057264032eae56b4b3a5 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -136,14 +136,16 @@ check_started() {
 }
 # --- check reachable|unreachable HOLDER NODE NETNS ADDRESS HELD_IN PING...: PING, run inside NETNS
 # (NODE's namespace), to ADDRESS, held by HOLDER (in the lab namespace HELD_IN, or '' elsewhere),
-# must get an answer (reachable) or none (in a dry run, it is printed). `inside` enters the namespace
-# through nsenter: `ip netns exec` copies the mount table, 8 ms a ping beside 1000 namespaces. The
-# pings come namespace after namespace: where the neighbour tables are tight, a namespace whose
-# pings have all started is queued for neighbours_forget, and each ping counted (neighbours_held).
+# must get an answer (reachable) or none (in a dry run, it is printed). It enters the namespace
+# through nsenter (`entering`): `ip netns exec` copies the mount table, 8 ms a ping beside 1000
+# namespaces. The pings come namespace after namespace: where the neighbour tables are tight, a
+# namespace whose pings have all started is queued for neighbours_forget, and each ping counted
+# (neighbours_held).
 ping_source=''
 check() {
-  if (( dry_run )) && (( have_nsenter )); then echo "nsenter --net=/run/netns/$(printf '%q' "$4")$(printf ' %q' "${@:7}")"; return; fi
-  if (( dry_run )); then echo "ip netns exec$(printf ' %q' "$4" "${@:7}")"; return; fi
+  local entered
+  entering "$4"
+  if (( dry_run )); then printf '%q' "${entered[0]}"; printf ' %q' "${entered[@]:1}" "${@:7}"; echo; return; fi
   if (( neighbours_tight )); then
     if [[ $4 != "${ping_source}" ]]; then
       if [[ -n ${ping_source} ]]; then forget+=("${ping_source}") forget_after+=("${#check_pids[@]}"); fi
@@ -151,7 +153,7 @@ check() {
     fi
     neighbours_held "$4" "${6:-/}"
   fi
-  check_started ping "$1" "$3 -> $5 ($2)" inside "$4" "${@:7}"
+  check_started ping "$1" "$3 -> $5 ($2)" "${entered[@]}" "${@:7}"
 }
 # --- check_seconds[KIND]: how long a check of each KIND may take (nsgen.plan.commands.CHECK_SECONDS)
 declare -A check_seconds=([tcp]=2 [run]=10)

@@ -130,13 +130,13 @@ lab_steps() {
   check_run 'Directory listing for /' client-1 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3' ip netns exec client-1 bash -c 'exec 3<>/dev/tcp/10.0.1.2/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3'
 }
 
-# === nsgen runtime: sha256 3dea84d5e7992c3c3d3538ad85d81f675307c46d7ff474a0840d51633eee5f89 ===
-# --- nsgen runtime section facts: sha256 ddd37be4950534b412a67566ef0def3de8664320aaeb5df536b370cfeb26bc8c ---
+# === nsgen runtime: sha256 afcc0381fe6a5a9ac47295eabded31699e6e89aca2b6aaebc64de9467a30d891 ===
+# --- nsgen runtime section facts: sha256 fbe584e010406586fffc82ed7fad167ea3ba3fbc32891b2bd819125fff1e9666 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
 # flag is said to be, and a route via a gateway with its device (the same route as without it)
-fact_leading='^(namespace|device|route|rule|sysctl|iptables|service)$'
+declare -A fact_leading=([namespace]=1 [device]=1 [route]=1 [rule]=1 [sysctl]=1 [iptables]=1 [service]=1)
 declare -A fact_keyed=([mtu]=1 [mac]=1 [master]=1 [qdisc]=1 [delay]=1 [jitter]=1 [loss]=1 [rate]=1 [service]=1)
 declare -A fact_extra=([device]=namespace [address]=declared-device [master]=anywhere [floods]=anywhere [qdisc]=declared-device [delay]=declared-device [jitter]=declared-device [loss]=declared-device [rate]=declared-device [route]=namespace [rule]=namespace [iptables]=anywhere [service]=anywhere)
 declare -A fact_absent=([up]=down)
@@ -154,21 +154,22 @@ read_floods=0  # whether kernel_dump reads the root namespace's FDB (compare_fac
 # In a lab namespace nsgen asks for JSON: to write a veth's peer's namespace by name, `ip -o link`
 # opens every namespace in /run/netns, each call (1000 namespaces: 10 ms a call, 10 s a status).
 links_text() {
-  local json object flags mtu master mac
-  local re_name='"ifname":"([^"]*)"' re_flags='"flags":\[([^]]*)\]' re_mtu='"mtu":([0-9]+)'
-  local re_master='"master":"([^"]*)"' re_mac='"link_type":"ether","address":"([^"]*)"'
+  local json object name flags mtu master mac
   IFS= read -r json || return 0
   json=${json#'[{'}
-  while IFS= read -r object; do
-    if [[ ! ${object} =~ ${re_name} ]]; then continue; fi
+  while [[ -n ${json} ]]; do  # parameter expansions, not =~ (bash compiles a regex at each match)
+    object=${json%%'},{'*} json=${json:${#object}+3}  # nor a here-string, which bash reads a byte a call
+    if [[ ${object} != *'"ifname":"'* ]]; then continue; fi
+    name=${object#*'"ifname":"'} name=${name%%'"'*}
     flags='' mtu='' master='' mac=''
-    if [[ ${object} =~ ${re_flags} ]]; then flags=${BASH_REMATCH[1]//'"'/}; fi
-    if [[ ${object} =~ ${re_mtu} ]]; then mtu=${BASH_REMATCH[1]}; fi
-    if [[ ${object} =~ ${re_master} ]]; then master=" master ${BASH_REMATCH[1]}"; fi
-    if [[ ${object} =~ ${re_mac} ]]; then mac=" link/ether ${BASH_REMATCH[1]}"; fi
-    [[ ${object} =~ ${re_name} ]]
-    echo "0: ${BASH_REMATCH[1]}: <${flags}> mtu ${mtu}${master}${mac}"
-  done <<<"${json//'},{'/$'\n'}"
+    if [[ ${object} == *'"flags":['* ]]; then flags=${object#*'"flags":['} flags=${flags%%']'*} flags=${flags//'"'/}; fi
+    if [[ ${object} == *'"mtu":'* ]]; then mtu=${object#*'"mtu":'} mtu=${mtu%%[!0-9]*}; fi
+    if [[ ${object} == *'"master":"'* ]]; then master=${object#*'"master":"'} master=" master ${master%%'"'*}"; fi
+    if [[ ${object} == *'"link_type":"ether","address":"'* ]]; then
+      mac=${object#*'"link_type":"ether","address":"'} mac=" link/ether ${mac%%'"'*}"
+    fi
+    echo "0: ${name}: <${flags}> mtu ${mtu}${master}${mac}"
+  done
 }
 # --- kernel_dump NETNS [DEV...]: the kernel's state in NETNS as `ip -o` prints it: links (from
 # JSON: links_text), addresses, routes of every family in the main table (`route show table all`:
@@ -182,23 +183,30 @@ links_text() {
 # a namespace) prints nothing, and is found missing. A test feeds canned output.
 rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
 # --- inside NETNS COMMAND...: COMMAND in NETNS's network, through nsenter where there is one (`ip -n`
-# and `ip netns exec` also remount /sys: twice the time of a call, more with every namespace)
+# and `ip netns exec` also remount /sys: twice the time). entering NETNS: those words, into `entered`:
+# `"${entered[@]}" COMMAND &` forks once, where `inside … &` forks for the function, then again
 have_nsenter=0
 if command -v nsenter >/dev/null 2>&1; then have_nsenter=1; fi
+entering() {
+  if (( have_nsenter )); then entered=(nsenter --net="/run/netns/$1"); else entered=(ip netns exec "$1"); fi
+}
 inside() {
-  if (( have_nsenter )); then command nsenter --net="/run/netns/$1" "${@:2}"; else command ip netns exec "$@"; fi
+  local entered
+  entering "$1"
+  command "${entered[@]}" "${@:2}"
 }
 kernel_dump() {
-  local ns=$1 dev line json
+  local ns=$1 dev line links='' rules6=''
   shift
   if [[ -n ${ns} ]]; then
-    json=$(inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' 2>/dev/null) || true
-    links_text <<<"${json%%$'\n'*}"
+    inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' >"${dump_files[1]}" 2>/dev/null || true
+    { IFS= read -r links || true; IFS= read -r rules6 || true; } <"${dump_files[1]}"
+    links_text <"${dump_files[1]}"
     inside "${ns}" ip -o -force -batch - <<<$'addr show\nroute show table all\nrule show' 2>/dev/null || true
     echo @6
-    if [[ ${json#*$'\n'} != "${rules6_default}" ]]; then inside "${ns}" ip -o -6 rule show 2>/dev/null || true; fi
+    if [[ ${rules6} != "${rules6_default}" ]]; then inside "${ns}" ip -o -6 rule show 2>/dev/null || true; fi
     echo @tc
-    if [[ ${json} == *'"qdisc":"tbf"'* || ${json} == *'"qdisc":"netem"'* ]]; then inside "${ns}" tc qdisc show 2>/dev/null || true; fi
+    if [[ ${links} == *'"qdisc":"tbf"'* || ${links} == *'"qdisc":"netem"'* ]]; then inside "${ns}" tc qdisc show 2>/dev/null || true; fi
   else
     if (( with_extras )); then
       command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null || true
@@ -231,18 +239,22 @@ kernel_dump() {
 # CHAIN …` (its comment unquoted, no `-m tcp` after `-p tcp`: as the lab's commands write them), but
 # --allow-forward's (lab_accepted). `nsgen status` runs this same reader.
 kernel_facts() {
-  local ns=$1 words dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
+  local ns=$1 words numbered dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
   local -A wanted=()
   shift
   kernel=() accepted_there=()
   for dev in "$@"; do wanted[${dev}]=1; done
   if [[ -n ${ns} ]]; then service_facts "${ns}"; fi
-  while read -ra words; do
-    if [[ ${words[0]-} == @6 ]]; then
-      family='-6 '
-    elif [[ ${words[0]-} =~ ^@(tc|nat|filter|fdb)$ ]]; then
-      section=${words[0]#@}
-    elif [[ ${section} == fdb ]]; then  # 00:00:00:00:00:00 dev D dst REMOTE …: D floods to REMOTE
+  dump_open
+  kernel_dump "${ns}" "$@" >"${dump_files[0]}" || true
+  while read -ra words; do  # globs and case, not =~: bash compiles a regex at each match
+    case ${words[0]-} in
+      @6) family='-6 '; continue ;;
+      @tc | @nat | @filter | @fdb) section=${words[0]#@}; continue ;;
+    esac
+    numbered=0  # `N:`, an ip -o link's, address's or rule's first word
+    if [[ ${words[0]-} == [0-9]*: && ${words[0]%:} != *[!0-9]* ]]; then numbered=1; fi
+    if [[ ${section} == fdb ]]; then  # 00:00:00:00:00:00 dev D dst REMOTE …: D floods to REMOTE
       if [[ ${words[0]-} == 00:00:00:00:00:00 && ${words[1]-} == dev && ${words[3]-} == dst && -n ${wanted[${words[2]}]-} ]]; then
         kernel+=("${words[2]} floods ${words[4]}")
       fi
@@ -291,7 +303,7 @@ kernel_facts() {
         done
         kernel+=("${dev} rate ${rate}${unit}")
       fi
-    elif [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == '<'* ]]; then
+    elif (( numbered )) && [[ ${words[2]-} == '<'* ]]; then
       dev=${words[1]%:} mtu='' master='' mac=''
       dev=${dev%@*}
       for (( i = 3; i + 1 < ${#words[@]}; i++ )); do
@@ -308,19 +320,22 @@ kernel_facts() {
       kernel+=("${dev} mtu ${mtu}")
       if [[ -n ${mac} ]]; then kernel+=("${dev} mac ${mac}"); fi
       if [[ -n ${master} ]]; then kernel+=("${dev} master ${master}"); fi
-    elif [[ ${words[0]-} =~ ^[0-9]+:$ && ${words[2]-} == inet* ]]; then
+    elif (( numbered )) && [[ ${words[2]-} == inet* ]]; then
       if [[ -z ${ns} && -z ${wanted[${words[1]}]-} ]]; then continue; fi
       if [[ ${words[3]} != fe80:* ]]; then kernel+=("${words[1]} address ${words[3]}"); fi
-    elif [[ ${words[0]-} =~ ^[0-9]+:$ ]]; then  # a policy rule
+    elif (( numbered )); then  # a policy rule
       case "${words[0]} ${words[*]:1}" in
         '0: from all lookup local' | '32766: from all lookup main' | '32767: from all lookup default') ;;
         *) kernel+=("rule ${family}${words[0]%:} ${words[*]:1}") ;;
       esac
     elif [[ " ${words[*]} " == *" table local "* ]]; then  # the kernel's own
       continue
-    elif [[ -n ${words[0]-} && ! ${words[0]} =~ ^(local|broadcast|multicast|anycast|nat)$ ]]; then
+    elif [[ -n ${words[0]-} ]]; then
       type='' dst=${words[0]} via='' route_dev='' table=''
-      if [[ ${words[0]} =~ ^(blackhole|unreachable|prohibit|throw)$ ]]; then type="${words[0]} " dst=${words[1]-}; fi
+      case ${words[0]} in
+        local | broadcast | multicast | anycast | nat) continue ;;
+        blackhole | unreachable | prohibit | throw) type="${words[0]} " dst=${words[1]-} ;;
+      esac
       for (( i = 1; i + 1 < ${#words[@]}; i++ )); do
         case ${words[i]} in
           via) via=${words[i + 1]} ;;
@@ -332,7 +347,25 @@ kernel_facts() {
       if [[ -n ${type} ]]; then via='' route_dev=''; fi
       kernel+=("route ${type}${dst}${via:+ via ${via}}${route_dev:+ dev ${route_dev}}${table:+ table ${table}}")
     fi
-  done < <(kernel_dump "${ns}" "$@")
+  done <"${dump_files[0]}"
+}
+# --- dump_open: the two files this shell's kernel_dump writes and kernel_facts then reads
+# (`dump_files`: temporary files, deleted at once and kept open, made once in each shell that reads,
+# as in_parallel's jobs each do). Read from a file rather than a pipe, a place's dump costs no
+# subshell: each is a fork of the whole script, and beside 1000 namespaces they were a third of
+# reading them.
+dump_files=() dump_shell=''
+dump_open() {
+  local file fd
+  if [[ ${dump_shell} == "${BASHPID}" ]]; then return 0; fi
+  dump_files=()
+  for _ in 1 2; do
+    file=$(mktemp)
+    exec {fd}<>"${file}"
+    rm -f -- "${file}"
+    dump_files+=("/dev/fd/${fd}")
+  done
+  dump_shell=${BASHPID}
 }
 # --- service_facts NETNS: each service the lab started in NETNS (its PID file under
 # /run/nsgen/LAB_KEY/NETNS), `service NAME running` while its process is in NETNS, else `exited`
@@ -393,14 +426,14 @@ compare_facts() {
   for line in "${kernel[@]}"; do
     have[${line}]=1
     kind=${line%% *}
-    if [[ ! ${kind} =~ ${fact_leading} ]]; then kind=${line#* } kind=${kind%% *}; fi
+    if [[ -z ${fact_leading[${kind}]-} ]]; then kind=${line#* } kind=${kind%% *}; fi
     if [[ -n ${fact_keyed[${kind}]-} ]]; then value[${line% *}]=${line##* }; fi
-    if [[ ${line} =~ ${fact_route_via} ]]; then have[${BASH_REMATCH[1]}]=1; fi
+    if [[ ${line} == 'route '* && ${line} =~ ${fact_route_via} ]]; then have[${BASH_REMATCH[1]}]=1; fi
   done
   for line in "${lines[@]}"; do
     want[${line}]=1
     kind=${line%% *} dev=/  # no device: a name a device cannot have
-    if [[ ! ${kind} =~ ${fact_leading} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
+    if [[ -z ${fact_leading[${kind}]-} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
     if [[ ${kind} == device ]]; then dev=${line#device } devices[${dev}]=1; fi
     key=${line% *}
     if [[ -n ${fact_keyed[${kind}]-} ]]; then wanted_key[${key}]=1; fi
@@ -442,10 +475,10 @@ compare_facts() {
   for line in "${kernel[@]}"; do
     if [[ -n ${want[${line}]-} ]]; then continue; fi
     kind=${line%% *} dev=/  # no device: a name a device cannot have
-    if [[ ! ${kind} =~ ${fact_leading} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
+    if [[ -z ${fact_leading[${kind}]-} ]]; then dev=${kind} kind=${line#* } kind=${kind%% *}; fi
     # a keyed fact the lab declares with another value is named as different, not extra
     if [[ -n ${fact_keyed[${kind}]-} && -n ${wanted_key[${line% *}]-} ]]; then continue; fi
-    if [[ ${line} =~ ${fact_route_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi
+    if [[ ${line} == 'route '* && ${line} =~ ${fact_route_via} && -n ${want[${BASH_REMATCH[1]}]-} ]]; then continue; fi
     case ${fact_extra[${kind}]-never} in
       never) continue ;;
       namespace) if [[ -z ${ns} ]]; then continue; fi ;;
@@ -477,6 +510,7 @@ in_parallel() {
     {
       for (( reader_job = 0; reader_job < reader_jobs; reader_job++ )); do
         (
+          export LC_ALL=C  # the kernel's words are ASCII: bash and ip then skip the locale's multibyte work
           "$2"
           for (( row = first; row < ${#drift_rows[@]}; row++ )); do printf '%s\t%s\n' "${drift_at[row]}" "${drift_rows[row]}"; done
           echo ended
@@ -490,7 +524,7 @@ in_parallel() {
     return 1
   fi
 }
-# --- nsgen runtime section verify.sh: sha256 1bf7a7b2cbb5dc1a26bd1c14ff8b491fd3a8d3a5e6ea5e343666fe302a033ac4 ---
+# --- nsgen runtime section verify.sh: sha256 7aeeedbea58e0a4d14e3d89496b7c90c3365d3076ab3057264032eae56b4b3a5 ---
 # verify.sh's core, the same in every lab's verify.sh of this nsgen version (`nsgen runtime
 # verify.sh` prints it, after the section facts): it checks that the lab is there, then its declared
 # state (lab_facts above), then runs its checks (lab_steps above), one line each, ok or FAIL, and
@@ -628,14 +662,16 @@ check_started() {
 }
 # --- check reachable|unreachable HOLDER NODE NETNS ADDRESS HELD_IN PING...: PING, run inside NETNS
 # (NODE's namespace), to ADDRESS, held by HOLDER (in the lab namespace HELD_IN, or '' elsewhere),
-# must get an answer (reachable) or none (in a dry run, it is printed). `inside` enters the namespace
-# through nsenter: `ip netns exec` copies the mount table, 8 ms a ping beside 1000 namespaces. The
-# pings come namespace after namespace: where the neighbour tables are tight, a namespace whose
-# pings have all started is queued for neighbours_forget, and each ping counted (neighbours_held).
+# must get an answer (reachable) or none (in a dry run, it is printed). It enters the namespace
+# through nsenter (`entering`): `ip netns exec` copies the mount table, 8 ms a ping beside 1000
+# namespaces. The pings come namespace after namespace: where the neighbour tables are tight, a
+# namespace whose pings have all started is queued for neighbours_forget, and each ping counted
+# (neighbours_held).
 ping_source=''
 check() {
-  if (( dry_run )) && (( have_nsenter )); then echo "nsenter --net=/run/netns/$(printf '%q' "$4")$(printf ' %q' "${@:7}")"; return; fi
-  if (( dry_run )); then echo "ip netns exec$(printf ' %q' "$4" "${@:7}")"; return; fi
+  local entered
+  entering "$4"
+  if (( dry_run )); then printf '%q' "${entered[0]}"; printf ' %q' "${entered[@]:1}" "${@:7}"; echo; return; fi
   if (( neighbours_tight )); then
     if [[ $4 != "${ping_source}" ]]; then
       if [[ -n ${ping_source} ]]; then forget+=("${ping_source}") forget_after+=("${#check_pids[@]}"); fi
@@ -643,7 +679,7 @@ check() {
     fi
     neighbours_held "$4" "${6:-/}"
   fi
-  check_started ping "$1" "$3 -> $5 ($2)" inside "$4" "${@:7}"
+  check_started ping "$1" "$3 -> $5 ($2)" "${entered[@]}" "${@:7}"
 }
 # --- check_seconds[KIND]: how long a check of each KIND may take (nsgen.plan.commands.CHECK_SECONDS)
 declare -A check_seconds=([tcp]=2 [run]=10)

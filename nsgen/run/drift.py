@@ -50,7 +50,7 @@ def program(lab: Lab, share: list[Place]) -> str:
     """A bash program that compares `share`'s places of `lab` with the kernel (extras too) and prints
     each difference as tab-separated fields (`drift_rows`)."""
     accepted = template("lab/_accepted.sh.j2").render(accepted=accepted_matches(lab))
-    lines = ["set -Euo pipefail", f"lab_key={shlex.quote(lab.key)}", accepted, reader(), "with_extras=1"]
+    lines = ["set -Euo pipefail", "export LC_ALL=C", f"lab_key={shlex.quote(lab.key)}", accepted, reader(), "with_extras=1"]
     for place in share:
         words = shlex.join([place.netns or "", place.node, *place.devices])
         lines += [f"compare_facts {words} <<'NSGEN'", *place.lines, "NSGEN"]
@@ -108,8 +108,12 @@ def differences(lab: Lab) -> list[Difference]:
     if os.geteuid() != 0:
         raise TopologyError([Problem(f"lab {lab.key}", "", "reading its namespaces needs root (ip -n): run it as root")])
     every = places(declared(lab))
-    size = max(1, -(-len(every) // READERS))
-    shares = [every[start : start + size] for start in range(0, len(every), size)]
+    # the namespaces in shares, in order, then the root namespace in one of its own (it reads every
+    # device of the machine: as long as 70 namespaces beside 1000)
+    spaces = [place for place in every if place.netns is not None]
+    size = max(1, -(-len(spaces) // (READERS - 1)))
+    shares = [spaces[start : start + size] for start in range(0, len(spaces), size)]
+    shares += [root] if (root := [place for place in every if place.netns is None]) else []
     # each share read by a bash of its own, in order: the reading is `ip` and `tc` processes, waited for
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         found = [difference for read in pool.map(lambda share: _read(lab, share), shares) for difference in read]

@@ -212,7 +212,7 @@ def bash_table() -> dict[str, str]:
     """The kinds' properties as the runtime's comparison takes them: bash words, generated here."""
     kinds = KINDS.values()
     return {
-        "leading": "|".join(LEADING),
+        "leading": " ".join(f"[{name}]=1" for name in LEADING),
         "keyed": " ".join(f"[{k.name}]=1" for k in kinds if k.keyed),
         "extra": " ".join(f"[{k.name}]={k.extra.value}" for k in kinds if k.extra is not Extra.never),
         "absent": " ".join(f"[{k.name}]={k.absent}" for k in kinds if k.absent),
