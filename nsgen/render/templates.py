@@ -33,6 +33,16 @@ ARRAY_WIDTH = 100
 _quoted = cache(shlex.quote)
 
 
+def _heredoc(lines: Iterable[Iterable[str]]) -> str:
+    """Commands (each a line of quoted words, indented) as a quoted here-doc: `<<'END'`, the lines,
+    END, where END is a word no line is (a quoted word may hold a newline)."""
+    text = "\n".join("  " + " ".join(map(_quoted, words)) for words in lines)
+    end = "NSGEN"
+    while f"\n{end}\n" in f"\n{text}\n":
+        end += "_"
+    return f"<<'{end}'\n{text}\n{end}"
+
+
 def _array(words: Iterable[str]) -> str:
     """Words quoted for a bash array, wrapped onto indented lines when they are many."""
     lines: list[str] = []
@@ -62,6 +72,7 @@ def environment() -> jinja2.Environment:
     env.filters["q"] = lambda value: _quoted(str(value))
     env.filters["sh"] = lambda words: " ".join(map(_quoted, words))
     env.filters["array"] = _array
+    env.filters["heredoc"] = _heredoc
     env.filters["address"] = lambda address: commands.address_words(address)[0]
     env.globals["facts"] = facts.bash_table()  # the fact kinds, for the runtime's comparison
     env.globals["check_seconds"] = commands.CHECK_SECONDS  # how long a check of each kind may take
