@@ -31,7 +31,12 @@ def recorded(lab: Lab) -> sources.LoadedLab | None:
     lab (an empty one names none, as the scripts take it too); a record of another lab whose prefix and
     name make the same key (`rv-a-` and `bridge`, `rv-` and `a-bridge`) is refused, naming both."""
     path = record_path(lab)
-    loaded = _read(path) if path.exists() else None
+    if not path.exists():
+        return None
+    text = yaml_file.read_text(path)
+    if text == yaml_file.dump(yaml_file.document(lab)):  # `lab`'s own record, byte for byte: not validated again
+        return sources.LoadedLab(lab, f"the record {path}")
+    loaded = _named(yaml_file.parse(text, path.name), path)
     if loaded is None:
         return None
     if (loaded.lab.name, loaded.lab.prefix) != (lab.name, lab.prefix):
@@ -43,7 +48,11 @@ def recorded(lab: Lab) -> sources.LoadedLab | None:
 
 def _read(path: Path) -> sources.LoadedLab | None:
     """The lab a record names, or None where it names none (empty, or cut short before its name)."""
-    document = yaml_file.read(path)
+    return _named(yaml_file.read(path), path)
+
+
+def _named(document: object, path: Path) -> sources.LoadedLab | None:
+    """The lab the record at `path` (parsed: `document`) names, or None where it names none."""
     if not isinstance(document, dict) or "name" not in document:
         return None
     return sources.from_document(document, str(path), f"the record {path}")

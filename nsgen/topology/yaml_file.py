@@ -136,6 +136,11 @@ def parse(text: str, source: str) -> Any:
 
 def read(path: Path) -> Any:
     """Read and parse a topology file, refusing what cannot be a topology before parsing it."""
+    return parse(read_text(path), path.name)
+
+
+def read_text(path: Path) -> str:
+    """A topology file's text, refused (one problem) where it cannot be a topology: too large, not UTF-8 text."""
     source = path.name
     try:
         size = path.stat().st_size
@@ -159,7 +164,7 @@ def read(path: Path) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TopologyError([Problem(source, "", f"not UTF-8 text (bad byte at offset {exc.start})")]) from None
-    return parse(text, source)
+    return text
 
 
 #: Strings YAML reads back as the same string when written bare; the rest are written JSON-quoted.
