@@ -108,8 +108,8 @@ lab_steps() {
 NSGEN
 }
 
-# === nsgen runtime: sha256 4681a56a97622c1c4cfa7118ce095047c0ff9934967669ee32b684a1fef6436e ===
-# --- nsgen runtime section facts: sha256 fbe584e010406586fffc82ed7fad167ea3ba3fbc32891b2bd819125fff1e9666 ---
+# === nsgen runtime: sha256 876acb978703cea04ba7b17aaaa7076bbd0ad937914ddaf3b870f3b061cdc00c ===
+# --- nsgen runtime section facts: sha256 48449fb271ad494e232c96d519e50c275f9112dbacc64973dbcf3d8410deb88a ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -155,7 +155,7 @@ links_text() {
 # for only when there are more than the kernel's two), then a line `@tc` and the qdiscs as `tc qdisc
 # show` prints them (only where a link has a tbf or netem root qdisc). In the root namespace (NETNS
 # empty): of DEV..., or of every device with with_extras, to find a lab bridge's ports that are not
-# the lab's; then a line `@nat` and the nat table's rules as `iptables -S` prints them, a line
+# the lab's (the qdiscs of every device: one tc, kernel_facts keeps DEV...'s); then a line `@nat` and the nat table's rules as `iptables -S` prints them, a line
 # `@filter` and the filter table's, and a line `@fdb` and `bridge fdb show` (where read_floods).
 # `addr show` comes first: in a batch, one after a `link show` prints links. What is gone (a device,
 # a namespace) prints nothing, and is found missing. A test feeds canned output.
@@ -174,7 +174,7 @@ inside() {
   command "${entered[@]}" "${@:2}"
 }
 kernel_dump() {
-  local ns=$1 dev line links='' rules6=''
+  local ns=$1 links='' rules6=''
   shift
   if [[ -n ${ns} ]]; then
     inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' >"${dump_files[1]}" 2>/dev/null || true
@@ -188,15 +188,11 @@ kernel_dump() {
   else
     if (( with_extras )); then
       command ip -o -force -batch - <<<$'addr show\nlink show' 2>/dev/null || true
-      echo @tc
-      command tc qdisc show 2>/dev/null || true
     elif (( $# > 0 )); then
       { printf 'addr show dev %s\n' "$@"; printf 'link show dev %s\n' "$@"; } | command ip -o -force -batch - 2>/dev/null || true
-      echo @tc
-      for dev in "$@"; do
-        command tc qdisc show dev "${dev}" 2>/dev/null | while read -r line; do echo "${line/ root / dev ${dev} root }"; done || true
-      done
     fi
+    echo @tc
+    if (( with_extras || $# > 0 )); then command tc qdisc show 2>/dev/null || true; fi  # kernel_facts keeps DEV...'s
     echo @nat
     if command -v iptables >/dev/null 2>&1; then command iptables -w -t nat -S 2>/dev/null || true; fi
     echo @filter
@@ -217,14 +213,23 @@ kernel_dump() {
 # CHAIN …` (its comment unquoted, no `-m tcp` after `-p tcp`: as the lab's commands write them), but
 # --allow-forward's (lab_accepted). `nsgen status` runs this same reader.
 kernel_facts() {
-  local ns=$1 words numbered dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
+  local ns=$1 words numbered dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss key
   local -A wanted=()
   shift
   kernel=() accepted_there=()
   for dev in "$@"; do wanted[${dev}]=1; done
   if [[ -n ${ns} ]]; then service_facts "${ns}"; fi
   dump_open
-  kernel_dump "${ns}" "$@" >"${dump_files[0]}" || true
+  key=${ns:-$'\t'"${with_extras}${read_floods} $*"}  # a namespace's dump is all of it; the root's, of what it asked
+  if (( dump_caching )) && [[ -n ${dump_cache[${key}]+cached} ]]; then
+    printf '%s' "${dump_cache[${key}]}" >"${dump_files[0]}"
+  else
+    kernel_dump "${ns}" "$@" >"${dump_files[0]}" || true
+    if (( dump_caching )); then
+      IFS= read -r -d '' line <"${dump_files[0]}" || true
+      dump_cache[${key}]=${line}
+    fi
+  fi
   while read -ra words; do  # globs and case, not =~: bash compiles a regex at each match
     case ${words[0]-} in
       @6) family='-6 '; continue ;;
@@ -327,6 +332,11 @@ kernel_facts() {
     fi
   done <"${dump_files[0]}"
 }
+# --- dump_cache: with dump_caching (check.sh's), each place's dump kept, by what it read: the kernel
+# read once for every step and the extras, one snapshot (each step read it again: 83 s for the seven
+# steps of 1000 namespaces)
+declare -A dump_cache=()
+dump_caching=0
 # --- dump_open: the two files this shell's kernel_dump writes and kernel_facts then reads
 # (`dump_files`: temporary files, deleted at once and kept open, made once in each shell that reads,
 # as in_parallel's jobs each do). Read from a file rather than a pipe, a place's dump costs no

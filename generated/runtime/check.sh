@@ -1,4 +1,4 @@
-# --- nsgen runtime section check.sh: sha256 7dd57eab978e4579c089f2dbd5fe21be2940d705198b533bbdb68b028768ef99 ---
+# --- nsgen runtime section check.sh: sha256 8c8818562aa8b539f2d6210fdfa4c7d29a6b0b0d01a559a4ba4fa4aed8648a95 ---
 # check.sh's core, the same in every lab's check.sh of this nsgen version (`nsgen runtime check.sh`
 # prints it, after the section facts): each step's facts (lab_step_N above) compared with the
 # kernel in order, as `nsgen check` does: ✓ for each step done, ✗ and what it lacks and its commands
@@ -58,6 +58,7 @@ repairs() {
 
 done_steps=0
 checking=1
+dump_caching=1  # the kernel read once, for every step and the extras
 for (( n = 1; n <= lab_step_count; n++ )); do
   drift=() drift_rows=()
   "lab_step_${n}"
