@@ -2,6 +2,7 @@
 from a real namespace, tests/canned/) fed to the bash reader and comparison that verify.sh, check.sh,
 apply.sh and `nsgen status` run, and every preset's declared facts read back through the table."""
 
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -210,7 +211,8 @@ def test_the_reader_takes_filter_rules_with_the_labs_comment_as_extra_but_allow_
 def test_links_from_json_read_as_ip_o_writes_them() -> None:
     """A lab namespace's links come as `ip -j link show` (canned from a real one: a veth pair, one end a
     bridge port, the other with its MTU, MAC and a tbf): links_text writes them as kernel_facts reads."""
-    assert _bash(f'links_text < {CANNED / "ip-j-link-rule6.json"}') == [
+    links = (CANNED / "ip-j-link-rule6.json").read_text().split("\n")[0]
+    assert _bash(f"links_text {shlex.quote(links)}") == [
         "0: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536",
         "0: e1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master br0 link/ether 8a:b5:d2:b6:a2:8b",
         "0: e0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 link/ether 02:00:00:00:00:01",
@@ -306,3 +308,40 @@ done
         "caching 0: ns: ns: root:e0 root:e0 root:e0 e1; same: yes",
         "caching 1: ns: root:e0 root:e0 e1; same: yes",
     ]
+
+
+def test_without_a_temporary_file_the_dump_comes_through_a_pipe(tmp_path: Path) -> None:
+    """The reader's dump goes through a temporary file; with no temporary directory (mktemp fails) or
+    a file that cannot hold it (a full disk: /dev/full here), it comes through a pipe, the same facts
+    (it once read none, and said every declared fact missing)."""
+    show = 'kernel_facts ns; printf "%s\\n" "${kernel[@]}"'
+    whole = _bash(show)
+    assert "device e1" in whole
+    assert _bash(f"TMPDIR={tmp_path / 'none'}\n{show}") == whole
+    assert _bash(f"dump_open() {{ dump_files=(/dev/full /dev/full); }}\n{show}") == whole
+
+
+def test_a_signal_while_the_dump_files_are_made_waits_until_they_are_deleted(tmp_path: Path) -> None:
+    """dump_open makes its files with mktemp, then deletes them, kept open: a Ctrl-C between the two
+    left them in /tmp. The signal now waits, then runs the shell's own trap."""
+    script = f"""
+export TMPDIR={tmp_path}
+trap 'echo "interrupted: $(ls -A "${{TMPDIR}}" | wc -l) file(s) left"; exit 130' INT
+mktemp() {{ kill -s INT $$; command mktemp "$@"; }}  # the signal comes while the first file is made
+dump_open
+echo "not reached"
+"""
+    program = "set -Eeuo pipefail\nlab_key=canned\n" + drift.reader() + script
+    result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout) == (130, "interrupted: 0 file(s) left\n"), result.stderr
+
+
+def test_odd_link_names_read_as_they_are_or_not_at_all() -> None:
+    """A name may start with `@` (`NAME@PEER` is cut at its last @ only after a name); a JSON name
+    holding `},{` (where links_text splits the array) is not read, never read as an empty name."""
+    dump = "kernel_dump() { echo '7: @x: <BROADCAST,UP> mtu 1500'; echo '8: e2@if9: <UP> mtu 1400'; }\n"
+    assert _bash(dump + 'kernel_facts ns; printf "%s\\n" "${kernel[@]}"') == [
+        "device @x", "@x up", "@x mtu 1500", "device e2", "e2 up", "e2 mtu 1400",
+    ]
+    json = '[{"ifindex":1,"ifname":"},{x","flags":["UP"],"mtu":1500},{"ifindex":2,"ifname":"a},{b","mtu":1400}]'
+    assert _bash(f"links_text {shlex.quote(json)}") == []

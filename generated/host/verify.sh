@@ -49,8 +49,8 @@ lab_steps() {
 NSGEN
 }
 
-# === nsgen runtime: sha256 876acb978703cea04ba7b17aaaa7076bbd0ad937914ddaf3b870f3b061cdc00c ===
-# --- nsgen runtime section facts: sha256 48449fb271ad494e232c96d519e50c275f9112dbacc64973dbcf3d8410deb88a ---
+# === nsgen runtime: sha256 a5cf915be59e6f2c35085ed51047bc91115e1630f41ba34cca1acc4744624ee3 ===
+# --- nsgen runtime section facts: sha256 e8f81d739c60c34bf5e6c32d0c2716b14a1f94d52bd523d18fdd4de5ec42c65f ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -68,18 +68,17 @@ declare -A accepted_there=()  # those kernel_facts found in the root namespace
 # it with them): where it is, every rule of the lab's not there is missing, even the only one
 forward_record=/run/nsgen/${lab_key}.forward
 read_floods=0  # whether kernel_dump reads the root namespace's FDB (compare_facts says)
-# --- links_text: `ip -j link show` (its JSON array, one line on stdin) in the words `ip -o link show`
-# writes: `N: NAME: <FLAGS> mtu M [master B] [link/ether MAC]`, what kernel_facts reads of a link.
+# --- links_text JSON: `ip -j link show`'s JSON array in the words `ip -o link show` writes:
+# `N: NAME: <FLAGS> mtu M [master B] [link/ether MAC]`, what kernel_facts reads of a link.
 # In a lab namespace nsgen asks for JSON: to write a veth's peer's namespace by name, `ip -o link`
 # opens every namespace in /run/netns, each call (1000 namespaces: 10 ms a call, 10 s a status).
 links_text() {
-  local json object name flags mtu master mac
-  IFS= read -r json || return 0
-  json=${json#'[{'}
+  local json=${1#'[{'} object name flags mtu master mac
   while [[ -n ${json} ]]; do  # parameter expansions, not =~ (bash compiles a regex at each match)
-    object=${json%%'},{'*} json=${json:${#object}+3}  # nor a here-string, which bash reads a byte a call
-    if [[ ${object} != *'"ifname":"'* ]]; then continue; fi
+    object=${json%%'},{'*} json=${json:${#object}+3}
+    if [[ ${object} != *'"ifname":"'*'"'* ]]; then continue; fi  # (a name holding `},{` is cut: not read)
     name=${object#*'"ifname":"'} name=${name%%'"'*}
+    if [[ -z ${name} ]]; then continue; fi
     flags='' mtu='' master='' mac=''
     if [[ ${object} == *'"flags":['* ]]; then flags=${object#*'"flags":['} flags=${flags%%']'*} flags=${flags//'"'/}; fi
     if [[ ${object} == *'"mtu":'* ]]; then mtu=${object#*'"mtu":'} mtu=${mtu%%[!0-9]*}; fi
@@ -115,12 +114,17 @@ inside() {
   command "${entered[@]}" "${@:2}"
 }
 kernel_dump() {
-  local ns=$1 links='' rules6=''
+  local ns=$1 links='' rules6='' json
   shift
   if [[ -n ${ns} ]]; then
-    inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' >"${dump_files[1]}" 2>/dev/null || true
-    { IFS= read -r links || true; IFS= read -r rules6 || true; } <"${dump_files[1]}"
-    links_text <"${dump_files[1]}"
+    # its links and IPv6 rules (two lines of JSON) through this shell's second file, else (none, or
+    # one cut short: a full disk) a command substitution
+    if (( ${#dump_files[@]} < 2 )) || ! { inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' \
+      >"${dump_files[1]}" 2>/dev/null && { IFS= read -r links && IFS= read -r rules6; } <"${dump_files[1]}"; }; then
+      json=$(inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' 2>/dev/null) || true
+      links=${json%%$'\n'*} rules6=${json#*$'\n'}
+    fi
+    links_text "${links}"
     inside "${ns}" ip -o -force -batch - <<<$'addr show\nroute show table all\nrule show' 2>/dev/null || true
     echo @6
     if [[ ${rules6} != "${rules6_default}" ]]; then inside "${ns}" ip -o -6 rule show 2>/dev/null || true; fi
@@ -154,25 +158,38 @@ kernel_dump() {
 # CHAIN …` (its comment unquoted, no `-m tcp` after `-p tcp`: as the lab's commands write them), but
 # --allow-forward's (lab_accepted). `nsgen status` runs this same reader.
 kernel_facts() {
-  local ns=$1 words numbered dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss key
+  local ns=$1 words numbered dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
+  local key base
   local -A wanted=()
   shift
   kernel=() accepted_there=()
   for dev in "$@"; do wanted[${dev}]=1; done
   if [[ -n ${ns} ]]; then service_facts "${ns}"; fi
+  base=${#kernel[@]} dump_ended=0
   dump_open
   key=${ns:-$'\t'"${with_extras}${read_floods} $*"}  # a namespace's dump is all of it; the root's, of what it asked
-  if (( dump_caching )) && [[ -n ${dump_cache[${key}]+cached} ]]; then
-    printf '%s' "${dump_cache[${key}]}" >"${dump_files[0]}"
-  else
-    kernel_dump "${ns}" "$@" >"${dump_files[0]}" || true
-    if (( dump_caching )); then
-      IFS= read -r -d '' line <"${dump_files[0]}" || true
+  # the dump (ended by `@end`) into this shell's file, and read from there; kept, with dump_caching
+  if (( dump_caching )) && [[ -n ${dump_cache[${key}]+cached} ]] \
+    && printf '%s' "${dump_cache[${key}]}" >"${dump_files[0]}" 2>/dev/null; then
+    kernel_parse <"${dump_files[0]}"
+  elif (( ${#dump_files[@]} == 2 )) && { kernel_dump "${ns}" "$@" || true; echo @end; } >"${dump_files[0]}" 2>/dev/null; then
+    kernel_parse <"${dump_files[0]}"
+    if (( dump_caching && dump_ended )); then
+      IFS= read -r -d '' line <"${dump_files[0]}" || true  # (to its end: there is no NUL)
       dump_cache[${key}]=${line}
     fi
   fi
+  if (( ! dump_ended )); then  # no file of this shell's, or one cut short (a full disk): through a pipe
+    kernel=("${kernel[@]:0:base}") accepted_there=() family='' section=ip
+    kernel_parse < <(kernel_dump "${ns}" "$@" || true; echo @end)
+  fi
+}
+# --- kernel_parse: kernel_dump's lines (on stdin) into `kernel` (and accepted_there), in kernel_facts'
+# words and with its locals, to the line `@end` (dump_ended: the dump was whole)
+kernel_parse() {
   while read -ra words; do  # globs and case, not =~: bash compiles a regex at each match
     case ${words[0]-} in
+      @end) dump_ended=1; return 0 ;;
       @6) family='-6 '; continue ;;
       @tc | @nat | @filter | @fdb) section=${words[0]#@}; continue ;;
     esac
@@ -229,7 +246,7 @@ kernel_facts() {
       fi
     elif (( numbered )) && [[ ${words[2]-} == '<'* ]]; then
       dev=${words[1]%:} mtu='' master='' mac=''
-      dev=${dev%@*}
+      if [[ ${dev} == ?*@* ]]; then dev=${dev%@*}; fi  # `NAME@PEER` (a name may start with @)
       for (( i = 3; i + 1 < ${#words[@]}; i++ )); do
         case ${words[i]} in
           mtu) mtu=${words[i + 1]}; i=$((i + 1)) ;;
@@ -271,7 +288,7 @@ kernel_facts() {
       if [[ -n ${type} ]]; then via='' route_dev=''; fi
       kernel+=("route ${type}${dst}${via:+ via ${via}}${route_dev:+ dev ${route_dev}}${table:+ table ${table}}")
     fi
-  done <"${dump_files[0]}"
+  done
 }
 # --- dump_cache: with dump_caching (check.sh's), each place's dump kept, by what it read: the kernel
 # read once for every step and the extras, one snapshot (each step read it again: 83 s for the seven
@@ -279,22 +296,29 @@ kernel_facts() {
 declare -A dump_cache=()
 dump_caching=0
 # --- dump_open: the two files this shell's kernel_dump writes and kernel_facts then reads
-# (`dump_files`: temporary files, deleted at once and kept open, made once in each shell that reads,
-# as in_parallel's jobs each do). Read from a file rather than a pipe, a place's dump costs no
+# (`dump_files`, their descriptors `dump_fds`: temporary files, deleted at once and kept open, made
+# once in each shell that reads, as in_parallel's jobs each do; none where no file can be made, and
+# the dump then comes through a pipe). Read from a file rather than a pipe, a place's dump costs no
 # subshell: each is a fork of the whole script, and beside 1000 namespaces they were a third of
-# reading them.
-dump_files=() dump_shell=''
+# reading them. A signal meanwhile waits until the file is deleted (none is left behind).
+dump_files=() dump_fds=() dump_shell='' dump_signal=''
 dump_open() {
-  local file fd
+  local file fd traps
   if [[ ${dump_shell} == "${BASHPID}" ]]; then return 0; fi
-  dump_files=()
+  dump_shell=${BASHPID} dump_files=() dump_fds=() dump_signal=''
+  traps=$(trap -p INT TERM HUP)
+  trap 'dump_signal=INT' INT
+  trap 'dump_signal=TERM' TERM
+  trap 'dump_signal=HUP' HUP
   for _ in 1 2; do
-    file=$(mktemp)
-    exec {fd}<>"${file}"
+    if ! file=$(mktemp 2>/dev/null); then break; fi
+    if exec {fd}<>"${file}"; then dump_fds+=("${fd}") dump_files+=("/dev/fd/${fd}"); fi
     rm -f -- "${file}"
-    dump_files+=("/dev/fd/${fd}")
   done
-  dump_shell=${BASHPID}
+  if (( ${#dump_files[@]} < 2 )); then dump_files=(); fi
+  trap - INT TERM HUP
+  eval "${traps}"
+  if [[ -n ${dump_signal} ]]; then kill -s "${dump_signal}" "${BASHPID}"; fi
 }
 # --- service_facts NETNS: each service the lab started in NETNS (its PID file under
 # /run/nsgen/LAB_KEY/NETNS), `service NAME running` while its process is in NETNS, else `exited`

@@ -38,8 +38,8 @@ link del dev lan-clients
 NSGEN
 }
 
-# === nsgen runtime: sha256 47f00f1863aee3eb0c60d101da7ce209761b5cf4d1712f097a7b3081e657ab5b ===
-# --- nsgen runtime section services: sha256 866600dfaae148a0183d12175982b4aa3a1eba183dbe35a644492f2d3adc0013 ---
+# === nsgen runtime: sha256 0e6be5833d3d0d59bd5f6c37dcba460747644c60cd406b512bcfe92d6cd5175e ===
+# --- nsgen runtime section services: sha256 44fc5470bf1e206a9440f0c7535801843171e365844795d57b89f733f5bd3f3f ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -125,6 +125,8 @@ start_service() {
     if [[ -n ${lock_fd-} ]]; then exec {lock_fd}>&-; fi
     if [[ -n ${script_out-} ]]; then exec {script_out}>&-; fi
     if [[ -n ${script_err-} ]]; then exec {script_err}>&-; fi
+    # shellcheck disable=SC2154  # dump_fds: the reader's files (the facts section's, where a script carries it)
+    for fd in ${dump_fds[@]+"${dump_fds[@]}"}; do exec {fd}>&-; done
     # shellcheck disable=SC2016  # the single quotes are the inner bash's script: it expands $1 and $2
     exec setsid ip netns exec "$1" bash -c 'bash -c "$1"; echo "$?" >"$2"' service "$3" "${dir}/$2.status"
   ) </dev/null >"${dir}/$2.log" 2>&1 &

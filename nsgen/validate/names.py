@@ -8,7 +8,7 @@ from nsgen.validate.context import Context, Path
 #: The functions the scripts' runtime sections define (a test keeps this list whole).
 RUNTIME_FUNCTIONS = """allow_forward await_batch await_batches check delete_lab compare_facts foreign_names await_gone
     in_parallel inside entering kernel_facts dump_open netns_batch record_write refuse report rollback root_batch delete_batch
-    run run_heredoc say script_line
+    run run_heredoc say script_line kernel_parse
     set_sysctl stop_batches report_extras summary stop_processes tc undo unless_foreign within check_tcp check_run stopped
     service_alive accept delete_rules restore_sysctls group_running service_log start_service stop_service parents_there
     stop_started forget_services service_facts typed forward_rule forward_rules_read neighbours_forget
