@@ -80,7 +80,7 @@ def test_demo_runs_live_typing_and_leaves_nothing(tmp_path: Path, prefix: str) -
         "$ ip0 addr add 172.16.0.2 dev veth-0\n",
         "$ displayLinks\n",
         "inet 172.16.0.3/32",
-        f"$ ip netns exec {prefix}ns-0 ping -4 -c 1 -W 2 172.16.0.3\n",
+        f"$ ip netns exec {prefix}ns-0 ping -4 -c 1 -i 0.5 -w 3 172.16.0.3\n",
         "64 bytes from 172.16.0.3",
         f"$ ip netns del {prefix}ns-1\n",
         "lab pair: demo done",
@@ -137,7 +137,7 @@ def test_record_makes_a_valid_cast_that_is_the_same_twice(tmp_path: Path, prefix
         "$ ip1 route add 172.16.0.0/16 dev veth-1\n",
         "$ displayAddr\n",
         "inet 172.16.0.2/32 scope global veth-0",
-        f"$ ip netns exec {prefix}ns-0 ping -4 -c 1 -W 2 172.16.0.3\n",
+        f"$ ip netns exec {prefix}ns-0 ping -4 -c 1 -i 0.5 -w 3 172.16.0.3\n",
         "64 bytes from 172.16.0.3: icmp_seq=1",
         f"$ ip netns del {prefix}ns-0\n",
     ):

@@ -72,15 +72,15 @@ declare -A lab_accepted=(['-i v-net-0 -o v-net-0']=1)
 lab_steps() {
   # --- ping every address each namespace should reach
   run_heredoc <<'NSGEN'
-  check reachable 'bridge v-net-0' ns-0 ns-0 172.16.0.1 '' ping -4 -c 1 -W 2 172.16.0.1
-  check reachable ns-1:eth0 ns-0 ns-0 172.16.0.3 ns-1 ping -4 -c 1 -W 2 172.16.0.3
-  check reachable ns-2:eth0 ns-0 ns-0 172.16.0.4 ns-2 ping -4 -c 1 -W 2 172.16.0.4
-  check reachable 'bridge v-net-0' ns-1 ns-1 172.16.0.1 '' ping -4 -c 1 -W 2 172.16.0.1
-  check reachable ns-0:eth0 ns-1 ns-1 172.16.0.2 ns-0 ping -4 -c 1 -W 2 172.16.0.2
-  check reachable ns-2:eth0 ns-1 ns-1 172.16.0.4 ns-2 ping -4 -c 1 -W 2 172.16.0.4
-  check reachable 'bridge v-net-0' ns-2 ns-2 172.16.0.1 '' ping -4 -c 1 -W 2 172.16.0.1
-  check reachable ns-0:eth0 ns-2 ns-2 172.16.0.2 ns-0 ping -4 -c 1 -W 2 172.16.0.2
-  check reachable ns-1:eth0 ns-2 ns-2 172.16.0.3 ns-1 ping -4 -c 1 -W 2 172.16.0.3
+  check reachable 'bridge v-net-0' ns-0 ns-0 172.16.0.1 '' ping -4 -c 1 -i 0.5 -w 3 172.16.0.1
+  check reachable ns-1:eth0 ns-0 ns-0 172.16.0.3 ns-1 ping -4 -c 1 -i 0.5 -w 3 172.16.0.3
+  check reachable ns-2:eth0 ns-0 ns-0 172.16.0.4 ns-2 ping -4 -c 1 -i 0.5 -w 3 172.16.0.4
+  check reachable 'bridge v-net-0' ns-1 ns-1 172.16.0.1 '' ping -4 -c 1 -i 0.5 -w 3 172.16.0.1
+  check reachable ns-0:eth0 ns-1 ns-1 172.16.0.2 ns-0 ping -4 -c 1 -i 0.5 -w 3 172.16.0.2
+  check reachable ns-2:eth0 ns-1 ns-1 172.16.0.4 ns-2 ping -4 -c 1 -i 0.5 -w 3 172.16.0.4
+  check reachable 'bridge v-net-0' ns-2 ns-2 172.16.0.1 '' ping -4 -c 1 -i 0.5 -w 3 172.16.0.1
+  check reachable ns-0:eth0 ns-2 ns-2 172.16.0.2 ns-0 ping -4 -c 1 -i 0.5 -w 3 172.16.0.2
+  check reachable ns-1:eth0 ns-2 ns-2 172.16.0.3 ns-1 ping -4 -c 1 -i 0.5 -w 3 172.16.0.3
 NSGEN
 }
 

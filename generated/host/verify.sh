@@ -45,7 +45,7 @@ declare -A lab_accepted=()
 lab_steps() {
   # --- ping every address each namespace should reach
   run_heredoc <<'NSGEN'
-  check reachable host:veth-h0 ns-0 ns-0 172.16.100.1 '' ping -4 -c 1 -W 2 172.16.100.1
+  check reachable host:veth-h0 ns-0 ns-0 172.16.100.1 '' ping -4 -c 1 -i 0.5 -w 3 172.16.100.1
 NSGEN
 }
 

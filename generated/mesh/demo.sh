@@ -118,18 +118,18 @@ lab_steps() {
   run displayLinks
   run displayAddr
   say 'ping every address each namespace should reach'
-  run ip netns exec ns-0 ping -4 -c 1 -W 2 10.100.0.2
-  run ip netns exec ns-0 ping -4 -c 1 -W 2 10.100.0.6
-  run ip netns exec ns-0 ping -4 -c 1 -W 2 10.100.0.10
-  run ip netns exec ns-1 ping -4 -c 1 -W 2 10.100.0.1
-  run ip netns exec ns-1 ping -4 -c 1 -W 2 10.100.0.14
-  run ip netns exec ns-1 ping -4 -c 1 -W 2 10.100.0.18
-  run ip netns exec ns-2 ping -4 -c 1 -W 2 10.100.0.5
-  run ip netns exec ns-2 ping -4 -c 1 -W 2 10.100.0.13
-  run ip netns exec ns-2 ping -4 -c 1 -W 2 10.100.0.22
-  run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.9
-  run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.17
-  run ip netns exec ns-3 ping -4 -c 1 -W 2 10.100.0.21
+  run ip netns exec ns-0 ping -4 -c 1 -i 0.5 -w 3 10.100.0.2
+  run ip netns exec ns-0 ping -4 -c 1 -i 0.5 -w 3 10.100.0.6
+  run ip netns exec ns-0 ping -4 -c 1 -i 0.5 -w 3 10.100.0.10
+  run ip netns exec ns-1 ping -4 -c 1 -i 0.5 -w 3 10.100.0.1
+  run ip netns exec ns-1 ping -4 -c 1 -i 0.5 -w 3 10.100.0.14
+  run ip netns exec ns-1 ping -4 -c 1 -i 0.5 -w 3 10.100.0.18
+  run ip netns exec ns-2 ping -4 -c 1 -i 0.5 -w 3 10.100.0.5
+  run ip netns exec ns-2 ping -4 -c 1 -i 0.5 -w 3 10.100.0.13
+  run ip netns exec ns-2 ping -4 -c 1 -i 0.5 -w 3 10.100.0.22
+  run ip netns exec ns-3 ping -4 -c 1 -i 0.5 -w 3 10.100.0.9
+  run ip netns exec ns-3 ping -4 -c 1 -i 0.5 -w 3 10.100.0.17
+  run ip netns exec ns-3 ping -4 -c 1 -i 0.5 -w 3 10.100.0.21
   say 'stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)'
   run stop_processes ns-0 ns-1 ns-2 ns-3
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'

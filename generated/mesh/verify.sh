@@ -93,18 +93,18 @@ declare -A lab_accepted=()
 lab_steps() {
   # --- ping every address each namespace should reach
   run_heredoc <<'NSGEN'
-  check reachable ns-1:to-0 ns-0 ns-0 10.100.0.2 ns-1 ping -4 -c 1 -W 2 10.100.0.2
-  check reachable ns-2:to-0 ns-0 ns-0 10.100.0.6 ns-2 ping -4 -c 1 -W 2 10.100.0.6
-  check reachable ns-3:to-0 ns-0 ns-0 10.100.0.10 ns-3 ping -4 -c 1 -W 2 10.100.0.10
-  check reachable ns-0:to-1 ns-1 ns-1 10.100.0.1 ns-0 ping -4 -c 1 -W 2 10.100.0.1
-  check reachable ns-2:to-1 ns-1 ns-1 10.100.0.14 ns-2 ping -4 -c 1 -W 2 10.100.0.14
-  check reachable ns-3:to-1 ns-1 ns-1 10.100.0.18 ns-3 ping -4 -c 1 -W 2 10.100.0.18
-  check reachable ns-0:to-2 ns-2 ns-2 10.100.0.5 ns-0 ping -4 -c 1 -W 2 10.100.0.5
-  check reachable ns-1:to-2 ns-2 ns-2 10.100.0.13 ns-1 ping -4 -c 1 -W 2 10.100.0.13
-  check reachable ns-3:to-2 ns-2 ns-2 10.100.0.22 ns-3 ping -4 -c 1 -W 2 10.100.0.22
-  check reachable ns-0:to-3 ns-3 ns-3 10.100.0.9 ns-0 ping -4 -c 1 -W 2 10.100.0.9
-  check reachable ns-1:to-3 ns-3 ns-3 10.100.0.17 ns-1 ping -4 -c 1 -W 2 10.100.0.17
-  check reachable ns-2:to-3 ns-3 ns-3 10.100.0.21 ns-2 ping -4 -c 1 -W 2 10.100.0.21
+  check reachable ns-1:to-0 ns-0 ns-0 10.100.0.2 ns-1 ping -4 -c 1 -i 0.5 -w 3 10.100.0.2
+  check reachable ns-2:to-0 ns-0 ns-0 10.100.0.6 ns-2 ping -4 -c 1 -i 0.5 -w 3 10.100.0.6
+  check reachable ns-3:to-0 ns-0 ns-0 10.100.0.10 ns-3 ping -4 -c 1 -i 0.5 -w 3 10.100.0.10
+  check reachable ns-0:to-1 ns-1 ns-1 10.100.0.1 ns-0 ping -4 -c 1 -i 0.5 -w 3 10.100.0.1
+  check reachable ns-2:to-1 ns-1 ns-1 10.100.0.14 ns-2 ping -4 -c 1 -i 0.5 -w 3 10.100.0.14
+  check reachable ns-3:to-1 ns-1 ns-1 10.100.0.18 ns-3 ping -4 -c 1 -i 0.5 -w 3 10.100.0.18
+  check reachable ns-0:to-2 ns-2 ns-2 10.100.0.5 ns-0 ping -4 -c 1 -i 0.5 -w 3 10.100.0.5
+  check reachable ns-1:to-2 ns-2 ns-2 10.100.0.13 ns-1 ping -4 -c 1 -i 0.5 -w 3 10.100.0.13
+  check reachable ns-3:to-2 ns-2 ns-2 10.100.0.22 ns-3 ping -4 -c 1 -i 0.5 -w 3 10.100.0.22
+  check reachable ns-0:to-3 ns-3 ns-3 10.100.0.9 ns-0 ping -4 -c 1 -i 0.5 -w 3 10.100.0.9
+  check reachable ns-1:to-3 ns-3 ns-3 10.100.0.17 ns-1 ping -4 -c 1 -i 0.5 -w 3 10.100.0.17
+  check reachable ns-2:to-3 ns-3 ns-3 10.100.0.21 ns-2 ping -4 -c 1 -i 0.5 -w 3 10.100.0.21
 NSGEN
 }
 

@@ -70,8 +70,8 @@ lab_steps() {
   run displayLinks
   run displayAddr
   say 'ping every address each namespace should reach'
-  run ip netns exec ns-0 ping -4 -c 1 -W 2 172.16.0.3
-  run ip netns exec ns-1 ping -4 -c 1 -W 2 172.16.0.2
+  run ip netns exec ns-0 ping -4 -c 1 -i 0.5 -w 3 172.16.0.3
+  run ip netns exec ns-1 ping -4 -c 1 -i 0.5 -w 3 172.16.0.2
   say 'stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)'
   run stop_processes ns-0 ns-1
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'

@@ -49,8 +49,8 @@ declare -A lab_accepted=()
 lab_steps() {
   # --- ping every address each namespace should reach
   run_heredoc <<'NSGEN'
-  check reachable ns-1:veth-1 ns-0 ns-0 172.16.0.3 ns-1 ping -4 -c 1 -W 2 172.16.0.3
-  check reachable ns-0:veth-0 ns-1 ns-1 172.16.0.2 ns-0 ping -4 -c 1 -W 2 172.16.0.2
+  check reachable ns-1:veth-1 ns-0 ns-0 172.16.0.3 ns-1 ping -4 -c 1 -i 0.5 -w 3 172.16.0.3
+  check reachable ns-0:veth-0 ns-1 ns-1 172.16.0.2 ns-0 ping -4 -c 1 -i 0.5 -w 3 172.16.0.2
 NSGEN
 }
 

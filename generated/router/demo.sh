@@ -159,54 +159,54 @@ lab_steps() {
   run displayLinks
   run displayAddr
   say 'ping every address each namespace should reach'
-  run ip netns exec router ping -4 -c 1 -W 2 10.0.1.2
-  run ip netns exec router ping -6 -c 1 -W 2 fd00:1::2
-  run ip netns exec router ping -4 -c 1 -W 2 10.0.1.3
-  run ip netns exec router ping -6 -c 1 -W 2 fd00:1::3
-  run ip netns exec router ping -4 -c 1 -W 2 10.0.2.2
-  run ip netns exec router ping -6 -c 1 -W 2 fd00:2::2
-  run ip netns exec router ping -4 -c 1 -W 2 10.0.2.3
-  run ip netns exec router ping -6 -c 1 -W 2 fd00:2::3
-  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.1.1
-  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:1::1
-  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.1.3
-  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:1::3
-  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.1
-  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.2
-  run ip netns exec left-0 ping -4 -c 1 -W 2 10.0.2.3
-  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::1
-  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::2
-  run ip netns exec left-0 ping -6 -c 1 -W 2 fd00:2::3
-  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.1.1
-  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:1::1
-  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.1.2
-  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:1::2
-  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.1
-  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.2
-  run ip netns exec left-1 ping -4 -c 1 -W 2 10.0.2.3
-  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::1
-  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::2
-  run ip netns exec left-1 ping -6 -c 1 -W 2 fd00:2::3
-  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.2.1
-  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:2::1
-  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.2.3
-  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:2::3
-  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.1
-  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.2
-  run ip netns exec right-0 ping -4 -c 1 -W 2 10.0.1.3
-  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::1
-  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::2
-  run ip netns exec right-0 ping -6 -c 1 -W 2 fd00:1::3
-  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.2.1
-  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:2::1
-  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.2.2
-  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:2::2
-  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.1
-  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.2
-  run ip netns exec right-1 ping -4 -c 1 -W 2 10.0.1.3
-  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::1
-  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::2
-  run ip netns exec right-1 ping -6 -c 1 -W 2 fd00:1::3
+  run ip netns exec router ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  run ip netns exec router ping -6 -c 1 -i 0.5 -w 3 fd00:1::2
+  run ip netns exec router ping -4 -c 1 -i 0.5 -w 3 10.0.1.3
+  run ip netns exec router ping -6 -c 1 -i 0.5 -w 3 fd00:1::3
+  run ip netns exec router ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  run ip netns exec router ping -6 -c 1 -i 0.5 -w 3 fd00:2::2
+  run ip netns exec router ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  run ip netns exec router ping -6 -c 1 -i 0.5 -w 3 fd00:2::3
+  run ip netns exec left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  run ip netns exec left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::1
+  run ip netns exec left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.3
+  run ip netns exec left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::3
+  run ip netns exec left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  run ip netns exec left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  run ip netns exec left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  run ip netns exec left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::1
+  run ip netns exec left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::2
+  run ip netns exec left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::3
+  run ip netns exec left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  run ip netns exec left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::1
+  run ip netns exec left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  run ip netns exec left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::2
+  run ip netns exec left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  run ip netns exec left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  run ip netns exec left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  run ip netns exec left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::1
+  run ip netns exec left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::2
+  run ip netns exec left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::3
+  run ip netns exec right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  run ip netns exec right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::1
+  run ip netns exec right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  run ip netns exec right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::3
+  run ip netns exec right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  run ip netns exec right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  run ip netns exec right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.3
+  run ip netns exec right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::1
+  run ip netns exec right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::2
+  run ip netns exec right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::3
+  run ip netns exec right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  run ip netns exec right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::1
+  run ip netns exec right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  run ip netns exec right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::2
+  run ip netns exec right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  run ip netns exec right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  run ip netns exec right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.3
+  run ip netns exec right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::1
+  run ip netns exec right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::2
+  run ip netns exec right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::3
   say 'stop every process still running in a lab namespace (a server started by hand, an `nsgen exec`)'
   run stop_processes router left-0 left-1 right-0 right-1
   say 'delete the namespaces: their devices go with them, and so do the veth peers of those'

@@ -114,54 +114,54 @@ declare -A lab_accepted=(['-i br-left -o br-left']=1 ['-i br-right -o br-right']
 lab_steps() {
   # --- ping every address each namespace should reach
   run_heredoc <<'NSGEN'
-  check reachable left-0:eth0 router router 10.0.1.2 left-0 ping -4 -c 1 -W 2 10.0.1.2
-  check reachable left-0:eth0 router router fd00:1::2 left-0 ping -6 -c 1 -W 2 fd00:1::2
-  check reachable left-1:eth0 router router 10.0.1.3 left-1 ping -4 -c 1 -W 2 10.0.1.3
-  check reachable left-1:eth0 router router fd00:1::3 left-1 ping -6 -c 1 -W 2 fd00:1::3
-  check reachable right-0:eth0 router router 10.0.2.2 right-0 ping -4 -c 1 -W 2 10.0.2.2
-  check reachable right-0:eth0 router router fd00:2::2 right-0 ping -6 -c 1 -W 2 fd00:2::2
-  check reachable right-1:eth0 router router 10.0.2.3 right-1 ping -4 -c 1 -W 2 10.0.2.3
-  check reachable right-1:eth0 router router fd00:2::3 right-1 ping -6 -c 1 -W 2 fd00:2::3
-  check reachable router:eth-left left-0 left-0 10.0.1.1 router ping -4 -c 1 -W 2 10.0.1.1
-  check reachable router:eth-left left-0 left-0 fd00:1::1 router ping -6 -c 1 -W 2 fd00:1::1
-  check reachable left-1:eth0 left-0 left-0 10.0.1.3 left-1 ping -4 -c 1 -W 2 10.0.1.3
-  check reachable left-1:eth0 left-0 left-0 fd00:1::3 left-1 ping -6 -c 1 -W 2 fd00:1::3
-  check reachable router:eth-right left-0 left-0 10.0.2.1 router ping -4 -c 1 -W 2 10.0.2.1
-  check reachable right-0:eth0 left-0 left-0 10.0.2.2 right-0 ping -4 -c 1 -W 2 10.0.2.2
-  check reachable right-1:eth0 left-0 left-0 10.0.2.3 right-1 ping -4 -c 1 -W 2 10.0.2.3
-  check reachable router:eth-right left-0 left-0 fd00:2::1 router ping -6 -c 1 -W 2 fd00:2::1
-  check reachable right-0:eth0 left-0 left-0 fd00:2::2 right-0 ping -6 -c 1 -W 2 fd00:2::2
-  check reachable right-1:eth0 left-0 left-0 fd00:2::3 right-1 ping -6 -c 1 -W 2 fd00:2::3
-  check reachable router:eth-left left-1 left-1 10.0.1.1 router ping -4 -c 1 -W 2 10.0.1.1
-  check reachable router:eth-left left-1 left-1 fd00:1::1 router ping -6 -c 1 -W 2 fd00:1::1
-  check reachable left-0:eth0 left-1 left-1 10.0.1.2 left-0 ping -4 -c 1 -W 2 10.0.1.2
-  check reachable left-0:eth0 left-1 left-1 fd00:1::2 left-0 ping -6 -c 1 -W 2 fd00:1::2
-  check reachable router:eth-right left-1 left-1 10.0.2.1 router ping -4 -c 1 -W 2 10.0.2.1
-  check reachable right-0:eth0 left-1 left-1 10.0.2.2 right-0 ping -4 -c 1 -W 2 10.0.2.2
-  check reachable right-1:eth0 left-1 left-1 10.0.2.3 right-1 ping -4 -c 1 -W 2 10.0.2.3
-  check reachable router:eth-right left-1 left-1 fd00:2::1 router ping -6 -c 1 -W 2 fd00:2::1
-  check reachable right-0:eth0 left-1 left-1 fd00:2::2 right-0 ping -6 -c 1 -W 2 fd00:2::2
-  check reachable right-1:eth0 left-1 left-1 fd00:2::3 right-1 ping -6 -c 1 -W 2 fd00:2::3
-  check reachable router:eth-right right-0 right-0 10.0.2.1 router ping -4 -c 1 -W 2 10.0.2.1
-  check reachable router:eth-right right-0 right-0 fd00:2::1 router ping -6 -c 1 -W 2 fd00:2::1
-  check reachable right-1:eth0 right-0 right-0 10.0.2.3 right-1 ping -4 -c 1 -W 2 10.0.2.3
-  check reachable right-1:eth0 right-0 right-0 fd00:2::3 right-1 ping -6 -c 1 -W 2 fd00:2::3
-  check reachable router:eth-left right-0 right-0 10.0.1.1 router ping -4 -c 1 -W 2 10.0.1.1
-  check reachable left-0:eth0 right-0 right-0 10.0.1.2 left-0 ping -4 -c 1 -W 2 10.0.1.2
-  check reachable left-1:eth0 right-0 right-0 10.0.1.3 left-1 ping -4 -c 1 -W 2 10.0.1.3
-  check reachable router:eth-left right-0 right-0 fd00:1::1 router ping -6 -c 1 -W 2 fd00:1::1
-  check reachable left-0:eth0 right-0 right-0 fd00:1::2 left-0 ping -6 -c 1 -W 2 fd00:1::2
-  check reachable left-1:eth0 right-0 right-0 fd00:1::3 left-1 ping -6 -c 1 -W 2 fd00:1::3
-  check reachable router:eth-right right-1 right-1 10.0.2.1 router ping -4 -c 1 -W 2 10.0.2.1
-  check reachable router:eth-right right-1 right-1 fd00:2::1 router ping -6 -c 1 -W 2 fd00:2::1
-  check reachable right-0:eth0 right-1 right-1 10.0.2.2 right-0 ping -4 -c 1 -W 2 10.0.2.2
-  check reachable right-0:eth0 right-1 right-1 fd00:2::2 right-0 ping -6 -c 1 -W 2 fd00:2::2
-  check reachable router:eth-left right-1 right-1 10.0.1.1 router ping -4 -c 1 -W 2 10.0.1.1
-  check reachable left-0:eth0 right-1 right-1 10.0.1.2 left-0 ping -4 -c 1 -W 2 10.0.1.2
-  check reachable left-1:eth0 right-1 right-1 10.0.1.3 left-1 ping -4 -c 1 -W 2 10.0.1.3
-  check reachable router:eth-left right-1 right-1 fd00:1::1 router ping -6 -c 1 -W 2 fd00:1::1
-  check reachable left-0:eth0 right-1 right-1 fd00:1::2 left-0 ping -6 -c 1 -W 2 fd00:1::2
-  check reachable left-1:eth0 right-1 right-1 fd00:1::3 left-1 ping -6 -c 1 -W 2 fd00:1::3
+  check reachable left-0:eth0 router router 10.0.1.2 left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  check reachable left-0:eth0 router router fd00:1::2 left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::2
+  check reachable left-1:eth0 router router 10.0.1.3 left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.3
+  check reachable left-1:eth0 router router fd00:1::3 left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::3
+  check reachable right-0:eth0 router router 10.0.2.2 right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  check reachable right-0:eth0 router router fd00:2::2 right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::2
+  check reachable right-1:eth0 router router 10.0.2.3 right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  check reachable right-1:eth0 router router fd00:2::3 right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::3
+  check reachable router:eth-left left-0 left-0 10.0.1.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  check reachable router:eth-left left-0 left-0 fd00:1::1 router ping -6 -c 1 -i 0.5 -w 3 fd00:1::1
+  check reachable left-1:eth0 left-0 left-0 10.0.1.3 left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.3
+  check reachable left-1:eth0 left-0 left-0 fd00:1::3 left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::3
+  check reachable router:eth-right left-0 left-0 10.0.2.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  check reachable right-0:eth0 left-0 left-0 10.0.2.2 right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  check reachable right-1:eth0 left-0 left-0 10.0.2.3 right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  check reachable router:eth-right left-0 left-0 fd00:2::1 router ping -6 -c 1 -i 0.5 -w 3 fd00:2::1
+  check reachable right-0:eth0 left-0 left-0 fd00:2::2 right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::2
+  check reachable right-1:eth0 left-0 left-0 fd00:2::3 right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::3
+  check reachable router:eth-left left-1 left-1 10.0.1.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  check reachable router:eth-left left-1 left-1 fd00:1::1 router ping -6 -c 1 -i 0.5 -w 3 fd00:1::1
+  check reachable left-0:eth0 left-1 left-1 10.0.1.2 left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  check reachable left-0:eth0 left-1 left-1 fd00:1::2 left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::2
+  check reachable router:eth-right left-1 left-1 10.0.2.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  check reachable right-0:eth0 left-1 left-1 10.0.2.2 right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  check reachable right-1:eth0 left-1 left-1 10.0.2.3 right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  check reachable router:eth-right left-1 left-1 fd00:2::1 router ping -6 -c 1 -i 0.5 -w 3 fd00:2::1
+  check reachable right-0:eth0 left-1 left-1 fd00:2::2 right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::2
+  check reachable right-1:eth0 left-1 left-1 fd00:2::3 right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::3
+  check reachable router:eth-right right-0 right-0 10.0.2.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  check reachable router:eth-right right-0 right-0 fd00:2::1 router ping -6 -c 1 -i 0.5 -w 3 fd00:2::1
+  check reachable right-1:eth0 right-0 right-0 10.0.2.3 right-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  check reachable right-1:eth0 right-0 right-0 fd00:2::3 right-1 ping -6 -c 1 -i 0.5 -w 3 fd00:2::3
+  check reachable router:eth-left right-0 right-0 10.0.1.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  check reachable left-0:eth0 right-0 right-0 10.0.1.2 left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  check reachable left-1:eth0 right-0 right-0 10.0.1.3 left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.3
+  check reachable router:eth-left right-0 right-0 fd00:1::1 router ping -6 -c 1 -i 0.5 -w 3 fd00:1::1
+  check reachable left-0:eth0 right-0 right-0 fd00:1::2 left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::2
+  check reachable left-1:eth0 right-0 right-0 fd00:1::3 left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::3
+  check reachable router:eth-right right-1 right-1 10.0.2.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  check reachable router:eth-right right-1 right-1 fd00:2::1 router ping -6 -c 1 -i 0.5 -w 3 fd00:2::1
+  check reachable right-0:eth0 right-1 right-1 10.0.2.2 right-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  check reachable right-0:eth0 right-1 right-1 fd00:2::2 right-0 ping -6 -c 1 -i 0.5 -w 3 fd00:2::2
+  check reachable router:eth-left right-1 right-1 10.0.1.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  check reachable left-0:eth0 right-1 right-1 10.0.1.2 left-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  check reachable left-1:eth0 right-1 right-1 10.0.1.3 left-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.3
+  check reachable router:eth-left right-1 right-1 fd00:1::1 router ping -6 -c 1 -i 0.5 -w 3 fd00:1::1
+  check reachable left-0:eth0 right-1 right-1 fd00:1::2 left-0 ping -6 -c 1 -i 0.5 -w 3 fd00:1::2
+  check reachable left-1:eth0 right-1 right-1 fd00:1::3 left-1 ping -6 -c 1 -i 0.5 -w 3 fd00:1::3
 NSGEN
 }
 

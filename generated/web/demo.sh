@@ -163,25 +163,25 @@ lab_steps() {
   run displayLinks
   run displayAddr
   say 'ping every address each namespace should reach'
-  run ip netns exec router ping -4 -c 1 -W 2 10.0.1.1
-  run ip netns exec router ping -4 -c 1 -W 2 10.0.1.2
-  run ip netns exec router ping -4 -c 1 -W 2 10.0.2.2
-  run ip netns exec router ping -4 -c 1 -W 2 10.0.2.3
-  run ip netns exec web ping -4 -c 1 -W 2 10.0.1.1
-  run ip netns exec web ping -4 -c 1 -W 2 10.0.1.254
-  run ip netns exec web ping -4 -c 1 -W 2 10.0.2.1
-  run ip netns exec web ping -4 -c 1 -W 2 10.0.2.2
-  run ip netns exec web ping -4 -c 1 -W 2 10.0.2.3
-  run ip netns exec client-0 ping -4 -c 1 -W 2 10.0.2.1
-  run ip netns exec client-0 ping -4 -c 1 -W 2 10.0.2.3
-  run ip netns exec client-0 ping -4 -c 1 -W 2 10.0.1.254
-  run ip netns exec client-0 ping -4 -c 1 -W 2 10.0.1.2
-  run ip netns exec client-1 ping -4 -c 1 -W 2 10.0.2.1
-  run ip netns exec client-1 ping -4 -c 1 -W 2 10.0.2.2
-  run ip netns exec client-1 ping -4 -c 1 -W 2 10.0.1.254
-  run ip netns exec client-1 ping -4 -c 1 -W 2 10.0.1.2
-  run --fails ip netns exec client-0 ping -4 -c 1 -W 1 10.0.1.1
-  run --fails ip netns exec client-1 ping -4 -c 1 -W 1 10.0.1.1
+  run ip netns exec router ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  run ip netns exec router ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  run ip netns exec router ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  run ip netns exec router ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  run ip netns exec web ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  run ip netns exec web ping -4 -c 1 -i 0.5 -w 3 10.0.1.254
+  run ip netns exec web ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  run ip netns exec web ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  run ip netns exec web ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  run ip netns exec client-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  run ip netns exec client-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  run ip netns exec client-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.254
+  run ip netns exec client-0 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  run ip netns exec client-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  run ip netns exec client-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  run ip netns exec client-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.254
+  run ip netns exec client-1 ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  run --fails ip netns exec client-0 ping -4 -c 1 -i 0.5 -w 2 10.0.1.1
+  run --fails ip netns exec client-1 ping -4 -c 1 -i 0.5 -w 2 10.0.1.1
   say 'connect where the topology expects a TCP port open, or closed (bash'"'"'s /dev/tcp, 2 s at most)'
   run --within tcp ip netns exec client-0 bash -c 'exec 3<>/dev/tcp/10.0.1.2/80'
   run --within tcp --fails ip netns exec client-1 bash -c 'exec 3<>/dev/tcp/10.0.1.2/8081'

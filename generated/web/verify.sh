@@ -103,25 +103,25 @@ declare -A lab_accepted=(['-i lan-web -o lan-web']=1 ['-i lan-clients -o lan-cli
 lab_steps() {
   # --- ping every address each namespace should reach
   run_heredoc <<'NSGEN'
-  check reachable 'bridge lan-web' router router 10.0.1.1 '' ping -4 -c 1 -W 2 10.0.1.1
-  check reachable web:eth0 router router 10.0.1.2 web ping -4 -c 1 -W 2 10.0.1.2
-  check reachable client-0:eth0 router router 10.0.2.2 client-0 ping -4 -c 1 -W 2 10.0.2.2
-  check reachable client-1:eth0 router router 10.0.2.3 client-1 ping -4 -c 1 -W 2 10.0.2.3
-  check reachable 'bridge lan-web' web web 10.0.1.1 '' ping -4 -c 1 -W 2 10.0.1.1
-  check reachable router:eth-web web web 10.0.1.254 router ping -4 -c 1 -W 2 10.0.1.254
-  check reachable router:eth-clients web web 10.0.2.1 router ping -4 -c 1 -W 2 10.0.2.1
-  check reachable client-0:eth0 web web 10.0.2.2 client-0 ping -4 -c 1 -W 2 10.0.2.2
-  check reachable client-1:eth0 web web 10.0.2.3 client-1 ping -4 -c 1 -W 2 10.0.2.3
-  check reachable router:eth-clients client-0 client-0 10.0.2.1 router ping -4 -c 1 -W 2 10.0.2.1
-  check reachable client-1:eth0 client-0 client-0 10.0.2.3 client-1 ping -4 -c 1 -W 2 10.0.2.3
-  check reachable router:eth-web client-0 client-0 10.0.1.254 router ping -4 -c 1 -W 2 10.0.1.254
-  check reachable web:eth0 client-0 client-0 10.0.1.2 web ping -4 -c 1 -W 2 10.0.1.2
-  check reachable router:eth-clients client-1 client-1 10.0.2.1 router ping -4 -c 1 -W 2 10.0.2.1
-  check reachable client-0:eth0 client-1 client-1 10.0.2.2 client-0 ping -4 -c 1 -W 2 10.0.2.2
-  check reachable router:eth-web client-1 client-1 10.0.1.254 router ping -4 -c 1 -W 2 10.0.1.254
-  check reachable web:eth0 client-1 client-1 10.0.1.2 web ping -4 -c 1 -W 2 10.0.1.2
-  check unreachable 'expect: unreachable' client-0 client-0 10.0.1.1 '' ping -4 -c 1 -W 1 10.0.1.1
-  check unreachable 'expect: unreachable' client-1 client-1 10.0.1.1 '' ping -4 -c 1 -W 1 10.0.1.1
+  check reachable 'bridge lan-web' router router 10.0.1.1 '' ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  check reachable web:eth0 router router 10.0.1.2 web ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  check reachable client-0:eth0 router router 10.0.2.2 client-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  check reachable client-1:eth0 router router 10.0.2.3 client-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  check reachable 'bridge lan-web' web web 10.0.1.1 '' ping -4 -c 1 -i 0.5 -w 3 10.0.1.1
+  check reachable router:eth-web web web 10.0.1.254 router ping -4 -c 1 -i 0.5 -w 3 10.0.1.254
+  check reachable router:eth-clients web web 10.0.2.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  check reachable client-0:eth0 web web 10.0.2.2 client-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  check reachable client-1:eth0 web web 10.0.2.3 client-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  check reachable router:eth-clients client-0 client-0 10.0.2.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  check reachable client-1:eth0 client-0 client-0 10.0.2.3 client-1 ping -4 -c 1 -i 0.5 -w 3 10.0.2.3
+  check reachable router:eth-web client-0 client-0 10.0.1.254 router ping -4 -c 1 -i 0.5 -w 3 10.0.1.254
+  check reachable web:eth0 client-0 client-0 10.0.1.2 web ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  check reachable router:eth-clients client-1 client-1 10.0.2.1 router ping -4 -c 1 -i 0.5 -w 3 10.0.2.1
+  check reachable client-0:eth0 client-1 client-1 10.0.2.2 client-0 ping -4 -c 1 -i 0.5 -w 3 10.0.2.2
+  check reachable router:eth-web client-1 client-1 10.0.1.254 router ping -4 -c 1 -i 0.5 -w 3 10.0.1.254
+  check reachable web:eth0 client-1 client-1 10.0.1.2 web ping -4 -c 1 -i 0.5 -w 3 10.0.1.2
+  check unreachable 'expect: unreachable' client-0 client-0 10.0.1.1 '' ping -4 -c 1 -i 0.5 -w 2 10.0.1.1
+  check unreachable 'expect: unreachable' client-1 client-1 10.0.1.1 '' ping -4 -c 1 -i 0.5 -w 2 10.0.1.1
 NSGEN
 
   # --- connect where the topology expects a TCP port open, or closed (bash's /dev/tcp, 2 s at most)
