@@ -81,7 +81,7 @@ def test_teardown_and_verify_plans() -> None:
     ]
     pings = [c for step in lab_plans.verify(lab) for c in step.commands]
     assert pings[0] == Ping("ns-0", "p-ns-0", ip_address("172.16.0.1"), "bridge v-net-0")
-    assert pings[0].argv == ("ip", "netns", "exec", "p-ns-0", "ping", "-4", "-c", "1", "-W", "2", "172.16.0.1")
+    assert pings[0].argv == ("ip", "netns", "exec", "p-ns-0", "ping", "-4", "-c", "1", "-i", "0.5", "-w", "3", "172.16.0.1")
     assert all(isinstance(c, Ping) for c in pings) and len(pings) == 4
 
 
