@@ -1,4 +1,4 @@
-# --- nsgen runtime section facts: sha256 e8f81d739c60c34bf5e6c32d0c2716b14a1f94d52bd523d18fdd4de5ec42c65f ---
+# --- nsgen runtime section facts: sha256 e9e64a57ee793222daf083ef2dd528781a2d1798f24fb612830e3429bdf5b2ff ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -43,8 +43,9 @@ links_text() {
 # for only when there are more than the kernel's two), then a line `@tc` and the qdiscs as `tc qdisc
 # show` prints them (only where a link has a tbf or netem root qdisc). In the root namespace (NETNS
 # empty): of DEV..., or of every device with with_extras, to find a lab bridge's ports that are not
-# the lab's (the qdiscs of every device: one tc, kernel_facts keeps DEV...'s); then a line `@nat` and the nat table's rules as `iptables -S` prints them, a line
-# `@filter` and the filter table's, and a line `@fdb` and `bridge fdb show` (where read_floods).
+# the lab's (the qdiscs of every device, one tc: kernel_facts keeps DEV...'s); then a line `@nat`
+# and the nat table's rules as `iptables -S` prints them, a line `@filter` and the filter table's,
+# and a line `@fdb` and `bridge fdb show` (where read_floods).
 # `addr show` comes first: in a batch, one after a `link show` prints links. What is gone (a device,
 # a namespace) prints nothing, and is found missing. A test feeds canned output.
 rules6_default='[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"}]'
@@ -107,7 +108,7 @@ kernel_dump() {
 # --allow-forward's (lab_accepted). `nsgen status` runs this same reader.
 kernel_facts() {
   local ns=$1 words numbered dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
-  local key base
+  local key base dump_ended
   local -A wanted=()
   shift
   kernel=() accepted_there=()
@@ -117,7 +118,7 @@ kernel_facts() {
   dump_open
   key=${ns:-$'\t'"${with_extras}${read_floods} $*"}  # a namespace's dump is all of it; the root's, of what it asked
   # the dump (ended by `@end`) into this shell's file, and read from there; kept, with dump_caching
-  if (( dump_caching )) && [[ -n ${dump_cache[${key}]+cached} ]] \
+  if (( ${#dump_files[@]} == 2 && dump_caching )) && [[ -n ${dump_cache[${key}]+cached} ]] \
     && printf '%s' "${dump_cache[${key}]}" >"${dump_files[0]}" 2>/dev/null; then
     kernel_parse <"${dump_files[0]}"
   elif (( ${#dump_files[@]} == 2 )) && { kernel_dump "${ns}" "$@" || true; echo @end; } >"${dump_files[0]}" 2>/dev/null; then
@@ -263,7 +264,10 @@ dump_open() {
     if exec {fd}<>"${file}"; then dump_fds+=("${fd}") dump_files+=("/dev/fd/${fd}"); fi
     rm -f -- "${file}"
   done
-  if (( ${#dump_files[@]} < 2 )); then dump_files=(); fi
+  if (( ${#dump_files[@]} < 2 )); then  # one alone is none
+    for fd in "${dump_fds[@]}"; do exec {fd}>&-; done
+    dump_files=() dump_fds=()
+  fi
   trap - INT TERM HUP
   eval "${traps}"
   if [[ -n ${dump_signal} ]]; then kill -s "${dump_signal}" "${BASHPID}"; fi
