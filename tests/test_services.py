@@ -337,3 +337,30 @@ def test_ctrl_c_on_nsgen_down_says_what_is_left_and_a_second_down_finishes(tmp_p
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[-1].startswith("lab web is down")
     assert leftovers(prefix) == set() and _in_lab(prefix) == []
+
+
+@pytest.mark.kernel
+def test_a_service_added_by_apply_is_running_and_holds_none_of_the_readers_files(tmp_path: Path, prefix: str) -> None:
+    """A service without `ready:` added by apply: its check straight after the change found it still on
+    its way into its namespace, named it exited and rolled the change back (each time, here); it is
+    started once it is in it. apply.sh reads the kernel in its own shell (the FORWARD preflight of the
+    bridge it adds) before it starts the service: the reader's temporary files (deleted, kept open)
+    are closed in the service, as the lock is; it held them for as long as it ran."""
+    loaded, lab_dir = _setup(tmp_path, prefix, {"name": "web", "namespaces": {"web": {}}})
+    served = {
+        "name": "web",
+        "bridges": {"br0": {"subnet": "10.95.0.0/24"}},
+        "namespaces": {"web": {"run": ["sleep 600"]}},
+        "links": [["web:eth0", "br0:w0"]],
+    }
+    changed = live_labs.load(served, prefix)
+    try:
+        result = live_labs.apply(loaded, changed, lab_dir)
+        assert result.returncode == 0, result.stdout + result.stderr
+        pid = _pid(prefix, "sleep")
+        held = [link for fd in Path(f"/proc/{pid}/fd").iterdir() if "(deleted)" in (link := str(fd.readlink()))]
+        assert held == [], held
+    finally:
+        writing.write(lab_files.render(changed), lab_dir)
+        assert run("bash", lab_dir / "teardown.sh").returncode == 0
+    assert leftovers(prefix) == set()

@@ -202,8 +202,8 @@ lab_steps() {
   run ip link del dev lan-clients
 }
 
-# === nsgen runtime: sha256 20e9c5a1ee2e89be1f925c91abc4fdaed18809117df9629977fcab3812189dde ===
-# --- nsgen runtime section services: sha256 44fc5470bf1e206a9440f0c7535801843171e365844795d57b89f733f5bd3f3f ---
+# === nsgen runtime: sha256 22ed65a1a9f0cfb1e0f545070338a454b1b02854b414375195f839622c3f7bd5 ===
+# --- nsgen runtime section services: sha256 2148d4b3847a7c2682d9a22d755a262f1c6a8bf5e34a4f179b421ac16cc1d610 ---
 # --- the lab's services. start_service NETNS NAME COMMAND [READY SECONDS] runs COMMAND (the
 # topology's, verbatim) under `bash -c` inside NETNS, in /, in the background in a session and
 # process group of its own, without this script's open files; its output goes to
@@ -297,7 +297,16 @@ start_service() {
   pid=$!
   echo "${pid}" >"${dir}/$2.pid"
   services_started+=("$1/$2")
-  if (( $# < 5 )); then echo "service $1/$2 started (pid ${pid})"; return 0; fi
+  if (( $# < 5 )); then
+    # started once in its namespace (ip netns exec enters it, a few ms), or ended: a check straight
+    # after (apply.sh's) found it still on its way, and named it exited
+    for (( tenths = 0; tenths < 100; tenths++ )); do
+      if service_alive "$1" "${pid}" || ! kill -0 "${pid}" 2>/dev/null; then break; fi
+      sleep 0.01
+    done
+    echo "service $1/$2 started (pid ${pid})"
+    return 0
+  fi
   for (( tenths = 0; tenths <= $5 * 10; tenths++ )); do
     if ! kill -0 "${pid}" 2>/dev/null; then
       wait "${pid}" 2>/dev/null || true
