@@ -278,7 +278,7 @@ def test_status_as_anyone_but_root_is_refused_rather_than_naming_everything_miss
     with os.fdopen(reader) as told:
         said = told.read()
     os.waitpid(child, 0)
-    assert said == f"lab {prefix}live: reading its namespaces needs root (ip -n): run it as root"
+    assert said == f"lab {prefix}live: reading its namespaces needs root (nsenter): run it as root"
 
 
 def test_apply_removes_an_extra_host_address_of_a_declared_ip_and_only_it(tmp_path: Path, prefix: str) -> None:

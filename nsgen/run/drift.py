@@ -103,10 +103,10 @@ def service_said(status: str, log: str, lines: list[str]) -> list[str]:
 
 
 def differences(lab: Lab) -> list[Difference]:
-    """Every difference between the kernel and `lab`: missing, different, extra. Only root reads a
-    lab namespace (`ip -n`): as anyone else every object would read as missing, so it is refused."""
+    """Every difference between the kernel and `lab`: missing, different, extra. Only root enters a
+    lab namespace (nsenter): as anyone else every object would read as missing, so it is refused."""
     if os.geteuid() != 0:
-        raise TopologyError([Problem(f"lab {lab.key}", "", "reading its namespaces needs root (ip -n): run it as root")])
+        raise TopologyError([Problem(f"lab {lab.key}", "", "reading its namespaces needs root (nsenter): run it as root")])
     every = places(declared(lab))
     # the namespaces in shares, in order, then the root namespace in one of its own (it reads every
     # device of the machine: as long as 70 namespaces beside 1000)
