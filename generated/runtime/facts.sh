@@ -1,4 +1,4 @@
-# --- nsgen runtime section facts: sha256 e9e64a57ee793222daf083ef2dd528781a2d1798f24fb612830e3429bdf5b2ff ---
+# --- nsgen runtime section facts: sha256 613774d19b70a2add08ac2b68f88317e7e7f6c8475c56b93dbafa55e39b50136 ---
 # --- the kinds of fact (nsgen.topology.facts, the one table, written here by nsgen): the words a line
 # of a kind not of a device leads with (`route …`; else `DEVICE KIND …`), the kinds of one value per
 # key (the line but its last word), where one the lab does not declare is extra, the word a lacking
@@ -68,9 +68,10 @@ kernel_dump() {
   if [[ -n ${ns} ]]; then
     # its links and IPv6 rules (two lines of JSON) through this shell's second file, else (none, or
     # one cut short: a full disk) a command substitution
-    if (( ${#dump_files[@]} < 2 )) || ! { inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' \
-      >"${dump_files[1]}" 2>/dev/null && { IFS= read -r links && IFS= read -r rules6; } <"${dump_files[1]}"; }; then
-      json=$(inside "${ns}" ip -6 -j -force -batch - <<<$'link show\nrule show' 2>/dev/null) || true
+    local ask=(inside "${ns}" ip -6 -j -force -batch -) asked=$'link show\nrule show'
+    if (( ${#dump_files[@]} < 2 )) || ! { "${ask[@]}" <<<"${asked}" >"${dump_files[1]}" 2>/dev/null \
+      && { IFS= read -r links && IFS= read -r rules6; } <"${dump_files[1]}"; }; then
+      json=$("${ask[@]}" <<<"${asked}" 2>/dev/null) || true
       links=${json%%$'\n'*} rules6=${json#*$'\n'}
     fi
     links_text "${links}"
@@ -108,7 +109,7 @@ kernel_dump() {
 # --allow-forward's (lab_accepted). `nsgen status` runs this same reader.
 kernel_facts() {
   local ns=$1 words numbered dev i type dst via route_dev table mtu master mac family='' section=ip rate unit size line delay jitter loss
-  local key base dump_ended
+  local key base dump_ended cached
   local -A wanted=()
   shift
   kernel=() accepted_there=()
@@ -118,12 +119,12 @@ kernel_facts() {
   dump_open
   key=${ns:-$'\t'"${with_extras}${read_floods} $*"}  # a namespace's dump is all of it; the root's, of what it asked
   # the dump (ended by `@end`) into this shell's file, and read from there; kept, with dump_caching
-  if (( ${#dump_files[@]} == 2 && dump_caching )) && [[ -n ${dump_cache[${key}]+cached} ]] \
-    && printf '%s' "${dump_cache[${key}]}" >"${dump_files[0]}" 2>/dev/null; then
-    kernel_parse <"${dump_files[0]}"
-  elif (( ${#dump_files[@]} == 2 )) && { kernel_dump "${ns}" "$@" || true; echo @end; } >"${dump_files[0]}" 2>/dev/null; then
-    kernel_parse <"${dump_files[0]}"
-    if (( dump_caching && dump_ended )); then
+  # (dump_cache holds none but with dump_caching)
+  cached=${dump_cache[${key}]+cached}
+  if (( ${#dump_files[@]} == 2 )); then
+    if [[ -n ${cached} ]]; then printf '%s' "${dump_cache[${key}]}"; else kernel_dump "${ns}" "$@" || true; echo @end; fi \
+      >"${dump_files[0]}" 2>/dev/null && kernel_parse <"${dump_files[0]}"
+    if (( dump_caching && dump_ended )) && [[ -z ${cached} ]]; then
       IFS= read -r -d '' line <"${dump_files[0]}" || true  # (to its end: there is no NUL)
       dump_cache[${key}]=${line}
     fi
